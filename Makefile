@@ -1,0 +1,47 @@
+# mairl workspace: venv, tests, demo, benchmark.
+#
+# The venv is (re)built when requirements.txt or a package's setup.py changes; the
+# stamp file .venv/.installed records a finished install. torch goes in first and
+# pinned: a plain `torch` requirement resolves to a multi-GB CUDA build.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+TORCH_VERSION ?= 2.13.0
+VENV := .venv
+VENV_STAMP := $(VENV)/.installed
+PIP := $(VENV)/bin/pip --quiet --quiet
+SETUP_FILES := src/mairl_core/setup.py src/mairl_ros/setup.py src/ur5_bringup/setup.py
+
+.PHONY: venv test demo bench-gridworld clean distclean
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): requirements.txt $(SETUP_FILES)
+	@echo "==> creating $(VENV) (torch==$(TORCH_VERSION) first, then requirements.txt)"
+	rm -f $(VENV_STAMP)
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install torch==$(TORCH_VERSION)
+	$(PIP) install -r requirements.txt
+	$(PIP) install -e src/mairl_core
+	@touch $(VENV_STAMP)
+
+test: $(VENV_STAMP)
+	$(VENV)/bin/python -m pytest test -q -p no:cacheprovider --timeout=600
+
+demo: $(VENV_STAMP)
+	$(VENV)/bin/mairl demo
+
+bench-gridworld: $(VENV_STAMP)
+	$(VENV)/bin/mairl bench gridworld --out bench/results/gridworld
+
+clean:
+	rm -rf build install log runs .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o \
+		\( -name __pycache__ -o -name '*.egg-info' \) -type d -print0 | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf $(VENV)

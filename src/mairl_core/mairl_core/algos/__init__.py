@@ -1,0 +1,1 @@
+"""Learning algorithms: MAIRL (Algorithm 1) and the adversarial baselines."""

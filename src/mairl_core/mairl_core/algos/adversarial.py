@@ -1,0 +1,437 @@
+"""One adversarial base for MAIRL, MGAIL, AIRL, GAIL and GAN-GCL.
+
+A method is a discriminator (``models.reward``) plus a policy learner:
+
+=========  ===============  ====================================================
+method     discriminator    policy learner
+=========  ===============  ====================================================
+MAIRL      AIRL  f - log pi  model-based: exact gradients through F (§IV-C)
+MGAIL      GAIL  D(s, a)     model-based
+AIRL       AIRL              PPO (a standard policy-gradient learner)
+GAIL       GAIL              PPO
+GAN-GCL    trajectory AIRL   PPO
+=========  ===============  ====================================================
+
+``AdversarialTrainer.train_iteration`` is one pass of Algorithm 1: collect T
+steps with pi into the buffer, fit the forward model F (eq. 15, model-based
+learners only), fit the discriminator (eq. 2), update pi.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models.dynamics import make_dynamics
+from ..models.nets import mlp
+from ..models.policy import CategoricalPolicy, GaussianPolicy
+from ..models.reward import make_discriminator
+from .config import AlgoConfig
+
+
+class VecEnv(Protocol):
+    """What the trainers need of an environment (all tensors are float32)."""
+
+    obs_dim: int
+    act_dim: int
+    discrete: bool
+    n_envs: int
+    horizon: int
+    dynamics_head: str  # 'gaussian' or 'categorical'
+
+    def reset(self) -> torch.Tensor: ...
+    def step(self, env_actions: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, bool]: ...
+    def step_from(self, obs: torch.Tensor, env_actions: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class Transitions:
+    """Episodes of fixed length T: obs/next_obs (E, T, obs_dim), act (E, T, act_dim)."""
+
+    obs: torch.Tensor
+    act: torch.Tensor
+    next_obs: torch.Tensor
+    done: torch.Tensor
+    env_reward: torch.Tensor | None = None
+    logp: torch.Tensor | None = None
+
+    def flat(self) -> Transitions:
+        def f(x):
+            return None if x is None else x.reshape(-1, *x.shape[2:])
+        return Transitions(*(f(getattr(self, k)) for k in
+                             ("obs", "act", "next_obs", "done", "env_reward", "logp")))
+
+    def __len__(self) -> int:
+        return self.obs.shape[0]
+
+    def index(self, idx) -> Transitions:
+        def f(x):
+            return None if x is None else x[idx]
+        return Transitions(*(f(getattr(self, k)) for k in
+                             ("obs", "act", "next_obs", "done", "env_reward", "logp")))
+
+
+class EpisodeBuffer:
+    """Ring buffer of whole fixed-length episodes (the experience buffer D)."""
+
+    def __init__(self, capacity_steps: int, horizon: int):
+        self.capacity = max(1, capacity_steps // horizon)
+        self.horizon = horizon
+        self.data: Transitions | None = None
+        self.size = 0
+        self.ptr = 0
+
+    def add(self, ep: Transitions) -> None:
+        n = len(ep)
+        if self.data is None:
+            def alloc(x):
+                return None if x is None else torch.zeros((self.capacity, *x.shape[1:]), dtype=x.dtype)
+            self.data = Transitions(*(alloc(getattr(ep, k)) for k in
+                                      ("obs", "act", "next_obs", "done", "env_reward", "logp")))
+        idx = (self.ptr + torch.arange(n)) % self.capacity
+        for k in ("obs", "act", "next_obs", "done", "env_reward", "logp"):
+            src = getattr(ep, k)
+            if src is not None:
+                getattr(self.data, k)[idx] = src
+        self.ptr = (self.ptr + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def recent_episodes(self, n_steps: int) -> Transitions:
+        n = min(self.size, max(1, n_steps // self.horizon))
+        idx = (self.ptr - 1 - torch.arange(n)) % self.capacity
+        return self.data.index(idx)
+
+    def sample_steps(self, batch: int, recent_steps: int, gen: torch.Generator) -> Transitions:
+        eps = self.recent_episodes(recent_steps).flat()
+        idx = torch.randint(0, len(eps), (batch,), generator=gen)
+        return eps.index(idx)
+
+
+class ModelBasedLearner:
+    """Policy learning through a differentiable forward model (§IV-C).
+
+    The objective is J = sum_t gamma^t r_hat(s_t, a_t) over short rollouts
+    (eq. 19-20 evaluated by autograd: backprop through time is exactly that
+    recursion), with actions re-parameterised (eq. 21; eq. 22 for discrete)
+    and s_{t+1} = F(s_t, a_t) (eq. 14). In ``real`` mode the forward value of
+    s_{t+1} comes from the environment and its gradient from the model:
+    s_{t+1} = F(s, a) + stop_grad(s_env - F(s, a)). For one-hot (categorical)
+    states the imagined s_{t+1} is a sample from F's distribution with the
+    same straight-through form.
+    """
+
+    model_based = True
+
+    def __init__(self, cfg: AlgoConfig, env: VecEnv, policy: nn.Module, gen: torch.Generator):
+        self.cfg, self.env, self.policy, self.gen = cfg, env, policy, gen
+        self.dynamics = make_dynamics(cfg.dynamics, env.obs_dim, env.act_dim, head=env.dynamics_head,
+                                      d_model=cfg.d_model, n_heads=cfg.n_heads,
+                                      embed_hidden=cfg.embed_hidden)
+        self.model_opt = torch.optim.Adam(self.dynamics.parameters(), lr=cfg.model_lr)
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.policy_lr)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"dynamics": self.dynamics}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"model_opt": self.model_opt, "policy_opt": self.policy_opt}
+
+    def train_model(self, buffer: EpisodeBuffer) -> float:
+        """Maximum likelihood on the buffer (eq. 15)."""
+        losses = []
+        for _ in range(self.cfg.model_steps):
+            b = buffer.sample_steps(self.cfg.batch_size, buffer.capacity * buffer.horizon, self.gen)
+            loss = self.dynamics.nll(b.obs, b.act, b.next_obs)
+            self.model_opt.zero_grad()
+            loss.backward()
+            self.model_opt.step()
+            losses.append(loss.item())
+        return float(np.mean(losses))
+
+    def predict(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """F(s, a); for discrete actions the mixture sum_i a_i F(s, e_i).
+
+        Discrete actions: the relaxation (eq. 22) is applied to the transition,
+        not inside the network. F is only ever queried at the one-hot actions
+        it was trained on, and d s'/d a_i = F(s, e_i) does not vanish, whereas
+        the input gradient of a confident categorical model at a one-hot
+        input is ~0 and would starve the policy of gradient.
+        """
+        if not self.policy.discrete:
+            return self.dynamics.predict(obs, act)
+        b, n = act.shape
+        eye = torch.eye(n, dtype=act.dtype)
+        per_action = self.dynamics.predict(obs.repeat_interleave(n, 0), eye.repeat(b, 1))
+        return (act.unsqueeze(-1) * per_action.reshape(b, n, -1)).sum(1)
+
+    def next_state(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        pred = self.predict(obs, act)
+        if self.cfg.rollout_mode == "real":
+            target = self.env.step_from(obs.detach(), self.policy.env_action(act.detach()))
+        elif self.env.dynamics_head == "categorical":
+            idx = torch.multinomial(pred.detach().clamp_min(1e-8), 1, generator=self.gen).squeeze(-1)
+            target = F.one_hot(idx, pred.shape[-1]).to(pred.dtype)
+        else:
+            return pred
+        return pred + (target - pred).detach()
+
+    def rollout_objective(self, disc: nn.Module, start_obs: torch.Tensor,
+                          noises: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Mean over starts of sum_t gamma^t r_hat_t along a differentiable rollout."""
+        obs = start_obs
+        total = torch.zeros(obs.shape[0], dtype=obs.dtype)
+        discount = 1.0
+        for t in range(self.cfg.rollout_horizon):
+            act, logp = self.policy.rsample(obs, None if noises is None else noises[t])
+            nxt = self.next_state(obs, act)
+            done = torch.zeros_like(logp)
+            total = total + discount * disc.policy_reward(obs, act, nxt, done, logp,
+                                                          self.cfg.entropy_weight)
+            discount *= self.cfg.gamma
+            obs = nxt
+        return total.mean()
+
+    def update_policy(self, trainer: AdversarialTrainer, batch: Transitions) -> dict[str, float]:
+        objs, norms = [], []
+        disc = trainer.disc
+        for p in disc.parameters():
+            p.requires_grad_(False)
+        for p in self.dynamics.parameters():
+            p.requires_grad_(False)
+        try:
+            for _ in range(self.cfg.policy_steps):
+                starts = trainer.buffer.sample_steps(self.cfg.rollout_batch, self.cfg.agent_recent,
+                                                     self.gen).obs
+                obj = self.rollout_objective(disc, starts)
+                self.policy_opt.zero_grad()
+                (-obj).backward()
+                norms.append(float(torch.sqrt(sum(p.grad.pow(2).sum() for p in self.policy.parameters()
+                                                  if p.grad is not None))))
+                nn.utils.clip_grad_value_(self.policy.parameters(), self.cfg.policy_grad_clip)
+                self.policy_opt.step()
+                objs.append(obj.item())
+                if self.cfg.rollout_mode == "real":
+                    trainer.env_steps += self.cfg.rollout_batch * self.cfg.rollout_horizon
+        finally:
+            for p in disc.parameters():
+                p.requires_grad_(True)
+            for p in self.dynamics.parameters():
+                p.requires_grad_(True)
+        return {"policy/objective": float(np.mean(objs)), "policy/grad_norm": float(np.mean(norms))}
+
+
+class PPOLearner:
+    """Clipped-surrogate PPO with GAE on the discriminator's reward (the model-free baselines).
+
+    Rewards are the discriminator's ``policy_reward`` with the same entropy
+    weight as MAIRL, so the only difference to MAIRL is how the gradient is
+    estimated (likelihood ratio here, exact through the model there).
+    """
+
+    model_based = False
+
+    def __init__(self, cfg: AlgoConfig, env: VecEnv, policy: nn.Module, gen: torch.Generator):
+        self.cfg, self.env, self.policy, self.gen = cfg, env, policy, gen
+        self.value = mlp(env.obs_dim, cfg.policy_hidden, 1)
+        self.opt = torch.optim.Adam([*policy.parameters(), *self.value.parameters()], lr=cfg.ppo_lr)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"value": self.value}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"ppo_opt": self.opt}
+
+    def update_policy(self, trainer: AdversarialTrainer, batch: Transitions) -> dict[str, float]:
+        cfg = self.cfg
+        with torch.no_grad():
+            rew = trainer.disc.policy_reward(batch.obs, batch.act, batch.next_obs, batch.done,
+                                             batch.logp, cfg.entropy_weight)
+            v = self.value(batch.obs).squeeze(-1)
+            v_next = self.value(batch.next_obs).squeeze(-1) * (1.0 - batch.done)
+            adv = torch.zeros_like(rew)
+            last = torch.zeros(rew.shape[0])
+            for t in reversed(range(rew.shape[1])):  # GAE(lambda); T-end is truncation, bootstrapped
+                delta = rew[:, t] + cfg.gamma * v_next[:, t] - v[:, t]
+                last = delta + cfg.gamma * cfg.gae_lambda * (1.0 - batch.done[:, t]) * last
+                adv[:, t] = last
+            ret = adv + v
+        flat = batch.flat()
+        adv_f, ret_f = adv.reshape(-1), ret.reshape(-1)
+        n = len(flat)
+        mb = max(1, n // cfg.ppo_minibatches)
+        losses = []
+        for _ in range(cfg.ppo_epochs):
+            perm = torch.randperm(n, generator=self.gen)
+            for i in range(0, n, mb):
+                idx = perm[i:i + mb]
+                a = adv_f[idx]
+                a = (a - a.mean()) / (a.std() + 1e-8)
+                logp = self.policy.log_prob(flat.obs[idx], flat.act[idx])
+                ratio = (logp - flat.logp[idx]).exp()
+                pg = -torch.min(ratio * a, ratio.clamp(1 - cfg.ppo_clip, 1 + cfg.ppo_clip) * a).mean()
+                vl = (self.value(flat.obs[idx]).squeeze(-1) - ret_f[idx]).pow(2).mean()
+                loss = pg + cfg.value_coef * vl
+                self.opt.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_([*self.policy.parameters(), *self.value.parameters()],
+                                         cfg.ppo_max_grad_norm)
+                self.opt.step()
+                losses.append(pg.item())
+        return {"policy/ppo_loss": float(np.mean(losses)), "policy/reward_mean": float(rew.mean())}
+
+
+METHODS: dict[str, tuple[str, type]] = {
+    "mairl": ("airl", ModelBasedLearner),
+    "mgail": ("gail", ModelBasedLearner),
+    "airl": ("airl", PPOLearner),
+    "gail": ("gail", PPOLearner),
+    "gan-gcl": ("gan-gcl", PPOLearner),
+}
+
+
+class AdversarialTrainer:
+    """Algorithm 1, for any discriminator / learner pair in ``METHODS``."""
+
+    def __init__(self, method: str, cfg: AlgoConfig, env: VecEnv, expert: Transitions, seed: int = 0,
+                 log_fn: Callable[[dict[str, float], int], None] | None = None):
+        if method not in METHODS:
+            raise ValueError(f"unknown method '{method}' ({', '.join(METHODS)})")
+        torch.manual_seed(seed)
+        self.method, self.cfg, self.env, self.seed = method, cfg, env, seed
+        self.gen = torch.Generator().manual_seed(seed)
+        self.expert = expert
+        if env.discrete:
+            self.policy = CategoricalPolicy(env.obs_dim, env.act_dim, cfg.policy_hidden,
+                                            cfg.gumbel_temperature, cfg.straight_through)
+        else:
+            self.policy = GaussianPolicy(env.obs_dim, env.act_dim, cfg.policy_hidden, cfg.log_std_init,
+                                         cfg.log_std_min, cfg.log_std_max)
+        disc_kind, learner_cls = METHODS[method]
+        hidden = cfg.disc_hidden if disc_kind == "gail" else cfg.reward_hidden
+        self.disc = make_discriminator(disc_kind, env.obs_dim, env.act_dim, hidden=hidden,
+                                       gamma=cfg.gamma, state_only=cfg.state_only)
+        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr)
+        self.learner = learner_cls(cfg, env, self.policy, self.gen)
+        self.buffer = EpisodeBuffer(cfg.buffer_size, env.horizon)
+        self.iteration = 0
+        self.env_steps = 0
+        self.log_fn = log_fn
+
+    # ----- Algorithm 1, step by step -----
+    @torch.no_grad()
+    def collect(self) -> Transitions:
+        """Run pi in the real environment for T steps in each of n_envs envs."""
+        obs = self.env.reset()
+        o, a, n, d, r, lp = [], [], [], [], [], []
+        for t in range(self.env.horizon):
+            env_act = self.policy.act(obs)
+            act_vec = self.policy.one_hot(env_act) if self.env.discrete else env_act
+            nxt, rew, over = self.env.step(env_act)
+            o.append(obs), a.append(act_vec), n.append(nxt), lp.append(self.policy.log_prob(obs, act_vec))
+            r.append(torch.as_tensor(rew, dtype=torch.float32))
+            d.append(torch.zeros(self.env.n_envs))  # fixed horizon: truncation, never terminal
+            obs = nxt
+        self.env_steps += self.env.n_envs * self.env.horizon
+        batch = Transitions(*(torch.stack(x, 1) for x in (o, a, n, d, r, lp)))
+        self.buffer.add(batch)
+        return batch
+
+    def _disc_logits(self, b: Transitions, trajectory: bool) -> torch.Tensor:
+        with torch.no_grad():
+            logp = self.policy.log_prob(b.obs, b.act)
+        logits = self.disc.logits(b.obs, b.act, b.next_obs, b.done, logp)
+        return logits.sum(-1) if trajectory else logits
+
+    def train_discriminator(self) -> dict[str, float]:
+        """Minimise eq. 2: binary cross-entropy, expert = 1, agent = 0."""
+        cfg = self.cfg
+        traj = getattr(self.disc, "trajectory_level", False)
+        agent_eps = self.buffer.recent_episodes(cfg.agent_recent)
+        losses, accs = [], []
+        for _ in range(cfg.disc_steps):
+            if traj:  # whole episodes
+                n = max(1, cfg.batch_size // self.env.horizon)
+                e = self.expert.index(torch.randint(0, len(self.expert), (n,), generator=self.gen))
+                g = agent_eps.index(torch.randint(0, len(agent_eps), (n,), generator=self.gen))
+            else:
+                ef, gf = self.expert.flat(), agent_eps.flat()
+                e = ef.index(torch.randint(0, len(ef), (cfg.batch_size,), generator=self.gen))
+                g = gf.index(torch.randint(0, len(gf), (cfg.batch_size,), generator=self.gen))
+            le, lg = self._disc_logits(e, traj), self._disc_logits(g, traj)
+            loss = (F.binary_cross_entropy_with_logits(le, torch.ones_like(le))
+                    + F.binary_cross_entropy_with_logits(lg, torch.zeros_like(lg)))
+            if cfg.grad_penalty > 0:
+                obs = e.obs.clone().requires_grad_(True)
+                act = e.act.clone().requires_grad_(True)
+                out = self.disc.logits(obs, act, e.next_obs, e.done,
+                                       self.policy.log_prob(e.obs, e.act).detach())
+                grads = torch.autograd.grad(out.sum(), [obs, act], create_graph=True, allow_unused=True)
+                loss = loss + cfg.grad_penalty * sum(gr.pow(2).sum(-1).mean() for gr in grads
+                                                     if gr is not None)
+            self.disc_opt.zero_grad()
+            loss.backward()
+            self.disc_opt.step()
+            losses.append(loss.item())
+            accs.append(0.5 * ((le > 0).float().mean() + (lg < 0).float().mean()).item())
+        return {"disc/loss": float(np.mean(losses)), "disc/accuracy": float(np.mean(accs))}
+
+    def train_iteration(self) -> dict[str, float]:
+        batch = self.collect()
+        metrics: dict[str, float] = {"env/true_return": float(batch.env_reward.sum(1).mean())}
+        if self.learner.model_based:
+            metrics["model/nll"] = self.learner.train_model(self.buffer)
+        metrics.update(self.train_discriminator())
+        if self.iteration >= self.cfg.disc_warmup_iters:
+            metrics.update(self.learner.update_policy(self, batch))
+        self.iteration += 1
+        metrics["env_steps"] = float(self.env_steps)
+        if self.log_fn is not None:
+            self.log_fn(metrics, self.env_steps)
+        return metrics
+
+    def train(self, env_steps: int | None = None,
+              callback: Callable[[AdversarialTrainer, dict[str, float]], None] | None = None
+              ) -> list[dict[str, float]]:
+        budget = self.cfg.env_steps if env_steps is None else env_steps
+        history = []
+        while self.env_steps < budget:
+            m = self.train_iteration()
+            history.append(m)
+            if callback is not None:
+                callback(self, m)
+        return history
+
+    # ----- checkpoints -----
+    def modules(self) -> dict[str, nn.Module]:
+        return {"policy": self.policy, "disc": self.disc, **self.learner.modules()}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"disc_opt": self.disc_opt, **self.learner.optimizers()}
+
+    def state_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "modules": {k: m.state_dict() for k, m in self.modules().items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
+            "rng": {"torch": torch.get_rng_state(), "gen": self.gen.get_state()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("method") != self.method:
+            raise ValueError(f"checkpoint is for method '{state.get('method')}', not '{self.method}'")
+        for k, m in self.modules().items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in self.optimizers().items():
+            o.load_state_dict(state["optimizers"][k])
+        self.iteration = int(state["iteration"])
+        self.env_steps = int(state["env_steps"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.gen.set_state(state["rng"]["gen"])

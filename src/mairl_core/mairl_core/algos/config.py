@@ -1,0 +1,105 @@
+"""Hyper-parameters of MAIRL and the adversarial baselines.
+
+Defaults are the paper's §V-A values where the paper gives one; the rest are
+marked with where they come from. ``config/mairl.yaml`` restates them for
+users; task configs (e.g. ``config/gridworld.yaml``) override a few.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class AlgoConfig:
+    """Settings shared by MAIRL, AIRL, GAIL, GAN-GCL and MGAIL."""
+
+    # --- networks (§V-A: two-layer ReLU, 32 units) ---
+    policy_hidden: tuple[int, ...] = (32, 32)
+    """Policy MLP hidden sizes."""
+    reward_hidden: tuple[int, ...] = (32, 32)
+    """Hidden sizes of g (reward approximator) and h (shaping), each its own MLP."""
+    disc_hidden: tuple[int, ...] = (32, 32)
+    """Hidden sizes of GAIL's plain discriminator."""
+    state_only: bool = True
+    """Reward g(s) (True, the 's' mode) or g(s, a) (False, the 's,a' mode)."""
+
+    # --- optimisation (§V-A) ---
+    disc_lr: float = 1e-3
+    policy_lr: float = 1e-4
+    model_lr: float = 1e-4
+    entropy_weight: float = 0.1
+    """alpha in the policy objective sum_t gamma^t (f - alpha log pi) (eq. 4-5, §V-A weight)."""
+    batch_size: int = 512
+    gamma: float = 0.99
+    """Discount used by the shaping term gamma h(s') and the policy objective."""
+
+    # --- data (§V-A) ---
+    horizon: int = 100
+    """T: steps each collecting env runs per iteration of Algorithm 1."""
+    n_envs: int = 8
+    """Episodes collected in parallel per iteration."""
+    buffer_size: int = 1_000_000
+    agent_recent: int = 20_000
+    """Discriminator and rollout starts draw from this many most recent agent transitions."""
+    env_steps: int = 200_000
+    """Total environment-step budget of one training run."""
+
+    # --- dynamics model (§IV-A, §V-A) ---
+    dynamics: Literal["attention", "gru", "mlp"] = "attention"
+    d_model: int = 64
+    n_heads: int = 4
+    embed_hidden: int = 32
+    """Width of the two-layer embedding / decoder MLPs."""
+
+    # --- per-iteration schedule (REFERENCE_NOTES: reference code) ---
+    model_steps: int = 20
+    disc_steps: int = 5
+    policy_steps: int = 10
+    disc_warmup_iters: int = 0
+    """Iterations at the start that train F and D but not the policy."""
+
+    # --- model-based policy update (§IV-C) ---
+    rollout_horizon: int = 10
+    """Length of differentiable rollouts (reference code: 10)."""
+    rollout_mode: Literal["imagined", "real"] = "imagined"
+    """'imagined': s' from the model; 'real': s' value from the env, gradient from the
+    model, s' = F(s,a) + stop_grad(s'_env - F(s,a)) (needs an env that can be reset to a state)."""
+    rollout_batch: int = 512
+    policy_grad_clip: float = 2.0
+    """Element-wise clip of policy gradients (reference code: 2)."""
+    gumbel_temperature: float = 1.0
+    """tau of the concrete relaxation (eq. 22) for discrete actions."""
+    straight_through: bool = True
+    """Discrete actions: one-hot forward, relaxed gradient backward."""
+    log_std_init: float = -0.5
+    log_std_min: float = -5.0
+    log_std_max: float = 1.0
+
+    # --- discriminator regularisation ---
+    grad_penalty: float = 0.0
+    """Weight of a gradient penalty on expert inputs (0 = off)."""
+
+    # --- PPO, the model-free learner of the baselines ---
+    ppo_lr: float = 3e-4
+    ppo_epochs: int = 4
+    ppo_minibatches: int = 4
+    ppo_clip: float = 0.2
+    gae_lambda: float = 0.95
+    value_coef: float = 0.5
+    ppo_max_grad_norm: float = 0.5
+
+    def __post_init__(self) -> None:
+        positive = ["disc_lr", "policy_lr", "model_lr", "batch_size", "horizon", "n_envs",
+                    "buffer_size", "env_steps", "d_model", "n_heads", "rollout_horizon",
+                    "rollout_batch", "gumbel_temperature", "ppo_lr", "agent_recent"]
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
+        if self.entropy_weight < 0:
+            raise ValueError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")

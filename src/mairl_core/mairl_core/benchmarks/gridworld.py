@@ -1,0 +1,264 @@
+"""GridWorld benchmark: the paper's Table I and Fig. 3.
+
+Expert, GAIL, GAN-GCL, AIRL(s), AIRL(s,a), MAIRL(s), MAIRL(s,a) over several
+seeds; each method trains on the same demos of a seed with the same
+environment-step budget and is tested on 100 episodes whose start states no
+training run saw (test seed = 10_000 + seed). Policies are evaluated as they
+act: sampled from pi, like the soft expert that made the demos.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..algos.adversarial import AdversarialTrainer
+from ..algos.config import AlgoConfig
+from ..config import from_dict, read_yaml, resolve_config
+from ..envs.gridworld import (GridWorld, GridWorldConfig, GridWorldVecEnv, evaluate_tabular,
+                              sample_demos, soft_value_iteration)
+
+METHOD_SPECS: dict[str, tuple[str, bool]] = {
+    "GAIL": ("gail", False),
+    "GAN-GCL": ("gan-gcl", False),
+    "AIRL(s)": ("airl", True),
+    "AIRL(s,a)": ("airl", False),
+    "MAIRL(s)": ("mairl", True),
+    "MAIRL(s,a)": ("mairl", False),
+    "MGAIL": ("mgail", False),
+}
+PAPER_TABLE_I = {"Expert": 15.09, "GAIL": 14.01, "GAN-GCL": 10.90, "AIRL(s,a)": 14.06,
+                 "AIRL(s)": 13.10, "MAIRL(s)": 15.02, "MAIRL(s,a)": 15.00}
+TEST_SEED_OFFSET = 10_000
+
+
+@dataclass
+class DemoConfig:
+    n_demos: int = 50
+
+
+@dataclass
+class BenchConfig:
+    seeds: int = 5
+    episodes: int = 100
+    methods: list[str] = dataclasses.field(default_factory=lambda: ["Expert", *METHOD_SPECS])
+
+
+@dataclass
+class GridWorldExperiment:
+    """Everything ``config/gridworld.yaml`` defines."""
+
+    env: GridWorldConfig
+    demos: DemoConfig
+    algo: AlgoConfig
+    bench: BenchConfig
+
+
+def load_experiment(path: str | os.PathLike = "gridworld") -> GridWorldExperiment:
+    """Read the GridWorld experiment; ``algo`` merges mairl.yaml then the task's overrides."""
+    p = resolve_config(path)
+    data = read_yaml(p)
+    unknown = set(data) - {"env", "demos", "algo", "bench"}
+    if unknown:
+        from ..config import ConfigError
+        raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; expected env, demos, algo, bench")
+    algo = {**read_yaml(resolve_config("mairl")), **(data.get("algo") or {})}
+    exp = GridWorldExperiment(
+        env=from_dict(GridWorldConfig, data.get("env") or {}, f"{p}:env"),
+        demos=from_dict(DemoConfig, data.get("demos") or {}, f"{p}:demos"),
+        algo=from_dict(AlgoConfig, algo, f"{p}:algo"),
+        bench=from_dict(BenchConfig, data.get("bench") or {}, f"{p}:bench"),
+    )
+    for m in exp.bench.methods:
+        if m != "Expert" and m not in METHOD_SPECS:
+            from ..config import ConfigError
+            raise ConfigError(f"{p}:bench.methods: unknown method '{m}' (Expert, {', '.join(METHOD_SPECS)})")
+    return exp
+
+
+def policy_table(policy: torch.nn.Module, n_states: int) -> np.ndarray:
+    """pi(a|s) for every state as an S x A array."""
+    with torch.no_grad():
+        return policy(torch.eye(n_states)).exp().numpy().astype(np.float64)
+
+
+def learned_reward_map(disc: torch.nn.Module, n_states: int, n_actions: int) -> np.ndarray:
+    """The learned reward per state: g(s); for (s, a) rewards, the mean over actions."""
+    with torch.no_grad():
+        s = torch.eye(n_states).repeat_interleave(n_actions, 0)
+        a = torch.eye(n_actions).repeat(n_states, 1)
+        return disc.reward_map(s, a).reshape(n_states, n_actions).mean(1).numpy().astype(np.float64)
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+    if x.std() < 1e-12 or y.std() < 1e-12:
+        return 0.0
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def run_one(exp: GridWorldExperiment, method: str, seed: int, env_steps: int | None = None
+            ) -> dict[str, Any]:
+    """Train one method on one seed; return its test returns and learned reward map."""
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    core = GridWorld(exp.env)
+    _, pi_expert = soft_value_iteration(core, exp.env.expert_beta, exp.env.gamma)
+    demos = sample_demos(exp.env, pi_expert, exp.demos.n_demos, seed=seed)
+    test_seed = TEST_SEED_OFFSET + seed
+    if method == "Expert":
+        ret = evaluate_tabular(exp.env, pi_expert, exp.bench.episodes, test_seed)
+        return {"method": method, "seed": seed, "returns": ret.tolist(), "reward_map": None,
+                "env_steps": 0, "wall_s": time.perf_counter() - t0, "history": []}
+    kind, state_only = METHOD_SPECS[method]
+    cfg = dataclasses.replace(exp.algo, state_only=state_only)
+    env = GridWorldVecEnv(exp.env, cfg.n_envs, seed=seed)
+    trainer = AdversarialTrainer(kind, cfg, env, env.demos_to_transitions(demos), seed=seed)
+    history = trainer.train(env_steps)
+    pi = policy_table(trainer.policy, core.n_states)
+    ret = evaluate_tabular(exp.env, pi, exp.bench.episodes, test_seed)
+    rmap = learned_reward_map(trainer.disc, core.n_states, core.n_actions)
+    keep = ("env_steps", "env/true_return", "disc/loss", "disc/accuracy", "model/nll")
+    return {"method": method, "seed": seed, "returns": ret.tolist(), "reward_map": rmap.tolist(),
+            "reward_pearson": pearson(rmap, core.rewards), "env_steps": trainer.env_steps,
+            "wall_s": time.perf_counter() - t0,
+            "history": [{k: h[k] for k in keep if k in h} for h in history]}
+
+
+def _run_job(args: tuple) -> dict[str, Any]:
+    return run_one(*args)
+
+
+def run_benchmark(exp: GridWorldExperiment, seed: int = 0, workers: int | None = None,
+                  progress: bool = True) -> list[dict[str, Any]]:
+    """Every (method, seed) run, in parallel over ``workers`` processes."""
+    from tqdm import tqdm
+
+    jobs = [(exp, m, seed + i) for i in range(exp.bench.seeds) for m in exp.bench.methods]
+    workers = workers or min(len(jobs), os.cpu_count() or 1)
+    out = []
+    bar = tqdm(total=len(jobs), desc="gridworld", unit="run", disable=not progress)
+    if workers <= 1:
+        for j in jobs:
+            out.append(_run_job(j))
+            bar.set_postfix_str(f"{j[1]} seed {j[2]}")
+            bar.update()
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for r in pool.map(_run_job, jobs):
+                out.append(r)
+                bar.set_postfix_str(f"{r['method']} seed {r['seed']}")
+                bar.update()
+    bar.close()
+    return out
+
+
+def summarise(exp: GridWorldExperiment, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One results.json row per method: mean/std of per-episode returns over all seeds."""
+    rows = []
+    expert = np.concatenate([r["returns"] for r in runs if r["method"] == "Expert"]) \
+        if any(r["method"] == "Expert" for r in runs) else None
+    for m in exp.bench.methods:
+        rs = [r for r in runs if r["method"] == m]
+        if not rs:
+            continue
+        ret = np.concatenate([r["returns"] for r in rs])
+        per_seed = [float(np.mean(r["returns"])) for r in rs]
+        row: dict[str, Any] = {
+            "method": m.split("(")[0], "mode": (m[m.index("(") + 1:-1] if "(" in m else
+                                                ("" if m == "Expert" else "s,a")),
+            "label": m, "env": "GridWorld", "return_mean": float(ret.mean()),
+            "return_std": float(ret.std()), "return_seed_means": per_seed,
+            "episodes": len(rs[0]["returns"]), "seeds": len(rs),
+            "env_steps": int(np.mean([r["env_steps"] for r in rs])),
+            "wall_s": float(np.mean([r["wall_s"] for r in rs])),
+            "paper_return": PAPER_TABLE_I.get(m),
+        }
+        if expert is not None:
+            row["expert_normalized"] = float(ret.mean() / expert.mean())
+            row["expert_normalized_seeds"] = [
+                float(np.mean(r["returns"]) / np.mean(e["returns"])) for r in rs
+                for e in runs if e["method"] == "Expert" and e["seed"] == r["seed"]]
+            if m in PAPER_TABLE_I:
+                row["paper_expert_normalized"] = PAPER_TABLE_I[m] / PAPER_TABLE_I["Expert"]
+        if rs[0].get("reward_map") is not None:
+            ps = [r["reward_pearson"] for r in rs]
+            row["reward_pearson"] = float(np.mean(ps))
+            row["reward_pearson_seeds"] = ps
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    head = f"{'method':<12} {'return':>14} {'expert-norm':>11} {'paper':>7} {'reward r':>9} {'env steps':>10}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        pn = r.get("paper_expert_normalized")
+        rho = r.get("reward_pearson")
+        lines.append(
+            f"{r['label']:<12} {r['return_mean']:7.2f} ± {r['return_std']:4.2f} "
+            f"{r.get('expert_normalized', float('nan')):11.3f} "
+            f"{(f'{pn:.3f}' if pn is not None else '-'):>7} "
+            f"{(f'{rho:.3f}' if rho is not None else '-'):>9} "
+            f"{r['env_steps']:>10d}")
+    return "\n".join(lines)
+
+
+def plot_reward_maps(exp: GridWorldExperiment, runs: list[dict[str, Any]], path: Path) -> None:
+    """Fig. 3: the true reward beside each method's learned reward (first seed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = exp.env.size
+    first = min(r["seed"] for r in runs)
+    panels = [("Ground truth", np.asarray(exp.env.reward_map, float), None)]
+    for m in exp.bench.methods:
+        r = next((r for r in runs if r["method"] == m and r["seed"] == first), None)
+        if r is not None and r.get("reward_map") is not None:
+            panels.append((m, np.asarray(r["reward_map"]).reshape(n, n), r["reward_pearson"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9))
+    for ax, (title, grid, rho) in zip(np.atleast_1d(axes), panels):
+        ax.imshow(grid, cmap="viridis")
+        ax.set_title(title if rho is None else f"{title}\nPearson {rho:.2f}", fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle(f"GridWorld reward maps (seed {first}; learned maps min-max scaled per panel)",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_learning_curves(exp: GridWorldExperiment, runs: list[dict[str, Any]], path: Path) -> None:
+    """True return of the collected episodes against env steps, mean over seeds."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m in exp.bench.methods:
+        rs = [r for r in runs if r["method"] == m and r["history"]]
+        if not rs:
+            continue
+        n = min(len(r["history"]) for r in rs)
+        x = [h["env_steps"] for h in rs[0]["history"][:n]]
+        y = np.mean([[h["env/true_return"] for h in r["history"][:n]] for r in rs], 0)
+        ax.plot(x, y, label=m)
+    expert = [np.mean(r["returns"]) for r in runs if r["method"] == "Expert"]
+    if expert:
+        ax.axhline(np.mean(expert), color="k", ls="--", lw=1, label="Expert")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("return of training episodes")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

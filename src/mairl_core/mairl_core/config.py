@@ -1,0 +1,190 @@
+"""Typed configuration: YAML files under ``config/`` loaded into dataclasses.
+
+One loader for the whole project. Dataclass defaults are the paper's values
+(§V-A); a YAML file overrides some of them. Unknown keys, wrong types and
+missing files are errors that name the file and the key, never silent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or does not match its schema."""
+
+
+def config_dir() -> Path:
+    """The directory holding the project's YAML configs.
+
+    ``$MAIRL_CONFIG_DIR`` if set, else the ``config/`` folder of the source tree
+    this package lives in (editable install or checkout), else the
+    ``ur5_bringup`` share directory of a colcon install.
+    """
+    env = os.environ.get("MAIRL_CONFIG_DIR")
+    looked: list[str] = []
+    if env:
+        p = Path(env)
+        if p.is_dir():
+            return p
+        looked.append(f"$MAIRL_CONFIG_DIR={env}")
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        cand = parent / "config"
+        if (cand / "mairl.yaml").is_file():
+            return cand
+        looked.append(str(cand))
+    try:  # colcon / ROS install
+        from ament_index_python.packages import get_package_share_directory  # type: ignore
+
+        cand = Path(get_package_share_directory("ur5_bringup")) / "config"
+        if cand.is_dir():
+            return cand
+        looked.append(str(cand))
+    except Exception:  # noqa: BLE001 - ament_index missing or package not installed
+        looked.append("share/ur5_bringup/config (ament index: not found)")
+    raise ConfigError("cannot find the mairl config directory; looked in: " + ", ".join(looked)
+                      + ". Set MAIRL_CONFIG_DIR to the repository's config/ folder.")
+
+
+def resolve_config(name_or_path: str | os.PathLike) -> Path:
+    """A path as given if it exists, else ``<config_dir>/<name>[.yaml]``."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    if p.suffix == "" and not p.parent.parts:
+        p = p.with_suffix(".yaml")
+    cand = config_dir() / p.name if not p.parent.parts else p
+    if not cand.is_file():
+        raise ConfigError(f"config file not found: {name_or_path} (also tried {cand})")
+    return cand
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML mapping, with errors that name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    """Validate (and lightly coerce: int -> float, list -> tuple) one value."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in args:
+            try:
+                return _check_type(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: {value!r} matches none of {tp}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{where}: expected null, got {value!r}")
+    if typing.get_origin(tp) is typing.Literal:
+        if value in args:
+            return value
+        raise ConfigError(f"{where}: expected one of {list(args)}, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
+            items = [_check_type(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+        else:
+            a = args[0] if args else Any
+            items = [_check_type(v, a, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported config type {tp}")
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and bad types."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{where}: unknown key '{key}'{hint}; valid keys: {sorted(names)}")
+        kwargs[key] = _check_type(value, hints[key], f"{where}.{key}")
+    try:
+        obj = cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    return obj
+
+
+def load_config(cls: type[T], name_or_path: str | os.PathLike, section: str | None = None) -> T:
+    """Load ``cls`` from a YAML file (or one top-level ``section`` of it)."""
+    path = resolve_config(name_or_path)
+    data = read_yaml(path)
+    if section is not None:
+        data = data.get(section, {}) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: section '{section}' must be a mapping")
+    return from_dict(cls, data, where=f"{path}" + (f":{section}" if section else ""))
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass as plain, YAML/JSON-friendly types."""
+    def conv(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        return v
+    return conv(obj)

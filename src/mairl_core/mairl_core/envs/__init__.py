@@ -1,0 +1,9 @@
+"""Environments, registered with gymnasium on import.
+
+- ``mairl/GridWorld-v0``: the paper's 5x5 diagnostic GridWorld (§V-B).
+"""
+
+import gymnasium as gym
+
+if "mairl/GridWorld-v0" not in gym.registry:
+    gym.register(id="mairl/GridWorld-v0", entry_point="mairl_core.envs.gridworld:GridWorldEnv")

@@ -1,0 +1,1 @@
+"""Neural networks: policies, AIRL reward, discriminators, forward dynamics models."""

@@ -1,0 +1,159 @@
+"""Forward dynamics models s' = F(s, a) behind one interface (§IV-A).
+
+Three feature extractors share one output head:
+
+- ``AttentionDynamics`` (eq. 12-14): queries from a state embedding, keys and
+  values from *separate* action embeddings, multi-head scaled dot-product
+  attention, then a decoder.
+- ``GRUDynamics``: the recurrent baseline of the paper's comparison.
+- ``MLPDynamics``: the feed-forward baseline.
+
+Tokens. The reference code embeds the whole action as one key/value token, so
+the softmax over one token is identically 1: the query and key weights never
+receive gradient and "attention" is an action MLP. Here the action is split
+into one token per action dimension (its value plus a learned embedding of
+its index) and a learned "null" token is added. So a query attends over
+``act_dim + 1 >= 2`` tokens: the state decides which action channels matter
+for the next state (e.g. which joints move the fingertip from this pose) and
+the null token lets it ignore the action where the state alone decides s'.
+The GRU reads the same token sequence, starting from the state embedding, so
+the two differ only in how they mix the tokens.
+
+Heads. ``gaussian``: s' = s + mu, with a learned per-dimension log-std;
+eq. 15's log-likelihood is the Gaussian NLL. ``categorical``: for one-hot
+states (GridWorld), logits over next states; the likelihood is the softmax
+cross-entropy and ``predict`` returns the probability vector.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .nets import mlp
+
+Head = Literal["gaussian", "categorical"]
+
+
+class DynamicsModel(nn.Module):
+    """Base: subclasses implement ``features(s, a) -> (B, d_model)``."""
+
+    def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian",
+                 d_model: int = 64, embed_hidden: int = 32):
+        super().__init__()
+        if head not in ("gaussian", "categorical"):
+            raise ValueError(f"unknown dynamics head '{head}'")
+        self.obs_dim, self.act_dim, self.head = obs_dim, act_dim, head
+        self.d_model = d_model
+        # Dec[.] (eq. 14): two layers of embed_hidden on [features, state embedding]
+        self.decoder = mlp(2 * d_model, (embed_hidden, embed_hidden), obs_dim)
+        self.state_embed = mlp(obs_dim, (embed_hidden,), d_model)
+        if head == "gaussian":
+            self.log_std = nn.Parameter(torch.zeros(obs_dim))
+
+    def features(self, obs: torch.Tensor, act: torch.Tensor, s_emb: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """Raw output: the mean of s' (gaussian) or logits over next states (categorical)."""
+        s_emb = self.state_embed(obs)
+        out = self.decoder(torch.cat([self.features(obs, act, s_emb), s_emb], -1))
+        return obs + out if self.head == "gaussian" else out
+
+    def predict(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """Differentiable next-state estimate: the mean, or the next-state probabilities."""
+        out = self(obs, act)
+        return out if self.head == "gaussian" else F.softmax(out, -1)
+
+    def nll(self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        """-log F(s'|s,a), averaged over the batch (eq. 15, to be minimised)."""
+        out = self(obs, act)
+        if self.head == "categorical":
+            return F.cross_entropy(out, next_obs.argmax(-1))
+        log_std = self.log_std.clamp(-7.0, 2.0)
+        z = (next_obs - out) / log_std.exp()
+        return (0.5 * z.pow(2) + log_std + 0.5 * math.log(2 * math.pi)).sum(-1).mean()
+
+    def mse(self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        return (self.predict(obs, act) - next_obs).pow(2).sum(-1).mean()
+
+
+class _ActionTokens(nn.Module):
+    """One token per action dimension (value + learned index embedding) and a null token."""
+
+    def __init__(self, act_dim: int, d_model: int, embed_hidden: int):
+        super().__init__()
+        self.index = nn.Parameter(torch.randn(act_dim, d_model) / math.sqrt(d_model))
+        self.value_proj = nn.Linear(1, d_model)
+        self.null = nn.Parameter(torch.randn(1, d_model) / math.sqrt(d_model))
+
+    def forward(self, act: torch.Tensor) -> torch.Tensor:
+        tok = self.value_proj(act.unsqueeze(-1)) + self.index  # (B, A, d)
+        null = self.null.expand(act.shape[0], 1, -1)
+        return torch.cat([null, tok], 1)  # (B, A + 1, d)
+
+
+class AttentionDynamics(DynamicsModel):
+    """Self-attention dynamics model, eq. 12-14.
+
+    Q(s) is the state embedding; K(a) and V(a) are two independent two-layer
+    embeddings of the action tokens (eq. 12's note: no shared parameters);
+    ``nn.MultiheadAttention`` applies W_i^Q, W_i^K, W_i^V per head and W^O (eq. 13).
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian", d_model: int = 64,
+                 n_heads: int = 4, embed_hidden: int = 32):
+        super().__init__(obs_dim, act_dim, head, d_model, embed_hidden)
+        self.tokens = _ActionTokens(act_dim, d_model, embed_hidden)
+        self.key_embed = mlp(d_model, (embed_hidden,), d_model)
+        self.value_embed = mlp(d_model, (embed_hidden,), d_model)
+        self.attn = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
+        self.last_attention: torch.Tensor | None = None
+
+    def features(self, obs, act, s_emb):
+        tok = self.tokens(act)
+        q = s_emb.unsqueeze(1)  # one query per sample: the state
+        out, weights = self.attn(q, self.key_embed(tok), self.value_embed(tok),
+                                 need_weights=True, average_attn_weights=False)
+        self.last_attention = weights  # (B, heads, 1, A + 1), for inspection and tests
+        return out.squeeze(1)
+
+
+class GRUDynamics(DynamicsModel):
+    """GRU over the action tokens, initial hidden state = the state embedding."""
+
+    def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian", d_model: int = 64,
+                 embed_hidden: int = 32, **_: object):
+        super().__init__(obs_dim, act_dim, head, d_model, embed_hidden)
+        self.tokens = _ActionTokens(act_dim, d_model, embed_hidden)
+        self.gru = nn.GRU(d_model, d_model, batch_first=True)
+
+    def features(self, obs, act, s_emb):
+        _, h = self.gru(self.tokens(act), s_emb.unsqueeze(0).contiguous())
+        return h.squeeze(0)
+
+
+class MLPDynamics(DynamicsModel):
+    """Feed-forward baseline on [s, a]."""
+
+    def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian", d_model: int = 64,
+                 embed_hidden: int = 32, **_: object):
+        super().__init__(obs_dim, act_dim, head, d_model, embed_hidden)
+        self.body = mlp(obs_dim + act_dim, (d_model,), d_model)
+
+    def features(self, obs, act, s_emb):
+        return torch.relu(self.body(torch.cat([obs, act], -1)))
+
+
+def make_dynamics(kind: str, obs_dim: int, act_dim: int, *, head: Head = "gaussian",
+                  d_model: int = 64, n_heads: int = 4, embed_hidden: int = 32) -> DynamicsModel:
+    """'attention', 'gru' or 'mlp'."""
+    classes = {"attention": AttentionDynamics, "gru": GRUDynamics, "mlp": MLPDynamics}
+    if kind not in classes:
+        raise ValueError(f"unknown dynamics model '{kind}' ({', '.join(classes)})")
+    return classes[kind](obs_dim, act_dim, head=head, d_model=d_model, n_heads=n_heads,
+                         embed_hidden=embed_hidden)

@@ -1,0 +1,134 @@
+"""Stochastic policies with re-parameterised sampling.
+
+Both policies expose the same interface so MAIRL's differentiable rollouts
+(§IV-C) and the PPO baselines can use either:
+
+- ``rsample(obs, noise=None) -> (action_vec, log_prob)``: a differentiable
+  action (the vector fed to the reward net and the dynamics model) and its
+  log-likelihood, both carrying gradient to the policy parameters.
+- ``log_prob(obs, action_vec)`` and ``entropy(obs)`` for the discriminator
+  and PPO.
+- ``act(obs, deterministic)``: what the environment receives.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .nets import mlp
+
+
+class GaussianPolicy(nn.Module):
+    """pi(a|s) = N(mu(s), sigma^2), a = mu(s) + sigma * eps (§IV-C b, eq. 21).
+
+    sigma is a learned, state-independent vector clamped to
+    [exp(log_std_min), exp(log_std_max)]; the log-density uses sigma^2 (the
+    reference code divided by 2 sigma, which is only right for sigma = 1).
+    """
+
+    discrete = False
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (32, 32),
+                 log_std_init: float = -0.5, log_std_min: float = -5.0, log_std_max: float = 1.0):
+        super().__init__()
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.mean_net = mlp(obs_dim, hidden, act_dim, out_gain=0.01)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+        self.log_std_min, self.log_std_max = log_std_min, log_std_max
+
+    def _std_log(self) -> torch.Tensor:
+        return self.log_std.clamp(self.log_std_min, self.log_std_max)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mean_net(obs), self._std_log().expand(obs.shape[0], -1)
+
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        mean, log_std = self(obs)
+        z = (action - mean) / log_std.exp()
+        return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def entropy(self, obs: torch.Tensor) -> torch.Tensor:
+        _, log_std = self(obs)
+        return (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum(-1)
+
+    def rsample(self, obs: torch.Tensor, noise: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self(obs)
+        if noise is None:
+            noise = torch.randn_like(mean)
+        action = mean + log_std.exp() * noise
+        # log pi evaluated at the re-parameterised action keeps gradient to
+        # mu and sigma (the reference stopped it, so eq. 4's entropy did nothing).
+        logp = (-0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return action, logp
+
+    def env_action(self, action_vec: torch.Tensor) -> torch.Tensor:
+        return action_vec
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        mean, log_std = self(obs)
+        return mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
+
+
+class CategoricalPolicy(nn.Module):
+    """Discrete policy; differentiable samples by the concrete relaxation (eq. 22).
+
+    ``rsample`` draws a Gumbel-softmax sample with temperature ``tau``; with
+    ``straight_through`` the forward value is the one-hot argmax (so the env,
+    the reward and the model all see a real action) and the gradient is the
+    relaxed sample's.
+    """
+
+    discrete = True
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (32, 32),
+                 temperature: float = 1.0, straight_through: bool = True):
+        super().__init__()
+        self.obs_dim, self.act_dim = obs_dim, n_actions
+        self.logits_net = mlp(obs_dim, hidden, n_actions, out_gain=0.01)
+        self.temperature = temperature
+        self.straight_through = straight_through
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(self.logits_net(obs), dim=-1)
+
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """log pi(a|s) for a one-hot (or relaxed) action vector."""
+        return (self(obs) * action).sum(-1)
+
+    def entropy(self, obs: torch.Tensor) -> torch.Tensor:
+        logp = self(obs)
+        return -(logp.exp() * logp).sum(-1)
+
+    def rsample(self, obs: torch.Tensor, noise: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        logp_all = self(obs)
+        if noise is None:  # g_i = -log(-log U_i), U_i ~ U(0, 1)
+            u = torch.rand_like(logp_all).clamp_(1e-10, 1.0 - 1e-10)
+            noise = -torch.log(-torch.log(u))
+        soft = F.softmax((logp_all + noise) / self.temperature, dim=-1)  # eq. 22
+        if self.straight_through:
+            hard = F.one_hot(soft.argmax(-1), self.act_dim).to(soft.dtype)
+            action = hard - soft.detach() + soft
+        else:
+            action = soft
+        return action, (logp_all * action).sum(-1)
+
+    def env_action(self, action_vec: torch.Tensor) -> torch.Tensor:
+        return action_vec.argmax(-1)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        logp = self(obs)
+        if deterministic:
+            return logp.argmax(-1)
+        return torch.distributions.Categorical(logits=logp).sample()
+
+    def one_hot(self, actions: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(actions.long(), self.act_dim).float()

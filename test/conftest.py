@@ -1,0 +1,70 @@
+"""Session-wide test setup: keep ROS 2 / Fast DDS on loopback, clean up its shared memory.
+
+Before any test: the loopback environment of ``mairl_ros.dds`` with a ROS domain id of
+its own for this run (so parallel runs on one host do not see each other). After the
+last test: the ``/dev/shm`` files Fast DDS created during this run and no live process
+still maps are removed (killed participants leave them behind).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHM_DIR = Path("/dev/shm")
+SHM_PATTERNS = ("fastdds_*", "sem.fastdds_*")
+
+# Test the checkout's mairl_ros, not an installed copy (only mairl_core is pip-installed).
+sys.path.insert(0, str(REPO_ROOT / "src" / "mairl_ros"))
+
+from mairl_ros.dds import apply_loopback_env  # noqa: E402
+
+_shm_at_start: set[Path] = set()
+
+
+def run_domain_id(pid: int | None = None) -> int:
+    """A ROS domain id in 1..101 derived from the pid (0 is everyone's default)."""
+    return 1 + (os.getpid() if pid is None else pid) % 101
+
+
+def _fastdds_shm_files() -> set[Path]:
+    if not SHM_DIR.is_dir():
+        return set()
+    return {p for pattern in SHM_PATTERNS for p in SHM_DIR.glob(pattern)}
+
+
+def _shm_files_in_use_by_others() -> set[Path]:
+    """/dev/shm files another live process maps or holds open (never remove those)."""
+    in_use: set[Path] = set()
+    me = str(os.getpid())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or proc.name == me:
+            continue
+        try:
+            for line in (proc / "maps").read_text().splitlines():
+                if "/dev/shm/" in line:
+                    in_use.add(Path(line[line.index("/dev/shm/"):].split(" (deleted)")[0]))
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("/dev/shm/"):
+                    in_use.add(Path(target))
+        except OSError:  # the process ended, or is not ours to read
+            continue
+    return in_use
+
+
+def pytest_sessionstart(session) -> None:  # noqa: ARG001 - pytest hook signature
+    _shm_at_start.clear()
+    _shm_at_start.update(_fastdds_shm_files())
+    apply_loopback_env(domain_id=run_domain_id())
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ARG001 - pytest hook signature
+    created = _fastdds_shm_files() - _shm_at_start
+    for path in created - _shm_files_in_use_by_others():
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
