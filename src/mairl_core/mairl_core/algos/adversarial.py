@@ -30,7 +30,7 @@ from torch import nn
 
 from ..models.dynamics import make_dynamics
 from ..models.nets import mlp
-from ..models.policy import CategoricalPolicy, GaussianPolicy
+from ..models.policy import CategoricalPolicy, GaussianPolicy, gumbel_softmax_sample
 from ..models.reward import make_discriminator
 from .config import AlgoConfig
 
@@ -48,6 +48,8 @@ class VecEnv(Protocol):
     def reset(self) -> torch.Tensor: ...
     def step(self, env_actions: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, bool]: ...
     def step_from(self, obs: torch.Tensor, env_actions: torch.Tensor) -> torch.Tensor: ...
+    def rng_state(self) -> dict: ...
+    def set_rng_state(self, state: dict) -> None: ...
 
 
 @dataclass
@@ -102,6 +104,20 @@ class EpisodeBuffer:
         self.ptr = (self.ptr + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
+    def state_dict(self) -> dict:
+        fields = {} if self.data is None else {
+            k: getattr(self.data, k)[:self.size].clone() for k in
+            ("obs", "act", "next_obs", "done", "env_reward", "logp") if getattr(self.data, k) is not None}
+        return {"ptr": self.ptr, "size": self.size, "fields": fields}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.data, self.size, self.ptr = None, 0, 0
+        if state["fields"]:
+            f = state["fields"]
+            self.add(Transitions(f["obs"], f["act"], f["next_obs"], f["done"], f.get("env_reward"),
+                                 f.get("logp")))
+        self.ptr, self.size = int(state["ptr"]), int(state["size"])
+
     def recent_episodes(self, n_steps: int) -> Transitions:
         n = min(self.size, max(1, n_steps // self.horizon))
         idx = (self.ptr - 1 - torch.arange(n)) % self.capacity
@@ -142,17 +158,20 @@ class ModelBasedLearner:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"model_opt": self.model_opt, "policy_opt": self.policy_opt}
 
-    def train_model(self, buffer: EpisodeBuffer) -> float:
+    def train_model(self, buffer: EpisodeBuffer) -> dict[str, float]:
         """Maximum likelihood on the buffer (eq. 15)."""
-        losses = []
+        losses, norms = [], []
+        data = buffer.recent_episodes(buffer.capacity * buffer.horizon).flat()
         for _ in range(self.cfg.model_steps):
-            b = buffer.sample_steps(self.cfg.batch_size, buffer.capacity * buffer.horizon, self.gen)
+            b = data.index(torch.randint(0, len(data), (self.cfg.batch_size,), generator=self.gen))
             loss = self.dynamics.nll(b.obs, b.act, b.next_obs)
             self.model_opt.zero_grad()
             loss.backward()
+            norms.append(float(nn.utils.clip_grad_norm_(self.dynamics.parameters(),
+                                                        self.cfg.model_grad_clip)))
             self.model_opt.step()
             losses.append(loss.item())
-        return float(np.mean(losses))
+        return {"model/nll": float(np.mean(losses)), "model/grad_norm": float(np.max(norms))}
 
     def predict(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """F(s, a); for discrete actions the mixture sum_i a_i F(s, e_i).
@@ -184,6 +203,8 @@ class ModelBasedLearner:
     def rollout_objective(self, disc: nn.Module, start_obs: torch.Tensor,
                           noises: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Mean over starts of sum_t gamma^t r_hat_t along a differentiable rollout."""
+        if self.env.dynamics_head == "categorical":
+            return self._tabular_objective(disc, start_obs, noises)
         obs = start_obs
         total = torch.zeros(obs.shape[0], dtype=obs.dtype)
         discount = 1.0
@@ -193,6 +214,52 @@ class ModelBasedLearner:
             done = torch.zeros_like(logp)
             total = total + discount * disc.policy_reward(obs, act, nxt, done, logp,
                                                           self.cfg.entropy_weight)
+            discount *= self.cfg.gamma
+            obs = nxt
+        return total.mean()
+
+    def _tabular_objective(self, disc: nn.Module, start_obs: torch.Tensor,
+                           noises: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The same rollout for a finite state space (one-hot states, e.g. GridWorld).
+
+        pi, F and r_hat are tabulated over all (s, a, s') and the rollout uses
+        their multilinear extension, e.g. r(s, a, s') = sum_kij s_k a_i s'_j R[k, i, j].
+        It equals the networks at every real (one-hot) point, and its
+        derivative between states is a difference of values; a ReLU network's
+        slope at a one-hot input says nothing reliable about its value at
+        another one-hot input, and misled the policy.
+        """
+        n_s, n_a = self.env.obs_dim, self.env.act_dim
+        eye_s, eye_a = torch.eye(n_s), torch.eye(n_a)
+        logp_tab = self.policy(eye_s)  # (S, A), differentiable in the policy's parameters
+        k, i, j = (x.reshape(-1) for x in torch.meshgrid(torch.arange(n_s), torch.arange(n_a),
+                                                        torch.arange(n_s), indexing="ij"))
+        zeros = torch.zeros(k.shape[0])
+        reward_tab = disc.policy_reward(eye_s[k], eye_a[i], eye_s[j], zeros, zeros, 0.0
+                                        ).reshape(n_s, n_a, n_s)  # f only; -alpha log pi added below
+        trans_tab = self.dynamics.predict(eye_s.repeat_interleave(n_a, 0), eye_a.repeat(n_s, 1)
+                                          ).reshape(n_s, n_a, n_s)
+        obs = start_obs
+        total = torch.zeros(obs.shape[0], dtype=obs.dtype)
+        discount = 1.0
+        for t in range(self.cfg.rollout_horizon):
+            act, logp = gumbel_softmax_sample(obs @ logp_tab, self.cfg.gumbel_temperature,
+                                              self.cfg.straight_through,
+                                              None if noises is None else noises[t])
+            pred = torch.einsum("bk,bi,kij->bj", obs, act, trans_tab)
+            if self.cfg.rollout_mode == "real":
+                target = self.env.step_from(obs.detach(), act.detach().argmax(-1))
+            else:
+                idx = torch.multinomial(pred.detach().clamp_min(1e-8), 1, generator=self.gen).squeeze(-1)
+                target = F.one_hot(idx, n_s).to(pred.dtype)
+            nxt = pred + (target - pred).detach()
+            if self.cfg.exact_discrete_entropy:  # E_a[-log pi(a|s)] in closed form: same objective, no sampling bias
+                logits = obs @ logp_tab
+                neg_logp = -(logits.exp() * logits).sum(-1)
+            else:
+                neg_logp = -logp
+            r = torch.einsum("bk,bi,bj,kij->b", obs, act, nxt, reward_tab) + self.cfg.entropy_weight * neg_logp
+            total = total + discount * r
             discount *= self.cfg.gamma
             obs = nxt
         return total.mean()
@@ -385,7 +452,7 @@ class AdversarialTrainer:
         batch = self.collect()
         metrics: dict[str, float] = {"env/true_return": float(batch.env_reward.sum(1).mean())}
         if self.learner.model_based:
-            metrics["model/nll"] = self.learner.train_model(self.buffer)
+            metrics.update(self.learner.train_model(self.buffer))
         metrics.update(self.train_discriminator())
         if self.iteration >= self.cfg.disc_warmup_iters:
             metrics.update(self.learner.update_policy(self, batch))
@@ -421,7 +488,9 @@ class AdversarialTrainer:
             "env_steps": self.env_steps,
             "modules": {k: m.state_dict() for k, m in self.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
-            "rng": {"torch": torch.get_rng_state(), "gen": self.gen.get_state()},
+            "rng": {"torch": torch.get_rng_state(), "gen": self.gen.get_state(),
+                    "env": self.env.rng_state()},
+            "buffer": self.buffer.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -435,3 +504,5 @@ class AdversarialTrainer:
         self.env_steps = int(state["env_steps"])
         torch.set_rng_state(state["rng"]["torch"])
         self.gen.set_state(state["rng"]["gen"])
+        self.env.set_rng_state(state["rng"]["env"])
+        self.buffer.load_state_dict(state["buffer"])

@@ -52,6 +52,8 @@ class AlgoConfig:
     n_heads: int = 4
     embed_hidden: int = 32
     """Width of the two-layer embedding / decoder MLPs."""
+    model_grad_clip: float = 10.0
+    """Gradient-norm clip of the model's maximum-likelihood steps."""
 
     # --- per-iteration schedule (REFERENCE_NOTES: reference code) ---
     model_steps: int = 20
@@ -73,6 +75,9 @@ class AlgoConfig:
     """tau of the concrete relaxation (eq. 22) for discrete actions."""
     straight_through: bool = True
     """Discrete actions: one-hot forward, relaxed gradient backward."""
+    exact_discrete_entropy: bool = True
+    """Discrete actions: use E_a[-log pi(a|s)] (the entropy, exact) for the -alpha log pi term
+    of r_hat instead of the sampled action's -log pi, whose straight-through gradient is biased."""
     log_std_init: float = -0.5
     log_std_min: float = -5.0
     log_std_max: float = 1.0

@@ -175,7 +175,7 @@ def evaluate_tabular(env_cfg: GridWorldConfig, pi: np.ndarray, episodes: int, se
 class GridWorldEnv(gym.Env):
     """gymnasium API over one GridWorld: Discrete(25) observations, Discrete(5) actions."""
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, config: GridWorldConfig | None = None, render_mode: str | None = None):
         if config is None:
@@ -231,6 +231,12 @@ class GridWorldVecEnv:
     def step(self, env_actions: torch.Tensor):
         s, r, over = self.core.step(env_actions.numpy())
         return self._obs(s), r, over
+
+    def rng_state(self) -> dict:
+        return self.core.rng.bit_generator.state
+
+    def set_rng_state(self, state: dict) -> None:
+        self.core.rng.bit_generator.state = state
 
     def step_from(self, obs: torch.Tensor, env_actions: torch.Tensor) -> torch.Tensor:
         states = obs.argmax(-1).numpy()

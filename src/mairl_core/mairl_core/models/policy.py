@@ -76,6 +76,25 @@ class GaussianPolicy(nn.Module):
         return mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
 
 
+def gumbel_softmax_sample(logp_all: torch.Tensor, temperature: float, straight_through: bool,
+                          noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concrete / Gumbel-softmax sample (eq. 22) from log-probabilities; returns (action, log pi).
+
+    With ``straight_through`` the action is the one-hot argmax in the forward
+    pass and carries the relaxed sample's gradient.
+    """
+    if noise is None:  # g_i = -log(-log U_i), U_i ~ U(0, 1)
+        u = torch.rand_like(logp_all).clamp_(1e-10, 1.0 - 1e-10)
+        noise = -torch.log(-torch.log(u))
+    soft = F.softmax((logp_all + noise) / temperature, dim=-1)
+    if straight_through:
+        hard = F.one_hot(soft.argmax(-1), logp_all.shape[-1]).to(soft.dtype)
+        action = hard - soft.detach() + soft
+    else:
+        action = soft
+    return action, (logp_all * action).sum(-1)
+
+
 class CategoricalPolicy(nn.Module):
     """Discrete policy; differentiable samples by the concrete relaxation (eq. 22).
 
@@ -108,17 +127,7 @@ class CategoricalPolicy(nn.Module):
 
     def rsample(self, obs: torch.Tensor, noise: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        logp_all = self(obs)
-        if noise is None:  # g_i = -log(-log U_i), U_i ~ U(0, 1)
-            u = torch.rand_like(logp_all).clamp_(1e-10, 1.0 - 1e-10)
-            noise = -torch.log(-torch.log(u))
-        soft = F.softmax((logp_all + noise) / self.temperature, dim=-1)  # eq. 22
-        if self.straight_through:
-            hard = F.one_hot(soft.argmax(-1), self.act_dim).to(soft.dtype)
-            action = hard - soft.detach() + soft
-        else:
-            action = soft
-        return action, (logp_all * action).sum(-1)
+        return gumbel_softmax_sample(self(obs), self.temperature, self.straight_through, noise)
 
     def env_action(self, action_vec: torch.Tensor) -> torch.Tensor:
         return action_vec.argmax(-1)

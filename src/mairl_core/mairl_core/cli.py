@@ -1,0 +1,173 @@
+"""The ``mairl`` command: demo, train, eval and bench.
+
+Every long job shows a progress bar and writes ``results.json`` (schema in
+BENCHMARKS.md) next to its plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+EXAMPLES = """examples:
+  mairl demo                                   # the main job: GridWorld Table I + Fig. 3 -> runs/demo
+  mairl bench gridworld --out bench/results/gridworld
+  mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl
+  mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl --resume
+  mairl eval --task gridworld --policy runs/gw-mairl/checkpoint.pt --episodes 100 --seed 1 --out runs/gw-eval
+"""
+
+
+def _bench_gridworld(args: argparse.Namespace) -> int:
+    from .benchmarks import gridworld as gw
+    from .eval.results import write_results
+
+    exp = gw.load_experiment(args.config)
+    if args.quick:  # a smoke-test config: figures from it are labelled quick and never quoted
+        exp = dataclasses.replace(
+            exp, bench=dataclasses.replace(exp.bench, seeds=2, episodes=20),
+            algo=dataclasses.replace(exp.algo, env_steps=min(exp.algo.env_steps, 3200)))
+    if args.seeds is not None:
+        exp = dataclasses.replace(exp, bench=dataclasses.replace(exp.bench, seeds=args.seeds))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    print(f"GridWorld benchmark: {', '.join(exp.bench.methods)}; {exp.bench.seeds} seeds x "
+          f"{exp.bench.episodes} test episodes; {exp.algo.env_steps} env steps per run"
+          + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
+    runs = gw.run_benchmark(exp, seed=args.seed, workers=args.workers, progress=not args.no_progress)
+    rows = gw.summarise(exp, runs)
+    wall = time.perf_counter() - t0
+    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    gw.plot_reward_maps(exp, runs, out / "reward_maps.png")
+    gw.plot_learning_curves(exp, runs, out / "learning_curves.png")
+    path = write_results(out, "gridworld", rows, quick=args.quick, wall_s=wall,
+                         base_seed=args.seed, config=json.loads(json.dumps(dataclasses.asdict(exp))),
+                         evaluation="100 test episodes per seed from start states no training run saw "
+                                    "(seed 10000+s); actions sampled from the policy")
+    print()
+    print(gw.format_table(rows))
+    print(f"\n{'QUICK ' if args.quick else ''}results: {path}  plots: {out / 'reward_maps.png'}, "
+          f"{out / 'learning_curves.png'}  ({wall:.0f} s)")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .training import build_gridworld, train_run
+
+    state_only = args.mode == "s"
+    overrides = {"env_steps": args.env_steps} if args.env_steps else {}
+    exp, trainer = build_gridworld(args.config, args.algo, state_only, args.seed, overrides)
+    meta = {"task": args.task, "method": args.algo, "mode": args.mode, "seed": args.seed,
+            "config_file": str(args.config)}
+    history = train_run(trainer, args.out, meta=meta, resume=args.resume,
+                        checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+    last = history[-1] if history else {}
+    print(f"trained {args.algo}({args.mode}) on {args.task}: {trainer.env_steps} env steps; "
+          f"last training-episode return {last.get('env/true_return', float('nan')):.2f}; "
+          f"checkpoint {Path(args.out) / 'checkpoint.pt'}; TensorBoard logs {Path(args.out) / 'tb'}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .eval.results import write_results
+    from .training import evaluate_gridworld_policy, load_policy
+
+    t0 = time.perf_counter()
+    policy, meta = load_policy(args.policy)
+    if meta.get("task") != args.task:
+        raise SystemExit(f"error: {args.policy} was trained on task '{meta.get('task')}', not '{args.task}'")
+    returns = evaluate_gridworld_policy(policy, args.config, args.episodes, args.seed)
+    row = {"method": meta["method"].upper(), "mode": meta.get("mode"), "env": "GridWorld",
+           "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
+           "episodes": args.episodes, "seeds": 1, "eval_seed": args.seed,
+           "returns": returns.tolist(), "policy": str(args.policy)}
+    path = write_results(args.out, "eval-gridworld", [row], quick=False,
+                         wall_s=time.perf_counter() - t0)
+    print(f"{row['method']}({row['mode']}) on GridWorld, {args.episodes} episodes, seed {args.seed}: "
+          f"return {row['return_mean']:.2f} ± {row['return_std']:.2f}  -> {path}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    print("mairl demo: the GridWorld experiment (paper Table I, Fig. 3). "
+          "The UR5 reaching pipeline replaces this once it lands.", flush=True)
+    args.quick = False
+    args.seed = 0
+    args.seeds = None
+    return _bench_gridworld(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mairl", description="MAIRL: model-based adversarial inverse RL "
+                                "with a self-attention dynamics model.", epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp, out_default=None):
+        sp.add_argument("--config", default="gridworld",
+                        help="experiment YAML: a path, or a name under config/ (default: gridworld)")
+        sp.add_argument("--out", default=out_default, required=out_default is None,
+                        help="output directory")
+        sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    d = sub.add_parser("demo", help="the main job (for now: the GridWorld benchmark) -> runs/demo")
+    common(d, "runs/demo")
+    d.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    d.set_defaults(func=_demo)
+
+    b = sub.add_parser("bench", help="benchmarks that write results.json and plots")
+    bsub = b.add_subparsers(dest="bench", required=True)
+    g = bsub.add_parser("gridworld", help="Table I + Fig. 3: Expert, GAIL, GAN-GCL, AIRL, MAIRL on GridWorld")
+    common(g)
+    g.add_argument("--seed", type=int, default=0, help="base seed; runs use S, S+1, ... (default 0)")
+    g.add_argument("--seeds", type=int, default=None, help="number of seeds (default: from the config)")
+    g.add_argument("--quick", action="store_true",
+                   help="reduced smoke-test config (2 seeds, 3200 env steps); not a result")
+    g.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    g.set_defaults(func=_bench_gridworld)
+
+    t = sub.add_parser("train", help="train one method; checkpoints, TensorBoard, resume")
+    common(t)
+    t.add_argument("--task", choices=["gridworld"], default="gridworld")
+    t.add_argument("--algo", choices=["mairl", "airl", "gail", "gan-gcl", "mgail"], default="mairl")
+    t.add_argument("--mode", choices=["s", "s,a"], default="s", help="reward input: state or state-action")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--env-steps", type=int, default=None, help="budget (default: from the config)")
+    t.add_argument("--checkpoint-every", type=int, default=20, help="iterations between checkpoints")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("eval", help="evaluate a trained policy; writes results.json")
+    common(e)
+    e.add_argument("--task", choices=["gridworld"], default="gridworld")
+    e.add_argument("--policy", required=True, help="checkpoint written by `mairl train`")
+    e.add_argument("--episodes", type=int, default=100)
+    e.add_argument("--seed", type=int, default=10_000, help="seed of the test episodes' start states")
+    e.set_defaults(func=_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoint import CheckpointError
+    from .config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, CheckpointError, FileExistsError, ValueError) as exc:
+        print(f"mairl: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mairl: interrupted; the last checkpoint is kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

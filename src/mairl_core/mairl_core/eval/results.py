@@ -1,0 +1,56 @@
+"""The one results writer: ``results.json`` in the schema of BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def git_commit() -> str:
+    """The source tree's commit (with '-dirty' if it has local changes), or 'unknown'."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine() -> str:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return f"{cores} cores, CPU ({platform.machine()}, {platform.system()})"
+
+
+def write_results(out_dir: str | os.PathLike, benchmark: str, rows: list[dict[str, Any]], *,
+                  quick: bool, wall_s: float, command: str | None = None,
+                  **extra: Any) -> Path:
+    """Write ``out_dir/results.json`` atomically; returns its path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "benchmark": benchmark,
+        "quick": quick,
+        "command": command or " ".join(["mairl", *map(shlex.quote, sys.argv[1:])]),
+        "git_commit": git_commit(),
+        "machine": machine(),
+        "wall_s": round(wall_s, 2),
+        "rows": rows,
+        **extra,
+    }
+    path = out / "results.json"
+    tmp = out / ".results.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path

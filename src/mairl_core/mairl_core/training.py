@@ -1,0 +1,128 @@
+"""Training runs as a user starts them: progress, TensorBoard, checkpoints, resume.
+
+``train_run`` wraps an ``AdversarialTrainer`` with what a long run needs; the
+checkpoint carries the task, method and full config, so ``load_policy`` can
+rebuild the policy for evaluation from the file alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .algos.adversarial import AdversarialTrainer
+from .algos.config import AlgoConfig
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import from_dict, to_dict
+from .models.policy import CategoricalPolicy, GaussianPolicy
+
+ALGOS = ("mairl", "airl", "gail", "gan-gcl", "mgail")
+TASKS = ("gridworld",)
+
+
+def build_gridworld(cfg_path: str | os.PathLike, algo: str, state_only: bool, seed: int,
+                    overrides: dict[str, Any] | None = None):
+    """GridWorld env, expert demos and trainer for one seed."""
+    from .benchmarks.gridworld import load_experiment
+    from .envs.gridworld import GridWorld, GridWorldVecEnv, sample_demos, soft_value_iteration
+
+    exp = load_experiment(cfg_path)
+    cfg = dataclasses.replace(exp.algo, state_only=state_only, **(overrides or {}))
+    _, pi_expert = soft_value_iteration(GridWorld(exp.env), exp.env.expert_beta, exp.env.gamma)
+    demos = sample_demos(exp.env, pi_expert, exp.demos.n_demos, seed=seed)
+    env = GridWorldVecEnv(exp.env, cfg.n_envs, seed=seed)
+    trainer = AdversarialTrainer(algo, cfg, env, env.demos_to_transitions(demos), seed=seed)
+    return exp, trainer
+
+
+def train_run(trainer: AdversarialTrainer, out_dir: str | os.PathLike, *, meta: dict[str, Any],
+              env_steps: int | None = None, checkpoint_every: int = 20, resume: bool = False,
+              progress: bool = True, tensorboard: bool = True) -> list[dict[str, float]]:
+    """Train to ``env_steps`` with a progress bar, TensorBoard scalars and periodic checkpoints.
+
+    The checkpoint is ``out_dir/checkpoint.pt`` (written atomically: an
+    interruption never loses the previous one). With ``resume`` an existing
+    checkpoint is loaded first and training continues where it stopped.
+    """
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "checkpoint.pt"
+    if resume and ckpt.exists():
+        payload = load_checkpoint(ckpt)
+        if payload["meta"].get("method") != meta.get("method"):
+            raise CheckpointError(f"{ckpt} holds a '{payload['meta'].get('method')}' run; "
+                                  f"asked to resume '{meta.get('method')}'")
+        trainer.load_state_dict(payload["state"])
+    elif ckpt.exists():
+        raise FileExistsError(f"{ckpt} exists: pass --resume to continue it, or choose another --out")
+    budget = trainer.cfg.env_steps if env_steps is None else env_steps
+    meta = {**meta, "config": to_dict(trainer.cfg), "obs_dim": trainer.env.obs_dim,
+            "act_dim": trainer.env.act_dim, "discrete": trainer.env.discrete}
+    writer = None
+    if tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(out / "tb"))
+    bar = tqdm(total=budget, initial=min(trainer.env_steps, budget), unit="step",
+               desc=f"{meta.get('method')} {meta.get('task')}", disable=not progress)
+    history: list[dict[str, float]] = []
+    try:
+        while trainer.env_steps < budget:
+            before = trainer.env_steps
+            m = trainer.train_iteration()
+            history.append(m)
+            if writer is not None:
+                for k, v in m.items():
+                    if k != "env_steps":
+                        writer.add_scalar(k, v, trainer.env_steps)
+            bar.update(min(trainer.env_steps, budget) - min(before, budget))
+            bar.set_postfix(ret=f"{m['env/true_return']:.2f}", d_acc=f"{m['disc/accuracy']:.2f}")
+            if trainer.iteration % checkpoint_every == 0:
+                save_checkpoint(ckpt, trainer.state_dict(), **meta)
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    save_checkpoint(ckpt, trainer.state_dict(), **meta)
+    return history
+
+
+def load_policy(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The policy of a checkpoint written by ``train_run``, and the checkpoint's metadata."""
+    payload = load_checkpoint(path)
+    meta = payload["meta"]
+    for key in ("config", "obs_dim", "act_dim", "discrete"):
+        if key not in meta:
+            raise CheckpointError(f"{path}: not a training checkpoint (no '{key}' in its metadata)")
+    cfg = from_dict(AlgoConfig, meta["config"], where=f"{path}:config")
+    if meta["discrete"]:
+        policy = CategoricalPolicy(meta["obs_dim"], meta["act_dim"], cfg.policy_hidden,
+                                   cfg.gumbel_temperature, cfg.straight_through)
+    else:
+        policy = GaussianPolicy(meta["obs_dim"], meta["act_dim"], cfg.policy_hidden, cfg.log_std_init,
+                                cfg.log_std_min, cfg.log_std_max)
+    try:
+        policy.load_state_dict(payload["state"]["modules"]["policy"])
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: policy weights do not fit the recorded config: {exc}") from None
+    policy.eval()
+    return policy, meta
+
+
+def evaluate_gridworld_policy(policy: torch.nn.Module, cfg_path: str | os.PathLike, episodes: int,
+                              seed: int) -> np.ndarray:
+    """Returns of ``episodes`` test episodes of a GridWorld policy (sampled actions)."""
+    from .benchmarks.gridworld import load_experiment, policy_table
+    from .envs.gridworld import evaluate_tabular
+
+    exp = load_experiment(cfg_path)
+    n = exp.env.size ** 2
+    if getattr(policy, "obs_dim", n) != n:
+        raise ValueError(f"policy expects {policy.obs_dim} observations; this GridWorld has {n} states")
+    return evaluate_tabular(exp.env, policy_table(policy, n), episodes, seed)

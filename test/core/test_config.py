@@ -1,0 +1,224 @@
+"""Typed YAML configuration (mairl_core.config) and the repo's config files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from _helpers import CONFIG_DIR
+from mairl_core.algos.config import AlgoConfig
+from mairl_core.benchmarks.gridworld import (METHOD_SPECS, BenchConfig, GridWorldExperiment,
+                                             load_experiment)
+from mairl_core.config import (ConfigError, config_dir, from_dict, load_config, read_yaml,
+                               resolve_config, to_dict)
+from mairl_core.envs.gridworld import GridWorldConfig
+
+
+def _write(tmp_path, text, name="cfg.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+# ----- the loader -----
+
+def test_unknown_key_names_key_and_suggests(tmp_path):
+    p = _write(tmp_path, "entropy_weigth: 0.2\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(AlgoConfig, p)
+    msg = str(exc.value)
+    assert "entropy_weigth" in msg
+    assert "did you mean 'entropy_weight'" in msg
+    assert str(p) in msg
+
+
+def test_unknown_key_without_close_match(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_config(AlgoConfig, _write(tmp_path, "zzzz_qqqq: 1\n"))
+    assert "zzzz_qqqq" in str(exc.value) and "did you mean" not in str(exc.value)
+
+
+@pytest.mark.parametrize("text,key", [
+    ("disc_lr: fast\n", "disc_lr"),
+    ("disc_lr: true\n", "disc_lr"),          # bool is not a number
+    ("batch_size: true\n", "batch_size"),    # bool is not an int
+    ("batch_size: 512.0\n", "batch_size"),   # float is not an int
+    ("batch_size: '512'\n", "batch_size"),
+    ("state_only: 1\n", "state_only"),       # int is not a bool
+    ("policy_hidden: 32\n", "policy_hidden"),
+    ("policy_hidden: [32, x]\n", "policy_hidden[1]"),
+    ("dynamics: transformer\n", "dynamics"),  # Literal
+    ("rollout_mode: 3\n", "rollout_mode"),
+    ("policy_lr: fast\n", "policy_lr"),
+])
+def test_wrong_type_names_key(tmp_path, text, key):
+    p = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(AlgoConfig, p)
+    assert f".{key}" in str(exc.value), str(exc.value)
+
+
+def test_yaml_exponent_without_dot_is_a_float(tmp_path):
+    # YAML 1.1 reads 1e-3 (no dot) as a string; the loader parses it as the number meant
+    cfg = load_config(AlgoConfig, _write(tmp_path, "policy_lr: 1e-3\n"))
+    assert cfg.policy_lr == pytest.approx(1e-3) and isinstance(cfg.policy_lr, float)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(AlgoConfig, tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(AlgoConfig, "no_such_config_name")
+    with pytest.raises(ConfigError, match="not found"):
+        read_yaml(tmp_path / "absent.yaml")
+
+
+def test_invalid_yaml_names_file(tmp_path):
+    p = _write(tmp_path, "disc_lr: [1, 2\nbatch_size: 3\n", "broken.yaml")
+    with pytest.raises(ConfigError) as exc:
+        load_config(AlgoConfig, p)
+    assert "broken.yaml" in str(exc.value) and "invalid YAML" in str(exc.value)
+
+
+@pytest.mark.parametrize("text,kind", [("- 1\n- 2\n", "list"), ("42\n", "int"), ("hello\n", "str")])
+def test_top_level_must_be_mapping(tmp_path, text, kind):
+    p = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=f"top level must be a mapping, got {kind}"):
+        load_config(AlgoConfig, p)
+
+
+def test_empty_file_gives_defaults(tmp_path):
+    assert load_config(AlgoConfig, _write(tmp_path, "# nothing\n")) == AlgoConfig()
+
+
+def test_coercions(tmp_path):
+    cfg = load_config(AlgoConfig, _write(tmp_path, "disc_lr: 1\ngamma: 1\npolicy_hidden: [16, 8]\n"
+                                                   "reward_hidden: []\n"))
+    assert cfg.disc_lr == 1.0 and type(cfg.disc_lr) is float
+    assert type(cfg.gamma) is float
+    assert cfg.policy_hidden == (16, 8) and type(cfg.policy_hidden) is tuple
+    assert cfg.reward_hidden == ()
+    assert cfg.batch_size == AlgoConfig().batch_size  # untouched keys keep their defaults
+    # list[list[float]] stays a list, ints coerced inside
+    env = from_dict(GridWorldConfig, {"size": 2, "reward_map": [[1, 0], [0, 2]]})
+    assert env.reward_map == [[1.0, 0.0], [0.0, 2.0]]
+    assert all(type(x) is float for row in env.reward_map for x in row)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("disc_lr: -1.0e-3\n", "disc_lr must be > 0"),
+    ("gamma: 1.5\n", "gamma must be in"),
+    ("gamma: 0\n", "gamma must be in"),
+    ("entropy_weight: -0.1\n", "entropy_weight"),
+    ("n_heads: 0\n", "n_heads must be > 0"),
+    ("d_model: 30\n", "divisible"),
+])
+def test_validation_errors_surface_as_config_error(tmp_path, text, match):
+    p = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=match) as exc:
+        load_config(AlgoConfig, p)
+    assert str(p) in str(exc.value)
+
+
+def test_union_and_optional_fields():
+    @dataclass
+    class Opt:
+        a: int | None = None
+        b: float | str = 0.0
+
+    assert from_dict(Opt, {"a": None, "b": "x"}) == Opt(None, "x")
+    assert from_dict(Opt, {"a": 3, "b": 2}) == Opt(3, 2.0)
+    with pytest.raises(ConfigError, match=r"cfg\.a"):
+        from_dict(Opt, {"a": "three"}, "cfg")
+
+
+def test_section(tmp_path):
+    p = _write(tmp_path, "env:\n  size: 2\n  reward_map: [[0, 1], [1, 0]]\nother: 3\n")
+    env = load_config(GridWorldConfig, p, section="env")
+    assert env.size == 2
+    assert load_config(GridWorldConfig, p, section="missing") == GridWorldConfig()
+    with pytest.raises(ConfigError, match="section 'other' must be a mapping"):
+        load_config(GridWorldConfig, p, section="other")
+    with pytest.raises(ConfigError, match=r":env.*reward_map must be 2x2"):
+        load_config(GridWorldConfig, _write(tmp_path, "env:\n  size: 2\n", "bad.yaml"),
+                    section="env")
+
+
+def test_to_dict_round_trip():
+    cfg = AlgoConfig(policy_hidden=(8, 4), disc_lr=2e-3, dynamics="gru")
+    d = to_dict(cfg)
+    assert d["policy_hidden"] == [8, 4]  # plain YAML-friendly types
+    assert from_dict(AlgoConfig, d) == cfg
+    exp = load_experiment("gridworld")
+    assert from_dict(GridWorldExperiment, to_dict(exp)) == exp
+
+
+def test_config_dir_resolution(monkeypatch, tmp_path):
+    assert config_dir() == CONFIG_DIR
+    monkeypatch.setenv("MAIRL_CONFIG_DIR", str(tmp_path))
+    assert config_dir() == tmp_path
+    _write(tmp_path, "batch_size: 7\n", "mine.yaml")
+    assert resolve_config("mine") == tmp_path / "mine.yaml"
+    assert load_config(AlgoConfig, "mine").batch_size == 7
+    # a missing $MAIRL_CONFIG_DIR falls back to the source tree's config/
+    monkeypatch.setenv("MAIRL_CONFIG_DIR", str(tmp_path / "absent"))
+    assert config_dir() == CONFIG_DIR
+
+
+# ----- the repo's config files -----
+
+def test_mairl_yaml_is_paper_values():
+    cfg = load_config(AlgoConfig, "mairl")
+    assert cfg.policy_hidden == (32, 32)
+    assert cfg.reward_hidden == (32, 32)
+    assert cfg.disc_lr == 1e-3
+    assert cfg.policy_lr == 1e-4
+    assert cfg.model_lr == 1e-4
+    assert cfg.entropy_weight == 0.1
+    assert cfg.batch_size == 512
+    assert cfg.horizon == 100
+    assert cfg.buffer_size == 1_000_000
+    assert cfg.n_heads == 4
+    assert cfg.d_model == 64
+    assert cfg.dynamics == "attention"
+    # the dataclass defaults say the same (the YAML restates them)
+    for k in ("policy_hidden", "disc_lr", "policy_lr", "model_lr", "entropy_weight", "batch_size",
+              "horizon", "buffer_size", "n_heads", "d_model"):
+        assert getattr(AlgoConfig(), k) == getattr(cfg, k), k
+
+
+def test_load_gridworld_experiment():
+    exp = load_experiment("gridworld")
+    assert exp.env.size == 5 and exp.env.horizon == 20 and exp.env.gamma == 0.9
+    assert len(exp.env.reward_map) == 5 and exp.env.reward_map[0][0] == 1.0
+    assert exp.demos.n_demos == 50
+    # algo: mairl.yaml merged with gridworld.yaml's overrides
+    assert exp.algo.gamma == 0.9 and exp.algo.horizon == 20 and exp.algo.n_envs == 32
+    assert exp.algo.disc_lr == 1e-3 and exp.algo.d_model == 64 and exp.algo.n_heads == 4
+    assert exp.algo.rollout_batch == 256
+    assert exp.bench.methods[0] == "Expert"
+    assert set(exp.bench.methods[1:]) <= set(METHOD_SPECS)
+    assert load_experiment(CONFIG_DIR / "gridworld.yaml") == exp
+
+
+def test_load_experiment_rejects_unknown_section(tmp_path):
+    p = _write(tmp_path, "env:\n  size: 5\nalgorithm:\n  gamma: 0.5\n")
+    with pytest.raises(ConfigError, match=r"unknown section\(s\) \['algorithm'\]"):
+        load_experiment(p)
+
+
+def test_load_experiment_rejects_unknown_method(tmp_path):
+    p = _write(tmp_path, "bench:\n  methods: [Expert, MAIRL(s), PPO]\n")
+    with pytest.raises(ConfigError, match="unknown method 'PPO'"):
+        load_experiment(p)
+
+
+def test_load_experiment_errors_name_section_and_key(tmp_path):
+    with pytest.raises(ConfigError, match=r":algo: unknown key 'lr'"):
+        load_experiment(_write(tmp_path, "algo:\n  lr: 0.1\n"))
+    with pytest.raises(ConfigError, match=r":demos\.n_demos"):
+        load_experiment(_write(tmp_path, "demos:\n  n_demos: many\n", "d.yaml"))
+    exp = load_experiment(_write(tmp_path, "algo:\n  gamma: 0.5\n", "ok.yaml"))
+    assert exp.algo.gamma == 0.5 and exp.algo.d_model == 64  # mairl.yaml still underneath
+    assert exp.bench == BenchConfig()
