@@ -105,6 +105,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .training import ALGOS, TASKS
+
     p = argparse.ArgumentParser(prog="mairl", description="MAIRL: model-based adversarial inverse RL "
                                 "with a self-attention dynamics model.", epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -135,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train one method; checkpoints, TensorBoard, resume")
     common(t)
-    t.add_argument("--task", choices=["gridworld"], default="gridworld")
-    t.add_argument("--algo", choices=["mairl", "airl", "gail", "gan-gcl", "mgail"], default="mairl")
+    t.add_argument("--task", choices=TASKS, default="gridworld")
+    t.add_argument("--algo", choices=ALGOS, default="mairl")
     t.add_argument("--mode", choices=["s", "s,a"], default="s", help="reward input: state or state-action")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--env-steps", type=int, default=None, help="budget (default: from the config)")
@@ -146,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a trained policy; writes results.json")
     common(e)
-    e.add_argument("--task", choices=["gridworld"], default="gridworld")
+    e.add_argument("--task", choices=TASKS, default="gridworld")
     e.add_argument("--policy", required=True, help="checkpoint written by `mairl train`")
     e.add_argument("--episodes", type=int, default=100)
     e.add_argument("--seed", type=int, default=10_000, help="seed of the test episodes' start states")

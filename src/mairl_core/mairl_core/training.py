@@ -7,7 +7,6 @@ rebuild the policy for evaluation from the file alone.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -15,29 +14,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from .algos.adversarial import AdversarialTrainer
+from .algos.adversarial import METHODS, AdversarialTrainer
 from .algos.config import AlgoConfig
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import from_dict, to_dict
 from .models.policy import CategoricalPolicy, GaussianPolicy
 
-ALGOS = ("mairl", "airl", "gail", "gan-gcl", "mgail")
+ALGOS = tuple(METHODS)
 TASKS = ("gridworld",)
 
 
 def build_gridworld(cfg_path: str | os.PathLike, algo: str, state_only: bool, seed: int,
                     overrides: dict[str, Any] | None = None):
-    """GridWorld env, expert demos and trainer for one seed."""
-    from .benchmarks.gridworld import load_experiment
-    from .envs.gridworld import GridWorld, GridWorldVecEnv, sample_demos, soft_value_iteration
+    """The GridWorld experiment and a trainer for one seed."""
+    from .benchmarks.gridworld import load_experiment, make_trainer
 
     exp = load_experiment(cfg_path)
-    cfg = dataclasses.replace(exp.algo, state_only=state_only, **(overrides or {}))
-    _, pi_expert = soft_value_iteration(GridWorld(exp.env), exp.env.expert_beta, exp.env.gamma)
-    demos = sample_demos(exp.env, pi_expert, exp.demos.n_demos, seed=seed)
-    env = GridWorldVecEnv(exp.env, cfg.n_envs, seed=seed)
-    trainer = AdversarialTrainer(algo, cfg, env, env.demos_to_transitions(demos), seed=seed)
-    return exp, trainer
+    return exp, make_trainer(exp, algo, state_only, seed, overrides)
 
 
 def train_run(trainer: AdversarialTrainer, out_dir: str | os.PathLike, *, meta: dict[str, Any],

@@ -105,23 +105,33 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def expert_policy(exp: GridWorldExperiment) -> np.ndarray:
+    """The soft-optimal expert pi_E (S x A) on the true reward."""
+    return soft_value_iteration(GridWorld(exp.env), exp.env.expert_beta, exp.env.gamma)[1]
+
+
+def make_trainer(exp: GridWorldExperiment, algo: str, state_only: bool, seed: int,
+                 overrides: dict[str, Any] | None = None) -> AdversarialTrainer:
+    """A trainer for ``algo`` on GridWorld with this seed's expert demos."""
+    demos = sample_demos(exp.env, expert_policy(exp), exp.demos.n_demos, seed=seed)
+    cfg = dataclasses.replace(exp.algo, state_only=state_only, **(overrides or {}))
+    env = GridWorldVecEnv(exp.env, cfg.n_envs, seed=seed)
+    return AdversarialTrainer(algo, cfg, env, env.demos_to_transitions(demos), seed=seed)
+
+
 def run_one(exp: GridWorldExperiment, method: str, seed: int, env_steps: int | None = None
             ) -> dict[str, Any]:
     """Train one method on one seed; return its test returns and learned reward map."""
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     core = GridWorld(exp.env)
-    _, pi_expert = soft_value_iteration(core, exp.env.expert_beta, exp.env.gamma)
-    demos = sample_demos(exp.env, pi_expert, exp.demos.n_demos, seed=seed)
     test_seed = TEST_SEED_OFFSET + seed
     if method == "Expert":
-        ret = evaluate_tabular(exp.env, pi_expert, exp.bench.episodes, test_seed)
+        ret = evaluate_tabular(exp.env, expert_policy(exp), exp.bench.episodes, test_seed)
         return {"method": method, "seed": seed, "returns": ret.tolist(), "reward_map": None,
                 "env_steps": 0, "wall_s": time.perf_counter() - t0, "history": []}
     kind, state_only = METHOD_SPECS[method]
-    cfg = dataclasses.replace(exp.algo, state_only=state_only)
-    env = GridWorldVecEnv(exp.env, cfg.n_envs, seed=seed)
-    trainer = AdversarialTrainer(kind, cfg, env, env.demos_to_transitions(demos), seed=seed)
+    trainer = make_trainer(exp, kind, state_only, seed)
     history = trainer.train(env_steps)
     pi = policy_table(trainer.policy, core.n_states)
     ret = evaluate_tabular(exp.env, pi, exp.bench.episodes, test_seed)
@@ -189,6 +199,8 @@ def summarise(exp: GridWorldExperiment, runs: list[dict[str, Any]]) -> list[dict
                 for e in runs if e["method"] == "Expert" and e["seed"] == r["seed"]]
             if m in PAPER_TABLE_I:
                 row["paper_expert_normalized"] = PAPER_TABLE_I[m] / PAPER_TABLE_I["Expert"]
+        if expert is not None and rs[0]["history"]:
+            row["env_steps_to_90pct"] = steps_to_fraction(rs, 0.9 * float(expert.mean()))
         if rs[0].get("reward_map") is not None:
             ps = [r["reward_pearson"] for r in rs]
             row["reward_pearson"] = float(np.mean(ps))
@@ -197,8 +209,17 @@ def summarise(exp: GridWorldExperiment, runs: list[dict[str, Any]]) -> list[dict
     return rows
 
 
+def steps_to_fraction(runs: list[dict[str, Any]], target: float) -> int | None:
+    """First env-step count at which the seed-mean return of training episodes reaches ``target``."""
+    n = min(len(r["history"]) for r in runs)
+    curve = np.mean([[h["env/true_return"] for h in r["history"][:n]] for r in runs], 0)
+    hit = np.nonzero(curve >= target)[0]
+    return int(runs[0]["history"][hit[0]]["env_steps"]) if hit.size else None
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'method':<12} {'return':>14} {'expert-norm':>11} {'paper':>7} {'reward r':>9} {'env steps':>10}"
+    head = (f"{'method':<12} {'return':>14} {'expert-norm':>11} {'paper':>7} {'reward r':>9} "
+            f"{'env steps':>10} {'to 0.9 expert':>13}")
     lines = [head, "-" * len(head)]
     for r in rows:
         pn = r.get("paper_expert_normalized")
@@ -208,7 +229,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{r.get('expert_normalized', float('nan')):11.3f} "
             f"{(f'{pn:.3f}' if pn is not None else '-'):>7} "
             f"{(f'{rho:.3f}' if rho is not None else '-'):>9} "
-            f"{r['env_steps']:>10d}")
+            f"{r['env_steps']:>10d} {str(r.get('env_steps_to_90pct') or '-'):>13}")
     return "\n".join(lines)
 
 
