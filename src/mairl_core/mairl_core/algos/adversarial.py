@@ -189,8 +189,12 @@ class ModelBasedLearner:
         per_action = self.dynamics.predict(obs.repeat_interleave(n, 0), eye.repeat(b, 1))
         return (act.unsqueeze(-1) * per_action.reshape(b, n, -1)).sum(1)
 
-    def next_state(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        pred = self.predict(obs, act)
+    def next_state(self, obs: torch.Tensor, act: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+        """s' = F(s,a) + stop_grad(target - F(s,a)): the value of the target, the model's gradient.
+
+        The target is the env's next state ('real' mode), a sample of a
+        categorical prediction (one-hot states), or the prediction itself.
+        """
         if self.cfg.rollout_mode == "real":
             target = self.env.step_from(obs.detach(), self.policy.env_action(act.detach()))
         elif self.env.dynamics_head == "categorical":
@@ -210,7 +214,7 @@ class ModelBasedLearner:
         discount = 1.0
         for t in range(self.cfg.rollout_horizon):
             act, logp = self.policy.rsample(obs, None if noises is None else noises[t])
-            nxt = self.next_state(obs, act)
+            nxt = self.next_state(obs, act, self.predict(obs, act))
             done = torch.zeros_like(logp)
             total = total + discount * disc.policy_reward(obs, act, nxt, done, logp,
                                                           self.cfg.entropy_weight)
@@ -243,19 +247,13 @@ class ModelBasedLearner:
         total = torch.zeros(obs.shape[0], dtype=obs.dtype)
         discount = 1.0
         for t in range(self.cfg.rollout_horizon):
-            act, logp = gumbel_softmax_sample(obs @ logp_tab, self.cfg.gumbel_temperature,
+            logp_all = obs @ logp_tab
+            act, logp = gumbel_softmax_sample(logp_all, self.cfg.gumbel_temperature,
                                               self.cfg.straight_through,
                                               None if noises is None else noises[t])
-            pred = torch.einsum("bk,bi,kij->bj", obs, act, trans_tab)
-            if self.cfg.rollout_mode == "real":
-                target = self.env.step_from(obs.detach(), act.detach().argmax(-1))
-            else:
-                idx = torch.multinomial(pred.detach().clamp_min(1e-8), 1, generator=self.gen).squeeze(-1)
-                target = F.one_hot(idx, n_s).to(pred.dtype)
-            nxt = pred + (target - pred).detach()
+            nxt = self.next_state(obs, act, torch.einsum("bk,bi,kij->bj", obs, act, trans_tab))
             if self.cfg.exact_discrete_entropy:  # E_a[-log pi(a|s)] in closed form: same objective, no sampling bias
-                logits = obs @ logp_tab
-                neg_logp = -(logits.exp() * logits).sum(-1)
+                neg_logp = -(logp_all.exp() * logp_all).sum(-1)
             else:
                 neg_logp = -logp
             r = torch.einsum("bk,bi,bj,kij->b", obs, act, nxt, reward_tab) + self.cfg.entropy_weight * neg_logp
