@@ -85,7 +85,7 @@ class DynamicsModel(nn.Module):
 class _ActionTokens(nn.Module):
     """One token per action dimension (value + learned index embedding) and a null token."""
 
-    def __init__(self, act_dim: int, d_model: int, embed_hidden: int):
+    def __init__(self, act_dim: int, d_model: int):
         super().__init__()
         self.index = nn.Parameter(torch.randn(act_dim, d_model) / math.sqrt(d_model))
         self.value_proj = nn.Linear(1, d_model)
@@ -108,7 +108,7 @@ class AttentionDynamics(DynamicsModel):
     def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian", d_model: int = 64,
                  n_heads: int = 4, embed_hidden: int = 32):
         super().__init__(obs_dim, act_dim, head, d_model, embed_hidden)
-        self.tokens = _ActionTokens(act_dim, d_model, embed_hidden)
+        self.tokens = _ActionTokens(act_dim, d_model)
         self.key_embed = mlp(d_model, (embed_hidden,), d_model)
         self.value_embed = mlp(d_model, (embed_hidden,), d_model)
         self.attn = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
@@ -129,7 +129,7 @@ class GRUDynamics(DynamicsModel):
     def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian", d_model: int = 64,
                  embed_hidden: int = 32, **_: object):
         super().__init__(obs_dim, act_dim, head, d_model, embed_hidden)
-        self.tokens = _ActionTokens(act_dim, d_model, embed_hidden)
+        self.tokens = _ActionTokens(act_dim, d_model)
         self.gru = nn.GRU(d_model, d_model, batch_first=True)
 
     def features(self, obs, act, s_emb):
