@@ -13,13 +13,17 @@ from typing import Any
 
 
 def git_commit() -> str:
-    """The source tree's commit (with '-dirty' if it has local changes), or 'unknown'."""
+    """The source tree's commit, or 'unknown'; '-dirty' when the code or configs that
+    produce results (src/, config/) differ from it (edits to docs or results do not count)."""
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
                              timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True,
+                             text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "src", "config"], cwd=top, capture_output=True, text=True,
+                               timeout=5).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
