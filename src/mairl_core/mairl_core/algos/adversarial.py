@@ -417,17 +417,15 @@ class AdversarialTrainer:
         """Minimise eq. 2: binary cross-entropy, expert = 1, agent = 0."""
         cfg = self.cfg
         traj = getattr(self.disc, "trajectory_level", False)
-        agent_eps = self.buffer.recent_episodes(cfg.agent_recent)
+        # trajectory-level discriminators draw whole episodes, the others transitions
+        expert = self.expert if traj else self.expert.flat()
+        agent = self.buffer.recent_episodes(cfg.agent_recent)
+        agent = agent if traj else agent.flat()
+        n = max(1, cfg.batch_size // self.env.horizon) if traj else cfg.batch_size
         losses, accs = [], []
         for _ in range(cfg.disc_steps):
-            if traj:  # whole episodes
-                n = max(1, cfg.batch_size // self.env.horizon)
-                e = self.expert.index(torch.randint(0, len(self.expert), (n,), generator=self.gen))
-                g = agent_eps.index(torch.randint(0, len(agent_eps), (n,), generator=self.gen))
-            else:
-                ef, gf = self.expert.flat(), agent_eps.flat()
-                e = ef.index(torch.randint(0, len(ef), (cfg.batch_size,), generator=self.gen))
-                g = gf.index(torch.randint(0, len(gf), (cfg.batch_size,), generator=self.gen))
+            e = expert.index(torch.randint(0, len(expert), (n,), generator=self.gen))
+            g = agent.index(torch.randint(0, len(agent), (n,), generator=self.gen))
             le, lg = self._disc_logits(e, traj), self._disc_logits(g, traj)
             loss = (F.binary_cross_entropy_with_logits(le, torch.ones_like(le))
                     + F.binary_cross_entropy_with_logits(lg, torch.zeros_like(lg)))
