@@ -1,0 +1,92 @@
+"""The UR5 (CB3) arm: DH forward kinematics and a MuJoCo model built from the same numbers.
+
+Both read ``config/ur5.yaml``. Each MJCF body sits at the DH frame of the joint
+that moves it (joint axis = local z), and the next body is offset by
+Tz(d) Tx(a) Rx(alpha) — so MuJoCo's kinematics is the DH chain by construction,
+and a test checks it. Geometry is primitive capsules sized to the UR5's links.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class UR5Config:
+    """Kinematics and limits of the arm (``config/ur5.yaml``)."""
+
+    joint_names: list[str]
+    dh_d: list[float]
+    dh_a: list[float]
+    dh_alpha: list[float]
+    joint_lower: list[float]
+    joint_upper: list[float]
+    max_joint_speed: float = math.pi
+    tool_offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("joint_names", "dh_d", "dh_a", "dh_alpha", "joint_lower", "joint_upper"):
+            if len(getattr(self, name)) != 6:
+                raise ValueError(f"{name} must have 6 entries, got {len(getattr(self, name))}")
+        if any(lo >= hi for lo, hi in zip(self.joint_lower, self.joint_upper)):
+            raise ValueError("every joint_lower must be below its joint_upper")
+        if self.max_joint_speed <= 0:
+            raise ValueError("max_joint_speed must be > 0")
+
+
+def load_ur5(path: str = "ur5") -> UR5Config:
+    from ..config import load_config
+
+    return load_config(UR5Config, path)
+
+
+def dh_forward(cfg: UR5Config, q: np.ndarray) -> np.ndarray:
+    """Pose (4x4) of the tool point for joint angles ``q`` (standard DH: Rz(q) Tz(d) Tx(a) Rx(alpha))."""
+    t = np.eye(4)
+    for qi, d, a, al in zip(np.asarray(q, float), cfg.dh_d, cfg.dh_a, cfg.dh_alpha):
+        cq, sq, ca, sa = math.cos(qi), math.sin(qi), math.cos(al), math.sin(al)
+        t = t @ np.array([[cq, -sq * ca, sq * sa, a * cq],
+                          [sq, cq * ca, -cq * sa, a * sq],
+                          [0.0, sa, ca, d],
+                          [0.0, 0.0, 0.0, 1.0]])
+    return t @ np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, cfg.tool_offset], [0, 0, 0, 1.0]])
+
+
+def _quat_rx(alpha: float) -> str:
+    return f"{math.cos(alpha / 2):.17g} {math.sin(alpha / 2):.17g} 0 0"
+
+
+def ur5_mjcf(cfg: UR5Config, kp: float = 1000.0) -> str:
+    """MJCF of the arm on a fixed base: position-controlled joints with the configured limits.
+
+    The links are gravity-compensated (``gravcomp``), as the UR controller compensates
+    gravity itself; the position servos (critically damped) then track without sag.
+    """
+    radius = (0.06, 0.054, 0.04, 0.035, 0.035, 0.03)
+    parts = []
+    for i in range(6):
+        # body i rotates about its local z (joint i); its child is offset by Tz(d_i) Tx(a_i) Rx(alpha_i)
+        d, a = cfg.dh_d[i], cfg.dh_a[i]
+        seg = f'<geom type="capsule" fromto="0 0 0 {a:.17g} 0 {d:.17g}" size="{radius[i]}"/>' \
+            if abs(a) + abs(d) > 1e-9 else f'<geom type="sphere" size="{radius[i]}"/>'
+        parts.append(
+            f'<body name="link{i + 1}" gravcomp="1">'
+            f'<joint name="{cfg.joint_names[i]}" axis="0 0 1" range="{cfg.joint_lower[i]:.17g} '
+            f'{cfg.joint_upper[i]:.17g}" damping="2" armature="0.1"/>'
+            f'{seg}<inertial pos="{a / 2:.17g} 0 {d / 2:.17g}" mass="{2.0 if i < 3 else 0.8}" '
+            f'diaginertia="0.01 0.01 0.01"/>'
+            f'<body name="frame{i + 1}" pos="{a:.17g} 0 {d:.17g}" quat="{_quat_rx(cfg.dh_alpha[i])}">')
+    tool = f'<site name="tool" pos="0 0 {cfg.tool_offset:.17g}" size="0.01"/>'
+    chain = "".join(parts) + tool + "</body></body>" * 6
+    actuators = "".join(
+        f'<position name="{n}_pos" joint="{n}" kp="{kp}" kv="{2 * math.sqrt(kp):.6g}" '
+        f'ctrlrange="{lo:.17g} {hi:.17g}"/>'
+        for n, lo, hi in zip(cfg.joint_names, cfg.joint_lower, cfg.joint_upper))
+    return (f'<mujoco model="ur5"><option timestep="0.002"/>'
+            f'<compiler angle="radian" autolimits="true"/>'
+            f'<default><geom contype="0" conaffinity="0" rgba="0.7 0.7 0.75 1"/></default>'
+            f'<worldbody><light pos="0 0 3"/><body name="base">{chain}</body></worldbody>'
+            f'<actuator>{actuators}</actuator></mujoco>')

@@ -1,0 +1,72 @@
+"""The UR5 model: MuJoCo's kinematics equals the DH chain; the position servos track."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+import pytest
+
+from mairl_core.envs.ur5_model import UR5Config, dh_forward, load_ur5, ur5_mjcf
+
+
+@pytest.fixture(scope="module")
+def ur5():
+    cfg = load_ur5()
+    model = mujoco.MjModel.from_xml_string(ur5_mjcf(cfg))
+    return cfg, model
+
+
+def test_config_matches_published_ur5(ur5):
+    cfg, model = ur5
+    assert cfg.joint_names == ["shoulder_pan_joint", "shoulder_lift_joint", "elbow_joint",
+                               "wrist_1_joint", "wrist_2_joint", "wrist_3_joint"]
+    assert [model.joint(i).name for i in range(model.njnt)] == cfg.joint_names
+    assert cfg.dh_d == [0.089159, 0.0, 0.0, 0.10915, 0.09465, 0.0823]
+    assert cfg.dh_a == [0.0, -0.425, -0.39225, 0.0, 0.0, 0.0]
+    # the UR5's well-known zero pose: arm stretched out along -x
+    np.testing.assert_allclose(dh_forward(cfg, np.zeros(6))[:3, 3], [-0.81725, -0.19145, -0.005491],
+                               atol=1e-6)
+
+
+def test_mujoco_forward_kinematics_matches_dh(ur5):
+    cfg, model = ur5
+    data = mujoco.MjData(model)
+    rng = np.random.default_rng(0)
+    lo, hi = np.array(cfg.joint_lower), np.array(cfg.joint_upper)
+    for _ in range(200):
+        q = rng.uniform(lo, hi)
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        pose = dh_forward(cfg, q)
+        assert np.abs(data.site("tool").xpos - pose[:3, 3]).max() <= 1e-3  # issue: <= 1 mm
+        np.testing.assert_allclose(data.site("tool").xmat.reshape(3, 3), pose[:3, :3], atol=1e-6)
+
+
+def test_joint_limits_in_model(ur5):
+    cfg, model = ur5
+    np.testing.assert_allclose(model.jnt_range[:, 0], cfg.joint_lower)
+    np.testing.assert_allclose(model.jnt_range[:, 1], cfg.joint_upper)
+    np.testing.assert_allclose(model.actuator_ctrlrange[:, 0], cfg.joint_lower)
+
+
+def test_position_servos_track_a_target(ur5):
+    cfg, model = ur5
+    data = mujoco.MjData(model)
+    target = np.array([0.3, -1.2, 1.0, -1.4, -1.57, 0.2])
+    data.ctrl[:] = target
+    for _ in range(int(3.0 / model.opt.timestep)):
+        mujoco.mj_step(model, data)
+    assert np.abs(data.qpos - target).max() < 0.05
+    assert np.abs(data.qvel).max() < 0.05
+
+
+def test_config_rejects_bad_values():
+    good = dict(joint_names=list("abcdef"), dh_d=[0.0] * 6, dh_a=[0.0] * 6, dh_alpha=[0.0] * 6,
+                joint_lower=[-1.0] * 6, joint_upper=[1.0] * 6)
+    UR5Config(**good)
+    with pytest.raises(ValueError, match="6 entries"):
+        UR5Config(**{**good, "dh_d": [0.0] * 5})
+    with pytest.raises(ValueError, match="below"):
+        UR5Config(**{**good, "joint_lower": [1.0] * 6})
+    with pytest.raises(ValueError, match="max_joint_speed"):
+        UR5Config(**good, max_joint_speed=0.0)
