@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mairl_core.envs.ur5_model import dh_forward, load_ur5
+from mairl_core.envs.kinematics import fingertip_position
+from mairl_core.envs.ur5_model import load_ur5
 from mairl_core.safety import box_excess, load_safety_limits, safe_command
 
 UR5 = load_ur5()
@@ -18,7 +19,7 @@ EPS = 1e-9
 
 
 def fingertip(q):
-    return dh_forward(UR5, q)[:3, 3]
+    return fingertip_position(UR5, q)
 
 
 joint = st.floats(-7.0, 7.0, allow_nan=False, allow_infinity=False)
