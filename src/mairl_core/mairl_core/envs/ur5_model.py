@@ -59,7 +59,8 @@ def _quat_rx(alpha: float) -> str:
     return f"{math.cos(alpha / 2):.17g} {math.sin(alpha / 2):.17g} 0 0"
 
 
-def ur5_mjcf(cfg: UR5Config, kp: float = 1000.0) -> str:
+def ur5_mjcf(cfg: UR5Config, kp: float = 1000.0, extra_worldbody: str = "",
+             timestep: float = 0.002) -> str:
     """MJCF of the arm on a fixed base: position-controlled joints with the configured limits.
 
     The links are gravity-compensated (``gravcomp``), as the UR controller compensates
@@ -85,8 +86,9 @@ def ur5_mjcf(cfg: UR5Config, kp: float = 1000.0) -> str:
         f'<position name="{n}_pos" joint="{n}" kp="{kp}" kv="{2 * math.sqrt(kp):.6g}" '
         f'ctrlrange="{lo:.17g} {hi:.17g}"/>'
         for n, lo, hi in zip(cfg.joint_names, cfg.joint_lower, cfg.joint_upper))
-    return (f'<mujoco model="ur5"><option timestep="0.002"/>'
+    return (f'<mujoco model="ur5"><option timestep="{timestep}"/>'
             f'<compiler angle="radian" autolimits="true"/>'
             f'<default><geom contype="0" conaffinity="0" rgba="0.7 0.7 0.75 1"/></default>'
-            f'<worldbody><light pos="0 0 3"/><body name="base">{chain}</body></worldbody>'
+            f'<worldbody><light pos="0 0 3"/><body name="base">{chain}</body>{extra_worldbody}'
+            f'</worldbody>'
             f'<actuator>{actuators}</actuator></mujoco>')

@@ -1,0 +1,109 @@
+"""UR5 reaching in MuJoCo (paper §V-D), registered as ``mairl/UR5Reach-v0``.
+
+Observation: joint angles, joint velocities / speed limit, fingertip - target
+(``reach_observation``, the same function the ROS policy server uses).
+Action: a change of each joint angle, at most ``max_step`` per control period;
+every command passes ``mairl_core.safety.safe_command``. The target is drawn
+uniformly in the fingertip box; the arm starts with its fingertip at the
+middle of the box's +x face. Success: fingertip within ``success_radius``.
+The reward returned is -distance (for logging; the learners never see it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from ..safety import SafetyLimits, load_safety_limits, safe_command
+from .kinematics import fingertip_position, solve_position_ik
+from .ur5_model import UR5Config, load_ur5, ur5_mjcf
+
+
+@dataclass
+class ReachConfig:
+    episode_steps: int = 100
+    success_radius: float = 0.05
+    ik_seed: list[float] = field(default_factory=lambda: [1.57, -1.2, 1.6, -1.97, -1.57, 0.0])
+    sim_timestep: float = 0.002
+
+
+def reach_observation(q: np.ndarray, qdot: np.ndarray, fingertip: np.ndarray, target: np.ndarray,
+                      max_joint_speed: float) -> np.ndarray:
+    """[q (6), qdot / speed limit (6), fingertip - target (3)] as float32."""
+    return np.concatenate([q, np.asarray(qdot) / max_joint_speed,
+                           np.asarray(fingertip) - np.asarray(target)]).astype(np.float32)
+
+
+class UR5ReachEnv(gym.Env):
+    metadata = {"render_modes": [], "render_fps": 25}
+
+    def __init__(self, config: ReachConfig | None = None, robot: UR5Config | None = None,
+                 limits: SafetyLimits | None = None, control_period: float | None = None):
+        from ..config import load_config, read_yaml, resolve_config
+
+        self.cfg = config or load_config(ReachConfig, "ur5_reach")
+        self.robot = robot or load_ur5()
+        self.limits = limits or load_safety_limits()
+        period = control_period or float(read_yaml(resolve_config("safety"))["control_period"])
+        self.substeps = int(round(period / self.cfg.sim_timestep))
+        if self.substeps < 1 or abs(self.substeps * self.cfg.sim_timestep - period) > 1e-9:
+            raise ValueError(f"control period {period} s is not a multiple of the sim timestep "
+                             f"{self.cfg.sim_timestep} s")
+        target_body = ('<body name="target" mocap="true"><geom type="box" size="0.02 0.02 0.02" '
+                       'rgba="0.9 0.2 0.2 1"/></body>')
+        self.model = mujoco.MjModel.from_xml_string(
+            ur5_mjcf(self.robot, extra_worldbody=target_body, timestep=self.cfg.sim_timestep))
+        self.data = mujoco.MjData(self.model)
+        lo, hi = self.limits.box_lower, self.limits.box_upper
+        start_tip = np.array([hi[0], (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2])
+        self.q_start, err = solve_position_ik(self.robot, start_tip, np.array(self.cfg.ik_seed))
+        if err > 1e-3:
+            raise ValueError(f"start pose unreachable from ik_seed (error {err:.3f} m)")
+        s = self.limits.max_step
+        self.action_space = spaces.Box(-s, s, (6,), np.float32)
+        self.observation_space = spaces.Box(-np.inf, np.inf, (15,), np.float32)
+        self.target = start_tip
+        self.t = 0
+
+    def _tip(self, q: np.ndarray) -> np.ndarray:
+        return fingertip_position(self.robot, q)
+
+    def _obs(self) -> np.ndarray:
+        q = self.data.qpos.copy()
+        return reach_observation(q, self.data.qvel, self._tip(q), self.target,
+                                 self.robot.max_joint_speed)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[:] = self.q_start
+        self.data.ctrl[:] = self.q_start
+        self.target = (np.asarray(options["target"], float) if options and "target" in options
+                       else self.np_random.uniform(self.limits.box_lower, self.limits.box_upper))
+        self.data.mocap_pos[0] = self.target
+        mujoco.mj_forward(self.model, self.data)
+        self.t = 0
+        return self._obs(), {"distance": self._distance()}
+
+    def _distance(self) -> float:
+        return float(np.linalg.norm(self._tip(self.data.qpos) - self.target))
+
+    def step(self, action):
+        q = self.data.qpos.copy()
+        res = safe_command(q, q + np.asarray(action, float), self.limits, self._tip)
+        info = {"safety_clipped": res.clipped}
+        if res.command is None:  # hold position, say why
+            info["safety_rejected"] = res.rejected
+            command = self.data.ctrl.copy()
+        else:
+            command = res.command
+        self.data.ctrl[:] = command
+        mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+        self.t += 1
+        dist = self._distance()
+        info.update(distance=dist, is_success=dist <= self.cfg.success_radius, command=command)
+        return self._obs(), -dist, False, self.t >= self.cfg.episode_steps, info

@@ -1,0 +1,64 @@
+"""UR5Reach-v0: gymnasium API, safety on every command, and a scripted DLS controller succeeds."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import mairl_core.envs  # noqa: F401 - registers the envs
+from mairl_core.envs.kinematics import dls_step
+from mairl_core.safety import box_excess
+
+
+@pytest.fixture
+def env():
+    e = gym.make("mairl/UR5Reach-v0").unwrapped
+    yield e
+    e.close()
+
+
+def test_env_checker(env):
+    check_env(env, skip_render_check=True)
+
+
+def test_start_pose_and_target(env):
+    obs, info = env.reset(seed=0)
+    lo, hi = env.limits.box_lower, env.limits.box_upper
+    tip = obs[12:] + env.target
+    np.testing.assert_allclose(tip, [hi[0], (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2], atol=1e-3)
+    assert np.all(env.target >= lo) and np.all(env.target <= hi)
+    obs2, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(obs, obs2)  # seeded
+    assert obs.shape == (15,) and obs.dtype == np.float32
+
+
+def test_every_command_is_safe(env):
+    env.reset(seed=1)
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        q = env.data.qpos.copy()
+        _, _, _, _, info = env.step(rng.uniform(-5, 5, 6))  # far outside the action space
+        cmd = info["command"]
+        assert np.all(np.abs(cmd - q) <= env.limits.max_step + 1e-9)
+        assert np.all(cmd >= env.limits.joint_lower) and np.all(cmd <= env.limits.joint_upper)
+        before = box_excess(env._tip(q), env.limits.box_lower, env.limits.box_upper)
+        after = box_excess(env._tip(cmd), env.limits.box_lower, env.limits.box_upper)
+        assert after == 0.0 or after <= before + 1e-9
+    _, _, _, _, info = env.step(np.full(6, np.nan))
+    assert "NaN" in info["safety_rejected"]
+
+
+def test_scripted_controller_reaches(env):
+    successes = 0
+    for ep in range(8):
+        obs, _ = env.reset(seed=100 + ep)
+        done = False
+        while not done:
+            q = env.data.qpos.copy()
+            action = np.clip(dls_step(env.robot, q, -0.5 * obs[12:]), -env.limits.max_step,
+                             env.limits.max_step)
+            obs, _, _, done, info = env.step(action)
+        successes += info["is_success"]
+    assert successes >= 7
