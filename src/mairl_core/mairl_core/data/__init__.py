@@ -1,0 +1,1 @@
+"""Demonstrations: rosbag2 (MCAP) episodes and their conversion to training arrays."""

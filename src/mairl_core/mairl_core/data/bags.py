@@ -1,0 +1,122 @@
+"""Demo episodes as rosbag2 MCAP bags, with the topics and types of ROS_INTERFACES.md.
+
+One bag per episode. Per control step t (stamp t x period):
+``/joint_states`` (sensor_msgs/JointState: measured positions and velocities),
+``/mairl/target`` (geometry_msgs/PointStamped) and, for t < T,
+``/mairl/command`` (sensor_msgs/JointState: the safe absolute joint command sent).
+Written with ``rosbags``, so ``ros2 bag play`` replays them on a ROS 2 machine
+and the ROS recorder writes the same format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+JOINT_STATES, TARGET, COMMAND = "/joint_states", "/mairl/target", "/mairl/command"
+TYPES = {JOINT_STATES: "sensor_msgs/msg/JointState", TARGET: "geometry_msgs/msg/PointStamped",
+         COMMAND: "sensor_msgs/msg/JointState"}
+
+
+class BagError(ValueError):
+    """A demo bag is missing, corrupt, incomplete or has the wrong topic types."""
+
+
+@dataclass
+class Episode:
+    """q, qdot: (T+1, n) measured joint states; commands: (T, n); target: (3,)."""
+
+    joint_names: list[str]
+    q: np.ndarray
+    qdot: np.ndarray
+    commands: np.ndarray
+    target: np.ndarray
+    period: float
+
+
+def _typestore():
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.ROS2_KILTED)
+
+
+def _stamp(ts, t_ns: int):
+    return ts.types["std_msgs/msg/Header"](
+        stamp=ts.types["builtin_interfaces/msg/Time"](sec=t_ns // 10**9, nanosec=t_ns % 10**9),
+        frame_id="base")
+
+
+def write_episode(path: str | Path, ep: Episode) -> Path:
+    """Write ``ep`` as an MCAP rosbag2 directory at ``path`` (must not exist)."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    ts = _typestore()
+    js, pt, pnt = (ts.types["sensor_msgs/msg/JointState"], ts.types["geometry_msgs/msg/PointStamped"],
+                   ts.types["geometry_msgs/msg/Point"])
+    path = Path(path)
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        conns = {topic: w.add_connection(topic, TYPES[topic], typestore=ts) for topic in TYPES}
+        for t in range(len(ep.q)):
+            ns = int(round(t * ep.period * 1e9))
+            w.write(conns[JOINT_STATES], ns, ts.serialize_cdr(js(
+                header=_stamp(ts, ns), name=list(ep.joint_names), position=np.asarray(ep.q[t], float),
+                velocity=np.asarray(ep.qdot[t], float), effort=np.zeros(0)), TYPES[JOINT_STATES]))
+            w.write(conns[TARGET], ns, ts.serialize_cdr(pt(
+                header=_stamp(ts, ns), point=pnt(*map(float, ep.target))), TYPES[TARGET]))
+            if t < len(ep.commands):
+                w.write(conns[COMMAND], ns, ts.serialize_cdr(js(
+                    header=_stamp(ts, ns), name=list(ep.joint_names),
+                    position=np.asarray(ep.commands[t], float), velocity=np.zeros(0),
+                    effort=np.zeros(0)), TYPES[COMMAND]))
+    return path
+
+
+def read_episode(path: str | Path) -> Episode:
+    """Read a bag written by ``write_episode`` (or the ROS recorder); BagError names what is wrong."""
+    from rosbags.rosbag2 import Reader
+
+    path = Path(path)
+    if not path.exists():
+        raise BagError(f"{path}: no such bag")
+    ts = _typestore()
+    try:
+        with Reader(path) as r:
+            by_topic = {c.topic: c for c in r.connections}
+            for topic, msgtype in TYPES.items():
+                if topic not in by_topic:
+                    raise BagError(f"{path}: topic {topic} missing (has: {sorted(by_topic)})")
+                if by_topic[topic].msgtype != msgtype:
+                    raise BagError(f"{path}: topic {topic} has type {by_topic[topic].msgtype}, "
+                                   f"expected {msgtype}")
+            msgs: dict[str, list] = {t: [] for t in TYPES}
+            stamps: list[int] = []
+            for conn, stamp, raw in r.messages(connections=[by_topic[t] for t in TYPES]):
+                msgs[conn.topic].append(ts.deserialize_cdr(raw, conn.msgtype))
+                if conn.topic == JOINT_STATES:
+                    stamps.append(stamp)
+    except BagError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - rosbags raises many kinds for corrupt files
+        raise BagError(f"{path}: cannot read bag ({type(exc).__name__}: {exc})") from None
+    states, targets, commands = msgs[JOINT_STATES], msgs[TARGET], msgs[COMMAND]
+    if len(states) < 2:
+        raise BagError(f"{path}: incomplete episode ({len(states)} joint states)")
+    if len(commands) != len(states) - 1:
+        raise BagError(f"{path}: {len(commands)} commands for {len(states)} joint states "
+                       f"(expected one fewer)")
+    names = list(states[0].name)
+    if any(list(m.name) != names for m in states + commands):
+        raise BagError(f"{path}: joint names differ between messages")
+    q = np.array([m.position for m in states], float)
+    qdot = np.array([m.velocity for m in states], float)
+    cmd = np.array([m.position for m in commands], float)
+    target = np.array([[m.point.x, m.point.y, m.point.z] for m in targets], float)
+    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(qdot)) and np.all(np.isfinite(cmd))
+            and np.all(np.isfinite(target))):
+        raise BagError(f"{path}: NaN or inf in the recorded data")
+    if len(target) == 0 or np.ptp(target, axis=0).max() > 1e-9:
+        raise BagError(f"{path}: the target must be recorded and fixed within an episode")
+    period = float(np.median(np.diff(stamps))) * 1e-9
+    return Episode(names, q, qdot, cmd, target[0], period)
