@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl --resume
   mairl eval --task gridworld --policy runs/gw-mairl/checkpoint.pt --episodes 100 --seed 1 --out runs/gw-eval
+  mairl demos --task reach --n 50 --seed 0 --out demos/reach   # scripted teleop demos -> MCAP bags
 """
 
 
@@ -95,6 +96,15 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demos(args: argparse.Namespace) -> int:
+    from .data.operator import generate_reach_demos
+
+    stats = generate_reach_demos(args.out, args.n, args.seed, progress=not args.no_progress)
+    print(f"wrote {stats['episodes']} reach demos as MCAP bags in {args.out} "
+          f"({stats['attempts']} attempts, scripted-operator success {stats['success_rate']:.2f})")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     print("mairl demo: the GridWorld experiment (paper Table I, Fig. 3). "
           "The UR5 reaching pipeline replaces this once it lands.", flush=True)
@@ -123,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     common(d, "runs/demo")
     d.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     d.set_defaults(func=_demo)
+
+    r = sub.add_parser("demos", help="record scripted-operator demos (teleop path) as rosbag2 MCAP")
+    r.add_argument("--task", choices=["reach"], default="reach")
+    r.add_argument("--n", type=int, default=50, help="number of successful episodes (default 50)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", required=True, help="dataset directory (episode_NNN bags)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.set_defaults(func=_demos)
 
     b = sub.add_parser("bench", help="benchmarks that write results.json and plots")
     bsub = b.add_subparsers(dest="bench", required=True)
@@ -163,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, FileExistsError, ValueError) as exc:
+    except (ConfigError, CheckpointError, FileExistsError, ValueError, RuntimeError) as exc:
         print(f"mairl: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

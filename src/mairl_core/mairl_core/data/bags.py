@@ -120,3 +120,26 @@ def read_episode(path: str | Path) -> Episode:
         raise BagError(f"{path}: the target must be recorded and fixed within an episode")
     period = float(np.median(np.diff(stamps))) * 1e-9
     return Episode(names, q, qdot, cmd, target[0], period)
+
+
+def reach_transitions(episodes: list[Episode], robot, max_joint_speed: float | None = None
+                      ) -> dict[str, np.ndarray]:
+    """Training arrays from reach episodes: obs (N, T, 15), act (N, T, 6) = command - q, next_obs.
+
+    Observations come from ``reach_observation``, the function the env and the
+    policy server use, so demos and agent data are alike by construction.
+    """
+    from ..envs.kinematics import fingertip_position
+    from ..envs.ur5_reach import reach_observation
+
+    speed = robot.max_joint_speed if max_joint_speed is None else max_joint_speed
+    obs, act = [], []
+    for ep in episodes:
+        o = np.stack([reach_observation(q, qd, fingertip_position(robot, q), ep.target, speed)
+                      for q, qd in zip(ep.q, ep.qdot)])
+        obs.append(o)
+        act.append((ep.commands - ep.q[:-1]).astype(np.float32))
+    if len({o.shape for o in obs}) > 1:
+        raise BagError("episodes differ in length; trainers need fixed-length episodes")
+    obs_arr = np.stack(obs)
+    return {"obs": obs_arr[:, :-1], "act": np.stack(act), "next_obs": obs_arr[:, 1:]}

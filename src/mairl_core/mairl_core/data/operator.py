@@ -1,0 +1,114 @@
+"""A scripted stand-in for a human teleoperator, and demo generation through the teleop path.
+
+The operator looks at the fingertip and the block and pushes a Cartesian
+velocity towards the block, like a person with a spacemouse: each episode has
+its own top speed, the hand is noisy (a smoothly varying disturbance), and now
+and then the operator hesitates for a few control periods. The twist goes
+through the same differential IK as human teleop (``twist_to_joint_command``)
+and the env applies the safety function, so demos carry the same
+imperfections a recorded human's would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..envs.kinematics import twist_to_joint_command
+from .bags import Episode, write_episode
+
+
+@dataclass
+class OperatorStyle:
+    speed_range: tuple[float, float] = (0.3, 0.6)
+    """Top fingertip speed of an episode (m/s), drawn uniformly."""
+    gain: float = 4.0
+    """Commanded speed per metre of remaining distance (1/s), before the cap."""
+    noise: float = 0.04
+    """Std of the hand's velocity disturbance (m/s)."""
+    noise_smoothing: float = 0.8
+    """AR(1) coefficient of the disturbance (0: white)."""
+    hesitate_prob: float = 0.04
+    hesitate_steps: tuple[int, int] = (2, 6)
+
+
+class ScriptedOperator:
+    """Produces one Cartesian velocity per control period; reset per episode."""
+
+    def __init__(self, style: OperatorStyle, rng: np.random.Generator):
+        self.style, self.rng = style, rng
+        self.reset()
+
+    def reset(self) -> None:
+        self.top_speed = self.rng.uniform(*self.style.speed_range)
+        self.disturbance = np.zeros(3)
+        self.paused = 0
+
+    def velocity(self, fingertip: np.ndarray, target: np.ndarray) -> np.ndarray:
+        s = self.style
+        self.disturbance = (s.noise_smoothing * self.disturbance
+                            + np.sqrt(1 - s.noise_smoothing ** 2) * self.rng.normal(0, s.noise, 3))
+        if self.paused > 0:
+            self.paused -= 1
+            return self.disturbance * 0.2
+        if self.rng.random() < s.hesitate_prob:
+            self.paused = int(self.rng.integers(s.hesitate_steps[0], s.hesitate_steps[1] + 1))
+        v = s.gain * (np.asarray(target) - np.asarray(fingertip))
+        speed = np.linalg.norm(v)
+        if speed > self.top_speed:
+            v *= self.top_speed / speed
+        return v + self.disturbance
+
+
+def run_teleop_episode(env, operator: ScriptedOperator, seed: int) -> tuple[Episode, bool]:
+    """One episode of ``UR5ReachEnv`` driven by ``operator`` through the teleop path."""
+    env.reset(seed=seed)
+    operator.reset()
+    period = env.substeps * env.model.opt.timestep
+    qs, qds, cmds = [env.data.qpos.copy()], [env.data.qvel.copy()], []
+    done, info = False, {}
+    while not done:
+        q = env.data.qpos.copy()
+        v = operator.velocity(env._tip(q), env.target)
+        cmd = twist_to_joint_command(env.robot, q, v, period)
+        _, _, _, done, info = env.step(cmd - q)
+        cmds.append(info["command"])
+        qs.append(env.data.qpos.copy())
+        qds.append(env.data.qvel.copy())
+    ep = Episode(list(env.robot.joint_names), np.array(qs), np.array(qds), np.array(cmds),
+                 env.target.copy(), period)
+    return ep, bool(info["is_success"])
+
+
+def generate_reach_demos(out_dir: str | Path, n: int, seed: int, style: OperatorStyle | None = None,
+                         progress: bool = True) -> dict[str, float]:
+    """Write ``n`` successful scripted-operator episodes as bags ``out_dir/episode_NNN``.
+
+    Like a person at the recorder, a failed episode is discarded and re-recorded
+    (at most ``3 n`` attempts). Returns {'episodes', 'attempts', 'success_rate'}.
+    """
+    from tqdm import tqdm
+
+    from ..envs.ur5_reach import UR5ReachEnv
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.glob("episode_*")):
+        raise FileExistsError(f"{out} already holds episodes: choose another --out or remove them")
+    env = UR5ReachEnv()
+    operator = ScriptedOperator(style or OperatorStyle(), np.random.default_rng(seed))
+    saved = attempts = 0
+    bar = tqdm(total=n, desc="demos", disable=not progress)
+    while saved < n and attempts < 3 * n:
+        ep, ok = run_teleop_episode(env, operator, seed=seed * 100_003 + attempts)
+        attempts += 1
+        if ok:
+            write_episode(out / f"episode_{saved:03d}", ep)
+            saved += 1
+            bar.update()
+    bar.close()
+    if saved < n:
+        raise RuntimeError(f"only {saved} of {n} demos succeeded in {attempts} attempts")
+    return {"episodes": saved, "attempts": attempts, "success_rate": saved / attempts}
