@@ -62,3 +62,30 @@ def test_scripted_controller_reaches(env):
             obs, _, _, done, info = env.step(action)
         successes += info["is_success"]
     assert successes >= 7
+
+
+def test_vec_env_runs_a_training_iteration():
+    import dataclasses
+
+    import torch
+
+    from mairl_core.algos.adversarial import AdversarialTrainer, Transitions
+    from mairl_core.algos.config import AlgoConfig
+    from mairl_core.envs.ur5_reach import UR5ReachVecEnv
+
+    venv = UR5ReachVecEnv(2, seed=0)
+    obs = venv.reset()
+    assert obs.shape == (2, 15) and obs.dtype == torch.float32
+    expert = Transitions(obs.new_zeros(1, 100, 15), obs.new_zeros(1, 100, 6), obs.new_zeros(1, 100, 15),
+                         obs.new_zeros(1, 100))
+    cfg = dataclasses.replace(AlgoConfig(), n_envs=2, batch_size=32, rollout_batch=8, model_steps=1,
+                              disc_steps=1, policy_steps=1, rollout_horizon=2)
+    trainer = AdversarialTrainer("mairl", cfg, venv, expert, seed=0)
+    m = trainer.train_iteration()
+    assert trainer.env_steps == 200 and np.isfinite(m["model/nll"])
+    with pytest.raises(NotImplementedError, match="imagined"):
+        venv.step_from(obs, obs.new_zeros(2, 6))
+    state = venv.rng_state()
+    a = venv.reset()
+    venv.set_rng_state(state)
+    assert torch.equal(venv.reset(), a)

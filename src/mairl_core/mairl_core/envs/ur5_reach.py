@@ -107,3 +107,43 @@ class UR5ReachEnv(gym.Env):
         dist = self._distance()
         info.update(distance=dist, is_success=dist <= self.cfg.success_radius, command=command)
         return self._obs(), -dist, False, self.t >= self.cfg.episode_steps, info
+
+
+class UR5ReachVecEnv:
+    """The trainers' view of ``n_envs`` reach envs stepping in lock-step (float32 tensors)."""
+
+    discrete = False
+    dynamics_head = "gaussian"
+
+    def __init__(self, n_envs: int, seed: int = 0):
+        import torch
+
+        self._torch = torch
+        self.envs = [UR5ReachEnv() for _ in range(n_envs)]
+        for i, e in enumerate(self.envs):
+            e.reset(seed=seed * 10_007 + i)  # seeds each env's generator once
+        self.n_envs = n_envs
+        self.obs_dim, self.act_dim = 15, 6
+        self.horizon = self.envs[0].cfg.episode_steps
+
+    def reset(self):
+        return self._torch.as_tensor(np.stack([e.reset()[0] for e in self.envs]))
+
+    def step(self, env_actions):
+        out = [e.step(a) for e, a in zip(self.envs, env_actions.numpy())]
+        obs = self._torch.as_tensor(np.stack([o[0] for o in out]))
+        return obs, np.array([o[1] for o in out]), any(o[4] for o in out)
+
+    def step_from(self, obs, env_actions):
+        raise NotImplementedError("UR5 reach cannot be reset to an arbitrary observation: "
+                                  "use rollout_mode 'imagined'")
+
+    def rng_state(self) -> dict:
+        return {"envs": [e.np_random.bit_generator.state for e in self.envs]}
+
+    def set_rng_state(self, state: dict) -> None:
+        for e, s in zip(self.envs, state["envs"]):
+            e.np_random.bit_generator.state = s
+
+    def success_rate(self) -> float:
+        return float(np.mean([e._distance() <= e.cfg.success_radius for e in self.envs]))
