@@ -31,6 +31,8 @@ class SafetyLimits:
     """Largest joint change per control step (rad): min(per-step limit, speed x period)."""
     box_lower: np.ndarray
     box_upper: np.ndarray
+    control_period: float
+    """Seconds between commands (the speed limit's time base)."""
 
 
 @dataclass
@@ -53,7 +55,8 @@ def load_safety_limits(safety: str = "safety", robot: str = "ur5") -> SafetyLimi
     try:
         lower = np.maximum(np.asarray(s["joint_lower"], float), ur5.joint_lower)
         upper = np.minimum(np.asarray(s["joint_upper"], float), ur5.joint_upper)
-        step = min(float(s["max_step"]), ur5.max_joint_speed * float(s["control_period"]))
+        period = float(s["control_period"])
+        step = min(float(s["max_step"]), ur5.max_joint_speed * period)
         box_lo, box_hi = np.asarray(s["box_lower"], float), np.asarray(s["box_upper"], float)
     except KeyError as exc:
         raise ConfigError(f"{path}: missing key {exc}") from None
@@ -63,7 +66,7 @@ def load_safety_limits(safety: str = "safety", robot: str = "ur5") -> SafetyLimi
         raise ConfigError(f"{path}: box_lower/box_upper must be 3 values with lower < upper")
     if step <= 0:
         raise ConfigError(f"{path}: max_step and control_period must be > 0")
-    return SafetyLimits(lower, upper, step, box_lo, box_hi)
+    return SafetyLimits(lower, upper, step, box_lo, box_hi, period)
 
 
 def box_excess(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:

@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .algos.adversarial import METHODS, AdversarialTrainer
+from .algos.adversarial import METHODS, AdversarialTrainer, make_policy
 from .algos.config import AlgoConfig
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import from_dict, to_dict
-from .models.policy import CategoricalPolicy, GaussianPolicy
 
 ALGOS = tuple(METHODS)
 TASKS = ("gridworld",)
@@ -94,12 +93,7 @@ def load_policy(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any
         if key not in meta:
             raise CheckpointError(f"{path}: not a training checkpoint (no '{key}' in its metadata)")
     cfg = from_dict(AlgoConfig, meta["config"], where=f"{path}:config")
-    if meta["discrete"]:
-        policy = CategoricalPolicy(meta["obs_dim"], meta["act_dim"], cfg.policy_hidden,
-                                   cfg.gumbel_temperature, cfg.straight_through)
-    else:
-        policy = GaussianPolicy(meta["obs_dim"], meta["act_dim"], cfg.policy_hidden, cfg.log_std_init,
-                                cfg.log_std_min, cfg.log_std_max)
+    policy = make_policy(cfg, meta["obs_dim"], meta["act_dim"], meta["discrete"])
     try:
         policy.load_state_dict(payload["state"]["modules"]["policy"])
     except (KeyError, RuntimeError) as exc:

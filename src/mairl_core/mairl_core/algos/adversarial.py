@@ -19,6 +19,7 @@ learners only), fit the discriminator (eq. 2), update pi.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -63,20 +64,21 @@ class Transitions:
     env_reward: torch.Tensor | None = None
     logp: torch.Tensor | None = None
 
+    def map(self, fn) -> Transitions:
+        """Apply ``fn`` to every field that is present."""
+        return Transitions(*(None if (x := getattr(self, k)) is None else fn(x) for k in FIELDS))
+
     def flat(self) -> Transitions:
-        def f(x):
-            return None if x is None else x.reshape(-1, *x.shape[2:])
-        return Transitions(*(f(getattr(self, k)) for k in
-                             ("obs", "act", "next_obs", "done", "env_reward", "logp")))
+        return self.map(lambda x: x.reshape(-1, *x.shape[2:]))
 
     def __len__(self) -> int:
         return self.obs.shape[0]
 
     def index(self, idx) -> Transitions:
-        def f(x):
-            return None if x is None else x[idx]
-        return Transitions(*(f(getattr(self, k)) for k in
-                             ("obs", "act", "next_obs", "done", "env_reward", "logp")))
+        return self.map(lambda x: x[idx])
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(Transitions))
 
 
 class EpisodeBuffer:
@@ -92,12 +94,9 @@ class EpisodeBuffer:
     def add(self, ep: Transitions) -> None:
         n = len(ep)
         if self.data is None:
-            def alloc(x):
-                return None if x is None else torch.zeros((self.capacity, *x.shape[1:]), dtype=x.dtype)
-            self.data = Transitions(*(alloc(getattr(ep, k)) for k in
-                                      ("obs", "act", "next_obs", "done", "env_reward", "logp")))
+            self.data = ep.map(lambda x: torch.zeros((self.capacity, *x.shape[1:]), dtype=x.dtype))
         idx = (self.ptr + torch.arange(n)) % self.capacity
-        for k in ("obs", "act", "next_obs", "done", "env_reward", "logp"):
+        for k in FIELDS:
             src = getattr(ep, k)
             if src is not None:
                 getattr(self.data, k)[idx] = src
@@ -106,16 +105,14 @@ class EpisodeBuffer:
 
     def state_dict(self) -> dict:
         fields = {} if self.data is None else {
-            k: getattr(self.data, k)[:self.size].clone() for k in
-            ("obs", "act", "next_obs", "done", "env_reward", "logp") if getattr(self.data, k) is not None}
+            k: getattr(self.data, k)[:self.size].clone() for k in FIELDS
+            if getattr(self.data, k) is not None}
         return {"ptr": self.ptr, "size": self.size, "fields": fields}
 
     def load_state_dict(self, state: dict) -> None:
         self.data, self.size, self.ptr = None, 0, 0
         if state["fields"]:
-            f = state["fields"]
-            self.add(Transitions(f["obs"], f["act"], f["next_obs"], f["done"], f.get("env_reward"),
-                                 f.get("logp")))
+            self.add(Transitions(**state["fields"]))
         self.ptr, self.size = int(state["ptr"]), int(state["size"])
 
     def recent_episodes(self, n_steps: int) -> Transitions:
@@ -123,10 +120,6 @@ class EpisodeBuffer:
         idx = (self.ptr - 1 - torch.arange(n)) % self.capacity
         return self.data.index(idx)
 
-    def sample_steps(self, batch: int, recent_steps: int, gen: torch.Generator) -> Transitions:
-        eps = self.recent_episodes(recent_steps).flat()
-        idx = torch.randint(0, len(eps), (batch,), generator=gen)
-        return eps.index(idx)
 
 
 class ModelBasedLearner:
@@ -270,9 +263,9 @@ class ModelBasedLearner:
         for p in self.dynamics.parameters():
             p.requires_grad_(False)
         try:
+            pool = trainer.buffer.recent_episodes(self.cfg.agent_recent).flat().obs
             for _ in range(self.cfg.policy_steps):
-                starts = trainer.buffer.sample_steps(self.cfg.rollout_batch, self.cfg.agent_recent,
-                                                     self.gen).obs
+                starts = pool[torch.randint(0, len(pool), (self.cfg.rollout_batch,), generator=self.gen)]
                 obj = self.rollout_objective(disc, starts)
                 self.policy_opt.zero_grad()
                 (-obj).backward()
@@ -351,6 +344,15 @@ class PPOLearner:
         return {"policy/ppo_loss": float(np.mean(losses)), "policy/reward_mean": float(rew.mean())}
 
 
+def make_policy(cfg: AlgoConfig, obs_dim: int, act_dim: int, discrete: bool) -> nn.Module:
+    """The policy of ``cfg``: categorical (Gumbel-softmax) for discrete actions, else Gaussian."""
+    if discrete:
+        return CategoricalPolicy(obs_dim, act_dim, cfg.policy_hidden, cfg.gumbel_temperature,
+                                 cfg.straight_through)
+    return GaussianPolicy(obs_dim, act_dim, cfg.policy_hidden, cfg.log_std_init, cfg.log_std_min,
+                          cfg.log_std_max)
+
+
 METHODS: dict[str, tuple[str, type]] = {
     "mairl": ("airl", ModelBasedLearner),
     "mgail": ("gail", ModelBasedLearner),
@@ -371,12 +373,7 @@ class AdversarialTrainer:
         self.method, self.cfg, self.env, self.seed = method, cfg, env, seed
         self.gen = torch.Generator().manual_seed(seed)
         self.expert = expert
-        if env.discrete:
-            self.policy = CategoricalPolicy(env.obs_dim, env.act_dim, cfg.policy_hidden,
-                                            cfg.gumbel_temperature, cfg.straight_through)
-        else:
-            self.policy = GaussianPolicy(env.obs_dim, env.act_dim, cfg.policy_hidden, cfg.log_std_init,
-                                         cfg.log_std_min, cfg.log_std_max)
+        self.policy = make_policy(cfg, env.obs_dim, env.act_dim, env.discrete)
         disc_kind, learner_cls = METHODS[method]
         hidden = cfg.disc_hidden if disc_kind == "gail" else cfg.reward_hidden
         self.disc = make_discriminator(disc_kind, env.obs_dim, env.act_dim, hidden=hidden,

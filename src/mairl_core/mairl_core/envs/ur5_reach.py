@@ -42,13 +42,13 @@ class UR5ReachEnv(gym.Env):
     metadata = {"render_modes": [], "render_fps": 25}
 
     def __init__(self, config: ReachConfig | None = None, robot: UR5Config | None = None,
-                 limits: SafetyLimits | None = None, control_period: float | None = None):
-        from ..config import load_config, read_yaml, resolve_config
+                 limits: SafetyLimits | None = None):
+        from ..config import load_config
 
         self.cfg = config or load_config(ReachConfig, "ur5_reach")
         self.robot = robot or load_ur5()
         self.limits = limits or load_safety_limits()
-        period = control_period or float(read_yaml(resolve_config("safety"))["control_period"])
+        period = self.limits.control_period
         self.substeps = int(round(period / self.cfg.sim_timestep))
         if self.substeps < 1 or abs(self.substeps * self.cfg.sim_timestep - period) > 1e-9:
             raise ValueError(f"control period {period} s is not a multiple of the sim timestep "
