@@ -39,7 +39,8 @@ def test_round_trip_restores_everything(trained, gridworld_experiment, expert_de
     # a fresh trainer differs (otherwise the equality below proves nothing)
     assert any(not torch.equal(a, b) for a, b in zip(_params(fresh).values(), _params(tr).values()))
     fresh.load_state_dict(payload["state"])
-    assert set(fresh.modules()) == {"policy", "disc", "dynamics"}
+    assert tr.cfg.reward_ema > 0  # gridworld.yaml keeps an EMA of D: it must be saved too
+    assert set(fresh.modules()) == {"policy", "disc", "disc_avg", "dynamics"}
     assert set(fresh.optimizers()) == {"disc_opt", "model_opt", "policy_opt"}
     for name, mod in tr.modules().items():
         assert_tree_equal(mod.state_dict(), fresh.modules()[name].state_dict(), name)

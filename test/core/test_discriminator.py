@@ -176,3 +176,27 @@ def test_trainer_loss_is_eq2_expert_one_agent_zero(gridworld_experiment, expert_
     m = tr.train_discriminator()
     assert m["disc/loss"] == pytest.approx(expected.item(), rel=1e-5)
     assert m["disc/accuracy"] == pytest.approx(acc.item(), abs=1e-6)
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.75])
+def test_reward_ema_is_an_exponential_average_of_d(gridworld_experiment, expert_demos, decay):
+    """``reward_ema``: the reported reward is the EMA of D's weights (its first value a copy),
+    and D itself, which trains the policy, is unaffected; 0 reports D itself."""
+    from _helpers import make_trainer
+
+    tr = make_trainer(gridworld_experiment, expert_demos, method="airl", seed=0,
+                      reward_ema=decay, disc_steps=1)
+    if decay == 0:
+        assert tr.reward_net is tr.disc
+        return
+    tr.train_iteration()
+    first = {k: v.clone() for k, v in tr.disc.state_dict().items()}
+    for k, v in tr.reward_net.state_dict().items():
+        assert torch.equal(v, first[k]), k
+    tr.train_iteration()
+    changed = 0
+    for k, v in tr.reward_net.state_dict().items():
+        now = tr.disc.state_dict()[k]
+        torch.testing.assert_close(v, decay * first[k] + (1 - decay) * now)
+        changed += int(not torch.equal(now, first[k]))
+    assert changed, "D did not move, so the average proves nothing"

@@ -34,6 +34,7 @@ from ..models.nets import mlp
 from ..models.policy import CategoricalPolicy, GaussianPolicy, gumbel_softmax_sample
 from ..models.reward import make_discriminator
 from .config import AlgoConfig
+from .normalize import NormalizedPolicy, NormalizedVecEnv, ObsNorm
 
 
 class VecEnv(Protocol):
@@ -137,11 +138,15 @@ class ModelBasedLearner:
 
     model_based = True
 
-    def __init__(self, cfg: AlgoConfig, env: VecEnv, policy: nn.Module, gen: torch.Generator):
+    def __init__(self, cfg: AlgoConfig, env: VecEnv, policy: nn.Module, gen: torch.Generator,
+                 expert: Transitions | None = None):
         self.cfg, self.env, self.policy, self.gen = cfg, env, policy, gen
         self.dynamics = make_dynamics(cfg.dynamics, env.obs_dim, env.act_dim, head=env.dynamics_head,
                                       d_model=cfg.d_model, n_heads=cfg.n_heads,
                                       embed_hidden=cfg.embed_hidden)
+        self.expert = expert
+        self.model_scaled = not (cfg.normalize_obs and env.dynamics_head == "gaussian"
+                                 and expert is not None)
         self.model_opt = torch.optim.Adam(self.dynamics.parameters(), lr=cfg.model_lr)
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.policy_lr)
 
@@ -155,6 +160,11 @@ class ModelBasedLearner:
         """Maximum likelihood on the buffer (eq. 15)."""
         losses, norms = [], []
         data = buffer.recent_episodes(buffer.capacity * buffer.horizon).flat()
+        if not self.model_scaled:  # first call: scale the model to expert + first agent steps
+            delta = torch.cat([(d.next_obs - d.obs).reshape(-1, self.env.obs_dim)
+                               for d in (self.expert, data)])
+            self.dynamics.set_delta_scale(delta.std(0).clamp_min(self.cfg.delta_std_min))
+            self.model_scaled = True
         for _ in range(self.cfg.model_steps):
             b = data.index(torch.randint(0, len(data), (self.cfg.batch_size,), generator=self.gen))
             loss = self.dynamics.nll(b.obs, b.act, b.next_obs)
@@ -294,7 +304,8 @@ class PPOLearner:
 
     model_based = False
 
-    def __init__(self, cfg: AlgoConfig, env: VecEnv, policy: nn.Module, gen: torch.Generator):
+    def __init__(self, cfg: AlgoConfig, env: VecEnv, policy: nn.Module, gen: torch.Generator,
+                 expert: Transitions | None = None):
         self.cfg, self.env, self.policy, self.gen = cfg, env, policy, gen
         self.value = mlp(env.obs_dim, cfg.policy_hidden, 1)
         self.opt = torch.optim.Adam([*policy.parameters(), *self.value.parameters()], lr=cfg.ppo_lr)
@@ -344,13 +355,15 @@ class PPOLearner:
         return {"policy/ppo_loss": float(np.mean(losses)), "policy/reward_mean": float(rew.mean())}
 
 
-def make_policy(cfg: AlgoConfig, obs_dim: int, act_dim: int, discrete: bool) -> nn.Module:
-    """The policy of ``cfg``: categorical (Gumbel-softmax) for discrete actions, else Gaussian."""
+def make_policy(cfg: AlgoConfig, obs_dim: int, act_dim: int, discrete: bool,
+                action_scale: float | None = None) -> nn.Module:
+    """The policy of ``cfg``: categorical (Gumbel-softmax) for discrete actions, else Gaussian
+    (squashed into (-action_scale, action_scale) when the env has a hard action bound)."""
     if discrete:
         return CategoricalPolicy(obs_dim, act_dim, cfg.policy_hidden, cfg.gumbel_temperature,
                                  cfg.straight_through)
     return GaussianPolicy(obs_dim, act_dim, cfg.policy_hidden, cfg.log_std_init, cfg.log_std_min,
-                          cfg.log_std_max)
+                          cfg.log_std_max, action_scale)
 
 
 METHODS: dict[str, tuple[str, type]] = {
@@ -372,17 +385,33 @@ class AdversarialTrainer:
         torch.manual_seed(seed)
         self.method, self.cfg, self.env, self.seed = method, cfg, env, seed
         self.gen = torch.Generator().manual_seed(seed)
+        self.obs_norm = None
+        if cfg.normalize_obs:  # every network works in the demos' normalised coordinates
+            bound = getattr(env, "action_scale", None)
+            act_floor = 0.0 if bound is None else cfg.act_std_min_frac * torch.as_tensor(bound)
+            self.obs_norm = ObsNorm.fit(expert.obs, expert.act, cfg.obs_std_min, act_floor)
+            env = NormalizedVecEnv(env, self.obs_norm)
+            expert = dataclasses.replace(expert, obs=self.obs_norm(expert.obs),
+                                         act=expert.act / self.obs_norm.act_scale,
+                                         next_obs=self.obs_norm(expert.next_obs))
+            self.env = env
         self.expert = expert
-        self.policy = make_policy(cfg, env.obs_dim, env.act_dim, env.discrete)
+        self.action_scale = getattr(env, "action_scale", None)
+        self.policy = make_policy(cfg, env.obs_dim, env.act_dim, env.discrete, self.action_scale)
         disc_kind, learner_cls = METHODS[method]
         hidden = cfg.disc_hidden if disc_kind == "gail" else cfg.reward_hidden
         self.disc = make_discriminator(disc_kind, env.obs_dim, env.act_dim, hidden=hidden,
                                        gamma=cfg.gamma, state_only=cfg.state_only)
         self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr)
-        self.learner = learner_cls(cfg, env, self.policy, self.gen)
+        self.disc_avg = None
+        if cfg.reward_ema > 0:
+            self.disc_avg = torch.optim.swa_utils.AveragedModel(
+                self.disc, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.reward_ema))
+        self.learner = learner_cls(cfg, env, self.policy, self.gen, self.expert)
         self.buffer = EpisodeBuffer(cfg.buffer_size, env.horizon)
         self.iteration = 0
         self.env_steps = 0
+        self.disc_steps_done = 0
         self.log_fn = log_fn
 
     # ----- Algorithm 1, step by step -----
@@ -424,6 +453,11 @@ class AdversarialTrainer:
             e = expert.index(torch.randint(0, len(expert), (n,), generator=self.gen))
             g = agent.index(torch.randint(0, len(agent), (n,), generator=self.gen))
             le, lg = self._disc_logits(e, traj), self._disc_logits(g, traj)
+            if cfg.centre_logits and self.disc_steps_done == 0:
+                shift = -torch.cat([le, lg]).mean().item()
+                self.disc.shift_logits(shift / self.env.horizon if traj else shift)
+                le, lg = self._disc_logits(e, traj), self._disc_logits(g, traj)
+            self.disc_steps_done += 1
             loss = (F.binary_cross_entropy_with_logits(le, torch.ones_like(le))
                     + F.binary_cross_entropy_with_logits(lg, torch.zeros_like(lg)))
             if cfg.grad_penalty > 0:
@@ -437,6 +471,8 @@ class AdversarialTrainer:
             self.disc_opt.zero_grad()
             loss.backward()
             self.disc_opt.step()
+            if self.disc_avg is not None:
+                self.disc_avg.update_parameters(self.disc)
             losses.append(loss.item())
             accs.append(0.5 * ((le > 0).float().mean() + (lg < 0).float().mean()).item())
         return {"disc/loss": float(np.mean(losses)), "disc/accuracy": float(np.mean(accs))}
@@ -467,9 +503,21 @@ class AdversarialTrainer:
                 callback(self, m)
         return history
 
+    def deployable_policy(self) -> nn.Module:
+        """The policy taking raw observations (the normaliser folded in)."""
+        return NormalizedPolicy(self.policy, self.obs_norm)
+
+    @property
+    def reward_net(self) -> nn.Module:
+        """The learned reward: the EMA of the discriminator if ``reward_ema`` is on, else D."""
+        return self.disc if self.disc_avg is None else self.disc_avg.module
+
     # ----- checkpoints -----
     def modules(self) -> dict[str, nn.Module]:
-        return {"policy": self.policy, "disc": self.disc, **self.learner.modules()}
+        extra = {} if self.disc_avg is None else {"disc_avg": self.disc_avg}
+        if self.obs_norm is not None:
+            extra["obs_norm"] = self.obs_norm
+        return {"policy": self.policy, "disc": self.disc, **extra, **self.learner.modules()}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"disc_opt": self.disc_opt, **self.learner.optimizers()}
@@ -479,6 +527,7 @@ class AdversarialTrainer:
             "method": self.method,
             "iteration": self.iteration,
             "env_steps": self.env_steps,
+            "disc_steps_done": self.disc_steps_done,
             "modules": {k: m.state_dict() for k, m in self.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
             "rng": {"torch": torch.get_rng_state(), "gen": self.gen.get_state(),
@@ -495,6 +544,7 @@ class AdversarialTrainer:
             o.load_state_dict(state["optimizers"][k])
         self.iteration = int(state["iteration"])
         self.env_steps = int(state["env_steps"])
+        self.disc_steps_done = int(state.get("disc_steps_done", self.iteration * self.cfg.disc_steps))
         torch.set_rng_state(state["rng"]["torch"])
         self.gen.set_state(state["rng"]["gen"])
         self.env.set_rng_state(state["rng"]["env"])

@@ -46,6 +46,19 @@ class AlgoConfig:
     env_steps: int = 200_000
     """Total environment-step budget of one training run."""
 
+    normalize_obs: bool = False
+    """Every network sees (obs - mean) / std and act / std with the demonstrations' statistics,
+    fixed for the run (algos/normalize.py); for robots, whose observations mix rad and metres
+    and whose demonstrated joint steps are milliradians."""
+    obs_std_min: float = 1e-2
+    """Floor of the normalising std (dimensions the demos barely vary)."""
+    act_std_min_frac: float = 0.05
+    """With normalize_obs, actions are divided by the demos' per-dimension std, floored at this
+    fraction of the env's action bound (a joint the demonstrator never moved)."""
+    delta_std_min: float = 1e-3
+    """With normalize_obs, the dynamics model predicts s' - s in units of the demos' per-step
+    change std, floored here (normalised units)."""
+
     # --- dynamics model (§IV-A, §V-A) ---
     dynamics: Literal["attention", "gru", "mlp"] = "attention"
     d_model: int = 64
@@ -58,6 +71,14 @@ class AlgoConfig:
     # --- per-iteration schedule (REFERENCE_NOTES: reference code) ---
     model_steps: int = 20
     disc_steps: int = 5
+    centre_logits: bool = False
+    """Before the first discriminator step, shift D's output bias so the mean logit over the
+    first expert + agent batch is 0. AIRL's logit is f - log pi, and a continuous policy's
+    log pi is tens of nats in physical units (a 6-joint arm: ~ +15): with Adam moving the
+    bias ~lr per step, f would need thousands of steps just to absorb that constant."""
+    reward_ema: float = 0.0
+    """Decay of an exponential moving average of the discriminator's weights, kept beside it
+    and reported as the learned reward (0 = off: the last iterate is the reward)."""
     policy_steps: int = 10
     disc_warmup_iters: int = 0
     """Iterations at the start that train F and D but not the policy."""

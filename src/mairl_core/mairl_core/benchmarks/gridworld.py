@@ -135,7 +135,7 @@ def run_one(exp: GridWorldExperiment, method: str, seed: int, env_steps: int | N
     history = trainer.train(env_steps)
     pi = policy_table(trainer.policy, core.n_states)
     ret = evaluate_tabular(exp.env, pi, exp.bench.episodes, test_seed)
-    rmap = learned_reward_map(trainer.disc, core.n_states, core.n_actions)
+    rmap = learned_reward_map(trainer.reward_net, core.n_states, core.n_actions)
     keep = ("env_steps", "env/true_return", "disc/loss", "disc/accuracy", "model/nll")
     return {"method": method, "seed": seed, "returns": ret.tolist(), "reward_map": rmap.tolist(),
             "reward_pearson": pearson(rmap, core.rewards), "env_steps": trainer.env_steps,

@@ -125,6 +125,7 @@ class UR5ReachVecEnv:
         self.n_envs = n_envs
         self.obs_dim, self.act_dim = 15, 6
         self.horizon = self.envs[0].cfg.episode_steps
+        self.action_scale = self.envs[0].limits.max_step  # policies squash into the step limit
 
     def reset(self):
         return self._torch.as_tensor(np.stack([e.reset()[0] for e in self.envs]))

@@ -54,6 +54,19 @@ class DynamicsModel(nn.Module):
         self.state_embed = mlp(obs_dim, (embed_hidden,), d_model)
         if head == "gaussian":
             self.log_std = nn.Parameter(torch.zeros(obs_dim))
+        # s' = s + delta_scale * out: the decoder works in units of a typical one-step change
+        self.register_buffer("delta_scale", torch.ones(obs_dim))
+
+    @torch.no_grad()
+    def set_delta_scale(self, scale: torch.Tensor) -> None:
+        """Express the predicted change s' - s in units of ``scale`` (per dimension), and start
+        the Gaussian head's std there. One control step moves a robot's state by a small
+        fraction of its range; an unscaled decoder starts with errors many times the change
+        itself, and Adam needs thousands of steps to shrink a log-std by a few nats."""
+        if self.head != "gaussian":
+            raise ValueError("delta scaling is for the gaussian head")
+        self.delta_scale.copy_(scale)
+        self.log_std.copy_(scale.log())
 
     def features(self, obs: torch.Tensor, act: torch.Tensor, s_emb: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -62,7 +75,7 @@ class DynamicsModel(nn.Module):
         """Raw output: the mean of s' (gaussian) or logits over next states (categorical)."""
         s_emb = self.state_embed(obs)
         out = self.decoder(torch.cat([self.features(obs, act, s_emb), s_emb], -1))
-        return obs + out if self.head == "gaussian" else out
+        return obs + self.delta_scale * out if self.head == "gaussian" else out
 
     def predict(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """Differentiable next-state estimate: the mean, or the next-state probabilities."""

@@ -29,17 +29,36 @@ class GaussianPolicy(nn.Module):
     sigma is a learned, state-independent vector clamped to
     [exp(log_std_min), exp(log_std_max)]; the log-density uses sigma^2 (the
     reference code divided by 2 sigma, which is only right for sigma = 1).
+
+    With ``action_scale`` c (a scalar or one bound per dimension) the action is
+    squashed into the box (-c, c): a = c tanh(u / c), u ~ N(mu, sigma^2), and
+    log pi(a) = log N(u) - sum log(1 - tanh^2(u / c)) (change of variables);
+    near the origin a ~ u, so mu and sigma keep the action's units. Robot arms need this: the joint-step limit is a
+    hard bound, so an unsquashed Gaussian's samples beyond it would be clipped
+    by the safety function and the recorded action would not be the one
+    whose log-likelihood the discriminator (eq. 3) and the entropy term use.
     """
 
     discrete = False
+    _EDGE = 1e-3
+    """Squashed actions are evaluated at most (1 - _EDGE) c from the origin (|u| <= 3.8 c):
+    demonstrated actions can sit exactly on the limit, where atanh is infinite."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (32, 32),
-                 log_std_init: float = -0.5, log_std_min: float = -5.0, log_std_max: float = 1.0):
+                 log_std_init: float = -0.5, log_std_min: float = -5.0, log_std_max: float = 1.0,
+                 action_scale: float | Sequence[float] | torch.Tensor | None = None):
         super().__init__()
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.mean_net = mlp(obs_dim, hidden, act_dim, out_gain=0.01)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
+        self.squashed = action_scale is not None
+        bound = torch.ones(act_dim)
+        if self.squashed:
+            bound = torch.as_tensor(action_scale, dtype=torch.float32).expand(act_dim).clone()
+            if not bool((bound > 0).all() and torch.isfinite(bound).all()):
+                raise ValueError(f"action_scale must be finite and > 0, got {action_scale}")
+        self.register_buffer("bound", bound)
 
     def _std_log(self) -> torch.Tensor:
         return self.log_std.clamp(self.log_std_min, self.log_std_max)
@@ -47,12 +66,25 @@ class GaussianPolicy(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.mean_net(obs), self._std_log().expand(obs.shape[0], -1)
 
+    def _squash(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a, log |da/du| summed over dims) for a = c tanh(u / c); identity without a bound."""
+        if not self.squashed:
+            return u, torch.zeros(u.shape[:-1], dtype=u.dtype)
+        x = u / self.bound
+        # log(1 - tanh^2 x) = 2 (log 2 - x - softplus(-2x)), stable for large |x|
+        log_det = (2.0 * (math.log(2.0) - x - F.softplus(-2.0 * x))).sum(-1)
+        return self.bound * torch.tanh(x), log_det
+
     def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         mean, log_std = self(obs)
-        z = (action - mean) / log_std.exp()
-        return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        u = action
+        if self.squashed:
+            u = self.bound * torch.atanh((action / self.bound).clamp(-1 + self._EDGE, 1 - self._EDGE))
+        z = (u - mean) / log_std.exp()
+        return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1) - self._squash(u)[1]
 
     def entropy(self, obs: torch.Tensor) -> torch.Tensor:
+        """Entropy of the Gaussian on u (for a squashed policy, of the pre-squash variable)."""
         _, log_std = self(obs)
         return (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum(-1)
 
@@ -61,10 +93,10 @@ class GaussianPolicy(nn.Module):
         mean, log_std = self(obs)
         if noise is None:
             noise = torch.randn_like(mean)
-        action = mean + log_std.exp() * noise
+        action, log_det = self._squash(mean + log_std.exp() * noise)
         # log pi evaluated at the re-parameterised action keeps gradient to
         # mu and sigma (the reference stopped it, so eq. 4's entropy did nothing).
-        logp = (-0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        logp = (-0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1) - log_det
         return action, logp
 
     def env_action(self, action_vec: torch.Tensor) -> torch.Tensor:
@@ -73,7 +105,8 @@ class GaussianPolicy(nn.Module):
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         mean, log_std = self(obs)
-        return mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
+        u = mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
+        return self._squash(u)[0]
 
 
 def gumbel_softmax_sample(logp_all: torch.Tensor, temperature: float, straight_through: bool,

@@ -56,8 +56,18 @@ class AIRLDiscriminator(nn.Module):
     def policy_reward(self, obs, act, next_obs, done, log_pi, alpha: float) -> torch.Tensor:
         return self.f(obs, act, next_obs, done) - alpha * log_pi  # eq. 4, entropy weight alpha
 
+    @torch.no_grad()
+    def shift_logits(self, c: float) -> None:
+        """Add ``c`` to every logit (through the output bias)."""
+        self.net[-1].bias.add_(c)
+
     def reward_map(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         return self.g(obs, act)
+
+    @torch.no_grad()
+    def shift_logits(self, c: float) -> None:
+        """Add ``c`` to every logit (through g's output bias: a constant reward offset)."""
+        self.g_net[-1].bias.add_(c)
 
 
 class GAILDiscriminator(nn.Module):
@@ -80,6 +90,11 @@ class GAILDiscriminator(nn.Module):
     def policy_reward(self, obs, act, next_obs, done, log_pi, alpha: float) -> torch.Tensor:
         # -log(1 - D) = softplus(logit)
         return F.softplus(self.logits(obs, act, next_obs, done, log_pi)) - alpha * log_pi
+
+    @torch.no_grad()
+    def shift_logits(self, c: float) -> None:
+        """Add ``c`` to every logit (through the output bias)."""
+        self.net[-1].bias.add_(c)
 
     def reward_map(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         return self.net(self._x(obs, act)).squeeze(-1)

@@ -1,0 +1,133 @@
+"""Squashed Gaussian policy, demo-based normalisation and logit centring (robot tasks)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
+
+from mairl_core.algos.normalize import NormalizedPolicy, NormalizedVecEnv, ObsNorm
+from mairl_core.models.policy import GaussianPolicy
+
+
+def _policy(bound, seed=0):
+    torch.manual_seed(seed)
+    pol = GaussianPolicy(3, 2, hidden=(8,), log_std_init=-0.7, action_scale=bound)
+    with torch.no_grad():
+        for p in pol.mean_net.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    return pol
+
+
+@pytest.mark.parametrize("bound", [0.3, [0.1, 2.0]])
+def test_squashed_log_prob_matches_torch_distributions(bound):
+    """log pi of a = c tanh(u / c) equals torch's TransformedDistribution of the same chain,
+    for sampled actions, and rsample's log pi equals log_prob at the sample."""
+    pol = _policy(bound)
+    obs = torch.randn(64, 3)
+    a, logp = pol.rsample(obs)
+    c = torch.as_tensor(bound, dtype=torch.float32).expand(2)
+    assert (a.abs() <= c).all()  # float32 tanh may round to exactly 1 far out
+    mean, log_std = pol(obs)
+    ref = TransformedDistribution(Normal(mean, log_std.exp()),
+                                  [AffineTransform(0.0, 1.0 / c), TanhTransform(), AffineTransform(0.0, c)])
+    keep = (a.abs() < 0.99 * c).all(-1)  # away from the edge clamp
+    torch.testing.assert_close(pol.log_prob(obs, a)[keep], ref.log_prob(a).sum(-1)[keep],
+                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(logp[keep], pol.log_prob(obs, a)[keep], rtol=1e-4, atol=1e-4)
+
+
+def test_squashed_density_integrates_to_one():
+    """1-D check by quadrature over the open interval (-c, c)."""
+    torch.manual_seed(1)
+    pol = GaussianPolicy(1, 1, hidden=(4,), log_std_init=-1.0, action_scale=0.5)
+    obs = torch.zeros(1, 1)
+    a = torch.linspace(-0.5, 0.5, 200_001)[1:-1].unsqueeze(-1)
+    dens = pol.log_prob(obs.expand(len(a), 1), a).exp()
+    assert abs(torch.trapezoid(dens, a.squeeze(-1)).item() - 1.0) < 1e-3
+
+
+def test_edge_actions_have_finite_log_prob_and_unbounded_policy_is_unchanged():
+    pol = _policy(0.3)
+    obs = torch.randn(4, 3)
+    edge = torch.full((4, 2), 0.3)
+    assert torch.isfinite(pol.log_prob(obs, edge)).all()
+    plain = GaussianPolicy(3, 2, hidden=(8,))
+    a = torch.randn(4, 2) * 5
+    mean, log_std = plain(obs)
+    ref = Normal(mean, log_std.exp()).log_prob(a).sum(-1)
+    torch.testing.assert_close(plain.log_prob(obs, a), ref)
+    assert plain.act(obs).abs().max() < 5  # no squashing without a bound: noise is Gaussian
+    with pytest.raises(ValueError, match="action_scale"):
+        GaussianPolicy(3, 2, action_scale=[0.1, 0.0])
+
+
+class _RecEnv:
+    obs_dim, act_dim, n_envs, horizon, discrete, action_scale = 2, 2, 1, 5, False, 0.5
+
+    def __init__(self):
+        self.sent = None
+
+    def reset(self):
+        return torch.tensor([[10.0, -1.0]])
+
+    def step(self, a):
+        self.sent = a
+        return torch.tensor([[12.0, -1.0]]), [0.0], False
+
+
+def test_obs_norm_env_and_deployed_policy_round_trip():
+    obs = torch.tensor([[10.0, -1.0], [14.0, -1.0], [12.0, -1.0]])
+    act = torch.tensor([[0.1, 0.0], [-0.1, 0.0], [0.0, 0.0]])
+    norm = ObsNorm.fit(obs, act, min_std=0.5, act_min_std=0.05)
+    torch.testing.assert_close(norm.mean, torch.tensor([12.0, -1.0]))
+    torch.testing.assert_close(norm.std, torch.tensor([math.sqrt(8 / 3), 0.5]))  # floored
+    torch.testing.assert_close(norm.act_scale, torch.tensor([math.sqrt(0.02 / 3), 0.05]))
+    torch.testing.assert_close(norm.inverse(norm(obs)), obs)
+    env = NormalizedVecEnv(_RecEnv(), norm)
+    torch.testing.assert_close(env.reset(), norm(torch.tensor([[10.0, -1.0]])))
+    assert env.horizon == 5  # other attributes pass through
+    torch.testing.assert_close(env.action_scale, 0.5 / norm.act_scale)
+    env.step(torch.tensor([[1.0, 2.0]]))
+    torch.testing.assert_close(env.env.sent, torch.tensor([[1.0, 2.0]]) * norm.act_scale)
+    # the deployed policy takes raw obs and returns robot-unit actions
+    pol = GaussianPolicy(2, 2, hidden=(4,), action_scale=env.action_scale)
+    dep = NormalizedPolicy(pol, norm)
+    raw = torch.tensor([[11.0, -0.5]])
+    torch.testing.assert_close(dep.act(raw, deterministic=True),
+                               pol.act(norm(raw), deterministic=True) * norm.act_scale)
+    with pytest.raises(ValueError, match="NaN"):
+        ObsNorm.fit(torch.tensor([[float("nan"), 0.0]]), act)
+    with pytest.raises(ValueError, match="never varies"):
+        ObsNorm.fit(obs, act)  # joint 2 never moves and no floor given
+
+
+def test_centre_logits_shifts_once_to_zero_mean(gridworld_experiment, expert_demos, monkeypatch):
+    """centre_logits: the first D step sees logits whose mean over its expert + agent batch
+    is 0 (the shift goes through the output bias); later steps are not re-centred."""
+    from _helpers import make_trainer
+
+    tr = make_trainer(gridworld_experiment, expert_demos, method="airl", seed=0,
+                      centre_logits=True, disc_steps=2)
+    seen = []
+    orig = tr._disc_logits
+
+    def spy(b, traj):
+        out = orig(b, traj)
+        seen.append(out.detach())
+        return out
+
+    monkeypatch.setattr(tr, "_disc_logits", spy)
+    tr.collect()
+    tr.train_discriminator()
+    # calls: (e, g) before the shift, (e, g) after it, then (e, g) of the second step
+    assert len(seen) == 6
+    before = torch.cat(seen[0:2]).mean().item()
+    after = torch.cat(seen[2:4]).mean().item()
+    assert abs(before) > 1e-2 and abs(after) < 1e-5
+    assert tr.disc_steps_done == 2
+    seen.clear()
+    tr.train_discriminator()
+    assert len(seen) == 4  # no second centring
