@@ -131,3 +131,21 @@ def test_centre_logits_shifts_once_to_zero_mean(gridworld_experiment, expert_dem
     seen.clear()
     tr.train_discriminator()
     assert len(seen) == 4  # no second centring
+
+
+def test_behaviour_cloning_warm_start(gridworld_experiment, expert_demos):
+    """bc_init_steps: the first iteration starts by raising the demos' log-likelihood."""
+    from _helpers import make_trainer
+
+    tr = make_trainer(gridworld_experiment, expert_demos, method="mairl", seed=0, bc_init_steps=100)
+    e = tr.expert.flat()
+    before = tr.policy.log_prob(e.obs, e.act).mean().item()
+    clone = make_trainer(gridworld_experiment, expert_demos, method="mairl", seed=0)
+    clone.behaviour_clone(100)
+    tr.train_iteration()  # BC happens before collecting
+    after_clone = clone.policy.log_prob(e.obs, e.act).mean().item()
+    assert after_clone > before + 0.05, (before, after_clone)
+    plain = make_trainer(gridworld_experiment, expert_demos, method="mairl", seed=0)
+    plain.train_iteration()
+    assert (tr.policy.log_prob(e.obs, e.act).mean().item()
+            > plain.policy.log_prob(e.obs, e.act).mean().item() + 0.05)

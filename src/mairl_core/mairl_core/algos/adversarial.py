@@ -143,7 +143,7 @@ class ModelBasedLearner:
         self.cfg, self.env, self.policy, self.gen = cfg, env, policy, gen
         self.dynamics = make_dynamics(cfg.dynamics, env.obs_dim, env.act_dim, head=env.dynamics_head,
                                       d_model=cfg.d_model, n_heads=cfg.n_heads,
-                                      embed_hidden=cfg.embed_hidden)
+                                      embed_hidden=cfg.embed_hidden, gated_decoder=cfg.gated_decoder)
         self.expert = expert
         self.model_scaled = not (cfg.normalize_obs and env.dynamics_head == "gaussian"
                                  and expert is not None)
@@ -477,7 +477,22 @@ class AdversarialTrainer:
             accs.append(0.5 * ((le > 0).float().mean() + (lg < 0).float().mean()).item())
         return {"disc/loss": float(np.mean(losses)), "disc/accuracy": float(np.mean(accs))}
 
+    def behaviour_clone(self, steps: int) -> float:
+        """Maximise the demos' log-likelihood under pi for ``steps`` Adam steps; the last loss."""
+        data = self.expert.flat()
+        opt = torch.optim.Adam(self.policy.parameters(), lr=self.cfg.bc_lr)
+        loss = torch.zeros(())
+        for _ in range(steps):
+            b = data.index(torch.randint(0, len(data), (self.cfg.batch_size,), generator=self.gen))
+            loss = -self.policy.log_prob(b.obs, b.act).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return float(loss.detach())
+
     def train_iteration(self) -> dict[str, float]:
+        if self.iteration == 0 and self.cfg.bc_init_steps > 0:
+            self.behaviour_clone(self.cfg.bc_init_steps)
         batch = self.collect()
         metrics: dict[str, float] = {"env/true_return": float(batch.env_reward.sum(1).mean())}
         if self.learner.model_based:

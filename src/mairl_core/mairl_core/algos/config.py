@@ -65,6 +65,8 @@ class AlgoConfig:
     n_heads: int = 4
     embed_hidden: int = 32
     """Width of the two-layer embedding / decoder MLPs."""
+    gated_decoder: bool = False
+    """Dec also reads features * state embedding (models/dynamics.py explains why robots need it)."""
     model_grad_clip: float = 10.0
     """Gradient-norm clip of the model's maximum-likelihood steps."""
 
@@ -80,6 +82,10 @@ class AlgoConfig:
     """Decay of an exponential moving average of the discriminator's weights, kept beside it
     and reported as the learned reward (0 = off: the last iterate is the reward)."""
     policy_steps: int = 10
+    bc_init_steps: int = 0
+    """Behaviour-cloning steps (max log-likelihood of the demos, batch_size, lr bc_lr) on the
+    policy before the first iteration; 0 = start from the random policy."""
+    bc_lr: float = 1e-3
     disc_warmup_iters: int = 0
     """Iterations at the start that train F and D but not the policy."""
 

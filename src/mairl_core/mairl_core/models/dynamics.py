@@ -43,14 +43,21 @@ class DynamicsModel(nn.Module):
     """Base: subclasses implement ``features(s, a) -> (B, d_model)``."""
 
     def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian",
-                 d_model: int = 64, embed_hidden: int = 32):
+                 d_model: int = 64, embed_hidden: int = 32, gated_decoder: bool = False):
         super().__init__()
         if head not in ("gaussian", "categorical"):
             raise ValueError(f"unknown dynamics head '{head}'")
         self.obs_dim, self.act_dim, self.head = obs_dim, act_dim, head
         self.d_model = d_model
         # Dec[.] (eq. 14): two layers of embed_hidden on [features, state embedding]
-        self.decoder = mlp(2 * d_model, (embed_hidden, embed_hidden), obs_dim)
+        # gated_decoder adds features * state embedding to Dec's input: a multiplicative
+        # state-action path. Without it, the attention output is a state-weighted *convex*
+        # mix of state-independent action values, and an arm's state-dependent Jacobian
+        # (d tip / d q changes sign across poses) is nearly out of reach: on UR5 reach the
+        # plain attention model's d s'/d a was orthogonal to the true one (cosine 0.0 vs 0.6
+        # for the MLP).
+        self.gated_decoder = gated_decoder
+        self.decoder = mlp((3 if gated_decoder else 2) * d_model, (embed_hidden, embed_hidden), obs_dim)
         self.state_embed = mlp(obs_dim, (embed_hidden,), d_model)
         if head == "gaussian":
             self.log_std = nn.Parameter(torch.zeros(obs_dim))
@@ -74,7 +81,9 @@ class DynamicsModel(nn.Module):
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """Raw output: the mean of s' (gaussian) or logits over next states (categorical)."""
         s_emb = self.state_embed(obs)
-        out = self.decoder(torch.cat([self.features(obs, act, s_emb), s_emb], -1))
+        feat = self.features(obs, act, s_emb)
+        parts = [feat, s_emb, feat * s_emb] if self.gated_decoder else [feat, s_emb]
+        out = self.decoder(torch.cat(parts, -1))
         return obs + self.delta_scale * out if self.head == "gaussian" else out
 
     def predict(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
@@ -119,8 +128,8 @@ class AttentionDynamics(DynamicsModel):
     """
 
     def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian", d_model: int = 64,
-                 n_heads: int = 4, embed_hidden: int = 32):
-        super().__init__(obs_dim, act_dim, head, d_model, embed_hidden)
+                 n_heads: int = 4, embed_hidden: int = 32, gated_decoder: bool = False):
+        super().__init__(obs_dim, act_dim, head, d_model, embed_hidden, gated_decoder)
         self.tokens = _ActionTokens(act_dim, d_model)
         self.key_embed = mlp(d_model, (embed_hidden,), d_model)
         self.value_embed = mlp(d_model, (embed_hidden,), d_model)
@@ -140,8 +149,8 @@ class GRUDynamics(DynamicsModel):
     """GRU over the action tokens, initial hidden state = the state embedding."""
 
     def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian", d_model: int = 64,
-                 embed_hidden: int = 32, **_: object):
-        super().__init__(obs_dim, act_dim, head, d_model, embed_hidden)
+                 embed_hidden: int = 32, gated_decoder: bool = False, **_: object):
+        super().__init__(obs_dim, act_dim, head, d_model, embed_hidden, gated_decoder)
         self.tokens = _ActionTokens(act_dim, d_model)
         self.gru = nn.GRU(d_model, d_model, batch_first=True)
 
@@ -154,8 +163,8 @@ class MLPDynamics(DynamicsModel):
     """Feed-forward baseline on [s, a]."""
 
     def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian", d_model: int = 64,
-                 embed_hidden: int = 32, **_: object):
-        super().__init__(obs_dim, act_dim, head, d_model, embed_hidden)
+                 embed_hidden: int = 32, gated_decoder: bool = False, **_: object):
+        super().__init__(obs_dim, act_dim, head, d_model, embed_hidden, gated_decoder)
         self.body = mlp(obs_dim + act_dim, (d_model,), d_model)
 
     def features(self, obs, act, s_emb):
@@ -163,10 +172,11 @@ class MLPDynamics(DynamicsModel):
 
 
 def make_dynamics(kind: str, obs_dim: int, act_dim: int, *, head: Head = "gaussian",
-                  d_model: int = 64, n_heads: int = 4, embed_hidden: int = 32) -> DynamicsModel:
+                  d_model: int = 64, n_heads: int = 4, embed_hidden: int = 32,
+                  gated_decoder: bool = False) -> DynamicsModel:
     """'attention', 'gru' or 'mlp'."""
     classes = {"attention": AttentionDynamics, "gru": GRUDynamics, "mlp": MLPDynamics}
     if kind not in classes:
         raise ValueError(f"unknown dynamics model '{kind}' ({', '.join(classes)})")
     return classes[kind](obs_dim, act_dim, head=head, d_model=d_model, n_heads=n_heads,
-                         embed_hidden=embed_hidden)
+                         embed_hidden=embed_hidden, gated_decoder=gated_decoder)
