@@ -20,6 +20,8 @@ EXAMPLES = """examples:
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl --resume
   mairl eval --task gridworld --policy runs/gw-mairl/checkpoint.pt --episodes 100 --seed 1 --out runs/gw-eval
   mairl demos --task reach --n 50 --seed 0 --out demos/reach   # scripted teleop demos -> MCAP bags
+  mairl train --task reach --algo bc --demos demos/reach --out runs/reach-bc
+  mairl eval --task reach --policy runs/reach-bc/checkpoint.pt --episodes 100 --seed 10000 --out runs/reach-bc-eval --video
 """
 
 
@@ -57,20 +59,61 @@ def _bench_gridworld(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_name(args: argparse.Namespace) -> str:
+    return args.config or {"gridworld": "gridworld", "reach": "reach_train"}[args.task]
+
+
 def _train(args: argparse.Namespace) -> int:
+    if args.task == "reach":
+        return _train_reach(args)
     from .training import build_gridworld, train_run
 
+    if args.algo == "bc":
+        raise SystemExit("error: --algo bc is for robot tasks (--task reach)")
     state_only = args.mode == "s"
     overrides = {"env_steps": args.env_steps} if args.env_steps else {}
-    exp, trainer = build_gridworld(args.config, args.algo, state_only, args.seed, overrides)
+    exp, trainer = build_gridworld(_config_name(args), args.algo, state_only, args.seed, overrides)
     meta = {"task": args.task, "method": args.algo, "mode": args.mode, "seed": args.seed,
-            "config_file": str(args.config)}
+            "config_file": str(_config_name(args))}
     history = train_run(trainer, args.out, meta=meta, resume=args.resume,
                         checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
     last = history[-1] if history else {}
     print(f"trained {args.algo}({args.mode}) on {args.task}: {trainer.env_steps} env steps; "
           f"last training-episode return {last.get('env/true_return', float('nan')):.2f}; "
           f"checkpoint {Path(args.out) / 'checkpoint.pt'}; TensorBoard logs {Path(args.out) / 'tb'}")
+    return 0
+
+
+def _train_reach(args: argparse.Namespace) -> int:
+    from . import reach
+    from .checkpoint import save_checkpoint
+    from .training import policy_meta, train_run
+
+    if not args.demos:
+        raise SystemExit("error: --task reach needs --demos DIR (record them with `mairl demos --out DIR`)")
+    exp = reach.load_reach_experiment(_config_name(args))
+    n = args.n_demos if args.n_demos is not None else exp.demos.n_demos
+    expert = reach.load_reach_demos(args.demos, n)
+    meta = {"task": "reach", "method": args.algo, "mode": args.mode, "seed": args.seed,
+            "config_file": str(_config_name(args)), "demos": str(args.demos), "n_demos": n}
+    out = Path(args.out)
+    if args.algo == "bc":
+        ckpt = out / "checkpoint.pt"
+        if ckpt.exists():
+            raise FileExistsError(f"{ckpt} exists: choose another --out")
+        t0 = time.perf_counter()
+        policy, state = reach.train_bc(exp, expert, args.seed)
+        save_checkpoint(ckpt, state, **meta, **policy_meta(exp.algo, policy.policy))
+        print(f"trained bc on reach from {n} demos in {time.perf_counter() - t0:.0f} s; checkpoint {ckpt}")
+        return 0
+    overrides = {"env_steps": args.env_steps} if args.env_steps else {}
+    trainer = reach.make_reach_trainer(exp, args.algo, expert, args.seed, args.mode == "s", overrides)
+    history = train_run(trainer, out, meta=meta, resume=args.resume,
+                        checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+    last = history[-1] if history else {}
+    print(f"trained {args.algo}({args.mode}) on reach: {trainer.env_steps} env steps; last training "
+          f"success {last.get('env/success', float('nan')):.2f}; checkpoint {out / 'checkpoint.pt'}; "
+          f"TensorBoard logs {out / 'tb'}")
     return 0
 
 
@@ -84,7 +127,20 @@ def _eval(args: argparse.Namespace) -> int:
     policy, meta = load_policy(args.policy)
     if meta.get("task") != args.task:
         raise SystemExit(f"error: {args.policy} was trained on task '{meta.get('task')}', not '{args.task}'")
-    returns = evaluate_gridworld_policy(policy, args.config, args.episodes, args.seed)
+    if args.task == "reach":
+        from .reach import evaluate_reach
+
+        res = evaluate_reach(policy, args.episodes, args.seed,
+                             video=Path(args.out) / "episodes.gif" if args.video else None)
+        row = {"method": meta["method"].upper(), "mode": meta.get("mode"), "env": "UR5Reach-v0",
+               "seeds": 1, "policy": str(args.policy), "n_demos": meta.get("n_demos"), **res}
+        path = write_results(args.out, "eval-reach", [row], quick=False,
+                             wall_s=time.perf_counter() - t0)
+        print(f"{row['method']} on UR5 reach, {args.episodes} episodes, seed {args.seed}: success "
+              f"{res['success_rate']:.2f}, final distance median {100 * res['final_distance_median']:.1f} cm"
+              f" -> {path}" + (f"; video {res['video']}" if "video" in res else ""))
+        return 0
+    returns = evaluate_gridworld_policy(policy, _config_name(args), args.episodes, args.seed)
     row = {"method": meta["method"].upper(), "mode": meta.get("mode"), "env": "GridWorld",
            "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
            "episodes": args.episodes, "seeds": 1, "eval_seed": args.seed,
@@ -122,9 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    def common(sp, out_default=None):
-        sp.add_argument("--config", default="gridworld",
-                        help="experiment YAML: a path, or a name under config/ (default: gridworld)")
+    def common(sp, out_default=None, config_default="gridworld"):
+        sp.add_argument("--config", default=config_default,
+                        help="experiment YAML: a path, or a name under config/ "
+                             f"(default: {config_default or 'gridworld, or reach_train for --task reach'})")
         sp.add_argument("--out", default=out_default, required=out_default is None,
                         help="output directory")
         sp.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -154,9 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_bench_gridworld)
 
     t = sub.add_parser("train", help="train one method; checkpoints, TensorBoard, resume")
-    common(t)
+    common(t, config_default=None)
     t.add_argument("--task", choices=TASKS, default="gridworld")
-    t.add_argument("--algo", choices=ALGOS, default="mairl")
+    t.add_argument("--algo", choices=ALGOS, default="mairl", help="bc: behaviour cloning (reach only)")
+    t.add_argument("--demos", default=None, help="reach: directory of demo bags (`mairl demos`)")
+    t.add_argument("--n-demos", type=int, default=None,
+                   help="reach: use the first N demos (default: from the config)")
     t.add_argument("--mode", choices=["s", "s,a"], default="s", help="reward input: state or state-action")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--env-steps", type=int, default=None, help="budget (default: from the config)")
@@ -165,11 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="evaluate a trained policy; writes results.json")
-    common(e)
+    common(e, config_default=None)
     e.add_argument("--task", choices=TASKS, default="gridworld")
+    e.add_argument("--video", action="store_true",
+                   help="reach: also write OUT/episodes.gif of the first 3 episodes (headless)")
     e.add_argument("--policy", required=True, help="checkpoint written by `mairl train`")
     e.add_argument("--episodes", type=int, default=100)
-    e.add_argument("--seed", type=int, default=10_000, help="seed of the test episodes' start states")
+    e.add_argument("--seed", type=int, default=10_000,
+                   help="seed of the test episodes' start states / targets (default 10000)")
     e.set_defaults(func=_eval)
     return p
 
@@ -181,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, FileExistsError, ValueError, RuntimeError) as exc:
+    except (ConfigError, CheckpointError, FileExistsError, FileNotFoundError, ValueError,
+            RuntimeError) as exc:
         print(f"mairl: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -19,8 +19,8 @@ from .algos.config import AlgoConfig
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import from_dict, to_dict
 
-ALGOS = tuple(METHODS)
-TASKS = ("gridworld",)
+ALGOS = (*METHODS, "bc")
+TASKS = ("gridworld", "reach")
 
 
 def build_gridworld(cfg_path: str | os.PathLike, algo: str, state_only: bool, seed: int,
@@ -55,8 +55,7 @@ def train_run(trainer: AdversarialTrainer, out_dir: str | os.PathLike, *, meta: 
     elif ckpt.exists():
         raise FileExistsError(f"{ckpt} exists: pass --resume to continue it, or choose another --out")
     budget = trainer.cfg.env_steps if env_steps is None else env_steps
-    meta = {**meta, "config": to_dict(trainer.cfg), "obs_dim": trainer.env.obs_dim,
-            "act_dim": trainer.env.act_dim, "discrete": trainer.env.discrete}
+    meta = {**meta, **policy_meta(trainer.cfg, trainer.policy)}
     writer = None
     if tensorboard:
         from torch.utils.tensorboard import SummaryWriter
@@ -74,7 +73,10 @@ def train_run(trainer: AdversarialTrainer, out_dir: str | os.PathLike, *, meta: 
                     if k != "env_steps":
                         writer.add_scalar(k, v, trainer.env_steps)
             bar.update(min(trainer.env_steps, budget) - min(before, budget))
-            bar.set_postfix(ret=f"{m['env/true_return']:.2f}", d_acc=f"{m['disc/accuracy']:.2f}")
+            post = {"ret": f"{m['env/true_return']:.2f}", "d_acc": f"{m['disc/accuracy']:.2f}"}
+            if "env/success" in m:
+                post["success"] = f"{m['env/success']:.2f}"
+            bar.set_postfix(post)
             if trainer.iteration % checkpoint_every == 0:
                 save_checkpoint(ckpt, trainer.state_dict(), **meta)
     finally:
@@ -85,21 +87,37 @@ def train_run(trainer: AdversarialTrainer, out_dir: str | os.PathLike, *, meta: 
     return history
 
 
+def policy_meta(cfg: AlgoConfig, policy: torch.nn.Module) -> dict[str, Any]:
+    """What ``load_policy`` needs to rebuild ``policy``: config, sizes, action bound."""
+    bound = policy.bound.tolist() if getattr(policy, "squashed", False) else None
+    return {"config": to_dict(cfg), "obs_dim": policy.obs_dim, "act_dim": policy.act_dim,
+            "discrete": bool(policy.discrete), "action_scale": bound}
+
+
 def load_policy(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The policy of a checkpoint written by ``train_run``, and the checkpoint's metadata."""
+    """The policy of a checkpoint written by ``train_run`` (or ``mairl train --algo bc``), taking
+    raw observations (any normalisation folded in), and the checkpoint's metadata."""
+    from .algos.normalize import NormalizedPolicy, ObsNorm
+
     payload = load_checkpoint(path)
     meta = payload["meta"]
     for key in ("config", "obs_dim", "act_dim", "discrete"):
         if key not in meta:
             raise CheckpointError(f"{path}: not a training checkpoint (no '{key}' in its metadata)")
     cfg = from_dict(AlgoConfig, meta["config"], where=f"{path}:config")
-    policy = make_policy(cfg, meta["obs_dim"], meta["act_dim"], meta["discrete"])
+    bound = meta.get("action_scale")
+    policy = make_policy(cfg, meta["obs_dim"], meta["act_dim"], meta["discrete"],
+                         None if bound is None else torch.as_tensor(bound))
+    norm = None
     try:
-        policy.load_state_dict(payload["state"]["modules"]["policy"])
-    except (KeyError, RuntimeError) as exc:
+        modules = payload["state"]["modules"]
+        policy.load_state_dict(modules["policy"])
+        if "obs_norm" in modules:
+            norm = ObsNorm(meta["obs_dim"], meta["act_dim"])
+            norm.load_state_dict(modules["obs_norm"])
+    except (KeyError, RuntimeError, TypeError) as exc:
         raise CheckpointError(f"{path}: policy weights do not fit the recorded config: {exc}") from None
-    policy.eval()
-    return policy, meta
+    return NormalizedPolicy(policy, norm).eval(), meta
 
 
 def evaluate_gridworld_policy(policy: torch.nn.Module, cfg_path: str | os.PathLike, episodes: int,

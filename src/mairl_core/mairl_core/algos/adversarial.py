@@ -495,6 +495,8 @@ class AdversarialTrainer:
             self.behaviour_clone(self.cfg.bc_init_steps)
         batch = self.collect()
         metrics: dict[str, float] = {"env/true_return": float(batch.env_reward.sum(1).mean())}
+        if hasattr(self.env, "success_rate"):  # robot tasks: success at the end of the episodes
+            metrics["env/success"] = float(self.env.success_rate())
         if self.learner.model_based:
             metrics.update(self.learner.train_model(self.buffer))
         metrics.update(self.train_discriminator())

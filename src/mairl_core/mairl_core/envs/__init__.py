@@ -4,7 +4,14 @@
 - ``mairl/UR5Reach-v0``: UR5 reaching in MuJoCo (§V-D).
 """
 
+import os
+
 import gymnasium as gym
+
+# Headless rendering: without a display MuJoCo's default (GLFW) cannot open a context; EGL
+# can. MuJoCo reads MUJOCO_GL when it is first imported, so this must run before that.
+if not os.environ.get("DISPLAY") and "MUJOCO_GL" not in os.environ:
+    os.environ["MUJOCO_GL"] = "egl"
 
 if "mairl/GridWorld-v0" not in gym.registry:
     gym.register(id="mairl/GridWorld-v0", entry_point="mairl_core.envs.gridworld:GridWorldEnv")

@@ -88,7 +88,13 @@ def ur5_mjcf(cfg: UR5Config, kp: float = 1000.0, extra_worldbody: str = "",
         for n, lo, hi in zip(cfg.joint_names, cfg.joint_lower, cfg.joint_upper))
     return (f'<mujoco model="ur5"><option timestep="{timestep}"/>'
             f'<compiler angle="radian" autolimits="true"/>'
+            f'<visual><headlight ambient="0.35 0.35 0.35" diffuse="0.5 0.5 0.5"/></visual>'
             f'<default><geom contype="0" conaffinity="0" rgba="0.7 0.7 0.75 1"/></default>'
-            f'<worldbody><light pos="0 0 3"/><body name="base">{chain}</body>{extra_worldbody}'
+            f'<worldbody><light pos="0.5 -0.5 2.5" dir="-0.2 0.2 -1" directional="true"/>'
+            # the table the arm stands on (top at the base plane) and the floor
+            f'<geom name="table" type="box" pos="0 -0.3 -0.02" size="0.7 0.7 0.02" '
+            f'rgba="0.55 0.45 0.35 1"/>'
+            f'<geom name="floor" type="plane" pos="0 0 -0.75" size="3 3 0.1" rgba="0.3 0.32 0.35 1"/>'
+            f'<body name="base">{chain}</body>{extra_worldbody}'
             f'</worldbody>'
             f'<actuator>{actuators}</actuator></mujoco>')

@@ -39,12 +39,18 @@ def reach_observation(q: np.ndarray, qdot: np.ndarray, fingertip: np.ndarray, ta
 
 
 class UR5ReachEnv(gym.Env):
-    metadata = {"render_modes": [], "render_fps": 25}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
 
     def __init__(self, config: ReachConfig | None = None, robot: UR5Config | None = None,
-                 limits: SafetyLimits | None = None):
+                 limits: SafetyLimits | None = None, render_mode: str | None = None,
+                 width: int = 320, height: int = 240):
         from ..config import load_config
 
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
+        self._size = (height, width)
+        self._renderer = None
         self.cfg = config or load_config(ReachConfig, "ur5_reach")
         self.robot = robot or load_ur5()
         self.limits = limits or load_safety_limits()
@@ -91,6 +97,38 @@ class UR5ReachEnv(gym.Env):
 
     def _distance(self) -> float:
         return float(np.linalg.norm(self._tip(self.data.qpos) - self.target))
+
+    def distance(self) -> float:
+        """Fingertip to block (m) now."""
+        return self._distance()
+
+    @staticmethod
+    def step_bound() -> float:
+        """The largest joint change per step (rad) under config/safety.yaml."""
+        return load_safety_limits().max_step
+
+    def render(self):
+        """An RGB frame (H, W, 3) of the arm and block; headless (MuJoCo EGL or OSMesa)."""
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            try:
+                self._renderer = mujoco.Renderer(self.model, *self._size)
+            except Exception as exc:  # noqa: BLE001 - GL back-ends fail in many ways
+                raise RuntimeError(
+                    f"cannot render headless ({type(exc).__name__}: {exc}); set MUJOCO_GL=egl "
+                    "(GPU/EGL) or MUJOCO_GL=osmesa (needs libosmesa6)") from None
+            self._camera = mujoco.MjvCamera()
+            lo, hi = np.array(self.limits.box_lower), np.array(self.limits.box_upper)
+            self._camera.lookat[:] = (lo + hi) / 2 * np.array([0.5, 0.7, 0.5])
+            self._camera.distance, self._camera.azimuth, self._camera.elevation = 1.9, 135.0, -25.0
+        self._renderer.update_scene(self.data, self._camera)
+        return self._renderer.render()
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
 
     def step(self, action):
         q = self.data.qpos.copy()

@@ -1,0 +1,188 @@
+"""UR5 reaching as a training task: demos from bags, trainers, BC, evaluation, video.
+
+The experiment file (``config/reach_train.yaml``) has three sections:
+``demos`` (where the bags are and how many to use), ``algo`` (overrides of
+``config/mairl.yaml``) and ``eval``. The env itself is ``config/ur5_reach.yaml``
+and the limits ``config/safety.yaml``, shared with the ROS nodes.
+
+Evaluation runs the policy's mean action (no exploration noise) from start
+targets drawn by ``seed``; an episode succeeds when the fingertip ends within
+the success radius of the block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .algos.adversarial import METHODS, AdversarialTrainer, Transitions, make_policy
+from .algos.config import AlgoConfig
+from .algos.normalize import NormalizedPolicy, ObsNorm
+from .config import ConfigError, from_dict, read_yaml, resolve_config
+
+REACH_ALGOS = (*METHODS, "bc")
+
+
+@dataclass
+class ReachDemoConfig:
+    n_demos: int = 50
+    """Use the first n episodes of the dataset (sorted by name)."""
+    seed: int = 0
+    """Seed of ``mairl demos`` when the dataset is generated."""
+
+
+@dataclass
+class ReachEvalConfig:
+    episodes: int = 100
+    seed: int = 10_000
+    """Test targets: seed + episode index (training envs use seeds < 10,000)."""
+
+
+@dataclass
+class ReachExperiment:
+    demos: ReachDemoConfig = field(default_factory=ReachDemoConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    eval: ReachEvalConfig = field(default_factory=ReachEvalConfig)
+    bc_steps: int = 3000
+    """Gradient steps of the ``bc`` method (batch_size, bc_lr)."""
+
+
+def load_reach_experiment(path: str | os.PathLike = "reach_train") -> ReachExperiment:
+    p = resolve_config(path)
+    data = read_yaml(p)
+    unknown = set(data) - {"demos", "algo", "eval", "bc_steps"}
+    if unknown:
+        raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; expected demos, algo, eval, bc_steps")
+    algo = {**read_yaml(resolve_config("mairl")), **(data.get("algo") or {})}
+    bc_steps = data.get("bc_steps", ReachExperiment.bc_steps)
+    if not isinstance(bc_steps, int) or bc_steps < 0:
+        raise ConfigError(f"{p}:bc_steps: expected a non-negative integer, got {bc_steps!r}")
+    return ReachExperiment(
+        demos=from_dict(ReachDemoConfig, data.get("demos") or {}, f"{p}:demos"),
+        algo=from_dict(AlgoConfig, algo, f"{p}:algo"),
+        eval=from_dict(ReachEvalConfig, data.get("eval") or {}, f"{p}:eval"),
+        bc_steps=bc_steps,
+    )
+
+
+def load_reach_demos(demo_dir: str | os.PathLike, n: int | None = None) -> Transitions:
+    """Expert transitions from a directory of MCAP episode bags (``mairl demos`` output)."""
+    from .data.bags import read_episode, reach_transitions
+    from .envs.ur5_model import load_ur5
+
+    d = Path(demo_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"demo directory {d} does not exist (make one with `mairl demos --out {d}`)")
+    bags = sorted(p for p in d.iterdir() if p.is_dir() or p.suffix == ".mcap")
+    if not bags:
+        raise ValueError(f"{d}: no episode bags in it")
+    if n is not None:
+        if n > len(bags):
+            raise ValueError(f"{d}: {n} demos asked for, {len(bags)} recorded")
+        bags = bags[:n]
+    arrays = reach_transitions([read_episode(b) for b in bags], load_ur5())
+    t = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in arrays.items()}
+    return Transitions(t["obs"], t["act"], t["next_obs"], torch.zeros(t["act"].shape[:2]))
+
+
+def make_reach_trainer(exp: ReachExperiment, algo: str, expert: Transitions, seed: int,
+                       state_only: bool = True, overrides: dict[str, Any] | None = None
+                       ) -> AdversarialTrainer:
+    from .envs.ur5_reach import UR5ReachVecEnv
+
+    cfg = dataclasses.replace(exp.algo, state_only=state_only, **(overrides or {}))
+    env = UR5ReachVecEnv(cfg.n_envs, seed=seed)
+    return AdversarialTrainer(algo, cfg, env, expert, seed=seed)
+
+
+def train_bc(exp: ReachExperiment, expert: Transitions, seed: int, steps: int | None = None
+             ) -> tuple[NormalizedPolicy, dict[str, Any]]:
+    """Behaviour cloning: max log-likelihood of the demos' actions, the same policy class and
+    normalisation as the adversarial methods. Returns the deployable policy and its state."""
+    from .envs.ur5_reach import UR5ReachEnv
+
+    torch.manual_seed(seed)
+    cfg = exp.algo
+    bound = UR5ReachEnv.step_bound()
+    norm = ObsNorm.fit(expert.obs, expert.act, cfg.obs_std_min, cfg.act_std_min_frac * bound)
+    policy = make_policy(cfg, expert.obs.shape[-1], expert.act.shape[-1], False,
+                         bound / norm.act_scale)
+    flat = expert.flat()
+    obs, act = norm(flat.obs), flat.act / norm.act_scale
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(policy.parameters(), lr=cfg.bc_lr)
+    for _ in range(exp.bc_steps if steps is None else steps):
+        i = torch.randint(0, len(obs), (cfg.batch_size,), generator=gen)
+        loss = -policy.log_prob(obs[i], act[i]).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    state = {"modules": {"policy": policy.state_dict(), "obs_norm": norm.state_dict()}}
+    return NormalizedPolicy(policy, norm), state
+
+
+@torch.no_grad()
+def evaluate_reach(policy: torch.nn.Module, episodes: int, seed: int, *, batch: int = 25,
+                   deterministic: bool = True, video: str | os.PathLike | None = None,
+                   video_episodes: int = 3) -> dict[str, Any]:
+    """Success and final distance of ``episodes`` reach episodes with targets from ``seed``.
+
+    ``video``: also write the first ``video_episodes`` episodes as an animated GIF.
+    """
+    from .envs.ur5_reach import UR5ReachEnv
+
+    if getattr(policy, "obs_dim", 15) != 15 or getattr(policy, "act_dim", 6) != 6:
+        raise ValueError(f"policy has obs_dim {policy.obs_dim}, act_dim {policy.act_dim}; "
+                         "UR5 reach needs 15 and 6")
+    finals, successes, clipped = [], [], 0
+    frames: list[np.ndarray] = []
+    done = 0
+    while done < episodes:
+        n = min(batch, episodes - done)
+        envs = [UR5ReachEnv(render_mode="rgb_array" if video and done + i < video_episodes else None)
+                for i in range(n)]
+        obs = np.stack([e.reset(seed=seed + done + i)[0] for i, e in enumerate(envs)])
+        for _ in range(envs[0].cfg.episode_steps):
+            act = policy.act(torch.as_tensor(obs), deterministic).numpy()
+            out = [e.step(a) for e, a in zip(envs, act)]
+            obs = np.stack([o[0] for o in out])
+            clipped += sum(bool(o[4]["safety_clipped"]) for o in out)
+            for e in envs:
+                if e.render_mode == "rgb_array":
+                    frames.append(e.render())
+        for e in envs:
+            d = e.distance()
+            finals.append(d)
+            successes.append(d <= e.cfg.success_radius)
+            e.close()
+        done += n
+    finals_a = np.array(finals)
+    result = {
+        "success_rate": float(np.mean(successes)),
+        "episodes": episodes, "eval_seed": seed, "deterministic": deterministic,
+        "final_distance_mean": float(finals_a.mean()),
+        "final_distance_median": float(np.median(finals_a)),
+        "final_distance_quantiles": {q: float(np.quantile(finals_a, float(q)))
+                                     for q in ("0.1", "0.25", "0.5", "0.75", "0.9")},
+        "final_distances": finals_a.tolist(),
+        "safety_clipped_steps": int(clipped),
+    }
+    if video and frames:
+        result["video"] = str(write_gif(frames, video))
+    return result
+
+
+def write_gif(frames: list[np.ndarray], path: str | os.PathLike, fps: int = 25) -> Path:
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = [Image.fromarray(f) for f in frames[::2]]  # every other control step keeps it small
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(2000 / fps), loop=0)
+    return path

@@ -1,0 +1,114 @@
+"""UR5 reach training and evaluation from the command line: BC, an adversarial method,
+resume, evaluation with results.json and a headless GIF, and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from mairl_core.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demos")
+    assert main(["demos", "--task", "reach", "--n", "4", "--seed", "1", "--out", str(out),
+                 "--no-progress"]) == 0
+    return out
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    """reach_train.yaml with a budget a test can afford."""
+    from _helpers import CONFIG_DIR
+
+    data = yaml.safe_load((CONFIG_DIR / "reach_train.yaml").read_text())
+    data["bc_steps"] = 200
+    data["demos"]["n_demos"] = 4
+    data["algo"].update(n_envs=2, model_steps=2, policy_steps=2, disc_steps=2, rollout_batch=16,
+                        batch_size=64, agent_recent=400)
+    path = tmp_path / "reach_small.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_bc_train_and_eval_with_video(tmp_path, demo_dir, small_config, capsys):
+    out = tmp_path / "bc"
+    assert main(["train", "--task", "reach", "--algo", "bc", "--demos", str(demo_dir),
+                 "--config", str(small_config), "--out", str(out)]) == 0
+    ev = tmp_path / "eval"
+    assert main(["eval", "--task", "reach", "--policy", str(out / "checkpoint.pt"), "--episodes", "4",
+                 "--seed", "10000", "--out", str(ev), "--video"]) == 0
+    res = json.loads((ev / "results.json").read_text())
+    row = res["rows"][0]
+    assert row["method"] == "BC" and row["episodes"] == 4 and row["n_demos"] == 4
+    assert 0.0 <= row["success_rate"] <= 1.0 and len(row["final_distances"]) == 4
+    assert row["final_distance_quantiles"]["0.5"] == pytest.approx(row["final_distance_median"])
+    gif = ev / "episodes.gif"
+    assert gif.stat().st_size > 10_000
+    from PIL import Image
+
+    with Image.open(gif) as im:
+        assert im.n_frames > 50 and im.size == (320, 240)
+    # the same seed gives the same episodes (deterministic policy, seeded targets)
+    ev2 = tmp_path / "eval2"
+    assert main(["eval", "--task", "reach", "--policy", str(out / "checkpoint.pt"), "--episodes", "4",
+                 "--seed", "10000", "--out", str(ev2)]) == 0
+    assert json.loads((ev2 / "results.json").read_text())["rows"][0]["final_distances"] == \
+        row["final_distances"]
+
+
+def test_bc_policy_is_better_than_standing_still(demo_dir, small_config):
+    """A BC policy from 4 demos moves the fingertip towards the targets: the median final
+    distance is well below the median start distance."""
+    from mairl_core import reach
+
+    exp = reach.load_reach_experiment(small_config)
+    policy, _ = reach.train_bc(exp, reach.load_reach_demos(demo_dir), seed=0, steps=1500)
+    res = reach.evaluate_reach(policy, 8, seed=20_000)
+    from mairl_core.envs.ur5_reach import UR5ReachEnv
+
+    start = [UR5ReachEnv().reset(seed=20_000 + i)[1]["distance"] for i in range(8)]
+    assert res["final_distance_median"] < 0.6 * float(torch.tensor(start).median())
+
+
+def test_adversarial_train_resume_eval(tmp_path, demo_dir, small_config):
+    out = tmp_path / "mairl"
+    args = ["train", "--task", "reach", "--algo", "mairl", "--demos", str(demo_dir), "--config",
+            str(small_config), "--out", str(out), "--no-progress", "--checkpoint-every", "1"]
+    assert main([*args, "--env-steps", "200"]) == 0
+    assert main([*args, "--env-steps", "400", "--resume"]) == 0
+    from mairl_core.checkpoint import load_checkpoint
+    from mairl_core.training import load_policy
+
+    state = load_checkpoint(out / "checkpoint.pt")["state"]
+    assert state["env_steps"] == 400 and "obs_norm" in state["modules"]
+    policy, meta = load_policy(out / "checkpoint.pt")
+    assert meta["task"] == "reach" and len(meta["action_scale"]) == 6
+    # the deployed policy takes raw observations and returns joint steps inside the bound
+    obs = torch.zeros(3, 15)
+    act = policy.act(obs)
+    from mairl_core.envs.ur5_reach import UR5ReachEnv
+
+    assert act.shape == (3, 6) and bool((act.abs() <= UR5ReachEnv.step_bound() + 1e-6).all())
+    assert main(["eval", "--task", "reach", "--policy", str(out / "checkpoint.pt"), "--episodes", "2",
+                 "--out", str(tmp_path / "ev")]) == 0
+
+
+def test_reach_errors(tmp_path, demo_dir, small_config, capsys):
+    base = ["train", "--task", "reach", "--algo", "bc", "--config", str(small_config)]
+    with pytest.raises(SystemExit, match="--demos"):
+        main([*base, "--out", str(tmp_path / "a")])
+    assert main([*base, "--demos", str(tmp_path / "nope"), "--out", str(tmp_path / "b")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([*base, "--demos", str(empty), "--out", str(tmp_path / "c")]) == 2
+    assert "no episode bags" in capsys.readouterr().err
+    assert main([*base, "--demos", str(demo_dir), "--n-demos", "9", "--out", str(tmp_path / "d")]) == 2
+    assert "9 demos asked for, 4 recorded" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="reach"):
+        main(["train", "--task", "gridworld", "--algo", "bc", "--out", str(tmp_path / "e")])
