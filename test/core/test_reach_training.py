@@ -112,3 +112,24 @@ def test_reach_errors(tmp_path, demo_dir, small_config, capsys):
     assert "9 demos asked for, 4 recorded" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="reach"):
         main(["train", "--task", "gridworld", "--algo", "bc", "--out", str(tmp_path / "e")])
+
+
+def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
+    """`mairl bench ur5 --quick` runs every kind of method end to end and writes its files."""
+    out = tmp_path / "bench"
+    assert main(["bench", "ur5", "--task", "reach", "--quick", "--config", str(small_config),
+                 "--demos", str(demo_dir), "--methods", "Expert,Random,BC,AIRL,MAIRL",
+                 "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["quick"] is True and res["benchmark"] == "ur5-reach"
+    rows = {r["method"]: r for r in res["rows"]}
+    assert set(rows) == {"Expert", "Random", "BC", "AIRL", "MAIRL"}
+    assert rows["Expert"]["success_rate"] >= 0.75  # the scripted operator reaches
+    assert rows["Random"]["success_rate"] == 0.0
+    assert rows["MAIRL"]["env_steps"] == rows["AIRL"]["env_steps"] >= 1600  # same budget
+    runs = json.loads((out / "runs.json").read_text())
+    assert any(r["curve"] for r in runs if r["method"] == "MAIRL")
+    assert (out / "success_curves.png").stat().st_size > 5_000
+    assert (out / "checkpoints" / "reach_mairl_seed0.pt").exists()
+    assert main(["bench", "ur5", "--methods", "Nope", "--quick", "--out", str(tmp_path / "x"),
+                 "--demos", str(demo_dir), "--config", str(small_config)]) == 2

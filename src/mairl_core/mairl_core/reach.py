@@ -56,9 +56,10 @@ class ReachExperiment:
 def load_reach_experiment(path: str | os.PathLike = "reach_train") -> ReachExperiment:
     p = resolve_config(path)
     data = read_yaml(p)
-    unknown = set(data) - {"demos", "algo", "eval", "bc_steps"}
+    unknown = set(data) - {"demos", "algo", "eval", "bc_steps", "bench"}
     if unknown:
-        raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; expected demos, algo, eval, bc_steps")
+        raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; "
+                          "expected demos, algo, eval, bc_steps, bench")
     algo = {**read_yaml(resolve_config("mairl")), **(data.get("algo") or {})}
     bc_steps = data.get("bc_steps", ReachExperiment.bc_steps)
     if not isinstance(bc_steps, int) or bc_steps < 0:

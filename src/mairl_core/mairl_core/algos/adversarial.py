@@ -274,8 +274,14 @@ class ModelBasedLearner:
             p.requires_grad_(False)
         try:
             pool = trainer.buffer.recent_episodes(self.cfg.agent_recent).flat().obs
+            expert_pool = trainer.expert.flat().obs
+            n_exp = int(round(self.cfg.rollout_expert_frac * self.cfg.rollout_batch))
             for _ in range(self.cfg.policy_steps):
-                starts = pool[torch.randint(0, len(pool), (self.cfg.rollout_batch,), generator=self.gen)]
+                starts = pool[torch.randint(0, len(pool), (self.cfg.rollout_batch - n_exp,),
+                                            generator=self.gen)]
+                if n_exp:  # imagined rollouts may start anywhere: also from demonstrated states
+                    starts = torch.cat([starts, expert_pool[torch.randint(
+                        0, len(expert_pool), (n_exp,), generator=self.gen)]])
                 obj = self.rollout_objective(disc, starts)
                 self.policy_opt.zero_grad()
                 (-obj).backward()

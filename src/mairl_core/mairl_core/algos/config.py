@@ -96,6 +96,9 @@ class AlgoConfig:
     """'imagined': s' from the model; 'real': s' value from the env, gradient from the
     model, s' = F(s,a) + stop_grad(s'_env - F(s,a)) (needs an env that can be reset to a state)."""
     rollout_batch: int = 512
+    rollout_expert_frac: float = 0.0
+    """Fraction of rollout starts drawn from the demos' states instead of the agent's (the
+    reference code resets continuous-control rollouts to expert states)."""
     policy_grad_clip: float = 2.0
     """Element-wise clip of policy gradients (reference code: 2)."""
     gumbel_temperature: float = 1.0
