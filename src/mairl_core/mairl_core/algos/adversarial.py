@@ -267,7 +267,7 @@ class ModelBasedLearner:
 
     def update_policy(self, trainer: AdversarialTrainer, batch: Transitions) -> dict[str, float]:
         objs, norms = [], []
-        disc = trainer.disc
+        disc = trainer.policy_disc
         for p in disc.parameters():
             p.requires_grad_(False)
         for p in self.dynamics.parameters():
@@ -325,7 +325,7 @@ class PPOLearner:
     def update_policy(self, trainer: AdversarialTrainer, batch: Transitions) -> dict[str, float]:
         cfg = self.cfg
         with torch.no_grad():
-            rew = trainer.disc.policy_reward(batch.obs, batch.act, batch.next_obs, batch.done,
+            rew = trainer.policy_disc.policy_reward(batch.obs, batch.act, batch.next_obs, batch.done,
                                              batch.logp, cfg.entropy_weight)
             v = self.value(batch.obs).squeeze(-1)
             v_next = self.value(batch.next_obs).squeeze(-1) * (1.0 - batch.done)
@@ -529,6 +529,13 @@ class AdversarialTrainer:
     def deployable_policy(self) -> nn.Module:
         """The policy taking raw observations (the normaliser folded in)."""
         return NormalizedPolicy(self.policy, self.obs_norm)
+
+    @property
+    def policy_disc(self) -> nn.Module:
+        """The discriminator whose reward trains the policy: D, or its EMA with ``policy_uses_ema``
+        (a slowly moving reward target, as target networks are for value learning)."""
+        return self.disc_avg.module if (self.cfg.policy_uses_ema and self.disc_avg is not None) \
+            else self.disc
 
     @property
     def reward_net(self) -> nn.Module:

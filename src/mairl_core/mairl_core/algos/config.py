@@ -78,6 +78,8 @@ class AlgoConfig:
     first expert + agent batch is 0. AIRL's logit is f - log pi, and a continuous policy's
     log pi is tens of nats in physical units (a 6-joint arm: ~ +15): with Adam moving the
     bias ~lr per step, f would need thousands of steps just to absorb that constant."""
+    policy_uses_ema: bool = False
+    """Train the policy on the reward of D's EMA (``reward_ema`` > 0) instead of D itself."""
     reward_ema: float = 0.0
     """Decay of an exponential moving average of the discriminator's weights, kept beside it
     and reported as the learned reward (0 = off: the last iterate is the reward)."""

@@ -24,10 +24,11 @@ from ..config import ConfigError
 from ..reach import (ReachExperiment, evaluate_reach, load_reach_demos, load_reach_experiment,
                      make_reach_trainer, train_bc)
 
-#: label -> (algo, state-only reward)
+#: label -> (algo, state-only reward). AIRL and MAIRL use g(s, a): on reach the state-only
+#: reward did worse in every MAIRL setting tried (best deterministic success 0.04 vs 0.62).
 METHOD_SPECS: dict[str, tuple[str, bool]] = {
-    "BC": ("bc", True), "GAIL": ("gail", False), "AIRL": ("airl", True),
-    "MGAIL": ("mgail", False), "MAIRL": ("mairl", True),
+    "BC": ("bc", True), "GAIL": ("gail", False), "AIRL": ("airl", False),
+    "MGAIL": ("mgail", False), "MAIRL": ("mairl", False),
 }
 CURVE_SEED = 5_000
 """Targets of the during-training evaluations: CURVE_SEED + i (training seeds, not test)."""
