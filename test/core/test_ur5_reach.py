@@ -89,3 +89,24 @@ def test_vec_env_runs_a_training_iteration():
     a = venv.reset()
     venv.set_rng_state(state)
     assert torch.equal(venv.reset(), a)
+
+
+def test_rgb_array_rendering_headless():
+    """render_mode='rgb_array' draws the arm, table and block without a display."""
+    import numpy as np
+
+    from mairl_core.envs.ur5_reach import UR5ReachEnv
+
+    env = UR5ReachEnv(render_mode="rgb_array")
+    env.reset(seed=3)
+    frame = env.render()
+    assert frame.shape == (240, 320, 3) and frame.dtype == np.uint8
+    assert frame.std() > 20  # a lit scene, not a blank image
+    env.step(np.full(6, 0.1))
+    assert not np.array_equal(env.render(), frame)  # the arm moved
+    env.close()
+    assert UR5ReachEnv().render() is None
+    import pytest
+
+    with pytest.raises(ValueError, match="render_mode"):
+        UR5ReachEnv(render_mode="human")

@@ -28,7 +28,6 @@ EXAMPLES = """examples:
 
 def _bench_gridworld(args: argparse.Namespace) -> int:
     from .benchmarks import gridworld as gw
-    from .eval.results import write_results
 
     exp = gw.load_experiment(args.config)
     if args.quick:  # a smoke-test config: figures from it are labelled quick and never quoted
@@ -49,21 +48,30 @@ def _bench_gridworld(args: argparse.Namespace) -> int:
     (out / "runs.json").write_text(json.dumps(runs) + "\n")
     gw.plot_reward_maps(exp, runs, out / "reward_maps.png")
     gw.plot_learning_curves(exp, runs, out / "learning_curves.png")
-    path = write_results(out, "gridworld", rows, quick=args.quick, wall_s=wall,
-                         base_seed=args.seed, config=json.loads(json.dumps(dataclasses.asdict(exp))),
-                         evaluation="100 test episodes per seed from start states no training run saw "
-                                    "(seed 10000+s); actions sampled from the policy")
+    return _finish_bench(args, out, "gridworld", rows, gw.format_table(rows), wall,
+                         [out / "reward_maps.png", out / "learning_curves.png"], base_seed=args.seed,
+                         config=dataclasses.asdict(exp),
+                         evaluation="100 test episodes per seed from start states no training run "
+                                    "saw (seed 10000+s); actions sampled from the policy")
+
+
+def _finish_bench(args: argparse.Namespace, out: Path, name: str, rows: list, table: str,
+                  wall: float, plots: list[Path], config: dict, **extra) -> int:
+    """Write results.json and print the table and where everything went."""
+    from .eval.results import write_results
+
+    path = write_results(out, name, rows, quick=args.quick, wall_s=wall,
+                         config=json.loads(json.dumps(config)), **extra)
     print()
-    print(gw.format_table(rows))
-    print(f"\n{'QUICK ' if args.quick else ''}results: {path}  plots: {out / 'reward_maps.png'}, "
-          f"{out / 'learning_curves.png'}  ({wall:.0f} s)")
+    print(table)
+    print(f"\n{'QUICK ' if args.quick else ''}results: {path}  plots: "
+          f"{', '.join(map(str, plots))}  ({wall:.0f} s)")
     return 0
 
 
 def _bench_ur5(args: argparse.Namespace) -> int:
     from .benchmarks import ur5
     from .data.operator import generate_reach_demos
-    from .eval.results import write_results
 
     exp, bench = ur5.load_bench(args.config)
     if args.quick:  # a smoke-test config: figures from it are labelled quick and never quoted
@@ -90,16 +98,11 @@ def _bench_ur5(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t0
     (out / "runs.json").write_text(json.dumps(runs) + "\n")
     ur5.plot_curves(runs, out / "success_curves.png")
-    path = write_results(out, "ur5-reach", rows, quick=args.quick, wall_s=wall,
-                         config=json.loads(json.dumps({"experiment": dataclasses.asdict(exp),
-                                                       "bench": dataclasses.asdict(bench)})),
+    return _finish_bench(args, out, "ur5-reach", rows, ur5.format_table(rows), wall,
+                         [out / "success_curves.png"],
+                         config={"experiment": dataclasses.asdict(exp), "bench": dataclasses.asdict(bench)},
                          evaluation=f"{exp.eval.episodes} test episodes per seed, targets from seed "
                                     f"{exp.eval.seed}+i (no training run used them); mean action")
-    print()
-    print(ur5.format_table(rows))
-    print(f"\n{'QUICK ' if args.quick else ''}results: {path}  plot: {out / 'success_curves.png'}  "
-          f"({wall:.0f} s)")
-    return 0
 
 
 def _config_name(args: argparse.Namespace) -> str:

@@ -108,7 +108,9 @@ def run_one(exp: ReachExperiment, bench: UR5BenchConfig, method: str, seed: int,
                                          "train_success": m.get("env/success")})
 
             trainer.train(callback=cb)
-            policy, state = trainer.deployable_policy(), trainer.state_dict()
+            policy = trainer.deployable_policy()
+            state = {"modules": {k: m.state_dict() for k, m in trainer.modules().items()
+                                 if k in ("policy", "obs_norm", "disc", "disc_avg", "dynamics")}}
             out["env_steps"] = trainer.env_steps
         if ckpt_dir is not None:
             from ..checkpoint import save_checkpoint
