@@ -21,6 +21,7 @@ def env():
 
 def test_env_checker(env):
     check_env(env, skip_render_check=True)
+    check_env(gym.make("mairl/UR5Reach-v0", render_mode="rgb_array").unwrapped)
 
 
 def test_start_pose_and_target(env):
@@ -102,8 +103,9 @@ def test_rgb_array_rendering_headless():
     frame = env.render()
     assert frame.shape == (240, 320, 3) and frame.dtype == np.uint8
     assert frame.std() > 20  # a lit scene, not a blank image
-    env.step(np.full(6, 0.1))
-    assert not np.array_equal(env.render(), frame)  # the arm moved
+    for _ in range(3):  # shoulder lift: into the box (a step out of it would be refused)
+        env.step(np.array([0.0, -0.1, 0.0, 0.0, 0.0, 0.0]))
+    assert not np.array_equal(env.render(), frame)  # the arm moved, and frames are not aliased
     env.close()
     assert UR5ReachEnv().render() is None
     import pytest

@@ -123,7 +123,7 @@ class UR5ReachEnv(gym.Env):
             self._camera.lookat[:] = (lo + hi) / 2 * np.array([0.5, 0.7, 0.5])
             self._camera.distance, self._camera.azimuth, self._camera.elevation = 1.9, 135.0, -25.0
         self._renderer.update_scene(self.data, self._camera)
-        return self._renderer.render()
+        return self._renderer.render().copy()  # the renderer reuses its buffer
 
     def close(self):
         if self._renderer is not None:
