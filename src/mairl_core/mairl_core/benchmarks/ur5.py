@@ -5,12 +5,20 @@ operator with ``demos.seed``) with the same environment-step budget
 (``algo.env_steps``) over ``bench.seeds`` seeds. During training each run is
 evaluated every ``bench.eval_every`` iterations on ``bench.curve_episodes``
 episodes with targets from *training* seeds (for the success-vs-steps plot);
-the final policy (no checkpoint selection) is tested on ``eval.episodes``
-episodes with targets from ``eval.seed`` + i, which no training run used.
+the policy is tested on ``eval.episodes`` episodes with targets from
+``eval.seed`` + i, which no training run used.
+
+Checkpoint selection (SELECTION_RULE): the tested policy of an adversarial
+method is the one of its during-training evaluations (training-seed targets
+only) with the highest success, ties broken by the smaller median final
+distance, then by the later evaluation. The last policy is tested too
+(``final_policy`` in runs.json, "final" in the table), so what selection
+adds is visible.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -100,17 +108,28 @@ def run_one(exp: ReachExperiment, bench: UR5BenchConfig, method: str, seed: int,
         else:
             trainer = make_reach_trainer(exp, algo, expert, seed, state_only)
 
+            best: dict[str, Any] = {}
+
             def cb(tr, m):
                 if tr.iteration % bench.eval_every == 0:
                     r = evaluate_reach(tr.deployable_policy(), bench.curve_episodes, CURVE_SEED)
                     out["curve"].append({"env_steps": tr.env_steps, "success": r["success_rate"],
                                          "final_distance_median": r["final_distance_median"],
                                          "train_success": m.get("env/success")})
+                    key = (r["success_rate"], -r["final_distance_median"])
+                    if not best or key >= best["key"]:  # SELECTION_RULE
+                        best.update(key=key, env_steps=tr.env_steps,
+                                    policy=copy.deepcopy(tr.deployable_policy()))
 
             trainer.train(callback=cb)
-            policy = trainer.deployable_policy()
-            state = {"modules": {k: m.state_dict() for k, m in trainer.modules().items()
-                                 if k in ("policy", "obs_norm", "disc", "disc_avg", "dynamics")}}
+            final = evaluate_reach(trainer.deployable_policy(), ev.episodes, ev.seed)
+            out["final_policy"] = {k: final[k] for k in ("success_rate", "final_distance_median")}
+            policy = best["policy"] if best else trainer.deployable_policy()
+            out["selected_at_env_steps"] = best.get("env_steps", trainer.env_steps)
+            state = {"modules": {"policy": policy.policy.state_dict(),
+                                 **({"obs_norm": policy.norm.state_dict()} if policy.norm is not None
+                                    else {}),
+                                 "disc": trainer.reward_net.state_dict()}}  # the learned reward
             out["env_steps"] = trainer.env_steps
         if ckpt_dir is not None:
             from ..checkpoint import save_checkpoint
@@ -158,6 +177,10 @@ def summarise(bench: UR5BenchConfig, runs: list[dict[str, Any]]) -> list[dict[st
                "success_rate": float(np.mean(succ)), "success_rate_seeds": succ,
                "final_distance_median": float(np.mean(med)), "env_steps": int(rs[0]["env_steps"]),
                "wall_s": float(np.mean([r["wall_s"] for r in rs]))}
+        finals = [r["final_policy"]["success_rate"] for r in rs if "final_policy" in r]
+        if finals:
+            row["final_policy_success_rate"] = float(np.mean(finals))
+            row["final_policy_success_rate_seeds"] = finals
         curves = [r["curve"] for r in rs if r["curve"]]
         if curves:  # stability: share of evaluations in the last third with success >= 0.8
             tail = [p["success"] for c in curves for p in c[len(c) - len(c) // 3:]]
@@ -167,11 +190,13 @@ def summarise(bench: UR5BenchConfig, runs: list[dict[str, Any]]) -> list[dict[st
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'method':<8} {'success':>8} {'per seed':<22} {'final dist (cm)':>16} {'env steps':>10}",
-             "-" * 70]
+    lines = [f"{'method':<8} {'success':>8} {'per seed':<22} {'last policy':>11} "
+             f"{'final dist (cm)':>16} {'env steps':>10}", "-" * 82]
     for r in rows:
         seeds = ", ".join(f"{s:.2f}" for s in r["success_rate_seeds"])
+        last = r.get("final_policy_success_rate")
         lines.append(f"{r['method']:<8} {r['success_rate']:>8.2f} {seeds:<22} "
+                     f"{'-' if last is None else f'{last:.2f}':>11} "
                      f"{100 * r['final_distance_median']:>16.1f} {r['env_steps']:>10}")
     return "\n".join(lines)
 
