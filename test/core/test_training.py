@@ -93,3 +93,19 @@ def test_every_method_trains_one_iteration(gridworld_experiment, expert_demos, m
     trainer = AdversarialTrainer(method, cfg, env, env.demos_to_transitions(expert_demos), seed=0)
     m = trainer.train_iteration()
     assert np.isfinite(m["disc/loss"]) and trainer.env_steps == 8 * exp.env.horizon
+
+
+def test_results_record_the_commit_a_run_started_from(tmp_path):
+    """A long benchmark records the commit it started from; if the tree moved while it ran,
+    the commit at the end is recorded beside it instead of silently replacing it."""
+    import json
+
+    from mairl_core.eval.results import git_commit, write_results
+
+    now = git_commit()
+    path = write_results(tmp_path, "x", [], quick=True, wall_s=1.0, commit_at_start="0" * 40)
+    doc = json.loads(path.read_text())
+    assert doc["git_commit"] == "0" * 40 and doc["git_commit_at_end"] == now
+    doc = json.loads(write_results(tmp_path, "x", [], quick=True, wall_s=1.0,
+                                   commit_at_start=now).read_text())
+    assert doc["git_commit"] == now and "git_commit_at_end" not in doc

@@ -61,7 +61,8 @@ def _finish_bench(args: argparse.Namespace, out: Path, name: str, rows: list, ta
     from .eval.results import write_results
 
     path = write_results(out, name, rows, quick=args.quick, wall_s=wall,
-                         config=json.loads(json.dumps(config)), **extra)
+                         config=json.loads(json.dumps(config)), commit_at_start=args.commit_at_start,
+                         **extra)
     print()
     print(table)
     print(f"\n{'QUICK ' if args.quick else ''}results: {path}  plots: "
@@ -298,7 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .config import ConfigError
 
+    from .eval.results import git_commit
+
     args = build_parser().parse_args(argv)
+    args.commit_at_start = git_commit()  # the code a long run actually ran
     try:
         return args.func(args)
     except (ConfigError, CheckpointError, FileExistsError, FileNotFoundError, ValueError,

@@ -224,7 +224,7 @@ def plot_curves(runs: list[dict[str, Any]], path: Path) -> None:
     ax.set_ylabel("success (training-seed targets, mean action)")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
-    ax.set_title("UR5 reach in MuJoCo: success against env steps (min-max over seeds)")
+    ax.set_title("UR5 reach (MuJoCo): success vs env steps, band = min-max over seeds", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -39,20 +39,26 @@ def machine() -> str:
 
 def write_results(out_dir: str | os.PathLike, benchmark: str, rows: list[dict[str, Any]], *,
                   quick: bool, wall_s: float, command: str | None = None,
-                  **extra: Any) -> Path:
-    """Write ``out_dir/results.json`` atomically; returns its path."""
+                  commit_at_start: str | None = None, **extra: Any) -> Path:
+    """Write ``out_dir/results.json`` atomically; returns its path.
+
+    ``commit_at_start``: the ``git_commit()`` taken when the run started (the code it ran);
+    if the tree changed while it ran, the commit at the end is recorded beside it.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc = {
         "benchmark": benchmark,
         "quick": quick,
         "command": command or " ".join(["mairl", *map(shlex.quote, sys.argv[1:])]),
-        "git_commit": git_commit(),
+        "git_commit": commit_at_start or git_commit(),
         "machine": machine(),
         "wall_s": round(wall_s, 2),
         "rows": rows,
         **extra,
     }
+    if commit_at_start is not None and (now := git_commit()) != commit_at_start:
+        doc["git_commit_at_end"] = now
     path = out / "results.json"
     tmp = out / ".results.json.tmp"
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
