@@ -113,7 +113,7 @@ def _config_name(args: argparse.Namespace) -> str:
 def _train(args: argparse.Namespace) -> int:
     if args.task == "reach":
         return _train_reach(args)
-    from .training import build_gridworld, train_run
+    from .training import build_gridworld
 
     if args.algo == "bc":
         raise SystemExit("error: --algo bc is for robot tasks (--task reach)")
@@ -122,11 +122,19 @@ def _train(args: argparse.Namespace) -> int:
     exp, trainer = build_gridworld(_config_name(args), args.algo, state_only, args.seed, overrides)
     meta = {"task": args.task, "method": args.algo, "mode": args.mode, "seed": args.seed,
             "config_file": str(_config_name(args))}
+    return _run_training(args, trainer, meta)
+
+
+def _run_training(args: argparse.Namespace, trainer, meta: dict) -> int:
+    """Train with progress, TensorBoard and checkpoints; say where everything went."""
+    from .training import train_run
+
     history = train_run(trainer, args.out, meta=meta, resume=args.resume,
                         checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
     last = history[-1] if history else {}
+    succ = f"; last training success {last['env/success']:.2f}" if "env/success" in last else ""
     print(f"trained {args.algo}({args.mode}) on {args.task}: {trainer.env_steps} env steps; "
-          f"last training-episode return {last.get('env/true_return', float('nan')):.2f}; "
+          f"last training-episode return {last.get('env/true_return', float('nan')):.2f}{succ}; "
           f"checkpoint {Path(args.out) / 'checkpoint.pt'}; TensorBoard logs {Path(args.out) / 'tb'}")
     return 0
 
@@ -134,7 +142,7 @@ def _train(args: argparse.Namespace) -> int:
 def _train_reach(args: argparse.Namespace) -> int:
     from . import reach
     from .checkpoint import save_checkpoint
-    from .training import policy_meta, train_run
+    from .training import policy_meta
 
     if not args.demos:
         raise SystemExit("error: --task reach needs --demos DIR (record them with `mairl demos --out DIR`)")
@@ -155,13 +163,7 @@ def _train_reach(args: argparse.Namespace) -> int:
         return 0
     overrides = {"env_steps": args.env_steps} if args.env_steps else {}
     trainer = reach.make_reach_trainer(exp, args.algo, expert, args.seed, args.mode == "s", overrides)
-    history = train_run(trainer, out, meta=meta, resume=args.resume,
-                        checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
-    last = history[-1] if history else {}
-    print(f"trained {args.algo}({args.mode}) on reach: {trainer.env_steps} env steps; last training "
-          f"success {last.get('env/success', float('nan')):.2f}; checkpoint {out / 'checkpoint.pt'}; "
-          f"TensorBoard logs {out / 'tb'}")
-    return 0
+    return _run_training(args, trainer, meta)
 
 
 def _eval(args: argparse.Namespace) -> int:
