@@ -56,11 +56,6 @@ class AIRLDiscriminator(nn.Module):
     def policy_reward(self, obs, act, next_obs, done, log_pi, alpha: float) -> torch.Tensor:
         return self.f(obs, act, next_obs, done) - alpha * log_pi  # eq. 4, entropy weight alpha
 
-    @torch.no_grad()
-    def shift_logits(self, c: float) -> None:
-        """Add ``c`` to every logit (through the output bias)."""
-        self.net[-1].bias.add_(c)
-
     def reward_map(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         return self.g(obs, act)
 
