@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mairl_core.data.bags import read_episode
-from mairl_core.data.operator import OperatorStyle, ScriptedOperator, generate_reach_demos, run_teleop_episode
+from mairl_core.data.operator import OperatorStyle, ScriptedOperator, generate_demos, run_teleop_episode
 from mairl_core.envs.ur5_reach import UR5ReachEnv
 
 
@@ -22,14 +22,14 @@ def test_scripted_operator_succeeds():
 
 
 def test_generate_demos_writes_readable_bags(tmp_path):
-    stats = generate_reach_demos(tmp_path / "demos", n=3, seed=1, progress=False)
+    stats = generate_demos(tmp_path / "demos", n=3, seed=1, progress=False)
     bags = sorted((tmp_path / "demos").iterdir())
     assert [b.name for b in bags] == ["episode_000", "episode_001", "episode_002"]
     eps = [read_episode(b) for b in bags]
     assert all(e.q.shape == (101, 6) for e in eps) and stats["episodes"] == 3
     assert stats["attempts"] >= 3 and 0.0 < stats["success_rate"] <= 1.0
     assert not np.array_equal(eps[0].target, eps[1].target)
-    again = generate_reach_demos(tmp_path / "again", n=3, seed=1, progress=False)
+    again = generate_demos(tmp_path / "again", n=3, seed=1, progress=False)
     assert again == stats
     np.testing.assert_array_equal(read_episode(tmp_path / "again" / "episode_002").q, eps[2].q)
 
@@ -37,9 +37,9 @@ def test_generate_demos_writes_readable_bags(tmp_path):
 def test_generate_refuses_to_overwrite(tmp_path):
     import pytest
 
-    generate_reach_demos(tmp_path / "d", n=1, seed=0, progress=False)
+    generate_demos(tmp_path / "d", n=1, seed=0, progress=False)
     with pytest.raises(FileExistsError):
-        generate_reach_demos(tmp_path / "d", n=1, seed=0, progress=False)
+        generate_demos(tmp_path / "d", n=1, seed=0, progress=False)
 
 
 def test_bag_transitions_match_what_the_env_observed(tmp_path):

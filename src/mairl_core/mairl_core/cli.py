@@ -72,7 +72,7 @@ def _finish_bench(args: argparse.Namespace, out: Path, name: str, rows: list, ta
 
 def _bench_ur5(args: argparse.Namespace) -> int:
     from .benchmarks import ur5
-    from .data.operator import generate_reach_demos
+    from .data.operator import generate_demos
 
     exp, bench = ur5.load_bench(args.config)
     if args.quick:  # a smoke-test config: figures from it are labelled quick and never quoted
@@ -88,7 +88,7 @@ def _bench_ur5(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     demo_dir = Path(args.demos) if args.demos else out / "demos"
     if not args.demos and not any(demo_dir.glob("episode_*")):
-        generate_reach_demos(demo_dir, exp.demos.n_demos, exp.demos.seed, progress=not args.no_progress)
+        generate_demos(demo_dir, exp.demos.n_demos, exp.demos.seed, progress=not args.no_progress)
     t0 = time.perf_counter()
     print(f"UR5 reach benchmark: {', '.join(bench.methods)}; {bench.seeds} seeds; "
           f"{exp.algo.env_steps} env steps per run; {exp.demos.n_demos} demos from {demo_dir}"
@@ -202,9 +202,9 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _demos(args: argparse.Namespace) -> int:
-    from .data.operator import generate_reach_demos
+    from .data.operator import generate_demos
 
-    stats = generate_reach_demos(args.out, args.n, args.seed, progress=not args.no_progress)
+    stats = generate_demos(args.out, args.n, args.seed, progress=not args.no_progress)
     print(f"wrote {stats['episodes']} reach demos as MCAP bags in {args.out} "
           f"({stats['attempts']} attempts, scripted-operator success {stats['success_rate']:.2f})")
     return 0

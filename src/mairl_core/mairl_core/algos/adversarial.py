@@ -284,7 +284,7 @@ class ModelBasedLearner:
                         0, len(expert_pool), (n_exp,), generator=self.gen)]])
                 obj = self.rollout_objective(disc, starts)
                 self.policy_opt.zero_grad()
-                (-obj).backward()
+                (trainer.bc_loss() - obj).backward()
                 norms.append(float(torch.sqrt(sum(p.grad.pow(2).sum() for p in self.policy.parameters()
                                                   if p.grad is not None))))
                 nn.utils.clip_grad_value_(self.policy.parameters(), self.cfg.policy_grad_clip)
@@ -351,7 +351,7 @@ class PPOLearner:
                 ratio = (logp - flat.logp[idx]).exp()
                 pg = -torch.min(ratio * a, ratio.clamp(1 - cfg.ppo_clip, 1 + cfg.ppo_clip) * a).mean()
                 vl = (self.value(flat.obs[idx]).squeeze(-1) - ret_f[idx]).pow(2).mean()
-                loss = pg + cfg.value_coef * vl
+                loss = pg + cfg.value_coef * vl + trainer.bc_loss()
                 self.opt.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_([*self.policy.parameters(), *self.value.parameters()],
@@ -483,14 +483,22 @@ class AdversarialTrainer:
             accs.append(0.5 * ((le > 0).float().mean() + (lg < 0).float().mean()).item())
         return {"disc/loss": float(np.mean(losses)), "disc/accuracy": float(np.mean(accs))}
 
+    def bc_loss(self, weight: float | None = None) -> torch.Tensor:
+        """``weight`` x the mean -log pi(a|s) of batch_size random demo transitions
+        (default weight: ``bc_weight``; a zero weight costs nothing and draws no random numbers)."""
+        weight = self.cfg.bc_weight if weight is None else weight
+        if weight == 0:
+            return torch.zeros(())
+        data = self.expert.flat()
+        b = data.index(torch.randint(0, len(data), (self.cfg.batch_size,), generator=self.gen))
+        return -weight * self.policy.log_prob(b.obs, b.act).mean()
+
     def behaviour_clone(self, steps: int) -> float:
         """Maximise the demos' log-likelihood under pi for ``steps`` Adam steps; the last loss."""
-        data = self.expert.flat()
         opt = torch.optim.Adam(self.policy.parameters(), lr=self.cfg.bc_lr)
         loss = torch.zeros(())
         for _ in range(steps):
-            b = data.index(torch.randint(0, len(data), (self.cfg.batch_size,), generator=self.gen))
-            loss = -self.policy.log_prob(b.obs, b.act).mean()
+            loss = self.bc_loss(1.0)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -88,6 +88,9 @@ class AlgoConfig:
     """Behaviour-cloning steps (max log-likelihood of the demos, batch_size, lr bc_lr) on the
     policy before the first iteration; 0 = start from the random policy."""
     bc_lr: float = 1e-3
+    bc_weight: float = 0.0
+    """Weight of a behaviour-cloning term, the demos' mean -log pi(a_E|s_E) over batch_size
+    demo transitions, added to every policy loss (0 = the paper's pure adversarial update)."""
     disc_warmup_iters: int = 0
     """Iterations at the start that train F and D but not the policy."""
 

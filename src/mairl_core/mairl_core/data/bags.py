@@ -3,7 +3,9 @@
 One bag per episode. Per control step t (stamp t x period):
 ``/joint_states`` (sensor_msgs/JointState: measured positions and velocities),
 ``/mairl/target`` (geometry_msgs/PointStamped) and, for t < T,
-``/mairl/command`` (sensor_msgs/JointState: the safe absolute joint command sent).
+``/mairl/command`` (sensor_msgs/JointState: the safe absolute joint command sent) and,
+for grasping, ``/mairl/suction`` (std_msgs/Bool: the suction command sent with it). For
+reach the target is fixed; for grasp ``/mairl/target`` follows the block as it moves.
 Written with ``rosbags``, so ``ros2 bag play`` replays them on a ROS 2 machine
 and the ROS recorder writes the same format.
 """
@@ -15,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-JOINT_STATES, TARGET, COMMAND = "/joint_states", "/mairl/target", "/mairl/command"
+JOINT_STATES, TARGET, COMMAND, SUCTION = ("/joint_states", "/mairl/target", "/mairl/command",
+                                          "/mairl/suction")
 TYPES = {JOINT_STATES: "sensor_msgs/msg/JointState", TARGET: "geometry_msgs/msg/PointStamped",
          COMMAND: "sensor_msgs/msg/JointState"}
+SUCTION_TYPE = "std_msgs/msg/Bool"
 
 
 class BagError(ValueError):
@@ -26,7 +30,8 @@ class BagError(ValueError):
 
 @dataclass
 class Episode:
-    """q, qdot: (T+1, n) measured joint states; commands: (T, n); target: (3,)."""
+    """q, qdot: (T+1, n) measured joint states; commands: (T, n); target: (3,) where the block
+    started; grasping adds suction: (T,) bool commands and target_path: (T+1, 3) the block."""
 
     joint_names: list[str]
     q: np.ndarray
@@ -34,6 +39,8 @@ class Episode:
     commands: np.ndarray
     target: np.ndarray
     period: float
+    suction: np.ndarray | None = None
+    target_path: np.ndarray | None = None
 
 
 def _typestore():
@@ -56,25 +63,32 @@ def write_episode(path: str | Path, ep: Episode) -> Path:
     js, pt, pnt = (ts.types["sensor_msgs/msg/JointState"], ts.types["geometry_msgs/msg/PointStamped"],
                    ts.types["geometry_msgs/msg/Point"])
     path = Path(path)
+    types = dict(TYPES) if ep.suction is None else {**TYPES, SUCTION: SUCTION_TYPE}
     with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as w:
-        conns = {topic: w.add_connection(topic, TYPES[topic], typestore=ts) for topic in TYPES}
+        conns = {topic: w.add_connection(topic, types[topic], typestore=ts) for topic in types}
         for t in range(len(ep.q)):
             ns = int(round(t * ep.period * 1e9))
             w.write(conns[JOINT_STATES], ns, ts.serialize_cdr(js(
                 header=_stamp(ts, ns), name=list(ep.joint_names), position=np.asarray(ep.q[t], float),
                 velocity=np.asarray(ep.qdot[t], float), effort=np.zeros(0)), TYPES[JOINT_STATES]))
+            target = ep.target if ep.target_path is None else ep.target_path[t]
             w.write(conns[TARGET], ns, ts.serialize_cdr(pt(
-                header=_stamp(ts, ns), point=pnt(*map(float, ep.target))), TYPES[TARGET]))
+                header=_stamp(ts, ns), point=pnt(*map(float, target))), TYPES[TARGET]))
             if t < len(ep.commands):
                 w.write(conns[COMMAND], ns, ts.serialize_cdr(js(
                     header=_stamp(ts, ns), name=list(ep.joint_names),
                     position=np.asarray(ep.commands[t], float), velocity=np.zeros(0),
                     effort=np.zeros(0)), TYPES[COMMAND]))
+                if ep.suction is not None:
+                    w.write(conns[SUCTION], ns, ts.serialize_cdr(
+                        ts.types[SUCTION_TYPE](data=bool(ep.suction[t])), SUCTION_TYPE))
     return path
 
 
-def read_episode(path: str | Path) -> Episode:
-    """Read a bag written by ``write_episode`` (or the ROS recorder); BagError names what is wrong."""
+def read_episode(path: str | Path, grasp: bool = False) -> Episode:
+    """Read a bag written by ``write_episode`` (or the ROS recorder); BagError names what is wrong.
+
+    ``grasp``: the bag must also hold ``/mairl/suction``, and the target may move."""
     from rosbags.rosbag2 import Reader
 
     path = Path(path)
@@ -84,15 +98,16 @@ def read_episode(path: str | Path) -> Episode:
     try:
         with Reader(path) as r:
             by_topic = {c.topic: c for c in r.connections}
-            for topic, msgtype in TYPES.items():
+            types = {**TYPES, SUCTION: SUCTION_TYPE} if grasp else TYPES
+            for topic, msgtype in types.items():
                 if topic not in by_topic:
                     raise BagError(f"{path}: topic {topic} missing (has: {sorted(by_topic)})")
                 if by_topic[topic].msgtype != msgtype:
                     raise BagError(f"{path}: topic {topic} has type {by_topic[topic].msgtype}, "
                                    f"expected {msgtype}")
-            msgs: dict[str, list] = {t: [] for t in TYPES}
+            msgs: dict[str, list] = {t: [] for t in types}
             stamps: list[int] = []
-            for conn, stamp, raw in r.messages(connections=[by_topic[t] for t in TYPES]):
+            for conn, stamp, raw in r.messages(connections=[by_topic[t] for t in types]):
                 msgs[conn.topic].append(ts.deserialize_cdr(raw, conn.msgtype))
                 if conn.topic == JOINT_STATES:
                     stamps.append(stamp)
@@ -116,9 +131,16 @@ def read_episode(path: str | Path) -> Episode:
     if not (np.all(np.isfinite(q)) and np.all(np.isfinite(qdot)) and np.all(np.isfinite(cmd))
             and np.all(np.isfinite(target))):
         raise BagError(f"{path}: NaN or inf in the recorded data")
-    if len(target) == 0 or np.ptp(target, axis=0).max() > 1e-9:
+    if grasp:
+        suction = np.array([m.data for m in msgs[SUCTION]], bool)
+        if len(suction) != len(cmd) or len(target) != len(q):
+            raise BagError(f"{path}: {len(suction)} suction commands and {len(target)} targets for "
+                           f"{len(cmd)} joint commands and {len(q)} joint states")
+    elif len(target) == 0 or np.ptp(target, axis=0).max() > 1e-9:
         raise BagError(f"{path}: the target must be recorded and fixed within an episode")
     period = float(np.median(np.diff(stamps))) * 1e-9
+    if grasp:
+        return Episode(names, q, qdot, cmd, target[0], period, suction=suction, target_path=target)
     return Episode(names, q, qdot, cmd, target[0], period)
 
 
@@ -139,6 +161,33 @@ def reach_transitions(episodes: list[Episode], robot, max_joint_speed: float | N
                       for q, qd in zip(ep.q, ep.qdot)])
         obs.append(o)
         act.append((ep.commands - ep.q[:-1]).astype(np.float32))
+    if len({o.shape for o in obs}) > 1:
+        raise BagError("episodes differ in length; trainers need fixed-length episodes")
+    obs_arr = np.stack(obs)
+    return {"obs": obs_arr[:, :-1], "act": np.stack(act), "next_obs": obs_arr[:, 1:]}
+
+
+def grasp_transitions(episodes: list[Episode], robot, suction_value: float,
+                      max_joint_speed: float | None = None) -> dict[str, np.ndarray]:
+    """Training arrays from grasp episodes: obs (N, T, 16), act (N, T, 7), next_obs.
+
+    The suction state in obs[t] is the command of step t-1 (off at t = 0); the
+    action's suction entry is +suction_value (on) or -suction_value (off), the
+    values the env thresholds at 0.
+    """
+    from ..envs.kinematics import fingertip_position
+    from ..envs.ur5_grasp import grasp_observation
+
+    speed = robot.max_joint_speed if max_joint_speed is None else max_joint_speed
+    obs, act = [], []
+    for ep in episodes:
+        if ep.suction is None or ep.target_path is None:
+            raise BagError("a grasp episode needs suction commands and the block's path")
+        state = np.concatenate([[0.0], ep.suction.astype(float)])
+        obs.append(np.stack([grasp_observation(q, qd, fingertip_position(robot, q), b, s, speed)
+                             for q, qd, b, s in zip(ep.q, ep.qdot, ep.target_path, state)]))
+        sign = np.where(ep.suction, suction_value, -suction_value)[:, None]
+        act.append(np.concatenate([ep.commands - ep.q[:-1], sign], 1).astype(np.float32))
     if len({o.shape for o in obs}) > 1:
         raise BagError("episodes differ in length; trainers need fixed-length episodes")
     obs_arr = np.stack(obs)

@@ -62,43 +62,106 @@ class ScriptedOperator:
         return v + self.disturbance
 
 
-def run_teleop_episode(env, operator: ScriptedOperator, seed: int) -> tuple[Episode, bool]:
-    """One episode of ``UR5ReachEnv`` driven by ``operator`` through the teleop path."""
+GRASP_STYLE = OperatorStyle(speed_range=(0.5, 0.9), gain=6.0)
+"""Grasp demos move faster than reach demos: the servos lag each relative command, and the
+operator must get there, come down, seal and lift within the episode."""
+
+
+class GraspOperator:
+    """The same hand, with a plan for suction grasping: move above the block, come down onto
+    it, switch suction on, wait a moment (a person checks the seal), lift. Phase changes
+    use what a person sees: the fingertip and the block."""
+
+    hover = 0.04
+    """Height above the grasp point to aim for before coming down (m)."""
+    lift = 0.12
+    """How far to lift (m)."""
+    press = 0.004
+    """Aim this far into the block's top, so the cup seals (m)."""
+
+    def __init__(self, style: OperatorStyle, rng: np.random.Generator):
+        self.hand, self.rng = ScriptedOperator(style, rng), rng
+        self.reset()
+
+    def reset(self) -> None:
+        self.hand.reset()
+        self.phase, self.wait, self.lift_goal = "approach", 0, None
+
+    def command(self, fingertip: np.ndarray, grasp_point: np.ndarray, held: bool
+                ) -> tuple[np.ndarray, bool]:
+        """(Cartesian velocity, suction on) for this control period. ``held``: the block is
+        on the cup (what a person sees, or a vacuum sensor reports)."""
+        tip, top = np.asarray(fingertip), np.asarray(grasp_point) - [0.0, 0.0, self.press]
+        above = top + [0.0, 0.0, self.hover]
+        if self.phase == "approach" and (np.linalg.norm(tip[:2] - above[:2]) < 0.015
+                                         and abs(tip[2] - above[2]) < 0.03):
+            self.phase = "descend"
+        if self.phase == "descend" and np.linalg.norm(tip - grasp_point) < 0.008:
+            self.phase, self.wait = "attach", int(self.rng.integers(1, 4))
+        if self.phase == "attach":
+            self.wait -= 1
+            if self.wait <= 0 and held:
+                self.phase, self.lift_goal = "lift", top + [0.0, 0.0, self.lift]
+        elif self.phase == "lift" and not held:  # lost it: start over
+            self.phase = "approach"
+        goal = {"approach": above, "descend": top, "attach": top}.get(self.phase, self.lift_goal)
+        return self.hand.velocity(tip, goal), self.phase in ("attach", "lift")
+
+
+def run_teleop_episode(env, operator: ScriptedOperator | GraspOperator, seed: int
+                       ) -> tuple[Episode, bool]:
+    """One episode of ``UR5ReachEnv`` (``ScriptedOperator``) or ``UR5GraspEnv``
+    (``GraspOperator``) driven through the teleop path."""
     env.reset(seed=seed)
     operator.reset()
+    grasp = isinstance(operator, GraspOperator)
     period = env.substeps * env.model.opt.timestep
-    qs, qds, cmds = [env.data.qpos.copy()], [env.data.qvel.copy()], []
+    qs, qds, cmds = [env.data.qpos[:6].copy()], [env.data.qvel[:6].copy()], []
+    suction, path = [], [env.target.copy()]
     done, info = False, {}
     while not done:
-        q = env.data.qpos.copy()
-        v = operator.velocity(env._tip(q), env.target)
+        q = env.data.qpos[:6].copy()
+        if grasp:
+            v, on = operator.command(env._tip(q), env.grasp_point(), env.holding())
+            suction.append(on)
+        else:
+            v = operator.velocity(env._tip(q), env.target)
         cmd = twist_to_joint_command(env.robot, q, v, period)
-        _, _, _, done, info = env.step(cmd - q)
+        action = np.r_[cmd - q, env.step_bound() / 2 * (1 if on else -1)] if grasp else cmd - q
+        _, _, _, done, info = env.step(action)
         cmds.append(info["command"])
-        qs.append(env.data.qpos.copy())
-        qds.append(env.data.qvel.copy())
+        qs.append(env.data.qpos[:6].copy())
+        qds.append(env.data.qvel[:6].copy())
+        path.append(env.target.copy())
     ep = Episode(list(env.robot.joint_names), np.array(qs), np.array(qds), np.array(cmds),
-                 env.target.copy(), period)
+                 path[0], period)
+    if grasp:
+        ep.suction, ep.target_path = np.array(suction, bool), np.array(path)
     return ep, bool(info["is_success"])
 
 
-def generate_reach_demos(out_dir: str | Path, n: int, seed: int, style: OperatorStyle | None = None,
-                         progress: bool = True) -> dict[str, float]:
-    """Write ``n`` successful scripted-operator episodes as bags ``out_dir/episode_NNN``.
+def generate_demos(out_dir: str | Path, n: int, seed: int, task: str = "reach",
+                   style: OperatorStyle | None = None, progress: bool = True) -> dict[str, float]:
+    """Write ``n`` successful scripted-operator episodes of ``task`` (reach or grasp) as bags
+    ``out_dir/episode_NNN``.
 
     Like a person at the recorder, a failed episode is discarded and re-recorded
     (at most ``3 n`` attempts). Returns {'episodes', 'attempts', 'success_rate'}.
     """
     from tqdm import tqdm
 
+    from ..envs.ur5_grasp import UR5GraspEnv
     from ..envs.ur5_reach import UR5ReachEnv
 
+    if task not in ("reach", "grasp"):
+        raise ValueError(f"task must be reach or grasp, got {task!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if any(out.glob("episode_*")):
         raise FileExistsError(f"{out} already holds episodes: choose another --out or remove them")
-    env = UR5ReachEnv()
-    operator = ScriptedOperator(style or OperatorStyle(), np.random.default_rng(seed))
+    env = UR5ReachEnv() if task == "reach" else UR5GraspEnv()
+    operator = (ScriptedOperator if task == "reach" else GraspOperator)(
+        style or (OperatorStyle() if task == "reach" else GRASP_STYLE), np.random.default_rng(seed))
     saved = attempts = 0
     bar = tqdm(total=n, desc="demos", disable=not progress)
     while saved < n and attempts < 3 * n:

@@ -2,6 +2,7 @@
 
 - ``mairl/GridWorld-v0``: the paper's 5x5 diagnostic GridWorld (§V-B).
 - ``mairl/UR5Reach-v0``: UR5 reaching in MuJoCo (§V-D).
+- ``mairl/UR5Grasp-v0``: UR5 grasping with a suction cup (§V-D).
 """
 
 import os
@@ -17,3 +18,5 @@ if "mairl/GridWorld-v0" not in gym.registry:
     gym.register(id="mairl/GridWorld-v0", entry_point="mairl_core.envs.gridworld:GridWorldEnv")
 if "mairl/UR5Reach-v0" not in gym.registry:
     gym.register(id="mairl/UR5Reach-v0", entry_point="mairl_core.envs.ur5_reach:UR5ReachEnv")
+if "mairl/UR5Grasp-v0" not in gym.registry:
+    gym.register(id="mairl/UR5Grasp-v0", entry_point="mairl_core.envs.ur5_grasp:UR5GraspEnv")

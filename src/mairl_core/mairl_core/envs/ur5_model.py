@@ -60,11 +60,13 @@ def _quat_rx(alpha: float) -> str:
 
 
 def ur5_mjcf(cfg: UR5Config, kp: float = 1000.0, extra_worldbody: str = "",
-             timestep: float = 0.002) -> str:
+             timestep: float = 0.002, tool_body: str = "", extra_actuators: str = "") -> str:
     """MJCF of the arm on a fixed base: position-controlled joints with the configured limits.
 
     The links are gravity-compensated (``gravcomp``), as the UR controller compensates
     gravity itself; the position servos (critically damped) then track without sag.
+    ``tool_body`` is XML placed in the flange frame at the tool point (e.g. a suction cup),
+    ``extra_actuators`` XML appended to the actuators.
     """
     radius = (0.06, 0.054, 0.04, 0.035, 0.035, 0.03)
     parts = []
@@ -80,7 +82,9 @@ def ur5_mjcf(cfg: UR5Config, kp: float = 1000.0, extra_worldbody: str = "",
             f'{seg}<inertial pos="{a / 2:.17g} 0 {d / 2:.17g}" mass="{2.0 if i < 3 else 0.8}" '
             f'diaginertia="0.01 0.01 0.01"/>'
             f'<body name="frame{i + 1}" pos="{a:.17g} 0 {d:.17g}" quat="{_quat_rx(cfg.dh_alpha[i])}">')
-    tool = f'<site name="tool" pos="0 0 {cfg.tool_offset:.17g}" size="0.01"/>'
+    tool = (f'<site name="tool" pos="0 0 {cfg.tool_offset:.17g}" size="0.01"/>'
+            f'<body name="tool_body" pos="0 0 {cfg.tool_offset:.17g}">{tool_body}</body>'
+            if tool_body else f'<site name="tool" pos="0 0 {cfg.tool_offset:.17g}" size="0.01"/>')
     chain = "".join(parts) + tool + "</body></body>" * 6
     actuators = "".join(
         f'<position name="{n}_pos" joint="{n}" kp="{kp}" kv="{2 * math.sqrt(kp):.6g}" '
@@ -97,4 +101,4 @@ def ur5_mjcf(cfg: UR5Config, kp: float = 1000.0, extra_worldbody: str = "",
             f'<geom name="floor" type="plane" pos="0 0 -0.75" size="3 3 0.1" rgba="0.3 0.32 0.35 1"/>'
             f'<body name="base">{chain}</body>{extra_worldbody}'
             f'</worldbody>'
-            f'<actuator>{actuators}</actuator></mujoco>')
+            f'<actuator>{actuators}{extra_actuators}</actuator></mujoco>')

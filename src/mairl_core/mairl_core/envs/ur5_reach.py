@@ -40,6 +40,8 @@ def reach_observation(q: np.ndarray, qdot: np.ndarray, fingertip: np.ndarray, ta
 
 class UR5ReachEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+    config_cls, config_name = ReachConfig, "ur5_reach"
+    obs_dim, act_dim = 15, 6
 
     def __init__(self, config: ReachConfig | None = None, robot: UR5Config | None = None,
                  limits: SafetyLimits | None = None, render_mode: str | None = None,
@@ -51,7 +53,7 @@ class UR5ReachEnv(gym.Env):
         self.render_mode = render_mode
         self._size = (height, width)
         self._renderer = None
-        self.cfg = config or load_config(ReachConfig, "ur5_reach")
+        self.cfg = config or load_config(self.config_cls, self.config_name)
         self.robot = robot or load_ur5()
         self.limits = limits or load_safety_limits()
         period = self.limits.control_period
@@ -59,10 +61,7 @@ class UR5ReachEnv(gym.Env):
         if self.substeps < 1 or abs(self.substeps * self.cfg.sim_timestep - period) > 1e-9:
             raise ValueError(f"control period {period} s is not a multiple of the sim timestep "
                              f"{self.cfg.sim_timestep} s")
-        target_body = ('<body name="target" mocap="true"><geom type="box" size="0.02 0.02 0.02" '
-                       'rgba="0.9 0.2 0.2 1"/></body>')
-        self.model = mujoco.MjModel.from_xml_string(
-            ur5_mjcf(self.robot, extra_worldbody=target_body, timestep=self.cfg.sim_timestep))
+        self.model = mujoco.MjModel.from_xml_string(self._mjcf())
         self.data = mujoco.MjData(self.model)
         lo, hi = self.limits.box_lower, self.limits.box_upper
         start_tip = np.array([hi[0], (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2])
@@ -70,37 +69,50 @@ class UR5ReachEnv(gym.Env):
         if err > 1e-3:
             raise ValueError(f"start pose unreachable from ik_seed (error {err:.3f} m)")
         s = self.limits.max_step
-        self.action_space = spaces.Box(-s, s, (6,), np.float32)
-        self.observation_space = spaces.Box(-np.inf, np.inf, (15,), np.float32)
+        self.action_space = spaces.Box(-s, s, (self.act_dim,), np.float32)
+        self.observation_space = spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float32)
         self.target = start_tip
         self.t = 0
+
+    def _mjcf(self) -> str:
+        target_body = ('<body name="target" mocap="true"><geom type="box" size="0.02 0.02 0.02" '
+                       'rgba="0.9 0.2 0.2 1"/></body>')
+        return ur5_mjcf(self.robot, extra_worldbody=target_body, timestep=self.cfg.sim_timestep)
 
     def _tip(self, q: np.ndarray) -> np.ndarray:
         return fingertip_position(self.robot, q)
 
     def _obs(self) -> np.ndarray:
-        q = self.data.qpos.copy()
-        return reach_observation(q, self.data.qvel, self._tip(q), self.target,
+        q = self.data.qpos[:6].copy()
+        return reach_observation(q, self.data.qvel[:6], self._tip(q), self.target,
                                  self.robot.max_joint_speed)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         mujoco.mj_resetData(self.model, self.data)
-        self.data.qpos[:] = self.q_start
-        self.data.ctrl[:] = self.q_start
-        self.target = (np.asarray(options["target"], float) if options and "target" in options
-                       else self.np_random.uniform(self.limits.box_lower, self.limits.box_upper))
-        self.data.mocap_pos[0] = self.target
+        self.data.qpos[:6] = self.q_start
+        self.data.ctrl[:6] = self.q_start
+        self._place_target(options["target"] if options and "target" in options else None)
         mujoco.mj_forward(self.model, self.data)
         self.t = 0
         return self._obs(), {"distance": self._distance()}
 
+    def _place_target(self, target) -> None:
+        """The block: ``target`` if given, else uniform in the fingertip box."""
+        self.target = (np.asarray(target, float) if target is not None
+                       else self.np_random.uniform(self.limits.box_lower, self.limits.box_upper))
+        self.data.mocap_pos[0] = self.target
+
     def _distance(self) -> float:
-        return float(np.linalg.norm(self._tip(self.data.qpos) - self.target))
+        return float(np.linalg.norm(self._tip(self.data.qpos[:6]) - self.target))
 
     def distance(self) -> float:
         """Fingertip to block (m) now."""
         return self._distance()
+
+    def is_success(self) -> bool:
+        """The task's success test, applied at the end of an episode."""
+        return self._distance() <= self.cfg.success_radius
 
     @staticmethod
     def step_bound() -> float:
@@ -130,20 +142,26 @@ class UR5ReachEnv(gym.Env):
             self._renderer.close()
             self._renderer = None
 
-    def step(self, action):
-        q = self.data.qpos.copy()
-        res = safe_command(q, q + np.asarray(action, float), self.limits, self._tip)
+    def _apply_joint_action(self, action) -> dict:
+        """Joint deltas -> safe absolute command -> the position servos; the info of the step."""
+        q = self.data.qpos[:6].copy()
+        res = safe_command(q, q + np.asarray(action, float)[:6], self.limits, self._tip)
         info = {"safety_clipped": res.clipped}
         if res.command is None:  # hold position, say why
             info["safety_rejected"] = res.rejected
-            command = self.data.ctrl.copy()
+            command = self.data.ctrl[:6].copy()
         else:
             command = res.command
-        self.data.ctrl[:] = command
+        self.data.ctrl[:6] = command
+        info["command"] = command
+        return info
+
+    def step(self, action):
+        info = self._apply_joint_action(action)
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
         self.t += 1
         dist = self._distance()
-        info.update(distance=dist, is_success=dist <= self.cfg.success_radius, command=command)
+        info.update(distance=dist, is_success=dist <= self.cfg.success_radius)
         return self._obs(), -dist, False, self.t >= self.cfg.episode_steps, info
 
 
