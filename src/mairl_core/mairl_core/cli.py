@@ -74,13 +74,15 @@ def _bench_ur5(args: argparse.Namespace) -> int:
     from .benchmarks import ur5
     from .data.operator import generate_demos
 
-    exp, bench = ur5.load_bench(args.config)
+    exp, bench = ur5.load_bench(_config_name(args))
     if args.quick:  # a smoke-test config: figures from it are labelled quick and never quoted
         bench = dataclasses.replace(bench, seeds=1, eval_every=1, curve_episodes=2)
         exp = dataclasses.replace(exp, bc_steps=100, eval=dataclasses.replace(exp.eval, episodes=4),
                                   algo=dataclasses.replace(exp.algo, env_steps=1600))
     if args.seeds is not None:
         bench = dataclasses.replace(bench, seeds=args.seeds)
+    if args.n_demos is not None:
+        exp = dataclasses.replace(exp, demos=dataclasses.replace(exp.demos, n_demos=args.n_demos))
     if args.methods:
         bench = dataclasses.replace(bench, methods=args.methods.split(","))
         ur5.check_methods(bench.methods)
@@ -88,18 +90,19 @@ def _bench_ur5(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     demo_dir = Path(args.demos) if args.demos else out / "demos"
     if not args.demos and not any(demo_dir.glob("episode_*")):
-        generate_demos(demo_dir, exp.demos.n_demos, exp.demos.seed, progress=not args.no_progress)
+        generate_demos(demo_dir, exp.demos.n_demos, exp.demos.seed, task=args.task,
+                       progress=not args.no_progress)
     t0 = time.perf_counter()
-    print(f"UR5 reach benchmark: {', '.join(bench.methods)}; {bench.seeds} seeds; "
+    print(f"UR5 {args.task} benchmark: {', '.join(bench.methods)}; {bench.seeds} seeds; "
           f"{exp.algo.env_steps} env steps per run; {exp.demos.n_demos} demos from {demo_dir}"
           + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
     runs = ur5.run_benchmark(exp, bench, str(demo_dir), str(out / "checkpoints"),
-                             workers=args.workers, progress=not args.no_progress)
-    rows = ur5.summarise(bench, runs)
+                             workers=args.workers, progress=not args.no_progress, task=args.task)
+    rows = ur5.summarise(bench, runs, task=args.task)
     wall = time.perf_counter() - t0
     (out / "runs.json").write_text(json.dumps(runs) + "\n")
-    ur5.plot_curves(runs, out / "success_curves.png")
-    return _finish_bench(args, out, "ur5-reach", rows, ur5.format_table(rows), wall,
+    ur5.plot_curves(runs, out / "success_curves.png", task=args.task)
+    return _finish_bench(args, out, f"ur5-{args.task}", rows, ur5.format_table(rows), wall,
                          [out / "success_curves.png"],
                          config={"experiment": dataclasses.asdict(exp), "bench": dataclasses.asdict(bench)},
                          evaluation=f"{exp.eval.episodes} test episodes per seed, targets from seed "
@@ -107,16 +110,17 @@ def _bench_ur5(args: argparse.Namespace) -> int:
 
 
 def _config_name(args: argparse.Namespace) -> str:
-    return args.config or {"gridworld": "gridworld", "reach": "reach_train"}[args.task]
+    return args.config or {"gridworld": "gridworld", "reach": "reach_train",
+                           "grasp": "grasp_train"}[args.task]
 
 
 def _train(args: argparse.Namespace) -> int:
-    if args.task == "reach":
-        return _train_reach(args)
+    if args.task in ("reach", "grasp"):
+        return _train_robot(args)
     from .training import build_gridworld
 
     if args.algo == "bc":
-        raise SystemExit("error: --algo bc is for robot tasks (--task reach)")
+        raise SystemExit("error: --algo bc is for robot tasks (--task reach|grasp)")
     state_only = args.mode == "s"
     overrides = {"env_steps": args.env_steps} if args.env_steps else {}
     exp, trainer = build_gridworld(_config_name(args), args.algo, state_only, args.seed, overrides)
@@ -139,17 +143,18 @@ def _run_training(args: argparse.Namespace, trainer, meta: dict) -> int:
     return 0
 
 
-def _train_reach(args: argparse.Namespace) -> int:
+def _train_robot(args: argparse.Namespace) -> int:
     from . import reach
     from .checkpoint import save_checkpoint
     from .training import policy_meta
 
     if not args.demos:
-        raise SystemExit("error: --task reach needs --demos DIR (record them with `mairl demos --out DIR`)")
+        raise SystemExit(f"error: --task {args.task} needs --demos DIR "
+                         f"(record them with `mairl demos --task {args.task} --out DIR`)")
     exp = reach.load_reach_experiment(_config_name(args))
     n = args.n_demos if args.n_demos is not None else exp.demos.n_demos
-    expert = reach.load_reach_demos(args.demos, n)
-    meta = {"task": "reach", "method": args.algo, "mode": args.mode, "seed": args.seed,
+    expert = reach.load_reach_demos(args.demos, n, task=args.task)
+    meta = {"task": args.task, "method": args.algo, "mode": args.mode, "seed": args.seed,
             "config_file": str(_config_name(args)), "demos": str(args.demos), "n_demos": n}
     out = Path(args.out)
     if args.algo == "bc":
@@ -159,10 +164,12 @@ def _train_reach(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         policy, state = reach.train_bc(exp, expert, args.seed)
         save_checkpoint(ckpt, state, **meta, **policy_meta(exp.algo, policy.policy))
-        print(f"trained bc on reach from {n} demos in {time.perf_counter() - t0:.0f} s; checkpoint {ckpt}")
+        print(f"trained bc on {args.task} from {n} demos in {time.perf_counter() - t0:.0f} s; "
+              f"checkpoint {ckpt}")
         return 0
     overrides = {"env_steps": args.env_steps} if args.env_steps else {}
-    trainer = reach.make_reach_trainer(exp, args.algo, expert, args.seed, args.mode == "s", overrides)
+    trainer = reach.make_reach_trainer(exp, args.algo, expert, args.seed, args.mode == "s", overrides,
+                                       task=args.task)
     return _run_training(args, trainer, meta)
 
 
@@ -176,16 +183,17 @@ def _eval(args: argparse.Namespace) -> int:
     policy, meta = load_policy(args.policy)
     if meta.get("task") != args.task:
         raise SystemExit(f"error: {args.policy} was trained on task '{meta.get('task')}', not '{args.task}'")
-    if args.task == "reach":
+    if args.task in ("reach", "grasp"):
         from .reach import evaluate_reach
 
-        res = evaluate_reach(policy, args.episodes, args.seed,
+        res = evaluate_reach(policy, args.episodes, args.seed, task=args.task,
                              video=Path(args.out) / "episodes.gif" if args.video else None)
-        row = {"method": meta["method"].upper(), "mode": meta.get("mode"), "env": "UR5Reach-v0",
+        row = {"method": meta["method"].upper(), "mode": meta.get("mode"),
+               "env": f"UR5{args.task.capitalize()}-v0",
                "seeds": 1, "policy": str(args.policy), "n_demos": meta.get("n_demos"), **res}
-        path = write_results(args.out, "eval-reach", [row], quick=False,
+        path = write_results(args.out, f"eval-{args.task}", [row], quick=False,
                              wall_s=time.perf_counter() - t0)
-        print(f"{row['method']} on UR5 reach, {args.episodes} episodes, seed {args.seed}: success "
+        print(f"{row['method']} on UR5 {args.task}, {args.episodes} episodes, seed {args.seed}: success "
               f"{res['success_rate']:.2f}, final distance median {100 * res['final_distance_median']:.1f} cm"
               f" -> {path}" + (f"; video {res['video']}" if "video" in res else ""))
         return 0
@@ -204,8 +212,8 @@ def _eval(args: argparse.Namespace) -> int:
 def _demos(args: argparse.Namespace) -> int:
     from .data.operator import generate_demos
 
-    stats = generate_demos(args.out, args.n, args.seed, progress=not args.no_progress)
-    print(f"wrote {stats['episodes']} reach demos as MCAP bags in {args.out} "
+    stats = generate_demos(args.out, args.n, args.seed, task=args.task, progress=not args.no_progress)
+    print(f"wrote {stats['episodes']} {args.task} demos as MCAP bags in {args.out} "
           f"({stats['attempts']} attempts, scripted-operator success {stats['success_rate']:.2f})")
     return 0
 
@@ -230,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp, out_default=None, config_default="gridworld"):
         sp.add_argument("--config", default=config_default,
                         help="experiment YAML: a path, or a name under config/ "
-                             f"(default: {config_default or 'gridworld, or reach_train for --task reach'})")
+                             f"(default: {config_default or 'by --task: gridworld, reach_train, grasp_train'})")
         sp.add_argument("--out", default=out_default, required=out_default is None,
                         help="output directory")
         sp.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -241,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_demo)
 
     r = sub.add_parser("demos", help="record scripted-operator demos (teleop path) as rosbag2 MCAP")
-    r.add_argument("--task", choices=["reach"], default="reach")
+    r.add_argument("--task", choices=["reach", "grasp"], default="reach")
     r.add_argument("--n", type=int, default=50, help="number of successful episodes (default 50)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", required=True, help="dataset directory (episode_NNN bags)")
@@ -259,12 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     g.set_defaults(func=_bench_gridworld)
 
-    u = bsub.add_parser("ur5", help="Table III in sim: Expert, Random, BC, GAIL, AIRL, MGAIL, MAIRL on UR5 reach")
-    common(u, config_default="reach_train")
-    u.add_argument("--task", choices=["reach"], default="reach")
+    u = bsub.add_parser("ur5", help="Table III in sim: Expert, Random, BC, GAIL, AIRL, MGAIL, MAIRL "
+                                    "on UR5 reach or grasp")
+    common(u, config_default=None)
+    u.add_argument("--task", choices=["reach", "grasp"], default="reach")
     u.add_argument("--demos", default=None,
                    help="demo bags (default: generate OUT/demos with the config's demos.seed)")
     u.add_argument("--seeds", type=int, default=None, help="number of seeds (default: from the config)")
+    u.add_argument("--n-demos", type=int, default=None,
+                   help="train on the first N demos (default: from the config); the demo-count sweep")
     u.add_argument("--methods", default=None, help="comma-separated subset, e.g. BC,MAIRL")
     u.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
     u.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
@@ -273,10 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train one method; checkpoints, TensorBoard, resume")
     common(t, config_default=None)
     t.add_argument("--task", choices=TASKS, default="gridworld")
-    t.add_argument("--algo", choices=ALGOS, default="mairl", help="bc: behaviour cloning (reach only)")
-    t.add_argument("--demos", default=None, help="reach: directory of demo bags (`mairl demos`)")
+    t.add_argument("--algo", choices=ALGOS, default="mairl",
+                   help="bc: behaviour cloning (robot tasks only)")
+    t.add_argument("--demos", default=None, help="reach/grasp: directory of demo bags (`mairl demos`)")
     t.add_argument("--n-demos", type=int, default=None,
-                   help="reach: use the first N demos (default: from the config)")
+                   help="reach/grasp: use the first N demos (default: from the config)")
     t.add_argument("--mode", choices=["s", "s,a"], default="s", help="reward input: state or state-action")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--env-steps", type=int, default=None, help="budget (default: from the config)")
@@ -288,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(e, config_default=None)
     e.add_argument("--task", choices=TASKS, default="gridworld")
     e.add_argument("--video", action="store_true",
-                   help="reach: also write OUT/episodes.gif of the first 3 episodes (headless)")
+                   help="reach/grasp: also write OUT/episodes.gif of the first 3 episodes (headless)")
     e.add_argument("--policy", required=True, help="checkpoint written by `mairl train`")
     e.add_argument("--episodes", type=int, default=100)
     e.add_argument("--seed", type=int, default=10_000,

@@ -1,13 +1,15 @@
-"""UR5 reaching as a training task: demos from bags, trainers, BC, evaluation, video.
+"""UR5 reaching and grasping as training tasks: demos from bags, trainers, BC, evaluation, video.
 
-The experiment file (``config/reach_train.yaml``) has three sections:
-``demos`` (where the bags are and how many to use), ``algo`` (overrides of
-``config/mairl.yaml``) and ``eval``. The env itself is ``config/ur5_reach.yaml``
-and the limits ``config/safety.yaml``, shared with the ROS nodes.
+The experiment file (``config/reach_train.yaml``, ``config/grasp_train.yaml``)
+has the sections ``demos`` (how many bags to use), ``algo`` (overrides of
+``config/mairl.yaml``), ``eval``, ``bc_steps`` and ``bench``. The envs
+themselves are ``config/ur5_reach.yaml`` / ``config/ur5_grasp.yaml`` and the
+limits ``config/safety.yaml``, shared with the ROS nodes.
 
 Evaluation runs the policy's mean action (no exploration noise) from start
-targets drawn by ``seed``; an episode succeeds when the fingertip ends within
-the success radius of the block.
+targets drawn by ``seed``; an episode succeeds when the env's success test
+holds at its end (reach: fingertip within the success radius of the block;
+grasp: the block held by suction and lifted).
 """
 
 from __future__ import annotations
@@ -27,6 +29,18 @@ from .algos.normalize import NormalizedPolicy, ObsNorm
 from .config import ConfigError, from_dict, read_yaml, resolve_config
 
 REACH_ALGOS = (*METHODS, "bc")
+ROBOT_TASKS = ("reach", "grasp")
+
+
+def task_env_cls(task: str):
+    """The gymnasium env class of a robot task."""
+    if task == "reach":
+        from .envs.ur5_reach import UR5ReachEnv
+        return UR5ReachEnv
+    if task == "grasp":
+        from .envs.ur5_grasp import UR5GraspEnv
+        return UR5GraspEnv
+    raise ValueError(f"unknown robot task {task!r} ({', '.join(ROBOT_TASKS)})")
 
 
 @dataclass
@@ -72,14 +86,16 @@ def load_reach_experiment(path: str | os.PathLike = "reach_train") -> ReachExper
     )
 
 
-def load_reach_demos(demo_dir: str | os.PathLike, n: int | None = None) -> Transitions:
+def load_reach_demos(demo_dir: str | os.PathLike, n: int | None = None, task: str = "reach"
+                     ) -> Transitions:
     """Expert transitions from a directory of MCAP episode bags (``mairl demos`` output)."""
-    from .data.bags import read_episode, reach_transitions
+    from .data.bags import grasp_transitions, reach_transitions, read_episode
     from .envs.ur5_model import load_ur5
 
     d = Path(demo_dir)
     if not d.is_dir():
-        raise FileNotFoundError(f"demo directory {d} does not exist (make one with `mairl demos --out {d}`)")
+        raise FileNotFoundError(f"demo directory {d} does not exist "
+                                f"(make one with `mairl demos --task {task} --out {d}`)")
     bags = sorted(p for p in d.iterdir() if p.is_dir() or p.suffix == ".mcap")
     if not bags:
         raise ValueError(f"{d}: no episode bags in it")
@@ -87,18 +103,22 @@ def load_reach_demos(demo_dir: str | os.PathLike, n: int | None = None) -> Trans
         if n > len(bags):
             raise ValueError(f"{d}: {n} demos asked for, {len(bags)} recorded")
         bags = bags[:n]
-    arrays = reach_transitions([read_episode(b) for b in bags], load_ur5())
+    if task == "grasp":
+        arrays = grasp_transitions([read_episode(b, grasp=True) for b in bags], load_ur5(),
+                                   task_env_cls(task).step_bound() / 2)
+    else:
+        arrays = reach_transitions([read_episode(b) for b in bags], load_ur5())
     t = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in arrays.items()}
     return Transitions(t["obs"], t["act"], t["next_obs"], torch.zeros(t["act"].shape[:2]))
 
 
 def make_reach_trainer(exp: ReachExperiment, algo: str, expert: Transitions, seed: int,
-                       state_only: bool = True, overrides: dict[str, Any] | None = None
-                       ) -> AdversarialTrainer:
+                       state_only: bool = True, overrides: dict[str, Any] | None = None,
+                       task: str = "reach") -> AdversarialTrainer:
     from .envs.ur5_reach import UR5ReachVecEnv
 
     cfg = dataclasses.replace(exp.algo, state_only=state_only, **(overrides or {}))
-    env = UR5ReachVecEnv(cfg.n_envs, seed=seed)
+    env = UR5ReachVecEnv(cfg.n_envs, seed=seed, env_cls=task_env_cls(task))
     return AdversarialTrainer(algo, cfg, env, expert, seed=seed)
 
 
@@ -131,22 +151,23 @@ def train_bc(exp: ReachExperiment, expert: Transitions, seed: int, steps: int | 
 @torch.no_grad()
 def evaluate_reach(policy: torch.nn.Module, episodes: int, seed: int, *, batch: int = 25,
                    deterministic: bool = True, video: str | os.PathLike | None = None,
-                   video_episodes: int = 3) -> dict[str, Any]:
-    """Success and final distance of ``episodes`` reach episodes with targets from ``seed``.
+                   video_episodes: int = 3, task: str = "reach") -> dict[str, Any]:
+    """Success and final distance of ``episodes`` episodes of ``task`` with targets from ``seed``
+    (grasp: also the final lift of the block).
 
     ``video``: also write the first ``video_episodes`` episodes as an animated GIF.
     """
-    from .envs.ur5_reach import UR5ReachEnv
-
-    if getattr(policy, "obs_dim", 15) != 15 or getattr(policy, "act_dim", 6) != 6:
+    env_cls = task_env_cls(task)
+    want = (env_cls.obs_dim, env_cls.act_dim)
+    if (getattr(policy, "obs_dim", want[0]), getattr(policy, "act_dim", want[1])) != want:
         raise ValueError(f"policy has obs_dim {policy.obs_dim}, act_dim {policy.act_dim}; "
-                         "UR5 reach needs 15 and 6")
-    finals, successes, clipped = [], [], 0
+                         f"UR5 {task} needs {want[0]} and {want[1]}")
+    finals, successes, lifts, clipped = [], [], [], 0
     frames: list[np.ndarray] = []
     done = 0
     while done < episodes:
         n = min(batch, episodes - done)
-        envs = [UR5ReachEnv(render_mode="rgb_array" if video and done + i < video_episodes else None)
+        envs = [env_cls(render_mode="rgb_array" if video and done + i < video_episodes else None)
                 for i in range(n)]
         obs = np.stack([e.reset(seed=seed + done + i)[0] for i, e in enumerate(envs)])
         for _ in range(envs[0].cfg.episode_steps):
@@ -158,9 +179,10 @@ def evaluate_reach(policy: torch.nn.Module, episodes: int, seed: int, *, batch: 
                 if e.render_mode == "rgb_array":
                     frames.append(e.render())
         for e in envs:
-            d = e.distance()
-            finals.append(d)
-            successes.append(d <= e.cfg.success_radius)
+            finals.append(e.distance())
+            successes.append(e.is_success())
+            if task == "grasp":
+                lifts.append(e.lift())
             e.close()
         done += n
     finals_a = np.array(finals)
@@ -174,6 +196,8 @@ def evaluate_reach(policy: torch.nn.Module, episodes: int, seed: int, *, batch: 
         "final_distances": finals_a.tolist(),
         "safety_clipped_steps": int(clipped),
     }
+    if lifts:
+        result["final_lift_median"] = float(np.median(lifts))
     if video and frames:
         result["video"] = str(write_gif(frames, video))
     return result

@@ -20,7 +20,7 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import from_dict, to_dict
 
 ALGOS = (*METHODS, "bc")
-TASKS = ("gridworld", "reach")
+TASKS = ("gridworld", "reach", "grasp")
 
 
 def build_gridworld(cfg_path: str | os.PathLike, algo: str, state_only: bool, seed: int,

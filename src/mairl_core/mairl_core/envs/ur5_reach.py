@@ -166,20 +166,21 @@ class UR5ReachEnv(gym.Env):
 
 
 class UR5ReachVecEnv:
-    """The trainers' view of ``n_envs`` reach envs stepping in lock-step (float32 tensors)."""
+    """The trainers' view of ``n_envs`` UR5 envs (reach, or ``env_cls``) stepping in lock-step
+    (float32 tensors)."""
 
     discrete = False
     dynamics_head = "gaussian"
 
-    def __init__(self, n_envs: int, seed: int = 0):
+    def __init__(self, n_envs: int, seed: int = 0, env_cls: type[UR5ReachEnv] | None = None):
         import torch
 
         self._torch = torch
-        self.envs = [UR5ReachEnv() for _ in range(n_envs)]
+        self.envs = [(env_cls or UR5ReachEnv)() for _ in range(n_envs)]
         for i, e in enumerate(self.envs):
             e.reset(seed=seed * 10_007 + i)  # seeds each env's generator once
         self.n_envs = n_envs
-        self.obs_dim, self.act_dim = 15, 6
+        self.obs_dim, self.act_dim = self.envs[0].obs_dim, self.envs[0].act_dim
         self.horizon = self.envs[0].cfg.episode_steps
         self.action_scale = self.envs[0].limits.max_step  # policies squash into the step limit
 
@@ -192,7 +193,7 @@ class UR5ReachVecEnv:
         return obs, np.array([o[1] for o in out]), any(o[4] for o in out)
 
     def step_from(self, obs, env_actions):
-        raise NotImplementedError("UR5 reach cannot be reset to an arbitrary observation: "
+        raise NotImplementedError("a MuJoCo UR5 env cannot be reset to an arbitrary observation: "
                                   "use rollout_mode 'imagined'")
 
     def rng_state(self) -> dict:
@@ -203,4 +204,4 @@ class UR5ReachVecEnv:
             e.np_random.bit_generator.state = s
 
     def success_rate(self) -> float:
-        return float(np.mean([e._distance() <= e.cfg.success_radius for e in self.envs]))
+        return float(np.mean([e.is_success() for e in self.envs]))

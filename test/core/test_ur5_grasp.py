@@ -1,0 +1,172 @@
+"""UR5 grasping with a suction cup: the env API, the physics of suction, the scripted expert,
+demo bags with the suction topic, and training/evaluation from the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+import yaml
+from gymnasium.utils.env_checker import check_env
+
+import mairl_core.envs  # noqa: F401 - registers the envs
+from mairl_core.cli import main
+from mairl_core.config import load_config
+from mairl_core.data.bags import BagError, grasp_transitions, read_episode, write_episode
+from mairl_core.data.operator import GRASP_STYLE, GraspOperator, generate_demos, run_teleop_episode
+from mairl_core.envs.kinematics import twist_to_joint_command
+from mairl_core.envs.ur5_grasp import GraspConfig, UR5GraspEnv
+from mairl_core.envs.ur5_model import load_ur5
+
+
+@pytest.fixture(scope="module")
+def env():
+    return UR5GraspEnv()
+
+
+def test_env_checker_and_spaces():
+    e = gym.make("mairl/UR5Grasp-v0", render_mode="rgb_array")
+    check_env(e.unwrapped, skip_render_check=False)
+    assert e.observation_space.shape == (16,) and e.action_space.shape == (7,)
+    e.close()
+
+
+def test_reset_places_block_on_the_table_under_the_box(env):
+    lo, hi = np.array(env.limits.box_lower), np.array(env.limits.box_upper)
+    for seed in range(10):
+        obs, _ = env.reset(seed=seed)
+        b = env.block_position()
+        assert np.all(b[:2] >= lo[:2]) and np.all(b[:2] <= hi[:2])
+        assert b[2] == pytest.approx(env.cfg.object_size, abs=1e-6)
+        assert obs[15] == 0.0 and not env.holding() and env.lift() == pytest.approx(0.0, abs=1e-6)
+        np.testing.assert_allclose(obs[12:15], env._tip(env.data.qpos[:6]) - b, atol=1e-6)
+
+
+def _press_down(env, seed: int, suction: bool) -> None:
+    """Come down onto the block with a plain P controller, wait 3 steps touching it (with
+    ``suction``: until it is held), then go up 12 cm."""
+    env.reset(seed=seed)
+    touched, goal = None, None
+    for t in range(env.cfg.episode_steps):
+        q = env.data.qpos[:6].copy()
+        tip = env._tip(q)
+        if touched is None and np.linalg.norm(tip - env.grasp_point()) < 0.008:
+            touched = t
+        if touched is not None and goal is None and t >= touched + 3 and (env.holding() or not suction):
+            goal = tip + [0.0, 0.0, 0.12]
+        target = (env.grasp_point() - [0, 0, 0.004]) if goal is None else goal
+        v = 6.0 * (target - tip)
+        v *= min(1.0, 0.8 / max(np.linalg.norm(v), 1e-9))
+        cmd = twist_to_joint_command(env.robot, q, v, 0.04)
+        env.step(np.r_[cmd - q, 0.06 if suction and touched is not None else -0.06])
+    assert goal is not None, "the controller never touched the block"
+
+
+def test_suction_lifts_the_block_and_without_it_nothing_is_lifted(env):
+    _press_down(env, seed=3, suction=True)
+    assert env.holding() and env.lift() >= env.cfg.lift_height and env.is_success()
+    assert env._obs()[15] == 1.0
+    _press_down(env, seed=3, suction=False)
+    assert not env.holding() and env.lift() < 0.01 and not env.is_success()
+
+
+def test_suction_releases_when_switched_off(env):
+    _press_down(env, seed=4, suction=True)
+    lifted = env.lift()
+    assert lifted >= env.cfg.lift_height
+    q = env.data.qpos[:6].copy()
+    for _ in range(15):
+        env.step(np.r_[np.zeros(6), -0.06])
+    assert env.data.qpos[:6] == pytest.approx(q, abs=0.02)
+    assert env.lift() < 0.01 and not env.holding()  # the block fell back to the table
+
+
+def test_bad_suction_command_is_refused(env):
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.r_[np.zeros(6), np.nan])
+    assert "suction_rejected" in info and env.suction == 0.0
+
+
+@pytest.mark.parametrize("shape", ["box", "cylinder", "sphere"])
+def test_scripted_expert_grasps_every_shape(shape):
+    cfg = dataclasses.replace(load_config(GraspConfig, "ur5_grasp"), object=shape)
+    e = UR5GraspEnv(config=cfg)
+    op = GraspOperator(GRASP_STYLE, np.random.default_rng(7))
+    results = [run_teleop_episode(e, op, seed=500 + i)[1] for i in range(4)]
+    assert sum(results) >= 3, results
+
+
+def test_unknown_shape_is_a_clear_error():
+    with pytest.raises(ValueError, match="box, cylinder, sphere"):
+        GraspConfig(object="cone")
+
+
+def test_grasp_bags_round_trip_and_transitions(tmp_path):
+    stats = generate_demos(tmp_path / "d", n=2, seed=3, task="grasp", progress=False)
+    assert stats["episodes"] == 2
+    bags = sorted((tmp_path / "d").iterdir())
+    ep = read_episode(bags[0], grasp=True)
+    T = UR5GraspEnv().cfg.episode_steps
+    assert ep.q.shape == (T + 1, 6) and ep.suction.shape == (T,) and ep.target_path.shape == (T + 1, 3)
+    assert ep.suction.any() and not ep.suction[0]
+    assert ep.target_path[-1][2] - ep.target_path[0][2] >= 0.05  # the block went up with the cup
+    # written again, read again: identical
+    write_episode(tmp_path / "copy", ep)
+    again = read_episode(tmp_path / "copy", grasp=True)
+    np.testing.assert_array_equal(again.suction, ep.suction)
+    np.testing.assert_allclose(again.target_path, ep.target_path)
+    arr = grasp_transitions([ep], load_ur5(), suction_value=0.06)
+    assert arr["obs"].shape == (1, T, 16) and arr["act"].shape == (1, T, 7)
+    # the suction state observed is the previous command; the action's sign is the command
+    np.testing.assert_array_equal(arr["obs"][0, 1:, 15], ep.suction[:-1].astype(np.float32))
+    np.testing.assert_array_equal(arr["act"][0, :, 6] > 0, ep.suction)
+    np.testing.assert_allclose(arr["obs"][0, 1:], arr["next_obs"][0, :-1])
+    # a reach bag is not a grasp bag
+    generate_demos(tmp_path / "r", n=1, seed=0, task="reach", progress=False)
+    with pytest.raises(BagError, match="/mairl/suction"):
+        read_episode(next((tmp_path / "r").iterdir()), grasp=True)
+
+
+@pytest.fixture(scope="module")
+def grasp_demos(tmp_path_factory):
+    out = tmp_path_factory.mktemp("grasp_demos")
+    assert main(["demos", "--task", "grasp", "--n", "3", "--seed", "2", "--out", str(out),
+                 "--no-progress"]) == 0
+    return out
+
+
+def test_train_and_eval_grasp_from_the_cli(tmp_path, grasp_demos):
+    from _helpers import CONFIG_DIR
+
+    data = yaml.safe_load((CONFIG_DIR / "grasp_train.yaml").read_text())
+    data["bc_steps"] = 100
+    data["demos"]["n_demos"] = 3
+    data["algo"].update(n_envs=2, model_steps=2, policy_steps=2, disc_steps=2, rollout_batch=16,
+                        batch_size=64, agent_recent=600)
+    cfg = tmp_path / "grasp_small.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    for algo in ("bc", "mairl"):
+        out = tmp_path / algo
+        assert main(["train", "--task", "grasp", "--algo", algo, "--demos", str(grasp_demos),
+                     "--config", str(cfg), "--out", str(out), "--env-steps", "300",
+                     "--no-progress"]) == 0
+        ev = tmp_path / f"ev_{algo}"
+        assert main(["eval", "--task", "grasp", "--policy", str(out / "checkpoint.pt"),
+                     "--episodes", "2", "--out", str(ev)]) == 0
+        row = json.loads((ev / "results.json").read_text())["rows"][0]
+        assert row["env"] == "UR5Grasp-v0" and len(row["final_distances"]) == 2
+        assert "final_lift_median" in row
+    from mairl_core.training import load_policy
+
+    policy, meta = load_policy(tmp_path / "mairl" / "checkpoint.pt")
+    assert meta["task"] == "grasp"
+    act = policy.act(torch.zeros(2, 16))
+    assert act.shape == (2, 7) and bool((act.abs() <= UR5GraspEnv.step_bound() + 1e-6).all())
+    # a reach policy is refused on grasp
+    with pytest.raises(SystemExit, match="trained on task 'grasp', not 'reach'"):
+        main(["eval", "--task", "reach", "--policy", str(tmp_path / "bc" / "checkpoint.pt"),
+              "--episodes", "1", "--out", str(tmp_path / "x")])
