@@ -200,3 +200,24 @@ def test_reward_ema_is_an_exponential_average_of_d(gridworld_experiment, expert_
         torch.testing.assert_close(v, decay * first[k] + (1 - decay) * now)
         changed += int(not torch.equal(now, first[k]))
     assert changed, "D did not move, so the average proves nothing"
+
+
+def test_policy_ema_is_the_deployed_policy(gridworld_experiment, expert_demos):
+    """``policy_ema``: the deployed policy is the per-iteration EMA of the policy's weights
+    (its first value a copy); the policy itself keeps training and collecting."""
+    from _helpers import make_trainer
+
+    decay = 0.6
+    tr = make_trainer(gridworld_experiment, expert_demos, method="airl", seed=0, policy_ema=decay)
+    tr.train_iteration()
+    first = {k: v.clone() for k, v in tr.policy.state_dict().items()}
+    deployed = tr.deployable_policy().policy
+    assert deployed is not tr.policy
+    for k, v in deployed.state_dict().items():
+        torch.testing.assert_close(v, first[k])
+    tr.train_iteration()
+    now = tr.policy.state_dict()
+    assert any(not torch.equal(now[k], first[k]) for k in first), "the policy did not move"
+    for k, v in tr.deployable_policy().policy.state_dict().items():
+        torch.testing.assert_close(v, decay * first[k] + (1 - decay) * now[k])
+    assert "policy_avg" in tr.state_dict()["modules"]

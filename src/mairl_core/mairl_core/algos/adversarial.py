@@ -414,6 +414,10 @@ class AdversarialTrainer:
             self.disc_avg = torch.optim.swa_utils.AveragedModel(
                 self.disc, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.reward_ema))
         self.learner = learner_cls(cfg, env, self.policy, self.gen, self.expert)
+        self.policy_avg = None
+        if cfg.policy_ema > 0:
+            self.policy_avg = torch.optim.swa_utils.AveragedModel(
+                self.policy, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.policy_ema))
         self.buffer = EpisodeBuffer(cfg.buffer_size, env.horizon)
         self.iteration = 0
         self.env_steps = 0
@@ -516,6 +520,8 @@ class AdversarialTrainer:
         metrics.update(self.train_discriminator())
         if self.iteration >= self.cfg.disc_warmup_iters:
             metrics.update(self.learner.update_policy(self, batch))
+            if self.policy_avg is not None:
+                self.policy_avg.update_parameters(self.policy)
         self.iteration += 1
         metrics["env_steps"] = float(self.env_steps)
         if self.log_fn is not None:
@@ -535,8 +541,10 @@ class AdversarialTrainer:
         return history
 
     def deployable_policy(self) -> nn.Module:
-        """The policy taking raw observations (the normaliser folded in)."""
-        return NormalizedPolicy(self.policy, self.obs_norm)
+        """The policy taking raw observations (the normaliser folded in); the policy's moving
+        average if ``policy_ema`` is on."""
+        policy = self.policy if self.policy_avg is None else self.policy_avg.module
+        return NormalizedPolicy(policy, self.obs_norm)
 
     @property
     def policy_disc(self) -> nn.Module:
@@ -553,6 +561,8 @@ class AdversarialTrainer:
     # ----- checkpoints -----
     def modules(self) -> dict[str, nn.Module]:
         extra = {} if self.disc_avg is None else {"disc_avg": self.disc_avg}
+        if self.policy_avg is not None:
+            extra["policy_avg"] = self.policy_avg
         if self.obs_norm is not None:
             extra["obs_norm"] = self.obs_norm
         return {"policy": self.policy, "disc": self.disc, **extra, **self.learner.modules()}

@@ -88,6 +88,10 @@ class AlgoConfig:
     """Behaviour-cloning steps (max log-likelihood of the demos, batch_size, lr bc_lr) on the
     policy before the first iteration; 0 = start from the random policy."""
     bc_lr: float = 1e-3
+    policy_ema: float = 0.0
+    """Decay per iteration of an exponential moving average of the policy's weights; when > 0
+    the average is the deployed (evaluated, saved) policy, while data is still collected
+    with the policy itself (0 = off)."""
     bc_weight: float = 0.0
     """Weight of a behaviour-cloning term, the demos' mean -log pi(a_E|s_E) over batch_size
     demo transitions, added to every policy loss (0 = the paper's pure adversarial update)."""
