@@ -221,3 +221,21 @@ def test_policy_ema_is_the_deployed_policy(gridworld_experiment, expert_demos):
     for k, v in tr.deployable_policy().policy.state_dict().items():
         torch.testing.assert_close(v, decay * first[k] + (1 - decay) * now[k])
     assert "policy_avg" in tr.state_dict()["modules"]
+
+
+def test_load_policy_returns_the_policy_average(tmp_path, gridworld_experiment, expert_demos):
+    from _helpers import make_trainer
+
+    from mairl_core.checkpoint import save_checkpoint
+    from mairl_core.training import load_policy, policy_meta
+
+    tr = make_trainer(gridworld_experiment, expert_demos, method="airl", seed=0, policy_ema=0.5)
+    tr.train_iteration()
+    tr.train_iteration()
+    save_checkpoint(tmp_path / "c.pt", tr.state_dict(), task="gridworld", method="airl",
+                    **policy_meta(tr.cfg, tr.policy))
+    loaded, _ = load_policy(tmp_path / "c.pt")
+    for k, v in tr.deployable_policy().policy.state_dict().items():
+        torch.testing.assert_close(loaded.policy.state_dict()[k], v)
+    assert any(not torch.equal(v, tr.policy.state_dict()[k])
+               for k, v in loaded.policy.state_dict().items())

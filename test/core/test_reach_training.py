@@ -133,3 +133,27 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
     assert (out / "checkpoints" / "reach_mairl_seed0.pt").exists()
     assert main(["bench", "ur5", "--methods", "Nope", "--quick", "--out", str(tmp_path / "x"),
                  "--demos", str(demo_dir), "--config", str(small_config)]) == 2
+
+
+def test_demo_runs_the_reach_pipeline_and_resumes(tmp_path, small_config, capsys):
+    """`mairl demo` (the README's first command): demos -> MAIRL -> BC -> test, with a GIF;
+    run again, it reuses the demos and the finished training run."""
+    data = yaml.safe_load(small_config.read_text())
+    data["algo"]["env_steps"] = 400
+    data["eval"]["episodes"] = 3
+    cfg = tmp_path / "demo.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    out = tmp_path / "demo"
+    assert main(["demo", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["benchmark"] == "demo-ur5-reach" and not res["quick"]
+    rows = {r["method"]: r for r in res["rows"]}
+    assert set(rows) == {"MAIRL", "BC"} and rows["MAIRL"]["env_steps"] == 400
+    assert all(len(r["final_distances"]) == 3 for r in rows.values())
+    assert (out / "mairl_episodes.gif").stat().st_size > 10_000
+    assert len(list((out / "demos").glob("episode_*"))) == 4
+    stamp = (out / "demos" / "episode_000").stat().st_mtime_ns
+    assert main(["demo", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert (out / "demos" / "episode_000").stat().st_mtime_ns == stamp
+    again = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert again["MAIRL"]["final_distances"] == rows["MAIRL"]["final_distances"]

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 EXAMPLES = """examples:
-  mairl demo                                   # the main job: GridWorld Table I + Fig. 3 -> runs/demo
+  mairl demo                                   # the main job: UR5 reach demos, MAIRL, test -> runs/demo
   mairl bench gridworld --out bench/results/gridworld
   mairl bench ur5 --task reach --out bench/results/ur5_reach            # Table III in sim
+  mairl bench ur5 --task grasp --out bench/results/ur5_grasp
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl --resume
   mairl eval --task gridworld --policy runs/gw-mairl/checkpoint.pt --episodes 100 --seed 1 --out runs/gw-eval
@@ -219,12 +220,60 @@ def _demos(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    print("mairl demo: the GridWorld experiment (paper Table I, Fig. 3). "
-          "The UR5 reaching pipeline replaces this once it lands.", flush=True)
-    args.quick = False
-    args.seed = 0
-    args.seeds = None
-    return _bench_gridworld(args)
+    """The main job: UR5 reaching in MuJoCo from scripted-teleop demos to a tested MAIRL policy.
+
+    Re-running continues where it stopped: existing demos are reused and an interrupted
+    training run resumes from its checkpoint.
+    """
+    from . import reach
+    from .benchmarks.ur5 import METHOD_SPECS
+    from .checkpoint import save_checkpoint
+    from .data.operator import generate_demos
+    from .eval.results import write_results
+    from .training import policy_meta, train_run
+
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    exp = reach.load_reach_experiment(args.config)
+    demo_dir = out / "demos"
+    print(f"mairl demo: UR5 reach in MuJoCo -> {out}\n[1/4] {exp.demos.n_demos} scripted-operator "
+          f"demos through the teleop path (rosbag2 MCAP) in {demo_dir}", flush=True)
+    if not any(demo_dir.glob("episode_*")):
+        generate_demos(demo_dir, exp.demos.n_demos, exp.demos.seed, task="reach",
+                       progress=not args.no_progress)
+    expert = reach.load_reach_demos(demo_dir, exp.demos.n_demos)
+    algo, state_only = METHOD_SPECS["MAIRL"]
+    print(f"[2/4] MAIRL training, {exp.algo.env_steps} env steps (checkpoints, TensorBoard: "
+          f"{out / 'mairl'})", flush=True)
+    trainer = reach.make_reach_trainer(exp, algo, expert, args.seed, state_only)
+    meta = {"task": "reach", "method": algo, "mode": "s" if state_only else "s,a", "seed": args.seed,
+            "config_file": str(args.config), "demos": str(demo_dir), "n_demos": exp.demos.n_demos}
+    train_run(trainer, out / "mairl", meta=meta, resume=True, progress=not args.no_progress)
+    print("[3/4] behaviour cloning on the same demos, for comparison", flush=True)
+    bc_policy, bc_state = reach.train_bc(exp, expert, args.seed)
+    save_checkpoint(out / "bc" / "checkpoint.pt", bc_state, **{**meta, "method": "bc", "mode": "s"},
+                    **policy_meta(exp.algo, bc_policy.policy))
+    ev = exp.eval
+    print(f"[4/4] testing both on {ev.episodes} episodes with unseen targets (seed {ev.seed}+i)",
+          flush=True)
+    rows = []
+    for name, policy, video in (("MAIRL", trainer.deployable_policy(), out / "mairl_episodes.gif"),
+                                ("BC", bc_policy, None)):
+        res = reach.evaluate_reach(policy, ev.episodes, ev.seed, video=video)
+        rows.append({"method": name, "env": "UR5Reach-v0", "seeds": 1, "seed": args.seed,
+                     "env_steps": trainer.env_steps if name == "MAIRL" else 0,
+                     "n_demos": exp.demos.n_demos, **res})
+    wall = time.perf_counter() - t0
+    path = write_results(out, "demo-ur5-reach", rows, quick=False, wall_s=wall,
+                         commit_at_start=args.commit_at_start,
+                         evaluation="the last MAIRL policy (no checkpoint selection), mean action")
+    print()
+    for r in rows:
+        print(f"{r['method']:<6} success {r['success_rate']:.2f}   final distance median "
+              f"{100 * r['final_distance_median']:.1f} cm")
+    print(f"\nresults: {path}  video: {rows[0].get('video')}  ({wall:.0f} s)")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,9 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output directory")
         sp.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    d = sub.add_parser("demo", help="the main job (for now: the GridWorld benchmark) -> runs/demo")
-    common(d, "runs/demo")
-    d.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    d = sub.add_parser("demo", help="the main job: UR5 reach in MuJoCo (demos, MAIRL training, "
+                                    "evaluation) -> runs/demo")
+    common(d, "runs/demo", config_default="reach_train")
+    d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=_demo)
 
     r = sub.add_parser("demos", help="record scripted-operator demos (teleop path) as rosbag2 MCAP")

@@ -96,7 +96,8 @@ def policy_meta(cfg: AlgoConfig, policy: torch.nn.Module) -> dict[str, Any]:
 
 def load_policy(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The policy of a checkpoint written by ``train_run`` (or ``mairl train --algo bc``), taking
-    raw observations (any normalisation folded in), and the checkpoint's metadata."""
+    raw observations (any normalisation folded in; the policy's moving average if the run
+    kept one), and the checkpoint's metadata."""
     from .algos.normalize import NormalizedPolicy, ObsNorm
 
     payload = load_checkpoint(path)
@@ -111,7 +112,11 @@ def load_policy(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any
     norm = None
     try:
         modules = payload["state"]["modules"]
-        policy.load_state_dict(modules["policy"])
+        if "policy_avg" in modules:  # policy_ema: the average is the deployed policy
+            policy.load_state_dict({k[len("module."):]: v for k, v in modules["policy_avg"].items()
+                                    if k.startswith("module.")})
+        else:
+            policy.load_state_dict(modules["policy"])
         if "obs_norm" in modules:
             norm = ObsNorm(meta["obs_dim"], meta["act_dim"])
             norm.load_state_dict(modules["obs_norm"])
