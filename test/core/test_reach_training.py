@@ -118,12 +118,12 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
     """`mairl bench ur5 --quick` runs every kind of method end to end and writes its files."""
     out = tmp_path / "bench"
     assert main(["bench", "ur5", "--task", "reach", "--quick", "--config", str(small_config),
-                 "--demos", str(demo_dir), "--methods", "Expert,Random,BC,AIRL,MAIRL",
+                 "--demos", str(demo_dir), "--methods", "Expert,Random,BC,GAIL,AIRL,MAIRL",
                  "--out", str(out), "--workers", "1", "--no-progress"]) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["quick"] is True and res["benchmark"] == "ur5-reach"
     rows = {r["method"]: r for r in res["rows"]}
-    assert set(rows) == {"Expert", "Random", "BC", "AIRL", "MAIRL"}
+    assert set(rows) == {"Expert", "Random", "BC", "GAIL", "AIRL", "MAIRL"}
     assert rows["Expert"]["success_rate"] >= 0.75  # the scripted operator reaches
     assert rows["Random"]["success_rate"] == 0.0
     assert rows["MAIRL"]["env_steps"] == rows["AIRL"]["env_steps"] >= 1600  # same budget
@@ -133,6 +133,44 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
     assert (out / "checkpoints" / "reach_mairl_seed0.pt").exists()
     assert main(["bench", "ur5", "--methods", "Nope", "--quick", "--out", str(tmp_path / "x"),
                  "--demos", str(demo_dir), "--config", str(small_config)]) == 2
+    # reward transfer from these checkpoints to the changed robot
+    tr_out = tmp_path / "transfer"
+    assert main(["bench", "transfer", "--task", "reach", "--source", str(out), "--quick", "--config",
+                 str(small_config), "--out", str(tr_out), "--workers", "1", "--no-progress"]) == 0
+    res = json.loads((tr_out / "results.json").read_text())
+    assert res["benchmark"] == "ur5-reach-transfer" and res["quick"] is True
+    rows = {r["method"]: r for r in res["rows"]}
+    assert set(rows) == {"Expert", "BC moved", "MAIRL moved", "MAIRL reward", "GAIL reward"}
+    assert rows["MAIRL reward"]["env_steps"] == rows["GAIL reward"]["env_steps"] >= 1600
+    assert rows["BC moved"]["env_steps"] == 0
+    assert (tr_out / "success_curves.png").stat().st_size > 5_000
+    assert main(["bench", "transfer", "--source", str(tmp_path / "nothing"), "--quick", "--config",
+                 str(small_config), "--out", str(tmp_path / "y")]) == 2
+
+
+def test_transferred_reward_is_frozen_and_needs_no_demos(tmp_path, demo_dir, small_config):
+    """The reward-transfer trainer loads the learned reward, never updates it, uses no demos,
+    and runs on the changed robot (the config's payload is in its model)."""
+    from mairl_core import reach
+    from mairl_core.benchmarks.transfer import reward_trainer
+    from mairl_core.checkpoint import load_checkpoint
+
+    out = tmp_path / "src"
+    assert main(["bench", "ur5", "--task", "reach", "--quick", "--config", str(small_config),
+                 "--demos", str(demo_dir), "--methods", "MAIRL", "--out", str(out), "--workers", "1",
+                 "--no-progress"]) == 0
+    ckpt = out / "checkpoints" / "reach_mairl_seed0.pt"
+    exp = reach.load_reach_experiment(small_config)
+    tr = reward_trainer(exp, ckpt, seed=1, task="reach", env_config="ur5_reach_changed")
+    assert tr.expert is None and tr.cfg.freeze_reward and tr.cfg.rollout_expert_frac == 0
+    assert tr.env.env.envs[0].cfg.payload == 0.5
+    saved = load_checkpoint(ckpt)["state"]["modules"]["disc"]
+    before = {k: v.clone() for k, v in tr.policy.state_dict().items()}
+    m = tr.train_iteration()
+    assert "disc/loss" not in m and "policy/objective" in m
+    for k, v in tr.disc.state_dict().items():
+        assert torch.equal(v, saved[k]), k
+    assert any(not torch.equal(v, before[k]) for k, v in tr.policy.state_dict().items())
 
 
 def test_demo_runs_the_reach_pipeline_and_resumes(tmp_path, small_config, capsys):

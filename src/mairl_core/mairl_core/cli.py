@@ -110,6 +110,40 @@ def _bench_ur5(args: argparse.Namespace) -> int:
                                     f"{exp.eval.seed}+i (no training run used them); mean action")
 
 
+def _bench_transfer(args: argparse.Namespace) -> int:
+    from .benchmarks import transfer, ur5
+
+    exp, bench = ur5.load_bench(_config_name(args))
+    rows = args.rows.split(",") if args.rows else list(transfer.ROWS)
+    bench = dataclasses.replace(bench, methods=rows)
+    if args.quick:
+        bench = dataclasses.replace(bench, seeds=1, eval_every=1, curve_episodes=2)
+        exp = dataclasses.replace(exp, eval=dataclasses.replace(exp.eval, episodes=4),
+                                  algo=dataclasses.replace(exp.algo, env_steps=1600))
+    if args.seeds is not None:
+        bench = dataclasses.replace(bench, seeds=args.seeds)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    print(f"UR5 {args.task} reward transfer to {args.env_config}: {', '.join(rows)}; {bench.seeds} "
+          f"seeds; {exp.algo.env_steps} env steps per new policy; source {args.source}"
+          + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
+    runs = transfer.run_transfer(exp, bench, args.source, args.task, args.env_config, rows,
+                                 workers=args.workers, progress=not args.no_progress)
+    table_rows = ur5.summarise(bench, runs, task=args.task)
+    wall = time.perf_counter() - t0
+    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    ur5.plot_curves(runs, out / "success_curves.png", task=args.task,
+                    title=f"UR5 {args.task}, changed robot ({args.env_config}): new policies on "
+                          "frozen rewards")
+    return _finish_bench(args, out, f"ur5-{args.task}-transfer", table_rows,
+                         ur5.format_table(table_rows), wall, [out / "success_curves.png"],
+                         config={"experiment": dataclasses.asdict(exp), "bench": dataclasses.asdict(bench),
+                                 "env_config": args.env_config, "source": str(args.source)},
+                         evaluation=f"{exp.eval.episodes} test episodes per seed on the changed robot, "
+                                    f"targets from seed {exp.eval.seed}+i; mean action")
+
+
 def _config_name(args: argparse.Namespace) -> str:
     return args.config or {"gridworld": "gridworld", "reach": "reach_train",
                            "grasp": "grasp_train"}[args.task]
@@ -330,6 +364,21 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
     u.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     u.set_defaults(func=_bench_ur5)
+
+    x = bsub.add_parser("transfer", help="reward transfer: frozen learned rewards train new policies "
+                                         "on a changed robot, beside the policies moved unchanged")
+    common(x, config_default=None)
+    x.add_argument("--task", choices=["reach"], default="reach")
+    x.add_argument("--source", required=True,
+                   help="output directory of a `mairl bench ur5` run (its checkpoints/)")
+    x.add_argument("--env-config", default="ur5_reach_changed",
+                   help="env YAML of the changed robot (default: ur5_reach_changed)")
+    x.add_argument("--rows", default=None, help="comma-separated subset of: Expert, BC moved, "
+                   "MAIRL moved, MAIRL reward, GAIL reward")
+    x.add_argument("--seeds", type=int, default=None, help="number of seeds (default: from the config)")
+    x.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
+    x.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    x.set_defaults(func=_bench_transfer)
 
     t = sub.add_parser("train", help="train one method; checkpoints, TensorBoard, resume")
     common(t, config_default=None)

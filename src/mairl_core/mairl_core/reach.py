@@ -112,13 +112,23 @@ def load_reach_demos(demo_dir: str | os.PathLike, n: int | None = None, task: st
     return Transitions(t["obs"], t["act"], t["next_obs"], torch.zeros(t["act"].shape[:2]))
 
 
+def task_env_config(task: str, env_config: str | os.PathLike | None):
+    """The env config of ``task`` from a YAML name or path (None: the task's default file)."""
+    from .config import load_config
+
+    cls = task_env_cls(task)
+    return load_config(cls.config_cls, env_config or cls.config_name)
+
+
 def make_reach_trainer(exp: ReachExperiment, algo: str, expert: Transitions, seed: int,
                        state_only: bool = True, overrides: dict[str, Any] | None = None,
-                       task: str = "reach") -> AdversarialTrainer:
+                       task: str = "reach", env_config: str | os.PathLike | None = None
+                       ) -> AdversarialTrainer:
     from .envs.ur5_reach import UR5ReachVecEnv
 
     cfg = dataclasses.replace(exp.algo, state_only=state_only, **(overrides or {}))
-    env = UR5ReachVecEnv(cfg.n_envs, seed=seed, env_cls=task_env_cls(task))
+    env = UR5ReachVecEnv(cfg.n_envs, seed=seed, env_cls=task_env_cls(task),
+                         config=task_env_config(task, env_config))
     return AdversarialTrainer(algo, cfg, env, expert, seed=seed)
 
 
@@ -151,9 +161,11 @@ def train_bc(exp: ReachExperiment, expert: Transitions, seed: int, steps: int | 
 @torch.no_grad()
 def evaluate_reach(policy: torch.nn.Module, episodes: int, seed: int, *, batch: int = 25,
                    deterministic: bool = True, video: str | os.PathLike | None = None,
-                   video_episodes: int = 3, task: str = "reach") -> dict[str, Any]:
+                   video_episodes: int = 3, task: str = "reach",
+                   env_config: str | os.PathLike | None = None) -> dict[str, Any]:
     """Success and final distance of ``episodes`` episodes of ``task`` with targets from ``seed``
-    (grasp: also the final lift of the block).
+    (grasp: also the final lift of the block); ``env_config``: another env YAML (e.g. a
+    changed robot).
 
     ``video``: also write the first ``video_episodes`` episodes as an animated GIF.
     """
@@ -162,13 +174,14 @@ def evaluate_reach(policy: torch.nn.Module, episodes: int, seed: int, *, batch: 
     if (getattr(policy, "obs_dim", want[0]), getattr(policy, "act_dim", want[1])) != want:
         raise ValueError(f"policy has obs_dim {policy.obs_dim}, act_dim {policy.act_dim}; "
                          f"UR5 {task} needs {want[0]} and {want[1]}")
+    config = task_env_config(task, env_config)
     finals, successes, lifts, clipped = [], [], [], 0
     frames: list[np.ndarray] = []
     done = 0
     while done < episodes:
         n = min(batch, episodes - done)
-        envs = [env_cls(render_mode="rgb_array" if video and done + i < video_episodes else None)
-                for i in range(n)]
+        envs = [env_cls(config, render_mode="rgb_array" if video and done + i < video_episodes
+                        else None) for i in range(n)]
         obs = np.stack([e.reset(seed=seed + done + i)[0] for i, e in enumerate(envs)])
         for _ in range(envs[0].cfg.episode_steps):
             act = policy.act(torch.as_tensor(obs), deterministic).numpy()

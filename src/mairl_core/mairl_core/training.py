@@ -73,7 +73,9 @@ def train_run(trainer: AdversarialTrainer, out_dir: str | os.PathLike, *, meta: 
                     if k != "env_steps":
                         writer.add_scalar(k, v, trainer.env_steps)
             bar.update(min(trainer.env_steps, budget) - min(before, budget))
-            post = {"ret": f"{m['env/true_return']:.2f}", "d_acc": f"{m['disc/accuracy']:.2f}"}
+            post = {"ret": f"{m['env/true_return']:.2f}"}
+            if "disc/accuracy" in m:
+                post["d_acc"] = f"{m['disc/accuracy']:.2f}"
             if "env/success" in m:
                 post["success"] = f"{m['env/success']:.2f}"
             bar.set_postfix(post)

@@ -145,8 +145,7 @@ class ModelBasedLearner:
                                       d_model=cfg.d_model, n_heads=cfg.n_heads,
                                       embed_hidden=cfg.embed_hidden, gated_decoder=cfg.gated_decoder)
         self.expert = expert
-        self.model_scaled = not (cfg.normalize_obs and env.dynamics_head == "gaussian"
-                                 and expert is not None)
+        self.model_scaled = not (cfg.normalize_obs and env.dynamics_head == "gaussian")
         self.model_opt = torch.optim.Adam(self.dynamics.parameters(), lr=cfg.model_lr)
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.policy_lr)
 
@@ -162,7 +161,7 @@ class ModelBasedLearner:
         data = buffer.recent_episodes(buffer.capacity * buffer.horizon).flat()
         if not self.model_scaled:  # first call: scale the model to expert + first agent steps
             delta = torch.cat([(d.next_obs - d.obs).reshape(-1, self.env.obs_dim)
-                               for d in (self.expert, data)])
+                               for d in (self.expert, data) if d is not None])
             self.dynamics.set_delta_scale(delta.std(0).clamp_min(self.cfg.delta_std_min))
             self.model_scaled = True
         for _ in range(self.cfg.model_steps):
@@ -274,8 +273,8 @@ class ModelBasedLearner:
             p.requires_grad_(False)
         try:
             pool = trainer.buffer.recent_episodes(self.cfg.agent_recent).flat().obs
-            expert_pool = trainer.expert.flat().obs
             n_exp = int(round(self.cfg.rollout_expert_frac * self.cfg.rollout_batch))
+            expert_pool = trainer.expert.flat().obs if n_exp else None
             for _ in range(self.cfg.policy_steps):
                 starts = pool[torch.randint(0, len(pool), (self.cfg.rollout_batch - n_exp,),
                                             generator=self.gen)]
@@ -384,22 +383,33 @@ METHODS: dict[str, tuple[str, type]] = {
 class AdversarialTrainer:
     """Algorithm 1, for any discriminator / learner pair in ``METHODS``."""
 
-    def __init__(self, method: str, cfg: AlgoConfig, env: VecEnv, expert: Transitions, seed: int = 0,
-                 log_fn: Callable[[dict[str, float], int], None] | None = None):
+    def __init__(self, method: str, cfg: AlgoConfig, env: VecEnv, expert: Transitions | None,
+                 seed: int = 0, log_fn: Callable[[dict[str, float], int], None] | None = None,
+                 obs_norm: ObsNorm | None = None):
+        """``expert`` may be None only with ``freeze_reward`` (then pass the ``obs_norm`` the
+        reward was learned with, if it used one)."""
         if method not in METHODS:
             raise ValueError(f"unknown method '{method}' ({', '.join(METHODS)})")
+        if expert is None and not (cfg.freeze_reward and cfg.rollout_expert_frac == 0
+                                   and cfg.bc_weight == 0 and cfg.bc_init_steps == 0):
+            raise ValueError("training without demos needs freeze_reward and no demo-based terms "
+                             "(rollout_expert_frac, bc_weight, bc_init_steps = 0)")
         torch.manual_seed(seed)
         self.method, self.cfg, self.env, self.seed = method, cfg, env, seed
         self.gen = torch.Generator().manual_seed(seed)
-        self.obs_norm = None
+        self.obs_norm = obs_norm
         if cfg.normalize_obs:  # every network works in the demos' normalised coordinates
-            bound = getattr(env, "action_scale", None)
-            act_floor = 0.0 if bound is None else cfg.act_std_min_frac * torch.as_tensor(bound)
-            self.obs_norm = ObsNorm.fit(expert.obs, expert.act, cfg.obs_std_min, act_floor)
+            if self.obs_norm is None:
+                if expert is None:
+                    raise ValueError("normalize_obs without demos needs the reward's obs_norm")
+                bound = getattr(env, "action_scale", None)
+                act_floor = 0.0 if bound is None else cfg.act_std_min_frac * torch.as_tensor(bound)
+                self.obs_norm = ObsNorm.fit(expert.obs, expert.act, cfg.obs_std_min, act_floor)
             env = NormalizedVecEnv(env, self.obs_norm)
-            expert = dataclasses.replace(expert, obs=self.obs_norm(expert.obs),
-                                         act=expert.act / self.obs_norm.act_scale,
-                                         next_obs=self.obs_norm(expert.next_obs))
+            if expert is not None:
+                expert = dataclasses.replace(expert, obs=self.obs_norm(expert.obs),
+                                             act=expert.act / self.obs_norm.act_scale,
+                                             next_obs=self.obs_norm(expert.next_obs))
             self.env = env
         self.expert = expert
         self.action_scale = getattr(env, "action_scale", None)
@@ -517,7 +527,8 @@ class AdversarialTrainer:
             metrics["env/success"] = float(self.env.success_rate())
         if self.learner.model_based:
             metrics.update(self.learner.train_model(self.buffer))
-        metrics.update(self.train_discriminator())
+        if not self.cfg.freeze_reward:
+            metrics.update(self.train_discriminator())
         if self.iteration >= self.cfg.disc_warmup_iters:
             metrics.update(self.learner.update_policy(self, batch))
             if self.policy_avg is not None:

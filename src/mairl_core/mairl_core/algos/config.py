@@ -88,6 +88,9 @@ class AlgoConfig:
     """Behaviour-cloning steps (max log-likelihood of the demos, batch_size, lr bc_lr) on the
     policy before the first iteration; 0 = start from the random policy."""
     bc_lr: float = 1e-3
+    freeze_reward: bool = False
+    """Train the policy (and the model) on a fixed, loaded reward: no discriminator updates
+    and no demos (reward transfer)."""
     policy_ema: float = 0.0
     """Decay per iteration of an exponential moving average of the policy's weights; when > 0
     the average is the deployed (evaluated, saved) policy, while data is still collected

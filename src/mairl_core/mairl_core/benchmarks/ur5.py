@@ -73,12 +73,14 @@ class _RandomPolicy(torch.nn.Module):
         return (2 * u - 1) * self.bound
 
 
-def evaluate_expert(episodes: int, seed: int, task: str = "reach") -> dict[str, Any]:
+def evaluate_expert(episodes: int, seed: int, task: str = "reach", env_config: str | None = None
+                    ) -> dict[str, Any]:
     """The scripted operator through the teleop path on the test targets."""
+    from ..reach import task_env_config
     from ..data.operator import (GRASP_STYLE, GraspOperator, OperatorStyle, ScriptedOperator,
                                  run_teleop_episode)
 
-    env = task_env_cls(task)()
+    env = task_env_cls(task)(task_env_config(task, env_config))
     op = (ScriptedOperator(OperatorStyle(), np.random.default_rng(seed)) if task == "reach"
           else GraspOperator(GRASP_STYLE, np.random.default_rng(seed)))
     finals, ok = [], []
@@ -111,26 +113,7 @@ def run_one(exp: ReachExperiment, bench: UR5BenchConfig, method: str, seed: int,
             policy, state = train_bc(exp, expert, seed)
         else:
             trainer = make_reach_trainer(exp, algo, expert, seed, state_only, task=task)
-
-            best: dict[str, Any] = {}
-
-            def cb(tr, m):
-                if tr.iteration % bench.eval_every == 0:
-                    r = evaluate_reach(tr.deployable_policy(), bench.curve_episodes, CURVE_SEED,
-                                       task=task)
-                    out["curve"].append({"env_steps": tr.env_steps, "success": r["success_rate"],
-                                         "final_distance_median": r["final_distance_median"],
-                                         "train_success": m.get("env/success")})
-                    key = (r["success_rate"], -r["final_distance_median"])
-                    if not best or key >= best["key"]:  # SELECTION_RULE
-                        best.update(key=key, env_steps=tr.env_steps,
-                                    policy=copy.deepcopy(tr.deployable_policy()))
-
-            trainer.train(callback=cb)
-            final = evaluate_reach(trainer.deployable_policy(), ev.episodes, ev.seed, task=task)
-            out["final_policy"] = {k: final[k] for k in ("success_rate", "final_distance_median")}
-            policy = best["policy"] if best else trainer.deployable_policy()
-            out["selected_at_env_steps"] = best.get("env_steps", trainer.env_steps)
+            policy = train_and_select(trainer, exp, bench, out, task)
             state = {"modules": {"policy": policy.policy.state_dict(),
                                  **({"obs_norm": policy.norm.state_dict()} if policy.norm is not None
                                     else {}),
@@ -145,6 +128,33 @@ def run_one(exp: ReachExperiment, bench: UR5BenchConfig, method: str, seed: int,
         out.update(evaluate_reach(policy, ev.episodes, ev.seed, task=task))
     out["wall_s"] = time.perf_counter() - t0
     return out
+
+
+def train_and_select(trainer, exp: ReachExperiment, bench: UR5BenchConfig, out: dict[str, Any],
+                     task: str, env_config: str | None = None) -> torch.nn.Module:
+    """Train to the budget, evaluating every ``bench.eval_every`` iterations on training-seed
+    targets (``out['curve']``); test the last policy (``out['final_policy']``) and return the
+    one SELECTION_RULE picks."""
+    best: dict[str, Any] = {}
+
+    def cb(tr, m):
+        if tr.iteration % bench.eval_every == 0:
+            r = evaluate_reach(tr.deployable_policy(), bench.curve_episodes, CURVE_SEED, task=task,
+                               env_config=env_config)
+            out["curve"].append({"env_steps": tr.env_steps, "success": r["success_rate"],
+                                 "final_distance_median": r["final_distance_median"],
+                                 "train_success": m.get("env/success")})
+            key = (r["success_rate"], -r["final_distance_median"])
+            if not best or key >= best["key"]:  # SELECTION_RULE
+                best.update(key=key, env_steps=tr.env_steps,
+                            policy=copy.deepcopy(tr.deployable_policy()))
+
+    trainer.train(callback=cb)
+    final = evaluate_reach(trainer.deployable_policy(), exp.eval.episodes, exp.eval.seed, task=task,
+                           env_config=env_config)
+    out["final_policy"] = {k: final[k] for k in ("success_rate", "final_distance_median")}
+    out["selected_at_env_steps"] = best.get("env_steps", trainer.env_steps)
+    return best["policy"] if best else trainer.deployable_policy()
 
 
 def _job(args: tuple) -> dict[str, Any]:
@@ -197,24 +207,28 @@ def summarise(bench: UR5BenchConfig, runs: list[dict[str, Any]], task: str = "re
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'method':<8} {'success':>8} {'per seed':<22} {'last policy':>11} "
-             f"{'final dist (cm)':>16} {'env steps':>10}", "-" * 82]
+    w = max(8, *(len(r["method"]) for r in rows))
+    lines = [f"{'method':<{w}} {'success':>8} {'per seed':<22} {'last policy':>11} "
+             f"{'final dist (cm)':>16} {'env steps':>10}", "-" * (74 + w)]
     for r in rows:
         seeds = ", ".join(f"{s:.2f}" for s in r["success_rate_seeds"])
         last = r.get("final_policy_success_rate")
-        lines.append(f"{r['method']:<8} {r['success_rate']:>8.2f} {seeds:<22} "
+        lines.append(f"{r['method']:<{w}} {r['success_rate']:>8.2f} {seeds:<22} "
                      f"{'-' if last is None else f'{last:.2f}':>11} "
                      f"{100 * r['final_distance_median']:>16.1f} {r['env_steps']:>10}")
     return "\n".join(lines)
 
 
-def plot_curves(runs: list[dict[str, Any]], path: Path, task: str = "reach") -> None:
+def plot_curves(runs: list[dict[str, Any]], path: Path, task: str = "reach", title: str | None = None
+                ) -> None:
+    """Success vs env steps of every method with curves; the others (tested once) as lines."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for m in METHOD_SPECS:
+    methods = list(dict.fromkeys(r["method"] for r in runs))
+    for m in methods:
         curves = [r["curve"] for r in runs if r["method"] == m and r["curve"]]
         if not curves:
             continue
@@ -223,15 +237,19 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, task: str = "reach") -> 
         y = np.array([[p["success"] for p in c[:n]] for c in curves])
         ax.plot(x, y.mean(0), label=m)
         ax.fill_between(x, y.min(0), y.max(0), alpha=0.2)
-    for m, color, ls in (("Expert", "k", "--"), ("BC", "0.5", ":")):
+    styles = iter([("k", "--"), ("0.5", ":"), ("tab:brown", "-."), ("tab:pink", ":")])
+    for m in methods:
+        if m == "Random" or any(r["curve"] for r in runs if r["method"] == m):
+            continue
+        color, ls = next(styles, ("0.3", ":"))
         vals = [r["success_rate"] for r in runs if r["method"] == m]
-        if vals:
-            ax.axhline(float(np.mean(vals)), color=color, linestyle=ls, label=f"{m} (test)")
+        ax.axhline(float(np.mean(vals)), color=color, linestyle=ls, label=f"{m} (test)")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("success (training-seed targets, mean action)")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
-    ax.set_title(f"UR5 {task} (MuJoCo): success vs env steps, band = min-max over seeds", fontsize=9)
+    ax.set_title(title or f"UR5 {task} (MuJoCo): success vs env steps, band = min-max over seeds",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

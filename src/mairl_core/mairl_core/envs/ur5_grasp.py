@@ -39,6 +39,12 @@ class GraspConfig:
     """Reported only: fingertip within this of the grasp point counts as 'reached'."""
     ik_seed: list[float] = field(default_factory=lambda: [1.57, -1.2, 1.6, -1.97, -1.57, 0.0])
     sim_timestep: float = 0.002
+    servo_kp: float = 1000.0
+    """Position-servo stiffness (N m/rad); with joint_damping and payload, the robot's dynamics
+    (a changed robot for reward transfer: config/ur5_reach_changed.yaml)."""
+    joint_damping: float = 2.0
+    payload: float = 0.0
+    """kg at the tool point, not gravity-compensated (the links are)."""
     object: str = "box"
     """Shape of the block: box, cylinder or sphere."""
     object_size: float = 0.025
@@ -85,8 +91,8 @@ class UR5GraspEnv(UR5ReachEnv):
                f'rgba="0.15 0.15 0.15 1"/>')
         suction = (f'<adhesion name="suction" body="tool_body" ctrlrange="0 1" '
                    f'gain="{c.suction_force}"/>')
-        return ur5_mjcf(self.robot, extra_worldbody=world, timestep=c.sim_timestep,
-                        tool_body=cup, extra_actuators=suction)
+        return ur5_mjcf(self.robot, extra_worldbody=world, tool_body=cup, extra_actuators=suction,
+                        **self._dynamics())
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

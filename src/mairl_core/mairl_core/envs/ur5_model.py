@@ -60,13 +60,16 @@ def _quat_rx(alpha: float) -> str:
 
 
 def ur5_mjcf(cfg: UR5Config, kp: float = 1000.0, extra_worldbody: str = "",
-             timestep: float = 0.002, tool_body: str = "", extra_actuators: str = "") -> str:
+             timestep: float = 0.002, tool_body: str = "", extra_actuators: str = "",
+             damping: float = 2.0, payload: float = 0.0) -> str:
     """MJCF of the arm on a fixed base: position-controlled joints with the configured limits.
 
     The links are gravity-compensated (``gravcomp``), as the UR controller compensates
     gravity itself; the position servos (critically damped) then track without sag.
     ``tool_body`` is XML placed in the flange frame at the tool point (e.g. a suction cup),
-    ``extra_actuators`` XML appended to the actuators.
+    ``extra_actuators`` XML appended to the actuators. ``kp`` (servo stiffness, N m/rad),
+    ``damping`` (joint damping, N m s/rad) and ``payload`` (kg at the tool point, *not*
+    gravity-compensated) let a config describe a changed robot.
     """
     radius = (0.06, 0.054, 0.04, 0.035, 0.035, 0.03)
     parts = []
@@ -78,13 +81,16 @@ def ur5_mjcf(cfg: UR5Config, kp: float = 1000.0, extra_worldbody: str = "",
         parts.append(
             f'<body name="link{i + 1}" gravcomp="1">'
             f'<joint name="{cfg.joint_names[i]}" axis="0 0 1" range="{cfg.joint_lower[i]:.17g} '
-            f'{cfg.joint_upper[i]:.17g}" damping="2" armature="0.1"/>'
+            f'{cfg.joint_upper[i]:.17g}" damping="{damping:.6g}" armature="0.1"/>'
             f'{seg}<inertial pos="{a / 2:.17g} 0 {d / 2:.17g}" mass="{2.0 if i < 3 else 0.8}" '
             f'diaginertia="0.01 0.01 0.01"/>'
             f'<body name="frame{i + 1}" pos="{a:.17g} 0 {d:.17g}" quat="{_quat_rx(cfg.dh_alpha[i])}">')
     tool = (f'<site name="tool" pos="0 0 {cfg.tool_offset:.17g}" size="0.01"/>'
             f'<body name="tool_body" pos="0 0 {cfg.tool_offset:.17g}">{tool_body}</body>'
             if tool_body else f'<site name="tool" pos="0 0 {cfg.tool_offset:.17g}" size="0.01"/>')
+    if payload > 0:
+        tool += (f'<body name="payload" pos="0 0 {cfg.tool_offset:.17g}"><inertial pos="0 0 0" '
+                 f'mass="{payload:.6g}" diaginertia="1e-4 1e-4 1e-4"/></body>')
     chain = "".join(parts) + tool + "</body></body>" * 6
     actuators = "".join(
         f'<position name="{n}_pos" joint="{n}" kp="{kp}" kv="{2 * math.sqrt(kp):.6g}" '

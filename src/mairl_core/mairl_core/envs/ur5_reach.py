@@ -29,6 +29,12 @@ class ReachConfig:
     success_radius: float = 0.05
     ik_seed: list[float] = field(default_factory=lambda: [1.57, -1.2, 1.6, -1.97, -1.57, 0.0])
     sim_timestep: float = 0.002
+    servo_kp: float = 1000.0
+    """Position-servo stiffness (N m/rad); with joint_damping and payload, the robot's dynamics
+    (a changed robot for reward transfer: config/ur5_reach_changed.yaml)."""
+    joint_damping: float = 2.0
+    payload: float = 0.0
+    """kg at the tool point, not gravity-compensated (the links are)."""
 
 
 def reach_observation(q: np.ndarray, qdot: np.ndarray, fingertip: np.ndarray, target: np.ndarray,
@@ -77,7 +83,12 @@ class UR5ReachEnv(gym.Env):
     def _mjcf(self) -> str:
         target_body = ('<body name="target" mocap="true"><geom type="box" size="0.02 0.02 0.02" '
                        'rgba="0.9 0.2 0.2 1"/></body>')
-        return ur5_mjcf(self.robot, extra_worldbody=target_body, timestep=self.cfg.sim_timestep)
+        return ur5_mjcf(self.robot, extra_worldbody=target_body, **self._dynamics())
+
+    def _dynamics(self) -> dict:
+        c = self.cfg
+        return {"timestep": c.sim_timestep, "kp": c.servo_kp, "damping": c.joint_damping,
+                "payload": c.payload}
 
     def _tip(self, q: np.ndarray) -> np.ndarray:
         return fingertip_position(self.robot, q)
@@ -172,11 +183,12 @@ class UR5ReachVecEnv:
     discrete = False
     dynamics_head = "gaussian"
 
-    def __init__(self, n_envs: int, seed: int = 0, env_cls: type[UR5ReachEnv] | None = None):
+    def __init__(self, n_envs: int, seed: int = 0, env_cls: type[UR5ReachEnv] | None = None,
+                 config=None):
         import torch
 
         self._torch = torch
-        self.envs = [(env_cls or UR5ReachEnv)() for _ in range(n_envs)]
+        self.envs = [(env_cls or UR5ReachEnv)(config) for _ in range(n_envs)]
         for i, e in enumerate(self.envs):
             e.reset(seed=seed * 10_007 + i)  # seeds each env's generator once
         self.n_envs = n_envs

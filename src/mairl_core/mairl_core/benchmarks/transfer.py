@@ -1,0 +1,130 @@
+"""Reward transfer (the paper's claim for IRL): a learned reward trains a fresh policy on a
+changed robot, with no demos.
+
+Source: the checkpoints a ``mairl bench ur5`` run saved
+(``SOURCE/checkpoints/{task}_{algo}_seed{s}.pt``: the selected policy, the
+observation normaliser and the learned reward ``disc``). Target: the same task
+on a changed robot, an env YAML (default ``config/ur5_reach_changed.yaml``:
+softer, more damped servos and a payload). Rows, one run per source seed:
+
+- ``BC moved``, ``MAIRL moved``: the source policies, unchanged, on the changed robot;
+- ``MAIRL reward``: a fresh policy trained on the changed robot with MAIRL's frozen
+  reward f (no discriminator updates, no demos), by MAIRL's model-based update with a
+  fresh forward model, in the source's observation coordinates;
+- ``GAIL reward``: the same with GAIL's frozen discriminator as the reward (-log(1 - D));
+- ``Expert``: the scripted operator on the changed robot, for reference.
+
+Both reward rows use the same learner, budget and checkpoint selection
+(``ur5.SELECTION_RULE``, training-seed targets), so they differ only in the reward.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..algos.adversarial import AdversarialTrainer
+from ..algos.normalize import ObsNorm
+from ..checkpoint import CheckpointError, load_checkpoint
+from ..reach import ReachExperiment, evaluate_reach, task_env_cls, task_env_config
+from .ur5 import UR5BenchConfig, evaluate_expert, train_and_select
+
+#: row label -> (source checkpoint algo, how it is used)
+ROWS: dict[str, tuple[str, str]] = {
+    "Expert": ("", "expert"), "BC moved": ("bc", "moved"), "MAIRL moved": ("mairl", "moved"),
+    "MAIRL reward": ("mairl", "reward"), "GAIL reward": ("gail", "reward"),
+}
+#: source algo -> the trainer method whose discriminator kind matches and whose learner is
+#: MAIRL's model-based update
+REWARD_METHOD = {"mairl": "mairl", "airl": "mairl", "gail": "mgail", "mgail": "mgail"}
+
+
+def source_checkpoint(source: str | Path, task: str, algo: str, seed: int) -> Path:
+    path = Path(source) / "checkpoints" / f"{task}_{algo}_seed{seed}.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run `mairl bench ur5 --task {task} "
+                                f"--out {source}` first (it saves the checkpoints)")
+    return path
+
+
+def reward_trainer(exp: ReachExperiment, ckpt: Path, seed: int, task: str,
+                   env_config: str | None) -> AdversarialTrainer:
+    """A fresh policy and model on the changed robot, the reward loaded from ``ckpt`` and frozen."""
+    from ..envs.ur5_reach import UR5ReachVecEnv
+
+    payload = load_checkpoint(ckpt)
+    meta, modules = payload["meta"], payload["state"]["modules"]
+    if "disc" not in modules:
+        raise CheckpointError(f"{ckpt}: no learned reward ('disc') in it")
+    method = REWARD_METHOD.get(meta.get("method"))
+    if method is None:
+        raise CheckpointError(f"{ckpt}: a '{meta.get('method')}' run has no reward to transfer")
+    norm = None
+    if "obs_norm" in modules:
+        norm = ObsNorm(meta["obs_dim"], meta["act_dim"])
+        norm.load_state_dict(modules["obs_norm"])
+    cfg = dataclasses.replace(exp.algo, state_only=meta.get("mode") == "s", freeze_reward=True,
+                              rollout_expert_frac=0.0, bc_weight=0.0, bc_init_steps=0)
+    env = UR5ReachVecEnv(cfg.n_envs, seed=seed, env_cls=task_env_cls(task),
+                         config=task_env_config(task, env_config))
+    trainer = AdversarialTrainer(method, cfg, env, None, seed=seed, obs_norm=norm)
+    trainer.disc.load_state_dict(modules["disc"])
+    return trainer
+
+
+def run_one(exp: ReachExperiment, bench: UR5BenchConfig, row: str, seed: int, source: str,
+            task: str, env_config: str | None) -> dict[str, Any]:
+    from ..training import load_policy
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    ev = exp.eval
+    algo, use = ROWS[row]
+    out: dict[str, Any] = {"method": row, "seed": seed, "curve": [], "env_steps": 0}
+    if use == "expert":
+        out.update(evaluate_expert(ev.episodes, ev.seed, task, env_config))
+    elif use == "moved":
+        policy, _ = load_policy(source_checkpoint(source, task, algo, seed))
+        out.update(evaluate_reach(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
+    else:
+        trainer = reward_trainer(exp, source_checkpoint(source, task, algo, seed), seed, task,
+                                 env_config)
+        policy = train_and_select(trainer, exp, bench, out, task, env_config)
+        out["env_steps"] = trainer.env_steps
+        out.update(evaluate_reach(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
+    out["wall_s"] = time.perf_counter() - t0
+    return out
+
+
+def _job(args: tuple) -> dict[str, Any]:
+    return run_one(*args)
+
+
+def run_transfer(exp: ReachExperiment, bench: UR5BenchConfig, source: str, task: str,
+                 env_config: str | None, rows: list[str], workers: int | None = None,
+                 progress: bool = True) -> list[dict[str, Any]]:
+    from tqdm import tqdm
+
+    for r in rows:
+        if r not in ROWS:
+            raise ValueError(f"unknown transfer row '{r}' ({', '.join(ROWS)})")
+    for r in rows:  # fail before any work if a source checkpoint is missing
+        if ROWS[r][0]:
+            for s in range(bench.seeds):
+                source_checkpoint(source, task, ROWS[r][0], s)
+    jobs = [(exp, bench, r, s, source, task, env_config) for s in range(bench.seeds) for r in rows
+            if not (r == "Expert" and s > 0)]
+    jobs.sort(key=lambda j: ROWS[j[2]][1] != "reward")  # the slow training runs first
+    runs = []
+    with ProcessPoolExecutor(workers) as pool, tqdm(total=len(jobs), desc=f"{task} transfer",
+                                                   unit="run", disable=not progress) as bar:
+        for res in pool.map(_job, jobs):
+            runs.append(res)
+            bar.set_postfix_str(f"{res['method']} seed {res['seed']}: success {res['success_rate']:.2f}")
+            bar.update()
+    return runs
