@@ -47,3 +47,17 @@ def assert_tree_equal(a, b, path="state"):
             assert_tree_equal(x, y, f"{path}[{i}]")
     else:
         assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+def small_robot_config(tmp_path, name: str, n_demos: int, bc_steps: int, **algo):
+    """A copy of config/NAME.yaml (reach_train, grasp_train) with a budget a test can afford."""
+    import yaml
+
+    data = yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text())
+    data["bc_steps"] = bc_steps
+    data["demos"]["n_demos"] = n_demos
+    data["algo"].update(n_envs=2, model_steps=2, policy_steps=2, disc_steps=2, rollout_batch=16,
+                        batch_size=64, **algo)
+    path = tmp_path / f"{name}_small.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path

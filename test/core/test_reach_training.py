@@ -23,16 +23,9 @@ def demo_dir(tmp_path_factory):
 @pytest.fixture
 def small_config(tmp_path):
     """reach_train.yaml with a budget a test can afford."""
-    from _helpers import CONFIG_DIR
+    from _helpers import small_robot_config
 
-    data = yaml.safe_load((CONFIG_DIR / "reach_train.yaml").read_text())
-    data["bc_steps"] = 200
-    data["demos"]["n_demos"] = 4
-    data["algo"].update(n_envs=2, model_steps=2, policy_steps=2, disc_steps=2, rollout_batch=16,
-                        batch_size=64, agent_recent=400)
-    path = tmp_path / "reach_small.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return small_robot_config(tmp_path, "reach_train", n_demos=4, bc_steps=200, agent_recent=400)
 
 
 def test_bc_train_and_eval_with_video(tmp_path, demo_dir, small_config, capsys):

@@ -10,7 +10,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-import yaml
 from gymnasium.utils.env_checker import check_env
 
 import mairl_core.envs  # noqa: F401 - registers the envs
@@ -140,15 +139,9 @@ def grasp_demos(tmp_path_factory):
 
 
 def test_train_and_eval_grasp_from_the_cli(tmp_path, grasp_demos):
-    from _helpers import CONFIG_DIR
+    from _helpers import small_robot_config
 
-    data = yaml.safe_load((CONFIG_DIR / "grasp_train.yaml").read_text())
-    data["bc_steps"] = 100
-    data["demos"]["n_demos"] = 3
-    data["algo"].update(n_envs=2, model_steps=2, policy_steps=2, disc_steps=2, rollout_batch=16,
-                        batch_size=64, agent_recent=600)
-    cfg = tmp_path / "grasp_small.yaml"
-    cfg.write_text(yaml.safe_dump(data))
+    cfg = small_robot_config(tmp_path, "grasp_train", n_demos=3, bc_steps=100, agent_recent=600)
     for algo in ("bc", "mairl"):
         out = tmp_path / algo
         assert main(["train", "--task", "grasp", "--algo", algo, "--demos", str(grasp_demos),

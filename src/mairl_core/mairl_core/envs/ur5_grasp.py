@@ -21,30 +21,23 @@ point is where the cup touches the block's top.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 
 from .ur5_model import ur5_mjcf
-from .ur5_reach import UR5ReachEnv, reach_observation
+from .ur5_reach import ReachConfig, UR5ReachEnv, reach_observation
 
 SHAPES = ("box", "cylinder", "sphere")
 
 
 @dataclass
-class GraspConfig:
+class GraspConfig(ReachConfig):
+    """ReachConfig's fields (``success_radius`` is only reported here: the fingertip within it
+    of the grasp point counts as 'reached') plus the block and the cup."""
+
     episode_steps: int = 150
-    success_radius: float = 0.05
-    """Reported only: fingertip within this of the grasp point counts as 'reached'."""
-    ik_seed: list[float] = field(default_factory=lambda: [1.57, -1.2, 1.6, -1.97, -1.57, 0.0])
-    sim_timestep: float = 0.002
-    servo_kp: float = 1000.0
-    """Position-servo stiffness (N m/rad); with joint_damping and payload, the robot's dynamics
-    (a changed robot for reward transfer: config/ur5_reach_changed.yaml)."""
-    joint_damping: float = 2.0
-    payload: float = 0.0
-    """kg at the tool point, not gravity-compensated (the links are)."""
     object: str = "box"
     """Shape of the block: box, cylinder or sphere."""
     object_size: float = 0.025
