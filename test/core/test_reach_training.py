@@ -126,6 +126,12 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
     assert (out / "checkpoints" / "reach_mairl_seed0.pt").exists()
     assert main(["bench", "ur5", "--methods", "Nope", "--quick", "--out", str(tmp_path / "x"),
                  "--demos", str(demo_dir), "--config", str(small_config)]) == 2
+    # the demo-count sweep: the same bench on the first N demos
+    assert main(["bench", "ur5", "--task", "reach", "--quick", "--config", str(small_config),
+                 "--demos", str(demo_dir), "--methods", "BC", "--n-demos", "2",
+                 "--out", str(tmp_path / "n2"), "--workers", "1", "--no-progress"]) == 0
+    assert json.loads((tmp_path / "n2" / "results.json").read_text()
+                      )["config"]["experiment"]["demos"]["n_demos"] == 2
     # reward transfer from these checkpoints to the changed robot
     tr_out = tmp_path / "transfer"
     assert main(["bench", "transfer", "--task", "reach", "--source", str(out), "--quick", "--config",
