@@ -120,6 +120,8 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
     assert rows["Expert"]["success_rate"] >= 0.75  # the scripted operator reaches
     assert rows["Random"]["success_rate"] == 0.0
     assert rows["MAIRL"]["env_steps"] == rows["AIRL"]["env_steps"] >= 1600  # same budget
+    assert rows["MAIRL"]["demos"] == 4 and rows["MAIRL"]["robot"] == "nominal"
+    assert 0.0 <= rows["MAIRL"]["stable_frac"] <= 1.0
     runs = json.loads((out / "runs.json").read_text())
     assert any(r["curve"] for r in runs if r["method"] == "MAIRL")
     assert (out / "success_curves.png").stat().st_size > 5_000
@@ -142,6 +144,8 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
     assert set(rows) == {"Expert", "BC moved", "MAIRL moved", "MAIRL reward", "GAIL reward"}
     assert rows["MAIRL reward"]["env_steps"] == rows["GAIL reward"]["env_steps"] >= 1600
     assert rows["BC moved"]["env_steps"] == 0
+    assert rows["BC moved"]["variant"] == "policy-moved" and rows["GAIL reward"]["variant"] == \
+        "reward-retrained" and all(r["robot"] == "changed" for r in rows.values())
     assert (tr_out / "success_curves.png").stat().st_size > 5_000
     assert main(["bench", "transfer", "--source", str(tmp_path / "nothing"), "--quick", "--config",
                  str(small_config), "--out", str(tmp_path / "y")]) == 2

@@ -98,8 +98,9 @@ def _bench_ur5(args: argparse.Namespace) -> int:
           f"{exp.algo.env_steps} env steps per run; {exp.demos.n_demos} demos from {demo_dir}"
           + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
     runs = ur5.run_benchmark(exp, bench, str(demo_dir), str(out / "checkpoints"),
-                             workers=args.workers, progress=not args.no_progress, task=args.task)
-    rows = ur5.summarise(bench, runs, task=args.task)
+                             workers=args.workers, progress=not args.no_progress, task=args.task,
+                             seed=args.seed)
+    rows = ur5.summarise(bench, runs, task=args.task, demos=exp.demos.n_demos, robot="nominal")
     wall = time.perf_counter() - t0
     (out / "runs.json").write_text(json.dumps(runs) + "\n")
     ur5.plot_curves(runs, out / "success_curves.png", task=args.task)
@@ -129,8 +130,8 @@ def _bench_transfer(args: argparse.Namespace) -> int:
           f"seeds; {exp.algo.env_steps} env steps per new policy; source {args.source}"
           + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
     runs = transfer.run_transfer(exp, bench, args.source, args.task, args.env_config, rows,
-                                 workers=args.workers, progress=not args.no_progress)
-    table_rows = ur5.summarise(bench, runs, task=args.task)
+                                 workers=args.workers, progress=not args.no_progress, seed=args.seed)
+    table_rows = ur5.summarise(bench, runs, task=args.task, robot="changed")
     wall = time.perf_counter() - t0
     (out / "runs.json").write_text(json.dumps(runs) + "\n")
     ur5.plot_curves(runs, out / "success_curves.png", task=args.task,
@@ -357,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--task", choices=["reach", "grasp"], default="reach")
     u.add_argument("--demos", default=None,
                    help="demo bags (default: generate OUT/demos with the config's demos.seed)")
+    u.add_argument("--seed", type=int, default=0, help="base seed; runs use S, S+1, ... (default 0)")
     u.add_argument("--seeds", type=int, default=None, help="number of seeds (default: from the config)")
     u.add_argument("--n-demos", type=int, default=None,
                    help="train on the first N demos (default: from the config); the demo-count sweep")
@@ -375,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="env YAML of the changed robot (default: ur5_reach_changed)")
     x.add_argument("--rows", default=None, help="comma-separated subset of: Expert, BC moved, "
                    "MAIRL moved, MAIRL reward, GAIL reward")
+    x.add_argument("--seed", type=int, default=0,
+                   help="base seed; runs use S, S+1, ... and the source's checkpoints of those seeds")
     x.add_argument("--seeds", type=int, default=None, help="number of seeds (default: from the config)")
     x.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
     x.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")

@@ -85,7 +85,9 @@ def run_one(exp: ReachExperiment, bench: UR5BenchConfig, row: str, seed: int, so
     t0 = time.perf_counter()
     ev = exp.eval
     algo, use = ROWS[row]
-    out: dict[str, Any] = {"method": row, "seed": seed, "curve": [], "env_steps": 0}
+    out: dict[str, Any] = {"method": row, "seed": seed, "curve": [], "env_steps": 0,
+                           "row_fields": {"variant": {"moved": "policy-moved",
+                                                      "reward": "reward-retrained"}.get(use)}}
     if use == "expert":
         out.update(evaluate_expert(ev.episodes, ev.seed, task, env_config))
     elif use == "moved":
@@ -107,7 +109,9 @@ def _job(args: tuple) -> dict[str, Any]:
 
 def run_transfer(exp: ReachExperiment, bench: UR5BenchConfig, source: str, task: str,
                  env_config: str | None, rows: list[str], workers: int | None = None,
-                 progress: bool = True) -> list[dict[str, Any]]:
+                 progress: bool = True, seed: int = 0) -> list[dict[str, Any]]:
+    """``rows`` over seeds ``seed`` ... ``seed + bench.seeds - 1``, each using the source
+    run's checkpoints of the same seed."""
     from tqdm import tqdm
 
     for r in rows:
@@ -115,10 +119,10 @@ def run_transfer(exp: ReachExperiment, bench: UR5BenchConfig, source: str, task:
             raise ValueError(f"unknown transfer row '{r}' ({', '.join(ROWS)})")
     for r in rows:  # fail before any work if a source checkpoint is missing
         if ROWS[r][0]:
-            for s in range(bench.seeds):
+            for s in range(seed, seed + bench.seeds):
                 source_checkpoint(source, task, ROWS[r][0], s)
-    jobs = [(exp, bench, r, s, source, task, env_config) for s in range(bench.seeds) for r in rows
-            if not (r == "Expert" and s > 0)]
+    jobs = [(exp, bench, r, s, source, task, env_config) for s in range(seed, seed + bench.seeds)
+            for r in rows if not (r == "Expert" and s > seed)]
     jobs.sort(key=lambda j: ROWS[j[2]][1] != "reward")  # the slow training runs first
     runs = []
     with ProcessPoolExecutor(workers) as pool, tqdm(total=len(jobs), desc=f"{task} transfer",

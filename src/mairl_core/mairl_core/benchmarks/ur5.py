@@ -163,12 +163,13 @@ def _job(args: tuple) -> dict[str, Any]:
 
 def run_benchmark(exp: ReachExperiment, bench: UR5BenchConfig, demo_dir: str,
                   ckpt_dir: str | None, workers: int | None = None, progress: bool = True,
-                  task: str = "reach") -> list[dict[str, Any]]:
+                  task: str = "reach", seed: int = 0) -> list[dict[str, Any]]:
+    """Every method of ``bench.methods`` over seeds ``seed`` ... ``seed + bench.seeds - 1``."""
     from tqdm import tqdm
 
-    jobs = [(exp, bench, m, s, demo_dir, ckpt_dir, task) for s in range(bench.seeds)
+    jobs = [(exp, bench, m, s, demo_dir, ckpt_dir, task) for s in range(seed, seed + bench.seeds)
             for m in bench.methods
-            if not (m == "Expert" and s > 0)]  # the scripted expert does not train: one run
+            if not (m == "Expert" and s > seed)]  # the scripted expert does not train: one run
     # the slow model-based runs first, so the pool stays busy to the end
     jobs.sort(key=lambda j: j[2] not in ("MAIRL", "MGAIL"))
     runs = []
@@ -181,8 +182,10 @@ def run_benchmark(exp: ReachExperiment, bench: UR5BenchConfig, demo_dir: str,
     return runs
 
 
-def summarise(bench: UR5BenchConfig, runs: list[dict[str, Any]], task: str = "reach"
-              ) -> list[dict[str, Any]]:
+def summarise(bench: UR5BenchConfig, runs: list[dict[str, Any]], task: str = "reach",
+              **fields: Any) -> list[dict[str, Any]]:
+    """One row per method (BENCHMARKS.md's fields); ``fields`` are added to every row, and a
+    run's own ``row_fields`` to its method's row."""
     rows = []
     for m in bench.methods:
         rs = sorted((r for r in runs if r["method"] == m), key=lambda r: r["seed"])
@@ -193,7 +196,8 @@ def summarise(bench: UR5BenchConfig, runs: list[dict[str, Any]], task: str = "re
         row = {"method": m, "env": f"UR5{task.capitalize()}-v0", "seeds": len(rs),
                "success_rate": float(np.mean(succ)), "success_rate_seeds": succ,
                "final_distance_median": float(np.mean(med)), "env_steps": int(rs[0]["env_steps"]),
-               "wall_s": float(np.mean([r["wall_s"] for r in rs]))}
+               "wall_s": float(np.mean([r["wall_s"] for r in rs])), **fields,
+               **rs[0].get("row_fields", {})}
         finals = [r["final_policy"]["success_rate"] for r in rs if "final_policy" in r]
         if finals:
             row["final_policy_success_rate"] = float(np.mean(finals))
@@ -201,7 +205,7 @@ def summarise(bench: UR5BenchConfig, runs: list[dict[str, Any]], task: str = "re
         curves = [r["curve"] for r in rs if r["curve"]]
         if curves:  # stability: share of evaluations in the last third with success >= 0.8
             tail = [p["success"] for c in curves for p in c[len(c) - len(c) // 3:]]
-            row["last_third_evals_ge_0.8"] = float(np.mean([s >= 0.8 for s in tail])) if tail else None
+            row["stable_frac"] = float(np.mean([s >= 0.8 for s in tail])) if tail else None
         rows.append(row)
     return rows
 
