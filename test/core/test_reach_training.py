@@ -57,11 +57,11 @@ def test_bc_train_and_eval_with_video(tmp_path, demo_dir, small_config, capsys):
 def test_bc_policy_is_better_than_standing_still(demo_dir, small_config):
     """A BC policy from 4 demos moves the fingertip towards the targets: the median final
     distance is clearly below the median start distance (standing still: equal; random: above)."""
-    from mairl_core import reach
+    from mairl_core import robot
 
-    exp = reach.load_reach_experiment(small_config)
-    policy, _ = reach.train_bc(exp, reach.load_reach_demos(demo_dir), seed=0, steps=1500)
-    res = reach.evaluate_reach(policy, 8, seed=20_000)
+    exp = robot.load_robot_experiment(small_config)
+    policy, _ = robot.train_bc(exp, robot.load_robot_demos(demo_dir), seed=0, steps=1500)
+    res = robot.evaluate_robot(policy, 8, seed=20_000)
     from mairl_core.envs.ur5_reach import UR5ReachEnv
 
     start = [UR5ReachEnv().reset(seed=20_000 + i)[1]["distance"] for i in range(8)]
@@ -154,7 +154,7 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
 def test_transferred_reward_is_frozen_and_needs_no_demos(tmp_path, demo_dir, small_config):
     """The reward-transfer trainer loads the learned reward, never updates it, uses no demos,
     and runs on the changed robot (the config's payload is in its model)."""
-    from mairl_core import reach
+    from mairl_core import robot
     from mairl_core.benchmarks.transfer import reward_trainer
     from mairl_core.checkpoint import load_checkpoint
 
@@ -163,7 +163,7 @@ def test_transferred_reward_is_frozen_and_needs_no_demos(tmp_path, demo_dir, sma
                  "--demos", str(demo_dir), "--methods", "MAIRL", "--out", str(out), "--workers", "1",
                  "--no-progress"]) == 0
     ckpt = out / "checkpoints" / "reach_mairl_seed0.pt"
-    exp = reach.load_reach_experiment(small_config)
+    exp = robot.load_robot_experiment(small_config)
     tr = reward_trainer(exp, ckpt, seed=1, task="reach", env_config="ur5_reach_changed")
     assert tr.expert is None and tr.cfg.freeze_reward and tr.cfg.rollout_expert_frac == 0
     assert tr.env.env.envs[0].cfg.payload == 0.5

@@ -180,16 +180,16 @@ def _run_training(args: argparse.Namespace, trainer, meta: dict) -> int:
 
 
 def _train_robot(args: argparse.Namespace) -> int:
-    from . import reach
+    from . import robot
     from .checkpoint import save_checkpoint
     from .training import policy_meta
 
     if not args.demos:
         raise SystemExit(f"error: --task {args.task} needs --demos DIR "
                          f"(record them with `mairl demos --task {args.task} --out DIR`)")
-    exp = reach.load_reach_experiment(_config_name(args))
+    exp = robot.load_robot_experiment(_config_name(args))
     n = args.n_demos if args.n_demos is not None else exp.demos.n_demos
-    expert = reach.load_reach_demos(args.demos, n, task=args.task)
+    expert = robot.load_robot_demos(args.demos, n, task=args.task)
     meta = {"task": args.task, "method": args.algo, "mode": args.mode, "seed": args.seed,
             "config_file": str(_config_name(args)), "demos": str(args.demos), "n_demos": n}
     out = Path(args.out)
@@ -198,13 +198,13 @@ def _train_robot(args: argparse.Namespace) -> int:
         if ckpt.exists():
             raise FileExistsError(f"{ckpt} exists: choose another --out")
         t0 = time.perf_counter()
-        policy, state = reach.train_bc(exp, expert, args.seed)
+        policy, state = robot.train_bc(exp, expert, args.seed)
         save_checkpoint(ckpt, state, **meta, **policy_meta(exp.algo, policy.policy))
         print(f"trained bc on {args.task} from {n} demos in {time.perf_counter() - t0:.0f} s; "
               f"checkpoint {ckpt}")
         return 0
     overrides = {"env_steps": args.env_steps} if args.env_steps else {}
-    trainer = reach.make_reach_trainer(exp, args.algo, expert, args.seed, args.mode == "s", overrides,
+    trainer = robot.make_robot_trainer(exp, args.algo, expert, args.seed, args.mode == "s", overrides,
                                        task=args.task)
     return _run_training(args, trainer, meta)
 
@@ -220,9 +220,9 @@ def _eval(args: argparse.Namespace) -> int:
     if meta.get("task") != args.task:
         raise SystemExit(f"error: {args.policy} was trained on task '{meta.get('task')}', not '{args.task}'")
     if args.task in ("reach", "grasp"):
-        from .reach import evaluate_reach
+        from .robot import evaluate_robot
 
-        res = evaluate_reach(policy, args.episodes, args.seed, task=args.task,
+        res = evaluate_robot(policy, args.episodes, args.seed, task=args.task,
                              video=Path(args.out) / "episodes.gif" if args.video else None)
         row = {"method": meta["method"].upper(), "mode": meta.get("mode"),
                "env": f"UR5{args.task.capitalize()}-v0",
@@ -260,7 +260,7 @@ def _demo(args: argparse.Namespace) -> int:
     Re-running continues where it stopped: existing demos are reused and an interrupted
     training run resumes from its checkpoint.
     """
-    from . import reach
+    from . import robot
     from .benchmarks.ur5 import METHOD_SPECS
     from .checkpoint import save_checkpoint
     from .data.operator import generate_demos
@@ -270,23 +270,23 @@ def _demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    exp = reach.load_reach_experiment(args.config)
+    exp = robot.load_robot_experiment(args.config)
     demo_dir = out / "demos"
     print(f"mairl demo: UR5 reach in MuJoCo -> {out}\n[1/4] {exp.demos.n_demos} scripted-operator "
           f"demos through the teleop path (rosbag2 MCAP) in {demo_dir}", flush=True)
     if not any(demo_dir.glob("episode_*")):
         generate_demos(demo_dir, exp.demos.n_demos, exp.demos.seed, task="reach",
                        progress=not args.no_progress)
-    expert = reach.load_reach_demos(demo_dir, exp.demos.n_demos)
+    expert = robot.load_robot_demos(demo_dir, exp.demos.n_demos)
     algo, state_only = METHOD_SPECS["MAIRL"]
     print(f"[2/4] MAIRL training, {exp.algo.env_steps} env steps (checkpoints, TensorBoard: "
           f"{out / 'mairl'})", flush=True)
-    trainer = reach.make_reach_trainer(exp, algo, expert, args.seed, state_only)
+    trainer = robot.make_robot_trainer(exp, algo, expert, args.seed, state_only)
     meta = {"task": "reach", "method": algo, "mode": "s" if state_only else "s,a", "seed": args.seed,
             "config_file": str(args.config), "demos": str(demo_dir), "n_demos": exp.demos.n_demos}
     train_run(trainer, out / "mairl", meta=meta, resume=True, progress=not args.no_progress)
     print("[3/4] behaviour cloning on the same demos, for comparison", flush=True)
-    bc_policy, bc_state = reach.train_bc(exp, expert, args.seed)
+    bc_policy, bc_state = robot.train_bc(exp, expert, args.seed)
     save_checkpoint(out / "bc" / "checkpoint.pt", bc_state, **{**meta, "method": "bc", "mode": "s"},
                     **policy_meta(exp.algo, bc_policy.policy))
     ev = exp.eval
@@ -295,7 +295,7 @@ def _demo(args: argparse.Namespace) -> int:
     rows = []
     for name, policy, video in (("MAIRL", trainer.deployable_policy(), out / "mairl_episodes.gif"),
                                 ("BC", bc_policy, None)):
-        res = reach.evaluate_reach(policy, ev.episodes, ev.seed, video=video)
+        res = robot.evaluate_robot(policy, ev.episodes, ev.seed, video=video)
         rows.append({"method": name, "env": "UR5Reach-v0", "seeds": 1, "seed": args.seed,
                      "env_steps": trainer.env_steps if name == "MAIRL" else 0,
                      "n_demos": exp.demos.n_demos, **res})

@@ -31,7 +31,7 @@ import torch
 from ..algos.adversarial import AdversarialTrainer
 from ..algos.normalize import ObsNorm
 from ..checkpoint import CheckpointError, load_checkpoint
-from ..reach import ReachExperiment, evaluate_reach, task_env_cls, task_env_config
+from ..robot import RobotExperiment, evaluate_robot, task_env_cls, task_env_config
 from .ur5 import UR5BenchConfig, evaluate_expert, train_and_select
 
 #: row label -> (source checkpoint algo, how it is used)
@@ -52,7 +52,7 @@ def source_checkpoint(source: str | Path, task: str, algo: str, seed: int) -> Pa
     return path
 
 
-def reward_trainer(exp: ReachExperiment, ckpt: Path, seed: int, task: str,
+def reward_trainer(exp: RobotExperiment, ckpt: Path, seed: int, task: str,
                    env_config: str | None) -> AdversarialTrainer:
     """A fresh policy and model on the changed robot, the reward loaded from ``ckpt`` and frozen."""
     from ..envs.ur5_reach import UR5ReachVecEnv
@@ -77,7 +77,7 @@ def reward_trainer(exp: ReachExperiment, ckpt: Path, seed: int, task: str,
     return trainer
 
 
-def run_one(exp: ReachExperiment, bench: UR5BenchConfig, row: str, seed: int, source: str,
+def run_one(exp: RobotExperiment, bench: UR5BenchConfig, row: str, seed: int, source: str,
             task: str, env_config: str | None) -> dict[str, Any]:
     from ..training import load_policy
 
@@ -92,13 +92,13 @@ def run_one(exp: ReachExperiment, bench: UR5BenchConfig, row: str, seed: int, so
         out.update(evaluate_expert(ev.episodes, ev.seed, task, env_config))
     elif use == "moved":
         policy, _ = load_policy(source_checkpoint(source, task, algo, seed))
-        out.update(evaluate_reach(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
+        out.update(evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
     else:
         trainer = reward_trainer(exp, source_checkpoint(source, task, algo, seed), seed, task,
                                  env_config)
         policy = train_and_select(trainer, exp, bench, out, task, env_config)
         out["env_steps"] = trainer.env_steps
-        out.update(evaluate_reach(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
+        out.update(evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
     out["wall_s"] = time.perf_counter() - t0
     return out
 
@@ -107,7 +107,7 @@ def _job(args: tuple) -> dict[str, Any]:
     return run_one(*args)
 
 
-def run_transfer(exp: ReachExperiment, bench: UR5BenchConfig, source: str, task: str,
+def run_transfer(exp: RobotExperiment, bench: UR5BenchConfig, source: str, task: str,
                  env_config: str | None, rows: list[str], workers: int | None = None,
                  progress: bool = True, seed: int = 0) -> list[dict[str, Any]]:
     """``rows`` over seeds ``seed`` ... ``seed + bench.seeds - 1``, each using the source

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from ..config import ConfigError
-from ..reach import (ReachExperiment, evaluate_reach, load_reach_demos, load_reach_experiment,
-                     make_reach_trainer, task_env_cls, train_bc)
+from ..robot import (RobotExperiment, evaluate_robot, load_robot_demos, load_robot_experiment,
+                     make_robot_trainer, task_env_cls, train_bc)
 
 #: label -> (algo, state-only reward). AIRL and MAIRL use g(s, a): on reach the state-only
 #: reward did worse in every MAIRL setting tried (best deterministic success 0.04 vs 0.62).
@@ -76,7 +76,7 @@ class _RandomPolicy(torch.nn.Module):
 def evaluate_expert(episodes: int, seed: int, task: str = "reach", env_config: str | None = None
                     ) -> dict[str, Any]:
     """The scripted operator through the teleop path on the test targets."""
-    from ..reach import task_env_config
+    from ..robot import task_env_config
     from ..data.operator import (GRASP_STYLE, GraspOperator, OperatorStyle, ScriptedOperator,
                                  run_teleop_episode)
 
@@ -93,7 +93,7 @@ def evaluate_expert(episodes: int, seed: int, task: str = "reach", env_config: s
             "final_distances": f.tolist()}
 
 
-def run_one(exp: ReachExperiment, bench: UR5BenchConfig, method: str, seed: int, demo_dir: str,
+def run_one(exp: RobotExperiment, bench: UR5BenchConfig, method: str, seed: int, demo_dir: str,
             ckpt_dir: str | None, task: str = "reach") -> dict[str, Any]:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -103,16 +103,16 @@ def run_one(exp: ReachExperiment, bench: UR5BenchConfig, method: str, seed: int,
         out.update(evaluate_expert(ev.episodes, ev.seed, task))
     elif method == "Random":
         env_cls = task_env_cls(task)
-        res = evaluate_reach(_RandomPolicy(env_cls.step_bound(), seed, env_cls.obs_dim, env_cls.act_dim),
+        res = evaluate_robot(_RandomPolicy(env_cls.step_bound(), seed, env_cls.obs_dim, env_cls.act_dim),
                              ev.episodes, ev.seed, task=task)
         out.update(res)
     else:
         algo, state_only = METHOD_SPECS[method]
-        expert = load_reach_demos(demo_dir, exp.demos.n_demos, task=task)
+        expert = load_robot_demos(demo_dir, exp.demos.n_demos, task=task)
         if algo == "bc":
             policy, state = train_bc(exp, expert, seed)
         else:
-            trainer = make_reach_trainer(exp, algo, expert, seed, state_only, task=task)
+            trainer = make_robot_trainer(exp, algo, expert, seed, state_only, task=task)
             policy = train_and_select(trainer, exp, bench, out, task)
             state = {"modules": {"policy": policy.policy.state_dict(),
                                  **({"obs_norm": policy.norm.state_dict()} if policy.norm is not None
@@ -125,12 +125,12 @@ def run_one(exp: ReachExperiment, bench: UR5BenchConfig, method: str, seed: int,
             save_checkpoint(Path(ckpt_dir) / f"{task}_{algo}_seed{seed}.pt", state, task=task,
                             method=algo, mode="s" if state_only else "s,a", seed=seed,
                             n_demos=exp.demos.n_demos, **policy_meta(exp.algo, policy.policy))
-        out.update(evaluate_reach(policy, ev.episodes, ev.seed, task=task))
+        out.update(evaluate_robot(policy, ev.episodes, ev.seed, task=task))
     out["wall_s"] = time.perf_counter() - t0
     return out
 
 
-def train_and_select(trainer, exp: ReachExperiment, bench: UR5BenchConfig, out: dict[str, Any],
+def train_and_select(trainer, exp: RobotExperiment, bench: UR5BenchConfig, out: dict[str, Any],
                      task: str, env_config: str | None = None) -> torch.nn.Module:
     """Train to the budget, evaluating every ``bench.eval_every`` iterations on training-seed
     targets (``out['curve']``); test the last policy (``out['final_policy']``) and return the
@@ -139,7 +139,7 @@ def train_and_select(trainer, exp: ReachExperiment, bench: UR5BenchConfig, out: 
 
     def cb(tr, m):
         if tr.iteration % bench.eval_every == 0:
-            r = evaluate_reach(tr.deployable_policy(), bench.curve_episodes, CURVE_SEED, task=task,
+            r = evaluate_robot(tr.deployable_policy(), bench.curve_episodes, CURVE_SEED, task=task,
                                env_config=env_config)
             out["curve"].append({"env_steps": tr.env_steps, "success": r["success_rate"],
                                  "final_distance_median": r["final_distance_median"],
@@ -150,7 +150,7 @@ def train_and_select(trainer, exp: ReachExperiment, bench: UR5BenchConfig, out: 
                             policy=copy.deepcopy(tr.deployable_policy()))
 
     trainer.train(callback=cb)
-    final = evaluate_reach(trainer.deployable_policy(), exp.eval.episodes, exp.eval.seed, task=task,
+    final = evaluate_robot(trainer.deployable_policy(), exp.eval.episodes, exp.eval.seed, task=task,
                            env_config=env_config)
     out["final_policy"] = {k: final[k] for k in ("success_rate", "final_distance_median")}
     out["selected_at_env_steps"] = best.get("env_steps", trainer.env_steps)
@@ -161,7 +161,7 @@ def _job(args: tuple) -> dict[str, Any]:
     return run_one(*args)
 
 
-def run_benchmark(exp: ReachExperiment, bench: UR5BenchConfig, demo_dir: str,
+def run_benchmark(exp: RobotExperiment, bench: UR5BenchConfig, demo_dir: str,
                   ckpt_dir: str | None, workers: int | None = None, progress: bool = True,
                   task: str = "reach", seed: int = 0) -> list[dict[str, Any]]:
     """Every method of ``bench.methods`` over seeds ``seed`` ... ``seed + bench.seeds - 1``."""
@@ -259,12 +259,12 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, task: str = "reach", tit
     plt.close(fig)
 
 
-def load_bench(path: str = "reach_train") -> tuple[ReachExperiment, UR5BenchConfig]:
+def load_bench(path: str = "reach_train") -> tuple[RobotExperiment, UR5BenchConfig]:
     from ..config import from_dict, read_yaml, resolve_config
 
     p = resolve_config(path)
     data = dict(read_yaml(p))
     bench = from_dict(UR5BenchConfig, data.pop("bench", None) or {}, f"{p}:bench")
     check_methods(bench.methods)
-    return load_reach_experiment(p), bench
+    return load_robot_experiment(p), bench
 

@@ -28,7 +28,6 @@ from .algos.config import AlgoConfig
 from .algos.normalize import NormalizedPolicy, ObsNorm
 from .config import ConfigError, from_dict, read_yaml, resolve_config
 
-REACH_ALGOS = (*METHODS, "bc")
 ROBOT_TASKS = ("reach", "grasp")
 
 
@@ -44,7 +43,7 @@ def task_env_cls(task: str):
 
 
 @dataclass
-class ReachDemoConfig:
+class RobotDemoConfig:
     n_demos: int = 50
     """Use the first n episodes of the dataset (sorted by name)."""
     seed: int = 0
@@ -52,22 +51,22 @@ class ReachDemoConfig:
 
 
 @dataclass
-class ReachEvalConfig:
+class RobotEvalConfig:
     episodes: int = 100
     seed: int = 10_000
     """Test targets: seed + episode index (training envs use seeds < 10,000)."""
 
 
 @dataclass
-class ReachExperiment:
-    demos: ReachDemoConfig = field(default_factory=ReachDemoConfig)
+class RobotExperiment:
+    demos: RobotDemoConfig = field(default_factory=RobotDemoConfig)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
-    eval: ReachEvalConfig = field(default_factory=ReachEvalConfig)
+    eval: RobotEvalConfig = field(default_factory=RobotEvalConfig)
     bc_steps: int = 3000
     """Gradient steps of the ``bc`` method (batch_size, bc_lr)."""
 
 
-def load_reach_experiment(path: str | os.PathLike = "reach_train") -> ReachExperiment:
+def load_robot_experiment(path: str | os.PathLike = "reach_train") -> RobotExperiment:
     p = resolve_config(path)
     data = read_yaml(p)
     unknown = set(data) - {"demos", "algo", "eval", "bc_steps", "bench"}
@@ -75,18 +74,18 @@ def load_reach_experiment(path: str | os.PathLike = "reach_train") -> ReachExper
         raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; "
                           "expected demos, algo, eval, bc_steps, bench")
     algo = {**read_yaml(resolve_config("mairl")), **(data.get("algo") or {})}
-    bc_steps = data.get("bc_steps", ReachExperiment.bc_steps)
+    bc_steps = data.get("bc_steps", RobotExperiment.bc_steps)
     if not isinstance(bc_steps, int) or bc_steps < 0:
         raise ConfigError(f"{p}:bc_steps: expected a non-negative integer, got {bc_steps!r}")
-    return ReachExperiment(
-        demos=from_dict(ReachDemoConfig, data.get("demos") or {}, f"{p}:demos"),
+    return RobotExperiment(
+        demos=from_dict(RobotDemoConfig, data.get("demos") or {}, f"{p}:demos"),
         algo=from_dict(AlgoConfig, algo, f"{p}:algo"),
-        eval=from_dict(ReachEvalConfig, data.get("eval") or {}, f"{p}:eval"),
+        eval=from_dict(RobotEvalConfig, data.get("eval") or {}, f"{p}:eval"),
         bc_steps=bc_steps,
     )
 
 
-def load_reach_demos(demo_dir: str | os.PathLike, n: int | None = None, task: str = "reach"
+def load_robot_demos(demo_dir: str | os.PathLike, n: int | None = None, task: str = "reach"
                      ) -> Transitions:
     """Expert transitions from a directory of MCAP episode bags (``mairl demos`` output)."""
     from .data.bags import grasp_transitions, reach_transitions, read_episode
@@ -120,7 +119,7 @@ def task_env_config(task: str, env_config: str | os.PathLike | None):
     return load_config(cls.config_cls, env_config or cls.config_name)
 
 
-def make_reach_trainer(exp: ReachExperiment, algo: str, expert: Transitions, seed: int,
+def make_robot_trainer(exp: RobotExperiment, algo: str, expert: Transitions, seed: int,
                        state_only: bool = True, overrides: dict[str, Any] | None = None,
                        task: str = "reach", env_config: str | os.PathLike | None = None
                        ) -> AdversarialTrainer:
@@ -132,7 +131,7 @@ def make_reach_trainer(exp: ReachExperiment, algo: str, expert: Transitions, see
     return AdversarialTrainer(algo, cfg, env, expert, seed=seed)
 
 
-def train_bc(exp: ReachExperiment, expert: Transitions, seed: int, steps: int | None = None
+def train_bc(exp: RobotExperiment, expert: Transitions, seed: int, steps: int | None = None
              ) -> tuple[NormalizedPolicy, dict[str, Any]]:
     """Behaviour cloning: max log-likelihood of the demos' actions, the same policy class and
     normalisation as the adversarial methods. Returns the deployable policy and its state."""
@@ -159,7 +158,7 @@ def train_bc(exp: ReachExperiment, expert: Transitions, seed: int, steps: int | 
 
 
 @torch.no_grad()
-def evaluate_reach(policy: torch.nn.Module, episodes: int, seed: int, *, batch: int = 25,
+def evaluate_robot(policy: torch.nn.Module, episodes: int, seed: int, *, batch: int = 25,
                    deterministic: bool = True, video: str | os.PathLike | None = None,
                    video_episodes: int = 3, task: str = "reach",
                    env_config: str | os.PathLike | None = None) -> dict[str, Any]:
