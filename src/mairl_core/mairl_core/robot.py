@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .algos.adversarial import METHODS, AdversarialTrainer, Transitions, make_policy
+from .algos.adversarial import AdversarialTrainer, Transitions, make_policy
 from .algos.config import AlgoConfig
 from .algos.normalize import NormalizedPolicy, ObsNorm
 from .config import ConfigError, from_dict, read_yaml, resolve_config
