@@ -15,7 +15,7 @@ VENV_STAMP := $(VENV)/.installed
 PIP := $(VENV)/bin/pip --quiet --quiet
 SETUP_FILES := src/mairl_core/setup.py src/mairl_ros/setup.py src/ur5_bringup/setup.py
 
-.PHONY: venv test demo bench-gridworld clean distclean
+.PHONY: venv test demo bench-gridworld bench-ur5 clean distclean
 
 venv: $(VENV_STAMP)
 
@@ -37,6 +37,15 @@ demo: $(VENV_STAMP)
 
 bench-gridworld: $(VENV_STAMP)
 	$(VENV)/bin/mairl bench gridworld --out bench/results/gridworld
+
+# UR5 in sim (about an hour on 2 cores): Table III for reach and grasp, reward transfer to the
+# changed robot, and the demo-count sweep (5 and 10 demos; 50 is the reach run itself)
+bench-ur5: $(VENV_STAMP)
+	$(VENV)/bin/mairl bench ur5 --task reach --out bench/results/ur5-reach
+	$(VENV)/bin/mairl bench transfer --task reach --source bench/results/ur5-reach --out bench/results/ur5-reach-transfer
+	$(VENV)/bin/mairl bench ur5 --task grasp --out bench/results/ur5-grasp
+	for n in 5 10; do $(VENV)/bin/mairl bench ur5 --task reach --n-demos $$n --methods BC,GAIL,MAIRL \
+	  --demos bench/results/ur5-reach/demos --out bench/results/ur5-reach-demos$$n; done
 
 clean:
 	rm -rf build install log runs .pytest_cache .hypothesis
