@@ -41,9 +41,9 @@ bench-gridworld: $(VENV_STAMP)
 # UR5 in sim (about an hour on 2 cores): Table III for reach and grasp, reward transfer to the
 # changed robot, and the demo-count sweep (5 and 10 demos; 50 is the reach run itself)
 bench-ur5: $(VENV_STAMP)
-	$(VENV)/bin/mairl bench ur5 --task reach --out bench/results/ur5-reach
+	$(VENV)/bin/mairl bench ur5 --task reach --out bench/results/ur5-reach --publish bench/checkpoints
 	$(VENV)/bin/mairl bench transfer --task reach --source bench/results/ur5-reach --out bench/results/ur5-reach-transfer
-	$(VENV)/bin/mairl bench ur5 --task grasp --out bench/results/ur5-grasp
+	$(VENV)/bin/mairl bench ur5 --task grasp --out bench/results/ur5-grasp --publish bench/checkpoints
 	for n in 5 10; do $(VENV)/bin/mairl bench ur5 --task reach --n-demos $$n --methods BC,GAIL,MAIRL \
 	  --demos bench/results/ur5-reach/demos --out bench/results/ur5-reach-demos$$n; done
 

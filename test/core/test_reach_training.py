@@ -161,8 +161,9 @@ def test_transferred_reward_is_frozen_and_needs_no_demos(tmp_path, demo_dir, sma
     out = tmp_path / "src"
     assert main(["bench", "ur5", "--task", "reach", "--quick", "--config", str(small_config),
                  "--demos", str(demo_dir), "--methods", "MAIRL", "--out", str(out), "--workers", "1",
-                 "--no-progress"]) == 0
+                 "--no-progress", "--publish", str(tmp_path / "pub")]) == 0
     ckpt = out / "checkpoints" / "reach_mairl_seed0.pt"
+    assert (tmp_path / "pub" / "reach_mairl.pt").read_bytes() == ckpt.read_bytes()
     exp = robot.load_robot_experiment(small_config)
     tr = reward_trainer(exp, ckpt, seed=1, task="reach", env_config="ur5_reach_changed")
     assert tr.expert is None and tr.cfg.freeze_reward and tr.cfg.rollout_expert_frac == 0

@@ -104,6 +104,13 @@ def _bench_ur5(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t0
     (out / "runs.json").write_text(json.dumps(runs) + "\n")
     ur5.plot_curves(runs, out / "success_curves.png", task=args.task)
+    if args.publish and "MAIRL" in bench.methods:
+        import shutil
+
+        dest = Path(args.publish) / f"{args.task}_mairl.pt"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / "checkpoints" / f"{args.task}_mairl_seed{args.seed}.pt", dest)
+        print(f"MAIRL policy and learned reward of seed {args.seed}: {dest}")
     return _finish_bench(args, out, f"ur5-{args.task}", rows, ur5.format_table(rows), wall,
                          [out / "success_curves.png"],
                          config={"experiment": dataclasses.asdict(exp), "bench": dataclasses.asdict(bench)},
@@ -363,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--n-demos", type=int, default=None,
                    help="train on the first N demos (default: from the config); the demo-count sweep")
     u.add_argument("--methods", default=None, help="comma-separated subset, e.g. BC,MAIRL")
+    u.add_argument("--publish", default=None, metavar="DIR",
+                   help="also copy MAIRL's checkpoint of the base seed to DIR/TASK_mairl.pt "
+                        "(bench/checkpoints/ holds the ones RESULTS.md quotes)")
     u.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
     u.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     u.set_defaults(func=_bench_ur5)
