@@ -109,7 +109,7 @@ def _bench_ur5(args: argparse.Namespace) -> int:
 
         dest = Path(args.publish) / f"{args.task}_mairl.pt"
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out / "checkpoints" / f"{args.task}_mairl_seed{args.seed}.pt", dest)
+        shutil.copyfile(out / "checkpoints" / ur5.checkpoint_name(args.task, "MAIRL", args.seed), dest)
         print(f"MAIRL policy and learned reward of seed {args.seed}: {dest}")
     return _finish_bench(args, out, f"ur5-{args.task}", rows, ur5.format_table(rows), wall,
                          [out / "success_curves.png"],
@@ -122,7 +122,7 @@ def _bench_transfer(args: argparse.Namespace) -> int:
     from .benchmarks import transfer, ur5
 
     exp, bench = ur5.load_bench(_config_name(args))
-    rows = args.rows.split(",") if args.rows else list(transfer.ROWS)
+    rows = args.rows.split(",") if args.rows else list(transfer.DEFAULT_ROWS)
     bench = dataclasses.replace(bench, methods=rows)
     if args.quick:
         bench = dataclasses.replace(bench, seeds=1, eval_every=1, curve_episodes=2)
@@ -385,8 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output directory of a `mairl bench ur5` run (its checkpoints/)")
     x.add_argument("--env-config", default="ur5_reach_changed",
                    help="env YAML of the changed robot (default: ur5_reach_changed)")
-    x.add_argument("--rows", default=None, help="comma-separated subset of: Expert, BC moved, "
-                   "MAIRL moved, MAIRL reward, GAIL reward")
+    x.add_argument("--rows", default=None, help="comma-separated, of: Expert, BC moved, MAIRL moved, "
+                   "MAIRL reward, GAIL reward (the default set), MAIRL(s) reward")
     x.add_argument("--seed", type=int, default=0,
                    help="base seed; runs use S, S+1, ... and the source's checkpoints of those seeds")
     x.add_argument("--seeds", type=int, default=None, help="number of seeds (default: from the config)")

@@ -12,6 +12,8 @@ softer, more damped servos and a payload). Rows, one run per source seed:
   reward f (no discriminator updates, no demos), by MAIRL's model-based update with a
   fresh forward model, in the source's observation coordinates;
 - ``GAIL reward``: the same with GAIL's frozen discriminator as the reward (-log(1 - D));
+- ``MAIRL(s) reward`` (not by default): the same with a state-only MAIRL reward g(s), AIRL's
+  form for transfer (the source run must include the ``MAIRL(s)`` method);
 - ``Expert``: the scripted operator on the changed robot, for reference.
 
 Both reward rows use the same learner, budget and checkpoint selection
@@ -38,7 +40,9 @@ from .ur5 import UR5BenchConfig, evaluate_expert, train_and_select
 ROWS: dict[str, tuple[str, str]] = {
     "Expert": ("", "expert"), "BC moved": ("bc", "moved"), "MAIRL moved": ("mairl", "moved"),
     "MAIRL reward": ("mairl", "reward"), "GAIL reward": ("gail", "reward"),
+    "MAIRL(s) reward": ("mairl_s", "reward"),
 }
+DEFAULT_ROWS = ["Expert", "BC moved", "MAIRL moved", "MAIRL reward", "GAIL reward"]
 #: source algo -> the trainer method whose discriminator kind matches and whose learner is
 #: MAIRL's model-based update
 REWARD_METHOD = {"mairl": "mairl", "airl": "mairl", "gail": "mgail", "mgail": "mgail"}

@@ -34,11 +34,19 @@ from ..robot import (RobotExperiment, evaluate_robot, load_robot_demos, load_rob
                      make_robot_trainer, task_env_cls, train_bc)
 
 #: label -> (algo, state-only reward). AIRL and MAIRL use g(s, a): on reach the state-only
-#: reward did worse in every MAIRL setting tried (best deterministic success 0.04 vs 0.62).
+#: reward did worse in every MAIRL setting tried (best deterministic success 0.04 vs 0.62);
+#: MAIRL(s), not in the default set, is there for reward transfer (AIRL's state-only form).
 METHOD_SPECS: dict[str, tuple[str, bool]] = {
     "BC": ("bc", True), "GAIL": ("gail", False), "AIRL": ("airl", False),
-    "MGAIL": ("mgail", False), "MAIRL": ("mairl", False),
+    "MGAIL": ("mgail", False), "MAIRL": ("mairl", False), "MAIRL(s)": ("mairl", True),
 }
+DEFAULT_METHODS = ["Expert", "Random", "BC", "GAIL", "AIRL", "MGAIL", "MAIRL"]
+
+
+def checkpoint_name(task: str, method: str, seed: int) -> str:
+    """``{task}_{algo}[_s]_seed{seed}.pt``: ``_s`` marks a state-only reward g(s)."""
+    algo, state_only = METHOD_SPECS[method]
+    return f"{task}_{algo}{'_s' if state_only and algo != 'bc' else ''}_seed{seed}.pt"
 CURVE_SEED = 5_000
 """Targets of the during-training evaluations: CURVE_SEED + i (training seeds, not test)."""
 
@@ -46,7 +54,7 @@ CURVE_SEED = 5_000
 @dataclass
 class UR5BenchConfig:
     seeds: int = 3
-    methods: list[str] = field(default_factory=lambda: ["Expert", "Random", *METHOD_SPECS])
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
     eval_every: int = 10
     """Iterations between during-training evaluations."""
     curve_episodes: int = 16
@@ -122,7 +130,7 @@ def run_one(exp: RobotExperiment, bench: UR5BenchConfig, method: str, seed: int,
         if ckpt_dir is not None:
             from ..checkpoint import save_checkpoint
             from ..training import policy_meta
-            save_checkpoint(Path(ckpt_dir) / f"{task}_{algo}_seed{seed}.pt", state, task=task,
+            save_checkpoint(Path(ckpt_dir) / checkpoint_name(task, method, seed), state, task=task,
                             method=algo, mode="s" if state_only else "s,a", seed=seed,
                             n_demos=exp.demos.n_demos, **policy_meta(exp.algo, policy.policy))
         out.update(evaluate_robot(policy, ev.episodes, ev.seed, task=task))
