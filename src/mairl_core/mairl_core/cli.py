@@ -16,8 +16,9 @@ from pathlib import Path
 EXAMPLES = """examples:
   mairl demo                                   # the main job: UR5 reach demos, MAIRL, test -> runs/demo
   mairl bench gridworld --out bench/results/gridworld
-  mairl bench ur5 --task reach --out bench/results/ur5_reach            # Table III in sim
-  mairl bench ur5 --task grasp --out bench/results/ur5_grasp
+  mairl bench ur5 --task reach --out bench/results/ur5-reach            # Table III in sim
+  mairl bench ur5 --task grasp --out bench/results/ur5-grasp
+  mairl bench transfer --task reach --source bench/results/ur5-reach --out bench/results/ur5-reach-transfer
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl --resume
   mairl eval --task gridworld --policy runs/gw-mairl/checkpoint.pt --episodes 100 --seed 1 --out runs/gw-eval
