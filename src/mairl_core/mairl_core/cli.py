@@ -72,9 +72,9 @@ def _finish_bench(args: argparse.Namespace, out: Path, name: str, rows: list, ta
     return 0
 
 
-def _bench_ur5(args: argparse.Namespace) -> int:
+def _ur5_bench_config(args: argparse.Namespace):
+    """The experiment and bench config of a UR5 bench, with --quick and --seeds applied."""
     from .benchmarks import ur5
-    from .data.operator import generate_demos
 
     exp, bench = ur5.load_bench(_config_name(args))
     if args.quick:  # a smoke-test config: figures from it are labelled quick and never quoted
@@ -83,6 +83,14 @@ def _bench_ur5(args: argparse.Namespace) -> int:
                                   algo=dataclasses.replace(exp.algo, env_steps=1600))
     if args.seeds is not None:
         bench = dataclasses.replace(bench, seeds=args.seeds)
+    return exp, bench
+
+
+def _bench_ur5(args: argparse.Namespace) -> int:
+    from .benchmarks import ur5
+    from .data.operator import generate_demos
+
+    exp, bench = _ur5_bench_config(args)
     if args.n_demos is not None:
         exp = dataclasses.replace(exp, demos=dataclasses.replace(exp.demos, n_demos=args.n_demos))
     if args.methods:
@@ -122,15 +130,9 @@ def _bench_ur5(args: argparse.Namespace) -> int:
 def _bench_transfer(args: argparse.Namespace) -> int:
     from .benchmarks import transfer, ur5
 
-    exp, bench = ur5.load_bench(_config_name(args))
+    exp, bench = _ur5_bench_config(args)
     rows = args.rows.split(",") if args.rows else list(transfer.DEFAULT_ROWS)
     bench = dataclasses.replace(bench, methods=rows)
-    if args.quick:
-        bench = dataclasses.replace(bench, seeds=1, eval_every=1, curve_episodes=2)
-        exp = dataclasses.replace(exp, eval=dataclasses.replace(exp.eval, episodes=4),
-                                  algo=dataclasses.replace(exp.algo, env_steps=1600))
-    if args.seeds is not None:
-        bench = dataclasses.replace(bench, seeds=args.seeds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
