@@ -433,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     args.commit_at_start = git_commit()  # the code a long run actually ran
+    import torch
+
+    # The networks are tiny: one intra-op thread is fastest, and a second thread per process
+    # oversubscribes the cores when processes run side by side (measured: 2-10x slower).
+    torch.set_num_threads(1)
     try:
         return args.func(args)
     except (ConfigError, CheckpointError, FileExistsError, FileNotFoundError, ValueError,
