@@ -435,8 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     args.commit_at_start = git_commit()  # the code a long run actually ran
     import torch
 
-    # The networks are tiny: one intra-op thread is fastest, and a second thread per process
-    # oversubscribes the cores when processes run side by side (measured: 2-10x slower).
+    # The networks are tiny, so a second intra-op thread buys little, and beside other
+    # processes it oversubscribes the cores: `mairl demo` with torch's default 2 threads beside
+    # two benchmark workers trained at 40-100 env steps/s, against 420 when it ran alone.
     torch.set_num_threads(1)
     try:
         return args.func(args)
