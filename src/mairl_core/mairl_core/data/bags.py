@@ -139,9 +139,16 @@ def read_episode(path: str | Path, grasp: bool = False) -> Episode:
     elif len(target) == 0 or np.ptp(target, axis=0).max() > 1e-9:
         raise BagError(f"{path}: the target must be recorded and fixed within an episode")
     period = float(np.median(np.diff(stamps))) * 1e-9
-    if grasp:
-        return Episode(names, q, qdot, cmd, target[0], period, suction=suction, target_path=target)
-    return Episode(names, q, qdot, cmd, target[0], period)
+    return Episode(names, q, qdot, cmd, target[0], period, suction=suction if grasp else None,
+                   target_path=target if grasp else None)
+
+
+def _stack_transitions(obs: list[np.ndarray], act: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-episode observations (T+1, d) and actions (T, k) -> obs, act, next_obs arrays."""
+    if len({o.shape for o in obs}) > 1:
+        raise BagError("episodes differ in length; trainers need fixed-length episodes")
+    obs_arr = np.stack(obs)
+    return {"obs": obs_arr[:, :-1], "act": np.stack(act), "next_obs": obs_arr[:, 1:]}
 
 
 def reach_transitions(episodes: list[Episode], robot, max_joint_speed: float | None = None
@@ -161,10 +168,7 @@ def reach_transitions(episodes: list[Episode], robot, max_joint_speed: float | N
                       for q, qd in zip(ep.q, ep.qdot)])
         obs.append(o)
         act.append((ep.commands - ep.q[:-1]).astype(np.float32))
-    if len({o.shape for o in obs}) > 1:
-        raise BagError("episodes differ in length; trainers need fixed-length episodes")
-    obs_arr = np.stack(obs)
-    return {"obs": obs_arr[:, :-1], "act": np.stack(act), "next_obs": obs_arr[:, 1:]}
+    return _stack_transitions(obs, act)
 
 
 def grasp_transitions(episodes: list[Episode], robot, suction_value: float,
@@ -188,7 +192,4 @@ def grasp_transitions(episodes: list[Episode], robot, suction_value: float,
                              for q, qd, b, s in zip(ep.q, ep.qdot, ep.target_path, state)]))
         sign = np.where(ep.suction, suction_value, -suction_value)[:, None]
         act.append(np.concatenate([ep.commands - ep.q[:-1], sign], 1).astype(np.float32))
-    if len({o.shape for o in obs}) > 1:
-        raise BagError("episodes differ in length; trainers need fixed-length episodes")
-    obs_arr = np.stack(obs)
-    return {"obs": obs_arr[:, :-1], "act": np.stack(act), "next_obs": obs_arr[:, 1:]}
+    return _stack_transitions(obs, act)

@@ -85,9 +85,9 @@ def ur5_mjcf(cfg: UR5Config, kp: float = 1000.0, extra_worldbody: str = "",
             f'{seg}<inertial pos="{a / 2:.17g} 0 {d / 2:.17g}" mass="{2.0 if i < 3 else 0.8}" '
             f'diaginertia="0.01 0.01 0.01"/>'
             f'<body name="frame{i + 1}" pos="{a:.17g} 0 {d:.17g}" quat="{_quat_rx(cfg.dh_alpha[i])}">')
-    tool = (f'<site name="tool" pos="0 0 {cfg.tool_offset:.17g}" size="0.01"/>'
-            f'<body name="tool_body" pos="0 0 {cfg.tool_offset:.17g}">{tool_body}</body>'
-            if tool_body else f'<site name="tool" pos="0 0 {cfg.tool_offset:.17g}" size="0.01"/>')
+    tool = f'<site name="tool" pos="0 0 {cfg.tool_offset:.17g}" size="0.01"/>'
+    if tool_body:
+        tool += f'<body name="tool_body" pos="0 0 {cfg.tool_offset:.17g}">{tool_body}</body>'
     if payload > 0:
         tool += (f'<body name="payload" pos="0 0 {cfg.tool_offset:.17g}"><inertial pos="0 0 0" '
                  f'mass="{payload:.6g}" diaginertia="1e-4 1e-4 1e-4"/></body>')

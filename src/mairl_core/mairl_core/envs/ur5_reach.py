@@ -172,7 +172,7 @@ class UR5ReachEnv(gym.Env):
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
         self.t += 1
         dist = self._distance()
-        info.update(distance=dist, is_success=dist <= self.cfg.success_radius)
+        info.update(distance=dist, is_success=self.is_success())
         return self._obs(), -dist, False, self.t >= self.cfg.episode_steps, info
 
 
