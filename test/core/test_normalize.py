@@ -149,3 +149,80 @@ def test_behaviour_cloning_warm_start(gridworld_experiment, expert_demos):
     plain.train_iteration()
     assert (tr.policy.log_prob(e.obs, e.act).mean().item()
             > plain.policy.log_prob(e.obs, e.act).mean().item() + 0.05)
+
+
+# ----- binary (on/off) action entries: the grasp task's suction -----
+
+def _switch_policy(**kw):
+    torch.manual_seed(0)
+    return GaussianPolicy(4, 3, hidden=(8,), log_std_init=-3.0,
+                          action_scale=torch.tensor([0.3, 0.3, 0.4]), binary=1, **kw)
+
+
+def test_binary_entry_is_exactly_on_or_off_and_log_prob_is_bernoulli():
+    pol = _switch_policy()
+    obs = torch.randn(64, 4)
+    for act in (pol.rsample(obs)[0], pol.act(obs), pol.act(obs, deterministic=True)):
+        torch.testing.assert_close(act[:, 2].detach().abs(), torch.full((64,), 0.2))  # +-c/2
+    logits = pol._heads(obs)[2][:, 0]
+    act, logp = pol.rsample(obs)
+    torch.testing.assert_close(logp, pol.log_prob(obs, act), rtol=1e-4, atol=1e-4)
+    cont_only = GaussianPolicy(4, 2, hidden=(8,), action_scale=0.3)
+    cont_only.load_state_dict({"mean_net.0.weight": pol.mean_net[0].weight,
+                               "mean_net.0.bias": pol.mean_net[0].bias,
+                               "mean_net.2.weight": pol.mean_net[2].weight[:2],
+                               "mean_net.2.bias": pol.mean_net[2].bias[:2],
+                               "log_std": pol.log_std, "bound": torch.full((2,), 0.3)})
+    on = act[:, 2] > 0
+    bern = torch.where(on, torch.nn.functional.logsigmoid(logits),
+                       torch.nn.functional.logsigmoid(-logits))
+    torch.testing.assert_close(pol.log_prob(obs, act), cont_only.log_prob(obs, act[:, :2]) + bern)
+    # deterministic: on iff the logit is positive
+    assert torch.equal(pol.act(obs, deterministic=True)[:, 2] > 0, logits > 0)
+
+
+def test_binary_sampling_frequency_and_entropy_match_the_bernoulli():
+    pol = _switch_policy()
+    obs = torch.randn(1, 4).expand(20000, 4)
+    p = torch.sigmoid(pol._heads(obs[:1])[2][0, 0])
+    freq = (pol.rsample(obs)[0][:, 2] > 0).float().mean()
+    assert abs(freq - p) < 0.015
+    assert abs((pol.act(obs)[:, 2] > 0).float().mean() - p) < 0.015
+    gauss = GaussianPolicy(4, 2, hidden=(8,), log_std_init=-3.0).entropy(obs[:1])
+    bern = -(p * p.log() + (1 - p) * (1 - p).log())
+    torch.testing.assert_close(pol.entropy(obs[:1])[0], gauss[0] + bern)
+
+
+def test_binary_entry_passes_a_straight_through_gradient_to_its_logit():
+    pol = _switch_policy(temperature=0.5)
+    obs = torch.randn(32, 4)
+    act, _ = pol.rsample(obs)
+    act[:, 2].sum().backward()  # d(value)/d(logit) > 0 through the relaxation
+    w = pol.mean_net[2].weight.grad
+    assert w[2].abs().sum() > 0 and w[:2].abs().sum() == 0
+
+
+def test_binary_head_learns_a_switch_by_maximum_likelihood():
+    """BC on a switch that is on iff obs[0] > 0: the Bernoulli head gets it right."""
+    pol = _switch_policy()
+    gen = torch.Generator().manual_seed(1)
+    obs = torch.randn(512, 4, generator=gen)
+    act = torch.cat([torch.zeros(512, 2), torch.where(obs[:, :1] > 0, 0.2, -0.2)], 1)
+    opt = torch.optim.Adam(pol.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = -pol.log_prob(obs, act).mean()
+        opt.zero_grad(), loss.backward(), opt.step()
+    test = torch.randn(256, 4, generator=gen)
+    agree = ((pol.act(test, deterministic=True)[:, 2] > 0) == (test[:, 0] > 0)).float().mean()
+    assert agree > 0.95
+
+
+def test_binary_actions_config_is_checked():
+    with pytest.raises(ValueError, match="binary"):
+        GaussianPolicy(4, 2, binary=3)
+    from mairl_core.algos.adversarial import make_policy
+    from mairl_core.algos.config import AlgoConfig
+    with pytest.raises(ValueError, match="continuous"):
+        make_policy(AlgoConfig(binary_actions=1), 4, 3, True)
+    pol = make_policy(AlgoConfig(binary_actions=1), 4, 3, False, 0.3)
+    assert pol.binary == 1 and pol.log_std.shape == (2,)

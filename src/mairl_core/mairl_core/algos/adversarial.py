@@ -365,10 +365,13 @@ def make_policy(cfg: AlgoConfig, obs_dim: int, act_dim: int, discrete: bool,
     """The policy of ``cfg``: categorical (Gumbel-softmax) for discrete actions, else Gaussian
     (squashed into (-action_scale, action_scale) when the env has a hard action bound)."""
     if discrete:
+        if cfg.binary_actions:
+            raise ValueError("binary_actions is for continuous-action envs")
         return CategoricalPolicy(obs_dim, act_dim, cfg.policy_hidden, cfg.gumbel_temperature,
                                  cfg.straight_through)
     return GaussianPolicy(obs_dim, act_dim, cfg.policy_hidden, cfg.log_std_init, cfg.log_std_min,
-                          cfg.log_std_max, action_scale)
+                          cfg.log_std_max, action_scale, binary=cfg.binary_actions,
+                          temperature=cfg.gumbel_temperature)
 
 
 METHODS: dict[str, tuple[str, type]] = {

@@ -120,6 +120,10 @@ class AlgoConfig:
     exact_discrete_entropy: bool = True
     """Discrete actions: use E_a[-log pi(a|s)] (the entropy, exact) for the -alpha log pi term
     of r_hat instead of the sampled action's -log pi, whose straight-through gradient is biased."""
+    binary_actions: int = 0
+    """Continuous-action envs: the last this many action entries are on/off switches (the
+    grasp task's suction), drawn from a Bernoulli head (binary concrete, straight-through,
+    ``gumbel_temperature``) instead of the Gaussian; 0 = all entries Gaussian."""
     log_std_init: float = -0.5
     log_std_min: float = -5.0
     log_std_max: float = 1.0

@@ -37,6 +37,14 @@ class GaussianPolicy(nn.Module):
     hard bound, so an unsquashed Gaussian's samples beyond it would be clipped
     by the safety function and the recorded action would not be the one
     whose log-likelihood the discriminator (eq. 3) and the entropy term use.
+
+    ``binary`` = k makes the last k action entries on/off switches (a suction cup,
+    a gripper): each is Bernoulli with a logit from the same network and takes the
+    values -c/2 (off) or +c/2 (on), where c is its bound (1 unbounded); only its sign
+    means anything to the env. ``rsample`` draws it with the binary concrete
+    relaxation (eq. 22 for two outcomes) and a straight-through estimator, so the
+    forward value is exactly on/off and the model gradient (eq. 19-21) still reaches
+    the logit; ``log_prob`` and ``entropy`` are the exact Bernoulli ones.
     """
 
     discrete = False
@@ -46,11 +54,16 @@ class GaussianPolicy(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (32, 32),
                  log_std_init: float = -0.5, log_std_min: float = -5.0, log_std_max: float = 1.0,
-                 action_scale: float | Sequence[float] | torch.Tensor | None = None):
+                 action_scale: float | Sequence[float] | torch.Tensor | None = None,
+                 binary: int = 0, temperature: float = 1.0):
         super().__init__()
+        if not 0 <= binary <= act_dim or temperature <= 0:
+            raise ValueError(f"need 0 <= binary <= act_dim ({act_dim}) and temperature > 0, "
+                             f"got binary={binary}, temperature={temperature}")
         self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.binary, self.n_cont, self.temperature = binary, act_dim - binary, temperature
         self.mean_net = mlp(obs_dim, hidden, act_dim, out_gain=0.01)
-        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+        self.log_std = nn.Parameter(torch.full((self.n_cont,), float(log_std_init)))
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
         self.squashed = action_scale is not None
         bound = torch.ones(act_dim)
@@ -64,39 +77,74 @@ class GaussianPolicy(nn.Module):
         return self.log_std.clamp(self.log_std_min, self.log_std_max)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.mean_net(obs), self._std_log().expand(obs.shape[0], -1)
+        """(mean of the continuous entries, their log std); see ``logits`` for binary ones."""
+        return self.mean_net(obs)[..., :self.n_cont], self._std_log().expand(obs.shape[0], -1)
+
+    def _heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(mean, log std, logits of the binary entries) from one network pass."""
+        out = self.mean_net(obs)
+        return out[..., :self.n_cont], self._std_log().expand(obs.shape[0], -1), out[..., self.n_cont:]
 
     def _squash(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(a, log |da/du| summed over dims) for a = c tanh(u / c); identity without a bound."""
         if not self.squashed:
             return u, torch.zeros(u.shape[:-1], dtype=u.dtype)
-        x = u / self.bound
+        x = u / self.bound[:self.n_cont]
         # log(1 - tanh^2 x) = 2 (log 2 - x - softplus(-2x)), stable for large |x|
         log_det = (2.0 * (math.log(2.0) - x - F.softplus(-2.0 * x))).sum(-1)
-        return self.bound * torch.tanh(x), log_det
+        return self.bound[:self.n_cont] * torch.tanh(x), log_det
+
+    def _switch_value(self, on: torch.Tensor) -> torch.Tensor:
+        """Binary entries as action values: on (1) -> +c/2, off (0) -> -c/2."""
+        return (on - 0.5) * self.bound[self.n_cont:]
+
+    @staticmethod
+    def _bernoulli_logp(logits: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
+        return (on * F.logsigmoid(logits) + (1 - on) * F.logsigmoid(-logits)).sum(-1)
 
     def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        mean, log_std = self(obs)
-        u = action
+        mean, log_std, logits = self._heads(obs)
+        a = action[..., :self.n_cont]
+        u = a
         if self.squashed:
-            u = self.bound * torch.atanh((action / self.bound).clamp(-1 + self._EDGE, 1 - self._EDGE))
+            c = self.bound[:self.n_cont]
+            u = c * torch.atanh((a / c).clamp(-1 + self._EDGE, 1 - self._EDGE))
         z = (u - mean) / log_std.exp()
-        return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1) - self._squash(u)[1]
+        logp = (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1) - self._squash(u)[1]
+        if self.binary:
+            logp = logp + self._bernoulli_logp(logits, (action[..., self.n_cont:] > 0).to(logits.dtype))
+        return logp
 
     def entropy(self, obs: torch.Tensor) -> torch.Tensor:
-        """Entropy of the Gaussian on u (for a squashed policy, of the pre-squash variable)."""
-        _, log_std = self(obs)
-        return (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum(-1)
+        """Entropy of the Gaussian on u (for a squashed policy, of the pre-squash variable),
+        plus the Bernoulli entropy of the binary entries."""
+        _, log_std, logits = self._heads(obs)
+        ent = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum(-1)
+        if self.binary:
+            p = torch.sigmoid(logits)
+            ent = ent - (p * F.logsigmoid(logits) + (1 - p) * F.logsigmoid(-logits)).sum(-1)
+        return ent
 
     def rsample(self, obs: torch.Tensor, noise: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self(obs)
+        """``noise``: standard normal, one entry per action dimension (binary ones too: a
+        normal variate is turned into the logistic noise of the binary concrete)."""
+        mean, log_std, logits = self._heads(obs)
         if noise is None:
-            noise = torch.randn_like(mean)
-        action, log_det = self._squash(mean + log_std.exp() * noise)
+            noise = torch.randn(mean.shape[:-1] + (self.act_dim,), dtype=mean.dtype)
+        eps = noise[..., :self.n_cont]
+        action, log_det = self._squash(mean + log_std.exp() * eps)
         # log pi evaluated at the re-parameterised action keeps gradient to
         # mu and sigma (the reference stopped it, so eq. 4's entropy did nothing).
-        logp = (-0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1) - log_det
+        logp = (-0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1) - log_det
+        if self.binary:
+            # binary concrete: on iff logit + L > 0 with L = logit(U) logistic, U = Phi(noise)
+            u = torch.special.ndtr(noise[..., self.n_cont:]).clamp(1e-6, 1 - 1e-6)
+            soft = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / self.temperature)
+            hard = (soft > 0.5).to(soft.dtype)
+            on = hard + soft - soft.detach()  # straight-through: exact value, relaxed gradient
+            action = torch.cat([action, self._switch_value(on)], -1)
+            logp = logp + self._bernoulli_logp(logits, hard)
         return action, logp
 
     def env_action(self, action_vec: torch.Tensor) -> torch.Tensor:
@@ -104,9 +152,13 @@ class GaussianPolicy(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        mean, log_std = self(obs)
+        mean, log_std, logits = self._heads(obs)
         u = mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
-        return self._squash(u)[0]
+        action = self._squash(u)[0]
+        if self.binary:
+            on = ((logits > 0) if deterministic else (torch.rand_like(logits) < torch.sigmoid(logits)))
+            action = torch.cat([action, self._switch_value(on.to(action.dtype))], -1)
+        return action
 
 
 def gumbel_softmax_sample(logp_all: torch.Tensor, temperature: float, straight_through: bool,
