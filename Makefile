@@ -27,6 +27,7 @@ $(VENV_STAMP): requirements.txt $(SETUP_FILES)
 	$(PIP) install torch==$(TORCH_VERSION)
 	$(PIP) install -r requirements.txt
 	$(PIP) install -e src/mairl_core
+	$(PIP) install -e src/mairl_ros
 	@touch $(VENV_STAMP)
 
 test: $(VENV_STAMP)

@@ -21,7 +21,10 @@ setup(
     install_requires=[],
     zip_safe=True,
     entry_points={
-        # The nodes arrive with the ROS stack issue.
-        "console_scripts": [],
+        "console_scripts": [
+            "mairl-sim = mairl_ros.sim_node:main",
+            "mairl-safety = mairl_ros.safety_node:main",
+            "mairl-policy-server = mairl_ros.policy_server:main",
+        ],
     },
 )

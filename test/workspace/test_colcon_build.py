@@ -98,6 +98,18 @@ def test_mairl_console_script_in_lib(colcon_install):
     assert not (colcon_install / "mairl_core" / "bin" / "mairl").exists()
 
 
+NODE_EXECUTABLES = ("mairl-sim", "mairl-safety", "mairl-policy-server")
+
+
+@pytest.mark.parametrize("name", NODE_EXECUTABLES)
+def test_node_executables_where_ros2_run_looks(colcon_install, name):
+    """`ros2 run mairl_ros <name>` runs install/mairl_ros/lib/mairl_ros/<name>."""
+    script = colcon_install / "mairl_ros" / "lib" / "mairl_ros" / name
+    assert script.is_file() and os.access(script, os.X_OK), sorted(
+        (colcon_install / "mairl_ros").rglob("*"))
+    assert f"'console_scripts', '{name}'" in script.read_text()
+
+
 def test_installed_mairl_ros_finds_installed_profile(colcon_install, tmp_path):
     """Outside the repo, mairl_ros.dds falls back to share/ur5_bringup via the ament index."""
     site = next((colcon_install / "mairl_ros" / "lib").glob("python3*/site-packages"))

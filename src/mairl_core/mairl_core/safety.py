@@ -116,3 +116,112 @@ def safe_command(q_now: Sequence[float], q_cmd: Sequence[float], limits: SafetyL
     # guard against float rounding past a limit (a joint already outside its range may stay there)
     out = np.clip(out, np.minimum(limits.joint_lower, now), np.maximum(limits.joint_upper, now))
     return SafetyResult(out, clipped)
+
+
+def order_by_name(names: Sequence[str], values: Sequence[float], expected: Sequence[str]
+                  ) -> tuple[np.ndarray | None, str | None]:
+    """``values`` reordered to ``expected``'s joint order, or (None, why) when a name is unknown,
+    missing or repeated, or the lengths differ. Empty ``names``: ``values`` already in order."""
+    values = list(values)
+    if not names:
+        if len(values) != len(expected):
+            return None, f"{len(values)} positions without names, expected {len(expected)}"
+        return np.asarray(values, dtype=float), None
+    if len(names) != len(values):
+        return None, f"{len(names)} joint names but {len(values)} positions"
+    unknown = [n for n in names if n not in expected]
+    if unknown:
+        return None, f"unknown joint name(s) {unknown}"
+    if len(set(names)) != len(names):
+        return None, "repeated joint names"
+    missing = [n for n in expected if n not in names]
+    if missing:
+        return None, f"missing joint(s) {missing}"
+    index = {n: i for i, n in enumerate(names)}
+    return np.array([values[index[n]] for n in expected], dtype=float), None
+
+
+@dataclass
+class GateOutput:
+    """What the safety node publishes for one input or watchdog tick."""
+
+    command: np.ndarray | None
+    """Joint positions for the driver; None: publish nothing."""
+    level: str
+    """'ok', 'clipped', 'rejected' (holding), 'stale' (holding) or 'estop' (holding)."""
+    message: str = ""
+
+
+class SafetyGate:
+    """The safety node's logic, without ROS: ``safe_command`` applied to each incoming command
+    against the latest measured joint state, plus what a stream of commands needs: a command
+    or joint state older than ``timeout`` means hold; a rejected command means hold; an
+    e-stop latches hold until released. Holding = commanding the measured joint positions at
+    the moment the hold began (the arm stops where it is). Times are seconds on one clock."""
+
+    def __init__(self, limits: SafetyLimits, joint_names: Sequence[str],
+                 fingertip: Callable[[np.ndarray], np.ndarray], timeout: float = 0.1):
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        self.limits, self.names, self.fingertip, self.timeout = limits, list(joint_names), fingertip, timeout
+        self.q: np.ndarray | None = None
+        self.q_time = -np.inf
+        self.cmd_time = -np.inf
+        self.estopped = False
+        self.hold_point: np.ndarray | None = None
+        self.hold_level, self.hold_reason = "stale", ""
+
+    def on_joint_state(self, names: Sequence[str], positions: Sequence[float], t: float) -> str | None:
+        """Record a measured joint state; returns why it was ignored, if it was."""
+        q, why = order_by_name(names, positions, self.names)
+        if q is None or not np.all(np.isfinite(q)):
+            return why or "joint state contains NaN or inf"
+        self.q, self.q_time = q, t
+        return None
+
+    def _hold(self, level: str, why: str) -> GateOutput:
+        if self.hold_point is None and self.q is not None:
+            self.hold_point = self.q.copy()
+        self.hold_level, self.hold_reason = level, why
+        return GateOutput(None if self.hold_point is None else self.hold_point.copy(), level, why)
+
+    def on_command(self, names: Sequence[str], positions: Sequence[float], t: float) -> GateOutput:
+        """A requested absolute joint command (``/mairl/command``) -> what to send the driver."""
+        if self.estopped:
+            return self._hold("estop", "e-stop latched: command ignored")
+        if self.q is None or t - self.q_time > self.timeout:
+            return self._hold("stale", f"no joint state within {self.timeout:.3f} s: holding")
+        cmd, why = order_by_name(names, positions, self.names)
+        if cmd is None:
+            return self._hold("rejected", f"command rejected: {why}")
+        res = safe_command(self.q, cmd, self.limits, self.fingertip)
+        if res.command is None:
+            return self._hold("rejected", f"command rejected: {res.rejected}")
+        self.cmd_time, self.hold_point = t, None
+        if res.clipped:
+            return GateOutput(res.command, "clipped", "; ".join(res.clipped))
+        return GateOutput(res.command, "ok")
+
+    def tick(self, t: float) -> GateOutput | None:
+        """Watchdog at the control rate: when the command stream has gone stale, the hold
+        command, once (a position controller keeps it; a trajectory sent for a reset may
+        then move the arm); else None (commands are forwarded as they arrive)."""
+        if self.estopped or self.hold_point is not None:
+            return None
+        if np.isfinite(self.cmd_time) and t - self.cmd_time > self.timeout:
+            return self._hold("stale", f"no command within {self.timeout:.3f} s: holding")
+        return None
+
+    @property
+    def holding(self) -> bool:
+        return self.estopped or self.hold_point is not None
+
+    def set_estop(self, on: bool) -> GateOutput | None:
+        """Latch (True: returns the hold command) or release (False) the e-stop; after a
+        release the arm keeps holding until the next valid command."""
+        was = self.estopped
+        self.estopped = bool(on)
+        if on and not was:
+            self.hold_point = None  # hold where the arm is now
+            return self._hold("estop", "e-stop latched: holding")
+        return None

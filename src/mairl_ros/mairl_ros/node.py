@@ -1,0 +1,80 @@
+"""What every mairl node shares: loopback DDS, a single-threaded executor, clean shutdown,
+and the message conversions between ROS types and the core's numpy arrays."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .dds import apply_loopback_env
+
+
+def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None) -> int:
+    """Start rclpy on loopback DDS (the domain id of the environment), build the node and spin
+    it until Ctrl-C / SIGTERM. A node that cannot start (bad parameter, missing checkpoint)
+    logs one clear line and exits with status 2."""
+    apply_loopback_env()  # before rclpy.init(): Fast DDS reads its profile once
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    rclpy.init(args=list(sys.argv if args is None else args))
+    node = None
+    try:
+        try:
+            node = make_node()
+        except (ValueError, FileNotFoundError, OSError) as exc:
+            print(f"[mairl] cannot start: {exc}", file=sys.stderr, flush=True)
+            return 2
+        # MultiThreadedExecutor starves subscriptions in this rclpy (ARCHITECTURE.md)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def param(node, name: str, default):
+    """Declare a parameter with its default and return its value."""
+    return node.declare_parameter(name, default).value
+
+
+def now_s() -> float:
+    """Monotonic seconds: staleness is measured on this clock, whatever ROS time says."""
+    return time.monotonic()
+
+
+def joint_state_msg(node, names: Sequence[str], positions, velocities=None):
+    from sensor_msgs.msg import JointState
+
+    msg = JointState()
+    msg.header.stamp = node.get_clock().now().to_msg()
+    msg.name = list(names)
+    msg.position = [float(x) for x in positions]
+    if velocities is not None:
+        msg.velocity = [float(x) for x in velocities]
+    return msg
+
+
+def point_msg(node, xyz, frame: str = "base"):
+    from geometry_msgs.msg import PointStamped
+
+    msg = PointStamped()
+    msg.header.stamp = node.get_clock().now().to_msg()
+    msg.header.frame_id = frame
+    msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
+    return msg
+
+
+def point_array(msg) -> np.ndarray:
+    return np.array([msg.point.x, msg.point.y, msg.point.z], float)

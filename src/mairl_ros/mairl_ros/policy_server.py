@@ -1,0 +1,128 @@
+"""mairl-policy-server: a trained policy driving the arm through the safety node.
+
+Loads ``policy`` (a checkpoint of ``mairl train``, weights only), builds the task's
+observation from ``/joint_states`` + ``/mairl/target`` (+ ``/mairl/suction`` for grasp)
+with the same core function as the env (``mairl_core.deploy.PolicyRunner``), and
+publishes absolute joint commands on ``/mairl/command`` at ``rate`` Hz (default: the
+control rate of ``config/safety.yaml``, which the policies were trained at). Grasp
+policies also switch the suction through its service when their choice changes.
+Nothing is published while the joint state or the target is older than ``timeout`` s.
+``/mairl/policy/reload`` (std_srvs/Trigger) reloads the checkpoint; with ``watch`` the
+file is also reloaded when it changes on disk. A failed reload keeps the policy in use.
+"""
+
+from __future__ import annotations
+
+from .node import now_s, param, point_array, run_node
+
+
+def make_node():
+    from geometry_msgs.msg import PointStamped
+    from rclpy.node import Node
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Bool
+    from std_srvs.srv import SetBool, Trigger
+
+    from mairl_core.deploy import PolicyRunner
+    from mairl_core.envs.ur5_model import load_ur5
+    from mairl_core.safety import load_safety_limits, order_by_name
+
+    from .node import joint_state_msg
+
+    class PolicyServer(Node):
+        def __init__(self):
+            super().__init__("mairl_policy_server")
+            path = param(self, "policy", "")
+            if not path:
+                raise ValueError("parameter 'policy' (a checkpoint path) is required")
+            task = param(self, "task", "") or None
+            self.robot = load_ur5(param(self, "robot_config", "ur5"))
+            self.runner = PolicyRunner(path, task, self.robot,
+                                       deterministic=bool(param(self, "deterministic", True)))
+            rate = float(param(self, "rate", 0.0)) or 1.0 / load_safety_limits().control_period
+            self.timeout = float(param(self, "timeout", 0.2))
+            self.enabled = bool(param(self, "enabled", True))
+            self.q = self.qdot = self.target = None
+            self.q_time = self.target_time = -1e9
+            self.suction = False
+            self.pending = None
+            self.create_subscription(JointState, param(self, "joint_states_topic", "/joint_states"),
+                                     self.on_joint_state, 10)
+            self.create_subscription(PointStamped, param(self, "target_topic", "/mairl/target"),
+                                     self.on_target, 10)
+            self.create_subscription(Bool, param(self, "suction_topic", "/mairl/suction"),
+                                     self.on_suction, 10)
+            self.pub = self.create_publisher(JointState, param(self, "command_topic", "/mairl/command"), 10)
+            self.suction_client = self.create_client(
+                SetBool, param(self, "suction_service", "/mairl/suction/set"))
+            self.create_service(Trigger, "/mairl/policy/reload", self.on_reload)
+            self.create_service(SetBool, "/mairl/policy/enable", self.on_enable)
+            self._SetBool = SetBool
+            self.order = order_by_name
+            self.create_timer(1.0 / rate, self.on_tick)
+            if param(self, "watch", True):
+                self.create_timer(1.0, self.on_watch)
+            self.steps = 0
+            self.get_logger().info(f"serving {self.runner.task} policy {self.runner.path} at {rate:g} Hz")
+
+        def on_joint_state(self, msg):
+            q, _ = self.order(msg.name, list(msg.position), self.robot.joint_names)
+            qd, _ = self.order(msg.name, list(msg.velocity), self.robot.joint_names)
+            if q is not None:
+                self.q, self.qdot, self.q_time = q, qd if qd is not None else q * 0.0, now_s()
+
+        def on_target(self, msg):
+            self.target, self.target_time = point_array(msg), now_s()
+
+        def on_suction(self, msg):
+            self.suction = bool(msg.data)
+
+        def on_enable(self, req, res):
+            self.enabled = bool(req.data)
+            res.success, res.message = True, "enabled" if self.enabled else "paused"
+            return res
+
+        def on_reload(self, req, res):  # noqa: ARG002
+            res.success, res.message = self.reload()
+            return res
+
+        def on_watch(self):
+            if self.runner.changed_on_disk():
+                self.reload()
+
+        def reload(self) -> tuple[bool, str]:
+            try:
+                self.runner.load(self.runner.path)
+            except (OSError, ValueError, RuntimeError) as exc:
+                msg = f"reload failed, keeping the policy in use: {exc}"
+                self.get_logger().error(msg)
+                return False, msg
+            self.get_logger().info(f"reloaded {self.runner.path}")
+            return True, f"reloaded {self.runner.path}"
+
+        def on_tick(self):
+            t = now_s()
+            if (not self.enabled or self.q is None or self.target is None
+                    or t - self.q_time > self.timeout or t - self.target_time > self.timeout):
+                return
+            try:
+                d = self.runner.decide(self.q, self.qdot, self.target, self.suction)
+            except ValueError as exc:
+                self.get_logger().warning(f"no command: {exc}", throttle_duration_sec=1.0)
+                return
+            self.pub.publish(joint_state_msg(self, self.robot.joint_names, d.command))
+            self.steps += 1
+            if d.suction is not None and d.suction != self.suction and self.pending is None:
+                if self.suction_client.service_is_ready():
+                    self.pending = self.suction_client.call_async(self._SetBool.Request(data=d.suction))
+                    self.pending.add_done_callback(lambda _f: setattr(self, "pending", None))
+
+    return PolicyServer()
+
+
+def main(args=None) -> int:
+    return run_node(make_node, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

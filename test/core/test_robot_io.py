@@ -1,0 +1,220 @@
+"""The nodes' logic without ROS: the safety gate (stale input, e-stop, rejection, hold),
+the sim arm driven like ur_robot_driver, and the policy runner's observation (the env's own)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mairl_core.deploy import PolicyRunner
+from mairl_core.envs.kinematics import fingertip_position
+from mairl_core.envs.sim_arm import SimArm
+from mairl_core.envs.ur5_model import load_ur5
+from mairl_core.safety import SafetyGate, load_safety_limits, order_by_name
+
+UR5 = load_ur5()
+LIMITS = load_safety_limits()
+NAMES = list(UR5.joint_names)
+REPO = Path(__file__).resolve().parents[2]
+Q0 = SimArm("reach").positions
+DQ = np.array([-0.01, 0, 0, 0, 0, 0.01])  # a small step that keeps the fingertip in the box
+
+
+def gate(timeout=0.1):
+    return SafetyGate(LIMITS, NAMES, lambda q: fingertip_position(UR5, q), timeout)
+
+
+def test_order_by_name_reorders_and_rejects_bad_names():
+    rev = NAMES[::-1]
+    q, why = order_by_name(rev, [6, 5, 4, 3, 2, 1], NAMES)
+    assert why is None and q.tolist() == [1, 2, 3, 4, 5, 6]
+    assert order_by_name([], [1] * 6, NAMES)[0].tolist() == [1] * 6
+    for names, vals, msg in [(NAMES[:5] + ["gripper_joint"], [0] * 6, "unknown joint"),
+                             (NAMES[:5], [0] * 5, "missing joint"),
+                             (NAMES[:5] + NAMES[:1], [0] * 6, "repeated"),
+                             (NAMES, [0] * 5, "6 joint names but 5"),
+                             ([], [0] * 7, "7 positions without names")]:
+        q, why = order_by_name(names, vals, NAMES)
+        assert q is None and msg in why
+
+
+def test_gate_limits_a_step_and_forwards_a_safe_command():
+    g = gate()
+    g.on_joint_state(NAMES, Q0, 0.0)
+    out = g.on_command(NAMES, Q0 + [0, 0, 0, 0, 0, 1.0], 0.01)  # +1 rad on wrist 3
+    assert out.level == "clipped" and "step limit" in out.message
+    assert out.command[5] - Q0[5] == pytest.approx(LIMITS.max_step)
+    out = g.on_command(NAMES, Q0 + [1.0, 0, 0, 0, 0, 0], 0.01)  # pan: out of the box at once
+    assert "fingertip box" in out.message and out.command[0] == pytest.approx(Q0[0])
+    small = Q0 + [-0.01, 0, 0, 0, 0, 0.01]
+    out = g.on_command(NAMES, small, 0.02)
+    assert out.level == "ok" and np.array_equal(out.command, small)
+    assert g.tick(0.05) is None  # fresh: nothing to add
+
+
+@pytest.mark.parametrize("bad, why", [([np.nan] + [0.0] * 5, "NaN"),
+                                      ([0.0] * 5, "missing joint")])
+def test_gate_rejects_and_holds_where_the_arm_is(bad, why):
+    g = gate()
+    g.on_joint_state(NAMES, Q0, 0.0)
+    names = NAMES if len(bad) == 6 else NAMES[:5]
+    out = g.on_command(names, bad, 0.01)
+    assert out.level == "rejected" and why in out.message
+    np.testing.assert_array_equal(out.command, Q0)
+    later = Q0 + 0.05
+    g.on_joint_state(NAMES, later, 0.02)  # the hold point stays where the hold began
+    assert g.tick(0.03) is None and g.holding  # the hold was sent once; a position servo keeps it
+    np.testing.assert_array_equal(g.hold_point, Q0)
+    assert g.on_command(NAMES, later, 0.04).level == "ok"  # a valid command ends the hold
+    assert g.tick(0.05) is None
+
+
+def test_gate_holds_on_stale_commands_and_stale_joint_states():
+    g = gate(timeout=0.1)
+    g.on_joint_state(NAMES, Q0, 0.0)
+    assert g.tick(0.5) is None  # no command stream yet: nothing to hold against
+    g.on_command(NAMES, Q0 + DQ, 0.0)
+    assert g.tick(0.09) is None
+    moved = Q0 + 2 * DQ
+    g.on_joint_state(NAMES, moved, 0.1)
+    out = g.tick(0.11)
+    assert out.level == "stale" and "no command" in out.message
+    np.testing.assert_array_equal(out.command, moved)
+    out = g.on_command(NAMES, Q0, 0.5)  # joint state now 0.4 s old
+    assert out.level == "stale" and "no joint state" in out.message
+
+
+def test_estop_latches_until_released():
+    g = gate()
+    g.on_joint_state(NAMES, Q0, 0.0)
+    out = g.set_estop(True)
+    assert out.level == "estop"
+    np.testing.assert_array_equal(out.command, Q0)
+    assert g.set_estop(True) is None  # already latched
+    for t in (0.01, 0.02):
+        out = g.on_command(NAMES, Q0 + DQ, t)
+        assert out.level == "estop"
+        np.testing.assert_array_equal(out.command, Q0)
+    assert g.tick(5.0) is None and g.holding
+    g.set_estop(False)
+    g.on_joint_state(NAMES, Q0, 5.0)
+    assert g.on_command(NAMES, Q0 + DQ, 5.01).level == "ok"
+
+
+inside = st.tuples(*[st.floats(float(lo), float(hi)) for lo, hi in
+                     zip(LIMITS.joint_lower, LIMITS.joint_upper)]).map(np.array)
+anything = st.lists(st.one_of(st.floats(-10, 10), st.just(float("nan")), st.just(float("inf"))),
+                    min_size=6, max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(now=inside, cmds=st.lists(anything, min_size=1, max_size=4),
+       times=st.lists(st.floats(0, 0.3), min_size=4, max_size=4), estop=st.booleans())
+def test_gate_output_never_violates_a_limit(now, cmds, times, estop):
+    """Whatever arrives, and whenever: every command sent is finite, within the step limit of
+    the measured state and inside the joint range (or holds where the arm is)."""
+    g = gate()
+    g.on_joint_state(NAMES, now, 0.0)
+    first = g.set_estop(estop)
+    t = 0.0
+    for cmd, dt in zip(cmds, times):
+        t += dt
+        for out in (first, g.on_command(NAMES, cmd, t), g.tick(t + dt / 2)):
+            if out is None or out.command is None:
+                continue
+            c = out.command
+            assert np.all(np.isfinite(c))
+            assert np.all(np.abs(c - now) <= LIMITS.max_step + 1e-9)
+            assert np.all(c >= np.minimum(LIMITS.joint_lower, now) - 1e-12)
+            assert np.all(c <= np.maximum(LIMITS.joint_upper, now) + 1e-12)
+            if estop or out.level in ("rejected", "stale"):
+                np.testing.assert_array_equal(c, now)
+
+
+# ----- the sim arm -----
+
+def test_sim_arm_follows_commands_and_trajectories():
+    arm = SimArm("reach", seed=3)
+    q = arm.positions
+    goal = q + [0.2, -0.1, 0.1, 0.0, 0.1, 0.0]
+    arm.command(goal)
+    arm.advance(1.0)
+    np.testing.assert_allclose(arm.positions, goal, atol=2e-3)
+    arm.follow([(0.5, q + 0.05), (1.0, q)])
+    arm.advance(0.5)
+    np.testing.assert_allclose(arm.data.ctrl[:6], q + 0.05, atol=2e-3)  # at t = 0.498 s
+    arm.advance(1.0)
+    np.testing.assert_allclose(arm.positions, q, atol=2e-3)
+    assert arm.time == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="finite"):
+        arm.command([np.nan] * 6)
+    with pytest.raises(ValueError, match="increasing"):
+        arm.follow([(1.0, q), (0.5, q)])
+    with pytest.raises(ValueError, match="suction"):
+        arm.set_suction(True)
+
+
+def test_sim_arm_blocks_come_from_its_seed_and_it_starts_where_the_env_does():
+    a, b = SimArm("reach", seed=5), SimArm("reach", seed=5)
+    assert np.array_equal(a.target, b.target)
+    first = a.target
+    a.reset()
+    assert not np.array_equal(a.target, first)
+    np.testing.assert_array_equal(a.reset([0.1, -0.5, 0.2]), [0.1, -0.5, 0.2])
+    np.testing.assert_allclose(a.positions, a.env.q_start)
+
+
+def test_sim_arm_grasp_lifts_the_block_by_suction():
+    arm = SimArm("grasp", seed=0)
+    block = arm.reset([0.0, -0.5])
+    from mairl_core.envs.kinematics import solve_position_ik
+    top = block + [0, 0, arm.env.cfg.object_size + arm.env.cfg.cup_radius - 0.004]
+    q_top, err = solve_position_ik(UR5, top, arm.positions)
+    q_up, _ = solve_position_ik(UR5, top + [0, 0, 0.1], q_top)
+    assert err < 1e-3
+    arm.follow([(1.0, q_top)])
+    arm.advance(1.2)
+    arm.set_suction(True)
+    arm.advance(0.2)
+    arm.follow([(1.0, q_up)])
+    arm.advance(1.2)
+    assert arm.suction and arm.target[2] > block[2] + 0.05 and arm.is_success()
+
+
+# ----- the policy runner -----
+
+def test_policy_runner_sees_what_the_env_sees_and_commands_absolute_positions():
+    ckpt = REPO / "bench" / "checkpoints" / "reach_mairl.pt"
+    runner = PolicyRunner(ckpt)
+    assert runner.task == "reach"
+    arm = SimArm("reach", seed=1)
+    arm.command(arm.positions + 0.05)
+    arm.advance(0.02)  # moving: velocities matter too
+    obs = runner.observation(arm.positions, arm.velocities, arm.target)
+    np.testing.assert_allclose(obs, arm.observation(), atol=1e-6)
+    d = runner.decide(arm.positions, arm.velocities, arm.target)
+    act = runner.policy.act(torch.as_tensor(obs)[None], True)[0].numpy()
+    np.testing.assert_allclose(d.command, arm.positions + act, atol=1e-6)
+    assert d.suction is None
+    with pytest.raises(ValueError, match="NaN"):
+        runner.decide(arm.positions, arm.velocities, [np.nan, 0, 0])
+
+
+def test_policy_runner_errors_are_clear_and_keep_the_loaded_policy(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        PolicyRunner(tmp_path / "missing.pt")
+    ckpt = REPO / "bench" / "checkpoints" / "reach_mairl.pt"
+    with pytest.raises(ValueError, match="a reach policy, but this server runs grasp"):
+        PolicyRunner(ckpt, task="grasp")
+    runner = PolicyRunner(ckpt)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    before = runner.policy
+    with pytest.raises(Exception):
+        runner.load(bad)
+    assert runner.policy is before and runner.path == ckpt

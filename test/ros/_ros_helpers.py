@@ -1,0 +1,121 @@
+"""Helpers for the ROS integration tests: real node processes and an in-test probe node.
+
+Every process inherits the session's loopback DDS environment and ROS domain id
+(test/conftest.py), so nothing leaves 127.0.0.1 and parallel runs do not cross-talk.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT_S = 30.0
+
+
+def node_env() -> dict[str, str]:
+    env = dict(os.environ)
+    paths = [str(REPO / "src" / "mairl_ros"), str(REPO / "src" / "mairl_core")]
+    env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["MAIRL_CONFIG_DIR"] = str(REPO / "config")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class NodeProcess:
+    """``python -m mairl_ros.<module> --ros-args -p k:=v ...`` with its output in ``log``."""
+
+    def __init__(self, module: str, log: Path, **params):
+        self.module, self.log = module, log
+        args = [sys.executable, "-m", f"mairl_ros.{module}", "--ros-args"]
+        for k, v in params.items():
+            args += ["-p", f"{k}:={_param(v)}"]
+        self._out = open(log, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(args, env=node_env(), stdout=self._out,
+                                     stderr=subprocess.STDOUT, cwd=REPO)
+
+    def output(self) -> str:
+        if not self._out.closed:
+            self._out.flush()
+        return self.log.read_text()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._out.close()
+        return self.proc.returncode
+
+
+def _param(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(repr(float(x)) for x in v) + "]"
+    return str(v)
+
+
+class Probe:
+    """An rclpy node of the test itself, in its own context, spun by hand."""
+
+    def __init__(self, name: str = "mairl_test_probe"):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.rclpy = rclpy
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.latest: dict[str, object] = {}
+        self.history: dict[str, list] = {}
+
+    def listen(self, msg_type, topic: str, keep: bool = False):
+        def store(msg):
+            self.latest[topic] = msg
+            if keep:
+                self.history.setdefault(topic, []).append((time.monotonic(), msg))
+        return self.node.create_subscription(msg_type, topic, store, 50)
+
+    def spin(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=min(0.01, max(0.0, end - time.monotonic())))
+
+    def wait_for(self, cond: Callable[[], bool], timeout: float = TIMEOUT_S, what: str = "",
+                 procs: tuple[NodeProcess, ...] = ()) -> None:
+        end = time.monotonic() + timeout
+        while not cond():
+            for p in procs:
+                if not p.alive():
+                    raise AssertionError(f"{p.module} exited:\n{p.output()}")
+            if time.monotonic() > end:
+                logs = "\n".join(f"--- {p.module}:\n{p.output()[-3000:]}" for p in procs)
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
+            self.executor.spin_once(timeout_sec=0.01)
+
+    def call(self, srv_type, name: str, request, timeout: float = TIMEOUT_S):
+        client = self.node.create_client(srv_type, name)
+        self.wait_for(client.service_is_ready, timeout, f"service {name}")
+        future = client.call_async(request)
+        self.wait_for(future.done, timeout, f"reply from {name}")
+        self.node.destroy_client(client)
+        return future.result()
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.rclpy.try_shutdown(context=self.context)

@@ -1,0 +1,220 @@
+"""The nodes as real processes over real DDS (loopback): sim + safety + policy server.
+
+What ROS_INTERFACES.md promises: a +1.0 rad command reaches the sim as at most one
+step limit per control period; NaN is rejected and the arm holds; stopping the command
+stream makes the arm hold within the timeout; the e-stop latches; the policy server
+drives the sim arm to the block.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from _ros_helpers import REPO, NodeProcess, Probe
+
+pytest.importorskip("rclpy")
+
+from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
+from geometry_msgs.msg import PointStamped  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_msgs.msg import Float64, Float64MultiArray  # noqa: E402
+from std_srvs.srv import SetBool, Trigger  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
+
+from mairl_core.envs.ur5_model import load_ur5  # noqa: E402
+from mairl_core.safety import load_safety_limits  # noqa: E402
+
+NAMES = list(load_ur5().joint_names)
+LIMITS = load_safety_limits()
+TIMEOUT = 0.1  # the safety node's stale-input timeout in these tests
+TARGET = [0.1, -0.5, 0.2]
+DRIVER_CMD = "/forward_position_controller/commands"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """mairl-sim (fixed block) + mairl-safety, and a probe that sees their topics."""
+    logs = tmp_path_factory.mktemp("nodes")
+    probe = Probe()
+    for msg_type, topic in [(JointState, "/joint_states"), (Float64MultiArray, DRIVER_CMD),
+                            (DiagnosticStatus, "/mairl/safety/status"),
+                            (PointStamped, "/mairl/target"), (PointStamped, "/mairl/fingertip"),
+                            (Float64, "/speed_scaling_state_broadcaster/speed_scaling")]:
+        probe.listen(msg_type, topic, keep=topic in (DRIVER_CMD, "/mairl/safety/status",
+                                                     "/joint_states"))
+    procs = [NodeProcess("sim_node", logs / "sim.log", target=TARGET),
+             NodeProcess("safety_node", logs / "safety.log", timeout=TIMEOUT)]
+    cmd_pub = probe.node.create_publisher(JointState, "/mairl/command", 10)
+    try:
+        probe.wait_for(lambda: "/joint_states" in probe.latest and "/mairl/target" in probe.latest,
+                       what="the sim's joint states and target", procs=tuple(procs))
+        probe.wait_for(lambda: cmd_pub.get_subscription_count() > 0,
+                       what="the safety node to subscribe to /mairl/command", procs=tuple(procs))
+        yield probe, cmd_pub, procs
+    finally:
+        codes = [p.stop() for p in procs]
+        probe.close()
+    assert codes == [0, 0], [p.output() for p in procs]
+
+
+def q_now(probe) -> np.ndarray:
+    msg = probe.latest["/joint_states"]
+    return np.array([msg.position[msg.name.index(n)] for n in NAMES])
+
+
+def command(pub, probe, q, names=NAMES) -> None:
+    msg = JointState()
+    msg.header.stamp = probe.node.get_clock().now().to_msg()
+    msg.name, msg.position = list(names), [float(v) for v in q]
+    pub.publish(msg)
+
+
+def settle(probe, seconds=0.6):
+    probe.spin(seconds)
+    return q_now(probe)
+
+
+def test_sim_speaks_the_driver_names(stack):
+    probe, _, _ = stack
+    js = probe.latest["/joint_states"]
+    assert list(js.name) == NAMES and len(js.position) == 6 and len(js.velocity) == 6
+    assert js.header.stamp.sec > 0
+    probe.wait_for(lambda: "/speed_scaling_state_broadcaster/speed_scaling" in probe.latest, 5.0,
+                   "the speed scaling")
+    assert probe.latest["/speed_scaling_state_broadcaster/speed_scaling"].data == 1.0
+    t = probe.latest["/mairl/target"].point
+    assert [t.x, t.y, t.z] == pytest.approx(TARGET)
+
+
+def test_one_rad_command_reaches_the_sim_as_one_step_per_period(stack):
+    probe, pub, _ = stack
+    q0 = settle(probe)
+    probe.history[DRIVER_CMD] = []
+    goal = q0 + [0, 0, 0, 0, 0, 1.0]  # +1.0 rad on wrist 3
+    period = LIMITS.control_period
+    for _ in range(5):  # stream the same goal at the control rate, as a policy would
+        command(pub, probe, goal)
+        probe.spin(period)
+    probe.wait_for(lambda: len(probe.history[DRIVER_CMD]) >= 5, 5.0, "5 driver commands")
+    sent = [np.array(m.data) for _, m in probe.history[DRIVER_CMD][:5]]
+    moved = sent[0] - q0
+    assert moved[5] == pytest.approx(LIMITS.max_step, abs=1e-3)  # clipped to one step
+    assert np.all(np.abs(moved[:5]) < 1e-3)
+    # each command is at most one step from where the arm was measured: never the full 1 rad
+    assert max(abs(c[5] - q0[5]) for c in sent) < 5 * LIMITS.max_step + 1e-6 < 1.0
+    statuses = [m.message for _, m in probe.history["/mairl/safety/status"]]
+    assert any("step limit" in s for s in statuses)
+    # the arm got there in steps (joint speed at most the limit), not in one jump
+    js = [(t, np.array(m.position)) for t, m in probe.history["/joint_states"]]
+    assert js[-1][1][5] - q0[5] <= 5 * LIMITS.max_step + 0.05
+
+
+def test_nan_is_rejected_and_the_arm_holds(stack):
+    probe, pub, _ = stack
+    q0 = settle(probe)
+    probe.history["/mairl/safety/status"] = []
+    command(pub, probe, [math.nan] + list(q0[1:]))
+    probe.wait_for(lambda: any(m.message.startswith("command rejected")
+                               for _, m in probe.history["/mairl/safety/status"]), 5.0,
+                   "a rejection status")
+    msg = next(m for _, m in probe.history["/mairl/safety/status"]
+               if m.message.startswith("command rejected"))
+    assert "NaN" in msg.message and msg.level == DiagnosticStatus.ERROR
+    held = np.array(probe.latest[DRIVER_CMD].data)
+    np.testing.assert_allclose(held, q0, atol=2e-3)
+    np.testing.assert_allclose(settle(probe, 0.5), q0, atol=2e-3)
+    command(pub, probe, list(q0[:5]) + [q0[5]], names=NAMES[:5] + ["gripper_joint"])
+    probe.wait_for(lambda: "unknown joint" in probe.latest["/mairl/safety/status"].message, 5.0,
+                   "an unknown-joint rejection")
+
+
+def test_stopping_the_stream_holds_within_the_timeout(stack):
+    probe, pub, _ = stack
+    q0 = settle(probe)
+    probe.history["/mairl/safety/status"] = []
+    goal = q0.copy()
+    for _ in range(10):  # wrist 3 turning steadily
+        goal[5] += 0.05
+        command(pub, probe, goal)
+        probe.spin(LIMITS.control_period)
+    import time
+    stopped = time.monotonic()
+    probe.wait_for(lambda: any("no command" in m.message
+                               for _, m in probe.history["/mairl/safety/status"]), 5.0,
+                   "a stale-input hold")
+    t_hold = next(t for t, m in probe.history["/mairl/safety/status"] if "no command" in m.message)
+    assert t_hold - stopped < TIMEOUT + 0.1  # watchdog period and DDS latency on top
+    q1 = settle(probe, 0.5)
+    q2 = settle(probe, 0.5)
+    np.testing.assert_allclose(q2, q1, atol=1e-3)  # holding still
+    assert abs(q1[5] - goal[5]) < 0.3  # stopped near where the stream left it
+
+
+def test_estop_latches_until_released(stack):
+    probe, pub, _ = stack
+    q0 = settle(probe)
+    assert probe.call(SetBool, "/mairl/safety/estop", SetBool.Request(data=True)).success
+    for _ in range(5):
+        command(pub, probe, q0 + [0, 0, 0, 0, 0, 0.1])
+        probe.spin(LIMITS.control_period)
+    np.testing.assert_allclose(settle(probe, 0.4), q0, atol=2e-3)
+    assert "e-stop" in probe.latest["/mairl/safety/status"].message
+    probe.call(SetBool, "/mairl/safety/estop", SetBool.Request(data=False))
+    for _ in range(10):  # released: a live stream moves the arm again
+        command(pub, probe, q0 + [0, 0, 0, 0, 0, 0.1])
+        probe.spin(LIMITS.control_period)
+    q1 = q_now(probe)
+    assert q1[5] - q0[5] == pytest.approx(0.1, abs=5e-3)
+
+
+def test_trajectory_and_reset_services(stack):
+    probe, _, procs = stack
+    q0 = settle(probe)
+    traj = JointTrajectory()
+    traj.joint_names = NAMES[::-1]  # any order, by name
+    pt = JointTrajectoryPoint()
+    pt.positions = [float(v) for v in (q0 + [0, 0, 0, 0, 0, -0.2])[::-1]]
+    pt.time_from_start.sec = 0
+    pt.time_from_start.nanosec = 300_000_000
+    traj.points = [pt]
+    pub = probe.node.create_publisher(JointTrajectory,
+                                      "/scaled_joint_trajectory_controller/joint_trajectory", 10)
+    probe.wait_for(lambda: pub.get_subscription_count() > 0, 10.0, "the trajectory subscriber")
+    pub.publish(traj)
+    np.testing.assert_allclose(settle(probe, 0.8), q0 + [0, 0, 0, 0, 0, -0.2], atol=3e-3)
+    res = probe.call(Trigger, "/mairl/sim/reset", Trigger.Request())
+    assert res.success and json.loads(res.message)["target"] == pytest.approx(TARGET)
+    res = probe.call(SetBool, "/mairl/suction/set", SetBool.Request(data=True))
+    assert not res.success and "no suction" in res.message
+    assert all(p.alive() for p in procs)
+
+
+def test_policy_server_drives_the_sim_arm_to_the_block(stack, tmp_path):
+    probe, _, procs = stack
+    probe.call(Trigger, "/mairl/sim/reset", Trigger.Request())
+    server = NodeProcess("policy_server", tmp_path / "policy.log",
+                         policy=str(REPO / "bench" / "checkpoints" / "reach_mairl.pt"))
+    try:
+        def distance():
+            t, f = probe.latest["/mairl/target"].point, probe.latest["/mairl/fingertip"].point
+            return math.dist((t.x, t.y, t.z), (f.x, f.y, f.z))
+        start = distance()
+        probe.wait_for(lambda: distance() < 0.05, 30.0, "the fingertip within 5 cm of the block",
+                       procs=(server, *procs))
+        assert start > 0.2
+        res = probe.call(Trigger, "/mairl/policy/reload", Trigger.Request())
+        assert res.success and "reloaded" in res.message
+    finally:
+        assert server.stop() == 0, server.output()
+    assert "serving reach policy" in server.output()
+
+
+def test_policy_server_without_a_checkpoint_says_so(tmp_path):
+    server = NodeProcess("policy_server", tmp_path / "p.log", policy=str(tmp_path / "none.pt"))
+    server.proc.wait(timeout=60)
+    assert server.stop() == 2
+    assert "cannot start" in server.output() and "none.pt" in server.output()
