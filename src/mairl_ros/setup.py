@@ -25,6 +25,8 @@ setup(
             "mairl-sim = mairl_ros.sim_node:main",
             "mairl-safety = mairl_ros.safety_node:main",
             "mairl-policy-server = mairl_ros.policy_server:main",
+            "mairl-recorder = mairl_ros.recorder:main",
+            "mairl-teleop = mairl_ros.teleop:main",
         ],
     },
 )

@@ -98,7 +98,8 @@ def test_mairl_console_script_in_lib(colcon_install):
     assert not (colcon_install / "mairl_core" / "bin" / "mairl").exists()
 
 
-NODE_EXECUTABLES = ("mairl-sim", "mairl-safety", "mairl-policy-server")
+NODE_EXECUTABLES = ("mairl-sim", "mairl-safety", "mairl-policy-server", "mairl-recorder",
+                    "mairl-teleop")
 
 
 @pytest.mark.parametrize("name", NODE_EXECUTABLES)

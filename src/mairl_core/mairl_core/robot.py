@@ -111,7 +111,7 @@ def load_robot_demos(demo_dir: str | os.PathLike, n: int | None = None, task: st
     return Transitions(t["obs"], t["act"], t["next_obs"], torch.zeros(t["act"].shape[:2]))
 
 
-def task_env_config(task: str, env_config: str | os.PathLike | None):
+def task_env_config(task: str, env_config: str | os.PathLike | None = None):
     """The env config of ``task`` from a YAML name or path (None: the task's default file)."""
     from .config import load_config
 

@@ -12,10 +12,11 @@ import numpy as np
 from .dds import apply_loopback_env
 
 
-def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None) -> int:
+def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
+             stop_when: Callable[[object], bool] | None = None) -> int:
     """Start rclpy on loopback DDS (the domain id of the environment), build the node and spin
-    it until Ctrl-C / SIGTERM. A node that cannot start (bad parameter, missing checkpoint)
-    logs one clear line and exits with status 2."""
+    it until Ctrl-C / SIGTERM (or ``stop_when(node)`` is true). A node that cannot start (bad
+    parameter, missing checkpoint) logs one clear line and exits with status 2."""
     apply_loopback_env()  # before rclpy.init(): Fast DDS reads its profile once
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -31,7 +32,8 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None)
         # MultiThreadedExecutor starves subscriptions in this rclpy (ARCHITECTURE.md)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        while rclpy.ok() and not (stop_when is not None and stop_when(node)):
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

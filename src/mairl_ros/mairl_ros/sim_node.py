@@ -1,7 +1,8 @@
 """mairl-sim: the tasks' MuJoCo UR5 behind ur_robot_driver's topic names (ROS_INTERFACES.md).
 
 Publishes ``/joint_states`` (UR joint names, position + velocity), the speed scaling
-(1.0), ``/mairl/target`` (the block), ``/mairl/fingertip`` and ``/mairl/suction``;
+(1.0), ``/mairl/target`` (the block), ``/mairl/fingertip``, ``/mairl/suction`` (the cup's
+switch) and ``/mairl/suction/vacuum`` (the block is on the cup: a vacuum sensor);
 takes ``/forward_position_controller/commands`` (6 absolute positions, as the
 driver's forward_position_controller) and joint trajectories on
 ``/scaled_joint_trajectory_controller/joint_trajectory``; serves the suction switch
@@ -58,6 +59,8 @@ def make_node():
             self.pub_target = self.create_publisher(PointStamped, topics["target"], 10)
             self.pub_tip = self.create_publisher(PointStamped, topics["fingertip"], 10)
             self.pub_suction = self.create_publisher(Bool, topics["suction"], 10)
+            # a vacuum sensor: the block is on the cup (suction grippers report it on a digital input)
+            self.pub_vacuum = self.create_publisher(Bool, topics["suction"] + "/vacuum", 10)
             self.pub_clock = self.create_publisher(Clock, "/clock", 10) if self.clock else None
             self.create_subscription(Float64MultiArray, topics["command"], self.on_command, 10)
             self.create_subscription(JointTrajectory, topics["trajectory"], self.on_trajectory, 10)
@@ -117,6 +120,7 @@ def make_node():
             self.pub_target.publish(point_msg(self, self.arm.target, self.frame))
             self.pub_tip.publish(point_msg(self, self.arm.fingertip, self.frame))
             self.pub_suction.publish(self._Bool(data=self.arm.suction))
+            self.pub_vacuum.publish(self._Bool(data=self.arm.holding))
             if self.ticks % max(1, int(self.rate / 10)) == 1 or self.rate < 10:
                 self.pub_scale.publish(self._Float64(data=1.0))
 

@@ -62,6 +62,11 @@ class SimArm:
     def suction(self) -> bool:
         return self.task == "grasp" and self.env.suction > 0
 
+    @property
+    def holding(self) -> bool:
+        """The block is on the cup with the suction on (what a vacuum sensor reports)."""
+        return self.task == "grasp" and self.env.holding()
+
     def observation(self) -> np.ndarray:
         """The task env's observation of the current state (what a policy is trained on)."""
         return self.env._obs()

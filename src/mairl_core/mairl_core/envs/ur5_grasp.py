@@ -57,6 +57,11 @@ class GraspConfig(ReachConfig):
             raise ValueError("object_size, object_mass and cup_radius must be > 0")
 
 
+def grasp_point(block, cfg: GraspConfig) -> np.ndarray:
+    """Where the fingertip is when the cup touches the top of the block centred at ``block``."""
+    return np.asarray(block, float) + np.array([0.0, 0.0, cfg.object_size + cfg.cup_radius])
+
+
 def grasp_observation(q, qdot, fingertip, block, suction: float, max_joint_speed: float) -> np.ndarray:
     """[reach_observation(q, qdot, fingertip, block) (15), suction state (1)] as float32."""
     return np.concatenate([reach_observation(q, qdot, fingertip, block, max_joint_speed),
@@ -116,7 +121,7 @@ class UR5GraspEnv(UR5ReachEnv):
 
     def grasp_point(self) -> np.ndarray:
         """Where the fingertip touches the top of the block with the cup."""
-        return self.block_position() + np.array([0.0, 0.0, self.cfg.object_size + self.cfg.cup_radius])
+        return grasp_point(self.block_position(), self.cfg)
 
     def _distance(self) -> float:
         return float(np.linalg.norm(self._tip(self.data.qpos[:6]) - self.grasp_point()))

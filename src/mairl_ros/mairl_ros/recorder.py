@@ -1,0 +1,225 @@
+"""mairl-recorder: demo episodes as rosbag2 MCAP, from a person (or the scripted operator)
+teleoperating the arm.
+
+Every control period it turns the latest ``/mairl/teleop/twist`` (TwistStamped, fingertip
+m/s) into an absolute joint command with the core's differential IK
+(``twist_to_joint_command``, the code the scripted demos use) and publishes it on
+``/mairl/command`` for the safety node; while recording, it samples ``/joint_states``,
+``/mairl/target`` (and ``/mairl/suction``) and the safe command the safety node forwarded
+(``/forward_position_controller/commands``), and after ``episode_steps`` commands saves the
+episode into ``dataset`` as ``episode_NNN`` (``mairl_core.data.recorder``; the format
+``mairl train --demos`` reads). An existing dataset is continued, not overwritten.
+
+Services (std_srvs/Trigger): ``/mairl/episode/start`` (resets the sim first when
+``reset_service`` is set), ``/mairl/episode/stop`` (save now if complete, else discard),
+``/mairl/episode/discard``. ``/mairl/episode/event`` (std_msgs/String) says "start N",
+"saved N", "discarded N". ``episodes`` > 0 records that many episodes back to back and
+exits (with ``require_success``, failed ones are re-recorded, at most 3x). ``prompt``: a
+keyboard prompt on the terminal like LeRobot's: Enter = next episode, r = re-record,
+q = quit.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+
+from .node import now_s, param, point_array, run_node
+
+
+def make_node():
+    from geometry_msgs.msg import PointStamped, TwistStamped
+    from rclpy.node import Node
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Bool, Float64MultiArray, String
+    from std_srvs.srv import Trigger
+
+    from mairl_core.data.recorder import EpisodeRecorder, episode_success
+    from mairl_core.envs.kinematics import twist_to_joint_command
+    from mairl_core.envs.ur5_model import load_ur5
+    from mairl_core.robot import task_env_config
+    from mairl_core.safety import load_safety_limits, order_by_name
+
+    from .node import joint_state_msg
+
+    class Recorder(Node):
+        def __init__(self):
+            super().__init__("mairl_recorder")
+            self.task = param(self, "task", "reach")
+            dataset = param(self, "dataset", "")
+            if not dataset:
+                raise ValueError("parameter 'dataset' (a directory for the episode bags) is required")
+            env_cfg = task_env_config(self.task)
+            self.robot = load_ur5()
+            self.period = load_safety_limits().control_period
+            steps = int(param(self, "episode_steps", 0)) or env_cfg.episode_steps
+            self.rec = EpisodeRecorder(dataset, self.robot.joint_names, self.period, steps,
+                                       grasp=self.task == "grasp")
+            self.success_radius = env_cfg.success_radius
+            self.lift_height = getattr(env_cfg, "lift_height", 0.05)
+            self.teleop = bool(param(self, "teleop", True))
+            self.twist_timeout = float(param(self, "twist_timeout", 0.2))
+            self.to_record = int(param(self, "episodes", 0))
+            self.require_success = bool(param(self, "require_success", False))
+            self.attempts = self.saved = 0
+            reset_service = param(self, "reset_service", "")
+            self.reset_client = self.create_client(Trigger, reset_service) if reset_service else None
+            self.q = self.qdot = self.target = None
+            self.suction = False
+            self.twist, self.twist_time = np.zeros(3), -1e9
+            self.forwarded = None
+            self.waiting_reset = None
+            self.create_subscription(JointState, "/joint_states", self.on_joint_state, 10)
+            self.create_subscription(PointStamped, "/mairl/target", self.on_target, 10)
+            self.create_subscription(Bool, "/mairl/suction", self.on_suction, 10)
+            self.create_subscription(TwistStamped, "/mairl/teleop/twist", self.on_twist, 10)
+            self.create_subscription(Float64MultiArray, "/forward_position_controller/commands",
+                                     self.on_forwarded, 10)
+            self.pub_cmd = self.create_publisher(JointState, "/mairl/command", 10)
+            self.pub_event = self.create_publisher(String, "/mairl/episode/event", 10)
+            self.create_service(Trigger, "/mairl/episode/start", self.srv_start)
+            self.create_service(Trigger, "/mairl/episode/stop", self.srv_stop)
+            self.create_service(Trigger, "/mairl/episode/discard", self.srv_discard)
+            self._String, self._Trigger = String, Trigger
+            self._order, self._ik, self._success = order_by_name, twist_to_joint_command, episode_success
+            self.create_timer(self.period, self.on_tick)
+            self.done = False
+            self.get_logger().info(
+                f"recording {self.task} episodes of {steps} steps into {dataset} "
+                f"(next: episode_{self.rec.index:03d})")
+            if self.to_record:
+                self.create_timer(0.5, self._auto_start_once)
+            if bool(param(self, "prompt", False)) and sys.stdin.isatty():
+                threading.Thread(target=self._prompt, daemon=True).start()
+
+        # ----- inputs -----
+        def on_joint_state(self, msg):
+            q, _ = self._order(msg.name, list(msg.position), self.robot.joint_names)
+            qd, _ = self._order(msg.name, list(msg.velocity), self.robot.joint_names)
+            if q is not None:
+                self.q, self.qdot = q, qd if qd is not None else np.zeros(6)
+
+        def on_target(self, msg):
+            self.target = point_array(msg)
+
+        def on_suction(self, msg):
+            self.suction = bool(msg.data)
+
+        def on_twist(self, msg):
+            v = msg.twist.linear
+            self.twist, self.twist_time = np.array([v.x, v.y, v.z]), now_s()
+
+        def on_forwarded(self, msg):
+            self.forwarded = np.array(msg.data, float)
+
+        # ----- episodes -----
+        def event(self, text: str):
+            self.pub_event.publish(self._String(data=text))
+            self.get_logger().info(text)
+
+        def start(self) -> str:
+            if self.reset_client is not None:
+                if not self.reset_client.service_is_ready():
+                    return "reset service not available"
+                self.q = None  # no commands from the pre-reset state
+                self.waiting_reset = self.reset_client.call_async(self._Trigger.Request())
+                self.waiting_reset.add_done_callback(lambda _f: self._begin())
+                return "resetting, then recording"
+            self._begin()
+            return f"recording episode_{self.rec.index:03d}"
+
+        def _begin(self):
+            self.waiting_reset = None
+            self.q = None  # wait for a joint state from after the reset
+            self.forwarded = None
+            self.attempts += 1
+            self.event(f"start {self.rec.start()}")
+
+        def _auto_start_once(self):
+            if not self.rec.recording and self.waiting_reset is None and not self.done:
+                if self.saved >= self.to_record:
+                    return
+                if self.attempts >= 3 * self.to_record:
+                    self.get_logger().error(f"only {self.saved} of {self.to_record} episodes "
+                                            f"succeeded in {self.attempts} attempts")
+                    self.finish()
+                    return
+                self.start()
+
+        def finish(self):
+            self.done = True
+            self.event(f"finished {self.saved}")
+
+        def save_or_discard(self) -> str:
+            index = self.rec.index
+            if not self.rec.complete:
+                self.rec.discard()
+                self.event(f"discarded {index}")
+                return f"episode {index} incomplete: discarded"
+            ep = self.rec.episode()
+            if self.require_success and not self._success(
+                    ep, self.task, self.robot, self.success_radius, self.lift_height):
+                self.rec.discard()
+                self.event(f"discarded {index}")
+                return f"episode {index} failed the task: discarded"
+            path = self.rec.save()
+            self.saved += 1
+            self.event(f"saved {index}")
+            if self.to_record and self.saved >= self.to_record:
+                self.finish()
+            return f"saved {path}"
+
+        def srv_start(self, req, res):  # noqa: ARG002
+            res.message = self.start()
+            res.success = "not available" not in res.message
+            return res
+
+        def srv_stop(self, req, res):  # noqa: ARG002
+            res.message = self.save_or_discard() if self.rec.recording else "not recording"
+            res.success = res.message.startswith("saved")
+            return res
+
+        def srv_discard(self, req, res):  # noqa: ARG002
+            index = self.rec.index
+            self.rec.discard()
+            self.event(f"discarded {index}")
+            res.success, res.message = True, f"discarded episode {index}"
+            return res
+
+        def _prompt(self):
+            print("[recorder] Enter: next episode   r: re-record   q: quit", flush=True)
+            for line in sys.stdin:
+                key = line.strip().lower()
+                if key == "q":
+                    if self.rec.recording:
+                        print(self.save_or_discard(), flush=True)
+                    self.done = True
+                    return
+                if key == "r":
+                    self.rec.discard()
+                print(self.start(), flush=True)
+
+        # ----- the control loop -----
+        def on_tick(self):
+            if self.q is None or self.target is None:
+                return
+            if self.rec.recording:
+                if self.rec.tick(self.q, self.qdot, self.target, self.suction, self.forwarded):
+                    self.save_or_discard()
+                self.forwarded = None
+            if self.teleop:
+                v = self.twist if now_s() - self.twist_time <= self.twist_timeout else np.zeros(3)
+                cmd = self._ik(self.robot, self.q, v, self.period)
+                self.pub_cmd.publish(joint_state_msg(self, self.robot.joint_names, cmd))
+
+    return Recorder()
+
+
+def main(args=None) -> int:
+    return run_node(make_node, args, stop_when=lambda node: node.done)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""mairl-teleop: Cartesian teleop input for the recorder, from a keyboard or the scripted
+operator.
+
+Publishes ``/mairl/teleop/twist`` (geometry_msgs/TwistStamped, fingertip velocity in m/s,
+frame ``base``) at the control rate; the recorder turns it into joint commands.
+
+- ``mode:=keyboard`` (default; needs a terminal): w/s = +x/-x, a/d = +y/-y, r/f = +z/-z,
+  space = suction on/off (grasp), x = stop; ``speed`` m/s per key press, keys add up.
+- ``mode:=scripted``: the core's scripted operator (``mairl_core.data.operator``: noise,
+  hesitation, a speed per episode; the grasp plan with suction) looks at
+  ``/mairl/fingertip`` and ``/mairl/target`` like a person would, and starts afresh on
+  each "start" of ``/mairl/episode/event``. Seeded by ``seed``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from .node import param, point_array, run_node
+
+KEYS = {"w": (0, 1), "s": (0, -1), "a": (1, 1), "d": (1, -1), "r": (2, 1), "f": (2, -1)}
+
+
+def make_node():
+    from geometry_msgs.msg import PointStamped, TwistStamped
+    from rclpy.node import Node
+    from std_msgs.msg import Bool, String
+    from std_srvs.srv import SetBool
+
+    from mairl_core.data.operator import (GRASP_STYLE, GraspOperator, OperatorStyle,
+                                          ScriptedOperator)
+    from mairl_core.envs.ur5_grasp import GraspConfig, grasp_point
+    from mairl_core.config import load_config
+    from mairl_core.safety import load_safety_limits
+
+    class Teleop(Node):
+        def __init__(self):
+            super().__init__("mairl_teleop")
+            self.mode = param(self, "mode", "keyboard")
+            if self.mode not in ("keyboard", "scripted"):
+                raise ValueError(f"mode must be keyboard or scripted, got {self.mode!r}")
+            self.task = param(self, "task", "reach")
+            self.speed = float(param(self, "speed", 0.05))
+            self.tip = self.target = None
+            self.suction = self.vacuum = False
+            self.velocity = np.zeros(3)
+            self.pub = self.create_publisher(TwistStamped, "/mairl/teleop/twist", 10)
+            self.suction_client = self.create_client(
+                SetBool, param(self, "suction_service", "/mairl/suction/set"))
+            self.create_subscription(PointStamped, "/mairl/fingertip", self.on_tip, 10)
+            self.create_subscription(PointStamped, "/mairl/target", self.on_target, 10)
+            self.create_subscription(Bool, "/mairl/suction", self.on_suction, 10)
+            self.create_subscription(Bool, "/mairl/suction/vacuum", self.on_vacuum, 10)
+            self.create_subscription(String, "/mairl/episode/event", self.on_event, 10)
+            self._Twist, self._SetBool = TwistStamped, SetBool
+            self.operator = None
+            if self.mode == "scripted":
+                rng = np.random.default_rng(int(param(self, "seed", 0)))
+                if self.task == "grasp":
+                    self.grasp_cfg = load_config(GraspConfig, "ur5_grasp")
+                    self.operator = GraspOperator(GRASP_STYLE, rng)
+                else:
+                    self.operator = ScriptedOperator(OperatorStyle(), rng)
+            elif not sys.stdin.isatty():
+                raise ValueError("keyboard teleop needs a terminal (or use mode:=scripted)")
+            else:
+                import threading
+                threading.Thread(target=self._keyboard, daemon=True).start()
+            self.pending = None
+            self.create_timer(load_safety_limits().control_period, self.on_tick)
+            self.get_logger().info(f"{self.mode} teleop for {self.task}")
+
+        def on_tip(self, msg):
+            self.tip = point_array(msg)
+
+        def on_target(self, msg):
+            self.target = point_array(msg)
+
+        def on_suction(self, msg):
+            self.suction = bool(msg.data)
+
+        def on_vacuum(self, msg):
+            self.vacuum = bool(msg.data)
+
+        def on_event(self, msg):
+            if msg.data.startswith("start") and self.operator is not None:
+                self.operator.reset()
+
+        def switch_suction(self, on: bool):
+            if self.pending is None and self.suction_client.service_is_ready():
+                self.pending = self.suction_client.call_async(self._SetBool.Request(data=on))
+                self.pending.add_done_callback(lambda _f: setattr(self, "pending", None))
+
+        def _keyboard(self):
+            import termios
+            import tty
+
+            fd = sys.stdin.fileno()
+            old = termios.tcgetattr(fd)
+            print("[teleop] w/s x, a/d y, r/f z, space suction, x stop, q quit", flush=True)
+            try:
+                tty.setcbreak(fd)
+                while True:
+                    key = sys.stdin.read(1).lower()
+                    if key == "q":
+                        break
+                    if key == "x":
+                        self.velocity = np.zeros(3)
+                    elif key == " ":
+                        self.switch_suction(not self.suction)
+                    elif key in KEYS:
+                        axis, sign = KEYS[key]
+                        self.velocity[axis] += sign * self.speed
+            finally:
+                termios.tcsetattr(fd, termios.TCSADRAIN, old)
+                self.velocity = np.zeros(3)
+
+        def on_tick(self):
+            v = self.velocity
+            if self.operator is not None:
+                if self.tip is None or self.target is None:
+                    return
+                if self.task == "grasp":
+                    v, on = self.operator.command(self.tip, grasp_point(self.target, self.grasp_cfg),
+                                                  self.vacuum)
+                    if on != self.suction:
+                        self.switch_suction(on)
+                else:
+                    v = self.operator.velocity(self.tip, self.target)
+            msg = self._Twist()
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.header.frame_id = "base"
+            msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = (float(x) for x in v)
+            self.pub.publish(msg)
+
+    return Teleop()
+
+
+def main(args=None) -> int:
+    return run_node(make_node, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
