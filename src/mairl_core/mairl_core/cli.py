@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   mairl bench ur5 --task reach --out bench/results/ur5-reach            # Table III in sim
   mairl bench ur5 --task grasp --out bench/results/ur5-grasp
   mairl bench transfer --task reach --source bench/results/ur5-reach --out bench/results/ur5-reach-transfer
+  mairl bench latency --out bench/results/latency   # policy server + safety over DDS, 125/500 Hz
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl --resume
   mairl eval --task gridworld --policy runs/gw-mairl/checkpoint.pt --episodes 100 --seed 1 --out runs/gw-eval
@@ -84,6 +85,26 @@ def _ur5_bench_config(args: argparse.Namespace):
     if args.seeds is not None:
         bench = dataclasses.replace(bench, seeds=args.seeds)
     return exp, bench
+
+
+def _bench_latency(args: argparse.Namespace) -> int:
+    """Runs ``mairl_ros.bench_latency`` in its own process: mairl_core never imports rclpy."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("mairl_ros") is None:
+        raise SystemExit("error: `mairl bench latency` needs the mairl_ros package "
+                         "(`make venv` installs it; or pip install -e src/mairl_ros)")
+    forward = ["--out", args.out, "--rates", args.rates, "--duration", str(args.duration),
+               "--seed", str(args.seed)]
+    forward += ["--policy", args.policy] if args.policy else []
+    forward += ["--quick"] if args.quick else []
+    forward += ["--no-progress"] if args.no_progress else []
+    try:
+        return subprocess.call([sys.executable, "-m", "mairl_ros.bench_latency", *forward])
+    except KeyboardInterrupt:
+        return 130
 
 
 def _bench_ur5(args: argparse.Namespace) -> int:
@@ -396,6 +417,18 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
     x.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     x.set_defaults(func=_bench_transfer)
+
+    lat = bsub.add_parser("latency", help="policy server + safety node over DDS (loopback): "
+                                          "latency p50/p99/max and missed periods at 125 and 500 Hz")
+    lat.add_argument("--out", required=True, help="output directory (results.json, latency_cdf.png)")
+    lat.add_argument("--rates", default="125,500", help="joint-state rates in Hz (default 125,500)")
+    lat.add_argument("--duration", type=float, default=60.0, help="seconds per rate (default 60)")
+    lat.add_argument("--policy", default=None,
+                     help="checkpoint to serve (default: bench/checkpoints/reach_mairl.pt)")
+    lat.add_argument("--seed", type=int, default=0, help="unused: the bench draws no random numbers")
+    lat.add_argument("--quick", action="store_true", help="3 s per rate: a smoke test, not a result")
+    lat.add_argument("--no-progress", action="store_true", help="no progress line")
+    lat.set_defaults(func=_bench_latency)
 
     t = sub.add_parser("train", help="train one method; checkpoints, TensorBoard, resume")
     common(t, config_default=None)

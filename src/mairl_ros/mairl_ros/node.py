@@ -3,6 +3,7 @@ and the message conversions between ROS types and the core's numpy arrays."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
     parameter, missing checkpoint) logs one clear line and exits with status 2."""
     apply_loopback_env()  # before rclpy.init(): Fast DDS reads its profile once
     import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
 
     rclpy.init(args=list(sys.argv if args is None else args))
     node = None
@@ -29,8 +30,7 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
         except (ValueError, FileNotFoundError, OSError) as exc:
             print(f"[mairl] cannot start: {exc}", file=sys.stderr, flush=True)
             return 2
-        # MultiThreadedExecutor starves subscriptions in this rclpy (ARCHITECTURE.md)
-        executor = SingleThreadedExecutor()
+        executor = make_executor()
         executor.add_node(node)
         while rclpy.ok() and not (stop_when is not None and stop_when(node)):
             executor.spin_once(timeout_sec=0.1)
@@ -44,6 +44,22 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def make_executor(context=None):
+    """rclpy's EventsExecutor (a C++ event queue: far less Python per message, which is most of
+    a node's latency here) where this rclpy has it and ``MAIRL_EXECUTOR`` is not 'single';
+    else a SingleThreadedExecutor (MultiThreadedExecutor starves subscriptions in this
+    rclpy, ARCHITECTURE.md)."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    if os.environ.get("MAIRL_EXECUTOR", "events") != "single":
+        try:
+            from rclpy.experimental import EventsExecutor
+            return EventsExecutor(context=context)
+        except ImportError:
+            pass
+    return SingleThreadedExecutor(context=context)
 
 
 def param(node, name: str, default):

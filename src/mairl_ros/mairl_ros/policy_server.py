@@ -7,6 +7,9 @@ publishes absolute joint commands on ``/mairl/command`` at ``rate`` Hz (default:
 control rate of ``config/safety.yaml``, which the policies were trained at). Grasp
 policies also switch the suction through its service when their choice changes.
 Nothing is published while the joint state or the target is older than ``timeout`` s.
+``trigger:=joint_states`` decides on the arrival of a joint state (at most ``rate`` times a
+second) instead of on a timer, so a command follows its state with the least delay; each
+command's header stamp is the stamp of the joint state it was computed from.
 ``/mairl/policy/reload`` (std_srvs/Trigger) reloads the checkpoint; with ``watch`` the
 file is also reloaded when it changes on disk. A failed reload keeps the policy in use.
 """
@@ -46,6 +49,12 @@ def make_node():
             self.q_time = self.target_time = -1e9
             self.suction = False
             self.pending = None
+            self.trigger = param(self, "trigger", "timer")
+            if self.trigger not in ("timer", "joint_states"):
+                raise ValueError(f"trigger must be timer or joint_states, got {self.trigger!r}")
+            self.min_gap = 0.5 / rate  # joint_states trigger: a state per period even with jitter
+            self.last_decision = -1e9
+            self.state_stamp = None
             self.create_subscription(JointState, param(self, "joint_states_topic", "/joint_states"),
                                      self.on_joint_state, 10)
             self.create_subscription(PointStamped, param(self, "target_topic", "/mairl/target"),
@@ -59,7 +68,8 @@ def make_node():
             self.create_service(SetBool, "/mairl/policy/enable", self.on_enable)
             self._SetBool = SetBool
             self.order = order_by_name
-            self.create_timer(1.0 / rate, self.on_tick)
+            if self.trigger == "timer":
+                self.create_timer(1.0 / rate, self.on_tick)
             if param(self, "watch", True):
                 self.create_timer(1.0, self.on_watch)
             self.steps = 0
@@ -70,6 +80,9 @@ def make_node():
             qd, _ = self.order(msg.name, list(msg.velocity), self.robot.joint_names)
             if q is not None:
                 self.q, self.qdot, self.q_time = q, qd if qd is not None else q * 0.0, now_s()
+                self.state_stamp = msg.header.stamp
+                if self.trigger == "joint_states" and self.q_time - self.last_decision >= self.min_gap:
+                    self.on_tick()
 
         def on_target(self, msg):
             self.target, self.target_time = point_array(msg), now_s()
@@ -110,7 +123,11 @@ def make_node():
             except ValueError as exc:
                 self.get_logger().warning(f"no command: {exc}", throttle_duration_sec=1.0)
                 return
-            self.pub.publish(joint_state_msg(self, self.robot.joint_names, d.command))
+            msg = joint_state_msg(self, self.robot.joint_names, d.command)
+            if self.state_stamp is not None:
+                msg.header.stamp = self.state_stamp  # the state this command was computed from
+            self.pub.publish(msg)
+            self.last_decision = t
             self.steps += 1
             if d.suction is not None and d.suction != self.suction and self.pending is None:
                 if self.suction_client.service_is_ready():
