@@ -27,6 +27,9 @@ setup(
             "mairl-policy-server = mairl_ros.policy_server:main",
             "mairl-recorder = mairl_ros.recorder:main",
             "mairl-teleop = mairl_ros.teleop:main",
+            "mairl-trainer = mairl_ros.trainer:main",
+            "mairl-target = mairl_ros.target:main",
+            "mairl-suction-io = mairl_ros.suction_io:main",
         ],
     },
 )

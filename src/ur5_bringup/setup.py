@@ -57,5 +57,5 @@ setup(
     ],
     install_requires=[],
     zip_safe=True,
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["mairl-ros-up = ur5_bringup.up:main"]},
 )

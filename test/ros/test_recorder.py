@@ -53,8 +53,8 @@ def test_recorder_writes_teleop_episodes_as_mcap(tmp_path):
         for p in procs:
             p.stop()
         probe.close()
-    assert [e for e in events if e.startswith(("start", "saved"))][:4] == [
-        "start 0", "saved 0", "start 1", "saved 1"]
+    # (the first "start" may go out before this probe has discovered the recorder)
+    assert [e for e in events if e.startswith("saved")] == ["saved 0", "saved 1"]
     bags = sorted(p.name for p in data.iterdir())
     assert bags == ["episode_000", "episode_001"]
 

@@ -33,6 +33,16 @@ class Decision:
     observation: np.ndarray
 
 
+def robot_observation(task: str, robot: UR5Config, q, qdot, target, suction: bool = False
+                      ) -> np.ndarray:
+    """The observation of ``task`` from what a robot reports, by the envs' own functions."""
+    q = np.asarray(q, float)
+    tip = fingertip_position(robot, q)
+    if task == "grasp":
+        return grasp_observation(q, qdot, tip, target, float(suction), robot.max_joint_speed)
+    return reach_observation(q, qdot, tip, target, robot.max_joint_speed)
+
+
 class PolicyRunner:
     """A checkpoint's policy (weights only) turned into joint commands."""
 
@@ -68,11 +78,7 @@ class PolicyRunner:
             return False
 
     def observation(self, q, qdot, target, suction: bool = False) -> np.ndarray:
-        q = np.asarray(q, float)
-        tip = fingertip_position(self.robot, q)
-        if self.task == "grasp":
-            return grasp_observation(q, qdot, tip, target, float(suction), self.robot.max_joint_speed)
-        return reach_observation(q, qdot, tip, target, self.robot.max_joint_speed)
+        return robot_observation(self.task, self.robot, q, qdot, target, suction)
 
     @torch.no_grad()
     def decide(self, q, qdot, target, suction: bool = False) -> Decision:

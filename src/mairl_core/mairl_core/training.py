@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,12 +35,14 @@ def build_gridworld(cfg_path: str | os.PathLike, algo: str, state_only: bool, se
 
 def train_run(trainer: AdversarialTrainer, out_dir: str | os.PathLike, *, meta: dict[str, Any],
               env_steps: int | None = None, checkpoint_every: int = 20, resume: bool = False,
-              progress: bool = True, tensorboard: bool = True) -> list[dict[str, float]]:
+              progress: bool = True, tensorboard: bool = True,
+              on_checkpoint: Callable[[Path], None] | None = None) -> list[dict[str, float]]:
     """Train to ``env_steps`` with a progress bar, TensorBoard scalars and periodic checkpoints.
 
     The checkpoint is ``out_dir/checkpoint.pt`` (written atomically: an
     interruption never loses the previous one). With ``resume`` an existing
     checkpoint is loaded first and training continues where it stopped.
+    ``on_checkpoint(path)`` runs after every save (e.g. to tell a policy server to reload).
     """
     from tqdm import tqdm
 
@@ -81,11 +84,15 @@ def train_run(trainer: AdversarialTrainer, out_dir: str | os.PathLike, *, meta: 
             bar.set_postfix(post)
             if trainer.iteration % checkpoint_every == 0:
                 save_checkpoint(ckpt, trainer.state_dict(), **meta)
+                if on_checkpoint is not None:
+                    on_checkpoint(ckpt)
     finally:
         bar.close()
         if writer is not None:
             writer.close()
     save_checkpoint(ckpt, trainer.state_dict(), **meta)
+    if on_checkpoint is not None:
+        on_checkpoint(ckpt)
     return history
 
 

@@ -16,6 +16,8 @@ file is also reloaded when it changes on disk. A failed reload keeps the policy 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .node import now_s, param, point_array, run_node
 
 
@@ -40,8 +42,14 @@ def make_node():
                 raise ValueError("parameter 'policy' (a checkpoint path) is required")
             task = param(self, "task", "") or None
             self.robot = load_ur5(param(self, "robot_config", "ur5"))
-            self.runner = PolicyRunner(path, task, self.robot,
-                                       deterministic=bool(param(self, "deterministic", True)))
+            self.path, self.task = path, task
+            self.deterministic = bool(param(self, "deterministic", True))
+            self.runner = None
+            if bool(param(self, "wait", False)) and not Path(path).exists():
+                # train mode: the trainer writes the checkpoint later
+                self.get_logger().info(f"waiting for {path} to appear")
+            else:
+                self.load_runner()
             rate = float(param(self, "rate", 0.0)) or 1.0 / load_safety_limits().control_period
             self.timeout = float(param(self, "timeout", 0.2))
             self.enabled = bool(param(self, "enabled", True))
@@ -70,10 +78,20 @@ def make_node():
             self.order = order_by_name
             if self.trigger == "timer":
                 self.create_timer(1.0 / rate, self.on_tick)
-            if param(self, "watch", True):
+            self.watch = bool(param(self, "watch", True))
+            if self.watch or self.runner is None:
                 self.create_timer(1.0, self.on_watch)
             self.steps = 0
-            self.get_logger().info(f"serving {self.runner.task} policy {self.runner.path} at {rate:g} Hz")
+            self.rate = rate
+            if self.runner is not None:
+                self.announce()
+
+        def load_runner(self):
+            self.runner = PolicyRunner(self.path, self.task, self.robot, self.deterministic)
+
+        def announce(self):
+            self.get_logger().info(f"serving {self.runner.task} policy {self.runner.path} "
+                                   f"at {self.rate:g} Hz")
 
         def on_joint_state(self, msg):
             q, _ = self.order(msg.name, list(msg.position), self.robot.joint_names)
@@ -100,22 +118,29 @@ def make_node():
             return res
 
         def on_watch(self):
-            if self.runner.changed_on_disk():
+            if self.runner is None:
+                if Path(self.path).exists():
+                    self.reload()
+            elif self.watch and self.runner.changed_on_disk():
                 self.reload()
 
         def reload(self) -> tuple[bool, str]:
             try:
+                if self.runner is None:
+                    self.load_runner()
+                    self.announce()
+                    return True, f"reloaded {self.path}"
                 self.runner.load(self.runner.path)
             except (OSError, ValueError, RuntimeError) as exc:
                 msg = f"reload failed, keeping the policy in use: {exc}"
                 self.get_logger().error(msg)
                 return False, msg
-            self.get_logger().info(f"reloaded {self.runner.path}")
-            return True, f"reloaded {self.runner.path}"
+            self.get_logger().info(f"reloaded {self.path}")
+            return True, f"reloaded {self.path}"
 
         def on_tick(self):
             t = now_s()
-            if (not self.enabled or self.q is None or self.target is None
+            if (self.runner is None or not self.enabled or self.q is None or self.target is None
                     or t - self.q_time > self.timeout or t - self.target_time > self.timeout):
                 return
             try:

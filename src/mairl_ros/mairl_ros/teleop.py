@@ -5,7 +5,8 @@ Publishes ``/mairl/teleop/twist`` (geometry_msgs/TwistStamped, fingertip velocit
 frame ``base``) at the control rate; the recorder turns it into joint commands.
 
 - ``mode:=keyboard`` (default; needs a terminal): w/s = +x/-x, a/d = +y/-y, r/f = +z/-z,
-  space = suction on/off (grasp), x = stop; ``speed`` m/s per key press, keys add up.
+  space = suction on/off (grasp), x = stop; ``speed`` m/s per key press, keys add up;
+  n = next episode, b = re-record it (the recorder's start / discard services), q = quit.
 - ``mode:=scripted``: the core's scripted operator (``mairl_core.data.operator``: noise,
   hesitation, a speed per episode; the grasp plan with suction) looks at
   ``/mairl/fingertip`` and ``/mairl/target`` like a person would, and starts afresh on
@@ -69,6 +70,7 @@ def make_node():
                 import threading
                 threading.Thread(target=self._keyboard, daemon=True).start()
             self.pending = None
+            self.episode_clients = {}
             self.create_timer(load_safety_limits().control_period, self.on_tick)
             self.get_logger().info(f"{self.mode} teleop for {self.task}")
 
@@ -93,13 +95,22 @@ def make_node():
                 self.pending = self.suction_client.call_async(self._SetBool.Request(data=on))
                 self.pending.add_done_callback(lambda _f: setattr(self, "pending", None))
 
+        def trigger(self, service: str):
+            from std_srvs.srv import Trigger
+            client = self.episode_clients.setdefault(service, self.create_client(Trigger, service))
+            if client.service_is_ready():
+                client.call_async(Trigger.Request())
+            else:
+                print(f"[teleop] {service} not available (is the recorder running?)", flush=True)
+
         def _keyboard(self):
             import termios
             import tty
 
             fd = sys.stdin.fileno()
             old = termios.tcgetattr(fd)
-            print("[teleop] w/s x, a/d y, r/f z, space suction, x stop, q quit", flush=True)
+            print("[teleop] w/s x, a/d y, r/f z, space suction, x stop, n next episode, "
+                  "b re-record, q quit", flush=True)
             try:
                 tty.setcbreak(fd)
                 while True:
@@ -108,6 +119,11 @@ def make_node():
                         break
                     if key == "x":
                         self.velocity = np.zeros(3)
+                    elif key in ("n", "b"):
+                        self.velocity = np.zeros(3)
+                        if key == "b":
+                            self.trigger("/mairl/episode/discard")
+                        self.trigger("/mairl/episode/start")
                     elif key == " ":
                         self.switch_suction(not self.suction)
                     elif key in KEYS:

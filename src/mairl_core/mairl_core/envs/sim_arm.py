@@ -37,6 +37,8 @@ class SimArm:
         self.trajectory: list[tuple[float, np.ndarray]] = []
         self.time = 0.0
         self.reset()
+        self.episode = 0  # the first reset() places the same block again: blocks follow
+        # env.reset(seed=seed + i), i = 0, 1, ..., as in `mairl eval --seed` (same targets)
 
     # ----- state -----
     @property

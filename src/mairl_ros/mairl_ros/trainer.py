@@ -1,0 +1,267 @@
+"""mairl-trainer: Algorithm 1 on a robot (sim or real), from demo bags.
+
+Reads the demo bags in ``demos`` (``mairl-recorder`` or ``mairl demos``), then repeats:
+collect episodes on the robot, train the forward model F, the discriminator D and the
+policy pi (``mairl_core``'s trainer, unchanged), write ``policy`` and ask the policy server
+to reload it. Progress goes to the ROS log, TensorBoard to ``<policy dir>/tb``.
+
+``collect:=ros``: episodes run over the topics, through the safety node to the robot:
+``RosRobotEnv`` resets the arm (``reset_service``: the sim's; on a real arm, a joint
+trajectory to the start pose), publishes the policy's commands on ``/mairl/command`` once
+per control period and builds the observations from ``/joint_states`` + ``/mairl/target``
+with the envs' own function. The trainer acts with its own copy of the policy
+(stochastic, as Algorithm 1 collects, with the exact log-probabilities the discriminator
+needs); the policy server is paused meanwhile and serves each new checkpoint.
+``collect:=sim``: an in-process copy of the same MuJoCo sim gathers the on-policy data
+(much faster than real time; the demos still come from the bags); ``algo:=bc`` trains
+from the bags alone. Ends after the config's env-step budget (``env_steps`` to change
+it); ``resume`` continues a stopped run.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .node import param, point_array
+
+
+class RosRobotEnv:
+    """The trainer's VecEnv (one env) backed by a robot over ROS topics."""
+
+    discrete = False
+    dynamics_head = "gaussian"
+    n_envs = 1
+
+    def __init__(self, node, executor, task: str, episode_steps: int, reset_service: str,
+                 success_radius: float, timeout: float = 10.0):
+        import torch
+        from sensor_msgs.msg import JointState
+        from geometry_msgs.msg import PointStamped
+        from std_msgs.msg import Bool
+        from std_srvs.srv import SetBool, Trigger
+
+        from mairl_core.deploy import robot_observation
+        from mairl_core.envs.ur5_grasp import UR5GraspEnv
+        from mairl_core.envs.ur5_model import load_ur5
+        from mairl_core.envs.ur5_reach import UR5ReachEnv
+        from mairl_core.safety import load_safety_limits, order_by_name
+
+        self.torch, self.node, self.executor, self.task = torch, node, executor, task
+        self.robot, self.limits = load_ur5(), load_safety_limits()
+        env_cls = UR5GraspEnv if task == "grasp" else UR5ReachEnv
+        self.obs_dim, self.act_dim = env_cls.obs_dim, env_cls.act_dim
+        self.horizon, self.success_radius, self.timeout = episode_steps, success_radius, timeout
+        self.action_scale = self.limits.max_step
+        self._observe, self._order = robot_observation, order_by_name
+        self.q = self.qdot = self.target = None
+        self.suction = False
+        self.stamp = 0
+        node.create_subscription(JointState, "/joint_states", self._on_js, 10)
+        node.create_subscription(PointStamped, "/mairl/target", self._on_target, 10)
+        node.create_subscription(Bool, "/mairl/suction", self._on_suction, 10)
+        self.pub = node.create_publisher(JointState, "/mairl/command", 10)
+        self.reset_client = node.create_client(Trigger, reset_service) if reset_service else None
+        self.suction_client = node.create_client(SetBool, "/mairl/suction/set")
+        self._Trigger, self._SetBool, self._JointState = Trigger, SetBool, JointState
+        self.next_tick = 0.0
+
+    def _on_js(self, msg):
+        q, _ = self._order(msg.name, list(msg.position), self.robot.joint_names)
+        qd, _ = self._order(msg.name, list(msg.velocity), self.robot.joint_names)
+        if q is not None:
+            self.q, self.qdot, self.stamp = q, qd if qd is not None else np.zeros(6), self.stamp + 1
+
+    def _on_target(self, msg):
+        self.target = point_array(msg)
+
+    def _on_suction(self, msg):
+        self.suction = bool(msg.data)
+
+    def _spin_until(self, cond, what: str) -> None:
+        end = time.monotonic() + self.timeout
+        while not cond():
+            if time.monotonic() > end:
+                raise TimeoutError(f"no {what} within {self.timeout} s: is the robot (sim) running?")
+            self.executor.spin_once(timeout_sec=0.005)
+
+    def _obs(self):
+        return self.torch.as_tensor(self._observe(self.task, self.robot, self.q, self.qdot,
+                                                  self.target, self.suction))[None]
+
+    def _call(self, client, request, what: str):
+        self._spin_until(client.service_is_ready, f"{what} service")
+        future = client.call_async(request)
+        self._spin_until(future.done, f"{what} reply")
+        return future.result()
+
+    def reset(self):
+        if self.reset_client is not None:
+            res = self._call(self.reset_client, self._Trigger.Request(), "reset")
+            if not res.success:
+                raise RuntimeError(f"reset failed: {res.message}")
+        if self.task == "grasp" and self.suction:
+            self._call(self.suction_client, self._SetBool.Request(data=False), "suction")
+        seen = self.stamp
+        self._spin_until(lambda: self.stamp > seen + 1 and self.target is not None,
+                         "joint state after the reset")
+        self.next_tick = time.monotonic()
+        return self._obs()
+
+    def step(self, env_actions):
+        a = env_actions[0].numpy().astype(float)
+        msg = self._JointState()
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        msg.name = list(self.robot.joint_names)
+        msg.position = [float(v) for v in self.q + a[:6]]
+        self.pub.publish(msg)
+        if self.task == "grasp" and (a[6] > 0) != self.suction and self.suction_client.service_is_ready():
+            self.suction_client.call_async(self._SetBool.Request(data=bool(a[6] > 0)))
+        self.next_tick += self.limits.control_period  # one control period per step, like the env
+        self._spin_until(lambda: time.monotonic() >= self.next_tick, "control tick")
+        obs = self._obs()
+        return obs, np.array([-self.distance()]), False
+
+    def distance(self) -> float:
+        from mairl_core.envs.kinematics import fingertip_position
+
+        tip = fingertip_position(self.robot, self.q)
+        return float(np.linalg.norm(tip - self.target))
+
+    def success_rate(self) -> float:
+        return float(self.distance() <= self.success_radius)
+
+    def step_from(self, obs, env_actions):
+        raise NotImplementedError("a robot cannot be reset to an arbitrary state: rollout_mode 'imagined'")
+
+    def rng_state(self) -> dict:
+        return {}
+
+    def set_rng_state(self, state: dict) -> None:
+        pass
+
+
+def make_node():
+    import dataclasses
+
+    from rclpy.node import Node
+    from std_srvs.srv import SetBool, Trigger
+
+    from mairl_core import robot as core
+    from mairl_core.algos.adversarial import AdversarialTrainer
+    from mairl_core.training import train_run
+
+    class Trainer(Node):
+        def __init__(self):
+            super().__init__("mairl_trainer")
+            self.task = param(self, "task", "reach")
+            self.algo = param(self, "algo", "mairl")
+            demos = param(self, "demos", "")
+            policy = param(self, "policy", "")
+            if not demos or not policy:
+                raise ValueError("parameters 'demos' (demo bags) and 'policy' (the checkpoint to "
+                                 "write) are required")
+            self.collect = param(self, "collect", "ros")
+            if self.collect not in ("ros", "sim"):
+                raise ValueError(f"collect must be ros or sim, got {self.collect!r}")
+            self.exp = core.load_robot_experiment(param(self, "config", f"{self.task}_train"))
+            self.seed = int(param(self, "seed", 0))
+            self.env_steps = int(param(self, "env_steps", 0)) or None
+            self.resume = bool(param(self, "resume", False))
+            self.reset_service = param(self, "reset_service", "")
+            self.policy = Path(policy)
+            self.expert = core.load_robot_demos(demos, self.exp.demos.n_demos, task=self.task)
+            self.reload = self.create_client(Trigger, "/mairl/policy/reload")
+            self.enable = self.create_client(SetBool, "/mairl/policy/enable")
+            self._Trigger, self._SetBool = Trigger, SetBool
+            self.demos = demos
+            self.get_logger().info(
+                f"{self.algo} on {self.task} from {len(self.expert)} demo episodes in {demos}; "
+                f"on-policy data: {'over ROS (policy -> safety -> robot)' if self.collect == 'ros' else 'an in-process copy of the sim'}")
+
+        def log(self, m: dict, steps: int) -> None:
+            parts = [f"{k.split('/')[-1]} {v:.3g}" for k, v in m.items()
+                     if k in ("env/success", "env/true_return", "disc/accuracy")]
+            self.get_logger().info(f"{int(steps)} env steps: " + ", ".join(parts))
+
+        def checkpoint(self, path: Path) -> None:
+            if path.resolve() != self.policy.resolve():
+                from mairl_core.checkpoint import load_checkpoint, save_checkpoint
+                payload = load_checkpoint(path)
+                save_checkpoint(self.policy, payload["state"], **payload["meta"])
+            if self.reload.service_is_ready():
+                self.reload.call_async(self._Trigger.Request())
+
+        def train(self, executor):
+            """The whole run, in the caller's thread; ``executor`` spins this node meanwhile."""
+            out = self.policy.parent
+            out.mkdir(parents=True, exist_ok=True)
+            meta = {"method": self.algo, "task": self.task, "demos": self.demos}
+            if self.algo == "bc":
+                policy, state = core.train_bc(self.exp, self.expert, self.seed)
+                from mairl_core.checkpoint import save_checkpoint
+                from mairl_core.training import policy_meta
+                save_checkpoint(self.policy, state, method="bc", task=self.task,
+                                **policy_meta(self.exp.algo, policy.policy))
+                self.checkpoint(self.policy)
+                self.get_logger().info(f"wrote {self.policy}")
+                return
+            if self.collect == "sim":
+                trainer = core.make_robot_trainer(self.exp, self.algo, self.expert, self.seed,
+                                                  state_only=False, task=self.task)
+            else:
+                env_cfg = core.task_env_config(self.task)
+                cfg = dataclasses.replace(self.exp.algo, state_only=False, n_envs=1)
+                env = RosRobotEnv(self, executor, self.task, env_cfg.episode_steps,
+                                  self.reset_service, env_cfg.success_radius)
+                trainer = AdversarialTrainer(self.algo, cfg, env, self.expert, seed=self.seed)
+                if self.enable.service_is_ready():  # the trainer drives; the server waits
+                    self.enable.call_async(self._SetBool.Request(data=False))
+            trainer.log_fn = self.log
+            train_run(trainer, out / f"{self.algo}_run", meta=meta, env_steps=self.env_steps,
+                      resume=self.resume, progress=False, on_checkpoint=self.checkpoint)
+            self.get_logger().info(f"done: {trainer.env_steps} env steps; policy {self.policy}")
+
+    return Trainer()
+
+
+def main(args=None) -> int:
+    """Not ``run_node``'s spin loop: training runs in this thread and spins the node itself
+    while it waits for the robot."""
+    import sys
+
+    import rclpy
+
+    from .dds import apply_loopback_env
+    from .node import make_executor
+
+    apply_loopback_env()
+    rclpy.init(args=list(sys.argv if args is None else args))
+    node = None
+    try:
+        try:
+            node = make_node()
+        except (ValueError, FileNotFoundError, OSError) as exc:
+            print(f"[mairl] cannot start: {exc}", file=sys.stderr, flush=True)
+            return 2
+        executor = make_executor()
+        executor.add_node(node)
+        try:
+            node.train(executor)
+        except (TimeoutError, RuntimeError, ValueError, OSError) as exc:
+            node.get_logger().error(f"training stopped: {exc}")
+            return 1
+        except KeyboardInterrupt:
+            node.get_logger().warning("interrupted: the last checkpoint is kept (resume:=true)")
+            return 130
+        return 0
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
