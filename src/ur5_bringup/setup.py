@@ -57,5 +57,6 @@ setup(
     ],
     install_requires=[],
     zip_safe=True,
-    entry_points={"console_scripts": ["mairl-ros-up = ur5_bringup.up:main"]},
+    entry_points={"console_scripts": ["mairl-ros-up = ur5_bringup.up:main",
+                                    "mairl-ros-demo = ur5_bringup.demo:main"]},
 )

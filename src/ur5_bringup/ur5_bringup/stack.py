@@ -27,6 +27,7 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "ur_type": ("ur5", "ur_robot_driver's ur_type (real robot)"),
     "robot_ip": ("192.168.1.102", "the robot's IP (real robot)"),
     "target": ("", "real robot: the block position 'x,y,z' in the base frame (m)"),
+    "seed": ("0", "sim: blocks follow env.reset(seed=seed + i); the scripted operator's seed"),
 }
 
 EXECUTABLE_MODULES = {
@@ -88,7 +89,7 @@ def stack(job: str, **args) -> list[NodeSpec]:
                          f"{'serve' if mode == 'deploy' else 'write and serve'})")
     nodes = [NodeSpec("mairl-safety", "mairl_safety")]
     if sim:
-        nodes.append(NodeSpec("mairl-sim", "mairl_sim", {"task": task}))
+        nodes.append(NodeSpec("mairl-sim", "mairl_sim", {"task": task, "seed": int(a["seed"])}))
     else:
         # the real arm: ur_robot_driver serves the driver names; the block comes from a
         # parameter and the fingertip from forward kinematics; suction is a digital output
@@ -106,7 +107,8 @@ def stack(job: str, **args) -> list[NodeSpec]:
                               {"task": task, "dataset": a["dataset"],
                                "episodes": int(a["episodes"]),
                                "require_success": a["operator"] == "scripted", **reset}))
-        nodes.append(NodeSpec("mairl-teleop", "mairl_teleop", {"task": task, "mode": a["operator"]}))
+        nodes.append(NodeSpec("mairl-teleop", "mairl_teleop", {"task": task, "mode": a["operator"],
+                                                               "seed": int(a["seed"])}))
     else:
         nodes.append(NodeSpec("mairl-policy-server", "mairl_policy_server",
                               {"policy": a["policy"], "task": task, "enabled": mode == "deploy",

@@ -37,9 +37,41 @@ def command_line(spec, params: str) -> list[str]:
     return args
 
 
-def _pump(proc: subprocess.Popen, name: str) -> None:
+def _pump(proc: subprocess.Popen, name: str, sink) -> None:
     for line in proc.stdout:
-        print(f"[{name}] {line}", end="", flush=True)
+        sink(f"[{name}] {line}")
+
+
+def start_nodes(specs, params: str, keyboard: str | None = None, sink=None
+                ) -> list[tuple[str, subprocess.Popen]]:
+    """Start every node of ``specs`` on loopback DDS; each output line goes to ``sink``
+    (default: printed) prefixed with the node name. ``keyboard``: the node that gets the
+    terminal's input, if any."""
+    from mairl_ros.dds import loopback_env
+
+    sink = sink or (lambda line: print(line, end="", flush=True))
+    env = {**os.environ, **loopback_env()}
+    procs = []
+    for spec in specs:
+        proc = subprocess.Popen(command_line(spec, params), env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
+                                stdin=None if spec.name == keyboard else subprocess.DEVNULL)
+        threading.Thread(target=_pump, args=(proc, spec.name, sink), daemon=True).start()
+        procs.append((spec.name, proc))
+    return procs
+
+
+def stop_nodes(procs) -> None:
+    """SIGINT (what Ctrl-C sends) to every node still running, then wait; kill stragglers."""
+    for _, p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    for _, p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)
 
 
 def main(argv=None) -> int:
@@ -69,21 +101,13 @@ def main(argv=None) -> int:
         for name, cmd in lines:
             print(f"{name}: {' '.join(cmd)}")
         return 0
-    from mairl_ros.dds import loopback_env
-
-    env = {**os.environ, **loopback_env()}
-    procs = []
-    for name, cmd in lines:
-        # the terminal goes to the keyboard teleop (its keys include next / re-record), else
-        # to the recorder's prompt
-        wants = "mairl_teleop" if values["operator"] == "keyboard" else "mairl_recorder"
-        keyboard = name == wants and sys.stdin.isatty()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, stdin=None if keyboard else subprocess.DEVNULL)
-        threading.Thread(target=_pump, args=(proc, name), daemon=True).start()
-        procs.append((name, proc))
+    # the terminal goes to the keyboard teleop (its keys include next / re-record), else to
+    # the recorder's prompt
+    keyboard = ("mairl_teleop" if values["operator"] == "keyboard" else "mairl_recorder"
+                ) if sys.stdin.isatty() else None
+    procs = start_nodes(specs, params, keyboard)
     print(f"mairl-ros-up {args.job}: {', '.join(n for n, _ in lines)} "
-          f"(ROS_DOMAIN_ID={env.get('ROS_DOMAIN_ID', '0')}); Ctrl-C stops", flush=True)
+          f"(ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}); Ctrl-C stops", flush=True)
     code = 0
     try:
         while True:
@@ -97,14 +121,7 @@ def main(argv=None) -> int:
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
-    for _, p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGINT)
-    for _, p in procs:
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    stop_nodes(procs)
     return code
 
 
