@@ -32,10 +32,12 @@ $(VENV_STAMP): requirements.txt $(SETUP_FILES)
 	@touch $(VENV_STAMP)
 
 test: $(VENV_STAMP)
-	$(VENV)/bin/python -m pytest test -q -p no:cacheprovider --timeout=600
+	$(VENV)/bin/python -m pytest test -q -rs -p no:cacheprovider --timeout=600
 
+# the main job through ROS 2: record demos over the topics, train MAIRL, evaluate via
+# policy server + safety + sim node (`mairl demo` runs the same pipeline in-process)
 demo: $(VENV_STAMP)
-	$(VENV)/bin/mairl demo
+	$(VENV)/bin/mairl-ros-demo
 
 bench-gridworld: $(VENV_STAMP)
 	$(VENV)/bin/mairl bench gridworld --out bench/results/gridworld

@@ -178,7 +178,7 @@ def test_transferred_reward_is_frozen_and_needs_no_demos(tmp_path, demo_dir, sma
 
 
 def test_demo_runs_the_reach_pipeline_and_resumes(tmp_path, small_config, capsys):
-    """`mairl demo` (the README's first command): demos -> MAIRL -> BC -> test, with a GIF;
+    """`mairl demo` (the in-process pipeline; `make demo` runs it through ROS): demos -> MAIRL -> BC -> test, with a GIF;
     run again, it reuses the demos and the finished training run."""
     data = yaml.safe_load(small_config.read_text())
     data["algo"]["env_steps"] = 400

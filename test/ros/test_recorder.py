@@ -79,3 +79,32 @@ def test_recorder_writes_teleop_episodes_as_mcap(tmp_path):
     assert not np.allclose(eps[0].target, eps[1].target)  # a new block per episode
     arrays = reach_transitions(eps, robot)
     assert arrays["obs"].shape == (2, STEPS, 15) and arrays["act"].shape == (2, STEPS, 6)
+
+
+def test_grasp_recording_over_ros_lifts_the_block(tmp_path):
+    """Grasp: the scripted operator sees the block and the vacuum sensor over the topics,
+    switches the suction through the sim's service, and the saved episode carries
+    /mairl/suction with the block lifted (the recorder keeps only successful episodes)."""
+    from mairl_core.data.bags import grasp_transitions
+
+    data = tmp_path / "grasp"
+    probe = Probe("mairl_test_grasp_probe")
+    events = []
+    probe.node.create_subscription(String, "/mairl/episode/event", lambda m: events.append(m.data), 10)
+    procs = [NodeProcess("sim_node", tmp_path / "sim.log", task="grasp", seed=3),
+             NodeProcess("safety_node", tmp_path / "safety.log"),
+             NodeProcess("teleop", tmp_path / "teleop.log", task="grasp", mode="scripted", seed=2),
+             NodeProcess("recorder", tmp_path / "rec.log", task="grasp", dataset=str(data),
+                         episodes=1, require_success=True, reset_service="/mairl/sim/reset")]
+    try:
+        probe.wait_for(lambda: any(e.startswith("finished") for e in events), 90.0,
+                       "a successful grasp episode", procs=tuple(procs[:3]))
+    finally:
+        for p in procs:
+            p.stop()
+        probe.close()
+    ep = read_episode(data / "episode_000", grasp=True)
+    assert ep.suction.any() and ep.suction[-1]
+    assert ep.target_path[-1][2] - ep.target_path[0][2] >= 0.05  # lifted
+    arrays = grasp_transitions([ep], load_ur5(), suction_value=0.15)
+    assert arrays["act"].shape == (1, 150, 7)

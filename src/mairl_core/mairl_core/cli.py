@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 EXAMPLES = """examples:
-  mairl demo                                   # the main job: UR5 reach demos, MAIRL, test -> runs/demo
+  mairl demo                                   # UR5 reach in-process: demos, MAIRL, BC, test -> runs/demo
+                                               # (`make demo` = mairl-ros-demo: the same through ROS 2)
   mairl bench gridworld --out bench/results/gridworld
   mairl bench ur5 --task reach --out bench/results/ur5-reach            # Table III in sim
   mairl bench ur5 --task grasp --out bench/results/ur5-grasp
@@ -358,8 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output directory")
         sp.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    d = sub.add_parser("demo", help="the main job: UR5 reach in MuJoCo (demos, MAIRL training, "
-                                    "evaluation) -> runs/demo")
+    d = sub.add_parser("demo", help="the reach pipeline in-process: demos, MAIRL and BC training, "
+                                    "evaluation -> runs/demo (`make demo` / mairl-ros-demo: the "
+                                    "same through ROS 2)")
     common(d, "runs/demo", config_default="reach_train")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=_demo)

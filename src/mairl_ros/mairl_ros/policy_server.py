@@ -28,11 +28,15 @@ def make_node():
     from std_msgs.msg import Bool
     from std_srvs.srv import SetBool, Trigger
 
+    import torch
+
     from mairl_core.deploy import PolicyRunner
     from mairl_core.envs.ur5_model import load_ur5
     from mairl_core.safety import load_safety_limits, order_by_name
 
     from .node import joint_state_msg
+
+    torch.set_num_threads(1)  # one small forward pass per period: threads only add latency
 
     class PolicyServer(Node):
         def __init__(self):

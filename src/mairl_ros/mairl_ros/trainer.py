@@ -67,6 +67,10 @@ class RosRobotEnv:
         self.suction_client = node.create_client(SetBool, "/mairl/suction/set")
         self._Trigger, self._SetBool, self._JointState = Trigger, SetBool, JointState
         self.next_tick = 0.0
+        from trajectory_msgs.msg import JointTrajectory
+        self.traj_pub = node.create_publisher(
+            JointTrajectory, "/scaled_joint_trajectory_controller/joint_trajectory", 10)
+        self.q_start = env_cls().q_start  # the envs' start pose (fingertip mid right edge of the box)
 
     def _on_js(self, msg):
         q, _ = self._order(msg.name, list(msg.position), self.robot.joint_names)
@@ -102,6 +106,8 @@ class RosRobotEnv:
             res = self._call(self.reset_client, self._Trigger.Request(), "reset")
             if not res.success:
                 raise RuntimeError(f"reset failed: {res.message}")
+        else:  # a real arm: home to the start pose (MoveIt if installed, else a trajectory)
+            self._home()
         if self.task == "grasp" and self.suction:
             self._call(self.suction_client, self._SetBool.Request(data=False), "suction")
         seen = self.stamp
@@ -109,6 +115,19 @@ class RosRobotEnv:
                          "joint state after the reset")
         self.next_tick = time.monotonic()
         return self._obs()
+
+    def _home(self) -> None:
+        from .home import moveit_available, moveit_home, trajectory_home
+
+        self._spin_until(lambda: self.q is not None, "joint state")
+        if moveit_available():
+            moveit_home(self.q_start)
+            return
+        msg, duration = trajectory_home(self.robot.joint_names, self.q, self.q_start,
+                                        self.robot.max_joint_speed)
+        self.traj_pub.publish(msg)
+        end = time.monotonic() + duration + 0.5
+        self._spin_until(lambda: time.monotonic() >= end, "the move home")
 
     def step(self, env_actions):
         a = env_actions[0].numpy().astype(float)
@@ -233,10 +252,12 @@ def main(args=None) -> int:
     import sys
 
     import rclpy
+    import torch
 
     from .dds import apply_loopback_env
     from .node import make_executor
 
+    torch.set_num_threads(1)  # small networks: one thread is fastest (as `mairl train`)
     apply_loopback_env()
     rclpy.init(args=list(sys.argv if args is None else args))
     node = None
