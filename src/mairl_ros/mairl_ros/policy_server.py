@@ -58,6 +58,7 @@ def make_node():
             self.timeout = float(param(self, "timeout", 0.2))
             self.enabled = bool(param(self, "enabled", True))
             self.q = self.qdot = self.target = None
+            self.ignore_before = 0.0
             self.q_time = self.target_time = -1e9
             self.suction = False
             self.pending = None
@@ -98,6 +99,9 @@ def make_node():
                                    f"at {self.rate:g} Hz")
 
         def on_joint_state(self, msg):
+            stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+            if stamp < self.ignore_before:  # sent before (re-)enabling
+                return
             q, _ = self.order(msg.name, list(msg.position), self.robot.joint_names)
             qd, _ = self.order(msg.name, list(msg.velocity), self.robot.joint_names)
             if q is not None:
@@ -107,12 +111,17 @@ def make_node():
                     self.on_tick()
 
         def on_target(self, msg):
+            if msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 < self.ignore_before:
+                return
             self.target, self.target_time = point_array(msg), now_s()
 
         def on_suction(self, msg):
             self.suction = bool(msg.data)
 
         def on_enable(self, req, res):
+            if req.data and not self.enabled:  # act on fresh state only (e.g. after a reset)
+                self.q = self.target = None
+                self.ignore_before = self.get_clock().now().nanoseconds * 1e-9
             self.enabled = bool(req.data)
             res.success, res.message = True, "enabled" if self.enabled else "paused"
             return res

@@ -71,6 +71,9 @@ def make_node():
             self.twist, self.twist_time = np.zeros(3), -1e9
             self.forwarded = None
             self.waiting_reset = None
+            self.resetting = False
+            self.ignore_before = 0.0
+            self.hold_before_reset = float(param(self, "hold_before_reset", 0.25))
             self.create_subscription(JointState, "/joint_states", self.on_joint_state, 10)
             self.create_subscription(PointStamped, "/mairl/target", self.on_target, 10)
             self.create_subscription(Bool, "/mairl/suction", self.on_suction, 10)
@@ -96,6 +99,9 @@ def make_node():
 
         # ----- inputs -----
         def on_joint_state(self, msg):
+            stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+            if stamp < self.ignore_before:  # sent before the reset: the old pose
+                return
             q, _ = self._order(msg.name, list(msg.position), self.robot.joint_names)
             qd, _ = self._order(msg.name, list(msg.velocity), self.robot.joint_names)
             if q is not None:
@@ -123,14 +129,24 @@ def make_node():
             if self.reset_client is not None:
                 if not self.reset_client.service_is_ready():
                     return "reset service not available"
-                self.q = None  # no commands from the pre-reset state
-                self.waiting_reset = self.reset_client.call_async(self._Trigger.Request())
-                self.waiting_reset.add_done_callback(lambda _f: self._begin())
+                # stop commanding first: the safety node then holds the arm where it is, so
+                # nothing computed from the old pose reaches the arm after the reset
+                self.q, self.resetting = None, True
+                self.waiting_reset = True
+                self._reset_timer = self.create_timer(self.hold_before_reset, self._call_reset)
                 return "resetting, then recording"
             self._begin()
             return f"recording episode_{self.rec.index:03d}"
 
+        def _call_reset(self):
+            self._reset_timer.cancel()
+            self.destroy_timer(self._reset_timer)
+            self.ignore_before = self.get_clock().now().nanoseconds * 1e-9
+            future = self.reset_client.call_async(self._Trigger.Request())
+            future.add_done_callback(lambda _f: self._begin())
+
         def _begin(self):
+            self.resetting = False
             self.waiting_reset = None
             self.q = None  # wait for a joint state from after the reset
             self.forwarded = None
@@ -203,7 +219,7 @@ def make_node():
 
         # ----- the control loop -----
         def on_tick(self):
-            if self.q is None or self.target is None:
+            if self.resetting or self.q is None or self.target is None:
                 return
             if self.rec.recording:
                 if self.rec.tick(self.q, self.qdot, self.target, self.suction, self.forwarded):

@@ -157,7 +157,7 @@ def evaluate_over_ros(policy: Path, episodes: int, seed: int, steps: int, radius
     import rclpy
     from geometry_msgs.msg import PointStamped
     from sensor_msgs.msg import JointState
-    from std_srvs.srv import Trigger
+    from std_srvs.srv import SetBool, Trigger
 
     from mairl_ros.dds import apply_loopback_env
     from mairl_ros.node import make_executor
@@ -178,6 +178,7 @@ def evaluate_over_ros(policy: Path, episodes: int, seed: int, steps: int, radius
     node.create_subscription(PointStamped, "/mairl/target", lambda m: state.__setitem__(
         "target", (m.point.x, m.point.y, m.point.z)), 10)
     reset = node.create_client(Trigger, "/mairl/sim/reset")
+    enable = node.create_client(SetBool, "/mairl/policy/enable")
 
     def spin_until(cond, what, timeout=60.0):
         end = time.monotonic() + timeout
@@ -192,12 +193,22 @@ def evaluate_over_ros(policy: Path, episodes: int, seed: int, steps: int, radius
     finals: list[float] = []
     bar = _progress(episodes, "evaluation (ROS)", progress)
     try:
-        spin_until(lambda: reset.service_is_ready() and state["commands"] > 0,
-                   "the sim and the policy server", timeout=120.0)
+        spin_until(lambda: reset.service_is_ready() and enable.service_is_ready()
+                   and state["commands"] > 0, "the sim and the policy server", timeout=120.0)
+
+        def call(client, request, what):
+            future = client.call_async(request)
+            spin_until(future.done, what)
+
         for _ in range(episodes):
-            future = reset.call_async(Trigger.Request())
-            spin_until(future.done, "the sim's reset")
+            # pause the policy; the safety node then holds the arm (its stale timeout) before
+            # the sim's reset, so no command computed from the old pose reaches the new episode
+            call(enable, SetBool.Request(data=False), "the policy server to pause")
+            pause_end = time.monotonic() + 0.25
+            spin_until(lambda: time.monotonic() >= pause_end, "the pause")
+            call(reset, Trigger.Request(), "the sim's reset")
             start = state["commands"]
+            call(enable, SetBool.Request(data=True), "the policy server to resume")
             spin_until(lambda: state["commands"] - start >= steps, "the episode's commands")
             executor.spin_once(timeout_sec=0.01)
             finals.append(math.dist(state["tip"], state["target"]))
