@@ -129,9 +129,13 @@ def test_bringup_package_installs_the_launch_files():
 
 
 def test_launch_files_load_with_ros2_launch():
-    launch = pytest.importorskip("launch", reason="`launch` (ros2 launch) is not installable "
-                                                  "from PyPI; a ROS 2 install runs this test")
-    pytest.importorskip("launch_ros")
+    # (not just `import launch`: from the repository root that finds the launch/ folder)
+    pytest.importorskip("launch.launch_description_sources",
+                        reason="`launch` (ros2 launch) is not installable from PyPI; a ROS 2 "
+                               "install runs this test")
+    import launch
+    pytest.importorskip("launch_ros", reason="`launch_ros` (ros2 launch) is not installable from "
+                                      "PyPI; a ROS 2 install runs this test")
     from launch.launch_description_sources import get_launch_description_from_python_launch_file
 
     for job in JOBS:
