@@ -27,20 +27,7 @@ from .algos.adversarial import AdversarialTrainer, Transitions, make_policy
 from .algos.config import AlgoConfig
 from .algos.normalize import NormalizedPolicy, ObsNorm
 from .config import ConfigError, from_dict, read_yaml, resolve_config
-
-ROBOT_TASKS = ("reach", "grasp")
-
-
-def task_env_cls(task: str):
-    """The gymnasium env class of a robot task."""
-    if task == "reach":
-        from .envs.ur5_reach import UR5ReachEnv
-        return UR5ReachEnv
-    if task == "grasp":
-        from .envs.ur5_grasp import UR5GraspEnv
-        return UR5GraspEnv
-    raise ValueError(f"unknown robot task {task!r} ({', '.join(ROBOT_TASKS)})")
-
+from .envs.tasks import task_env_cls, task_env_config  # noqa: F401 - re-exported for callers
 
 @dataclass
 class RobotDemoConfig:
@@ -109,14 +96,6 @@ def load_robot_demos(demo_dir: str | os.PathLike, n: int | None = None, task: st
         arrays = reach_transitions([read_episode(b) for b in bags], load_ur5())
     t = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in arrays.items()}
     return Transitions(t["obs"], t["act"], t["next_obs"], torch.zeros(t["act"].shape[:2]))
-
-
-def task_env_config(task: str, env_config: str | os.PathLike | None = None):
-    """The env config of ``task`` from a YAML name or path (None: the task's default file)."""
-    from .config import load_config
-
-    cls = task_env_cls(task)
-    return load_config(cls.config_cls, env_config or cls.config_name)
 
 
 def make_robot_trainer(exp: RobotExperiment, algo: str, expert: Transitions, seed: int,

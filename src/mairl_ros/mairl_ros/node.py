@@ -1,5 +1,5 @@
-"""What every mairl node shares: loopback DDS, a single-threaded executor, clean shutdown,
-and the message conversions between ROS types and the core's numpy arrays."""
+"""What every mairl node shares: loopback DDS, the executor, clean shutdown, and the message
+conversions between ROS types and the core's numpy arrays."""
 
 from __future__ import annotations
 
@@ -9,15 +9,20 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from mairl_core.safety import order_by_name
 
 from .dds import apply_loopback_env
 
 
 def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
-             stop_when: Callable[[object], bool] | None = None) -> int:
+             stop_when: Callable[[object], bool] | None = None,
+             body: Callable[[object, object], int] | None = None) -> int:
     """Start rclpy on loopback DDS (the domain id of the environment), build the node and spin
     it until Ctrl-C / SIGTERM (or ``stop_when(node)`` is true). A node that cannot start (bad
-    parameter, missing checkpoint) logs one clear line and exits with status 2."""
+    parameter, missing checkpoint) logs one clear line and exits with status 2.
+
+    ``body(node, executor)``: run this instead of spinning (it spins the executor itself when
+    it waits) and exit with what it returns."""
     apply_loopback_env()  # before rclpy.init(): Fast DDS reads its profile once
     import rclpy
     from rclpy.executors import ExternalShutdownException
@@ -32,6 +37,8 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
             return 2
         executor = make_executor()
         executor.add_node(node)
+        if body is not None:
+            return body(node, executor)
         while rclpy.ok() and not (stop_when is not None and stop_when(node)):
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -92,6 +99,21 @@ def point_msg(node, xyz, frame: str = "base"):
     msg.header.frame_id = frame
     msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
     return msg
+
+
+def stamp_s(msg) -> float:
+    """A stamped message's header stamp in seconds."""
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
+def joint_state_arrays(msg, names: Sequence[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(positions, velocities) of a JointState in the order of ``names`` (velocities zero when
+    the message has none usable); (None, None) when its joint names do not fit."""
+    q, _ = order_by_name(msg.name, list(msg.position), names)
+    if q is None:
+        return None, None
+    qd, _ = order_by_name(msg.name, list(msg.velocity), names)
+    return q, np.zeros(len(names)) if qd is None else qd
 
 
 def point_array(msg) -> np.ndarray:

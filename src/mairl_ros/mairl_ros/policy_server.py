@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .node import now_s, param, point_array, run_node
+from .node import (joint_state_arrays, joint_state_msg, now_s, param, point_array, run_node,
+                   stamp_s)
 
 
 def make_node():
@@ -32,9 +33,7 @@ def make_node():
 
     from mairl_core.deploy import PolicyRunner
     from mairl_core.envs.ur5_model import load_ur5
-    from mairl_core.safety import load_safety_limits, order_by_name
-
-    from .node import joint_state_msg
+    from mairl_core.safety import load_safety_limits
 
     torch.set_num_threads(1)  # one small forward pass per period: threads only add latency
 
@@ -80,7 +79,6 @@ def make_node():
             self.create_service(Trigger, "/mairl/policy/reload", self.on_reload)
             self.create_service(SetBool, "/mairl/policy/enable", self.on_enable)
             self._SetBool = SetBool
-            self.order = order_by_name
             if self.trigger == "timer":
                 self.create_timer(1.0 / rate, self.on_tick)
             self.watch = bool(param(self, "watch", True))
@@ -99,19 +97,17 @@ def make_node():
                                    f"at {self.rate:g} Hz")
 
         def on_joint_state(self, msg):
-            stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-            if stamp < self.ignore_before:  # sent before (re-)enabling
+            if stamp_s(msg) < self.ignore_before:  # sent before (re-)enabling
                 return
-            q, _ = self.order(msg.name, list(msg.position), self.robot.joint_names)
-            qd, _ = self.order(msg.name, list(msg.velocity), self.robot.joint_names)
+            q, qd = joint_state_arrays(msg, self.robot.joint_names)
             if q is not None:
-                self.q, self.qdot, self.q_time = q, qd if qd is not None else q * 0.0, now_s()
+                self.q, self.qdot, self.q_time = q, qd, now_s()
                 self.state_stamp = msg.header.stamp
                 if self.trigger == "joint_states" and self.q_time - self.last_decision >= self.min_gap:
                     self.on_tick()
 
         def on_target(self, msg):
-            if msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 < self.ignore_before:
+            if stamp_s(msg) < self.ignore_before:
                 return
             self.target, self.target_time = point_array(msg), now_s()
 

@@ -26,7 +26,7 @@ import threading
 
 import numpy as np
 
-from .node import now_s, param, point_array, run_node
+from .node import joint_state_arrays, now_s, param, point_array, run_node, stamp_s
 
 
 def make_node():
@@ -39,8 +39,8 @@ def make_node():
     from mairl_core.data.recorder import EpisodeRecorder, episode_success
     from mairl_core.envs.kinematics import twist_to_joint_command
     from mairl_core.envs.ur5_model import load_ur5
-    from mairl_core.robot import task_env_config
-    from mairl_core.safety import load_safety_limits, order_by_name
+    from mairl_core.envs.tasks import task_env_config
+    from mairl_core.safety import load_safety_limits
 
     from .node import joint_state_msg
 
@@ -86,7 +86,7 @@ def make_node():
             self.create_service(Trigger, "/mairl/episode/stop", self.srv_stop)
             self.create_service(Trigger, "/mairl/episode/discard", self.srv_discard)
             self._String, self._Trigger = String, Trigger
-            self._order, self._ik, self._success = order_by_name, twist_to_joint_command, episode_success
+            self._ik, self._success = twist_to_joint_command, episode_success
             self.create_timer(self.period, self.on_tick)
             self.done = False
             self.get_logger().info(
@@ -99,13 +99,11 @@ def make_node():
 
         # ----- inputs -----
         def on_joint_state(self, msg):
-            stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-            if stamp < self.ignore_before:  # sent before the reset: the old pose
+            if stamp_s(msg) < self.ignore_before:  # sent before the reset: the old pose
                 return
-            q, _ = self._order(msg.name, list(msg.position), self.robot.joint_names)
-            qd, _ = self._order(msg.name, list(msg.velocity), self.robot.joint_names)
+            q, qd = joint_state_arrays(msg, self.robot.joint_names)
             if q is not None:
-                self.q, self.qdot = q, qd if qd is not None else np.zeros(6)
+                self.q, self.qdot = q, qd
 
         def on_target(self, msg):
             self.target = point_array(msg)

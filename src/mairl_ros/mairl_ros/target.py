@@ -8,7 +8,7 @@ same function as the sim's (``mairl_core.envs.kinematics.fingertip_position``).
 
 from __future__ import annotations
 
-from .node import param, point_msg, run_node
+from .node import joint_state_arrays, param, point_msg, run_node
 
 
 def make_node():
@@ -18,7 +18,6 @@ def make_node():
 
     from mairl_core.envs.kinematics import fingertip_position
     from mairl_core.envs.ur5_model import load_ur5
-    from mairl_core.safety import order_by_name
 
     class Target(Node):
         def __init__(self):
@@ -32,10 +31,10 @@ def make_node():
             self.pub_tip = self.create_publisher(PointStamped, "/mairl/fingertip", 10)
             self.create_subscription(JointState, "/joint_states", self.on_joint_state, 10)
             self.create_timer(1.0 / float(param(self, "rate", 25.0)), self.on_tick)
-            self._fk, self._order = fingertip_position, order_by_name
+            self._fk = fingertip_position
 
         def on_joint_state(self, msg):
-            q, _ = self._order(msg.name, list(msg.position), self.robot.joint_names)
+            q, _ = joint_state_arrays(msg, self.robot.joint_names)
             if q is not None:
                 self.pub_tip.publish(point_msg(self, self._fk(self.robot, q), self.frame))
 

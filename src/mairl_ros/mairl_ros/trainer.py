@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .node import param, point_array
+from .node import joint_state_arrays, param, point_array, run_node
 
 
 class RosRobotEnv:
@@ -44,18 +44,17 @@ class RosRobotEnv:
         from std_srvs.srv import SetBool, Trigger
 
         from mairl_core.deploy import robot_observation
-        from mairl_core.envs.ur5_grasp import UR5GraspEnv
+        from mairl_core.envs.tasks import task_env_cls
         from mairl_core.envs.ur5_model import load_ur5
-        from mairl_core.envs.ur5_reach import UR5ReachEnv
-        from mairl_core.safety import load_safety_limits, order_by_name
+        from mairl_core.safety import load_safety_limits
 
         self.torch, self.node, self.executor, self.task = torch, node, executor, task
         self.robot, self.limits = load_ur5(), load_safety_limits()
-        env_cls = UR5GraspEnv if task == "grasp" else UR5ReachEnv
+        env_cls = task_env_cls(task)
         self.obs_dim, self.act_dim = env_cls.obs_dim, env_cls.act_dim
         self.horizon, self.success_radius, self.timeout = episode_steps, success_radius, timeout
         self.action_scale = self.limits.max_step
-        self._observe, self._order = robot_observation, order_by_name
+        self._observe = robot_observation
         self.q = self.qdot = self.target = None
         self.suction = False
         self.stamp = 0
@@ -73,10 +72,9 @@ class RosRobotEnv:
         self.q_start = env_cls().q_start  # the envs' start pose (fingertip mid right edge of the box)
 
     def _on_js(self, msg):
-        q, _ = self._order(msg.name, list(msg.position), self.robot.joint_names)
-        qd, _ = self._order(msg.name, list(msg.velocity), self.robot.joint_names)
+        q, qd = joint_state_arrays(msg, self.robot.joint_names)
         if q is not None:
-            self.q, self.qdot, self.stamp = q, qd if qd is not None else np.zeros(6), self.stamp + 1
+            self.q, self.qdot, self.stamp = q, qd, self.stamp + 1
 
     def _on_target(self, msg):
         self.target = point_array(msg)
@@ -246,42 +244,25 @@ def make_node():
     return Trainer()
 
 
+def _train(node, executor) -> int:
+    try:
+        node.train(executor)
+    except (TimeoutError, RuntimeError, ValueError, OSError) as exc:
+        node.get_logger().error(f"training stopped: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        node.get_logger().warning("interrupted: the last checkpoint is kept (resume:=true)")
+        return 130
+    return 0
+
+
 def main(args=None) -> int:
     """Not ``run_node``'s spin loop: training runs in this thread and spins the node itself
     while it waits for the robot."""
-    import sys
-
-    import rclpy
     import torch
 
-    from .dds import apply_loopback_env
-    from .node import make_executor
-
     torch.set_num_threads(1)  # small networks: one thread is fastest (as `mairl train`)
-    apply_loopback_env()
-    rclpy.init(args=list(sys.argv if args is None else args))
-    node = None
-    try:
-        try:
-            node = make_node()
-        except (ValueError, FileNotFoundError, OSError) as exc:
-            print(f"[mairl] cannot start: {exc}", file=sys.stderr, flush=True)
-            return 2
-        executor = make_executor()
-        executor.add_node(node)
-        try:
-            node.train(executor)
-        except (TimeoutError, RuntimeError, ValueError, OSError) as exc:
-            node.get_logger().error(f"training stopped: {exc}")
-            return 1
-        except KeyboardInterrupt:
-            node.get_logger().warning("interrupted: the last checkpoint is kept (resume:=true)")
-            return 130
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    return run_node(make_node, args, body=_train)
 
 
 if __name__ == "__main__":

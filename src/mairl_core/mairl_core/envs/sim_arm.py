@@ -11,26 +11,24 @@ driver, it applies no safety limits of its own: that is the safety node's job.
 from __future__ import annotations
 
 import bisect
+import os
 
 import mujoco
 import numpy as np
 
-from .ur5_grasp import UR5GraspEnv
-from .ur5_reach import UR5ReachEnv
-
-TASK_ENVS = {"reach": UR5ReachEnv, "grasp": UR5GraspEnv}
+from .tasks import task_env_cls, task_env_config
 
 
 class SimArm:
     """One simulated UR5 with the block of ``task`` (reach | grasp)."""
 
     def __init__(self, task: str = "reach", seed: int = 0, env_config=None):
-        if task not in TASK_ENVS:
-            raise ValueError(f"unknown task {task!r} ({', '.join(TASK_ENVS)})")
-        env_cls = TASK_ENVS[task]
+        """``env_config``: a config object, or a YAML name or path (None: the task's own)."""
+        env_cls = task_env_cls(task)
         self.task = task
-        self.env = env_cls(env_config if env_config is None or not isinstance(env_config, str)
-                           else _load(env_cls, env_config))
+        if env_config is None or isinstance(env_config, (str, os.PathLike)):
+            env_config = task_env_config(task, env_config)
+        self.env = env_cls(env_config)
         self.model, self.data = self.env.model, self.env.data
         self.joint_names = list(self.env.robot.joint_names)
         self.seed, self.episode = seed, 0
@@ -133,8 +131,3 @@ class SimArm:
     def distance(self) -> float:
         return self.env.distance()
 
-
-def _load(env_cls, name: str):
-    from ..config import load_config
-
-    return load_config(env_cls.config_cls, name)
