@@ -53,6 +53,16 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
     return 0
 
 
+def event_qos():
+    """QoS of event topics (``/mairl/episode/event``): reliable and transient-local with a
+    history of 100, so a subscriber that joins late (discovery takes up to seconds) still
+    gets the events it missed."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    return QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
 def make_executor(context=None):
     """rclpy's EventsExecutor (a C++ event queue: far less Python per message, which is most of
     a node's latency here) where this rclpy has it and ``MAIRL_EXECUTOR`` is not 'single';

@@ -12,7 +12,8 @@ episode into ``dataset`` as ``episode_NNN`` (``mairl_core.data.recorder``; the f
 
 Services (std_srvs/Trigger): ``/mairl/episode/start`` (resets the sim first when
 ``reset_service`` is set), ``/mairl/episode/stop`` (save now if complete, else discard),
-``/mairl/episode/discard``. ``/mairl/episode/event`` (std_msgs/String) says "start N",
+``/mairl/episode/discard``. ``/mairl/episode/event`` (std_msgs/String, transient-local:
+late subscribers get the history) says "start N",
 "saved N", "discarded N". ``episodes`` > 0 records that many episodes back to back and
 exits (with ``require_success``, failed ones are re-recorded, at most 3x). ``prompt``: a
 keyboard prompt on the terminal like LeRobot's: Enter = next episode, r = re-record,
@@ -26,7 +27,7 @@ import threading
 
 import numpy as np
 
-from .node import joint_state_arrays, now_s, param, point_array, run_node, stamp_s
+from .node import event_qos, joint_state_arrays, now_s, param, point_array, run_node, stamp_s
 
 
 def make_node():
@@ -81,7 +82,7 @@ def make_node():
             self.create_subscription(Float64MultiArray, "/forward_position_controller/commands",
                                      self.on_forwarded, 10)
             self.pub_cmd = self.create_publisher(JointState, "/mairl/command", 10)
-            self.pub_event = self.create_publisher(String, "/mairl/episode/event", 10)
+            self.pub_event = self.create_publisher(String, "/mairl/episode/event", event_qos())
             self.create_service(Trigger, "/mairl/episode/start", self.srv_start)
             self.create_service(Trigger, "/mairl/episode/stop", self.srv_stop)
             self.create_service(Trigger, "/mairl/episode/discard", self.srv_discard)
