@@ -30,7 +30,7 @@ def env():
 def test_env_checker_and_spaces():
     e = gym.make("mairl/UR5Grasp-v0", render_mode="rgb_array")
     check_env(e.unwrapped, skip_render_check=False)
-    assert e.observation_space.shape == (16,) and e.action_space.shape == (7,)
+    assert e.observation_space.shape == (17,) and e.action_space.shape == (7,)
     e.close()
 
 
@@ -41,7 +41,7 @@ def test_reset_places_block_on_the_table_under_the_box(env):
         b = env.block_position()
         assert np.all(b[:2] >= lo[:2]) and np.all(b[:2] <= hi[:2])
         assert b[2] == pytest.approx(env.cfg.object_size, abs=1e-6)
-        assert obs[15] == 0.0 and not env.holding() and env.lift() == pytest.approx(0.0, abs=1e-6)
+        assert obs[15] == 0.0 and obs[16] == 0.0 and not env.holding() and env.lift() == pytest.approx(0.0, abs=1e-6)
         np.testing.assert_allclose(obs[12:15], env._tip(env.data.qpos[:6]) - b, atol=1e-6)
 
 
@@ -68,9 +68,10 @@ def _press_down(env, seed: int, suction: bool) -> None:
 def test_suction_lifts_the_block_and_without_it_nothing_is_lifted(env):
     _press_down(env, seed=3, suction=True)
     assert env.holding() and env.lift() >= env.cfg.lift_height and env.is_success()
-    assert env._obs()[15] == 1.0
+    assert env._obs()[15] == 1.0 and env._obs()[16] == 1.0  # switched on, and the sensor sees it
     _press_down(env, seed=3, suction=False)
     assert not env.holding() and env.lift() < 0.01 and not env.is_success()
+    assert env._obs()[15] == 0.0 and env._obs()[16] == 0.0
 
 
 def test_suction_releases_when_switched_off(env):
@@ -82,6 +83,7 @@ def test_suction_releases_when_switched_off(env):
         env.step(np.r_[np.zeros(6), -0.06])
     assert env.data.qpos[:6] == pytest.approx(q, abs=0.02)
     assert env.lift() < 0.01 and not env.holding()  # the block fell back to the table
+    assert env._obs()[16] == 0.0  # and the vacuum sensor says so
 
 
 def test_bad_suction_command_is_refused(env):
@@ -112,17 +114,21 @@ def test_grasp_bags_round_trip_and_transitions(tmp_path):
     T = UR5GraspEnv().cfg.episode_steps
     assert ep.q.shape == (T + 1, 6) and ep.suction.shape == (T,) and ep.target_path.shape == (T + 1, 3)
     assert ep.suction.any() and not ep.suction[0]
+    assert ep.vacuum.shape == (T + 1,) and ep.vacuum[-1] and not ep.vacuum[0]
+    assert not (ep.vacuum[1:] & ~ep.suction).any()  # the sensor sees the block only when on
     assert ep.target_path[-1][2] - ep.target_path[0][2] >= 0.05  # the block went up with the cup
     # written again, read again: identical
     write_episode(tmp_path / "copy", ep)
     again = read_episode(tmp_path / "copy", grasp=True)
     np.testing.assert_array_equal(again.suction, ep.suction)
     np.testing.assert_allclose(again.target_path, ep.target_path)
+    np.testing.assert_array_equal(again.vacuum, ep.vacuum)
     arr = grasp_transitions([ep], load_ur5(), suction_value=0.06)
-    assert arr["obs"].shape == (1, T, 16) and arr["act"].shape == (1, T, 7)
+    assert arr["obs"].shape == (1, T, 17) and arr["act"].shape == (1, T, 7)
     # the suction state observed is the previous command; the action's sign is the command
     np.testing.assert_array_equal(arr["obs"][0, 1:, 15], ep.suction[:-1].astype(np.float32))
     np.testing.assert_array_equal(arr["act"][0, :, 6] > 0, ep.suction)
+    np.testing.assert_array_equal(arr["obs"][0, :, 16], ep.vacuum[:-1].astype(np.float32))
     np.testing.assert_allclose(arr["obs"][0, 1:], arr["next_obs"][0, :-1])
     # a reach bag is not a grasp bag
     generate_demos(tmp_path / "r", n=1, seed=0, task="reach", progress=False)
@@ -157,7 +163,7 @@ def test_train_and_eval_grasp_from_the_cli(tmp_path, grasp_demos):
 
     policy, meta = load_policy(tmp_path / "mairl" / "checkpoint.pt")
     assert meta["task"] == "grasp"
-    act = policy.act(torch.zeros(2, 16))
+    act = policy.act(torch.zeros(2, 17))
     assert act.shape == (2, 7) and bool((act.abs() <= UR5GraspEnv.step_bound() + 1e-6).all())
     # a reach policy is refused on grasp
     with pytest.raises(SystemExit, match="trained on task 'grasp', not 'reach'"):

@@ -2,7 +2,8 @@
 
 The observation is built by the same functions as the task envs'
 (``reach_observation`` / ``grasp_observation``) from what a robot reports: joint
-positions and velocities, the block position, the suction state; the fingertip
+positions and velocities, the block position, the suction state and the vacuum
+sensor; the fingertip
 comes from the same forward kinematics. The action (joint changes) becomes an
 absolute joint command for the safety node, plus the suction switch for grasp.
 """
@@ -33,13 +34,14 @@ class Decision:
     observation: np.ndarray
 
 
-def robot_observation(task: str, robot: UR5Config, q, qdot, target, suction: bool = False
-                      ) -> np.ndarray:
+def robot_observation(task: str, robot: UR5Config, q, qdot, target, suction: bool = False,
+                      vacuum: bool = False) -> np.ndarray:
     """The observation of ``task`` from what a robot reports, by the envs' own functions."""
     q = np.asarray(q, float)
     tip = fingertip_position(robot, q)
     if task == "grasp":
-        return grasp_observation(q, qdot, tip, target, float(suction), robot.max_joint_speed)
+        return grasp_observation(q, qdot, tip, target, float(suction), float(vacuum),
+                                 robot.max_joint_speed)
     return reach_observation(q, qdot, tip, target, robot.max_joint_speed)
 
 
@@ -62,6 +64,10 @@ class PolicyRunner:
             raise FileNotFoundError(f"policy checkpoint {path} does not exist")
         policy, meta = load_policy(path)
         task = TASK_BY_OBS_DIM.get(meta["obs_dim"])
+        if meta["obs_dim"] == UR5GraspEnv.obs_dim - 1 and not meta.get("discrete"):
+            raise ValueError(f"{path}: a grasp policy from before the vacuum sensor joined the "
+                             f"observation ({meta['obs_dim']} entries, now {UR5GraspEnv.obs_dim}); "
+                             f"retrain it on demos that record /mairl/suction/vacuum")
         if task is None or meta.get("discrete"):
             raise ValueError(f"{path}: not a UR5 task policy (obs_dim {meta['obs_dim']})")
         if self.task_wanted is not None and task != self.task_wanted:
@@ -77,12 +83,13 @@ class PolicyRunner:
         except OSError:
             return False
 
-    def observation(self, q, qdot, target, suction: bool = False) -> np.ndarray:
-        return robot_observation(self.task, self.robot, q, qdot, target, suction)
+    def observation(self, q, qdot, target, suction: bool = False, vacuum: bool = False
+                    ) -> np.ndarray:
+        return robot_observation(self.task, self.robot, q, qdot, target, suction, vacuum)
 
     @torch.no_grad()
-    def decide(self, q, qdot, target, suction: bool = False) -> Decision:
-        obs = self.observation(q, qdot, target, suction)
+    def decide(self, q, qdot, target, suction: bool = False, vacuum: bool = False) -> Decision:
+        obs = self.observation(q, qdot, target, suction, vacuum)
         if not np.all(np.isfinite(obs)):
             raise ValueError("observation contains NaN or inf (joint state or target)")
         act = self.policy.act(torch.as_tensor(obs)[None], self.deterministic)[0].numpy()

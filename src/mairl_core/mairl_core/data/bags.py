@@ -4,8 +4,9 @@ One bag per episode. Per control step t (stamp t x period):
 ``/joint_states`` (sensor_msgs/JointState: measured positions and velocities),
 ``/mairl/target`` (geometry_msgs/PointStamped) and, for t < T,
 ``/mairl/command`` (sensor_msgs/JointState: the safe absolute joint command sent) and,
-for grasping, ``/mairl/suction`` (std_msgs/Bool: the suction command sent with it). For
-reach the target is fixed; for grasp ``/mairl/target`` follows the block as it moves.
+for grasping, ``/mairl/suction`` (std_msgs/Bool: the suction command sent with it) and,
+at every t, ``/mairl/suction/vacuum`` (std_msgs/Bool: the vacuum sensor, the block is on
+the cup). For reach the target is fixed; for grasp ``/mairl/target`` follows the block.
 Written with ``rosbags``, so ``ros2 bag play`` replays them on a ROS 2 machine
 and the ROS recorder writes the same format.
 """
@@ -17,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-JOINT_STATES, TARGET, COMMAND, SUCTION = ("/joint_states", "/mairl/target", "/mairl/command",
-                                          "/mairl/suction")
+JOINT_STATES, TARGET, COMMAND, SUCTION, VACUUM = (
+    "/joint_states", "/mairl/target", "/mairl/command", "/mairl/suction", "/mairl/suction/vacuum")
 TYPES = {JOINT_STATES: "sensor_msgs/msg/JointState", TARGET: "geometry_msgs/msg/PointStamped",
          COMMAND: "sensor_msgs/msg/JointState"}
 SUCTION_TYPE = "std_msgs/msg/Bool"
+GRASP_TYPES = {SUCTION: SUCTION_TYPE, VACUUM: SUCTION_TYPE}
 
 
 class BagError(ValueError):
@@ -31,7 +33,8 @@ class BagError(ValueError):
 @dataclass
 class Episode:
     """q, qdot: (T+1, n) measured joint states; commands: (T, n); target: (3,) where the block
-    started; grasping adds suction: (T,) bool commands and target_path: (T+1, 3) the block."""
+    started; grasping adds suction: (T,) bool commands, target_path: (T+1, 3) the block and
+    vacuum: (T+1,) bool, the vacuum sensor."""
 
     joint_names: list[str]
     q: np.ndarray
@@ -41,6 +44,7 @@ class Episode:
     period: float
     suction: np.ndarray | None = None
     target_path: np.ndarray | None = None
+    vacuum: np.ndarray | None = None
 
 
 def _typestore():
@@ -63,7 +67,10 @@ def write_episode(path: str | Path, ep: Episode) -> Path:
     js, pt, pnt = (ts.types["sensor_msgs/msg/JointState"], ts.types["geometry_msgs/msg/PointStamped"],
                    ts.types["geometry_msgs/msg/Point"])
     path = Path(path)
-    types = dict(TYPES) if ep.suction is None else {**TYPES, SUCTION: SUCTION_TYPE}
+    grasp = ep.suction is not None
+    if grasp and (ep.vacuum is None or ep.target_path is None):
+        raise ValueError("a grasp episode needs target_path and vacuum beside suction")
+    types = {**TYPES, **GRASP_TYPES} if grasp else dict(TYPES)
     with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as w:
         conns = {topic: w.add_connection(topic, types[topic], typestore=ts) for topic in types}
         for t in range(len(ep.q)):
@@ -74,6 +81,9 @@ def write_episode(path: str | Path, ep: Episode) -> Path:
             target = ep.target if ep.target_path is None else ep.target_path[t]
             w.write(conns[TARGET], ns, ts.serialize_cdr(pt(
                 header=_stamp(ts, ns), point=pnt(*map(float, target))), TYPES[TARGET]))
+            if grasp:
+                w.write(conns[VACUUM], ns, ts.serialize_cdr(
+                    ts.types[SUCTION_TYPE](data=bool(ep.vacuum[t])), SUCTION_TYPE))
             if t < len(ep.commands):
                 w.write(conns[COMMAND], ns, ts.serialize_cdr(js(
                     header=_stamp(ts, ns), name=list(ep.joint_names),
@@ -88,7 +98,8 @@ def write_episode(path: str | Path, ep: Episode) -> Path:
 def read_episode(path: str | Path, grasp: bool = False) -> Episode:
     """Read a bag written by ``write_episode`` (or the ROS recorder); BagError names what is wrong.
 
-    ``grasp``: the bag must also hold ``/mairl/suction``, and the target may move."""
+    ``grasp``: the bag must also hold ``/mairl/suction`` and ``/mairl/suction/vacuum``, and
+    the target may move."""
     from rosbags.rosbag2 import Reader
 
     path = Path(path)
@@ -98,7 +109,7 @@ def read_episode(path: str | Path, grasp: bool = False) -> Episode:
     try:
         with Reader(path) as r:
             by_topic = {c.topic: c for c in r.connections}
-            types = {**TYPES, SUCTION: SUCTION_TYPE} if grasp else TYPES
+            types = {**TYPES, **GRASP_TYPES} if grasp else TYPES
             for topic, msgtype in types.items():
                 if topic not in by_topic:
                     raise BagError(f"{path}: topic {topic} missing (has: {sorted(by_topic)})")
@@ -133,14 +144,18 @@ def read_episode(path: str | Path, grasp: bool = False) -> Episode:
         raise BagError(f"{path}: NaN or inf in the recorded data")
     if grasp:
         suction = np.array([m.data for m in msgs[SUCTION]], bool)
-        if len(suction) != len(cmd) or len(target) != len(q):
-            raise BagError(f"{path}: {len(suction)} suction commands and {len(target)} targets for "
-                           f"{len(cmd)} joint commands and {len(q)} joint states")
+        vacuum = np.array([m.data for m in msgs[VACUUM]], bool)
+        if len(suction) != len(cmd) or len(target) != len(q) or len(vacuum) != len(q):
+            raise BagError(f"{path}: {len(suction)} suction commands, {len(target)} targets and "
+                           f"{len(vacuum)} vacuum readings for {len(cmd)} joint commands and "
+                           f"{len(q)} joint states")
     elif len(target) == 0 or np.ptp(target, axis=0).max() > 1e-9:
         raise BagError(f"{path}: the target must be recorded and fixed within an episode")
     period = float(np.median(np.diff(stamps))) * 1e-9
-    return Episode(names, q, qdot, cmd, target[0], period, suction=suction if grasp else None,
-                   target_path=target if grasp else None)
+    if not grasp:
+        return Episode(names, q, qdot, cmd, target[0], period)
+    return Episode(names, q, qdot, cmd, target[0], period, suction=suction, target_path=target,
+                   vacuum=vacuum)
 
 
 def _stack_transitions(obs: list[np.ndarray], act: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -173,9 +188,10 @@ def reach_transitions(episodes: list[Episode], robot, max_joint_speed: float | N
 
 def grasp_transitions(episodes: list[Episode], robot, suction_value: float,
                       max_joint_speed: float | None = None) -> dict[str, np.ndarray]:
-    """Training arrays from grasp episodes: obs (N, T, 16), act (N, T, 7), next_obs.
+    """Training arrays from grasp episodes: obs (N, T, 17), act (N, T, 7), next_obs.
 
-    The suction state in obs[t] is the command of step t-1 (off at t = 0); the
+    The suction state in obs[t] is the command of step t-1 (off at t = 0), the vacuum
+    entry the sensor's reading at t; the
     action's suction entry is +suction_value (on) or -suction_value (off), the
     values the env thresholds at 0.
     """
@@ -185,11 +201,13 @@ def grasp_transitions(episodes: list[Episode], robot, suction_value: float,
     speed = robot.max_joint_speed if max_joint_speed is None else max_joint_speed
     obs, act = [], []
     for ep in episodes:
-        if ep.suction is None or ep.target_path is None:
-            raise BagError("a grasp episode needs suction commands and the block's path")
+        if ep.suction is None or ep.target_path is None or ep.vacuum is None:
+            raise BagError("a grasp episode needs suction commands, the block's path and the "
+                           "vacuum sensor")
         state = np.concatenate([[0.0], ep.suction.astype(float)])
-        obs.append(np.stack([grasp_observation(q, qd, fingertip_position(robot, q), b, s, speed)
-                             for q, qd, b, s in zip(ep.q, ep.qdot, ep.target_path, state)]))
+        obs.append(np.stack([grasp_observation(q, qd, fingertip_position(robot, q), b, s, v, speed)
+                             for q, qd, b, s, v in zip(ep.q, ep.qdot, ep.target_path, state,
+                                                       ep.vacuum.astype(float))]))
         sign = np.where(ep.suction, suction_value, -suction_value)[:, None]
         act.append(np.concatenate([ep.commands - ep.q[:-1], sign], 1).astype(np.float32))
     return _stack_transitions(obs, act)

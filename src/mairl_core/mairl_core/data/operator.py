@@ -122,11 +122,12 @@ def run_teleop_episode(env, operator: ScriptedOperator | GraspOperator, seed: in
     period = env.substeps * env.model.opt.timestep
     qs, qds, cmds = [env.data.qpos[:6].copy()], [env.data.qvel[:6].copy()], []
     suction, path = [], [env.target.copy()]
+    vacuum = [env.holding()] if grasp else []
     done, info = False, {}
     while not done:
         q = env.data.qpos[:6].copy()
         if grasp:
-            v, on = operator.command(env._tip(q), env.grasp_point(), env.holding())
+            v, on = operator.command(env._tip(q), env.grasp_point(), vacuum[-1])
             suction.append(on)
         else:
             v = operator.velocity(env._tip(q), env.target)
@@ -137,10 +138,13 @@ def run_teleop_episode(env, operator: ScriptedOperator | GraspOperator, seed: in
         qs.append(env.data.qpos[:6].copy())
         qds.append(env.data.qvel[:6].copy())
         path.append(env.target.copy())
+        if grasp:
+            vacuum.append(info["holding"])
     ep = Episode(list(env.robot.joint_names), np.array(qs), np.array(qds), np.array(cmds),
                  path[0], period)
     if grasp:
-        ep.suction, ep.target_path = np.array(suction, bool), np.array(path)
+        ep.suction, ep.target_path, ep.vacuum = (np.array(suction, bool), np.array(path),
+                                                 np.array(vacuum, bool))
     return ep, bool(info["is_success"])
 
 

@@ -32,15 +32,16 @@ def next_episode_index(dataset: str | Path) -> int:
 def episode_success(ep: Episode, task: str, robot, success_radius: float = 0.05,
                     lift_height: float = 0.05) -> bool:
     """The task's success test on a recorded episode: reach, the fingertip ends within
-    ``success_radius`` of the block; grasp, suction on at the end and the block lifted by
-    ``lift_height`` (from the recorded block path)."""
+    ``success_radius`` of the block; grasp, suction on and the block on the cup (vacuum
+    sensor) at the end, and the block lifted by ``lift_height`` (from the recorded path)."""
     from ..envs.kinematics import fingertip_position
 
     if task == "reach":
         return bool(np.linalg.norm(fingertip_position(robot, ep.q[-1]) - ep.target) <= success_radius)
-    if ep.suction is None or ep.target_path is None:
+    if ep.suction is None or ep.target_path is None or ep.vacuum is None:
         return False
-    return bool(ep.suction[-1] and ep.target_path[-1][2] - ep.target_path[0][2] >= lift_height)
+    return bool(ep.suction[-1] and ep.vacuum[-1]
+                and ep.target_path[-1][2] - ep.target_path[0][2] >= lift_height)
 
 
 class EpisodeRecorder:
@@ -58,7 +59,8 @@ class EpisodeRecorder:
         self._clear()
 
     def _clear(self) -> None:
-        self.q, self.qdot, self.targets, self.suction_state, self.commands = [], [], [], [], []
+        self.q, self.qdot, self.targets, self.commands = [], [], [], []
+        self.suction_state, self.vacuum = [], []
 
     def start(self) -> int:
         """Begin episode ``self.index`` (discarding one in progress); returns its index."""
@@ -74,9 +76,11 @@ class EpisodeRecorder:
     def complete(self) -> bool:
         return len(self.commands) >= self.steps
 
-    def tick(self, q, qdot, target, suction: bool = False, last_command=None) -> bool:
-        """Record the state at this tick and ``last_command``, the safe command sent after the
-        previous tick (ignored at the first tick). Returns True when the episode is complete."""
+    def tick(self, q, qdot, target, suction: bool = False, last_command=None,
+             vacuum: bool = False) -> bool:
+        """Record the state at this tick (grasp: with the suction switch and the vacuum sensor)
+        and ``last_command``, the safe command sent after the previous tick (ignored at the
+        first tick). Returns True when the episode is complete."""
         if not self.recording or self.complete:
             return self.complete
         if self.q:
@@ -87,6 +91,7 @@ class EpisodeRecorder:
         self.qdot.append(np.asarray(qdot, float).copy())
         self.targets.append(np.asarray(target, float).copy())
         self.suction_state.append(bool(suction))
+        self.vacuum.append(bool(vacuum))
         return self.complete
 
     def episode(self) -> Episode:
@@ -101,7 +106,7 @@ class EpisodeRecorder:
         # the suction command of step k is the state seen at tick k + 1
         suction = np.array(self.suction_state[1:n], bool)
         return Episode(self.names, q, qdot, commands, targets[0], self.period,
-                       suction=suction, target_path=targets)
+                       suction=suction, target_path=targets, vacuum=np.array(self.vacuum[:n], bool))
 
     def save(self) -> Path:
         """Write the complete episode as ``episode_NNN`` and get ready for the next."""

@@ -5,9 +5,13 @@ rests on the table somewhere under the fingertip box; the arm starts as in
 reach. A suction cup on the flange is a MuJoCo adhesion actuator switched by
 one binary command, as the real robot switches a digital output.
 
-Observation (16): ``reach_observation`` with the block's centre as the target
+Observation (17): ``reach_observation`` with the block's centre as the target
 (joint angles, joint velocities / speed limit, fingertip - block), then the
-suction state (1 = on; the last command).
+suction state (1 = on; the last command) and the vacuum sensor (1 = the block is
+on the cup with the suction on; suction grippers report it on a digital input).
+Without the sensor, "the block is on the cup" shows only as a few-millimetre change
+of the fingertip-to-block vector, and policies lifted too early or never (measured
+in bench/RESULTS.md).
 Action (7): six joint changes (the same safety function as reach) and the
 suction command: on when the seventh entry is > 0. The policies keep it a
 continuous value and the env thresholds it, so the dynamics model is trained on,
@@ -62,15 +66,17 @@ def grasp_point(block, cfg: GraspConfig) -> np.ndarray:
     return np.asarray(block, float) + np.array([0.0, 0.0, cfg.object_size + cfg.cup_radius])
 
 
-def grasp_observation(q, qdot, fingertip, block, suction: float, max_joint_speed: float) -> np.ndarray:
-    """[reach_observation(q, qdot, fingertip, block) (15), suction state (1)] as float32."""
+def grasp_observation(q, qdot, fingertip, block, suction: float, vacuum: float,
+                      max_joint_speed: float) -> np.ndarray:
+    """[reach_observation(q, qdot, fingertip, block) (15), suction state, vacuum sensor] as
+    float32."""
     return np.concatenate([reach_observation(q, qdot, fingertip, block, max_joint_speed),
-                           [np.float32(suction)]]).astype(np.float32)
+                           [np.float32(suction), np.float32(vacuum)]]).astype(np.float32)
 
 
 class UR5GraspEnv(UR5ReachEnv):
     config_cls, config_name = GraspConfig, "ur5_grasp"
-    obs_dim, act_dim = 16, 7
+    obs_dim, act_dim = 17, 7
 
     def _mjcf(self) -> str:
         c = self.cfg
@@ -126,13 +132,14 @@ class UR5GraspEnv(UR5ReachEnv):
     def _distance(self) -> float:
         return float(np.linalg.norm(self._tip(self.data.qpos[:6]) - self.grasp_point()))
 
-    def is_success(self) -> bool:
-        return self.holding() and self.lift() >= self.cfg.lift_height
+    def is_success(self, holding: bool | None = None) -> bool:
+        held = self.holding() if holding is None else holding
+        return held and self.lift() >= self.cfg.lift_height
 
     def _obs(self) -> np.ndarray:
         q = self.data.qpos[:6].copy()
         return grasp_observation(q, self.data.qvel[:6], self._tip(q), self.block_position(),
-                                 self.suction, self.robot.max_joint_speed)
+                                 self.suction, float(self.holding()), self.robot.max_joint_speed)
 
     def _place_target(self, target) -> None:
         """The block on the table: at ``target``'s x, y if given, else uniform under the box."""
@@ -154,7 +161,7 @@ class UR5GraspEnv(UR5ReachEnv):
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
         self.t += 1
         self.target = self.block_position()
-        dist, lift = self._distance(), self.lift()
-        info.update(distance=dist, lift=lift, suction=self.suction, holding=self.holding(),
-                    is_success=self.is_success())
+        dist, lift, held = self._distance(), self.lift(), self.holding()
+        info.update(distance=dist, lift=lift, suction=self.suction, holding=held,
+                    is_success=self.is_success(held))
         return self._obs(), -dist + lift, False, self.t >= self.cfg.episode_steps, info
