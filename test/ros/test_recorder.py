@@ -88,7 +88,8 @@ def test_recorder_writes_teleop_episodes_as_mcap(tmp_path):
 def test_grasp_recording_over_ros_lifts_the_block(tmp_path):
     """Grasp: the scripted operator sees the block and the vacuum sensor over the topics,
     switches the suction through the sim's service, and the saved episode carries
-    /mairl/suction with the block lifted (the recorder keeps only successful episodes)."""
+    /mairl/suction and the vacuum sensor with the block lifted (the recorder keeps only
+    successful episodes)."""
     from mairl_core.data.bags import grasp_transitions
 
     data = tmp_path / "grasp"
@@ -111,5 +112,7 @@ def test_grasp_recording_over_ros_lifts_the_block(tmp_path):
     ep = read_episode(data / "episode_000", grasp=True)
     assert ep.suction.any() and ep.suction[-1]
     assert ep.target_path[-1][2] - ep.target_path[0][2] >= 0.05  # lifted
+    assert ep.vacuum[-1] and not ep.vacuum[0]  # the sensor saw the block on the cup at the end
+    assert not (ep.vacuum[1:] & ~ep.suction).any()  # and never with the suction off
     arrays = grasp_transitions([ep], load_ur5(), suction_value=0.15)
-    assert arrays["act"].shape == (1, 150, 7)
+    assert arrays["act"].shape == (1, 150, 7) and arrays["obs"].shape == (1, 150, 17)

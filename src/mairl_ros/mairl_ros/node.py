@@ -128,3 +128,28 @@ def joint_state_arrays(msg, names: Sequence[str]) -> tuple[np.ndarray | None, np
 
 def point_array(msg) -> np.ndarray:
     return np.array([msg.point.x, msg.point.y, msg.point.z], float)
+
+
+SUCTION_TOPIC, VACUUM_TOPIC = "/mairl/suction", "/mairl/suction/vacuum"
+
+
+class SuctionState:
+    """The suction switch (``/mairl/suction``) and the vacuum sensor
+    (``/mairl/suction/vacuum``: the block is on the cup) as last heard, both std_msgs/Bool;
+    the grasp observation's last two entries."""
+
+    def __init__(self, node, suction_topic: str = SUCTION_TOPIC, vacuum_topic: str = VACUUM_TOPIC):
+        from std_msgs.msg import Bool
+
+        self.on = self.vacuum = False
+        node.create_subscription(Bool, suction_topic, self._on_suction, 10)
+        node.create_subscription(Bool, vacuum_topic, self._on_vacuum, 10)
+
+    def _on_suction(self, msg) -> None:
+        self.on = bool(msg.data)
+
+    def _on_vacuum(self, msg) -> None:
+        self.vacuum = bool(msg.data)
+
+    def clear(self) -> None:
+        self.on = self.vacuum = False

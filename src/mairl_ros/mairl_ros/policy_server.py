@@ -1,7 +1,8 @@
 """mairl-policy-server: a trained policy driving the arm through the safety node.
 
 Loads ``policy`` (a checkpoint of ``mairl train``, weights only), builds the task's
-observation from ``/joint_states`` + ``/mairl/target`` (+ ``/mairl/suction`` for grasp)
+observation from ``/joint_states`` + ``/mairl/target`` (+ ``/mairl/suction`` and the
+vacuum sensor ``/mairl/suction/vacuum`` for grasp)
 with the same core function as the env (``mairl_core.deploy.PolicyRunner``), and
 publishes absolute joint commands on ``/mairl/command`` at ``rate`` Hz (default: the
 control rate of ``config/safety.yaml``, which the policies were trained at). Grasp
@@ -18,15 +19,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .node import (joint_state_arrays, joint_state_msg, now_s, param, point_array, run_node,
-                   stamp_s)
+from .node import (SUCTION_TOPIC, VACUUM_TOPIC, SuctionState, joint_state_arrays, joint_state_msg,
+                   now_s, param, point_array, run_node, stamp_s)
 
 
 def make_node():
     from geometry_msgs.msg import PointStamped
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
-    from std_msgs.msg import Bool
     from std_srvs.srv import SetBool, Trigger
 
     import torch
@@ -59,7 +59,6 @@ def make_node():
             self.q = self.qdot = self.target = None
             self.ignore_before = 0.0
             self.q_time = self.target_time = -1e9
-            self.suction = False
             self.pending = None
             self.trigger = param(self, "trigger", "timer")
             if self.trigger not in ("timer", "joint_states"):
@@ -71,8 +70,8 @@ def make_node():
                                      self.on_joint_state, 10)
             self.create_subscription(PointStamped, param(self, "target_topic", "/mairl/target"),
                                      self.on_target, 10)
-            self.create_subscription(Bool, param(self, "suction_topic", "/mairl/suction"),
-                                     self.on_suction, 10)
+            self.cup = SuctionState(self, param(self, "suction_topic", SUCTION_TOPIC),
+                                    param(self, "vacuum_topic", VACUUM_TOPIC))
             self.pub = self.create_publisher(JointState, param(self, "command_topic", "/mairl/command"), 10)
             self.suction_client = self.create_client(
                 SetBool, param(self, "suction_service", "/mairl/suction/set"))
@@ -110,9 +109,6 @@ def make_node():
             if stamp_s(msg) < self.ignore_before:
                 return
             self.target, self.target_time = point_array(msg), now_s()
-
-        def on_suction(self, msg):
-            self.suction = bool(msg.data)
 
         def on_enable(self, req, res):
             if req.data and not self.enabled:  # act on fresh state only (e.g. after a reset)
@@ -153,7 +149,7 @@ def make_node():
                     or t - self.q_time > self.timeout or t - self.target_time > self.timeout):
                 return
             try:
-                d = self.runner.decide(self.q, self.qdot, self.target, self.suction)
+                d = self.runner.decide(self.q, self.qdot, self.target, self.cup.on, self.cup.vacuum)
             except ValueError as exc:
                 self.get_logger().warning(f"no command: {exc}", throttle_duration_sec=1.0)
                 return
@@ -163,7 +159,7 @@ def make_node():
             self.pub.publish(msg)
             self.last_decision = t
             self.steps += 1
-            if d.suction is not None and d.suction != self.suction and self.pending is None:
+            if d.suction is not None and d.suction != self.cup.on and self.pending is None:
                 if self.suction_client.service_is_ready():
                     self.pending = self.suction_client.call_async(self._SetBool.Request(data=d.suction))
                     self.pending.add_done_callback(lambda _f: setattr(self, "pending", None))

@@ -5,8 +5,8 @@ Every control period it turns the latest ``/mairl/teleop/twist`` (TwistStamped, 
 m/s) into an absolute joint command with the core's differential IK
 (``twist_to_joint_command``, the code the scripted demos use) and publishes it on
 ``/mairl/command`` for the safety node; while recording, it samples ``/joint_states``,
-``/mairl/target`` (and ``/mairl/suction``) and the safe command the safety node forwarded
-(``/forward_position_controller/commands``), and after ``episode_steps`` commands saves the
+``/mairl/target`` (grasp: ``/mairl/suction`` and ``/mairl/suction/vacuum``) and the safe
+command the safety node forwarded (``/forward_position_controller/commands``), and after ``episode_steps`` commands saves the
 episode into ``dataset`` as ``episode_NNN`` (``mairl_core.data.recorder``; the format
 ``mairl train --demos`` reads). An existing dataset is continued, not overwritten.
 
@@ -27,14 +27,14 @@ import threading
 
 import numpy as np
 
-from .node import event_qos, joint_state_arrays, now_s, param, point_array, run_node, stamp_s
+from .node import SuctionState, event_qos, joint_state_arrays, now_s, param, point_array, run_node, stamp_s
 
 
 def make_node():
     from geometry_msgs.msg import PointStamped, TwistStamped
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
-    from std_msgs.msg import Bool, Float64MultiArray, String
+    from std_msgs.msg import Float64MultiArray, String
     from std_srvs.srv import Trigger
 
     from mairl_core.data.recorder import EpisodeRecorder, episode_success
@@ -68,7 +68,6 @@ def make_node():
             reset_service = param(self, "reset_service", "")
             self.reset_client = self.create_client(Trigger, reset_service) if reset_service else None
             self.q = self.qdot = self.target = None
-            self.suction = False
             self.twist, self.twist_time = np.zeros(3), -1e9
             self.forwarded = None
             self.waiting_reset = None
@@ -77,7 +76,7 @@ def make_node():
             self.hold_before_reset = float(param(self, "hold_before_reset", 0.25))
             self.create_subscription(JointState, "/joint_states", self.on_joint_state, 10)
             self.create_subscription(PointStamped, "/mairl/target", self.on_target, 10)
-            self.create_subscription(Bool, "/mairl/suction", self.on_suction, 10)
+            self.cup = SuctionState(self)
             self.create_subscription(TwistStamped, "/mairl/teleop/twist", self.on_twist, 10)
             self.create_subscription(Float64MultiArray, "/forward_position_controller/commands",
                                      self.on_forwarded, 10)
@@ -108,9 +107,6 @@ def make_node():
 
         def on_target(self, msg):
             self.target = point_array(msg)
-
-        def on_suction(self, msg):
-            self.suction = bool(msg.data)
 
         def on_twist(self, msg):
             v = msg.twist.linear
@@ -221,7 +217,8 @@ def make_node():
             if self.resetting or self.q is None or self.target is None:
                 return
             if self.rec.recording:
-                if self.rec.tick(self.q, self.qdot, self.target, self.suction, self.forwarded):
+                if self.rec.tick(self.q, self.qdot, self.target, self.cup.on, self.forwarded,
+                                 self.cup.vacuum):
                     self.save_or_discard()
                 self.forwarded = None
             if self.teleop:

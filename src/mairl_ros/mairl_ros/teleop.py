@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from .node import param, point_array, run_node
+from .node import SuctionState, param, point_array, run_node
 
 KEYS = {"w": (0, 1), "s": (0, -1), "a": (1, 1), "d": (1, -1), "r": (2, 1), "f": (2, -1)}
 
@@ -27,7 +27,7 @@ KEYS = {"w": (0, 1), "s": (0, -1), "a": (1, 1), "d": (1, -1), "r": (2, 1), "f": 
 def make_node():
     from geometry_msgs.msg import PointStamped, TwistStamped
     from rclpy.node import Node
-    from std_msgs.msg import Bool, String
+    from std_msgs.msg import String
     from std_srvs.srv import SetBool
 
     from mairl_core.data.operator import (GRASP_STYLE, GraspOperator, OperatorStyle,
@@ -45,15 +45,13 @@ def make_node():
             self.task = param(self, "task", "reach")
             self.speed = float(param(self, "speed", 0.05))
             self.tip = self.target = None
-            self.suction = self.vacuum = False
             self.velocity = np.zeros(3)
             self.pub = self.create_publisher(TwistStamped, "/mairl/teleop/twist", 10)
             self.suction_client = self.create_client(
                 SetBool, param(self, "suction_service", "/mairl/suction/set"))
             self.create_subscription(PointStamped, "/mairl/fingertip", self.on_tip, 10)
             self.create_subscription(PointStamped, "/mairl/target", self.on_target, 10)
-            self.create_subscription(Bool, "/mairl/suction", self.on_suction, 10)
-            self.create_subscription(Bool, "/mairl/suction/vacuum", self.on_vacuum, 10)
+            self.cup = SuctionState(self)
             self.create_subscription(String, "/mairl/episode/event", self.on_event, 10)
             self._Twist, self._SetBool = TwistStamped, SetBool
             self.operator = None
@@ -79,12 +77,6 @@ def make_node():
 
         def on_target(self, msg):
             self.target = point_array(msg)
-
-        def on_suction(self, msg):
-            self.suction = bool(msg.data)
-
-        def on_vacuum(self, msg):
-            self.vacuum = bool(msg.data)
 
         def on_event(self, msg):
             if msg.data.startswith("start") and self.operator is not None:
@@ -125,7 +117,7 @@ def make_node():
                             self.trigger("/mairl/episode/discard")
                         self.trigger("/mairl/episode/start")
                     elif key == " ":
-                        self.switch_suction(not self.suction)
+                        self.switch_suction(not self.cup.on)
                     elif key in KEYS:
                         axis, sign = KEYS[key]
                         self.velocity[axis] += sign * self.speed
@@ -140,8 +132,8 @@ def make_node():
                     return
                 if self.task == "grasp":
                     v, on = self.operator.command(self.tip, grasp_point(self.target, self.grasp_cfg),
-                                                  self.vacuum)
-                    if on != self.suction:
+                                                  self.cup.vacuum)
+                    if on != self.cup.on:
                         self.switch_suction(on)
                 else:
                     v = self.operator.velocity(self.tip, self.target)

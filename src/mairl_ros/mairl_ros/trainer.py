@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .node import joint_state_arrays, param, point_array, run_node
+from .node import SuctionState, joint_state_arrays, param, point_array, run_node
 
 
 class RosRobotEnv:
@@ -40,7 +40,6 @@ class RosRobotEnv:
         import torch
         from sensor_msgs.msg import JointState
         from geometry_msgs.msg import PointStamped
-        from std_msgs.msg import Bool
         from std_srvs.srv import SetBool, Trigger
 
         from mairl_core.deploy import robot_observation
@@ -56,11 +55,10 @@ class RosRobotEnv:
         self.action_scale = self.limits.max_step
         self._observe = robot_observation
         self.q = self.qdot = self.target = None
-        self.suction = False
         self.stamp = 0
         node.create_subscription(JointState, "/joint_states", self._on_js, 10)
         node.create_subscription(PointStamped, "/mairl/target", self._on_target, 10)
-        node.create_subscription(Bool, "/mairl/suction", self._on_suction, 10)
+        self.cup = SuctionState(node)
         self.pub = node.create_publisher(JointState, "/mairl/command", 10)
         self.reset_client = node.create_client(Trigger, reset_service) if reset_service else None
         self.suction_client = node.create_client(SetBool, "/mairl/suction/set")
@@ -79,9 +77,6 @@ class RosRobotEnv:
     def _on_target(self, msg):
         self.target = point_array(msg)
 
-    def _on_suction(self, msg):
-        self.suction = bool(msg.data)
-
     def _spin_until(self, cond, what: str) -> None:
         end = time.monotonic() + self.timeout
         while not cond():
@@ -91,7 +86,7 @@ class RosRobotEnv:
 
     def _obs(self):
         return self.torch.as_tensor(self._observe(self.task, self.robot, self.q, self.qdot,
-                                                  self.target, self.suction))[None]
+                                                  self.target, self.cup.on, self.cup.vacuum))[None]
 
     def _call(self, client, request, what: str):
         self._spin_until(client.service_is_ready, f"{what} service")
@@ -106,7 +101,7 @@ class RosRobotEnv:
                 raise RuntimeError(f"reset failed: {res.message}")
         else:  # a real arm: home to the start pose (MoveIt if installed, else a trajectory)
             self._home()
-        if self.task == "grasp" and self.suction:
+        if self.task == "grasp" and self.cup.on:
             self._call(self.suction_client, self._SetBool.Request(data=False), "suction")
         seen = self.stamp
         self._spin_until(lambda: self.stamp > seen + 1 and self.target is not None,
@@ -134,7 +129,7 @@ class RosRobotEnv:
         msg.name = list(self.robot.joint_names)
         msg.position = [float(v) for v in self.q + a[:6]]
         self.pub.publish(msg)
-        if self.task == "grasp" and (a[6] > 0) != self.suction and self.suction_client.service_is_ready():
+        if self.task == "grasp" and (a[6] > 0) != self.cup.on and self.suction_client.service_is_ready():
             self.suction_client.call_async(self._SetBool.Request(data=bool(a[6] > 0)))
         self.next_tick += self.limits.control_period  # one control period per step, like the env
         self._spin_until(lambda: time.monotonic() >= self.next_tick, "control tick")
