@@ -175,6 +175,16 @@ def test_transferred_reward_is_frozen_and_needs_no_demos(tmp_path, demo_dir, sma
     for k, v in tr.disc.state_dict().items():
         assert torch.equal(v, saved[k]), k
     assert any(not torch.equal(v, before[k]) for k, v in tr.policy.state_dict().items())
+    # the control row: the task's own reward, -distance / radius, in the same coordinates
+    true = reward_trainer(exp, ckpt, seed=1, task="reach", env_config="ur5_reach_changed",
+                          true_reward=True)
+    obs = true.collect().next_obs[:, :3]  # normalised, as the model's rollouts see them
+    raw = true.obs_norm.inverse(obs)
+    r = true.policy_disc.policy_reward(obs, None, obs, None, torch.zeros(obs.shape[:2]), 0.1)
+    torch.testing.assert_close(r, -raw[..., 12:15].norm(dim=-1) / 0.05)
+    assert "policy/objective" in true.train_iteration()
+    with pytest.raises(ValueError, match="reach only"):
+        reward_trainer(exp, ckpt, seed=1, task="grasp", env_config=None, true_reward=True)
 
 
 def test_demo_runs_the_reach_pipeline_and_resumes(tmp_path, small_config, capsys):

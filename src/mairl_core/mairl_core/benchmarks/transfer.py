@@ -14,6 +14,9 @@ softer, more damped servos and a payload). Rows, one run per source seed:
 - ``GAIL reward``: the same with GAIL's frozen discriminator as the reward (-log(1 - D));
 - ``MAIRL(s) reward`` (not by default): the same with a state-only MAIRL reward g(s), AIRL's
   form for transfer (the source run must include the ``MAIRL(s)`` method);
+- ``True reward`` (reach; not by default): the same learner on the task's own reward,
+  -distance(fingertip, block) / success radius: a control that tells a reward that does
+  not transfer from a learner that cannot train without demos;
 - ``Expert``: the scripted operator on the changed robot, for reference.
 
 Both reward rows use the same learner, budget and checkpoint selection
@@ -40,7 +43,7 @@ from .ur5 import UR5BenchConfig, evaluate_expert, train_and_select
 ROWS: dict[str, tuple[str, str]] = {
     "Expert": ("", "expert"), "BC moved": ("bc", "moved"), "MAIRL moved": ("mairl", "moved"),
     "MAIRL reward": ("mairl", "reward"), "GAIL reward": ("gail", "reward"),
-    "MAIRL(s) reward": ("mairl_s", "reward"),
+    "MAIRL(s) reward": ("mairl_s", "reward"), "True reward": ("mairl", "true"),
 }
 DEFAULT_ROWS = ["Expert", "BC moved", "MAIRL moved", "MAIRL reward", "GAIL reward"]
 #: source algo -> the trainer method whose discriminator kind matches and whose learner is
@@ -56,11 +59,28 @@ def source_checkpoint(source: str | Path, task: str, algo: str, seed: int) -> Pa
     return path
 
 
+class TrueReachReward(torch.nn.Module):
+    """Reach's own reward in the discriminator's place: -|fingertip - block| / ``radius`` at
+    the next state (observation entries 12:15, read through the normaliser ``norm``), plus
+    the same entropy bonus as the learned rewards."""
+
+    def __init__(self, norm: ObsNorm | None, radius: float):
+        super().__init__()
+        self.norm, self.radius = norm, radius
+
+    def policy_reward(self, obs, act, next_obs, done, log_pi, alpha: float) -> torch.Tensor:
+        raw = next_obs if self.norm is None else self.norm.inverse(next_obs)
+        return -raw[..., 12:15].norm(dim=-1) / self.radius - alpha * log_pi
+
+
 def reward_trainer(exp: RobotExperiment, ckpt: Path, seed: int, task: str,
-                   env_config: str | None) -> AdversarialTrainer:
-    """A fresh policy and model on the changed robot, the reward loaded from ``ckpt`` and frozen."""
+                   env_config: str | None, true_reward: bool = False) -> AdversarialTrainer:
+    """A fresh policy and model on the changed robot, the reward loaded from ``ckpt`` and frozen
+    (``true_reward``: the task's own reward instead, in the same coordinates)."""
     from ..envs.ur5_reach import UR5ReachVecEnv
 
+    if true_reward and task != "reach":
+        raise ValueError("the 'True reward' row is defined for reach only")
     payload = load_checkpoint(ckpt)
     meta, modules = payload["meta"], payload["state"]["modules"]
     if "disc" not in modules:
@@ -78,6 +98,9 @@ def reward_trainer(exp: RobotExperiment, ckpt: Path, seed: int, task: str,
                          config=task_env_config(task, env_config))
     trainer = AdversarialTrainer(method, cfg, env, None, seed=seed, obs_norm=norm)
     trainer.disc.load_state_dict(modules["disc"])
+    if true_reward:
+        trainer.disc = TrueReachReward(norm, env.envs[0].cfg.success_radius)
+        trainer.disc_avg = None
     return trainer
 
 
@@ -91,7 +114,8 @@ def run_one(exp: RobotExperiment, bench: UR5BenchConfig, row: str, seed: int, so
     algo, use = ROWS[row]
     out: dict[str, Any] = {"method": row, "seed": seed, "curve": [], "env_steps": 0,
                            "row_fields": {"variant": {"moved": "policy-moved",
-                                                      "reward": "reward-retrained"}.get(use)}}
+                                                      "reward": "reward-retrained",
+                                                      "true": "true-reward-retrained"}.get(use)}}
     if use == "expert":
         out.update(evaluate_expert(ev.episodes, ev.seed, task, env_config))
     elif use == "moved":
@@ -99,7 +123,7 @@ def run_one(exp: RobotExperiment, bench: UR5BenchConfig, row: str, seed: int, so
         out.update(evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
     else:
         trainer = reward_trainer(exp, source_checkpoint(source, task, algo, seed), seed, task,
-                                 env_config)
+                                 env_config, true_reward=use == "true")
         policy = train_and_select(trainer, exp, bench, out, task, env_config)
         out["env_steps"] = trainer.env_steps
         out.update(evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
@@ -127,7 +151,7 @@ def run_transfer(exp: RobotExperiment, bench: UR5BenchConfig, source: str, task:
                 source_checkpoint(source, task, ROWS[r][0], s)
     jobs = [(exp, bench, r, s, source, task, env_config) for s in range(seed, seed + bench.seeds)
             for r in rows if not (r == "Expert" and s > seed)]
-    jobs.sort(key=lambda j: ROWS[j[2]][1] != "reward")  # the slow training runs first
+    jobs.sort(key=lambda j: ROWS[j[2]][1] not in ("reward", "true"))  # slow training runs first
     runs = []
     with ProcessPoolExecutor(workers) as pool, tqdm(total=len(jobs), desc=f"{task} transfer",
                                                    unit="run", disable=not progress) as bar:
