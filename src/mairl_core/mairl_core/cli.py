@@ -412,7 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--env-config", default="ur5_reach_changed",
                    help="env YAML of the changed robot (default: ur5_reach_changed)")
     x.add_argument("--rows", default=None, help="comma-separated, of: Expert, BC moved, MAIRL moved, "
-                   "MAIRL reward, GAIL reward (the default set), MAIRL(s) reward")
+                   "MAIRL reward, GAIL reward (the default set), MAIRL(s) reward, True reward "
+                   "(reach's own reward: a control for the learner)")
     x.add_argument("--seed", type=int, default=0,
                    help="base seed; runs use S, S+1, ... and the source's checkpoints of those seeds")
     x.add_argument("--seeds", type=int, default=None, help="number of seeds (default: from the config)")
