@@ -72,9 +72,16 @@ operator must get there, come down, seal and lift within the episode."""
 
 
 class GraspOperator:
-    """The same hand, with a plan for suction grasping: move above the block, come down onto
-    it, switch suction on, wait a moment (a person checks the seal), lift. Phase changes
-    use what a person sees: the fingertip and the block."""
+    """The same hand, with a plan for suction grasping: move above the block, switch the
+    suction on and come down onto it, wait a moment (a person checks the seal), lift once the
+    vacuum sensor says the block is on the cup. Phase changes use what a person sees: the
+    fingertip and the block.
+
+    The suction goes on when the descent starts, not on touching: the cup only grips on
+    contact, so switching early costs nothing, and it makes the switch a coarse decision
+    ("above the block") a policy can learn from 50 demos, where "on at touch" asked for
+    millimetre precision from about 50 positive examples (BC on the same 50 demos, seed 0,
+    100 test episodes: 0.62 against 0.23; bench/RESULTS.md)."""
 
     hover = 0.04
     """Height above the grasp point to aim for before coming down (m)."""
@@ -109,7 +116,7 @@ class GraspOperator:
         elif self.phase == "lift" and not held:  # lost it: start over
             self.phase = "approach"
         goal = {"approach": above, "descend": top, "attach": top}.get(self.phase, self.lift_goal)
-        return self.hand.velocity(tip, goal), self.phase in ("attach", "lift")
+        return self.hand.velocity(tip, goal), self.phase != "approach"
 
 
 def run_teleop_episode(env, operator: ScriptedOperator | GraspOperator, seed: int
