@@ -343,6 +343,23 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _expert(args: argparse.Namespace) -> int:
+    from . import experts
+
+    if args.expert_cmd == "train":
+        rec = experts.train_expert(args.env, args.out, args.steps, seed=args.seed,
+                                   eval_every=args.eval_every, progress=not args.no_progress)
+        print(f"SAC expert for {args.env}: {args.steps} env steps in {rec['wall_s']:.0f} s; "
+              f"return {rec['eval_return_mean']:.0f} +- {rec['eval_return_std']:.0f} over "
+              f"{rec['eval_episodes']} held-out episodes -> {args.out}")
+        return 0
+    res = experts.sample_demos(args.expert, args.env, args.n, args.seed, args.out,
+                               progress=not args.no_progress)
+    print(f"{res['episodes']} {args.env} demos, return {res['return_mean']:.0f} +- "
+          f"{res['return_std']:.0f}, {res['steps']} steps -> {res['path']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .training import ALGOS, TASKS
 
@@ -373,6 +390,27 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="dataset directory (episode_NNN bags)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=_demos)
+
+    ex = sub.add_parser("expert", help="HalfCheetah/Ant experts (SAC) and their demos (Table II)")
+    exsub = ex.add_subparsers(dest="expert_cmd", required=True)
+    et = exsub.add_parser("train", help="train a SAC expert on the true reward; writes the "
+                                        "actor (safetensors) and expert.json to OUT")
+    et.add_argument("--env", required=True, choices=["HalfCheetah-v5", "Ant-v5"])
+    et.add_argument("--steps", type=int, default=300_000, help="env steps (default 300000)")
+    et.add_argument("--eval-every", type=int, default=25_000,
+                    help="env steps between evaluations; the best evaluated actor is kept")
+    et.add_argument("--seed", type=int, default=0)
+    et.add_argument("--out", required=True, help="expert directory")
+    et.add_argument("--no-progress", action="store_true", help="no progress bars")
+    et.set_defaults(func=_expert)
+    ed = exsub.add_parser("demos", help="sample expert episodes into a compressed .npz")
+    ed.add_argument("--env", required=True, choices=["HalfCheetah-v5", "Ant-v5"])
+    ed.add_argument("--expert", required=True, help="expert directory (`mairl expert train`)")
+    ed.add_argument("--n", type=int, default=50, help="episodes (default 50)")
+    ed.add_argument("--seed", type=int, default=0, help="reset seed of the first episode")
+    ed.add_argument("--out", required=True, help="output .npz")
+    ed.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ed.set_defaults(func=_expert)
 
     b = sub.add_parser("bench", help="benchmarks that write results.json and plots")
     bsub = b.add_subparsers(dest="bench", required=True)
@@ -464,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .config import ConfigError
+    from .experts import ExpertError
 
     from .eval.results import git_commit
 
@@ -477,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, FileExistsError, FileNotFoundError, ValueError,
+    except (ConfigError, CheckpointError, ExpertError, FileExistsError, FileNotFoundError, ValueError,
             RuntimeError) as exc:
         print(f"mairl: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,301 @@
+"""Experts and demonstrations for the continuous-control benchmark (Table II: HalfCheetah, Ant).
+
+``train_expert``: SAC (stable-baselines3) on the environment's true reward. The trained
+actor is exported as a plain deterministic network, ``ExpertActor`` (its weights in
+safetensors, its shape and the run's record in JSON), so loading an expert never
+unpickles anything. ``sample_demos``: episodes of that actor, stored as one compressed
+``.npz`` (no pickled objects) with the seed and command that made them.
+
+The envs are gymnasium's v5 MuJoCo tasks. Ant is used without the contact forces in its
+observation (``include_cfrc_ext_in_observation=False``: 27 entries, as Ant-v4's default),
+so the same demos serve the v4 envs the ``imitation`` peer runs on.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+#: env id -> the gymnasium keyword arguments every part of the benchmark uses
+ENVS: dict[str, dict[str, Any]] = {
+    "HalfCheetah-v5": {},
+    "Ant-v5": {"include_cfrc_ext_in_observation": False},
+}
+ACTOR_FILE, META_FILE = "actor.safetensors", "expert.json"
+
+
+class ExpertError(ValueError):
+    """An expert directory or a demo file is missing, corrupt or for another env."""
+
+
+def make_env(env_id: str, **kwargs):
+    import gymnasium as gym
+
+    if env_id not in ENVS:
+        raise ValueError(f"unknown env {env_id!r}; the benchmark's envs: {', '.join(ENVS)}")
+    return gym.make(env_id, **ENVS[env_id], **kwargs)
+
+
+class ExpertActor(nn.Module):
+    """SAC's actor at its mean: obs -> ReLU MLP -> mu -> tanh, rescaled to the action box."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], low, high):
+        super().__init__()
+        layers: list[nn.Module] = []
+        d = obs_dim
+        for h in hidden:
+            layers += [nn.Linear(d, h), nn.ReLU()]
+            d = h
+        self.latent = nn.Sequential(*layers)
+        self.mu = nn.Linear(d, act_dim)
+        self.register_buffer("low", torch.as_tensor(low, dtype=torch.float32))
+        self.register_buffer("high", torch.as_tensor(high, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        u = torch.tanh(self.mu(self.latent(obs)))
+        return self.low + 0.5 * (u + 1.0) * (self.high - self.low)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
+
+
+def _export_actor(model, env) -> ExpertActor:
+    """Copy SB3 SAC's actor (latent_pi + mu) into an ExpertActor."""
+    sb_actor = model.policy.actor
+    linears = [m for m in sb_actor.latent_pi if isinstance(m, nn.Linear)]
+    actor = ExpertActor(env.observation_space.shape[0], env.action_space.shape[0],
+                        [m.out_features for m in linears], env.action_space.low,
+                        env.action_space.high)
+    ours = [m for m in actor.latent if isinstance(m, nn.Linear)] + [actor.mu]
+    for dst, src in zip(ours, linears + [sb_actor.mu]):
+        dst.load_state_dict(src.state_dict())
+    return actor
+
+
+def evaluate_actor(actor: ExpertActor, env_id: str, episodes: int, seed: int
+                   ) -> list[float]:
+    """Undiscounted true returns of ``episodes`` episodes (reset seeds seed, seed+1, ...)."""
+    env = make_env(env_id)
+    returns = []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        done, total = False, 0.0
+        while not done:
+            obs, r, term, trunc, _ = env.step(actor.act(obs))
+            total += float(r)
+            done = term or trunc
+        returns.append(total)
+    env.close()
+    return returns
+
+
+@dataclass
+class ExpertRecord:
+    env_id: str
+    obs_dim: int
+    act_dim: int
+    hidden: list[int]
+    low: list[float]
+    high: list[float]
+    steps: int
+    seed: int
+    eval_return_mean: float
+    eval_return_std: float
+    eval_episodes: int
+    eval_seed: int
+    """Reset seed of the first held-out test episode; -1 while training (the return is then
+    the best training-seed evaluation so far)."""
+    curve: list[list[float]]
+    """[env steps, mean eval return] during training."""
+    wall_s: float
+    command: str
+
+
+def save_expert(out: Path, actor: ExpertActor, record: ExpertRecord) -> None:
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (ACTOR_FILE + ".tmp")
+    save_file({k: v.contiguous() for k, v in actor.state_dict().items()}, str(tmp))
+    tmp.replace(out / ACTOR_FILE)
+    (out / META_FILE).write_text(json.dumps(record.__dict__, indent=1) + "\n")
+
+
+def load_expert(path: str | Path, env_id: str | None = None) -> tuple[ExpertActor, dict]:
+    """The actor and record in the directory ``path``; ExpertError says what is wrong."""
+    from safetensors.torch import load_file
+
+    d = Path(path)
+    if not (d / META_FILE).is_file() or not (d / ACTOR_FILE).is_file():
+        raise ExpertError(f"{d}: not an expert directory (needs {META_FILE} and {ACTOR_FILE}; "
+                          f"make one with `mairl expert train --env ENV --out {d}`)")
+    try:
+        meta = json.loads((d / META_FILE).read_text())
+        actor = ExpertActor(meta["obs_dim"], meta["act_dim"], meta["hidden"], meta["low"],
+                            meta["high"])
+        actor.load_state_dict(load_file(str(d / ACTOR_FILE)))
+    except (json.JSONDecodeError, KeyError, TypeError, RuntimeError, OSError) as exc:
+        raise ExpertError(f"{d}: cannot load the expert ({type(exc).__name__}: {exc})") from None
+    if env_id is not None and meta["env_id"] != env_id:
+        raise ExpertError(f"{d}: an expert for {meta['env_id']}, not {env_id}")
+    return actor.eval(), meta
+
+
+def train_expert(env_id: str, out: str | Path, steps: int, seed: int = 0,
+                 eval_every: int = 25_000, eval_episodes: int = 5, progress: bool = True,
+                 learning_starts: int = 10_000) -> dict:
+    """SAC with stable-baselines3's defaults (256x256 networks, lr 3e-4, batch 256) for
+    ``steps`` env steps. Every ``eval_every`` steps the deterministic actor is evaluated on
+    ``eval_episodes`` training-seed episodes; the actor with the best such evaluation is
+    kept (the rule; held-out seeds 100000+ give the reported return)."""
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+    from tqdm import tqdm
+
+    out = Path(out)
+    t0 = time.perf_counter()
+    env = make_env(env_id)
+    model = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
+                learning_starts=min(learning_starts, steps // 2))
+    curve: list[list[float]] = []
+    best: dict[str, Any] = {"ret": -np.inf, "state": None}
+    bar = tqdm(total=steps, desc=f"SAC {env_id}", unit="step", disable=not progress,
+               mininterval=5.0)
+
+    def evaluate(n_steps: int) -> None:
+        actor = _export_actor(model, env)
+        ret = float(np.mean(evaluate_actor(actor, env_id, eval_episodes, seed=1000 * (seed + 1))))
+        curve.append([n_steps, ret])
+        if ret > best["ret"]:
+            best.update(ret=ret, state={k: v.clone() for k, v in actor.state_dict().items()})
+            # saved as it goes: an interrupted run keeps its best actor (record marked partial)
+            save_expert(out, actor, record(actor, [ret], -1, n_steps))
+        bar.set_postfix_str(f"eval return {ret:.0f} (best {best['ret']:.0f})")
+
+    class Progress(BaseCallback):
+        def _on_step(self) -> bool:
+            bar.update(1)
+            if self.num_timesteps % eval_every == 0:
+                evaluate(self.num_timesteps)
+            return True
+
+    def record(actor: ExpertActor, test: list[float], test_seed: int, done_steps: int
+               ) -> ExpertRecord:
+        return ExpertRecord(env_id, env.observation_space.shape[0], env.action_space.shape[0],
+                            [m.out_features for m in actor.latent if isinstance(m, nn.Linear)],
+                            env.action_space.low.tolist(), env.action_space.high.tolist(),
+                            done_steps, seed, float(np.mean(test)), float(np.std(test)), len(test),
+                            test_seed, curve, time.perf_counter() - t0,
+                            shlex.join(["mairl", *sys.argv[1:]]))
+
+    model.learn(total_timesteps=steps, callback=Progress())
+    if not curve or curve[-1][0] != steps:
+        evaluate(steps)
+    bar.close()
+    actor = _export_actor(model, env)
+    actor.load_state_dict(best["state"])
+    test = evaluate_actor(actor, env_id, 10, seed=100_000)
+    rec = record(actor, test, 100_000, steps)
+    save_expert(out, actor, rec)
+    env.close()
+    return rec.__dict__
+
+
+# ----- demonstrations -----
+DEMO_KEYS = ("obs", "act", "rewards", "episode_lengths", "returns")
+
+
+def sample_demos(expert_dir: str | Path, env_id: str, n: int, seed: int, out: str | Path,
+                 progress: bool = True) -> dict:
+    """``n`` episodes of the expert (reset seeds seed, seed+1, ...) into the ``.npz`` ``out``:
+    obs (sum(T_i + 1), d) with each episode's final observation, act (sum T_i, k), rewards,
+    episode_lengths, returns, and env_id / seed / command as strings."""
+    from tqdm import tqdm
+
+    actor, meta = load_expert(expert_dir, env_id)
+    env = make_env(env_id)
+    obs_all, act_all, rew_all, lengths, returns = [], [], [], [], []
+    for i in tqdm(range(n), desc=f"{env_id} demos", disable=not progress):
+        obs, _ = env.reset(seed=seed + i)
+        o, a, r = [obs], [], []
+        done = False
+        while not done:
+            act = actor.act(obs)
+            obs, rew, term, trunc, _ = env.step(act)
+            o.append(obs), a.append(act), r.append(rew)
+            done = term or trunc
+        obs_all.append(np.array(o, np.float32)), act_all.append(np.array(a, np.float32))
+        rew_all.append(np.array(r, np.float32))
+        lengths.append(len(a)), returns.append(float(np.sum(r)))
+    env.close()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.npz")
+    np.savez_compressed(tmp, obs=np.concatenate(obs_all), act=np.concatenate(act_all),
+                        rewards=np.concatenate(rew_all), episode_lengths=np.array(lengths),
+                        returns=np.array(returns), env_id=np.array(env_id), seed=np.array(seed),
+                        command=np.array(shlex.join(["mairl", *sys.argv[1:]])),
+                        expert_steps=np.array(meta["steps"]))
+    tmp.replace(out)
+    return {"episodes": n, "return_mean": float(np.mean(returns)),
+            "return_std": float(np.std(returns)), "steps": int(np.sum(lengths)), "path": str(out)}
+
+
+@dataclass
+class Demos:
+    """Expert episodes: per-episode obs (T_i + 1, d), act (T_i, k), and their true returns."""
+
+    env_id: str
+    obs: list[np.ndarray]
+    act: list[np.ndarray]
+    returns: np.ndarray
+    seed: int
+    command: str
+
+    def transitions(self, n: int | None = None) -> dict[str, np.ndarray]:
+        """obs, act, next_obs, done (terminal, not truncation) of the first ``n`` episodes."""
+        eps = range(len(self.act) if n is None else n)
+        o = np.concatenate([self.obs[i][:-1] for i in eps])
+        nx = np.concatenate([self.obs[i][1:] for i in eps])
+        a = np.concatenate([self.act[i] for i in eps])
+        return {"obs": o, "act": a, "next_obs": nx}
+
+
+def load_demos(path: str | Path, env_id: str | None = None) -> Demos:
+    """Read a ``sample_demos`` file (no pickles); ExpertError names the file and the fault."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExpertError(f"{path}: no such demo file (make one with `mairl expert demos`)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in DEMO_KEYS + ("env_id",) if k not in z.files]
+            if missing:
+                raise ExpertError(f"{path}: not a demo file (missing {', '.join(missing)})")
+            data = {k: z[k] for k in z.files}
+    except ExpertError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile/numpy raise many kinds for corrupt files
+        raise ExpertError(f"{path}: cannot read demos ({type(exc).__name__}: {exc})") from None
+    found = str(data["env_id"])
+    if env_id is not None and found != env_id:
+        raise ExpertError(f"{path}: demos of {found}, not {env_id}")
+    lengths = data["episode_lengths"].astype(int)
+    if (len(data["act"]) != lengths.sum() or len(data["obs"]) != lengths.sum() + len(lengths)
+            or len(data["returns"]) != len(lengths)):
+        raise ExpertError(f"{path}: array lengths do not match the episode lengths")
+    if not (np.isfinite(data["obs"]).all() and np.isfinite(data["act"]).all()):
+        raise ExpertError(f"{path}: NaN or inf in the demos")
+    obs_ends = np.cumsum(lengths + 1)[:-1]
+    act_ends = np.cumsum(lengths)[:-1]
+    return Demos(found, np.split(data["obs"], obs_ends), np.split(data["act"], act_ends),
+                 data["returns"], int(data.get("seed", -1)), str(data.get("command", "")))
