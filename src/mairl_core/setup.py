@@ -28,6 +28,8 @@ setup(
         "gymnasium>=1.0,<2",
         "safetensors",
     ],
+    # `mairl expert ...` (Table II's SAC experts): pip install "mairl_core[experts]"
+    extras_require={"experts": ["stable-baselines3>=2.7,<3", "imageio>=2.14,<3"]},
     zip_safe=True,
     entry_points={
         "console_scripts": [
