@@ -26,7 +26,10 @@ setup(
         "tqdm",
         "matplotlib",
         "gymnasium>=1.0,<2",
+        "mujoco>=3",
+        "rosbags>=0.11",
         "safetensors",
+        "tensorboard>=2.16",
     ],
     # `mairl expert ...` (Table II's SAC experts): pip install "mairl_core[experts]"
     extras_require={"experts": ["stable-baselines3>=2.7,<3", "imageio>=2.14,<3"]},
