@@ -343,6 +343,37 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_dynamics(args: argparse.Namespace) -> int:
+    from .benchmarks import dynamics as dyn
+
+    cfg = dyn.DynamicsBenchConfig()
+    if args.envs:
+        cfg = dataclasses.replace(cfg, envs=tuple(args.envs.split(",")))
+    if args.demo_dir:
+        cfg = dataclasses.replace(cfg, demo_dir=Path(args.demo_dir))
+    if args.steps is not None:
+        cfg = dataclasses.replace(cfg, steps=args.steps)
+    if args.seeds is not None:
+        cfg = dataclasses.replace(cfg, seeds=args.seeds)
+    if args.quick:  # a smoke test: figures from it are labelled quick and never quoted
+        cfg = dataclasses.replace(cfg, seeds=1, steps=min(cfg.steps, 60), episodes=4, max_starts=200)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"dynamics benchmark: {', '.join(cfg.models)} on {', '.join(cfg.envs)}; {cfg.seeds} seeds, "
+          f"{cfg.steps} Adam steps each" + (" [QUICK: smoke-test config, not a result]"
+                                            if args.quick else ""), flush=True)
+    t0 = time.perf_counter()
+    runs = dyn.run_benchmark(cfg, out / "work", workers=args.workers, progress=not args.no_progress)
+    rows = dyn.summarise(cfg, runs)
+    wall = time.perf_counter() - t0
+    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    plot = dyn.plot_errors(rows, out / "kstep_errors.png", cfg.horizons)
+    return _finish_bench(args, out, "dynamics", rows, dyn.format_table(rows, cfg.horizons), wall,
+                         [plot], config={**dataclasses.asdict(cfg), "demo_dir": str(cfg.demo_dir)},
+                         evaluation="open-loop k-step squared error on held-out expert episodes "
+                                    "(last 20 % of each env's episodes), normalised state units")
+
+
 def _expert(args: argparse.Namespace) -> int:
     from . import experts
 
@@ -458,6 +489,20 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
     x.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     x.set_defaults(func=_bench_transfer)
+
+    dy = bsub.add_parser("dynamics", help="attention vs GRU vs MLP dynamics models: open-loop "
+                                          "k-step error on held-out episodes, and cost")
+    dy.add_argument("--out", required=True, help="output directory")
+    dy.add_argument("--envs", default=None,
+                    help="comma-separated (default: HalfCheetah-v5,Ant-v5,UR5Reach-v0)")
+    dy.add_argument("--demo-dir", default=None,
+                    help="where ENV.npz demos are (default: bench/demos of this checkout)")
+    dy.add_argument("--steps", type=int, default=None, help="Adam steps per model (default 5000)")
+    dy.add_argument("--seeds", type=int, default=None, help="seeds per model (default 3)")
+    dy.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
+    dy.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    dy.add_argument("--no-progress", action="store_true", help="no progress bars")
+    dy.set_defaults(func=_bench_dynamics)
 
     lat = bsub.add_parser("latency", help="policy server + safety node over DDS (loopback): "
                                           "latency p50/p99/max and missed periods at 125 and 500 Hz")

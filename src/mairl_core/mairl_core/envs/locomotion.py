@@ -1,0 +1,84 @@
+"""gymnasium's MuJoCo locomotion tasks (HalfCheetah-v5, Ant-v5) as the trainers' VecEnv.
+
+Training episodes have a fixed length (``horizon``, 1000 as the tasks' own time limit),
+which the trainers' episode buffer assumes: Ant's early termination on falling is
+switched off while training (the fall itself, not a cut episode, is what the learned
+reward must score). Evaluation (``evaluate_locomotion``) uses the standard tasks, with
+termination, and reports the true return.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..experts import make_env
+
+#: extra keyword arguments for the training envs
+TRAIN_KWARGS = {"HalfCheetah-v5": {}, "Ant-v5": {"terminate_when_unhealthy": False}}
+
+
+class LocomotionVecEnv:
+    """``n_envs`` copies of ``env_id`` stepping in lock-step (float32 tensors)."""
+
+    discrete = False
+    dynamics_head = "gaussian"
+
+    def __init__(self, env_id: str, n_envs: int = 1, seed: int = 0, horizon: int = 1000):
+        import torch
+
+        self._torch = torch
+        self.env_id = env_id
+        self.envs = [make_env(env_id, **TRAIN_KWARGS[env_id]) for _ in range(n_envs)]
+        for i, e in enumerate(self.envs):
+            e.reset(seed=seed * 10_007 + i)  # seeds each env's generator once
+            e.action_space.seed(seed * 10_007 + i)
+        self.n_envs, self.horizon = n_envs, horizon
+        self.obs_dim = self.envs[0].observation_space.shape[0]
+        self.act_dim = self.envs[0].action_space.shape[0]
+        high = self.envs[0].action_space.high
+        if not np.allclose(high, -self.envs[0].action_space.low):
+            raise ValueError(f"{env_id}: the policies assume a symmetric action box")
+        self.action_scale = torch.as_tensor(high, dtype=torch.float32)
+        self.t = 0
+
+    def reset(self):
+        self.t = 0
+        return self._torch.as_tensor(np.stack([e.reset()[0] for e in self.envs]), dtype=self._torch.float32)
+
+    def step(self, env_actions):
+        out = [e.step(a) for e, a in zip(self.envs, env_actions.numpy())]
+        self.t += 1
+        obs = self._torch.as_tensor(np.stack([o[0] for o in out]), dtype=self._torch.float32)
+        return obs, np.array([o[1] for o in out]), self.t >= self.horizon
+
+    def step_from(self, obs, env_actions):
+        raise NotImplementedError("a MuJoCo locomotion env cannot be reset to an arbitrary "
+                                  "observation: use rollout_mode 'imagined'")
+
+    def rng_state(self) -> dict:
+        return {"envs": [e.unwrapped.np_random.bit_generator.state for e in self.envs]}
+
+    def set_rng_state(self, state: dict) -> None:
+        for e, s in zip(self.envs, state["envs"]):
+            e.unwrapped.np_random.bit_generator.state = s
+
+
+def evaluate_locomotion(policy, env_id: str, episodes: int, seed: int,
+                        deterministic: bool = True) -> dict:
+    """True returns of ``policy`` (raw observations -> actions) on the standard task."""
+    import torch
+
+    env = make_env(env_id)
+    returns, lengths = [], []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        total, n, done = 0.0, 0, False
+        while not done:
+            with torch.no_grad():
+                a = policy.act(torch.as_tensor(obs, dtype=torch.float32)[None], deterministic)[0]
+            obs, r, term, trunc, _ = env.step(a.numpy())
+            total, n, done = total + float(r), n + 1, term or trunc
+        returns.append(total), lengths.append(n)
+    env.close()
+    return {"returns": returns, "return_mean": float(np.mean(returns)),
+            "return_std": float(np.std(returns)), "episode_lengths": lengths}

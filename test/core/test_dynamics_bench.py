@@ -1,0 +1,68 @@
+"""`mairl bench dynamics --quick`: the three models fitted to the same data, k-step errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mairl_core.benchmarks.dynamics import DynamicsBenchConfig, open_loop_errors
+from mairl_core.cli import main
+from mairl_core.experts import ExpertActor, ExpertRecord, sample_demos, save_expert
+from mairl_core.algos.normalize import ObsNorm
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    """4 HalfCheetah episodes of an untrained actor (the bench's data path, cheaply)."""
+    d = tmp_path_factory.mktemp("demos")
+    torch.manual_seed(0)
+    actor = ExpertActor(17, 6, [32], -np.ones(6), np.ones(6))
+    save_expert(d / "expert", actor, ExpertRecord("HalfCheetah-v5", 17, 6, [32], [-1.0] * 6,
+                                                  [1.0] * 6, 0, 0, 0.0, 0.0, 0, -1, [], 0.0, "test"))
+    sample_demos(d / "expert", "HalfCheetah-v5", n=4, seed=0, out=d / "HalfCheetah-v5.npz",
+                 progress=False)
+    return d
+
+
+def test_quick_dynamics_bench_writes_results_and_plot(tmp_path, demo_dir):
+    out = tmp_path / "dyn"
+    assert main(["bench", "dynamics", "--quick", "--out", str(out), "--demo-dir", str(demo_dir),
+                 "--envs", "HalfCheetah-v5,UR5Reach-v0", "--workers", "1", "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["benchmark"] == "dynamics" and res["quick"] is True
+    rows = {(r["env"], r["method"]): r for r in res["rows"]}
+    assert set(rows) == {(e, m) for e in ("HalfCheetah-v5", "UR5Reach-v0")
+                         for m in ("attention", "gru", "mlp")}
+    for r in rows.values():
+        assert all(np.isfinite(r[f"error_k{k}"]) and r[f"error_k{k}"] >= 0 for k in (1, 5, 10, 25))
+        assert r["params"] > 0 and r["train_s_mean"] > 0
+    assert (out / "kstep_errors.png").stat().st_size > 5_000
+    # missing demos: a clear error before any work
+    assert main(["bench", "dynamics", "--quick", "--out", str(tmp_path / "x"), "--demo-dir",
+                 str(tmp_path), "--envs", "Ant-v5", "--no-progress"]) == 2
+
+
+def test_open_loop_error_of_a_perfect_model_is_zero():
+    """The k-step evaluation feeds predictions back: a model equal to the true dynamics
+    (here s' = s + a on a toy system) has zero error at every k, a wrong one grows with k."""
+    rng = np.random.default_rng(0)
+    acts = [rng.normal(size=(30, 2)).astype(np.float32) for _ in range(3)]
+    obs = [np.concatenate([np.zeros((1, 2)), np.cumsum(a, 0)]).astype(np.float32) for a in acts]
+    norm = ObsNorm(2, 2)
+
+    class Exact(torch.nn.Module):
+        def predict(self, s, a):
+            return s + a
+
+    class Biased(torch.nn.Module):
+        def predict(self, s, a):
+            return s + a + 0.1
+
+    exact = open_loop_errors(Exact(), norm, obs, acts, (1, 5, 25), 1000)
+    assert all(v == pytest.approx(0.0, abs=1e-10) for v in exact.values())
+    biased = open_loop_errors(Biased(), norm, obs, acts, (1, 5, 25), 1000)
+    assert biased[1] == pytest.approx(0.01, rel=1e-4) and biased[25] == pytest.approx(6.25, rel=1e-4)
+    assert DynamicsBenchConfig().horizons == (1, 5, 10, 25)
