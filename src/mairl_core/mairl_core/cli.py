@@ -343,6 +343,47 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_mujoco(args: argparse.Namespace) -> int:
+    from .benchmarks import mujoco as mj
+
+    cfg = mj.load_bench(args.config)
+    if args.methods:
+        cfg = dataclasses.replace(cfg, methods=args.methods.split(","))
+        unknown = [m for m in cfg.methods if m not in mj.METHOD_SPECS]
+        if unknown:
+            raise ValueError(f"unknown methods {unknown} ({', '.join(mj.METHOD_SPECS)})")
+    if args.demo_dir:
+        cfg = dataclasses.replace(cfg, demo_dir=Path(args.demo_dir))
+    if args.seeds is not None:
+        cfg = dataclasses.replace(cfg, seeds=args.seeds)
+    if args.env_steps is not None:
+        cfg = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, env_steps=args.env_steps))
+    if args.quick:  # a smoke test: figures from it are labelled quick and never quoted
+        cfg = dataclasses.replace(
+            cfg, seeds=1, n_demos=2, bc_steps=20, eval_every=1, curve_episodes=1, test_episodes=1,
+            horizon=100, algo=dataclasses.replace(cfg.algo, env_steps=200, model_steps=2,
+                                                  policy_steps=2, disc_steps=2, rollout_batch=16,
+                                                  batch_size=64, ppo_epochs=1))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{args.env} benchmark: {', '.join(cfg.methods)}; {cfg.seeds} seeds; "
+          f"{cfg.algo.env_steps} env steps per run; {cfg.n_demos} demos from {cfg.demo_dir}"
+          + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
+    t0 = time.perf_counter()
+    runs = mj.run_benchmark(cfg, args.env, workers=args.workers, progress=not args.no_progress,
+                            seed=args.seed)
+    rows = mj.summarise(cfg, runs, args.env)
+    wall = time.perf_counter() - t0
+    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    plot = mj.plot_curves(runs, out / "learning_curves.png", args.env)
+    config = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    return _finish_bench(args, out, f"mujoco-{args.env}", rows, mj.format_table(rows), wall,
+                         [plot], config=config, base_seed=args.seed,
+                         evaluation=f"{cfg.test_episodes} held-out episodes per seed (reset seeds "
+                                    f"{mj.TEST_SEED}+), deterministic policy; selection: "
+                                    f"{mj.SELECTION_RULE}")
+
+
 def _bench_dynamics(args: argparse.Namespace) -> int:
     from .benchmarks import dynamics as dyn
 
@@ -489,6 +530,20 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
     x.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     x.set_defaults(func=_bench_transfer)
+
+    mjp = bsub.add_parser("mujoco", help="Table II: MAIRL (attention/GRU/MLP models), AIRL, GAIL, "
+                                         "GAN-GCL, MGAIL, BC on HalfCheetah-v5 or Ant-v5")
+    common(mjp, config_default="mujoco_train")
+    mjp.add_argument("--env", required=True, choices=["HalfCheetah-v5", "Ant-v5"])
+    mjp.add_argument("--methods", default=None, help="comma-separated subset, e.g. 'MAIRL (s,a),BC'")
+    mjp.add_argument("--demo-dir", default=None,
+                     help="where ENV.npz demos are (default: bench/demos of this checkout)")
+    mjp.add_argument("--seed", type=int, default=0, help="base seed; runs use S, S+1, ... (default 0)")
+    mjp.add_argument("--seeds", type=int, default=None, help="number of seeds (default: config)")
+    mjp.add_argument("--env-steps", type=int, default=None, help="budget (default: config)")
+    mjp.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
+    mjp.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    mjp.set_defaults(func=_bench_mujoco)
 
     dy = bsub.add_parser("dynamics", help="attention vs GRU vs MLP dynamics models: open-loop "
                                           "k-step error on held-out episodes, and cost")

@@ -1,4 +1,5 @@
-"""`mairl bench dynamics --quick`: the three models fitted to the same data, k-step errors."""
+"""Issue 5's benches in their --quick form: `mairl bench dynamics` (the three models fitted
+to the same data, k-step errors) and `mairl bench mujoco` (Table II's methods, curves)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,25 @@ def test_open_loop_error_of_a_perfect_model_is_zero():
     biased = open_loop_errors(Biased(), norm, obs, acts, (1, 5, 25), 1000)
     assert biased[1] == pytest.approx(0.01, rel=1e-4) and biased[25] == pytest.approx(6.25, rel=1e-4)
     assert DynamicsBenchConfig().horizons == (1, 5, 10, 25)
+
+
+def test_quick_mujoco_bench_runs_every_method(tmp_path, demo_dir):
+    out = tmp_path / "mj"
+    assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--quick", "--out", str(out),
+                 "--demo-dir", str(demo_dir), "--workers", "1", "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["benchmark"] == "mujoco-HalfCheetah-v5" and res["quick"] is True
+    rows = {r["method"]: r for r in res["rows"]}
+    assert set(rows) == {"MAIRL (s,a)", "MAIRL (s,a) GRU", "MAIRL (s,a) MLP", "AIRL (s,a)",
+                         "AIRL (s)", "GAIL", "GAN-GCL", "MGAIL", "BC"}
+    assert rows["MAIRL (s,a)"]["env_steps"] == rows["GAIL"]["env_steps"] == 200  # same budget
+    assert rows["BC"]["env_steps"] == 0
+    for r in rows.values():
+        assert np.isfinite(r["return_mean"]) and r["expert_return"] == rows["BC"]["expert_return"]
+    runs = json.loads((out / "runs.json").read_text())
+    assert all(r["curve"] for r in runs if r["method"] != "BC")
+    assert (out / "learning_curves.png").stat().st_size > 5_000
+    assert main(["bench", "mujoco", "--env", "Ant-v5", "--quick", "--out", str(tmp_path / "x"),
+                 "--demo-dir", str(demo_dir), "--no-progress"]) == 2  # no Ant demos: clear error
+    assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--methods", "Nope", "--quick",
+                 "--out", str(tmp_path / "y"), "--demo-dir", str(demo_dir)]) == 2

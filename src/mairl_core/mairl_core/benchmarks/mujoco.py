@@ -1,0 +1,248 @@
+"""``mairl bench mujoco``: Table II (HalfCheetah-v5, Ant-v5) from 50 expert demos.
+
+Every method trains on the same demos (``bench/demos/ENV.npz``, ``mairl expert demos``)
+for the same env-step budget; BC uses no env steps. Every ``eval_every`` iterations the
+deterministic policy is evaluated on ``curve_episodes`` training-seed episodes (the
+learning curve); at the end the last policy and the selected one (the best curve point,
+``SELECTION_RULE``) are tested on ``test_episodes`` held-out episodes (reset seeds
+100000+). Returns are the tasks' true returns; rows also give them expert-normalised.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..algos.adversarial import AdversarialTrainer, Transitions
+from ..algos.config import AlgoConfig
+from ..config import ConfigError, from_dict, read_yaml, resolve_config
+from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
+from ..experts import ExpertError, load_demos
+
+SELECTION_RULE = ("the policy with the highest mean return over the curve evaluations "
+                  "(training-seed episodes); ties go to the later one")
+TEST_SEED, CURVE_SEED = 100_000, 5_000
+DEMO_DIR = Path(__file__).resolve().parents[4] / "bench" / "demos"
+
+#: row name -> (trainer method or 'bc', AlgoConfig overrides)
+METHOD_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
+    "MAIRL (s,a)": ("mairl", {"dynamics": "attention"}),
+    "MAIRL (s,a) GRU": ("mairl", {"dynamics": "gru"}),
+    "MAIRL (s,a) MLP": ("mairl", {"dynamics": "mlp"}),
+    "AIRL (s,a)": ("airl", {}),
+    "AIRL (s)": ("airl", {"state_only": True}),
+    "GAIL": ("gail", {}),
+    "GAN-GCL": ("gan-gcl", {}),
+    "MGAIL": ("mgail", {}),
+    "BC": ("bc", {}),
+}
+
+
+@dataclass
+class MujocoBenchConfig:
+    algo: AlgoConfig
+    n_demos: int = 50
+    bc_steps: int = 20_000
+    seeds: int = 3
+    methods: list[str] = field(default_factory=lambda: list(METHOD_SPECS))
+    eval_every: int = 10
+    curve_episodes: int = 3
+    test_episodes: int = 10
+    horizon: int = 1000
+    demo_dir: Path = field(default_factory=lambda: DEMO_DIR)
+
+
+@dataclass
+class _BenchSection:
+    n_demos: int = 50
+    bc_steps: int = 20_000
+    seeds: int = 3
+    methods: list[str] = field(default_factory=lambda: list(METHOD_SPECS))
+    eval_every: int = 10
+    curve_episodes: int = 3
+    test_episodes: int = 10
+    horizon: int = 1000
+
+
+def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
+    """``config/mujoco_train.yaml``: ``algo`` (overrides of mairl.yaml) and ``bench``."""
+    p = resolve_config(path)
+    data = read_yaml(p)
+    unknown = set(data) - {"algo", "bench"}
+    if unknown:
+        raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; expected algo, bench")
+    algo = from_dict(AlgoConfig, {**read_yaml(resolve_config("mairl")), **(data.get("algo") or {})},
+                     f"{p}:algo")
+    bench = from_dict(_BenchSection, data.get("bench") or {}, f"{p}:bench")
+    cfg = MujocoBenchConfig(algo=algo, **dataclasses.asdict(bench))
+    unknown = [m for m in cfg.methods if m not in METHOD_SPECS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown} ({', '.join(METHOD_SPECS)})")
+    return cfg
+
+
+def expert_transitions(env_id: str, cfg: MujocoBenchConfig) -> tuple[Transitions, float]:
+    """The first ``n_demos`` demos as Transitions in pieces of ``horizon`` steps (the agent's
+    episode length; trajectory-level discriminators compare whole pieces), or as one flat
+    sequence when an episode's length is not a multiple of it (an expert that fell); and
+    the demos' mean return."""
+    path = Path(cfg.demo_dir) / f"{env_id}.npz"
+    demos = load_demos(path, env_id)
+    if len(demos.act) < cfg.n_demos:
+        raise ExpertError(f"{path}: {len(demos.act)} demos, {cfg.n_demos} asked for")
+    n = cfg.n_demos
+    t = {k: torch.as_tensor(v) for k, v in demos.transitions(n).items()}
+    steps = len(t["act"])
+    pieces = all(len(a) % cfg.horizon == 0 for a in demos.act[:n])
+    shape = (steps // cfg.horizon, cfg.horizon) if pieces else (1, steps)
+    tr = Transitions(t["obs"].reshape(*shape, -1), t["act"].reshape(*shape, -1),
+                     t["next_obs"].reshape(*shape, -1), torch.zeros(shape))
+    return tr, float(np.mean(demos.returns[:n]))
+
+
+def _bc(cfg: MujocoBenchConfig, env: LocomotionVecEnv, expert: Transitions, seed: int):
+    algo = dataclasses.replace(cfg.algo, bc_init_steps=0)
+    trainer = AdversarialTrainer("mairl", algo, env, expert, seed=seed)
+    trainer.behaviour_clone(cfg.bc_steps)
+    return trainer.deployable_policy()
+
+
+def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    expert, expert_return = expert_transitions(env_id, cfg)
+    algo_name, overrides = METHOD_SPECS[method]
+    env = LocomotionVecEnv(env_id, cfg.algo.n_envs, seed=seed, horizon=cfg.horizon)
+    out: dict[str, Any] = {"method": method, "env": env_id, "seed": seed, "curve": [],
+                           "env_steps": 0, "expert_return": expert_return}
+    if algo_name == "bc":
+        policy = _bc(cfg, env, expert, seed)
+        final = evaluate_locomotion(policy, env_id, cfg.test_episodes, TEST_SEED)
+        out.update(return_mean=final["return_mean"], return_std=final["return_std"],
+                   final_return_mean=final["return_mean"])
+    else:
+        if algo_name == "gan-gcl" and expert.obs.shape[1] != cfg.horizon:
+            raise ValueError(f"GAN-GCL compares whole episodes of {cfg.horizon} steps, but some "
+                             f"{env_id} demos end early: leave GAN-GCL out (--methods)")
+        algo = dataclasses.replace(cfg.algo, **overrides)
+        trainer = AdversarialTrainer(algo_name, algo, env, expert, seed=seed)
+        best: dict[str, Any] = {}
+
+        def cb(tr, m):
+            if tr.iteration % cfg.eval_every == 0:
+                r = evaluate_locomotion(tr.deployable_policy(), env_id, cfg.curve_episodes, CURVE_SEED)
+                out["curve"].append({"env_steps": tr.env_steps, "return": r["return_mean"],
+                                     "train_return": m.get("env/true_return")})
+                if not best or r["return_mean"] >= best["ret"]:  # SELECTION_RULE
+                    best.update(ret=r["return_mean"], env_steps=tr.env_steps,
+                                policy=copy.deepcopy(tr.deployable_policy()))
+
+        trainer.train(callback=cb)
+        final = evaluate_locomotion(trainer.deployable_policy(), env_id, cfg.test_episodes, TEST_SEED)
+        sel = evaluate_locomotion(best["policy"], env_id, cfg.test_episodes, TEST_SEED) if best else final
+        out.update(return_mean=sel["return_mean"], return_std=sel["return_std"],
+                   final_return_mean=final["return_mean"], env_steps=trainer.env_steps,
+                   selected_at_env_steps=best.get("env_steps", trainer.env_steps))
+    out["wall_s"] = time.perf_counter() - t0
+    return out
+
+
+def _job(args):
+    return run_one(*args)
+
+
+def run_benchmark(cfg: MujocoBenchConfig, env_id: str, workers: int | None = None,
+                  progress: bool = True, seed: int = 0) -> list[dict[str, Any]]:
+    from tqdm import tqdm
+
+    expert_transitions(env_id, cfg)  # fail before any work if the demos are missing or short
+    jobs = [(cfg, env_id, m, s) for s in range(seed, seed + cfg.seeds) for m in cfg.methods]
+    jobs.sort(key=lambda j: METHOD_SPECS[j[2]][0] == "bc")  # the long runs first
+    runs = []
+    with ProcessPoolExecutor(workers) as pool, tqdm(total=len(jobs), desc=env_id, unit="run",
+                                                   disable=not progress) as bar:
+        for res in pool.map(_job, jobs):
+            runs.append(res)
+            bar.set_postfix_str(f"{res['method']} seed {res['seed']}: {res['return_mean']:.0f}")
+            bar.update()
+    return runs
+
+
+def steps_to(curve: list[dict[str, Any]], level: float) -> int | None:
+    """Env steps at the first curve point with return >= ``level`` (None: never)."""
+    return next((p["env_steps"] for p in curve if p["return"] >= level), None)
+
+
+def summarise(cfg: MujocoBenchConfig, runs: list[dict[str, Any]], env_id: str) -> list[dict[str, Any]]:
+    rows = []
+    for m in cfg.methods:
+        rs = sorted((r for r in runs if r["method"] == m), key=lambda r: r["seed"])
+        if not rs:
+            continue
+        exp_ret = rs[0]["expert_return"]
+        rets = [r["return_mean"] for r in rs]
+        finals = [r["final_return_mean"] for r in rs]
+        to90 = [steps_to(r["curve"], 0.9 * exp_ret) for r in rs]
+        rows.append({
+            "method": m, "env": env_id, "seeds": len(rs), "env_steps": int(rs[0]["env_steps"]),
+            "return_mean": float(np.mean(rets)), "return_std": float(np.std(rets)),
+            "return_seeds": rets, "expert_return": exp_ret,
+            "normalised_return": float(np.mean(rets)) / exp_ret,
+            "final_return_mean": float(np.mean(finals)),
+            "final_normalised_return": float(np.mean(finals)) / exp_ret,
+            "env_steps_to_0.9_expert": to90,
+            "wall_s": float(np.mean([r["wall_s"] for r in rs])),
+        })
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    w = max(8, *(len(r["method"]) for r in rows))
+    head = (f"{'method':<{w}} {'return':>14} {'normalised':>10} {'last policy':>11} "
+            f"{'to 0.9 expert (per seed)':<28} {'env steps':>9}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        to90 = ", ".join("-" if s is None else f"{s // 1000}k" for s in r["env_steps_to_0.9_expert"])
+        lines.append(f"{r['method']:<{w}} {r['return_mean']:>8.0f} ± {r['return_std']:<4.0f} "
+                     f"{r['normalised_return']:>10.2f} {r['final_normalised_return']:>11.2f} "
+                     f"{to90:<28} {r['env_steps']:>9}")
+    return "\n".join(lines)
+
+
+def plot_curves(runs: list[dict[str, Any]], path: Path, env_id: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    methods = list(dict.fromkeys(r["method"] for r in runs))
+    expert = runs[0]["expert_return"] if runs else 1.0
+    for m in methods:
+        curves = [r["curve"] for r in runs if r["method"] == m and r["curve"]]
+        if not curves:
+            bc = [r["return_mean"] for r in runs if r["method"] == m]
+            ax.axhline(np.mean(bc) / expert, ls=":", color="grey", label=f"{m} (test)")
+            continue
+        n = min(len(c) for c in curves)
+        x = np.array([p["env_steps"] for p in curves[0][:n]])
+        y = np.array([[p["return"] / expert for p in c[:n]] for c in curves])
+        line, = ax.plot(x, y.mean(0), label=m)
+        ax.fill_between(x, y.min(0), y.max(0), color=line.get_color(), alpha=0.15)
+    ax.axhline(1.0, ls="--", color="black", label="expert")
+    ax.axhline(0.9, ls=":", color="black", lw=0.8)
+    ax.set(xlabel="environment steps", ylabel="return / expert return (training-seed episodes)",
+           title=f"{env_id}: learning curves (band = min-max over seeds)")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
