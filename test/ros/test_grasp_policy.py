@@ -17,7 +17,7 @@ from mairl_core.envs.ur5_grasp import GraspConfig  # noqa: E402
 from mairl_core.config import load_config  # noqa: E402
 
 CHECKPOINT = REPO / "bench" / "checkpoints" / "grasp_mairl.pt"
-SEED = 1  # a block the published policy picks up in-process (seed 1 of the sim's placement)
+SEED = 4  # a block the published policy picks up in-process within 40 steps (`mairl eval` seed 4)
 
 
 def test_policy_server_picks_up_the_block(tmp_path):
