@@ -15,7 +15,7 @@ VENV_STAMP := $(VENV)/.installed
 PIP := $(VENV)/bin/pip --quiet --quiet
 SETUP_FILES := src/mairl_core/setup.py src/mairl_ros/setup.py src/ur5_bringup/setup.py
 
-.PHONY: venv test demo bench-gridworld bench-ur5 clean distclean
+.PHONY: venv test demo bench-gridworld bench-ur5 experts bench-mujoco clean distclean
 
 venv: $(VENV_STAMP)
 
@@ -50,6 +50,17 @@ bench-ur5: $(VENV_STAMP)
 	$(VENV)/bin/mairl bench ur5 --task grasp --out bench/results/ur5-grasp --publish bench/checkpoints
 	for n in 5 10; do $(VENV)/bin/mairl bench ur5 --task reach --n-demos $$n --methods BC,GAIL,MAIRL \
 	  --demos bench/results/ur5-reach/demos --out bench/results/ur5-reach-demos$$n; done
+
+# Table II (issue 5). The SAC experts and their 50 demos are committed (bench/experts,
+# bench/demos); `make experts` regenerates them (300k SAC steps: about an hour per env on one core)
+experts: $(VENV_STAMP)
+	for e in HalfCheetah-v5 Ant-v5; do \
+	  $(VENV)/bin/mairl expert train --env $$e --out bench/experts/$$e && \
+	  $(VENV)/bin/mairl expert demos --env $$e --expert bench/experts/$$e --n 50 --out bench/demos/$$e.npz; done
+
+bench-mujoco: $(VENV_STAMP)
+	for e in HalfCheetah-v5 Ant-v5; do $(VENV)/bin/mairl bench mujoco --env $$e --out bench/results/mujoco-$$e; done
+	$(VENV)/bin/mairl bench dynamics --out bench/results/dynamics
 
 clean:
 	rm -rf build install log runs .pytest_cache .hypothesis
