@@ -77,3 +77,23 @@ def test_bad_expert_and_demo_files_are_clear_errors(tmp_path, expert_dir, capsys
     assert main(["expert", "demos", "--env", "Ant-v5", "--expert", str(expert_dir), "--n", "1",
                  "--out", str(tmp_path / "x.npz"), "--no-progress"]) == 2
     assert "not Ant-v5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env_id,obs_dim,act_dim", [("HalfCheetah-v5", 17, 6), ("Ant-v5", 27, 8)])
+def test_committed_demos_match_their_expert(env_id, obs_dim, act_dim):
+    """bench/demos/ENV.npz (Table II's data) loads, is what its expert does from the recorded
+    seed, and records the command that made it."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    demos = load_demos(repo / "bench" / "demos" / f"{env_id}.npz", env_id)
+    actor, meta = load_expert(repo / "bench" / "experts" / env_id, env_id)
+    assert len(demos.act) == 50 and demos.obs[0].shape[1] == obs_dim and meta["act_dim"] == act_dim
+    assert "mairl expert demos" in demos.command and demos.seed == 0
+    env = make_env(env_id)
+    obs, _ = env.reset(seed=demos.seed)
+    for t in range(50):  # the expert's own actions, from the same start
+        a = actor.act(obs)
+        np.testing.assert_allclose(a, demos.act[0][t], atol=1e-5)
+        obs, *_ = env.step(a)
+    np.testing.assert_allclose(obs, demos.obs[0][50], atol=1e-4)
