@@ -31,6 +31,8 @@ ENVS: dict[str, dict[str, Any]] = {
     "Ant-v5": {"include_cfrc_ext_in_observation": False},
 }
 ACTOR_FILE, META_FILE = "actor.safetensors", "expert.json"
+#: where the committed demos are (bench/demos of this checkout): ENV.npz
+DEMO_DIR = Path(__file__).resolve().parents[3] / "bench" / "demos"
 
 
 class ExpertError(ValueError):

@@ -26,12 +26,12 @@ import numpy as np
 import torch
 
 from ..algos.normalize import ObsNorm
+from ..experts import DEMO_DIR
 from ..models.dynamics import make_dynamics
 
 MODELS = ("attention", "gru", "mlp")
 HORIZONS = (1, 5, 10, 25)
 ENVS = ("HalfCheetah-v5", "Ant-v5", "UR5Reach-v0")
-DEMO_DIR = Path(__file__).resolve().parents[4] / "bench" / "demos"
 
 
 @dataclass

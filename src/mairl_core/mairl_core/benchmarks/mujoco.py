@@ -25,12 +25,11 @@ from ..algos.adversarial import AdversarialTrainer, Transitions
 from ..algos.config import AlgoConfig
 from ..config import ConfigError, from_dict, read_yaml, resolve_config
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
-from ..experts import ExpertError, load_demos
+from ..experts import DEMO_DIR, ExpertError, load_demos
 
 SELECTION_RULE = ("the policy with the highest mean return over the curve evaluations "
                   "(training-seed episodes); ties go to the later one")
 TEST_SEED, CURVE_SEED = 100_000, 5_000
-DEMO_DIR = Path(__file__).resolve().parents[4] / "bench" / "demos"
 
 #: row name -> (trainer method or 'bc', AlgoConfig overrides)
 METHOD_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -47,8 +46,9 @@ METHOD_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 @dataclass
-class MujocoBenchConfig:
-    algo: AlgoConfig
+class MujocoBenchSettings:
+    """The ``bench`` section of ``config/mujoco_train.yaml``."""
+
     n_demos: int = 50
     bc_steps: int = 20_000
     seeds: int = 3
@@ -57,19 +57,12 @@ class MujocoBenchConfig:
     curve_episodes: int = 3
     test_episodes: int = 10
     horizon: int = 1000
-    demo_dir: Path = field(default_factory=lambda: DEMO_DIR)
 
 
 @dataclass
-class _BenchSection:
-    n_demos: int = 50
-    bc_steps: int = 20_000
-    seeds: int = 3
-    methods: list[str] = field(default_factory=lambda: list(METHOD_SPECS))
-    eval_every: int = 10
-    curve_episodes: int = 3
-    test_episodes: int = 10
-    horizon: int = 1000
+class MujocoBenchConfig(MujocoBenchSettings):
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    demo_dir: Path = field(default_factory=lambda: DEMO_DIR)
 
 
 def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
@@ -81,7 +74,7 @@ def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
         raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; expected algo, bench")
     algo = from_dict(AlgoConfig, {**read_yaml(resolve_config("mairl")), **(data.get("algo") or {})},
                      f"{p}:algo")
-    bench = from_dict(_BenchSection, data.get("bench") or {}, f"{p}:bench")
+    bench = from_dict(MujocoBenchSettings, data.get("bench") or {}, f"{p}:bench")
     cfg = MujocoBenchConfig(algo=algo, **dataclasses.asdict(bench))
     unknown = [m for m in cfg.methods if m not in METHOD_SPECS]
     if unknown:
