@@ -89,3 +89,10 @@ def test_quick_mujoco_bench_runs_every_method(tmp_path, demo_dir):
                  "--demo-dir", str(demo_dir), "--no-progress"]) == 2  # no Ant demos: clear error
     assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--methods", "Nope", "--quick",
                  "--out", str(tmp_path / "y"), "--demo-dir", str(demo_dir)]) == 2
+
+
+def test_method_lists_keep_commas_inside_row_names():
+    from mairl_core.cli import split_names
+
+    assert split_names("MAIRL (s,a),BC") == ["MAIRL (s,a)", "BC"]
+    assert split_names("AIRL (s), MAIRL (s,a) GRU ,GAIL") == ["AIRL (s)", "MAIRL (s,a) GRU", "GAIL"]

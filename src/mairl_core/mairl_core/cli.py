@@ -108,6 +108,21 @@ def _bench_latency(args: argparse.Namespace) -> int:
         return 130
 
 
+def split_names(text: str) -> list[str]:
+    """Split a comma-separated list of row names, keeping commas inside parentheses:
+    ``"MAIRL (s,a),BC"`` -> ``["MAIRL (s,a)", "BC"]``."""
+    names, depth, cur = [], 0, ""
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            names.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    names.append(cur.strip())
+    return [n for n in names if n]
+
+
 def _bench_ur5(args: argparse.Namespace) -> int:
     from .benchmarks import ur5
     from .data.operator import generate_demos
@@ -116,7 +131,7 @@ def _bench_ur5(args: argparse.Namespace) -> int:
     if args.n_demos is not None:
         exp = dataclasses.replace(exp, demos=dataclasses.replace(exp.demos, n_demos=args.n_demos))
     if args.methods:
-        bench = dataclasses.replace(bench, methods=args.methods.split(","))
+        bench = dataclasses.replace(bench, methods=split_names(args.methods))
         ur5.check_methods(bench.methods)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -153,7 +168,7 @@ def _bench_transfer(args: argparse.Namespace) -> int:
     from .benchmarks import transfer, ur5
 
     exp, bench = _ur5_bench_config(args)
-    rows = args.rows.split(",") if args.rows else list(transfer.DEFAULT_ROWS)
+    rows = split_names(args.rows) if args.rows else list(transfer.DEFAULT_ROWS)
     bench = dataclasses.replace(bench, methods=rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -348,7 +363,7 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
 
     cfg = mj.load_bench(args.config)
     if args.methods:
-        cfg = dataclasses.replace(cfg, methods=args.methods.split(","))
+        cfg = dataclasses.replace(cfg, methods=split_names(args.methods))
         unknown = [m for m in cfg.methods if m not in mj.METHOD_SPECS]
         if unknown:
             raise ValueError(f"unknown methods {unknown} ({', '.join(mj.METHOD_SPECS)})")
