@@ -223,6 +223,19 @@ def test_policy_ema_is_the_deployed_policy(gridworld_experiment, expert_demos):
     assert "policy_avg" in tr.state_dict()["modules"]
 
 
+def test_behaviour_cloning_is_what_the_policy_average_deploys(gridworld_experiment, expert_demos):
+    """BC before any iteration (the Table II BC row, bc_init_steps): the deployed average is
+    the cloned policy, not the untrained weights it was built from."""
+    from _helpers import make_trainer
+
+    tr = make_trainer(gridworld_experiment, expert_demos, method="airl", seed=0, policy_ema=0.8)
+    before = {k: v.clone() for k, v in tr.policy.state_dict().items()}
+    tr.behaviour_clone(20)
+    assert any(not torch.equal(v, before[k]) for k, v in tr.policy.state_dict().items())
+    for k, v in tr.deployable_policy().policy.state_dict().items():
+        torch.testing.assert_close(v, tr.policy.state_dict()[k])
+
+
 def test_load_policy_returns_the_policy_average(tmp_path, gridworld_experiment, expert_demos):
     from _helpers import make_trainer
 

@@ -159,6 +159,12 @@ class ModelBasedLearner:
         """Maximum likelihood on the buffer (eq. 15)."""
         losses, norms = [], []
         data = buffer.recent_episodes(buffer.capacity * buffer.horizon).flat()
+        if self.cfg.model_uses_demos and self.expert is not None:
+            # the demos are real transitions too, and half the rollouts may start from them
+            demos = self.expert.flat()
+            data = Transitions(*(torch.cat([x, y]) for x, y in
+                                 ((data.obs, demos.obs), (data.act, demos.act),
+                                  (data.next_obs, demos.next_obs), (data.done, demos.done))))
         if not self.model_scaled:  # first call: scale the model to expert + first agent steps
             delta = torch.cat([(d.next_obs - d.obs).reshape(-1, self.env.obs_dim)
                                for d in (self.expert, data) if d is not None])
@@ -519,6 +525,9 @@ class AdversarialTrainer:
             opt.zero_grad()
             loss.backward()
             opt.step()
+        if self.policy_avg is not None:  # the average restarts from the cloned policy (it held
+            # the initial weights, and deployable_policy() would otherwise be untrained)
+            self.policy_avg.module.load_state_dict(self.policy.state_dict())
         return float(loss.detach())
 
     def train_iteration(self) -> dict[str, float]:

@@ -67,6 +67,10 @@ class AlgoConfig:
     """Width of the two-layer embedding / decoder MLPs."""
     gated_decoder: bool = False
     """Dec also reads features * state embedding (models/dynamics.py explains why robots need it)."""
+    model_uses_demos: bool = False
+    """Fit the model to the demos' transitions as well as the agent's (both are the real
+    dynamics); imagined rollouts that start from demonstrated states then start where the
+    model has seen data."""
     model_grad_clip: float = 10.0
     """Gradient-norm clip of the model's maximum-likelihood steps."""
 
