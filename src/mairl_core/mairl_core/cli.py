@@ -378,7 +378,8 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
             cfg, seeds=1, n_demos=2, bc_steps=20, eval_every=1, curve_episodes=1, test_episodes=1,
             horizon=100, algo=dataclasses.replace(cfg.algo, env_steps=200, model_steps=2,
                                                   policy_steps=2, disc_steps=2, rollout_batch=16,
-                                                  batch_size=64, ppo_epochs=1))
+                                                  batch_size=64, ppo_epochs=1, disc_warmup_iters=0,
+                                                  bc_init_steps=min(cfg.algo.bc_init_steps, 20)))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"{args.env} benchmark: {', '.join(cfg.methods)}; {cfg.seeds} seeds; "

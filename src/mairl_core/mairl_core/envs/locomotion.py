@@ -63,12 +63,18 @@ class LocomotionVecEnv:
             e.unwrapped.np_random.bit_generator.state = s
 
 
+#: one evaluation env per task and process (each episode is reset with its own seed, so
+#: reuse changes nothing; building one per evaluation printed MuJoCo's compiler warning
+#: about the gymnasium model's settotalmass each time)
+_EVAL_ENVS: dict[str, object] = {}
+
+
 def evaluate_locomotion(policy, env_id: str, episodes: int, seed: int,
                         deterministic: bool = True) -> dict:
     """True returns of ``policy`` (raw observations -> actions) on the standard task."""
     import torch
 
-    env = make_env(env_id)
+    env = _EVAL_ENVS.get(env_id) or _EVAL_ENVS.setdefault(env_id, make_env(env_id))
     returns, lengths = [], []
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
@@ -79,6 +85,5 @@ def evaluate_locomotion(policy, env_id: str, episodes: int, seed: int,
             obs, r, term, trunc, _ = env.step(a.numpy())
             total, n, done = total + float(r), n + 1, term or trunc
         returns.append(total), lengths.append(n)
-    env.close()
     return {"returns": returns, "return_mean": float(np.mean(returns)),
             "return_std": float(np.std(returns)), "episode_lengths": lengths}
