@@ -96,3 +96,22 @@ def test_method_lists_keep_commas_inside_row_names():
 
     assert split_names("MAIRL (s,a),BC") == ["MAIRL (s,a)", "BC"]
     assert split_names("AIRL (s), MAIRL (s,a) GRU ,GAIL") == ["AIRL (s)", "MAIRL (s,a) GRU", "GAIL"]
+
+
+def test_a_failing_peer_run_keeps_our_rows(tmp_path, demo_dir, monkeypatch, capsys):
+    """--peer imitation: when a peer run fails (here: a python without imitation), the error
+    names the run and its log, and our rows are still written."""
+    import sys
+
+    from mairl_core.benchmarks import peer
+
+    monkeypatch.setattr(peer, "ensure_venv", lambda log=print: __import__("pathlib").Path(sys.executable))
+    out = tmp_path / "p"
+    assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--quick", "--methods", "BC",
+                 "--peer", "imitation", "--out", str(out), "--demo-dir", str(demo_dir),
+                 "--workers", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "imitation peer rows are missing" in err and "No module named 'imitation'" in err
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["BC"]
+    assert (out / "peer" / "gail_seed0.log").exists()

@@ -362,7 +362,7 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
     from .benchmarks import mujoco as mj
 
     cfg = mj.load_bench(args.config)
-    if args.methods:
+    if args.methods is not None:
         cfg = dataclasses.replace(cfg, methods=split_names(args.methods))
         unknown = [m for m in cfg.methods if m not in mj.METHOD_SPECS]
         if unknown:
@@ -387,17 +387,35 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
           + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
     t0 = time.perf_counter()
     runs = mj.run_benchmark(cfg, args.env, workers=args.workers, progress=not args.no_progress,
-                            seed=args.seed)
+                            seed=args.seed) if cfg.methods else []
+    (out / "runs.json").write_text(json.dumps(runs) + "\n")  # kept if the peers fail
+    peer_error = None
+    if args.peer == "imitation":  # the same demos, budget, seeds and evaluation seeds
+        from .benchmarks import peer
+
+        try:
+            runs += peer.run_peers(args.env, Path(cfg.demo_dir) / f"{args.env}.npz", cfg.n_demos,
+                                   cfg.algo.env_steps, list(range(args.seed, args.seed + cfg.seeds)),
+                                   out / "peer", args.workers, cfg.curve_episodes, cfg.test_episodes,
+                                   mj.CURVE_SEED, mj.TEST_SEED)
+            cfg = dataclasses.replace(cfg, methods=[*cfg.methods, *peer.PEERS])
+        except peer.PeerError as exc:  # our rows are still written below
+            peer_error = exc
     rows = mj.summarise(cfg, runs, args.env)
     wall = time.perf_counter() - t0
     (out / "runs.json").write_text(json.dumps(runs) + "\n")
     plot = mj.plot_curves(runs, out / "learning_curves.png", args.env)
     config = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-    return _finish_bench(args, out, f"mujoco-{args.env}", rows, mj.format_table(rows), wall,
+    code = _finish_bench(args, out, f"mujoco-{args.env}", rows, mj.format_table(rows), wall,
                          [plot], config=config, base_seed=args.seed,
                          evaluation=f"{cfg.test_episodes} held-out episodes per seed (reset seeds "
                                     f"{mj.TEST_SEED}+), deterministic policy; selection: "
-                                    f"{mj.SELECTION_RULE}")
+                                    f"{mj.SELECTION_RULE}"
+                                    + ("; imitation rows on the v4 envs" if args.peer else ""))
+    if peer_error is not None:
+        print(f"mairl: error: the imitation peer rows are missing: {peer_error}", file=sys.stderr)
+        return 2
+    return code
 
 
 def _bench_dynamics(args: argparse.Namespace) -> int:
@@ -551,7 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
                                          "GAN-GCL, MGAIL, BC on HalfCheetah-v5 or Ant-v5")
     common(mjp, config_default="mujoco_train")
     mjp.add_argument("--env", required=True, choices=["HalfCheetah-v5", "Ant-v5"])
-    mjp.add_argument("--methods", default=None, help="comma-separated subset, e.g. 'MAIRL (s,a),BC'")
+    mjp.add_argument("--methods", default=None,
+                     help="comma-separated subset, e.g. 'MAIRL (s,a),BC'; '' for none (peers only)")
+    mjp.add_argument("--peer", choices=["imitation"], default=None,
+                     help="also run the imitation library's GAIL and AIRL (v4 envs, its own venv "
+                          ".peer-venv, built on first use) on the same demos and budget")
     mjp.add_argument("--demo-dir", default=None,
                      help="where ENV.npz demos are (default: bench/demos of this checkout)")
     mjp.add_argument("--seed", type=int, default=0, help="base seed; runs use S, S+1, ... (default 0)")
