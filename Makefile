@@ -51,7 +51,8 @@ bench-ur5: $(VENV_STAMP)
 	for n in 5 10; do $(VENV)/bin/mairl bench ur5 --task reach --n-demos $$n --methods BC,GAIL,MAIRL \
 	  --demos bench/results/ur5-reach/demos --out bench/results/ur5-reach-demos$$n; done
 
-# Table II (issue 5). The SAC experts and their 50 demos are committed (bench/experts,
+# Table II (issue 5), with imitation's GAIL and AIRL as peer rows (their own venv, .peer-venv,
+# built on first use). The SAC experts and their 50 demos are committed (bench/experts,
 # bench/demos); `make experts` regenerates them (300k SAC steps: about an hour per env on one core)
 experts: $(VENV_STAMP)
 	for e in HalfCheetah-v5 Ant-v5; do \
@@ -59,7 +60,8 @@ experts: $(VENV_STAMP)
 	  $(VENV)/bin/mairl expert demos --env $$e --expert bench/experts/$$e --n 50 --out bench/demos/$$e.npz; done
 
 bench-mujoco: $(VENV_STAMP)
-	for e in HalfCheetah-v5 Ant-v5; do $(VENV)/bin/mairl bench mujoco --env $$e --out bench/results/mujoco-$$e; done
+	for e in HalfCheetah-v5 Ant-v5; do \
+	  $(VENV)/bin/mairl bench mujoco --env $$e --peer imitation --out bench/results/mujoco-$$e; done
 	$(VENV)/bin/mairl bench dynamics --out bench/results/dynamics
 
 clean:
@@ -68,4 +70,4 @@ clean:
 		\( -name __pycache__ -o -name '*.egg-info' \) -type d -print0 | xargs -0 rm -rf
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .peer-venv

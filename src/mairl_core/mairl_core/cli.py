@@ -382,7 +382,8 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
                                                   bc_init_steps=min(cfg.algo.bc_init_steps, 20)))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"{args.env} benchmark: {', '.join(cfg.methods)}; {cfg.seeds} seeds; "
+    print(f"{args.env} benchmark: {', '.join(cfg.methods) or 'none of ours'}"
+          + (" + imitation's GAIL, AIRL" if args.peer else "") + f"; {cfg.seeds} seeds; "
           f"{cfg.algo.env_steps} env steps per run; {cfg.n_demos} demos from {cfg.demo_dir}"
           + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
     t0 = time.perf_counter()
