@@ -179,9 +179,12 @@ def train_expert(env_id: str, out: str | Path, steps: int, seed: int = 0,
         ret = float(np.mean(evaluate_actor(actor, env_id, eval_episodes, seed=1000 * (seed + 1))))
         curve.append([n_steps, ret])
         if ret > best["ret"]:
-            best.update(ret=ret, state={k: v.clone() for k, v in actor.state_dict().items()})
-            # saved as it goes: an interrupted run keeps its best actor (record marked partial)
-            save_expert(out, actor, record(actor, [ret], -1, n_steps))
+            best.update(ret=ret, steps=n_steps,
+                        state={k: v.clone() for k, v in actor.state_dict().items()})
+        # saved after every evaluation: an interrupted run keeps its best actor and its whole
+        # curve so far (the record is marked partial: eval_seed -1)
+        actor.load_state_dict(best["state"])
+        save_expert(out, actor, record(actor, [best["ret"]], -1, best["steps"]))
         bar.set_postfix_str(f"eval return {ret:.0f} (best {best['ret']:.0f})")
 
     class Progress(BaseCallback):
