@@ -115,3 +115,13 @@ def test_a_failing_peer_run_keeps_our_rows(tmp_path, demo_dir, monkeypatch, caps
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["BC"]
     assert (out / "peer" / "gail_seed0.log").exists()
+
+
+def test_each_row_sets_its_reward_input():
+    """'(s,a)' rows learn g(s, a), 'AIRL (s)' g(s): the rows must not inherit AlgoConfig's
+    default (state_only=True), which made AIRL (s,a) and AIRL (s) one method."""
+    from mairl_core.benchmarks.mujoco import METHOD_SPECS
+
+    for name, (algo, overrides) in METHOD_SPECS.items():
+        if algo != "bc":
+            assert overrides["state_only"] is (name == "AIRL (s)"), name
