@@ -102,10 +102,11 @@ def test_a_failing_peer_run_keeps_our_rows(tmp_path, demo_dir, monkeypatch, caps
     """--peer imitation: when a peer run fails (here: a python without imitation), the error
     names the run and its log, and our rows are still written."""
     import sys
+    from pathlib import Path
 
     from mairl_core.benchmarks import peer
 
-    monkeypatch.setattr(peer, "ensure_venv", lambda log=print: __import__("pathlib").Path(sys.executable))
+    monkeypatch.setattr(peer, "ensure_venv", lambda log=print: Path(sys.executable))
     out = tmp_path / "p"
     assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--quick", "--methods", "BC",
                  "--peer", "imitation", "--out", str(out), "--demo-dir", str(demo_dir),

@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[4]
-PEER_DIR = REPO / "bench" / "peer"
-PEER_VENV = REPO / ".peer-venv"
+from ..experts import DEMO_DIR
+
+PEER_DIR = DEMO_DIR.parent / "peer"  # bench/peer of this checkout
+PEER_VENV = DEMO_DIR.parents[1] / ".peer-venv"  # beside .venv
 TORCH_VERSION = "2.13.0"
 PEERS = {"imitation GAIL": "gail", "imitation AIRL": "airl"}
 

@@ -74,7 +74,9 @@ def evaluate_locomotion(policy, env_id: str, episodes: int, seed: int,
     """True returns of ``policy`` (raw observations -> actions) on the standard task."""
     import torch
 
-    env = _EVAL_ENVS.get(env_id) or _EVAL_ENVS.setdefault(env_id, make_env(env_id))
+    if env_id not in _EVAL_ENVS:
+        _EVAL_ENVS[env_id] = make_env(env_id)
+    env = _EVAL_ENVS[env_id]
     returns, lengths = [], []
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
