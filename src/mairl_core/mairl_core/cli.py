@@ -483,6 +483,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output directory")
         sp.add_argument("--no-progress", action="store_true", help="no progress bars")
 
+    def seeded_runs(sp, seed_help="base seed; runs use S, S+1, ... (default 0)",
+                    quick_help="tiny smoke-test config; not a result"):
+        """The arguments every multi-seed benchmark shares."""
+        sp.add_argument("--seed", type=int, default=0, help=seed_help)
+        sp.add_argument("--seeds", type=int, default=None, help="number of seeds (default: from the config)")
+        sp.add_argument("--quick", action="store_true", help=quick_help)
+        sp.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+
     d = sub.add_parser("demo", help="the reach pipeline in-process: demos, MAIRL and BC training, "
                                     "evaluation -> runs/demo (`make demo` / mairl-ros-demo: the "
                                     "same through ROS 2)")
@@ -523,11 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="bench", required=True)
     g = bsub.add_parser("gridworld", help="Table I + Fig. 3: Expert, GAIL, GAN-GCL, AIRL, MAIRL on GridWorld")
     common(g)
-    g.add_argument("--seed", type=int, default=0, help="base seed; runs use S, S+1, ... (default 0)")
-    g.add_argument("--seeds", type=int, default=None, help="number of seeds (default: from the config)")
-    g.add_argument("--quick", action="store_true",
-                   help="reduced smoke-test config (2 seeds, 3200 env steps); not a result")
-    g.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    seeded_runs(g, quick_help="reduced smoke-test config (2 seeds, 3200 env steps); not a result")
     g.set_defaults(func=_bench_gridworld)
 
     u = bsub.add_parser("ur5", help="Table III in sim: Expert, Random, BC, GAIL, AIRL, MGAIL, MAIRL "
@@ -536,16 +540,13 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--task", choices=["reach", "grasp"], default="reach")
     u.add_argument("--demos", default=None,
                    help="demo bags (default: generate OUT/demos with the config's demos.seed)")
-    u.add_argument("--seed", type=int, default=0, help="base seed; runs use S, S+1, ... (default 0)")
-    u.add_argument("--seeds", type=int, default=None, help="number of seeds (default: from the config)")
+    seeded_runs(u)
     u.add_argument("--n-demos", type=int, default=None,
                    help="train on the first N demos (default: from the config); the demo-count sweep")
     u.add_argument("--methods", default=None, help="comma-separated subset, e.g. BC,MAIRL")
     u.add_argument("--publish", default=None, metavar="DIR",
                    help="also copy MAIRL's checkpoint of the base seed to DIR/TASK_mairl.pt "
                         "(bench/checkpoints/ holds the ones RESULTS.md quotes)")
-    u.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
-    u.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     u.set_defaults(func=_bench_ur5)
 
     x = bsub.add_parser("transfer", help="reward transfer: frozen learned rewards train new policies "
@@ -559,11 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--rows", default=None, help="comma-separated, of: Expert, BC moved, MAIRL moved, "
                    "MAIRL reward, GAIL reward (the default set), MAIRL(s) reward, True reward "
                    "(reach's own reward: a control for the learner)")
-    x.add_argument("--seed", type=int, default=0,
-                   help="base seed; runs use S, S+1, ... and the source's checkpoints of those seeds")
-    x.add_argument("--seeds", type=int, default=None, help="number of seeds (default: from the config)")
-    x.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
-    x.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    seeded_runs(x, seed_help="base seed; runs use S, S+1, ... and the source's checkpoints of those seeds")
     x.set_defaults(func=_bench_transfer)
 
     mjp = bsub.add_parser("mujoco", help="Table II: MAIRL (attention/GRU/MLP models), AIRL, GAIL, "
@@ -577,11 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
                           ".peer-venv, built on first use) on the same demos and budget")
     mjp.add_argument("--demo-dir", default=None,
                      help="where ENV.npz demos are (default: bench/demos of this checkout)")
-    mjp.add_argument("--seed", type=int, default=0, help="base seed; runs use S, S+1, ... (default 0)")
-    mjp.add_argument("--seeds", type=int, default=None, help="number of seeds (default: config)")
+    seeded_runs(mjp)
     mjp.add_argument("--env-steps", type=int, default=None, help="budget (default: config)")
-    mjp.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
-    mjp.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     mjp.set_defaults(func=_bench_mujoco)
 
     dy = bsub.add_parser("dynamics", help="attention vs GRU vs MLP dynamics models: open-loop "

@@ -17,7 +17,6 @@ committed demos of ``mairl expert demos``; UR5 reach: scripted-operator demos), 
 from __future__ import annotations
 
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import torch
 from ..algos.normalize import ObsNorm
 from ..experts import DEMO_DIR
 from ..models.dynamics import make_dynamics
+from . import run_parallel
 
 MODELS = ("attention", "gru", "mlp")
 HORIZONS = (1, 5, 10, 25)
@@ -137,8 +137,6 @@ def _job(args):
 
 def run_benchmark(cfg: DynamicsBenchConfig, work: Path, workers: int | None = None,
                   progress: bool = True) -> list[dict[str, Any]]:
-    from tqdm import tqdm
-
     work.mkdir(parents=True, exist_ok=True)
     for env in cfg.envs:  # fail before any work if data is missing (reach demos are made here)
         if env not in ENVS:
@@ -151,15 +149,9 @@ def run_benchmark(cfg: DynamicsBenchConfig, work: Path, workers: int | None = No
     if "UR5Reach-v0" in cfg.envs:
         load_episodes("UR5Reach-v0", cfg, work)  # generate once, before the workers start
     jobs = [(cfg, env, m, s, work) for env in cfg.envs for m in cfg.models for s in range(cfg.seeds)]
-    runs = []
-    with ProcessPoolExecutor(workers) as pool, tqdm(total=len(jobs), desc="dynamics", unit="fit",
-                                                   disable=not progress) as bar:
-        for res in pool.map(_job, jobs):
-            runs.append(res)
-            bar.set_postfix_str(f"{res['env']} {res['model']}: 10-step "
-                                f"{res['errors'].get('10', float('nan')):.3g}")
-            bar.update()
-    return runs
+    return run_parallel(_job, jobs, workers=workers, progress=progress, desc="dynamics", unit="fit",
+                        postfix=lambda r: f"{r['env']} {r['model']}: 10-step "
+                                          f"{r['errors'].get('10', float('nan')):.3g}")
 
 
 def summarise(cfg: DynamicsBenchConfig, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

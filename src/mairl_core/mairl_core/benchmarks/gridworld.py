@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from ..algos.config import AlgoConfig
 from ..config import from_dict, read_yaml, resolve_config
 from ..envs.gridworld import (GridWorld, GridWorldConfig, GridWorldVecEnv, evaluate_tabular,
                               sample_demos, soft_value_iteration)
+from . import run_parallel
 
 METHOD_SPECS: dict[str, tuple[str, bool]] = {
     "GAIL": ("gail", False),
@@ -150,25 +150,9 @@ def _run_job(args: tuple) -> dict[str, Any]:
 def run_benchmark(exp: GridWorldExperiment, seed: int = 0, workers: int | None = None,
                   progress: bool = True) -> list[dict[str, Any]]:
     """Every (method, seed) run, in parallel over ``workers`` processes."""
-    from tqdm import tqdm
-
     jobs = [(exp, m, seed + i) for i in range(exp.bench.seeds) for m in exp.bench.methods]
-    workers = workers or min(len(jobs), os.cpu_count() or 1)
-    out = []
-    bar = tqdm(total=len(jobs), desc="gridworld", unit="run", disable=not progress)
-    if workers <= 1:
-        for j in jobs:
-            out.append(_run_job(j))
-            bar.set_postfix_str(f"{j[1]} seed {j[2]}")
-            bar.update()
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            for r in pool.map(_run_job, jobs):
-                out.append(r)
-                bar.set_postfix_str(f"{r['method']} seed {r['seed']}")
-                bar.update()
-    bar.close()
-    return out
+    return run_parallel(_run_job, jobs, workers=workers, progress=progress, desc="gridworld",
+                        postfix=lambda r: f"{r['method']} seed {r['seed']}")
 
 
 def summarise(exp: GridWorldExperiment, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from ..algos.config import AlgoConfig
 from ..config import ConfigError, from_dict, read_yaml, resolve_config
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
 from ..experts import DEMO_DIR, ExpertError, load_demos
+from . import run_parallel
 
 SELECTION_RULE = ("the policy with the highest mean return over the curve evaluations "
                   "(training-seed episodes); ties go to the later one")
@@ -155,19 +155,11 @@ def _job(args):
 
 def run_benchmark(cfg: MujocoBenchConfig, env_id: str, workers: int | None = None,
                   progress: bool = True, seed: int = 0) -> list[dict[str, Any]]:
-    from tqdm import tqdm
-
     expert_transitions(env_id, cfg)  # fail before any work if the demos are missing or short
     jobs = [(cfg, env_id, m, s) for s in range(seed, seed + cfg.seeds) for m in cfg.methods]
     jobs.sort(key=lambda j: METHOD_SPECS[j[2]][0] == "bc")  # the long runs first
-    runs = []
-    with ProcessPoolExecutor(workers) as pool, tqdm(total=len(jobs), desc=env_id, unit="run",
-                                                   disable=not progress) as bar:
-        for res in pool.map(_job, jobs):
-            runs.append(res)
-            bar.set_postfix_str(f"{res['method']} seed {res['seed']}: {res['return_mean']:.0f}")
-            bar.update()
-    return runs
+    return run_parallel(_job, jobs, workers=workers, progress=progress, desc=env_id,
+                        postfix=lambda r: f"{r['method']} seed {r['seed']}: {r['return_mean']:.0f}")
 
 
 def steps_to(curve: list[dict[str, Any]], level: float) -> int | None:

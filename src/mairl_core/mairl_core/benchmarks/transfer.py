@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from ..algos.adversarial import AdversarialTrainer
 from ..algos.normalize import ObsNorm
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..robot import RobotExperiment, evaluate_robot, task_env_cls, task_env_config
+from . import run_parallel
 from .ur5 import UR5BenchConfig, evaluate_expert, train_and_select
 
 #: row label -> (source checkpoint algo, how it is used)
@@ -140,8 +140,6 @@ def run_transfer(exp: RobotExperiment, bench: UR5BenchConfig, source: str, task:
                  progress: bool = True, seed: int = 0) -> list[dict[str, Any]]:
     """``rows`` over seeds ``seed`` ... ``seed + bench.seeds - 1``, each using the source
     run's checkpoints of the same seed."""
-    from tqdm import tqdm
-
     for r in rows:
         if r not in ROWS:
             raise ValueError(f"unknown transfer row '{r}' ({', '.join(ROWS)})")
@@ -152,11 +150,6 @@ def run_transfer(exp: RobotExperiment, bench: UR5BenchConfig, source: str, task:
     jobs = [(exp, bench, r, s, source, task, env_config) for s in range(seed, seed + bench.seeds)
             for r in rows if not (r == "Expert" and s > seed)]
     jobs.sort(key=lambda j: ROWS[j[2]][1] not in ("reward", "true"))  # slow training runs first
-    runs = []
-    with ProcessPoolExecutor(workers) as pool, tqdm(total=len(jobs), desc=f"{task} transfer",
-                                                   unit="run", disable=not progress) as bar:
-        for res in pool.map(_job, jobs):
-            runs.append(res)
-            bar.set_postfix_str(f"{res['method']} seed {res['seed']}: success {res['success_rate']:.2f}")
-            bar.update()
-    return runs
+    return run_parallel(_job, jobs, workers=workers, progress=progress, desc=f"{task} transfer",
+                        postfix=lambda r: f"{r['method']} seed {r['seed']}: "
+                                          f"success {r['success_rate']:.2f}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import torch
 from ..config import ConfigError
 from ..robot import (RobotExperiment, evaluate_robot, load_robot_demos, load_robot_experiment,
                      make_robot_trainer, task_env_cls, train_bc)
+from . import run_parallel
 
 #: label -> (algo, state-only reward). AIRL and MAIRL use g(s, a): on reach the state-only
 #: reward did worse in every MAIRL setting tried (best deterministic success 0.04 vs 0.62);
@@ -173,21 +173,14 @@ def run_benchmark(exp: RobotExperiment, bench: UR5BenchConfig, demo_dir: str,
                   ckpt_dir: str | None, workers: int | None = None, progress: bool = True,
                   task: str = "reach", seed: int = 0) -> list[dict[str, Any]]:
     """Every method of ``bench.methods`` over seeds ``seed`` ... ``seed + bench.seeds - 1``."""
-    from tqdm import tqdm
-
     jobs = [(exp, bench, m, s, demo_dir, ckpt_dir, task) for s in range(seed, seed + bench.seeds)
             for m in bench.methods
             if not (m == "Expert" and s > seed)]  # the scripted expert does not train: one run
     # the slow model-based runs first, so the pool stays busy to the end
     jobs.sort(key=lambda j: j[2] not in ("MAIRL", "MGAIL"))
-    runs = []
-    with ProcessPoolExecutor(workers) as pool, tqdm(total=len(jobs), desc=f"ur5 {task}", unit="run",
-                                                   disable=not progress) as bar:
-        for r in pool.map(_job, jobs):
-            runs.append(r)
-            bar.set_postfix_str(f"{r['method']} seed {r['seed']}: success {r['success_rate']:.2f}")
-            bar.update()
-    return runs
+    return run_parallel(_job, jobs, workers=workers, progress=progress, desc=f"ur5 {task}",
+                        postfix=lambda r: f"{r['method']} seed {r['seed']}: "
+                                          f"success {r['success_rate']:.2f}")
 
 
 def summarise(bench: UR5BenchConfig, runs: list[dict[str, Any]], task: str = "reach",
