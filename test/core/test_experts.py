@@ -97,3 +97,35 @@ def test_committed_demos_match_their_expert(env_id, obs_dim, act_dim):
         np.testing.assert_allclose(a, demos.act[0][t], atol=1e-5)
         obs, *_ = env.step(a)
     np.testing.assert_allclose(obs, demos.obs[0][50], atol=1e-4)
+
+
+def test_an_interrupted_expert_run_resumes_where_it_stopped(tmp_path, capsys):
+    out = tmp_path / "ant"
+    kw = dict(seed=3, eval_every=200, eval_episodes=1, progress=False, learning_starts=100)
+    part = train_expert("Ant-v5", out, steps=600, stop_after=200, **kw)
+    assert part["eval_seed"] == -1 and [p[0] for p in part["curve"]] == [200]
+    assert sorted(p.name for p in (out / "training_state").iterdir()) == ["replay.npz", "sac.pt"]
+    with np.load(out / "training_state" / "replay.npz") as z:  # the first 200 transitions
+        assert z["observations"].shape == (200, 1, 27) and int(z["num_timesteps"]) == 200
+    # a fresh start would overwrite the saved state: refused
+    with pytest.raises(ExpertError, match="pass --resume"):
+        train_expert("Ant-v5", out, steps=600, **kw)
+    with pytest.raises(ExpertError, match="not Ant-v5 seed 4"):
+        train_expert("Ant-v5", out, steps=600, resume=True, **{**kw, "seed": 4})
+    # the CLI runs the second piece; the curve continues at 400 (not again at 200)
+    assert main(["expert", "train", "--env", "Ant-v5", "--steps", "600", "--seed", "3",
+                 "--eval-every", "200", "--stop-after", "400", "--resume", "--out", str(out),
+                 "--no-progress"]) == 0
+    assert "continue with the same command and --resume" in capsys.readouterr().out
+    meta = json.loads((out / "expert.json").read_text())
+    assert [p[0] for p in meta["curve"]] == [200, 400] and meta["curve"][0] == part["curve"][0]
+    with np.load(out / "training_state" / "replay.npz") as z:
+        assert z["observations"].shape[0] == 400  # the restored 200 + 200 new transitions
+    rec = train_expert("Ant-v5", out, steps=600, resume=True, **kw)
+    assert [p[0] for p in rec["curve"]] == [200, 400, 600] and rec["eval_seed"] == 100_000
+    assert rec["wall_s"] >= meta["wall_s"]
+    assert not (out / "training_state").exists()  # a finished run keeps only the expert
+    with pytest.raises(ExpertError, match="nothing to resume"):
+        train_expert("Ant-v5", out, steps=800, resume=True, **kw)
+    with pytest.raises(ValueError, match="multiple of eval_every"):
+        train_expert("Ant-v5", tmp_path / "x", steps=600, stop_after=300, **kw)

@@ -455,7 +455,13 @@ def _expert(args: argparse.Namespace) -> int:
 
     if args.expert_cmd == "train":
         rec = experts.train_expert(args.env, args.out, args.steps, seed=args.seed,
-                                   eval_every=args.eval_every, progress=not args.no_progress)
+                                   eval_every=args.eval_every, progress=not args.no_progress,
+                                   resume=args.resume, stop_after=args.stop_after)
+        if args.stop_after is not None:
+            print(f"SAC expert for {args.env}: stopped at {args.stop_after} env steps "
+                  f"({rec['wall_s']:.0f} s in all), best training-seed evaluation "
+                  f"{rec['eval_return_mean']:.0f}; continue with the same command and --resume")
+            return 0
         print(f"SAC expert for {args.env}: {args.steps} env steps in {rec['wall_s']:.0f} s; "
               f"return {rec['eval_return_mean']:.0f} +- {rec['eval_return_std']:.0f} over "
               f"{rec['eval_episodes']} held-out episodes -> {args.out}")
@@ -514,6 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
     et.add_argument("--steps", type=int, default=300_000, help="env steps (default 300000)")
     et.add_argument("--eval-every", type=int, default=25_000,
                     help="env steps between evaluations; the best evaluated actor is kept")
+    et.add_argument("--resume", action="store_true",
+                    help="continue the interrupted run in OUT (its SAC state is saved to "
+                         "OUT/training_state at every evaluation, and deleted when a run finishes)")
+    et.add_argument("--stop-after", type=int, default=None, metavar="N",
+                    help="stop at N env steps (a multiple of --eval-every), keeping the state "
+                         "for --resume: a long run in pieces")
     et.add_argument("--seed", type=int, default=0)
     et.add_argument("--out", required=True, help="expert directory")
     et.add_argument("--no-progress", action="store_true", help="no progress bars")

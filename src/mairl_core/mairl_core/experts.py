@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -153,26 +154,109 @@ def load_expert(path: str | Path, env_id: str | None = None) -> tuple[ExpertActo
     return actor.eval(), meta
 
 
+# ----- SAC training state, so that a long expert run can be stopped and resumed -----
+STATE_DIR = "training_state"
+_BUFFER_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+
+
+def _save_sac_state(model, path: Path, env_id: str, seed: int) -> None:
+    """SAC's networks, optimisers, entropy coefficient and replay buffer, without pickles:
+    tensors for ``torch.load(weights_only=True)`` and a plain ``.npz``. Both files carry the
+    step count, so a pair written by different evaluations is detected on loading."""
+    path.mkdir(parents=True, exist_ok=True)
+    rb = model.replay_buffer
+    n = rb.buffer_size if rb.full else rb.pos
+    with open(path / "replay.npz.tmp", "wb") as f:
+        np.savez(f, **{k: getattr(rb, k)[:n] for k in _BUFFER_FIELDS}, pos=np.array(rb.pos),
+                 full=np.array(rb.full), num_timesteps=np.array(model.num_timesteps))
+    torch.save({"policy": model.policy.state_dict(),
+                "actor_opt": model.actor.optimizer.state_dict(),
+                "critic_opt": model.critic.optimizer.state_dict(),
+                "ent_opt": model.ent_coef_optimizer.state_dict(),
+                "log_ent_coef": model.log_ent_coef.detach().clone(),
+                "num_timesteps": model.num_timesteps, "n_updates": model._n_updates,
+                "env_id": env_id, "seed": seed}, path / "sac.pt.tmp")
+    (path / "replay.npz.tmp").replace(path / "replay.npz")
+    (path / "sac.pt.tmp").replace(path / "sac.pt")
+
+
+def _load_sac_state(model, path: Path, env_id: str, seed: int) -> None:
+    try:
+        state = torch.load(path / "sac.pt", weights_only=True)
+        with np.load(path / "replay.npz", allow_pickle=False) as z:
+            buf = {k: z[k] for k in (*_BUFFER_FIELDS, "pos", "full", "num_timesteps")}
+    except (OSError, ValueError, RuntimeError, KeyError, EOFError) as exc:
+        raise ExpertError(f"{path}: cannot load the SAC training state "
+                          f"({type(exc).__name__}: {exc})") from None
+    if (state.get("env_id"), state.get("seed")) != (env_id, seed):
+        raise ExpertError(f"{path}: the state of a {state.get('env_id')} run with seed "
+                          f"{state.get('seed')}, not {env_id} seed {seed}")
+    if int(buf["num_timesteps"]) != state["num_timesteps"]:
+        raise ExpertError(f"{path}: replay buffer ({int(buf['num_timesteps'])} steps) and networks "
+                          f"({state['num_timesteps']} steps) are from different saves")
+    model.policy.load_state_dict(state["policy"])
+    model.actor.optimizer.load_state_dict(state["actor_opt"])
+    model.critic.optimizer.load_state_dict(state["critic_opt"])
+    model.ent_coef_optimizer.load_state_dict(state["ent_opt"])
+    with torch.no_grad():
+        model.log_ent_coef.copy_(state["log_ent_coef"])
+    rb = model.replay_buffer
+    for k in _BUFFER_FIELDS:
+        getattr(rb, k)[:len(buf[k])] = buf[k]
+    rb.pos, rb.full = int(buf["pos"]), bool(buf["full"])
+    model.num_timesteps, model._n_updates = state["num_timesteps"], state["n_updates"]
+
+
 def train_expert(env_id: str, out: str | Path, steps: int, seed: int = 0,
                  eval_every: int = 25_000, eval_episodes: int = 5, progress: bool = True,
-                 learning_starts: int = 10_000) -> dict:
+                 learning_starts: int = 10_000, resume: bool = False,
+                 stop_after: int | None = None) -> dict:
     """SAC with stable-baselines3's defaults (256x256 networks, lr 3e-4, batch 256) for
     ``steps`` env steps. Every ``eval_every`` steps the deterministic actor is evaluated on
     ``eval_episodes`` training-seed episodes; the actor with the best such evaluation is
-    kept (the rule; held-out seeds 100000+ give the reported return)."""
+    kept (the rule; held-out seeds 100000+ give the reported return).
+
+    After every evaluation the whole SAC state (networks, optimisers, replay buffer) is also
+    saved to ``out/training_state``; ``resume`` continues an interrupted run from there
+    (the env's episode restarts and the random streams are fresh, so a resumed run is not
+    bit-identical to an uninterrupted one). ``stop_after`` ends the run at that step count
+    as if interrupted, keeping the state (splits a long run into pieces). A finished run
+    deletes the state and holds the held-out evaluation."""
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
     from tqdm import tqdm
 
     out = Path(out)
+    state_dir = out / STATE_DIR
+    if eval_every <= 0 or steps <= 0:
+        raise ValueError("steps and eval_every must be > 0")
+    if stop_after is not None and (stop_after % eval_every or not 0 < stop_after < steps):
+        raise ValueError(f"stop_after ({stop_after}) must be a multiple of eval_every "
+                         f"({eval_every}) below steps ({steps}): the state is saved at evaluations")
+    if not resume and state_dir.exists():
+        raise ExpertError(f"{out} holds an interrupted run's SAC state ({state_dir}): pass "
+                          f"--resume to continue it, or delete that directory to start over")
+    if resume and not (state_dir / "sac.pt").is_file():
+        raise ExpertError(f"{out}: nothing to resume ({state_dir / 'sac.pt'} does not exist)")
     t0 = time.perf_counter()
     env = make_env(env_id)
     model = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
                 learning_starts=min(learning_starts, steps // 2))
     curve: list[list[float]] = []
     best: dict[str, Any] = {"ret": -np.inf, "state": None}
-    bar = tqdm(total=steps, desc=f"SAC {env_id}", unit="step", disable=not progress,
-               mininterval=5.0)
+    if resume:
+        _load_sac_state(model, state_dir, env_id, seed)
+        actor, meta = load_expert(out, env_id)
+        curve = [list(p) for p in meta["curve"]]
+        best.update(ret=meta["eval_return_mean"], steps=meta["steps"],
+                    state={k: v.clone() for k, v in actor.state_dict().items()})
+        t0 -= meta["wall_s"]  # wall_s counts every piece of the run
+        if model.num_timesteps >= steps:
+            raise ExpertError(f"{out}: the saved run is at {model.num_timesteps} steps; "
+                              f"--steps {steps} asks for no more")
+    done_before = model.num_timesteps
+    bar = tqdm(total=steps, initial=done_before, desc=f"SAC {env_id}", unit="step",
+               disable=not progress, mininterval=5.0)
 
     def evaluate(n_steps: int) -> None:
         actor = _export_actor(model, env)
@@ -185,14 +269,19 @@ def train_expert(env_id: str, out: str | Path, steps: int, seed: int = 0,
         # curve so far (the record is marked partial: eval_seed -1)
         actor.load_state_dict(best["state"])
         save_expert(out, actor, record(actor, [best["ret"]], -1, best["steps"]))
+        _save_sac_state(model, state_dir, env_id, seed)
         bar.set_postfix_str(f"eval return {ret:.0f} (best {best['ret']:.0f})")
 
     class Progress(BaseCallback):
         def _on_step(self) -> bool:
             bar.update(1)
+            return stop_after is None or self.num_timesteps <= stop_after
+
+        def _on_rollout_end(self) -> None:
+            # after the step's transition is in the replay buffer, so the saved state holds it
+            # (SAC collects one step per rollout here: train_freq 1)
             if self.num_timesteps % eval_every == 0:
                 evaluate(self.num_timesteps)
-            return True
 
     def record(actor: ExpertActor, test: list[float], test_seed: int, done_steps: int
                ) -> ExpertRecord:
@@ -203,7 +292,13 @@ def train_expert(env_id: str, out: str | Path, steps: int, seed: int = 0,
                             test_seed, curve, time.perf_counter() - t0,
                             shlex.join(["mairl", *sys.argv[1:]]))
 
-    model.learn(total_timesteps=steps, callback=Progress())
+    model.learn(total_timesteps=steps - done_before, callback=Progress(),
+                reset_num_timesteps=not resume)
+    if stop_after is not None:
+        bar.close()
+        env.close()
+        actor, meta = load_expert(out, env_id)
+        return meta
     if not curve or curve[-1][0] != steps:
         evaluate(steps)
     bar.close()
@@ -212,6 +307,7 @@ def train_expert(env_id: str, out: str | Path, steps: int, seed: int = 0,
     test = evaluate_actor(actor, env_id, 10, seed=100_000)
     rec = record(actor, test, 100_000, steps)
     save_expert(out, actor, rec)
+    shutil.rmtree(state_dir, ignore_errors=True)
     env.close()
     return rec.__dict__
 
