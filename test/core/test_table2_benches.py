@@ -126,3 +126,47 @@ def test_each_row_sets_its_reward_input():
     for name, (algo, overrides) in METHOD_SPECS.items():
         if algo != "bc":
             assert overrides["state_only"] is (name == "AIRL (s)"), name
+
+
+def test_gan_gcl_uses_the_whole_demos_and_the_expert_gets_its_own_row(tmp_path, demo_dir):
+    """Ant's expert falls in some demos: every method but GAN-GCL trains on all of them as one
+    sequence, GAN-GCL (whole-episode discriminator) on the full-length ones; the normaliser
+    stays the mean over all demos. An experts/ENV directory beside the demos adds the
+    demonstrator's own row on the same held-out episodes."""
+    import dataclasses
+    import shutil
+
+    from mairl_core.benchmarks import mujoco as mj
+    from mairl_core.experts import load_demos
+
+    d = load_demos(demo_dir / "HalfCheetah-v5.npz")
+    cut = 600  # episode 1 ends early, as if the expert fell
+    obs = [d.obs[0], d.obs[1][:cut + 1], d.obs[2]]
+    act = [d.act[0], d.act[1][:cut], d.act[2]]
+    (tmp_path / "demos").mkdir()
+    np.savez(tmp_path / "demos" / "HalfCheetah-v5.npz", obs=np.concatenate(obs),
+             act=np.concatenate(act), rewards=np.zeros(sum(len(a) for a in act)),
+             episode_lengths=np.array([len(a) for a in act]), returns=np.array([3.0, 1.0, 2.0]),
+             env_id=np.array("HalfCheetah-v5"))
+    cfg = dataclasses.replace(mj.MujocoBenchConfig(), n_demos=3, demo_dir=tmp_path / "demos")
+    flat, ret = mj.expert_transitions("HalfCheetah-v5", cfg)
+    whole, ret_w = mj.expert_transitions("HalfCheetah-v5", cfg, whole_episodes=True)
+    assert flat.act.shape[:2] == (1, 2600) and whole.act.shape[:2] == (2, 1000)
+    torch.testing.assert_close(whole.obs[1], torch.as_tensor(d.obs[2][:-1]))
+    assert ret == ret_w == 2.0
+    assert mj.expert_run(cfg, "HalfCheetah-v5") is None  # no experts/ beside the demos
+    shutil.copytree(demo_dir / "expert", tmp_path / "experts" / "HalfCheetah-v5")
+    out = tmp_path / "mj"
+    assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--quick", "--methods", "GAN-GCL",
+                 "--out", str(out), "--demo-dir", str(demo_dir), "--workers", "1",
+                 "--no-progress"]) == 0  # the fixture's demos: no experts/ beside them
+    assert [r["method"] for r in json.loads((out / "results.json").read_text())["rows"]] == ["GAN-GCL"]
+    (tmp_path / "demos" / "HalfCheetah-v5.npz").unlink()
+    shutil.copy(demo_dir / "HalfCheetah-v5.npz", tmp_path / "demos")
+    assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--quick", "--methods", "BC",
+                 "--out", str(out), "--demo-dir", str(tmp_path / "demos"), "--workers", "1",
+                 "--no-progress"]) == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["Expert", "BC"] and rows[0]["env_steps"] == 0
+    # the demonstrator replayed on held-out reset seeds: near, not exactly, its demos' mean
+    assert 0.5 < rows[0]["normalised_return"] < 2.0 and rows[0]["normalised_return"] != 1.0

@@ -389,6 +389,8 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     runs = mj.run_benchmark(cfg, args.env, workers=args.workers, progress=not args.no_progress,
                             seed=args.seed) if cfg.methods else []
+    expert = mj.expert_run(cfg, args.env)  # the demonstrator on the same held-out episodes
+    runs = ([expert] if expert else []) + runs
     (out / "runs.json").write_text(json.dumps(runs) + "\n")  # kept if the peers fail
     peer_error = None
     if args.peer == "imitation":  # the same demos, budget, seeds and evaluation seeds

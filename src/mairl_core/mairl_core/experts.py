@@ -363,9 +363,10 @@ class Demos:
     seed: int
     command: str
 
-    def transitions(self, n: int | None = None) -> dict[str, np.ndarray]:
-        """obs, act, next_obs, done (terminal, not truncation) of the first ``n`` episodes."""
-        eps = range(len(self.act) if n is None else n)
+    def transitions(self, n: int | None = None, episodes: list[int] | None = None
+                    ) -> dict[str, np.ndarray]:
+        """obs, act, next_obs of the first ``n`` episodes (or of the listed ``episodes``)."""
+        eps = episodes if episodes is not None else range(len(self.act) if n is None else n)
         o = np.concatenate([self.obs[i][:-1] for i in eps])
         nx = np.concatenate([self.obs[i][1:] for i in eps])
         a = np.concatenate([self.act[i] for i in eps])

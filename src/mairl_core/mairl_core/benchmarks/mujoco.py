@@ -83,19 +83,28 @@ def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
     return cfg
 
 
-def expert_transitions(env_id: str, cfg: MujocoBenchConfig) -> tuple[Transitions, float]:
+def expert_transitions(env_id: str, cfg: MujocoBenchConfig, whole_episodes: bool = False
+                       ) -> tuple[Transitions, float]:
     """The first ``n_demos`` demos as Transitions in pieces of ``horizon`` steps (the agent's
     episode length; trajectory-level discriminators compare whole pieces), or as one flat
     sequence when an episode's length is not a multiple of it (an expert that fell); and
-    the demos' mean return."""
+    the demos' mean return (always over all ``n_demos``: the normaliser).
+
+    ``whole_episodes``: only the demos whose length is a multiple of ``horizon``, in pieces
+    (GAN-GCL's trajectory-level discriminator compares whole episodes of the agent's length;
+    on Ant, 45 of the 50 demos last 1000 steps, the expert fell in 5)."""
     path = Path(cfg.demo_dir) / f"{env_id}.npz"
     demos = load_demos(path, env_id)
     if len(demos.act) < cfg.n_demos:
         raise ExpertError(f"{path}: {len(demos.act)} demos, {cfg.n_demos} asked for")
     n = cfg.n_demos
-    t = {k: torch.as_tensor(v) for k, v in demos.transitions(n).items()}
+    keep = [i for i in range(n) if len(demos.act[i]) % cfg.horizon == 0 or not whole_episodes]
+    if not keep:
+        raise ExpertError(f"{path}: none of the first {n} demos is a whole number of "
+                          f"{cfg.horizon}-step pieces")
+    t = {k: torch.as_tensor(v) for k, v in demos.transitions(episodes=keep).items()}
     steps = len(t["act"])
-    pieces = all(len(a) % cfg.horizon == 0 for a in demos.act[:n])
+    pieces = all(len(demos.act[i]) % cfg.horizon == 0 for i in keep)
     shape = (steps // cfg.horizon, cfg.horizon) if pieces else (1, steps)
     tr = Transitions(t["obs"].reshape(*shape, -1), t["act"].reshape(*shape, -1),
                      t["next_obs"].reshape(*shape, -1), torch.zeros(shape))
@@ -112,20 +121,18 @@ def _bc(cfg: MujocoBenchConfig, env: LocomotionVecEnv, expert: Transitions, seed
 def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int) -> dict[str, Any]:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    expert, expert_return = expert_transitions(env_id, cfg)
     algo_name, overrides = METHOD_SPECS[method]
+    expert, expert_return = expert_transitions(env_id, cfg, whole_episodes=algo_name == "gan-gcl")
     env = LocomotionVecEnv(env_id, cfg.algo.n_envs, seed=seed, horizon=cfg.horizon)
     out: dict[str, Any] = {"method": method, "env": env_id, "seed": seed, "curve": [],
-                           "env_steps": 0, "expert_return": expert_return}
+                           "env_steps": 0, "expert_return": expert_return,
+                           "demo_steps": int(expert.act.shape[0] * expert.act.shape[1])}
     if algo_name == "bc":
         policy = _bc(cfg, env, expert, seed)
         final = evaluate_locomotion(policy, env_id, cfg.test_episodes, TEST_SEED)
         out.update(return_mean=final["return_mean"], return_std=final["return_std"],
                    final_return_mean=final["return_mean"])
     else:
-        if algo_name == "gan-gcl" and expert.obs.shape[1] != cfg.horizon:
-            raise ValueError(f"GAN-GCL compares whole episodes of {cfg.horizon} steps, but some "
-                             f"{env_id} demos end early: leave GAN-GCL out (--methods)")
         algo = dataclasses.replace(cfg.algo, **overrides)
         trainer = AdversarialTrainer(algo_name, algo, env, expert, seed=seed)
         best: dict[str, Any] = {}
@@ -149,6 +156,25 @@ def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int) -> dict
     return out
 
 
+def expert_run(cfg: MujocoBenchConfig, env_id: str) -> dict[str, Any] | None:
+    """The demonstrator itself on the table's held-out episodes (its row shows how close to
+    1.0 the expert gets on them), from ``experts/ENV`` beside the demo directory; None
+    when that directory is missing."""
+    from ..experts import evaluate_actor, load_expert
+
+    path = Path(cfg.demo_dir).parent / "experts" / env_id
+    if not path.is_dir():
+        return None
+    t0 = time.perf_counter()
+    _, expert_return = expert_transitions(env_id, cfg)
+    actor, _ = load_expert(path, env_id)
+    rets = evaluate_actor(actor, env_id, cfg.test_episodes, TEST_SEED)
+    return {"method": "Expert", "env": env_id, "seed": 0, "curve": [], "env_steps": 0,
+            "expert_return": expert_return, "return_mean": float(np.mean(rets)),
+            "return_std": float(np.std(rets)), "final_return_mean": float(np.mean(rets)),
+            "demo_steps": 0, "expert_dir": str(path), "wall_s": time.perf_counter() - t0}
+
+
 def _job(args):
     return run_one(*args)
 
@@ -169,7 +195,7 @@ def steps_to(curve: list[dict[str, Any]], level: float) -> int | None:
 
 def summarise(cfg: MujocoBenchConfig, runs: list[dict[str, Any]], env_id: str) -> list[dict[str, Any]]:
     rows = []
-    for m in cfg.methods:
+    for m in ["Expert", *cfg.methods]:
         rs = sorted((r for r in runs if r["method"] == m), key=lambda r: r["seed"])
         if not rs:
             continue
@@ -184,7 +210,7 @@ def summarise(cfg: MujocoBenchConfig, runs: list[dict[str, Any]], env_id: str) -
             "normalised_return": float(np.mean(rets)) / exp_ret,
             "final_return_mean": float(np.mean(finals)),
             "final_normalised_return": float(np.mean(finals)) / exp_ret,
-            "env_steps_to_0.9_expert": to90,
+            "env_steps_to_0.9_expert": to90, "demo_steps": rs[0].get("demo_steps"),
             "wall_s": float(np.mean([r["wall_s"] for r in rs])),
         })
     return rows
@@ -216,7 +242,8 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, env_id: str) -> Path:
         curves = [r["curve"] for r in runs if r["method"] == m and r["curve"]]
         if not curves:
             bc = [r["return_mean"] for r in runs if r["method"] == m]
-            ax.axhline(np.mean(bc) / expert, ls=":", color="grey", label=f"{m} (test)")
+            ax.axhline(np.mean(bc) / expert, ls=":", color="black" if m == "Expert" else "grey",
+                       label=f"{m} (test)")
             continue
         n = min(len(c) for c in curves)
         x = np.array([p["env_steps"] for p in curves[0][:n]])
