@@ -112,3 +112,43 @@ def test_rgb_array_rendering_headless():
 
     with pytest.raises(ValueError, match="render_mode"):
         UR5ReachEnv(render_mode="human")
+
+
+def test_random_negatives_are_real_random_episodes_in_d_batches():
+    """random_negatives: episodes of uniform random actions inside the step bound, collected
+    once (env steps counted), kept out of the agent's buffer, mixed into D's agent batches,
+    and carried by checkpoints."""
+    import dataclasses
+
+    import torch
+
+    from mairl_core.algos.adversarial import AdversarialTrainer, Transitions
+    from mairl_core.algos.config import AlgoConfig
+    from mairl_core.envs.ur5_reach import UR5ReachVecEnv
+
+    venv = UR5ReachVecEnv(2, seed=0)
+    obs = venv.reset()
+    expert = Transitions(obs.new_zeros(1, 100, 15), obs.new_zeros(1, 100, 6), obs.new_zeros(1, 100, 15),
+                         obs.new_zeros(1, 100))
+    cfg = dataclasses.replace(AlgoConfig(), n_envs=2, batch_size=32, rollout_batch=8, model_steps=1,
+                              disc_steps=1, policy_steps=1, rollout_horizon=2, random_negatives=3,
+                              random_negative_frac=0.5)
+    trainer = AdversarialTrainer("mairl", cfg, venv, expert, seed=0)
+    seen = []
+    orig = trainer._disc_logits
+    trainer._disc_logits = lambda b, traj: (seen.append(b.act), orig(b, traj))[1]
+    trainer.train_iteration()
+    pool = trainer.random_pool
+    assert pool.act.shape == (400, 6)  # 3 episodes asked: 2 collections of 2, flattened
+    assert trainer.env_steps == 600 and trainer.buffer.size == 2  # only the agent's 2 episodes
+    bound = venv.action_scale
+    assert (pool.act.abs() <= bound + 1e-6).all() and pool.act.abs().max() > 0.8 * bound
+    # D's agent batch (the second of each pair): 16 agent transitions, then 16 random ones
+    rows = {tuple(r.tolist()) for r in pool.act}
+    assert [tuple(r.tolist()) in rows for r in seen[1]] == [False] * 16 + [True] * 16
+    state = trainer.state_dict()
+    other = AdversarialTrainer("mairl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
+    other.load_state_dict(state)
+    assert torch.equal(other.random_pool.obs, pool.obs)
+    with pytest.raises(ValueError, match="random_negatives needs"):
+        AdversarialTrainer("gan-gcl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)

@@ -438,6 +438,11 @@ class AdversarialTrainer:
             self.policy_avg = torch.optim.swa_utils.AveragedModel(
                 self.policy, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.policy_ema))
         self.buffer = EpisodeBuffer(cfg.buffer_size, env.horizon)
+        self.random_pool: Transitions | None = None  # cfg.random_negatives' episodes
+        if cfg.random_negatives and (env.discrete or cfg.binary_actions or method == "gan-gcl"
+                                     or self.action_scale is None):
+            raise ValueError("random_negatives needs bounded continuous actions and a "
+                             "transition-level discriminator")
         self.iteration = 0
         self.env_steps = 0
         self.disc_steps_done = 0
@@ -445,12 +450,17 @@ class AdversarialTrainer:
 
     # ----- Algorithm 1, step by step -----
     @torch.no_grad()
-    def collect(self) -> Transitions:
-        """Run pi in the real environment for T steps in each of n_envs envs."""
+    def collect(self, random_actions: bool = False) -> Transitions:
+        """Run pi in the real environment for T steps in each of n_envs envs (or uniformly
+        random actions inside the action bound: not added to the agent's buffer)."""
         obs = self.env.reset()
         o, a, n, d, r, lp = [], [], [], [], [], []
         for t in range(self.env.horizon):
-            env_act = self.policy.act(obs)
+            if random_actions:
+                u = torch.rand((self.env.n_envs, self.env.act_dim), generator=self.gen)
+                env_act = (2 * u - 1) * torch.as_tensor(self.action_scale, dtype=torch.float32)
+            else:
+                env_act = self.policy.act(obs)
             act_vec = self.policy.one_hot(env_act) if self.env.discrete else env_act
             nxt, rew, over = self.env.step(env_act)
             o.append(obs), a.append(act_vec), n.append(nxt), lp.append(self.policy.log_prob(obs, act_vec))
@@ -459,8 +469,19 @@ class AdversarialTrainer:
             obs = nxt
         self.env_steps += self.env.n_envs * self.env.horizon
         batch = Transitions(*(torch.stack(x, 1) for x in (o, a, n, d, r, lp)))
-        self.buffer.add(batch)
+        if not random_actions:
+            self.buffer.add(batch)
         return batch
+
+    def collect_random_negatives(self) -> None:
+        """``random_negatives`` episodes of random actions (rounded up to whole collections of
+        n_envs episodes), D's extra negatives."""
+        eps = []
+        while sum(len(e) for e in eps) < self.cfg.random_negatives:
+            eps.append(self.collect(random_actions=True))
+        pool = Transitions(*(None if getattr(eps[0], k) is None else
+                             torch.cat([getattr(e, k) for e in eps]) for k in FIELDS))
+        self.random_pool = pool.flat()
 
     def _disc_logits(self, b: Transitions, trajectory: bool) -> torch.Tensor:
         with torch.no_grad():
@@ -477,10 +498,16 @@ class AdversarialTrainer:
         agent = self.buffer.recent_episodes(cfg.agent_recent)
         agent = agent if traj else agent.flat()
         n = max(1, cfg.batch_size // self.env.horizon) if traj else cfg.batch_size
+        n_rand = 0 if self.random_pool is None else int(round(cfg.random_negative_frac * n))
         losses, accs = [], []
         for _ in range(cfg.disc_steps):
             e = expert.index(torch.randint(0, len(expert), (n,), generator=self.gen))
-            g = agent.index(torch.randint(0, len(agent), (n,), generator=self.gen))
+            g = agent.index(torch.randint(0, len(agent), (n - n_rand,), generator=self.gen))
+            if n_rand:
+                rnd = self.random_pool.index(torch.randint(0, len(self.random_pool), (n_rand,),
+                                                           generator=self.gen))
+                g = Transitions(*(None if getattr(g, k) is None else
+                                  torch.cat([getattr(g, k), getattr(rnd, k)]) for k in FIELDS))
             le, lg = self._disc_logits(e, traj), self._disc_logits(g, traj)
             if cfg.centre_logits and self.disc_steps_done == 0:
                 shift = -torch.cat([le, lg]).mean().item()
@@ -533,6 +560,8 @@ class AdversarialTrainer:
     def train_iteration(self) -> dict[str, float]:
         if self.iteration == 0 and self.cfg.bc_init_steps > 0:
             self.behaviour_clone(self.cfg.bc_init_steps)
+        if self.iteration == 0 and self.cfg.random_negatives and self.random_pool is None:
+            self.collect_random_negatives()
         batch = self.collect()
         metrics: dict[str, float] = {"env/true_return": float(batch.env_reward.sum(1).mean())}
         if hasattr(self.env, "success_rate"):  # robot tasks: success at the end of the episodes
@@ -604,6 +633,9 @@ class AdversarialTrainer:
             "rng": {"torch": torch.get_rng_state(), "gen": self.gen.get_state(),
                     "env": self.env.rng_state()},
             "buffer": self.buffer.state_dict(),
+            **({} if self.random_pool is None else {"random_pool": {
+                k: getattr(self.random_pool, k).clone() for k in FIELDS
+                if getattr(self.random_pool, k) is not None}}),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -620,3 +652,5 @@ class AdversarialTrainer:
         self.gen.set_state(state["rng"]["gen"])
         self.env.set_rng_state(state["rng"]["env"])
         self.buffer.load_state_dict(state["buffer"])
+        pool = state.get("random_pool")
+        self.random_pool = None if pool is None else Transitions(**pool)

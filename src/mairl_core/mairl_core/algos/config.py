@@ -135,6 +135,15 @@ class AlgoConfig:
     # --- discriminator regularisation ---
     grad_penalty: float = 0.0
     """Weight of a gradient penalty on expert inputs (0 = off)."""
+    random_negatives: int = 0
+    """Episodes of uniformly random actions (inside the env's action bound) collected once,
+    before the first iteration (rounded up to whole collections of ``n_envs`` episodes; their
+    env steps count in the budget), kept apart from the
+    agent's buffer; D's agent batches then draw ``random_negative_frac`` of their transitions
+    from them. D otherwise only ever separates the demos from the current, demo-held policy,
+    and its reward is unconstrained far from both (reward transfer: a fresh policy finds those
+    regions); 0 = off. Continuous actions, transition-level discriminators only."""
+    random_negative_frac: float = 0.25
 
     # --- PPO, the model-free learner of the baselines ---
     ppo_lr: float = 3e-4
@@ -156,5 +165,7 @@ class AlgoConfig:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
         if self.entropy_weight < 0:
             raise ValueError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
+        if not 0.0 <= self.random_negative_frac < 1.0 or self.random_negatives < 0:
+            raise ValueError("random_negatives must be >= 0 and random_negative_frac in [0, 1)")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
