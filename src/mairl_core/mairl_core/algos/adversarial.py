@@ -560,7 +560,8 @@ class AdversarialTrainer:
     def train_iteration(self) -> dict[str, float]:
         if self.iteration == 0 and self.cfg.bc_init_steps > 0:
             self.behaviour_clone(self.cfg.bc_init_steps)
-        if self.iteration == 0 and self.cfg.random_negatives and self.random_pool is None:
+        if (self.iteration == 0 and self.cfg.random_negatives and not self.cfg.freeze_reward
+                and self.random_pool is None):
             self.collect_random_negatives()
         batch = self.collect()
         metrics: dict[str, float] = {"env/true_return": float(batch.env_reward.sum(1).mean())}
