@@ -44,6 +44,8 @@ def test_quick_dynamics_bench_writes_results_and_plot(tmp_path, demo_dir):
     # missing demos: a clear error before any work
     assert main(["bench", "dynamics", "--quick", "--out", str(tmp_path / "x"), "--demo-dir",
                  str(tmp_path), "--envs", "Ant-v5", "--no-progress"]) == 2
+    assert main(["bench", "dynamics", "--quick", "--out", str(tmp_path / "x"), "--demo-dir",
+                 str(demo_dir), "--models", "gru,lstm", "--no-progress"]) == 2
 
 
 def test_open_loop_error_of_a_perfect_model_is_zero():

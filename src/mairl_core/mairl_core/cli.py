@@ -427,6 +427,13 @@ def _bench_dynamics(args: argparse.Namespace) -> int:
     cfg = dyn.DynamicsBenchConfig()
     if args.envs:
         cfg = dataclasses.replace(cfg, envs=tuple(args.envs.split(",")))
+    if args.models:
+        from .models.dynamics import MODEL_KINDS
+
+        cfg = dataclasses.replace(cfg, models=tuple(args.models.split(",")))
+        unknown = [m for m in cfg.models if m not in MODEL_KINDS]
+        if unknown:
+            raise ValueError(f"unknown models {unknown} ({', '.join(MODEL_KINDS)})")
     if args.demo_dir:
         cfg = dataclasses.replace(cfg, demo_dir=Path(args.demo_dir))
     if args.steps is not None:
@@ -597,6 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
     dy.add_argument("--out", required=True, help="output directory")
     dy.add_argument("--envs", default=None,
                     help="comma-separated (default: HalfCheetah-v5,Ant-v5,UR5Reach-v0)")
+    dy.add_argument("--models", default=None,
+                    help="comma-separated (default: attention,gru,mlp)")
     dy.add_argument("--demo-dir", default=None,
                     help="where ENV.npz demos are (default: bench/demos of this checkout)")
     dy.add_argument("--steps", type=int, default=None, help="Adam steps per model (default 5000)")

@@ -171,11 +171,14 @@ class MLPDynamics(DynamicsModel):
         return torch.relu(self.body(torch.cat([obs, act], -1)))
 
 
+MODEL_KINDS = ("attention", "gru", "mlp")
+
+
 def make_dynamics(kind: str, obs_dim: int, act_dim: int, *, head: Head = "gaussian",
                   d_model: int = 64, n_heads: int = 4, embed_hidden: int = 32,
                   gated_decoder: bool = False) -> DynamicsModel:
     """'attention', 'gru' or 'mlp'."""
-    classes = {"attention": AttentionDynamics, "gru": GRUDynamics, "mlp": MLPDynamics}
+    classes = dict(zip(MODEL_KINDS, (AttentionDynamics, GRUDynamics, MLPDynamics)))
     if kind not in classes:
         raise ValueError(f"unknown dynamics model '{kind}' ({', '.join(classes)})")
     return classes[kind](obs_dim, act_dim, head=head, d_model=d_model, n_heads=n_heads,
