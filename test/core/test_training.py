@@ -24,7 +24,10 @@ def test_quick_mairl_run_learns(gridworld_experiment, expert_demos):
     """A seeded short MAIRL(s) run: the discriminator loss falls and the test return rises."""
     torch.set_num_threads(1)
     exp = gridworld_experiment
-    cfg = dataclasses.replace(exp.algo, state_only=True, n_envs=16, env_steps=16 * 20 * 25)
+    # 35 iterations: the return takes off after 15-25 iterations, at a point that moves with
+    # the floating-point rounding of the CPU (measured on seeds 0-4: 25 iterations were not
+    # always enough; 35 reached 0.9 of the expert on each)
+    cfg = dataclasses.replace(exp.algo, state_only=True, n_envs=16, env_steps=16 * 20 * 35)
     env = GridWorldVecEnv(exp.env, cfg.n_envs, seed=3)
     trainer = AdversarialTrainer("mairl", cfg, env, env.demos_to_transitions(expert_demos), seed=3)
     start = _test_return(trainer, exp)
@@ -33,7 +36,7 @@ def test_quick_mairl_run_learns(gridworld_experiment, expert_demos):
     d_loss = [h["disc/loss"] for h in history]
     assert np.mean(d_loss[-5:]) < 0.85 * np.mean(d_loss[:3]), d_loss
     assert history[-1]["model/nll"] < 0.5 * history[0]["model/nll"]
-    assert end > start + 3.0, (start, end)  # random policy ~10; the expert ~18
+    assert end > start + 3.0, (start, end)  # a uniform policy ~6.5; the expert ~17.9
 
 
 def test_bench_gridworld_quick_writes_results(tmp_path, capsys):
