@@ -25,6 +25,7 @@ setup(
             "mairl-sim = mairl_ros.sim_node:main",
             "mairl-safety = mairl_ros.safety_node:main",
             "mairl-policy-server = mairl_ros.policy_server:main",
+            "mairl-control = mairl_ros.control:main",
             "mairl-recorder = mairl_ros.recorder:main",
             "mairl-teleop = mairl_ros.teleop:main",
             "mairl-trainer = mairl_ros.trainer:main",

@@ -18,7 +18,9 @@ def test_bench_latency_quick_writes_results(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     res = json.loads((out / "results.json").read_text())
     assert res["benchmark"] == "latency" and res["quick"] is True
-    assert [r["hz"] for r in res["rows"]] == [125.0, 500.0]
+    # both layouts: two processes, and the two nodes composed in one (mairl-control)
+    assert [(r["layout"], r["hz"]) for r in res["rows"]] == [
+        ("separate", 125.0), ("separate", 500.0), ("composed", 125.0), ("composed", 500.0)]
     for r in res["rows"]:
         # how many states go out and come back depends on the machine's load: the bench
         # reports it; here only that the path works and the figures are consistent

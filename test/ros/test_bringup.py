@@ -19,7 +19,7 @@ import yaml
 from _ros_helpers import REPO, Probe, node_env
 
 sys.path.insert(0, str(REPO / "src" / "ur5_bringup"))
-from ur5_bringup.stack import ARGUMENTS, EXECUTABLE_MODULES, JOBS, MODES, stack  # noqa: E402
+from ur5_bringup.stack import ARGUMENTS, COMPOSED, EXECUTABLE_MODULES, JOBS, MODES, stack  # noqa: E402
 
 ROS_SRC = REPO / "src" / "mairl_ros" / "mairl_ros"
 
@@ -52,11 +52,16 @@ def declared(module: str) -> tuple[str, set[str]]:
 
 
 def all_stacks():
-    for job, mode, sim, operator in itertools.product(JOBS, MODES, ("true", "false"),
-                                                      ("keyboard", "scripted")):
+    for job, mode, sim, operator, composed in itertools.product(
+            JOBS, MODES, ("true", "false"), ("keyboard", "scripted"), ("true", "false")):
         args = {"mode": mode, "sim": sim, "operator": operator, "policy": "p.pt",
-                "target": "0.1,-0.5,0.05"}
+                "target": "0.1,-0.5,0.05", "composed": composed}
         yield (job, args), stack(job, **args)
+
+
+def nodes_of(executable: str) -> list[str]:
+    """The node executables an executable runs: itself, or the ones it composes."""
+    return list(COMPOSED.get(executable, (executable,)))
 
 
 def test_every_executable_exists_and_is_a_console_script():
@@ -83,12 +88,19 @@ def test_every_stack_names_real_nodes_and_declared_parameters():
     seen = set()
     for (job, args), specs in all_stacks():
         for s in specs:
-            node_name, names = declared(EXECUTABLE_MODULES[s.executable])
-            assert s.name == node_name, (job, args, s)
+            if s.executable in COMPOSED:  # its nodes keep their names; overrides reach them all
+                assert s.name is None, (job, args, s)
+                names = set().union(*(declared(EXECUTABLE_MODULES[e])[1] for e in nodes_of(s.executable)))
+            else:
+                node_name, names = declared(EXECUTABLE_MODULES[s.executable])
+                assert s.name == node_name, (job, args, s)
             unknown = set(s.parameters) - names
             assert not unknown, f"{job} {args}: {s.executable} does not declare {sorted(unknown)}"
             seen.add(s.executable)
-        assert sum(s.executable == "mairl-safety" for s in specs) == 1  # always the one path
+        # always the one path to the driver, in its own process or composed with the server
+        assert sum(nodes_of(s.executable).count("mairl-safety") for s in specs) == 1
+        assert any(s.executable in COMPOSED for s in specs) == (
+            args["composed"] == "true" and args["mode"] != "record")
         sim = args["sim"] == "true"
         assert any(s.executable == "mairl-sim" for s in specs) == sim
     assert seen == set(EXECUTABLE_MODULES)
@@ -144,21 +156,27 @@ def test_launch_files_load_with_ros2_launch():
         assert isinstance(ld, launch.LaunchDescription)
 
 
-def test_mairl_ros_up_runs_the_deploy_stack(tmp_path):
-    """`mairl-ros-up reaching --mode deploy`: sim, safety and policy server come up together,
-    the arm gets commands, and Ctrl-C stops every node."""
+@pytest.mark.parametrize("composed", [False, True])
+def test_mairl_ros_up_runs_the_deploy_stack(tmp_path, composed):
+    """`mairl-ros-up reaching --mode deploy`: sim, safety and policy server come up together
+    (as separate processes, or the last two as one: --composed true), the safety node sends
+    the driver commands, and Ctrl-C stops every node."""
     from geometry_msgs.msg import PointStamped
     from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64MultiArray
 
     probe = Probe("mairl_test_up_probe")
     probe.listen(JointState, "/mairl/command")
+    probe.listen(Float64MultiArray, "/forward_position_controller/commands")
     probe.listen(PointStamped, "/mairl/fingertip")
     up = subprocess.Popen([sys.executable, "-m", "ur5_bringup.up", "reaching", "--mode", "deploy",
-                           "--policy", str(REPO / "bench" / "checkpoints" / "reach_mairl.pt")],
+                           "--policy", str(REPO / "bench" / "checkpoints" / "reach_mairl.pt"),
+                           "--composed", str(composed).lower()],
                           env=node_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    topics = ("/mairl/command", "/forward_position_controller/commands", "/mairl/fingertip")
     try:
         end = time.monotonic() + 60
-        while not ("/mairl/command" in probe.latest and "/mairl/fingertip" in probe.latest):
+        while not all(t in probe.latest for t in topics):
             assert up.poll() is None, up.stdout.read()
             assert time.monotonic() < end, "no commands from the deploy stack"
             probe.spin(0.1)
@@ -167,6 +185,34 @@ def test_mairl_ros_up_runs_the_deploy_stack(tmp_path):
         out, _ = up.communicate(timeout=30)
         probe.close()
     assert up.returncode == 0, out
-    for name in ("mairl_sim", "mairl_safety", "mairl_policy_server"):
+    for name in ("mairl_sim", *(("mairl-control",) if composed else ("mairl_safety", "mairl_policy_server"))):
         assert f"[{name}]" in out
-    assert "serving reach policy" in out
+    assert "serving reach policy" in out and "safety: step limit" in out
+
+
+def test_rt_priority_makes_the_process_real_time(tmp_path):
+    """rt_priority:=N puts every thread of mairl-control (both nodes' process, DDS threads
+    included) on SCHED_FIFO at N, or, where the OS refuses, says so and runs on."""
+    import os
+
+    from _ros_helpers import NodeProcess
+
+    node = NodeProcess("control", tmp_path / "control.log",
+                       policy=str(REPO / "bench" / "checkpoints" / "reach_mairl.pt"), rt_priority=7)
+    try:
+        end = time.monotonic() + 60
+        while "real-time:" not in node.output() and "SCHED_FIFO refused" not in node.output():
+            assert node.alive(), node.output()
+            assert time.monotonic() < end, node.output()
+            time.sleep(0.2)
+        text = node.output()
+        if "SCHED_FIFO refused" in text:
+            pytest.skip("this machine refuses SCHED_FIFO (no CAP_SYS_NICE): the node said so and ran on")
+        tids = os.listdir(f"/proc/{node.proc.pid}/task")
+        assert len(tids) > 1
+        for tid in tids:
+            assert os.sched_getscheduler(int(tid)) == os.SCHED_FIFO, tid
+            assert os.sched_getparam(int(tid)).sched_priority == 7
+        assert "SCHED_FIFO priority 7 on every thread" in text
+    finally:
+        assert node.stop() == 0, node.output()

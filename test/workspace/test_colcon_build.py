@@ -99,7 +99,7 @@ def test_mairl_console_script_in_lib(colcon_install):
 
 
 NODE_EXECUTABLES = ("mairl-sim", "mairl-safety", "mairl-policy-server", "mairl-recorder",
-                    "mairl-teleop")
+                    "mairl-teleop", "mairl-control")
 
 
 @pytest.mark.parametrize("name", NODE_EXECUTABLES)

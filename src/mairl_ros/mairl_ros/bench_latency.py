@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .dds import apply_loopback_env
-from .node import make_executor
+from .node import make_executor, make_realtime
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -51,8 +51,13 @@ def _start(module: str, log: Path, **params) -> subprocess.Popen:
     return subprocess.Popen(args, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
 
 
-def measure(hz: float, duration: float, policy: str, log_dir: Path, progress: bool = True) -> dict:
-    """One rate: start the two nodes, stream states for ``duration`` s, return the row."""
+LAYOUTS = ("separate", "composed")
+
+
+def measure(hz: float, duration: float, policy: str, log_dir: Path, progress: bool = True,
+            layout: str = "separate", rt_priority: int = 0) -> dict:
+    """One rate and layout: start the two nodes, stream states for ``duration`` s, return the
+    row."""
     import rclpy
     from geometry_msgs.msg import PointStamped
     from sensor_msgs.msg import JointState
@@ -62,10 +67,15 @@ def measure(hz: float, duration: float, policy: str, log_dir: Path, progress: bo
 
     arm = SimArm("reach", seed=0)
     q, target, names = arm.positions, arm.target, arm.joint_names
-    tag = f"{hz:g}hz"
-    procs = [_start("safety_node", log_dir / f"safety_{tag}.log", watchdog_rate=hz),
-             _start("policy_server", log_dir / f"policy_{tag}.log", policy=policy,
-                    trigger="joint_states", rate=hz, watch="false")]
+    tag = f"{layout}_{hz:g}hz"
+    server = {"policy": policy, "trigger": "joint_states", "rate": hz, "watch": "false",
+              "rt_priority": rt_priority}
+    if layout == "composed":  # -p reaches both nodes: each takes the parameters it declares
+        procs = [_start("control", log_dir / f"control_{tag}.log", watchdog_rate=hz, **server)]
+    else:
+        procs = [_start("safety_node", log_dir / f"safety_{tag}.log", watchdog_rate=hz,
+                        rt_priority=rt_priority),
+                 _start("policy_server", log_dir / f"policy_{tag}.log", **server)]
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("mairl_latency_driver", context=ctx)
@@ -83,6 +93,10 @@ def measure(hz: float, duration: float, policy: str, log_dir: Path, progress: bo
     pub_js = node.create_publisher(JointState, "/joint_states", 100)
     pub_target = node.create_publisher(PointStamped, "/mairl/target", 10)
     stop = threading.Event()
+    sched = "SCHED_OTHER"
+    if rt_priority > 0:  # this driver stand-in too, before its listener thread starts
+        granted, message = make_realtime(rt_priority)
+        sched = f"SCHED_FIFO {rt_priority}" if granted else f"SCHED_OTHER ({message})"
     spinner = threading.Thread(target=lambda: [executor.spin_once(timeout_sec=0.05)
                                                for _ in iter(stop.is_set, True)], daemon=True)
     spinner.start()
@@ -163,7 +177,8 @@ def measure(hz: float, duration: float, policy: str, log_dir: Path, progress: bo
     arrivals = np.sort(np.array(out_times[:pairs]))
     got = np.searchsorted(arrivals, starts[1:]) - np.searchsorted(arrivals, starts[:-1])
     missed = int((got == 0).sum())
-    return {"method": "policy server + safety (DDS)", "hz": hz, "duration_s": duration,
+    return {"method": "policy server + safety (DDS)", "layout": layout,
+            "rt_priority": rt_priority, "driver_sched": sched, "hz": hz, "duration_s": duration,
             "states": len(sent), "commands": int(len(lat)),
             "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
             "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
@@ -184,7 +199,8 @@ def plot(rows: list[dict], path: Path) -> None:
     for r in rows:
         lat = np.sort(np.array(r["latencies_ms"]))
         if len(lat):
-            ax.plot(lat, np.arange(1, len(lat) + 1) / len(lat), label=f"{r['hz']:g} Hz")
+            ax.plot(lat, np.arange(1, len(lat) + 1) / len(lat),
+                    label=f"{r['hz']:g} Hz, {r.get('layout', 'separate')}")
             ax.axvline(1e3 / r["hz"], ls=":", color=ax.lines[-1].get_color())
     ax.axvline(2.0, color="k", ls="--", lw=0.8, label="2 ms target")
     ax.set_xscale("log")
@@ -203,6 +219,12 @@ def main(argv=None) -> int:
     ap.add_argument("--rates", default="125,500", help="joint-state rates in Hz (default 125,500)")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds per rate (default 60)")
     ap.add_argument("--policy", default=str(REPO / "bench" / "checkpoints" / "reach_mairl.pt"))
+    ap.add_argument("--layout", default="separate,composed",
+                    help="separate (two processes), composed (mairl-control: one process) or both "
+                         "(default separate,composed)")
+    ap.add_argument("--rt-priority", type=int, default=0,
+                    help="SCHED_FIFO priority (1-99) of both nodes and the driver stand-in, memory "
+                         "locked; 0: normal scheduling (default 0)")
     ap.add_argument("--quick", action="store_true", help="3 s per rate (a smoke test, not a result)")
     ap.add_argument("--seed", type=int, default=0, help="unused (no randomness); for the CLI contract")
     ap.add_argument("--no-progress", action="store_true")
@@ -211,13 +233,22 @@ def main(argv=None) -> int:
     if not Path(args.policy).is_file():
         print(f"error: policy checkpoint {args.policy} does not exist", file=sys.stderr)
         return 2
+    layouts = [x.strip() for x in args.layout.split(",") if x.strip()]
+    if not layouts or set(layouts) - set(LAYOUTS):
+        print(f"error: --layout takes {' and/or '.join(LAYOUTS)}, got {args.layout!r}", file=sys.stderr)
+        return 2
+    if not 0 <= args.rt_priority <= 99:
+        print(f"error: --rt-priority must be 0..99, got {args.rt_priority}", file=sys.stderr)
+        return 2
     apply_loopback_env()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rows = []
-    for hz in (float(r) for r in args.rates.split(",")):
-        rows.append(measure(hz, duration, args.policy, out, progress=not args.no_progress))
+    for layout in layouts:
+        for hz in (float(r) for r in args.rates.split(",")):
+            rows.append(measure(hz, duration, args.policy, out, progress=not args.no_progress,
+                                layout=layout, rt_priority=args.rt_priority))
     plot(rows, out / "latency_cdf.png")
     result = {"benchmark": "latency", "quick": bool(args.quick),
               "command": "mairl bench latency " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -226,11 +257,12 @@ def main(argv=None) -> int:
               "wall_s": round(time.perf_counter() - t0, 1),
               "rows": rows}
     (out / "results.json").write_text(json.dumps(result, indent=1))
-    print(f"{'rate':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'missed':>7} {'periods':>8} "
-          f"{'late':>5} {'unanswered':>10}")
+    print(f"{'layout':>9} {'rate':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'missed':>7} "
+          f"{'periods':>8} {'late':>5} {'unanswered':>10}  driver")
     for r in rows:
-        print(f"{r['hz']:>5g}Hz {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} {r['max_ms']:8.3f} "
-              f"{r['missed']:7d} {r['periods']:8d} {r['late']:5d} {r['unanswered']:10d}")
+        print(f"{r['layout']:>9} {r['hz']:>5g}Hz {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} "
+              f"{r['max_ms']:8.3f} {r['missed']:7d} {r['periods']:8d} {r['late']:5d} "
+              f"{r['unanswered']:10d}  {r['driver_sched']}")
     print(f"results: {out / 'results.json'}  plot: {out / 'latency_cdf.png'}")
     return 0
 

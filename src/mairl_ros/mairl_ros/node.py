@@ -21,6 +21,11 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
     it until Ctrl-C / SIGTERM (or ``stop_when(node)`` is true). A node that cannot start (bad
     parameter, missing checkpoint) logs one clear line and exits with status 2.
 
+    ``make_node`` may return a list of nodes: they share the process and one executor (ROS 2
+    composition, ``mairl-control``); ``stop_when`` and ``body`` then get the first. A node with
+    an ``rt_priority`` attribute > 0 (its parameter) makes the process real-time
+    (:func:`make_realtime`), at the highest priority any of its nodes asks for.
+
     ``body(node, executor)``: run this instead of spinning (it spins the executor itself when
     it waits) and exit with what it returns."""
     apply_loopback_env()  # before rclpy.init(): Fast DDS reads its profile once
@@ -28,15 +33,24 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
     from rclpy.executors import ExternalShutdownException
 
     rclpy.init(args=list(sys.argv if args is None else args))
-    node = None
+    nodes: list = []
     try:
         try:
-            node = make_node()
+            made = make_node()
+            nodes = list(made) if isinstance(made, (list, tuple)) else [made]
+            priority = max(int(getattr(n, "rt_priority", 0)) for n in nodes)
+            if not 0 <= priority <= 99:
+                raise ValueError(f"rt_priority must be 0 (off) or 1..99, got {priority}")
         except (ValueError, FileNotFoundError, OSError) as exc:
             print(f"[mairl] cannot start: {exc}", file=sys.stderr, flush=True)
             return 2
+        node = nodes[0]
         executor = make_executor()
-        executor.add_node(node)
+        for n in nodes:
+            executor.add_node(n)
+        if priority > 0:
+            ok, message = make_realtime(priority)
+            (node.get_logger().info if ok else node.get_logger().warning)(message)
         if body is not None:
             return body(node, executor)
         while rclpy.ok() and not (stop_when is not None and stop_when(node)):
@@ -44,13 +58,42 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if node is not None:
-            close = getattr(node, "close", None)
+        for n in reversed(nodes):
+            close = getattr(n, "close", None)
             if close is not None:
                 close()
-            node.destroy_node()
+            n.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def make_realtime(priority: int) -> tuple[bool, str]:
+    """Make this process a real-time one, as a robot driver's control loop is: SCHED_FIFO at
+    ``priority`` (1-99) for every thread it has (Fast DDS's receive threads included; threads
+    started later inherit it), its memory locked (no page faults in the loop) and the
+    objects built so far frozen out of the garbage collector's scans (a full collection then
+    walks only what the loop allocates). Returns (whether FIFO scheduling was granted, a line
+    for the log). Needs CAP_SYS_NICE or an ``rtprio`` limit (``/etc/security/limits.conf``);
+    without, the process runs on as it was and the line says why."""
+    import ctypes
+    import gc
+
+    if not 1 <= priority <= 99:
+        raise ValueError(f"rt_priority must be 0 (off) or 1..99, got {priority}")
+    gc.freeze()
+    if not hasattr(os, "sched_setscheduler"):
+        return False, "rt_priority: this OS has no SCHED_FIFO; running without real-time scheduling"
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            os.sched_setscheduler(int(tid), os.SCHED_FIFO, os.sched_param(priority))
+    except PermissionError:
+        return False, (f"rt_priority {priority}: SCHED_FIFO refused (needs CAP_SYS_NICE or an rtprio "
+                       "limit in /etc/security/limits.conf); running without real-time scheduling")
+    mcl_current, mcl_future = 1, 2
+    libc = ctypes.CDLL(None, use_errno=True)
+    locked = libc.mlockall(mcl_current | mcl_future) == 0
+    return True, (f"real-time: SCHED_FIFO priority {priority} on every thread, memory "
+                  f"{'locked' if locked else 'not locked (mlockall refused)'}, GC frozen")
 
 
 def event_qos():

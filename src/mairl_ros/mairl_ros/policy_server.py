@@ -85,6 +85,7 @@ def make_node():
                 self.create_timer(1.0, self.on_watch)
             self.steps = 0
             self.rate = rate
+            self.rt_priority = int(param(self, "rt_priority", 0))  # run_node: 0 off, 1-99 SCHED_FIFO
             if self.runner is not None:
                 self.announce()
 

@@ -53,9 +53,10 @@ def make_node():
             self.create_timer(1.0 / watchdog_rate, self.on_tick)
             self._Float64MultiArray, self._Status, self._KeyValue = Float64MultiArray, DiagnosticStatus, KeyValue
             self.counts = dict.fromkeys(LEVELS, 0)
+            self.rt_priority = int(param(self, "rt_priority", 0))  # run_node: 0 off, 1-99 SCHED_FIFO
             self.get_logger().info(
                 f"safety: step limit {limits.max_step:.3f} rad per {limits.control_period:g} s, "
-                f"timeout {timeout:g} s, fingertip box {list(limits.box_lower)}..{list(limits.box_upper)}")
+                f"timeout {timeout:g} s, fingertip box {limits.box_lower.tolist()}..{limits.box_upper.tolist()} m")
 
         def on_joint_state(self, msg):
             why = self.gate.on_joint_state(msg.name, list(msg.position), now_s())

@@ -26,8 +26,9 @@ from .stack import ARGUMENTS, JOBS, params_file, stack
 
 def command_line(spec, params: str) -> list[str]:
     """The process of one node: ``python -m mairl_ros.<module> --ros-args ...``."""
-    args = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
-            "--params-file", params]
+    args = [sys.executable, "-m", spec.module, "--ros-args", "--params-file", params]
+    if spec.name:  # a composed executable's nodes keep their own names
+        args[-2:-2] = ["-r", f"__node:={spec.name}"]
     for k, v in spec.parameters.items():
         if isinstance(v, bool):
             v = str(v).lower()
@@ -56,8 +57,8 @@ def start_nodes(specs, params: str, keyboard: str | None = None, sink=None
         proc = subprocess.Popen(command_line(spec, params), env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True,
                                 stdin=None if spec.name == keyboard else subprocess.DEVNULL)
-        threading.Thread(target=_pump, args=(proc, spec.name, sink), daemon=True).start()
-        procs.append((spec.name, proc))
+        threading.Thread(target=_pump, args=(proc, spec.label, sink), daemon=True).start()
+        procs.append((spec.label, proc))
     return procs
 
 
@@ -96,7 +97,7 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    lines = [(s.name, command_line(s, params)) for s in specs]
+    lines = [(s.label, command_line(s, params)) for s in specs]
     if args.print:
         for name, cmd in lines:
             print(f"{name}: {' '.join(cmd)}")
