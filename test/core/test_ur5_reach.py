@@ -152,3 +152,58 @@ def test_random_negatives_are_real_random_episodes_in_d_batches():
     assert torch.equal(other.random_pool.obs, pool.obs)
     with pytest.raises(ValueError, match="random_negatives needs"):
         AdversarialTrainer("gan-gcl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
+
+
+def test_relabeled_negatives_are_demos_aimed_at_another_demos_block():
+    """relabeled_negatives: D's agent batches end with demo transitions whose block is another
+    demo episode's (never their own), with the demo's own actions; the env reads back the
+    block from a relabeled observation exactly; the normaliser is respected."""
+    import dataclasses
+
+    import torch
+
+    from mairl_core.algos.adversarial import AdversarialTrainer, Transitions
+    from mairl_core.algos.config import AlgoConfig
+    from mairl_core.envs.ur5_reach import UR5ReachEnv, UR5ReachVecEnv
+
+    env = UR5ReachEnv()
+    targets = np.array([[0.2, -0.6, 0.2], [-0.2, -0.4, 0.3], [0.0, -0.5, 0.1]])
+    rng = np.random.default_rng(0)
+    eps = []
+    for t in targets:  # small random motions of the arm, one block per episode
+        obs, _ = env.reset(options={"target": t})
+        o, a, n = [], [], []
+        for _ in range(env.cfg.episode_steps):
+            act = rng.uniform(-0.05, 0.05, 6).astype(np.float32)
+            nxt, *_ = env.step(act)
+            o.append(obs), a.append(act), n.append(nxt)
+            obs = nxt
+        eps.append([torch.as_tensor(np.array(x)) for x in (o, a, n)])
+    expert = Transitions(*(torch.stack([e[i] for e in eps]) for i in range(3)),
+                         torch.zeros(3, env.cfg.episode_steps))
+    venv = UR5ReachVecEnv(2, seed=0)
+    np.testing.assert_allclose(venv.goal_positions(expert.obs[:, 5]).numpy(), targets, atol=1e-5)
+    cfg = dataclasses.replace(AlgoConfig(), n_envs=2, batch_size=40, rollout_batch=8, model_steps=1,
+                              disc_steps=1, policy_steps=1, rollout_horizon=2, normalize_obs=True,
+                              relabeled_negatives=0.25)
+    trainer = AdversarialTrainer("mairl", cfg, venv, expert, seed=0)
+    seen = []
+    orig = trainer._disc_logits
+    trainer._disc_logits = lambda b, traj: (seen.append(b), orig(b, traj))[1]
+    trainer.train_iteration()
+    rel = seen[1].index(slice(30, 40))  # D's agent batch: 30 agent transitions, 10 relabeled
+    raw = trainer.obs_norm.inverse(rel.obs)
+    goals = venv.goal_positions(raw).numpy()
+    d = np.linalg.norm(goals[:, None] - targets[None], axis=-1)
+    assert (d.min(1) < 1e-4).all()  # each is one of the demos' blocks ...
+    demo_acts = expert.act.reshape(-1, 6) / trainer.obs_norm.act_scale
+    rows = torch.stack([torch.isclose(demo_acts, a).all(-1).nonzero()[0, 0] for a in rel.act])
+    own = rows // env.cfg.episode_steps  # ... with a demo's own action, from its episode
+    assert all(d[i, own[i]] > 0.1 for i in range(10))  # ... aimed at another episode's block
+    # what the relabeling leaves alone: joints and velocities of that demo transition
+    np.testing.assert_allclose(raw[:, :12].numpy(), expert.obs.reshape(-1, 15)[rows, :12].numpy(),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="relabeled_negatives needs"):
+        AdversarialTrainer("gan-gcl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
+    with pytest.raises(ValueError, match="relabeled_negatives must be"):
+        dataclasses.replace(cfg, relabeled_negatives=0.8, random_negatives=1, random_negative_frac=0.3)

@@ -407,6 +407,13 @@ class AdversarialTrainer:
         self.method, self.cfg, self.env, self.seed = method, cfg, env, seed
         self.gen = torch.Generator().manual_seed(seed)
         self.obs_norm = obs_norm
+        self.goal_shift: tuple[slice, torch.Tensor] | None = None  # cfg.relabeled_negatives
+        if cfg.relabeled_negatives > 0:
+            if expert is None or not hasattr(env, "goal_positions") or method == "gan-gcl":
+                raise ValueError("relabeled_negatives needs demos, a goal-conditioned env "
+                                 "(goal_slice, goal_positions) and a transition-level discriminator")
+            # each demo episode's goal (constant within it), from its first raw observation
+            self.goal_shift = (env.goal_slice, env.goal_positions(expert.obs[:, 0]))
         if cfg.normalize_obs:  # every network works in the demos' normalised coordinates
             if self.obs_norm is None:
                 if expert is None:
@@ -499,15 +506,20 @@ class AdversarialTrainer:
         agent = agent if traj else agent.flat()
         n = max(1, cfg.batch_size // self.env.horizon) if traj else cfg.batch_size
         n_rand = 0 if self.random_pool is None else int(round(cfg.random_negative_frac * n))
+        n_rel = 0 if self.goal_shift is None else int(round(cfg.relabeled_negatives * n))
         losses, accs = [], []
         for _ in range(cfg.disc_steps):
             e = expert.index(torch.randint(0, len(expert), (n,), generator=self.gen))
-            g = agent.index(torch.randint(0, len(agent), (n - n_rand,), generator=self.gen))
+            g = agent.index(torch.randint(0, len(agent), (n - n_rand - n_rel,), generator=self.gen))
+            extra = []
             if n_rand:
-                rnd = self.random_pool.index(torch.randint(0, len(self.random_pool), (n_rand,),
-                                                           generator=self.gen))
-                g = Transitions(*(None if getattr(g, k) is None else
-                                  torch.cat([getattr(g, k), getattr(rnd, k)]) for k in FIELDS))
+                extra.append(self.random_pool.index(torch.randint(0, len(self.random_pool), (n_rand,),
+                                                                  generator=self.gen)))
+            if n_rel:
+                extra.append(self.relabeled_demos(n_rel))
+            if extra:  # D reads obs, act, next_obs and done
+                g = Transitions(*(torch.cat([getattr(x, k) for x in (g, *extra)])
+                                  for k in ("obs", "act", "next_obs", "done")))
             le, lg = self._disc_logits(e, traj), self._disc_logits(g, traj)
             if cfg.centre_logits and self.disc_steps_done == 0:
                 shift = -torch.cat([le, lg]).mean().item()
@@ -532,6 +544,20 @@ class AdversarialTrainer:
             losses.append(loss.item())
             accs.append(0.5 * ((le > 0).float().mean() + (lg < 0).float().mean()).item())
         return {"disc/loss": float(np.mean(losses)), "disc/accuracy": float(np.mean(accs))}
+
+    def relabeled_demos(self, n: int) -> Transitions:
+        """``n`` random demo transitions, each with its goal swapped for another demo episode's
+        (``relabeled_negatives``): obs[goal_slice] = tip - goal moves by goal - new goal."""
+        goal_slice, goals = self.goal_shift
+        n_eps, horizon = self.expert.obs.shape[:2]
+        ep = torch.randint(0, n_eps, (n,), generator=self.gen)
+        other = (ep + torch.randint(1, n_eps, (n,), generator=self.gen)) % n_eps  # never its own
+        b = self.expert.index((ep, torch.randint(0, horizon, (n,), generator=self.gen)))
+        shift = torch.zeros(n, b.obs.shape[-1])
+        shift[:, goal_slice] = goals[ep] - goals[other]
+        if self.obs_norm is not None:
+            shift = shift / self.obs_norm.std
+        return dataclasses.replace(b, obs=b.obs + shift, next_obs=b.next_obs + shift)
 
     def bc_loss(self, weight: float | None = None) -> torch.Tensor:
         """``weight`` x the mean -log pi(a|s) of batch_size random demo transitions

@@ -144,6 +144,14 @@ class AlgoConfig:
     and its reward is unconstrained far from both (reward transfer: a fresh policy finds those
     regions); 0 = off. Continuous actions, transition-level discriminators only."""
     random_negative_frac: float = 0.25
+    relabeled_negatives: float = 0.0
+    """Goal-conditioned tasks (an env with ``goal_slice``: observation entries that hold
+    ``tip - goal``, and ``goal_positions``): this share of D's agent-side batch are demo
+    transitions whose goal is swapped for another demo episode's goal -- what the expert did,
+    aimed at the wrong block. Only the relation between the motion and the goal tells them
+    from the demos, so D's reward must encode it, not just the demos' style (for reward
+    transfer: otherwise a fresh policy finds rewarded behaviour far from the block). Costs
+    no env steps; 0 = off. Transition-level discriminators only."""
 
     # --- PPO, the model-free learner of the baselines ---
     ppo_lr: float = 3e-4
@@ -167,5 +175,9 @@ class AlgoConfig:
             raise ValueError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
         if not 0.0 <= self.random_negative_frac < 1.0 or self.random_negatives < 0:
             raise ValueError("random_negatives must be >= 0 and random_negative_frac in [0, 1)")
+        if not 0.0 <= self.relabeled_negatives < 1.0 or (
+                self.relabeled_negatives + (self.random_negative_frac if self.random_negatives else 0) >= 1):
+            raise ValueError("relabeled_negatives must be in [0, 1), and with random_negative_frac "
+                             "leave some of D's agent batch to the agent")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")

@@ -48,6 +48,7 @@ class UR5ReachEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
     config_cls, config_name = ReachConfig, "ur5_reach"
     obs_dim, act_dim = 15, 6
+    goal_slice = slice(12, 15)  # observation entries fingertip - block (relabeled_negatives)
 
     def __init__(self, config: ReachConfig | None = None, robot: UR5Config | None = None,
                  limits: SafetyLimits | None = None, render_mode: str | None = None,
@@ -113,6 +114,10 @@ class UR5ReachEnv(gym.Env):
         self.target = (np.asarray(target, float) if target is not None
                        else self.np_random.uniform(self.limits.box_lower, self.limits.box_upper))
         self.data.mocap_pos[0] = self.target
+
+    def goal_position(self, obs: np.ndarray) -> np.ndarray:
+        """The block position an observation was made with: fingertip(q) - obs[goal_slice]."""
+        return self._tip(np.asarray(obs[:6], float)) - np.asarray(obs[self.goal_slice], float)
 
     def _distance(self) -> float:
         return float(np.linalg.norm(self._tip(self.data.qpos[:6]) - self.target))
@@ -195,6 +200,15 @@ class UR5ReachVecEnv:
         self.obs_dim, self.act_dim = self.envs[0].obs_dim, self.envs[0].act_dim
         self.horizon = self.envs[0].cfg.episode_steps
         self.action_scale = self.envs[0].limits.max_step  # policies squash into the step limit
+
+    @property
+    def goal_slice(self) -> slice:
+        return self.envs[0].goal_slice
+
+    def goal_positions(self, obs):
+        """(N, 3) block positions of (N, obs_dim) raw observations (see UR5ReachEnv.goal_position)."""
+        return self._torch.as_tensor(np.stack([self.envs[0].goal_position(o) for o in np.asarray(obs)]),
+                                     dtype=self._torch.float32)
 
     def reset(self):
         return self._torch.as_tensor(np.stack([e.reset()[0] for e in self.envs]))
