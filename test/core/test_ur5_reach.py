@@ -205,5 +205,9 @@ def test_relabeled_negatives_are_demos_aimed_at_another_demos_block():
                                atol=1e-5)
     with pytest.raises(ValueError, match="relabeled_negatives needs"):
         AdversarialTrainer("gan-gcl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
+    # a frozen reward trains no D: the option is moot, and no demos are needed (reward transfer)
+    frozen = dataclasses.replace(cfg, freeze_reward=True, rollout_expert_frac=0.0, bc_weight=0.0)
+    assert AdversarialTrainer("mairl", frozen, UR5ReachVecEnv(2, seed=0), None, seed=0,
+                              obs_norm=trainer.obs_norm).goal_shift is None
     with pytest.raises(ValueError, match="relabeled_negatives must be"):
         dataclasses.replace(cfg, relabeled_negatives=0.8, random_negatives=1, random_negative_frac=0.3)

@@ -408,7 +408,7 @@ class AdversarialTrainer:
         self.gen = torch.Generator().manual_seed(seed)
         self.obs_norm = obs_norm
         self.goal_shift: tuple[slice, torch.Tensor] | None = None  # cfg.relabeled_negatives
-        if cfg.relabeled_negatives > 0:
+        if cfg.relabeled_negatives > 0 and not cfg.freeze_reward:  # D trains: its negatives
             if expert is None or not hasattr(env, "goal_positions") or method == "gan-gcl":
                 raise ValueError("relabeled_negatives needs demos, a goal-conditioned env "
                                  "(goal_slice, goal_positions) and a transition-level discriminator")
