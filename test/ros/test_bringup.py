@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import configparser
 import itertools
+import os
 import signal
 import subprocess
 import sys
@@ -172,7 +173,8 @@ def test_mairl_ros_up_runs_the_deploy_stack(tmp_path, composed):
     up = subprocess.Popen([sys.executable, "-m", "ur5_bringup.up", "reaching", "--mode", "deploy",
                            "--policy", str(REPO / "bench" / "checkpoints" / "reach_mairl.pt"),
                            "--composed", str(composed).lower()],
-                          env=node_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                          env=node_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          start_new_session=True)  # its nodes share its process group
     topics = ("/mairl/command", "/forward_position_controller/commands", "/mairl/fingertip")
     try:
         end = time.monotonic() + 60
@@ -182,8 +184,13 @@ def test_mairl_ros_up_runs_the_deploy_stack(tmp_path, composed):
             probe.spin(0.1)
     finally:
         up.send_signal(signal.SIGINT)
-        out, _ = up.communicate(timeout=30)
-        probe.close()
+        try:
+            out, _ = up.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # never leave nodes behind to disturb later tests
+            os.killpg(up.pid, signal.SIGKILL)
+            raise
+        finally:
+            probe.close()
     assert up.returncode == 0, out
     for name in ("mairl_sim", *(("mairl-control",) if composed else ("mairl_safety", "mairl_policy_server"))):
         assert f"[{name}]" in out
@@ -193,8 +200,6 @@ def test_mairl_ros_up_runs_the_deploy_stack(tmp_path, composed):
 def test_rt_priority_makes_the_process_real_time(tmp_path):
     """rt_priority:=N puts every thread of mairl-control (both nodes' process, DDS threads
     included) on SCHED_FIFO at N, or, where the OS refuses, says so and runs on."""
-    import os
-
     from _ros_helpers import NodeProcess
 
     node = NodeProcess("control", tmp_path / "control.log",

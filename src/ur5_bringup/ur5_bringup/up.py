@@ -75,7 +75,16 @@ def stop_nodes(procs) -> None:
             p.wait(timeout=10)
 
 
+def _interrupt(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
+    # Ctrl-C and SIGTERM stop every node, also when this process started with SIGINT ignored
+    # (Python then installs no handler: a background job of a non-interactive shell, some CI
+    # runners), which left the nodes running
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     ap = argparse.ArgumentParser(prog="mairl-ros-up", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
