@@ -112,7 +112,7 @@ def train(out: Path, demos: Path, config: str, collect: str, log: Log, progress:
     print(f"[2/3] training MAIRL ({config}, {budget} env steps) from {demos}; on-policy data "
           f"{'over ROS' if collect == 'ros' else 'from an in-process copy of the sim'}")
     bar = _progress(budget, "MAIRL env steps", progress)
-    steps = re.compile(r"\] (\d+) env steps")
+    steps = re.compile(r"\]:? (\d+) env steps")  # "[mairl_trainer]: 800 env steps: ..."
 
     def on_line(line):
         m = steps.search(line)
