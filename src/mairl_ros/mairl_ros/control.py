@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from .node import run_node
 
+
 def make_nodes() -> list:
     from . import policy_server, safety_node
 

@@ -39,18 +39,17 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
             made = make_node()
             nodes = list(made) if isinstance(made, (list, tuple)) else [made]
             priority = max(int(getattr(n, "rt_priority", 0)) for n in nodes)
-            if not 0 <= priority <= 99:
-                raise ValueError(f"rt_priority must be 0 (off) or 1..99, got {priority}")
+            realtime = make_realtime(priority) if priority else None  # threads made later inherit it
         except (ValueError, FileNotFoundError, OSError) as exc:
             print(f"[mairl] cannot start: {exc}", file=sys.stderr, flush=True)
             return 2
         node = nodes[0]
+        if realtime is not None:
+            ok, message = realtime
+            (node.get_logger().info if ok else node.get_logger().warning)(message)
         executor = make_executor()
         for n in nodes:
             executor.add_node(n)
-        if priority > 0:
-            ok, message = make_realtime(priority)
-            (node.get_logger().info if ok else node.get_logger().warning)(message)
         if body is not None:
             return body(node, executor)
         while rclpy.ok() and not (stop_when is not None and stop_when(node)):
