@@ -22,13 +22,13 @@ import time
 
 import numpy as np
 
-V4 = {"HalfCheetah-v5": ("HalfCheetah-v4", {}),
-      "Ant-v5": ("Ant-v4", {"use_contact_forces": False})}
-#: extra keyword arguments of the training envs, as in mairl's trainers (envs/locomotion.py):
-#: Ant trains without early termination on falling, so every generator episode is 1000 steps
-#: (imitation's adversarial trainers refuse variable-length generator episodes, and a fixed
-#: horizon keeps termination from leaking the reward). Evaluation uses the standard tasks.
-TRAIN_KWARGS = {"HalfCheetah-v5": {}, "Ant-v5": {"terminate_when_unhealthy": False}}
+#: demos' env -> (v4 env, its keyword arguments, extra ones for training). Ant trains without
+#: early termination on falling, as mairl's trainers do (envs/locomotion.py; repeated here, as
+#: this script imports nothing of mairl), so every generator episode is 1000 steps: imitation's
+#: adversarial trainers refuse variable-length generator episodes, and a fixed horizon keeps
+#: termination from leaking the reward. Evaluation uses the standard tasks.
+V4 = {"HalfCheetah-v5": ("HalfCheetah-v4", {}, {}),
+      "Ant-v5": ("Ant-v4", {"use_contact_forces": False}, {"terminate_when_unhealthy": False})}
 
 
 def load_trajectories(path: str, n: int):
@@ -90,10 +90,10 @@ def main() -> int:
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    env_id, kwargs = V4[a.env]
+    env_id, kwargs, train_kwargs = V4[a.env]
     trajs, expert_return = load_trajectories(a.demos, a.n_demos)
     venv = make_vec_env(env_id, rng=np.random.default_rng(a.seed), n_envs=a.n_envs,
-                        env_make_kwargs={**kwargs, **TRAIN_KWARGS[a.env]},
+                        env_make_kwargs={**kwargs, **train_kwargs},
                         post_wrappers=[lambda env, _: RolloutInfoWrapper(env)])
     learner = PPO(env=venv, policy="MlpPolicy", batch_size=64, ent_coef=0.0, learning_rate=4e-4,
                   gamma=0.95, n_epochs=5, n_steps=a.n_steps, seed=a.seed, device="cpu")
