@@ -79,7 +79,7 @@ def test_bad_expert_and_demo_files_are_clear_errors(tmp_path, expert_dir, capsys
     assert "not Ant-v5" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("env_id,obs_dim,act_dim", [("HalfCheetah-v5", 17, 6)])  # Ant: not committed
+@pytest.mark.parametrize("env_id,obs_dim,act_dim", [("HalfCheetah-v5", 17, 6), ("Ant-v5", 27, 8)])
 def test_committed_demos_match_their_expert(env_id, obs_dim, act_dim):
     """bench/demos/ENV.npz (Table II's data) loads, is what its expert does from the recorded
     seed, and records the command that made it."""
@@ -100,13 +100,14 @@ def test_committed_demos_match_their_expert(env_id, obs_dim, act_dim):
     for o, a in zip(demos.obs[0][:-1], demos.act[0]):
         np.testing.assert_allclose(actor.act(o), a, atol=1e-5)
     # ... and every 7th transition is this env's dynamics: the recorded action from the
-    # recorded state (qpos without the x position, which the observation leaves out; qvel)
-    # gives the recorded next observation
+    # recorded state (qpos without the position entries the observation leaves out: x for
+    # HalfCheetah, x and y for Ant; qvel) gives the recorded next observation
     sim = env.unwrapped
-    nq = sim.model.nq - 1
+    skip = sim.model.nq + sim.model.nv - obs_dim
+    nq = sim.model.nq - skip
     for t in range(0, len(demos.act[0]), 7):
         o = demos.obs[0][t]
-        sim.set_state(np.concatenate([[0.0], o[:nq]]), o[nq:])
+        sim.set_state(np.concatenate([np.zeros(skip), o[:nq]]), o[nq:])
         nxt, *_ = env.step(demos.act[0][t])
         np.testing.assert_allclose(nxt, demos.obs[0][t + 1], atol=1e-4)
 
