@@ -211,3 +211,54 @@ def test_relabeled_negatives_are_demos_aimed_at_another_demos_block():
                               obs_norm=trainer.obs_norm).goal_shift is None
     with pytest.raises(ValueError, match="relabeled_negatives must be"):
         dataclasses.replace(cfg, relabeled_negatives=0.8, random_negatives=1, random_negative_frac=0.3)
+
+
+def test_explorer_negatives_come_from_a_demo_free_policy_sharing_the_model():
+    """explorer_negatives: a second policy collects its own episodes (env steps counted, its own
+    buffer), trains by the model-based update on the current reward with no demo terms and
+    the agent's forward model, fills its share of D's agent batches, and is checkpointed."""
+    import dataclasses
+
+    import torch
+
+    from mairl_core.algos.adversarial import AdversarialTrainer, Transitions
+    from mairl_core.algos.config import AlgoConfig
+    from mairl_core.envs.ur5_reach import UR5ReachVecEnv
+
+    venv = UR5ReachVecEnv(2, seed=0)
+    obs = venv.reset()
+    expert = Transitions(obs.new_zeros(1, 100, 15), obs.new_zeros(1, 100, 6), obs.new_zeros(1, 100, 15),
+                         obs.new_zeros(1, 100))
+    cfg = dataclasses.replace(AlgoConfig(), n_envs=2, batch_size=32, rollout_batch=8, model_steps=1,
+                              disc_steps=1, policy_steps=1, rollout_horizon=2, bc_weight=1.0,
+                              rollout_expert_frac=0.5, explorer_negatives=0.5)
+    trainer = AdversarialTrainer("mairl", cfg, venv, expert, seed=0)
+    xcfg = trainer.explorer_learner.cfg
+    assert xcfg.bc_weight == 0 and xcfg.rollout_expert_frac == 0  # no demos reach the explorer
+    assert trainer.explorer_learner.dynamics is trainer.learner.dynamics
+    before = [p.detach().clone() for p in trainer.explorer.parameters()]
+    seen = []
+    orig = trainer._disc_logits
+    trainer._disc_logits = lambda b, traj: (seen.append(b.act), orig(b, traj))[1]
+    metrics = trainer.train_iteration()
+    assert trainer.env_steps == 400  # the agent's 2 episodes and the explorer's 2
+    assert trainer.buffer.size == 2 and trainer.explorer_buffer.size == 2
+    assert "explorer/objective" in metrics and "explorer/success" in metrics
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.explorer.parameters()))
+    # D's agent batch: 16 of the agent's transitions, then 16 of the explorer's
+    mine = {tuple(r.tolist()) for r in trainer.buffer.data.act[:2].reshape(-1, 6)}
+    theirs = {tuple(r.tolist()) for r in trainer.explorer_buffer.data.act[:2].reshape(-1, 6)}
+    assert [tuple(r.tolist()) in mine for r in seen[1]] == [True] * 16 + [False] * 16
+    assert [tuple(r.tolist()) in theirs for r in seen[1]] == [False] * 16 + [True] * 16
+    other = AdversarialTrainer("mairl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
+    other.load_state_dict(trainer.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(other.explorer.parameters(),
+                                                 trainer.explorer.parameters()))
+    assert torch.equal(other.explorer_buffer.data.obs, trainer.explorer_buffer.data.obs)
+    with pytest.raises(ValueError, match="explorer_negatives needs a model-based"):
+        AdversarialTrainer("airl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
+    with pytest.raises(ValueError, match="explorer_negatives must be"):
+        dataclasses.replace(cfg, explorer_negatives=0.5, relabeled_negatives=0.5)
+    # a frozen reward trains no D: no explorer (reward transfer)
+    frozen = dataclasses.replace(cfg, freeze_reward=True, rollout_expert_frac=0.0, bc_weight=0.0)
+    assert AdversarialTrainer("mairl", frozen, UR5ReachVecEnv(2, seed=0), None, seed=0).explorer is None

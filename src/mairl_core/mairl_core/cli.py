@@ -575,8 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--env-config", default="ur5_reach_changed",
                    help="env YAML of the changed robot (default: ur5_reach_changed)")
     x.add_argument("--rows", default=None, help="comma-separated, of: Expert, BC moved, MAIRL moved, "
-                   "MAIRL reward, GAIL reward (the default set), MAIRL(s) reward, True reward "
-                   "(reach's own reward: a control for the learner)")
+                   "MAIRL reward, GAIL reward (the default set), MAIRL(s) moved, MAIRL(s) reward, "
+                   "True reward (reach's own reward: a control for the learner)")
     seeded_runs(x, seed_help="base seed; runs use S, S+1, ... and the source's checkpoints of those seeds")
     x.set_defaults(func=_bench_transfer)
 

@@ -155,10 +155,15 @@ class ModelBasedLearner:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"model_opt": self.model_opt, "policy_opt": self.policy_opt}
 
-    def train_model(self, buffer: EpisodeBuffer) -> dict[str, float]:
-        """Maximum likelihood on the buffer (eq. 15)."""
+    def train_model(self, buffer: EpisodeBuffer, extra: EpisodeBuffer | None = None
+                    ) -> dict[str, float]:
+        """Maximum likelihood on the buffer (eq. 15), and on ``extra`` (the explorer's) if given."""
         losses, norms = [], []
         data = buffer.recent_episodes(buffer.capacity * buffer.horizon).flat()
+        if extra is not None and extra.size:
+            more = extra.recent_episodes(extra.capacity * extra.horizon).flat()
+            data = Transitions(*(torch.cat([getattr(data, k), getattr(more, k)])
+                                 for k in ("obs", "act", "next_obs", "done")))
         if self.cfg.model_uses_demos and self.expert is not None:
             # the demos are real transitions too, and half the rollouts may start from them
             demos = self.expert.flat()
@@ -270,7 +275,11 @@ class ModelBasedLearner:
             obs = nxt
         return total.mean()
 
-    def update_policy(self, trainer: AdversarialTrainer, batch: Transitions) -> dict[str, float]:
+    def update_policy(self, trainer: AdversarialTrainer, batch: Transitions,
+                      buffer: EpisodeBuffer | None = None) -> dict[str, float]:
+        """``policy_steps`` steps on the rollout objective (minus ``bc_weight`` x the BC term);
+        rollouts start from ``buffer``'s recent states (default: the trainer's agent buffer)
+        and ``rollout_expert_frac`` of them from demonstrated states."""
         objs, norms = [], []
         disc = trainer.policy_disc
         for p in disc.parameters():
@@ -278,7 +287,8 @@ class ModelBasedLearner:
         for p in self.dynamics.parameters():
             p.requires_grad_(False)
         try:
-            pool = trainer.buffer.recent_episodes(self.cfg.agent_recent).flat().obs
+            pool = (trainer.buffer if buffer is None else buffer).recent_episodes(
+                self.cfg.agent_recent).flat().obs
             n_exp = int(round(self.cfg.rollout_expert_frac * self.cfg.rollout_batch))
             expert_pool = trainer.expert.flat().obs if n_exp else None
             for _ in range(self.cfg.policy_steps):
@@ -289,7 +299,7 @@ class ModelBasedLearner:
                         0, len(expert_pool), (n_exp,), generator=self.gen)]])
                 obj = self.rollout_objective(disc, starts)
                 self.policy_opt.zero_grad()
-                (trainer.bc_loss() - obj).backward()
+                (trainer.bc_loss(self.cfg.bc_weight) - obj).backward()
                 norms.append(float(torch.sqrt(sum(p.grad.pow(2).sum() for p in self.policy.parameters()
                                                   if p.grad is not None))))
                 nn.utils.clip_grad_value_(self.policy.parameters(), self.cfg.policy_grad_clip)
@@ -450,6 +460,17 @@ class AdversarialTrainer:
                                      or self.action_scale is None):
             raise ValueError("random_negatives needs bounded continuous actions and a "
                              "transition-level discriminator")
+        self.explorer: nn.Module | None = None  # cfg.explorer_negatives
+        if cfg.explorer_negatives > 0 and not cfg.freeze_reward:
+            if learner_cls is not ModelBasedLearner:
+                raise ValueError("explorer_negatives needs a model-based method (mairl, mgail)")
+            # a fresh policy with the learner of reward transfer (no demo terms), sharing F
+            self.explorer = make_policy(cfg, env.obs_dim, env.act_dim, env.discrete, self.action_scale)
+            self.explorer_learner = ModelBasedLearner(
+                dataclasses.replace(cfg, rollout_expert_frac=0.0, bc_weight=0.0),
+                env, self.explorer, self.gen, None)
+            self.explorer_learner.dynamics = self.learner.dynamics
+            self.explorer_buffer = EpisodeBuffer(cfg.explorer_window or cfg.buffer_size, env.horizon)
         self.iteration = 0
         self.env_steps = 0
         self.disc_steps_done = 0
@@ -457,9 +478,12 @@ class AdversarialTrainer:
 
     # ----- Algorithm 1, step by step -----
     @torch.no_grad()
-    def collect(self, random_actions: bool = False) -> Transitions:
-        """Run pi in the real environment for T steps in each of n_envs envs (or uniformly
-        random actions inside the action bound: not added to the agent's buffer)."""
+    def collect(self, random_actions: bool = False, policy: nn.Module | None = None,
+                buffer: EpisodeBuffer | None = None) -> Transitions:
+        """Run pi (or ``policy``) in the real environment for T steps in each of n_envs envs,
+        adding the episodes to the agent's buffer (or ``buffer``); or uniformly random
+        actions inside the action bound (added to no buffer)."""
+        policy = self.policy if policy is None else policy
         obs = self.env.reset()
         o, a, n, d, r, lp = [], [], [], [], [], []
         for t in range(self.env.horizon):
@@ -467,17 +491,17 @@ class AdversarialTrainer:
                 u = torch.rand((self.env.n_envs, self.env.act_dim), generator=self.gen)
                 env_act = (2 * u - 1) * torch.as_tensor(self.action_scale, dtype=torch.float32)
             else:
-                env_act = self.policy.act(obs)
-            act_vec = self.policy.one_hot(env_act) if self.env.discrete else env_act
+                env_act = policy.act(obs)
+            act_vec = policy.one_hot(env_act) if self.env.discrete else env_act
             nxt, rew, over = self.env.step(env_act)
-            o.append(obs), a.append(act_vec), n.append(nxt), lp.append(self.policy.log_prob(obs, act_vec))
+            o.append(obs), a.append(act_vec), n.append(nxt), lp.append(policy.log_prob(obs, act_vec))
             r.append(torch.as_tensor(rew, dtype=torch.float32))
             d.append(torch.zeros(self.env.n_envs))  # fixed horizon: truncation, never terminal
             obs = nxt
         self.env_steps += self.env.n_envs * self.env.horizon
         batch = Transitions(*(torch.stack(x, 1) for x in (o, a, n, d, r, lp)))
         if not random_actions:
-            self.buffer.add(batch)
+            (self.buffer if buffer is None else buffer).add(batch)
         return batch
 
     def collect_random_negatives(self) -> None:
@@ -507,16 +531,22 @@ class AdversarialTrainer:
         n = max(1, cfg.batch_size // self.env.horizon) if traj else cfg.batch_size
         n_rand = 0 if self.random_pool is None else int(round(cfg.random_negative_frac * n))
         n_rel = 0 if self.goal_shift is None else int(round(cfg.relabeled_negatives * n))
+        explored = None if self.explorer is None else self.explorer_buffer.recent_episodes(
+            self.explorer_buffer.capacity * self.env.horizon).flat()
+        n_xp = 0 if explored is None else int(round(cfg.explorer_negatives * n))
         losses, accs = [], []
         for _ in range(cfg.disc_steps):
             e = expert.index(torch.randint(0, len(expert), (n,), generator=self.gen))
-            g = agent.index(torch.randint(0, len(agent), (n - n_rand - n_rel,), generator=self.gen))
+            g = agent.index(torch.randint(0, len(agent), (n - n_rand - n_rel - n_xp,),
+                                          generator=self.gen))
             extra = []
             if n_rand:
                 extra.append(self.random_pool.index(torch.randint(0, len(self.random_pool), (n_rand,),
                                                                   generator=self.gen)))
             if n_rel:
                 extra.append(self.relabeled_demos(n_rel))
+            if n_xp:
+                extra.append(explored.index(torch.randint(0, len(explored), (n_xp,), generator=self.gen)))
             if extra:  # D reads obs, act, next_obs and done
                 g = Transitions(*(torch.cat([getattr(x, k) for x in (g, *extra)])
                                   for k in ("obs", "act", "next_obs", "done")))
@@ -593,14 +623,24 @@ class AdversarialTrainer:
         metrics: dict[str, float] = {"env/true_return": float(batch.env_reward.sum(1).mean())}
         if hasattr(self.env, "success_rate"):  # robot tasks: success at the end of the episodes
             metrics["env/success"] = float(self.env.success_rate())
+        explored = None
+        if self.explorer is not None and self.iteration % self.cfg.explorer_every == 0:
+            explored = self.collect(policy=self.explorer, buffer=self.explorer_buffer)
+            metrics["explorer/true_return"] = float(explored.env_reward.sum(1).mean())
+            if hasattr(self.env, "success_rate"):
+                metrics["explorer/success"] = float(self.env.success_rate())
         if self.learner.model_based:
-            metrics.update(self.learner.train_model(self.buffer))
+            metrics.update(self.learner.train_model(
+                self.buffer, None if self.explorer is None else self.explorer_buffer))
         if not self.cfg.freeze_reward:
             metrics.update(self.train_discriminator())
         if self.iteration >= self.cfg.disc_warmup_iters:
             metrics.update(self.learner.update_policy(self, batch))
             if self.policy_avg is not None:
                 self.policy_avg.update_parameters(self.policy)
+            if self.explorer is not None:
+                xm = self.explorer_learner.update_policy(self, explored, self.explorer_buffer)
+                metrics.update({f"explorer/{k.split('/')[-1]}": v for k, v in xm.items()})
         self.iteration += 1
         metrics["env_steps"] = float(self.env_steps)
         if self.log_fn is not None:
@@ -644,10 +684,13 @@ class AdversarialTrainer:
             extra["policy_avg"] = self.policy_avg
         if self.obs_norm is not None:
             extra["obs_norm"] = self.obs_norm
+        if self.explorer is not None:
+            extra["explorer"] = self.explorer
         return {"policy": self.policy, "disc": self.disc, **extra, **self.learner.modules()}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"disc_opt": self.disc_opt, **self.learner.optimizers()}
+        extra = {} if self.explorer is None else {"explorer_opt": self.explorer_learner.policy_opt}
+        return {"disc_opt": self.disc_opt, **self.learner.optimizers(), **extra}
 
     def state_dict(self) -> dict:
         return {
@@ -660,6 +703,7 @@ class AdversarialTrainer:
             "rng": {"torch": torch.get_rng_state(), "gen": self.gen.get_state(),
                     "env": self.env.rng_state()},
             "buffer": self.buffer.state_dict(),
+            **({} if self.explorer is None else {"explorer_buffer": self.explorer_buffer.state_dict()}),
             **({} if self.random_pool is None else {"random_pool": {
                 k: getattr(self.random_pool, k).clone() for k in FIELDS
                 if getattr(self.random_pool, k) is not None}}),
@@ -679,5 +723,7 @@ class AdversarialTrainer:
         self.gen.set_state(state["rng"]["gen"])
         self.env.set_rng_state(state["rng"]["env"])
         self.buffer.load_state_dict(state["buffer"])
+        if self.explorer is not None:
+            self.explorer_buffer.load_state_dict(state["explorer_buffer"])
         pool = state.get("random_pool")
         self.random_pool = None if pool is None else Transitions(**pool)

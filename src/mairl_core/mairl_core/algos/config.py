@@ -152,6 +152,19 @@ class AlgoConfig:
     from the demos, so D's reward must encode it, not just the demos' style (for reward
     transfer: otherwise a fresh policy finds rewarded behaviour far from the block). Costs
     no env steps; 0 = off. Transition-level discriminators only."""
+    explorer_negatives: float = 0.0
+    """This share of D's agent-side batch comes from an *explorer*: a second policy, trained
+    from scratch by the same model-based update on the current reward but with no demos (no
+    BC term, rollouts started only from its own states) -- the reward-transfer learner, run
+    alongside D. It finds what the current reward scores highest away from the demos, and D
+    is shown what it finds. Every ``explorer_every`` iterations it collects n_envs episodes in
+    the real env (their env steps count in the budget; the forward model trains on them too).
+    0 = off. Model-based methods (MAIRL, MGAIL) only."""
+    explorer_every: int = 1
+    explorer_window: int = 0
+    """D draws the explorer's negatives from its last this many env steps (0 = its whole
+    history, up to ``buffer_size``: what a fresh learner visits on its way, not only where
+    the explorer is now)."""
 
     # --- PPO, the model-free learner of the baselines ---
     ppo_lr: float = 3e-4
@@ -179,5 +192,11 @@ class AlgoConfig:
                 self.relabeled_negatives + (self.random_negative_frac if self.random_negatives else 0) >= 1):
             raise ValueError("relabeled_negatives must be in [0, 1), and with random_negative_frac "
                              "leave some of D's agent batch to the agent")
+        if not 0.0 <= self.explorer_negatives < 1.0 or self.explorer_every < 1 or self.explorer_window < 0 or (
+                self.explorer_negatives + self.relabeled_negatives
+                + (self.random_negative_frac if self.random_negatives else 0) >= 1):
+            raise ValueError("explorer_negatives must be in [0, 1), explorer_every >= 1 and explorer_window "
+                             ">= 0, and with "
+                             "the other negatives leave some of D's agent batch to the agent")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")

@@ -43,7 +43,8 @@ from .ur5 import UR5BenchConfig, evaluate_expert, train_and_select
 ROWS: dict[str, tuple[str, str]] = {
     "Expert": ("", "expert"), "BC moved": ("bc", "moved"), "MAIRL moved": ("mairl", "moved"),
     "MAIRL reward": ("mairl", "reward"), "GAIL reward": ("gail", "reward"),
-    "MAIRL(s) reward": ("mairl_s", "reward"), "True reward": ("mairl", "true"),
+    "MAIRL(s) moved": ("mairl_s", "moved"), "MAIRL(s) reward": ("mairl_s", "reward"),
+    "True reward": ("mairl", "true"),
 }
 DEFAULT_ROWS = ["Expert", "BC moved", "MAIRL moved", "MAIRL reward", "GAIL reward"]
 #: source algo -> the trainer method whose discriminator kind matches and whose learner is

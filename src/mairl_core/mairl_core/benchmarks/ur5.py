@@ -151,7 +151,9 @@ def train_and_select(trainer, exp: RobotExperiment, bench: UR5BenchConfig, out: 
                                env_config=env_config)
             out["curve"].append({"env_steps": tr.env_steps, "success": r["success_rate"],
                                  "final_distance_median": r["final_distance_median"],
-                                 "train_success": m.get("env/success")})
+                                 "train_success": m.get("env/success"),
+                                 **({"explorer_success": m["explorer/success"]}
+                                    if "explorer/success" in m else {})})
             key = (r["success_rate"], -r["final_distance_median"])
             if not best or key >= best["key"]:  # SELECTION_RULE
                 best.update(key=key, env_steps=tr.env_steps,
@@ -261,10 +263,10 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, task: str = "reach", tit
 
 
 def load_bench(path: str = "reach_train") -> tuple[RobotExperiment, UR5BenchConfig]:
-    from ..config import from_dict, read_yaml, resolve_config
+    from ..config import from_dict
+    from ..robot import read_experiment_yaml
 
-    p = resolve_config(path)
-    data = dict(read_yaml(p))
+    p, data = read_experiment_yaml(path)
     bench = from_dict(UR5BenchConfig, data.pop("bench", None) or {}, f"{p}:bench")
     check_methods(bench.methods)
     return load_robot_experiment(p), bench
