@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pytest
@@ -225,3 +226,31 @@ def test_load_experiment_errors_name_section_and_key(tmp_path):
     exp = load_experiment(_write(tmp_path, "algo:\n  gamma: 0.5\n", "ok.yaml"))
     assert exp.algo.gamma == 0.5 and exp.algo.d_model == 64  # mairl.yaml still underneath
     assert exp.bench == BenchConfig()
+
+
+def test_experiment_file_with_a_base(tmp_path):
+    """``base:`` names another experiment file: mapping sections update it key by key, the
+    rest replaces; the repo's reach_transfer.yaml is reach_train.yaml plus the explorer;
+    cycles and bad values are config errors naming the file."""
+    from mairl_core.benchmarks.ur5 import load_bench
+    from mairl_core.robot import load_robot_experiment, read_experiment_yaml
+
+    (tmp_path / "a.yaml").write_text("bc_steps: 7\nalgo:\n  policy_lr: 0.5\n  disc_lr: 0.25\n"
+                                     "bench:\n  seeds: 2\n  methods: [BC]\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\nalgo:\n  disc_lr: 0.125\nbench:\n  methods: [MAIRL]\n")
+    exp, bench = load_bench(str(tmp_path / "b.yaml"))
+    assert (exp.bc_steps, exp.algo.policy_lr, exp.algo.disc_lr) == (7, 0.5, 0.125)
+    assert (bench.seeds, bench.methods) == (2, ["MAIRL"])
+    shipped, base = load_robot_experiment("reach_transfer").algo, load_robot_experiment("reach_train").algo
+    assert shipped.explorer_negatives > 0 and base.explorer_negatives == 0
+    assert dataclasses.replace(shipped, explorer_negatives=0.0, explorer_window=0) == base
+    (tmp_path / "c.yaml").write_text("base: d.yaml\n")
+    (tmp_path / "d.yaml").write_text("base: c.yaml\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        read_experiment_yaml(tmp_path / "c.yaml")
+    (tmp_path / "e.yaml").write_text("base: [1]\n")
+    with pytest.raises(ConfigError, match="e.yaml:base"):
+        read_experiment_yaml(tmp_path / "e.yaml")
+    (tmp_path / "f.yaml").write_text("base: nowhere\n")
+    with pytest.raises(ConfigError, match="not found"):
+        read_experiment_yaml(tmp_path / "f.yaml")
