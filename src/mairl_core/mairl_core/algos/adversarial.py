@@ -467,8 +467,7 @@ class AdversarialTrainer:
             # a fresh policy with the learner of reward transfer (no demo terms), sharing F
             self.explorer = make_policy(cfg, env.obs_dim, env.act_dim, env.discrete, self.action_scale)
             self.explorer_learner = ModelBasedLearner(
-                dataclasses.replace(cfg, rollout_expert_frac=0.0, bc_weight=0.0,
-                                    policy_steps=cfg.explorer_policy_steps or cfg.policy_steps),
+                dataclasses.replace(cfg, rollout_expert_frac=0.0, bc_weight=0.0),
                 env, self.explorer, self.gen, None)
             self.explorer_learner.dynamics = self.learner.dynamics
             self.explorer_buffer = EpisodeBuffer(cfg.explorer_window or cfg.buffer_size, env.horizon)
@@ -625,13 +624,6 @@ class AdversarialTrainer:
         if hasattr(self.env, "success_rate"):  # robot tasks: success at the end of the episodes
             metrics["env/success"] = float(self.env.success_rate())
         explored = None
-        if (self.explorer is not None and self.cfg.explorer_restart and self.iteration
-                and self.iteration % self.cfg.explorer_restart == 0):  # a learner from scratch again
-            fresh = make_policy(self.cfg, self.env.obs_dim, self.env.act_dim, self.env.discrete,
-                                self.action_scale)
-            self.explorer.load_state_dict(fresh.state_dict())
-            self.explorer_learner.policy_opt = torch.optim.Adam(self.explorer.parameters(),
-                                                                lr=self.cfg.policy_lr)
         if self.explorer is not None and self.iteration % self.cfg.explorer_every == 0:
             explored = self.collect(policy=self.explorer, buffer=self.explorer_buffer)
             metrics["explorer/true_return"] = float(explored.env_reward.sum(1).mean())

@@ -161,11 +161,6 @@ class AlgoConfig:
     the real env (their env steps count in the budget; the forward model trains on them too).
     0 = off. Model-based methods (MAIRL, MGAIL) only."""
     explorer_every: int = 1
-    explorer_restart: int = 0
-    """Iterations between re-initialisations of the explorer (a fresh policy and optimiser), so
-    D keeps seeing what a learner starting from scratch does on the current reward (0 = never)."""
-    explorer_policy_steps: int = 0
-    """Policy steps per iteration for the explorer (0 = ``policy_steps``)."""
     explorer_window: int = 0
     """D draws the explorer's negatives from its last this many env steps (0 = its whole
     history, up to ``buffer_size``: what a fresh learner visits on its way, not only where
@@ -197,12 +192,11 @@ class AlgoConfig:
                 self.relabeled_negatives + (self.random_negative_frac if self.random_negatives else 0) >= 1):
             raise ValueError("relabeled_negatives must be in [0, 1), and with random_negative_frac "
                              "leave some of D's agent batch to the agent")
-        if not 0.0 <= self.explorer_negatives < 1.0 or self.explorer_every < 1 or min(
-                self.explorer_window, self.explorer_restart, self.explorer_policy_steps) < 0 or (
+        if not 0.0 <= self.explorer_negatives < 1.0 or self.explorer_every < 1 or self.explorer_window < 0 or (
                 self.explorer_negatives + self.relabeled_negatives
                 + (self.random_negative_frac if self.random_negatives else 0) >= 1):
-            raise ValueError("explorer_negatives must be in [0, 1), explorer_every >= 1, the other "
-                             "explorer settings >= 0, and with "
+            raise ValueError("explorer_negatives must be in [0, 1), explorer_every >= 1 and explorer_window "
+                             ">= 0, and with "
                              "the other negatives leave some of D's agent batch to the agent")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
