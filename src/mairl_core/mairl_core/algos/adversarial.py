@@ -418,6 +418,7 @@ class AdversarialTrainer:
         self.gen = torch.Generator().manual_seed(seed)
         self.obs_norm = obs_norm
         self.goal_shift: tuple[slice, torch.Tensor] | None = None  # cfg.relabeled_negatives
+        self.goal_slice: slice | None = getattr(env, "goal_slice", None)
         if cfg.relabeled_negatives > 0 and not cfg.freeze_reward:  # D trains: its negatives
             if expert is None or not hasattr(env, "goal_positions") or method == "gan-gcl":
                 raise ValueError("relabeled_negatives needs demos, a goal-conditioned env "
@@ -564,6 +565,10 @@ class AdversarialTrainer:
                 out = self.disc.logits(obs, act, e.next_obs, e.done,
                                        self.policy.log_prob(e.obs, e.act).detach())
                 grads = torch.autograd.grad(out.sum(), [obs, act], create_graph=True, allow_unused=True)
+                if not cfg.grad_penalty_goal and self.goal_slice is not None:
+                    keep = torch.ones(obs.shape[-1], dtype=torch.bool)
+                    keep[self.goal_slice] = False
+                    grads = (grads[0][..., keep], grads[1])
                 loss = loss + cfg.grad_penalty * sum(gr.pow(2).sum(-1).mean() for gr in grads
                                                      if gr is not None)
             self.disc_opt.zero_grad()

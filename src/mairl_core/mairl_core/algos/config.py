@@ -135,6 +135,10 @@ class AlgoConfig:
     # --- discriminator regularisation ---
     grad_penalty: float = 0.0
     """Weight of a gradient penalty on expert inputs (0 = off)."""
+    grad_penalty_goal: bool = True
+    """Goal-conditioned envs (``goal_slice``): include the goal entries of the observation in
+    the gradient penalty. The demos end at their goals, so a penalty there flattens the reward
+    exactly where a learner needs its slope to get the last centimetres."""
     random_negatives: int = 0
     """Episodes of uniformly random actions (inside the env's action bound) collected once,
     before the first iteration (rounded up to whole collections of ``n_envs`` episodes; their
