@@ -262,3 +262,39 @@ def test_explorer_negatives_come_from_a_demo_free_policy_sharing_the_model():
     # a frozen reward trains no D: no explorer (reward transfer)
     frozen = dataclasses.replace(cfg, freeze_reward=True, rollout_expert_frac=0.0, bc_weight=0.0)
     assert AdversarialTrainer("mairl", frozen, UR5ReachVecEnv(2, seed=0), None, seed=0).explorer is None
+
+
+def test_grad_penalty_can_leave_out_the_goal_entries():
+    """grad_penalty_goal=False: D's slope along the observation's goal entries (fingertip -
+    block) is not penalised, its slope along the other entries still is."""
+    import dataclasses
+
+    import torch
+
+    from mairl_core.algos.adversarial import AdversarialTrainer, Transitions
+    from mairl_core.algos.config import AlgoConfig
+    from mairl_core.envs.ur5_reach import UR5ReachVecEnv
+
+    venv = UR5ReachVecEnv(2, seed=0)
+    obs = venv.reset()
+    expert = Transitions(torch.randn(1, 100, 15), torch.randn(1, 100, 6), torch.randn(1, 100, 15),
+                         obs.new_zeros(1, 100))
+
+    def disc_loss(columns, **kw) -> float:
+        """D's first loss with its first layers reading only ``columns`` of the observation."""
+        cfg = dataclasses.replace(AlgoConfig(), n_envs=2, batch_size=32, disc_steps=1, **kw)
+        trainer = AdversarialTrainer("mairl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
+        trainer.collect()
+        with torch.no_grad():
+            for net in (trainer.disc.g_net, trainer.disc.h_net):
+                w = net[0].weight
+                mask = torch.zeros(w.shape[1], dtype=torch.bool)
+                mask[columns] = True
+                w[:, ~mask] = 0.0
+        return trainer.train_discriminator()["disc/loss"]
+
+    goal, joints = slice(12, 15), slice(0, 6)
+    bce = disc_loss(goal)
+    assert disc_loss(goal, grad_penalty=10.0, grad_penalty_goal=False) == pytest.approx(bce, abs=1e-6)
+    assert disc_loss(goal, grad_penalty=10.0) > bce + 1e-3  # penalised by default
+    assert disc_loss(joints, grad_penalty=10.0, grad_penalty_goal=False) > disc_loss(joints) + 1e-3
