@@ -65,22 +65,31 @@ def test_scripted_controller_reaches(env):
     assert successes >= 7
 
 
-def test_vec_env_runs_a_training_iteration():
+def _tiny_trainer_setup(**overrides):
+    """A 2-env reach VecEnv, one all-zero demo episode and a tiny AlgoConfig with ``overrides``."""
     import dataclasses
 
     import torch
 
-    from mairl_core.algos.adversarial import AdversarialTrainer, Transitions
+    from mairl_core.algos.adversarial import Transitions
     from mairl_core.algos.config import AlgoConfig
     from mairl_core.envs.ur5_reach import UR5ReachVecEnv
 
-    venv = UR5ReachVecEnv(2, seed=0)
+    zeros = torch.zeros
+    expert = Transitions(zeros(1, 100, 15), zeros(1, 100, 6), zeros(1, 100, 15), zeros(1, 100))
+    cfg = dataclasses.replace(AlgoConfig(), n_envs=2, batch_size=32, rollout_batch=8, model_steps=1,
+                              disc_steps=1, policy_steps=1, rollout_horizon=2, **overrides)
+    return UR5ReachVecEnv(2, seed=0), expert, cfg
+
+
+def test_vec_env_runs_a_training_iteration():
+    import torch
+
+    from mairl_core.algos.adversarial import AdversarialTrainer
+
+    venv, expert, cfg = _tiny_trainer_setup()
     obs = venv.reset()
     assert obs.shape == (2, 15) and obs.dtype == torch.float32
-    expert = Transitions(obs.new_zeros(1, 100, 15), obs.new_zeros(1, 100, 6), obs.new_zeros(1, 100, 15),
-                         obs.new_zeros(1, 100))
-    cfg = dataclasses.replace(AlgoConfig(), n_envs=2, batch_size=32, rollout_batch=8, model_steps=1,
-                              disc_steps=1, policy_steps=1, rollout_horizon=2)
     trainer = AdversarialTrainer("mairl", cfg, venv, expert, seed=0)
     m = trainer.train_iteration()
     assert trainer.env_steps == 200 and np.isfinite(m["model/nll"])
@@ -118,21 +127,12 @@ def test_random_negatives_are_real_random_episodes_in_d_batches():
     """random_negatives: episodes of uniform random actions inside the step bound, collected
     once (env steps counted), kept out of the agent's buffer, mixed into D's agent batches,
     and carried by checkpoints."""
-    import dataclasses
-
     import torch
 
-    from mairl_core.algos.adversarial import AdversarialTrainer, Transitions
-    from mairl_core.algos.config import AlgoConfig
+    from mairl_core.algos.adversarial import AdversarialTrainer
     from mairl_core.envs.ur5_reach import UR5ReachVecEnv
 
-    venv = UR5ReachVecEnv(2, seed=0)
-    obs = venv.reset()
-    expert = Transitions(obs.new_zeros(1, 100, 15), obs.new_zeros(1, 100, 6), obs.new_zeros(1, 100, 15),
-                         obs.new_zeros(1, 100))
-    cfg = dataclasses.replace(AlgoConfig(), n_envs=2, batch_size=32, rollout_batch=8, model_steps=1,
-                              disc_steps=1, policy_steps=1, rollout_horizon=2, random_negatives=3,
-                              random_negative_frac=0.5)
+    venv, expert, cfg = _tiny_trainer_setup(random_negatives=3, random_negative_frac=0.5)
     trainer = AdversarialTrainer("mairl", cfg, venv, expert, seed=0)
     seen = []
     orig = trainer._disc_logits
@@ -221,17 +221,11 @@ def test_explorer_negatives_come_from_a_demo_free_policy_sharing_the_model():
 
     import torch
 
-    from mairl_core.algos.adversarial import AdversarialTrainer, Transitions
-    from mairl_core.algos.config import AlgoConfig
+    from mairl_core.algos.adversarial import AdversarialTrainer
     from mairl_core.envs.ur5_reach import UR5ReachVecEnv
 
-    venv = UR5ReachVecEnv(2, seed=0)
-    obs = venv.reset()
-    expert = Transitions(obs.new_zeros(1, 100, 15), obs.new_zeros(1, 100, 6), obs.new_zeros(1, 100, 15),
-                         obs.new_zeros(1, 100))
-    cfg = dataclasses.replace(AlgoConfig(), n_envs=2, batch_size=32, rollout_batch=8, model_steps=1,
-                              disc_steps=1, policy_steps=1, rollout_horizon=2, bc_weight=1.0,
-                              rollout_expert_frac=0.5, explorer_negatives=0.5)
+    venv, expert, cfg = _tiny_trainer_setup(bc_weight=1.0, rollout_expert_frac=0.5,
+                                            explorer_negatives=0.5)
     trainer = AdversarialTrainer("mairl", cfg, venv, expert, seed=0)
     xcfg = trainer.explorer_learner.cfg
     assert xcfg.bc_weight == 0 and xcfg.rollout_expert_frac == 0  # no demos reach the explorer
