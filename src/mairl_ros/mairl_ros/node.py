@@ -53,7 +53,12 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
         if body is not None:
             return body(node, executor)
         while rclpy.ok() and not (stop_when is not None and stop_when(node)):
-            executor.spin_once(timeout_sec=0.1)
+            try:
+                executor.spin_once(timeout_sec=0.1)
+            except Exception:
+                if rclpy.ok():
+                    raise
+                break  # Ctrl-C / SIGTERM shut the context down while a callback was publishing
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
