@@ -82,6 +82,12 @@ class Transitions:
 FIELDS = tuple(f.name for f in dataclasses.fields(Transitions))
 
 
+def cat_transitions(*parts: Transitions) -> Transitions:
+    """The fields F and D read (obs, act, next_obs, done) of ``parts``, one after another."""
+    return Transitions(*(torch.cat([getattr(x, k) for x in parts])
+                         for k in ("obs", "act", "next_obs", "done")))
+
+
 class EpisodeBuffer:
     """Ring buffer of whole fixed-length episodes (the experience buffer D)."""
 
@@ -161,15 +167,10 @@ class ModelBasedLearner:
         losses, norms = [], []
         data = buffer.recent_episodes(buffer.capacity * buffer.horizon).flat()
         if extra is not None and extra.size:
-            more = extra.recent_episodes(extra.capacity * extra.horizon).flat()
-            data = Transitions(*(torch.cat([getattr(data, k), getattr(more, k)])
-                                 for k in ("obs", "act", "next_obs", "done")))
+            data = cat_transitions(data, extra.recent_episodes(extra.capacity * extra.horizon).flat())
         if self.cfg.model_uses_demos and self.expert is not None:
             # the demos are real transitions too, and half the rollouts may start from them
-            demos = self.expert.flat()
-            data = Transitions(*(torch.cat([x, y]) for x, y in
-                                 ((data.obs, demos.obs), (data.act, demos.act),
-                                  (data.next_obs, demos.next_obs), (data.done, demos.done))))
+            data = cat_transitions(data, self.expert.flat())
         if not self.model_scaled:  # first call: scale the model to expert + first agent steps
             delta = torch.cat([(d.next_obs - d.obs).reshape(-1, self.env.obs_dim)
                                for d in (self.expert, data) if d is not None])
@@ -549,8 +550,7 @@ class AdversarialTrainer:
             if n_xp:
                 extra.append(explored.index(torch.randint(0, len(explored), (n_xp,), generator=self.gen)))
             if extra:  # D reads obs, act, next_obs and done
-                g = Transitions(*(torch.cat([getattr(x, k) for x in (g, *extra)])
-                                  for k in ("obs", "act", "next_obs", "done")))
+                g = cat_transitions(g, *extra)
             le, lg = self._disc_logits(e, traj), self._disc_logits(g, traj)
             if cfg.centre_logits and self.disc_steps_done == 0:
                 shift = -torch.cat([le, lg]).mean().item()

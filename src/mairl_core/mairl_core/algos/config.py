@@ -199,8 +199,8 @@ class AlgoConfig:
         if not 0.0 <= self.explorer_negatives < 1.0 or self.explorer_every < 1 or self.explorer_window < 0 or (
                 self.explorer_negatives + self.relabeled_negatives
                 + (self.random_negative_frac if self.random_negatives else 0) >= 1):
-            raise ValueError("explorer_negatives must be in [0, 1), explorer_every >= 1 and explorer_window "
-                             ">= 0, and with "
-                             "the other negatives leave some of D's agent batch to the agent")
+            raise ValueError("explorer_negatives must be in [0, 1), explorer_every >= 1 and "
+                             "explorer_window >= 0, and with the other negatives leave some of "
+                             "D's agent batch to the agent")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
