@@ -5,7 +5,7 @@ Source: the checkpoints a ``mairl bench ur5`` run saved
 (``SOURCE/checkpoints/{task}_{algo}_seed{s}.pt``: the selected policy, the
 observation normaliser and the learned reward ``disc``). Target: the same task
 on a changed robot, an env YAML (default ``config/ur5_reach_changed.yaml``:
-softer, more damped servos and a payload). Rows, one run per source seed:
+a 0.5 kg payload at the tool point). Rows, one run per source seed:
 
 - ``BC moved``, ``MAIRL moved``: the source policies, unchanged, on the changed robot;
 - ``MAIRL reward``: a fresh policy trained on the changed robot with MAIRL's frozen
