@@ -243,8 +243,7 @@ def test_experiment_file_with_a_base(tmp_path):
     assert (bench.seeds, bench.methods) == (2, ["MAIRL"])
     shipped, base = load_robot_experiment("reach_transfer").algo, load_robot_experiment("reach_train").algo
     assert shipped.explorer_negatives > 0 and base.explorer_negatives == 0
-    assert dataclasses.replace(shipped, explorer_negatives=0.0, explorer_window=0,
-                               grad_penalty_goal=True) == base
+    assert dataclasses.replace(shipped, explorer_negatives=0.0, explorer_window=0) == base
     (tmp_path / "c.yaml").write_text("base: d.yaml\n")
     (tmp_path / "d.yaml").write_text("base: c.yaml\n")
     with pytest.raises(ConfigError, match="includes itself"):

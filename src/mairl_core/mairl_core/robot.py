@@ -77,7 +77,11 @@ def read_experiment_yaml(path: str | os.PathLike, _seen: tuple[Path, ...] = ()
 
 
 def load_robot_experiment(path: str | os.PathLike = "reach_train") -> RobotExperiment:
-    p, data = read_experiment_yaml(path)
+    return robot_experiment(*read_experiment_yaml(path))
+
+
+def robot_experiment(p: Path, data: dict[str, Any]) -> RobotExperiment:
+    """The experiment of ``read_experiment_yaml``'s sections ``data``, read from ``p``."""
     unknown = set(data) - {"demos", "algo", "eval", "bc_steps", "bench"}
     if unknown:
         raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; "

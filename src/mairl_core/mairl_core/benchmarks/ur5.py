@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from ..config import ConfigError
-from ..robot import (RobotExperiment, evaluate_robot, load_robot_demos, load_robot_experiment,
-                     make_robot_trainer, task_env_cls, train_bc)
+from ..robot import (RobotExperiment, evaluate_robot, load_robot_demos, make_robot_trainer,
+                     read_experiment_yaml, robot_experiment, task_env_cls, train_bc)
 from . import run_parallel
 
 #: label -> (algo, state-only reward). AIRL and MAIRL use g(s, a): on reach the state-only
@@ -264,10 +264,8 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, task: str = "reach", tit
 
 def load_bench(path: str = "reach_train") -> tuple[RobotExperiment, UR5BenchConfig]:
     from ..config import from_dict
-    from ..robot import read_experiment_yaml
-
     p, data = read_experiment_yaml(path)
-    bench = from_dict(UR5BenchConfig, data.pop("bench", None) or {}, f"{p}:bench")
+    bench = from_dict(UR5BenchConfig, data.get("bench") or {}, f"{p}:bench")
     check_methods(bench.methods)
-    return load_robot_experiment(p), bench
+    return robot_experiment(p, data), bench
 
