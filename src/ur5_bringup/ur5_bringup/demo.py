@@ -67,6 +67,11 @@ class Log:
         self.file.close()
 
 
+#: the recorder's log line for a saved episode, as rclpy prints it:
+#: "[mairl_recorder] [INFO] [1796176662.93] [mairl_recorder]: saved 0"
+SAVED = re.compile(r"\[mairl_recorder\]: saved (\d+)")
+
+
 def record(out: Path, n: int, seed: int, log: Log, progress: bool) -> Path:
     from mairl_core.data.recorder import next_episode_index
 
@@ -79,8 +84,7 @@ def record(out: Path, n: int, seed: int, log: Log, progress: bool) -> Path:
           f"(real time: about {4.3 * (n - have):.0f} s)")
     bar = _progress(n, "demos", progress)
     bar.update(have)
-    saved = re.compile(r"\] saved (\d+)")
-    log.watchers.append(lambda line: bar.update(1) if saved.search(line) else None)
+    log.watchers.append(lambda line: bar.update(1) if SAVED.search(line) else None)
     specs = stack("reaching", mode="record", operator="scripted", episodes=n - have,
                   dataset=str(demos), seed=seed + have)
     procs = start_nodes(specs, str(params_file("reaching")), sink=log)
