@@ -436,13 +436,17 @@ def _bench_dynamics(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, steps=args.steps)
     if args.seeds is not None:
         cfg = dataclasses.replace(cfg, seeds=args.seeds)
+    if args.attention_blocks is not None:
+        if args.attention_blocks < 0:
+            raise ValueError(f"--attention-blocks must be >= 0, got {args.attention_blocks}")
+        cfg = dataclasses.replace(cfg, attention_blocks=args.attention_blocks)
     if args.quick:  # a smoke test: figures from it are labelled quick and never quoted
         cfg = dataclasses.replace(cfg, seeds=1, steps=min(cfg.steps, 60), episodes=4, max_starts=200)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"dynamics benchmark: {', '.join(cfg.models)} on {', '.join(cfg.envs)}; {cfg.seeds} seeds, "
-          f"{cfg.steps} Adam steps each" + (" [QUICK: smoke-test config, not a result]"
-                                            if args.quick else ""), flush=True)
+          f"{cfg.steps} Adam steps each; attention blocks: {cfg.attention_blocks}"
+          + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
     t0 = time.perf_counter()
     runs = dyn.run_benchmark(cfg, out / "work", workers=args.workers, progress=not args.no_progress)
     rows = dyn.summarise(cfg, runs)
@@ -606,6 +610,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where ENV.npz demos are (default: bench/demos of this checkout)")
     dy.add_argument("--steps", type=int, default=None, help="Adam steps per model (default 5000)")
     dy.add_argument("--seeds", type=int, default=None, help="seeds per model (default 3)")
+    dy.add_argument("--attention-blocks", type=int, default=None,
+                    help="the attention model's Transformer-decoder blocks (default 2; 0: eq. 13's "
+                         "single attention)")
     dy.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
     dy.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
     dy.add_argument("--no-progress", action="store_true", help="no progress bars")

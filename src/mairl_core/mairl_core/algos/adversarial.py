@@ -149,7 +149,8 @@ class ModelBasedLearner:
         self.cfg, self.env, self.policy, self.gen = cfg, env, policy, gen
         self.dynamics = make_dynamics(cfg.dynamics, env.obs_dim, env.act_dim, head=env.dynamics_head,
                                       d_model=cfg.d_model, n_heads=cfg.n_heads,
-                                      embed_hidden=cfg.embed_hidden, gated_decoder=cfg.gated_decoder)
+                                      embed_hidden=cfg.embed_hidden, gated_decoder=cfg.gated_decoder,
+                                      attention_blocks=cfg.attention_blocks)
         self.expert = expert
         self.model_scaled = not (cfg.normalize_obs and env.dynamics_head == "gaussian")
         self.model_opt = torch.optim.Adam(self.dynamics.parameters(), lr=cfg.model_lr)

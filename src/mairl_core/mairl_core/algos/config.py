@@ -65,6 +65,9 @@ class AlgoConfig:
     n_heads: int = 4
     embed_hidden: int = 32
     """Width of the two-layer embedding / decoder MLPs."""
+    attention_blocks: int = 0
+    """``dynamics: attention``: Transformer-decoder blocks (models/dynamics.py); 0 = eq. 13's
+    single attention."""
     gated_decoder: bool = False
     """Dec also reads features * state embedding (models/dynamics.py explains why robots need it)."""
     model_uses_demos: bool = False

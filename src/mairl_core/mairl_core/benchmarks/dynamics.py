@@ -46,6 +46,9 @@ class DynamicsBenchConfig:
     n_heads: int = 4
     embed_hidden: int = 32
     gated_decoder: bool = True
+    attention_blocks: int = 2
+    """The attention model's Transformer-decoder blocks (models/dynamics.py; 0: eq. 13's single
+    attention, the table of 2026-11-25)."""
     horizons: tuple[int, ...] = HORIZONS
     holdout_frac: float = 0.2
     max_starts: int = 2000
@@ -113,7 +116,7 @@ def run_one(cfg: DynamicsBenchConfig, env: str, model_kind: str, seed: int, work
     gen = torch.Generator().manual_seed(seed)
     model = make_dynamics(model_kind, o.shape[1], a.shape[1], d_model=cfg.d_model,
                           n_heads=cfg.n_heads, embed_hidden=cfg.embed_hidden,
-                          gated_decoder=cfg.gated_decoder)
+                          gated_decoder=cfg.gated_decoder, attention_blocks=cfg.attention_blocks)
     model.set_delta_scale((nn_ - on).std(0).clamp_min(1e-3))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     t0 = time.perf_counter()
