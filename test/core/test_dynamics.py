@@ -208,3 +208,22 @@ def test_delta_scale_sets_units_and_std():
     cat = make_dynamics("mlp", 3, 2, head="categorical", d_model=8, embed_hidden=8)
     with pytest.raises(ValueError, match="gaussian"):
         cat.set_delta_scale(scale)
+
+
+def test_attention_blocks_stack_and_all_learn():
+    """``blocks`` > 0: Transformer-decoder blocks after the first attention; every block's
+    attention, feed-forward and norms get gradient; blocks = 0 keeps eq. 13's model and its
+    parameter names (checkpoints of it still load); negative counts are refused."""
+    obs, act = _data(5, 3, 32, seed=1)
+    plain = make_dynamics("attention", 5, 3, d_model=D_MODEL, n_heads=HEADS)
+    assert not any(k.startswith(("more_", "ffn", "norm_")) for k in plain.state_dict())
+    stacked = make_dynamics("attention", 5, 3, d_model=D_MODEL, n_heads=HEADS, attention_blocks=2)
+    assert {"more_attn.0.in_proj_weight", "ffn.1.0.weight", "norm_ffn.1.weight"} <= set(stacked.state_dict())
+    nxt = stacked.predict(obs, act)
+    assert nxt.shape == obs.shape and torch.isfinite(nxt).all()
+    stacked.nll(obs, act, obs + 0.1).backward()
+    for name, p in stacked.named_parameters():
+        assert p.grad is not None and p.grad.abs().max() > 0, name
+    assert stacked.last_attention.shape == (32, HEADS, 1, 4)
+    with pytest.raises(ValueError, match="blocks"):
+        make_dynamics("attention", 5, 3, d_model=D_MODEL, n_heads=HEADS, attention_blocks=-1)
