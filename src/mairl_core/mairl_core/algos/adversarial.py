@@ -420,7 +420,13 @@ class AdversarialTrainer:
         self.gen = torch.Generator().manual_seed(seed)
         self.obs_norm = obs_norm
         self.goal_shift: tuple[slice, torch.Tensor] | None = None  # cfg.relabeled_negatives
-        self.goal_slice: slice | None = getattr(env, "goal_slice", None)
+        # the observation entries D's gradient penalty covers (None: all of them)
+        self.penalty_obs_cols: torch.Tensor | None = None
+        goal = getattr(env, "goal_slice", None)
+        if not cfg.grad_penalty_goal and goal is not None:
+            keep = torch.ones(env.obs_dim, dtype=torch.bool)
+            keep[goal] = False
+            self.penalty_obs_cols = keep.nonzero().squeeze(-1)
         if cfg.relabeled_negatives > 0 and not cfg.freeze_reward:  # D trains: its negatives
             if expert is None or not hasattr(env, "goal_positions") or method == "gan-gcl":
                 raise ValueError("relabeled_negatives needs demos, a goal-conditioned env "
@@ -566,10 +572,8 @@ class AdversarialTrainer:
                 out = self.disc.logits(obs, act, e.next_obs, e.done,
                                        self.policy.log_prob(e.obs, e.act).detach())
                 grads = torch.autograd.grad(out.sum(), [obs, act], create_graph=True, allow_unused=True)
-                if not cfg.grad_penalty_goal and self.goal_slice is not None:
-                    keep = torch.ones(obs.shape[-1], dtype=torch.bool)
-                    keep[self.goal_slice] = False
-                    grads = (grads[0][..., keep], grads[1])
+                if self.penalty_obs_cols is not None:
+                    grads = (grads[0][..., self.penalty_obs_cols], grads[1])
                 loss = loss + cfg.grad_penalty * sum(gr.pow(2).sum(-1).mean() for gr in grads
                                                      if gr is not None)
             self.disc_opt.zero_grad()
