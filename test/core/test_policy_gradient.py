@@ -298,3 +298,23 @@ def test_discrete_rollout_gradient_reaches_policy_logits():
     # reproducible given noises and the learner's generator
     learner.gen.manual_seed(5)
     assert learner.rollout_objective(disc, starts, noises).item() == obj.item()
+
+
+def test_bounded_mean_keeps_log_pi_of_saturated_actions_honest():
+    """A squashed policy whose pre-squash mean ran far past the bound (HalfCheetah from
+    scratch): log pi of its own sampled actions, re-evaluated from the stored action as D and
+    PPO do, is thousands of nats off; with ``bound_mean`` it stays within a few nats."""
+    from mairl_core.models.policy import GaussianPolicy
+
+    torch.manual_seed(0)
+    obs = torch.randn(256, 5)
+    gaps = {}
+    for bound_mean in (False, True):
+        pi = GaussianPolicy(5, 3, (16,), log_std_init=-1.0, action_scale=1.0, bound_mean=bound_mean)
+        with torch.no_grad():
+            pi.mean_net[-1].bias.fill_(100.0)  # every action at +1 after the squash
+        act, logp = pi.rsample(obs)
+        gaps[bound_mean] = float((pi.log_prob(obs, act.detach()) - logp.detach()).abs().max())
+        if bound_mean:
+            assert float(pi(obs)[0].max()) <= 3.81
+    assert gaps[False] > 1000 and gaps[True] < 20, gaps

@@ -172,3 +172,26 @@ def test_gan_gcl_uses_the_whole_demos_and_the_expert_gets_its_own_row(tmp_path, 
     assert [r["method"] for r in rows] == ["Expert", "BC"] and rows[0]["env_steps"] == 0
     # the demonstrator replayed on held-out reset seeds: near, not exactly, its demos' mean
     assert 0.5 < rows[0]["normalised_return"] < 2.0 and rows[0]["normalised_return"] != 1.0
+
+
+def test_a_diverged_run_is_reported_and_the_others_kept(tmp_path, demo_dir, monkeypatch):
+    """A run whose training diverges (TrainingDiverged) keeps its curve and its best policy
+    before it broke, is named in the table and results.json, and the other rows are written."""
+    from mairl_core.algos.adversarial import AdversarialTrainer, TrainingDiverged
+
+    real = AdversarialTrainer._iteration
+
+    def breaks_in_airl(self):
+        if self.method == "airl" and self.iteration == 1:  # the quick run's last iteration
+            raise TrainingDiverged("training diverged in iteration 1 (test)")
+        return real(self)
+
+    monkeypatch.setattr(AdversarialTrainer, "_iteration", breaks_in_airl)
+    out = tmp_path / "d"
+    assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--quick", "--methods",
+                 "AIRL (s),GAIL", "--out", str(out), "--demo-dir", str(demo_dir), "--workers", "1",
+                 "--no-progress"]) == 0
+    rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert rows["AIRL (s)"]["diverged_seeds"] and not rows["GAIL"]["diverged_seeds"]
+    assert np.isfinite(rows["AIRL (s)"]["return_mean"]) and np.isnan(rows["AIRL (s)"]["final_return_mean"])
+    assert np.isfinite(rows["GAIL"]["final_return_mean"])

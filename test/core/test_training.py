@@ -112,3 +112,42 @@ def test_results_record_the_commit_a_run_started_from(tmp_path):
     doc = json.loads(write_results(tmp_path, "x", [], quick=True, wall_s=1.0,
                                    commit_at_start=now).read_text())
     assert doc["git_commit"] == now and "git_commit_at_end" not in doc
+
+
+def test_a_diverged_iteration_raises_and_keeps_the_last_checkpoint(gridworld_experiment, expert_demos,
+                                                                   tmp_path):
+    """A NaN weight (as a blown-up update leaves) stops training with a clear error at the end of
+    that iteration, and the checkpoint written before it is still there and finite."""
+    from _helpers import make_trainer
+    from mairl_core.algos.adversarial import TrainingDiverged
+    from mairl_core.checkpoint import load_checkpoint
+    from mairl_core.training import train_run
+
+    trainer = make_trainer(gridworld_experiment, expert_demos)
+    saved = []
+
+    def poison_after_first_save(path):
+        saved.append(trainer.env_steps)
+        with torch.no_grad():
+            next(trainer.disc.parameters()).view(-1)[0] = float("nan")
+
+    with pytest.raises(TrainingDiverged, match=r"iteration 1 .*non-finite .*disc weights"):
+        train_run(trainer, tmp_path, meta={"method": "mairl", "task": "gridworld"},
+                  env_steps=10 * trainer.cfg.n_envs * trainer.env.horizon, checkpoint_every=1,
+                  progress=False, tensorboard=False, on_checkpoint=poison_after_first_save)
+    assert len(saved) == 1
+    payload = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert payload["state"]["env_steps"] == saved[0] and payload["state"]["iteration"] == 1
+    assert all(torch.isfinite(t).all() for t in payload["state"]["modules"]["disc"].values())
+
+
+def test_ppo_ratio_stays_finite_when_stored_log_probs_are_far_off(gridworld_experiment, expert_demos):
+    """A saturated squashed action's log pi can be thousands of nats below the new policy's
+    (HalfCheetah, GAIL from scratch); exp() of that overflowed and turned the policy into NaN."""
+    from _helpers import make_trainer
+
+    trainer = make_trainer(gridworld_experiment, expert_demos, method="gail")
+    batch = trainer.collect()
+    batch = dataclasses.replace(batch, logp=torch.full_like(batch.logp, -1e4))
+    trainer.learner.update_policy(trainer, batch)
+    assert all(torch.isfinite(p).all() for p in trainer.policy.parameters())

@@ -129,6 +129,13 @@ class EpisodeBuffer:
 
 
 
+class TrainingDiverged(RuntimeError):
+    """A training iteration produced non-finite numbers (a loss, a return, a weight).
+
+    Raised at the end of that iteration, before anything is logged as a result or
+    saved, so the last checkpoint written is still the last good state."""
+
+
 class ModelBasedLearner:
     """Policy learning through a differentiable forward model (§IV-C).
 
@@ -365,7 +372,12 @@ class PPOLearner:
                 a = adv_f[idx]
                 a = (a - a.mean()) / (a.std() + 1e-8)
                 logp = self.policy.log_prob(flat.obs[idx], flat.act[idx])
-                ratio = (logp - flat.logp[idx]).exp()
+                # A squashed action at its bound is evaluated at the clamp edge (GaussianPolicy
+                # ._EDGE), where a pre-squash mean far outside gives log pi hundreds of nats off;
+                # exp() then overflows to inf and the surrogate to NaN (seen: GAIL from scratch
+                # on HalfCheetah, iteration 121). Capped at e^20 the ratio stays finite; below
+                # the cap the value is unchanged.
+                ratio = (logp - flat.logp[idx]).clamp(max=20.0).exp()
                 pg = -torch.min(ratio * a, ratio.clamp(1 - cfg.ppo_clip, 1 + cfg.ppo_clip) * a).mean()
                 vl = (self.value(flat.obs[idx]).squeeze(-1) - ret_f[idx]).pow(2).mean()
                 loss = pg + cfg.value_coef * vl + trainer.bc_loss()
@@ -389,7 +401,7 @@ def make_policy(cfg: AlgoConfig, obs_dim: int, act_dim: int, discrete: bool,
                                  cfg.straight_through)
     return GaussianPolicy(obs_dim, act_dim, cfg.policy_hidden, cfg.log_std_init, cfg.log_std_min,
                           cfg.log_std_max, action_scale, binary=cfg.binary_actions,
-                          temperature=cfg.gumbel_temperature)
+                          temperature=cfg.gumbel_temperature, bound_mean=cfg.bound_policy_mean)
 
 
 METHODS: dict[str, tuple[str, type]] = {
@@ -624,6 +636,16 @@ class AdversarialTrainer:
         return float(loss.detach())
 
     def train_iteration(self) -> dict[str, float]:
+        """One iteration of Algorithm 1; TrainingDiverged if it leaves NaN or inf behind
+        (also when torch itself trips over them part-way, e.g. sampling from NaN probabilities)."""
+        try:
+            return self._iteration()
+        except RuntimeError as exc:
+            if not isinstance(exc, TrainingDiverged) and self._non_finite_weights():
+                raise TrainingDiverged(self._diverged_message(self._non_finite_weights())) from exc
+            raise
+
+    def _iteration(self) -> dict[str, float]:
         if self.iteration == 0 and self.cfg.bc_init_steps > 0:
             self.behaviour_clone(self.cfg.bc_init_steps)
         if (self.iteration == 0 and self.cfg.random_negatives and not self.cfg.freeze_reward
@@ -651,11 +673,27 @@ class AdversarialTrainer:
             if self.explorer is not None:
                 xm = self.explorer_learner.update_policy(self, explored, self.explorer_buffer)
                 metrics.update({f"explorer/{k.split('/')[-1]}": v for k, v in xm.items()})
+        self._check_finite(metrics)
         self.iteration += 1
         metrics["env_steps"] = float(self.env_steps)
         if self.log_fn is not None:
             self.log_fn(metrics, self.env_steps)
         return metrics
+
+    def _non_finite_weights(self) -> list[str]:
+        return [f"{name} weights" for name, mod in self.modules().items()
+                if not all(bool(torch.isfinite(p).all()) for p in mod.parameters())]
+
+    def _diverged_message(self, bad: list[str]) -> str:
+        return (f"training diverged in iteration {self.iteration} ({self.env_steps} env steps, "
+                f"method {self.method}): non-finite {', '.join(bad)}. Nothing from this iteration "
+                f"was saved; lower the learning rates or check the demos and the environment")
+
+    def _check_finite(self, metrics: dict[str, float]) -> None:
+        """Raise TrainingDiverged if a metric or a network weight is NaN or infinite."""
+        bad = [k for k, v in metrics.items() if not np.isfinite(v)] + self._non_finite_weights()
+        if bad:
+            raise TrainingDiverged(self._diverged_message(bad))
 
     def train(self, env_steps: int | None = None,
               callback: Callable[[AdversarialTrainer, dict[str, float]], None] | None = None

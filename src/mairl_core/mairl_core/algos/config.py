@@ -134,6 +134,13 @@ class AlgoConfig:
     log_std_init: float = -0.5
     log_std_min: float = -5.0
     log_std_max: float = 1.0
+    bound_policy_mean: bool = False
+    """Squashed Gaussian policies: keep the pre-squash mean inside the range where an action is
+    still invertible (|mu| <= atanh(1 - 1e-3) c, about 3.8 c), as mu_max tanh(raw / mu_max).
+    Without it a policy learning from scratch can push mu far past the bound (HalfCheetah: all
+    actions at +-1), where log pi(a) of a stored action, evaluated at the clamp edge, is
+    thousands of nats off: D's logit f - log pi and the entropy reward then reward saturation.
+    Off by default: every committed figure was measured without it."""
 
     # --- discriminator regularisation ---
     grad_penalty: float = 0.0

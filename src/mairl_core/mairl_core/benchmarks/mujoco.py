@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..algos.adversarial import AdversarialTrainer, Transitions
+from ..algos.adversarial import AdversarialTrainer, TrainingDiverged, Transitions
 from ..algos.config import AlgoConfig
 from ..config import ConfigError, from_dict, read_yaml, resolve_config
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
@@ -146,8 +146,12 @@ def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int) -> dict
                     best.update(ret=r["return_mean"], env_steps=tr.env_steps,
                                 policy=copy.deepcopy(tr.deployable_policy()))
 
-        trainer.train(callback=cb)
-        final = evaluate_locomotion(trainer.deployable_policy(), env_id, cfg.test_episodes, TEST_SEED)
+        try:
+            trainer.train(callback=cb)
+            final = evaluate_locomotion(trainer.deployable_policy(), env_id, cfg.test_episodes, TEST_SEED)
+        except TrainingDiverged as exc:  # keep the run (and the others): its curve so far, its
+            out["diverged"] = str(exc)   # best policy before it broke; the last policy is NaN
+            final = {"return_mean": float("nan"), "return_std": float("nan")}
         sel = evaluate_locomotion(best["policy"], env_id, cfg.test_episodes, TEST_SEED) if best else final
         out.update(return_mean=sel["return_mean"], return_std=sel["return_std"],
                    final_return_mean=final["return_mean"], env_steps=trainer.env_steps,
@@ -212,6 +216,7 @@ def summarise(cfg: MujocoBenchConfig, runs: list[dict[str, Any]], env_id: str) -
             "final_normalised_return": float(np.mean(finals)) / exp_ret,
             "env_steps_to_0.9_expert": to90, "demo_steps": rs[0].get("demo_steps"),
             "wall_s": float(np.mean([r["wall_s"] for r in rs])),
+            "diverged_seeds": [r["seed"] for r in rs if r.get("diverged")],
         })
     return rows
 
@@ -225,7 +230,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         to90 = ", ".join("-" if s is None else f"{s // 1000}k" for s in r["env_steps_to_0.9_expert"])
         lines.append(f"{r['method']:<{w}} {r['return_mean']:>8.0f} ± {r['return_std']:<4.0f} "
                      f"{r['normalised_return']:>10.2f} {r['final_normalised_return']:>11.2f} "
-                     f"{to90:<28} {r['env_steps']:>9}")
+                     f"{to90:<28} {r['env_steps']:>9}"
+                     + (f"  diverged: seeds {r['diverged_seeds']}" if r.get("diverged_seeds") else ""))
     return "\n".join(lines)
 
 

@@ -55,7 +55,7 @@ class GaussianPolicy(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (32, 32),
                  log_std_init: float = -0.5, log_std_min: float = -5.0, log_std_max: float = 1.0,
                  action_scale: float | Sequence[float] | torch.Tensor | None = None,
-                 binary: int = 0, temperature: float = 1.0):
+                 binary: int = 0, temperature: float = 1.0, bound_mean: bool = False):
         super().__init__()
         if not 0 <= binary <= act_dim or temperature <= 0:
             raise ValueError(f"need 0 <= binary <= act_dim ({act_dim}) and temperature > 0, "
@@ -66,6 +66,7 @@ class GaussianPolicy(nn.Module):
         self.log_std = nn.Parameter(torch.full((self.n_cont,), float(log_std_init)))
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
         self.squashed = action_scale is not None
+        self.bound_mean = bool(bound_mean) and self.squashed  # AlgoConfig.bound_policy_mean
         bound = torch.ones(act_dim)
         if self.squashed:
             bound = torch.as_tensor(action_scale, dtype=torch.float32).expand(act_dim).clone()
@@ -76,14 +77,21 @@ class GaussianPolicy(nn.Module):
     def _std_log(self) -> torch.Tensor:
         return self.log_std.clamp(self.log_std_min, self.log_std_max)
 
+    def _mean(self, raw: torch.Tensor) -> torch.Tensor:
+        if not self.bound_mean:
+            return raw
+        edge = self.bound[:self.n_cont] * math.atanh(1 - self._EDGE)
+        return edge * torch.tanh(raw / edge)
+
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean of the continuous entries, their log std); see ``logits`` for binary ones."""
-        return self.mean_net(obs)[..., :self.n_cont], self._std_log().expand(obs.shape[0], -1)
+        return self._mean(self.mean_net(obs)[..., :self.n_cont]), self._std_log().expand(obs.shape[0], -1)
 
     def _heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(mean, log std, logits of the binary entries) from one network pass."""
         out = self.mean_net(obs)
-        return out[..., :self.n_cont], self._std_log().expand(obs.shape[0], -1), out[..., self.n_cont:]
+        return (self._mean(out[..., :self.n_cont]), self._std_log().expand(obs.shape[0], -1),
+                out[..., self.n_cont:])
 
     def _squash(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(a, log |da/du| summed over dims) for a = c tanh(u / c); identity without a bound."""
