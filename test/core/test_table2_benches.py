@@ -3,6 +3,7 @@ to the same data, k-step errors) and `mairl bench mujoco` (Table II's methods, c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -195,3 +196,16 @@ def test_a_diverged_run_is_reported_and_the_others_kept(tmp_path, demo_dir, monk
     assert rows["AIRL (s)"]["diverged_seeds"] and not rows["GAIL"]["diverged_seeds"]
     assert np.isfinite(rows["AIRL (s)"]["return_mean"]) and np.isnan(rows["AIRL (s)"]["final_return_mean"])
     assert np.isfinite(rows["GAIL"]["final_return_mean"])
+
+
+def test_scratch_config_is_table_two_without_bc():
+    """config/mujoco_scratch.yaml: mujoco_train.yaml (its base) with no BC start or term."""
+    from mairl_core.benchmarks.mujoco import load_bench
+
+    base, scratch = load_bench("mujoco_train"), load_bench("mujoco_scratch")
+    assert (scratch.algo.bc_init_steps, scratch.algo.bc_weight, scratch.algo.env_steps) == (0, 0.0, 300_000)
+    assert scratch.methods == ["MAIRL (s,a)", "AIRL (s,a)", "GAIL"]
+    same = {k: v for k, v in dataclasses.asdict(base.algo).items()
+            if k not in ("bc_init_steps", "bc_weight", "env_steps")}
+    assert same == {k: v for k, v in dataclasses.asdict(scratch.algo).items() if k in same}
+    assert (scratch.n_demos, scratch.seeds, scratch.eval_every) == (base.n_demos, base.seeds, base.eval_every)

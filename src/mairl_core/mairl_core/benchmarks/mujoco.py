@@ -67,9 +67,11 @@ class MujocoBenchConfig(MujocoBenchSettings):
 
 
 def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
-    """``config/mujoco_train.yaml``: ``algo`` (overrides of mairl.yaml) and ``bench``."""
-    p = resolve_config(path)
-    data = read_yaml(p)
+    """``config/mujoco_train.yaml``: ``algo`` (overrides of mairl.yaml) and ``bench``; a file
+    may name another as its ``base`` and override it (config/mujoco_scratch.yaml)."""
+    from ..robot import read_experiment_yaml
+
+    p, data = read_experiment_yaml(path)
     unknown = set(data) - {"algo", "bench"}
     if unknown:
         raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; expected algo, bench")
