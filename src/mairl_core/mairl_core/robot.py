@@ -26,7 +26,7 @@ import torch
 from .algos.adversarial import AdversarialTrainer, Transitions, make_policy
 from .algos.config import AlgoConfig
 from .algos.normalize import NormalizedPolicy, ObsNorm
-from .config import ConfigError, from_dict, read_yaml, resolve_config
+from .config import ConfigError, from_dict, read_experiment_yaml, read_yaml, resolve_config
 from .envs.tasks import task_env_cls, task_env_config  # noqa: F401 - re-exported for callers
 
 @dataclass
@@ -51,29 +51,6 @@ class RobotExperiment:
     eval: RobotEvalConfig = field(default_factory=RobotEvalConfig)
     bc_steps: int = 3000
     """Gradient steps of the ``bc`` method (batch_size, bc_lr)."""
-
-
-def read_experiment_yaml(path: str | os.PathLike, _seen: tuple[Path, ...] = ()
-                         ) -> tuple[Path, dict[str, Any]]:
-    """An experiment file's resolved path and sections. ``base: NAME`` (a config name or a path,
-    relative to the file) names another experiment file the rest of this one overrides: a
-    section given as a mapping updates the base's key by key, anything else replaces it."""
-    p = resolve_config(path)
-    data = dict(read_yaml(p))
-    base = data.pop("base", None)
-    if base is None:
-        return p, data
-    if not isinstance(base, str):
-        raise ConfigError(f"{p}:base: expected a config name or path, got {base!r}")
-    near = p.parent / base
-    bp = resolve_config(near if near.is_file() else base)
-    if bp.resolve() in (*_seen, p.resolve()):
-        raise ConfigError(f"{p}:base: '{base}' includes itself")
-    _, merged = read_experiment_yaml(bp, (*_seen, p.resolve()))
-    for k, v in data.items():
-        merged[k] = ({**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict)
-                     else v)
-    return p, merged
 
 
 def load_robot_experiment(path: str | os.PathLike = "reach_train") -> RobotExperiment:

@@ -641,8 +641,9 @@ class AdversarialTrainer:
         try:
             return self._iteration()
         except RuntimeError as exc:
-            if not isinstance(exc, TrainingDiverged) and self._non_finite_weights():
-                raise TrainingDiverged(self._diverged_message(self._non_finite_weights())) from exc
+            bad = [] if isinstance(exc, TrainingDiverged) else self._non_finite_weights()
+            if bad:
+                raise TrainingDiverged(self._diverged_message(bad)) from exc
             raise
 
     def _iteration(self) -> dict[str, float]:

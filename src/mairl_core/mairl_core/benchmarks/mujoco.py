@@ -22,7 +22,7 @@ import torch
 
 from ..algos.adversarial import AdversarialTrainer, TrainingDiverged, Transitions
 from ..algos.config import AlgoConfig
-from ..config import ConfigError, from_dict, read_yaml, resolve_config
+from ..config import ConfigError, from_dict, read_experiment_yaml, read_yaml, resolve_config
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
 from ..experts import DEMO_DIR, ExpertError, load_demos
 from . import run_parallel
@@ -69,8 +69,6 @@ class MujocoBenchConfig(MujocoBenchSettings):
 def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
     """``config/mujoco_train.yaml``: ``algo`` (overrides of mairl.yaml) and ``bench``; a file
     may name another as its ``base`` and override it (config/mujoco_scratch.yaml)."""
-    from ..robot import read_experiment_yaml
-
     p, data = read_experiment_yaml(path)
     unknown = set(data) - {"algo", "bench"}
     if unknown:
