@@ -318,3 +318,69 @@ def test_bounded_mean_keeps_log_pi_of_saturated_actions_honest():
         if bound_mean:
             assert float(pi(obs)[0].max()) <= 3.81
     assert gaps[False] > 1000 and gaps[True] < 20, gaps
+
+
+@pytest.mark.parametrize("action_scale", [None, 1.5])
+def test_replay_objective_equals_the_rollout_it_replays(float64, action_scale):
+    """rollout_mode 'replay' (SVG(inf) on recorded segments): replaying a segment that the
+    current policy and an exact model produced, with the noise inferred from its actions,
+    gives the imagined rollout's objective and the same gradient, value for value."""
+    from mairl_core.algos.adversarial import Transitions
+
+    policy, learner, disc, s0, noises = _continuous_setup(seed=3, rollout_mode="replay")
+    if action_scale is not None:
+        policy.squashed = True
+        policy.bound.fill_(action_scale)
+    obs, act, nxt = [], [], []
+    with torch.no_grad():  # "record" the rollout: here the model is the environment
+        s = s0
+        for t in range(T):
+            a, _ = policy.rsample(s, noises[t])
+            obs.append(s), act.append(a)
+            s = learner.predict(s, a)
+            nxt.append(s)
+    seg = Transitions(torch.stack(obs, 1), torch.stack(act, 1), torch.stack(nxt, 1), torch.zeros(B, T))
+    noise = policy.noise_of(seg.obs, seg.act)
+    torch.testing.assert_close(noise, torch.stack(noises, 1), rtol=1e-6, atol=1e-6)
+    params = list(policy.parameters())
+    replayed = learner.replay_objective(disc, seg, noise)
+    imagined = learner.rollout_objective(disc, s0, noises)
+    torch.testing.assert_close(replayed, imagined, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(_flat_grad(replayed, params), _flat_grad(imagined, params),
+                               rtol=1e-7, atol=1e-9)
+
+
+def test_replay_states_are_the_recorded_ones_whatever_the_model(float64):
+    """With a model that is wrong, replay still scores only recorded states (the model gives
+    derivatives, never values), and the policy still gets a gradient through it."""
+    from mairl_core.algos.adversarial import Transitions
+
+    policy, learner, disc, _, _ = _continuous_setup(seed=4, rollout_mode="replay")
+    g = torch.Generator().manual_seed(7)
+    seg = Transitions(torch.randn(B, T, OBS, generator=g), torch.randn(B, T, ACT, generator=g),
+                      torch.randn(B, T, OBS, generator=g), torch.zeros(B, T))
+    seg.obs[:, 1:] = seg.next_obs[:, :-1]  # one trajectory per row
+    seen = []
+
+    class Recorder(nn.Module):
+        def policy_reward(self, obs, act, nxt, done, logp, alpha):
+            seen.append((obs.detach().clone(), act.detach().clone(), nxt.detach().clone()))
+            return disc.policy_reward(obs, act, nxt, done, logp, alpha)
+
+    obj = learner.replay_objective(Recorder(), seg, policy.noise_of(seg.obs, seg.act))
+    for t, (o, a, n) in enumerate(seen):
+        torch.testing.assert_close(o, seg.obs[:, t])
+        torch.testing.assert_close(a, seg.act[:, t])
+        torch.testing.assert_close(n, seg.next_obs[:, t])
+    assert _flat_grad(obj, [policy.mean_net[0].weight]).abs().max() > 0
+
+
+def test_replay_mode_needs_a_continuous_gaussian_policy():
+    env = SimpleNamespace(obs_dim=OBS, act_dim=3, discrete=False, dynamics_head="gaussian")
+    with pytest.raises(ValueError, match="replay"):
+        ModelBasedLearner(_cfg(rollout_mode="replay"), env, GaussianPolicy(OBS, 3, binary=1),
+                          torch.Generator())
+    env = SimpleNamespace(obs_dim=OBS, act_dim=ACT, discrete=True, dynamics_head="categorical")
+    with pytest.raises(ValueError, match="replay"):
+        ModelBasedLearner(_cfg(rollout_mode="replay"), env, CategoricalPolicy(OBS, ACT),
+                          torch.Generator())

@@ -162,6 +162,9 @@ class ModelBasedLearner:
         self.model_scaled = not (cfg.normalize_obs and env.dynamics_head == "gaussian")
         self.model_opt = torch.optim.Adam(self.dynamics.parameters(), lr=cfg.model_lr)
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.policy_lr)
+        if cfg.rollout_mode == "replay" and (policy.discrete or getattr(policy, "binary", 0)):
+            raise ValueError("rollout_mode 'replay' infers the noise of recorded actions: it needs "
+                             "a continuous Gaussian policy (no discrete or binary actions)")
 
     def modules(self) -> dict[str, nn.Module]:
         return {"dynamics": self.dynamics}
@@ -244,6 +247,43 @@ class ModelBasedLearner:
             obs = nxt
         return total.mean()
 
+    def replay_objective(self, disc: nn.Module, seg: Transitions, noise: torch.Tensor
+                         ) -> torch.Tensor:
+        """Mean over recorded segments of sum_t gamma^t r_hat_t, SVG(inf)-style.
+
+        ``seg`` holds real transitions, (B, H, dim), and ``noise`` the standard-normal
+        noise each recorded action was inferred to have had (``GaussianPolicy.noise_of``,
+        taken once per update, before the policy moves). The actions are re-drawn with that
+        noise, a_t = pi(s_t, eps_t), and each next state is s_{t+1} = F(s_t, a_t) +
+        stop_grad(s_env - F(s_t, a_t)): the states along the rollout are the recorded ones
+        (no model error compounds, and D scores states that happened), every derivative
+        is the model's (eq. 19-21). The noise stays fixed while the policy moves, so the
+        action's value moves with it and the squashing and the reward can stop it.
+        """
+        obs = seg.obs[:, 0]
+        total = torch.zeros(obs.shape[0], dtype=obs.dtype)
+        discount = 1.0
+        for t in range(seg.obs.shape[1]):
+            act, logp = self.policy.rsample(obs, noise[:, t])
+            pred = self.predict(obs, act)
+            nxt = pred + (seg.next_obs[:, t] - pred).detach()
+            total = total + discount * disc.policy_reward(obs, act, nxt, seg.done[:, t], logp,
+                                                          self.cfg.entropy_weight)
+            discount *= self.cfg.gamma
+            obs = nxt
+        return total.mean()
+
+    def _segments(self, episodes: Transitions, noise: torch.Tensor, n: int
+                  ) -> tuple[Transitions, torch.Tensor]:
+        """``n`` random windows of ``rollout_horizon`` consecutive steps of ``episodes``
+        (E, T, ...) and of their inferred action noise (E, T, act_dim)."""
+        n_eps, length = episodes.obs.shape[:2]
+        h = min(self.cfg.rollout_horizon, length)
+        e = torch.randint(0, n_eps, (n, 1), generator=self.gen)
+        t = torch.randint(0, length - h + 1, (n, 1), generator=self.gen) + torch.arange(h)
+        return (Transitions(episodes.obs[e, t], episodes.act[e, t], episodes.next_obs[e, t],
+                            episodes.done[e, t]), noise[e, t])
+
     def _tabular_objective(self, disc: nn.Module, start_obs: torch.Tensor,
                            noises: list[torch.Tensor] | None = None) -> torch.Tensor:
         """The same rollout for a finite state space (one-hot states, e.g. GridWorld).
@@ -296,17 +336,29 @@ class ModelBasedLearner:
         for p in self.dynamics.parameters():
             p.requires_grad_(False)
         try:
-            pool = (trainer.buffer if buffer is None else buffer).recent_episodes(
-                self.cfg.agent_recent).flat().obs
+            episodes = (trainer.buffer if buffer is None else buffer).recent_episodes(
+                self.cfg.agent_recent)
+            pool = episodes.flat().obs
             n_exp = int(round(self.cfg.rollout_expert_frac * self.cfg.rollout_batch))
             expert_pool = trainer.expert.flat().obs if n_exp else None
+            replay = self.cfg.rollout_mode == "replay"
+            if replay:  # recorded segments, the agent's and (rollout_expert_frac) the demos'
+                noise = self.policy.noise_of(episodes.obs, episodes.act)
+                expert_noise = self.policy.noise_of(trainer.expert.obs, trainer.expert.act) if n_exp else None
             for _ in range(self.cfg.policy_steps):
-                starts = pool[torch.randint(0, len(pool), (self.cfg.rollout_batch - n_exp,),
-                                            generator=self.gen)]
-                if n_exp:  # imagined rollouts may start anywhere: also from demonstrated states
-                    starts = torch.cat([starts, expert_pool[torch.randint(
-                        0, len(expert_pool), (n_exp,), generator=self.gen)]])
-                obj = self.rollout_objective(disc, starts)
+                if replay:
+                    seg, eps = self._segments(episodes, noise, self.cfg.rollout_batch - n_exp)
+                    if n_exp:
+                        seg_x, eps_x = self._segments(trainer.expert, expert_noise, n_exp)
+                        seg, eps = cat_transitions(seg, seg_x), torch.cat([eps, eps_x])
+                    obj = self.replay_objective(disc, seg, eps)
+                else:
+                    starts = pool[torch.randint(0, len(pool), (self.cfg.rollout_batch - n_exp,),
+                                                generator=self.gen)]
+                    if n_exp:  # imagined rollouts may start anywhere: also from demonstrated states
+                        starts = torch.cat([starts, expert_pool[torch.randint(
+                            0, len(expert_pool), (n_exp,), generator=self.gen)]])
+                    obj = self.rollout_objective(disc, starts)
                 self.policy_opt.zero_grad()
                 (trainer.bc_loss(self.cfg.bc_weight) - obj).backward()
                 norms.append(float(torch.sqrt(sum(p.grad.pow(2).sum() for p in self.policy.parameters()

@@ -111,9 +111,12 @@ class AlgoConfig:
     # --- model-based policy update (§IV-C) ---
     rollout_horizon: int = 10
     """Length of differentiable rollouts (reference code: 10)."""
-    rollout_mode: Literal["imagined", "real"] = "imagined"
+    rollout_mode: Literal["imagined", "real", "replay"] = "imagined"
     """'imagined': s' from the model; 'real': s' value from the env, gradient from the
-    model, s' = F(s,a) + stop_grad(s'_env - F(s,a)) (needs an env that can be reset to a state)."""
+    model, s' = F(s,a) + stop_grad(s'_env - F(s,a)) (needs an env that can be reset to a state);
+    'replay': the same on recorded segments of the agent's recent episodes (and, with
+    ``rollout_expert_frac``, the demos'), each action re-parameterised with its inferred noise
+    (SVG(inf); no env steps of its own, continuous Gaussian policies only)."""
     rollout_batch: int = 512
     rollout_expert_frac: float = 0.0
     """Fraction of rollout starts drawn from the demos' states instead of the agent's (the

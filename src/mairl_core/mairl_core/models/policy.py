@@ -159,6 +159,20 @@ class GaussianPolicy(nn.Module):
         return action_vec
 
     @torch.no_grad()
+    def noise_of(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The standard-normal ``noise`` for which ``rsample(obs, noise)`` gives ``action``
+        (continuous entries; the re-parameterisation inverted, as SVG infers the noise of a
+        recorded action). A squashed action on its bound is taken at the clamp edge."""
+        if self.binary:
+            raise ValueError("noise_of: binary action entries have no invertible noise")
+        mean, log_std = self.forward(obs.reshape(-1, obs.shape[-1]))
+        u = action.reshape(-1, action.shape[-1])
+        if self.squashed:
+            c = self.bound[:self.n_cont]
+            u = c * torch.atanh((u / c).clamp(-1 + self._EDGE, 1 - self._EDGE))
+        return ((u - mean) / log_std.exp()).reshape(action.shape)
+
+    @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         mean, log_std, logits = self._heads(obs)
         u = mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
