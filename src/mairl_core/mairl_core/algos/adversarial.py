@@ -162,15 +162,57 @@ class ModelBasedLearner:
         self.model_scaled = not (cfg.normalize_obs and env.dynamics_head == "gaussian")
         self.model_opt = torch.optim.Adam(self.dynamics.parameters(), lr=cfg.model_lr)
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.policy_lr)
+        self.critic = self.critic_opt = None
+        if cfg.rollout_critic:  # V(s_H) closes each differentiable rollout
+            self.critic = mlp(env.obs_dim, cfg.policy_hidden, 1)
+            self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
         if cfg.rollout_mode == "replay" and (policy.discrete or getattr(policy, "binary", 0)):
             raise ValueError("rollout_mode 'replay' infers the noise of recorded actions: it needs "
                              "a continuous Gaussian policy (no discrete or binary actions)")
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"dynamics": self.dynamics}
+        return {"dynamics": self.dynamics, **({"critic": self.critic} if self.critic is not None else {})}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"model_opt": self.model_opt, "policy_opt": self.policy_opt}
+        return {"model_opt": self.model_opt, "policy_opt": self.policy_opt,
+                **({"critic_opt": self.critic_opt} if self.critic is not None else {})}
+
+    def train_critic(self, disc: nn.Module, episodes: list[Transitions]) -> dict[str, float]:
+        """Fit V to TD(lambda) returns of the policy reward r_hat = f - alpha log pi (current D
+        and policy) along recorded episodes, bootstrapped with V itself (the critic that ends
+        each rollout with gamma^H V(s_H) when ``rollout_critic`` is on)."""
+        cfg = self.cfg
+        obs, targets = [], []
+        with torch.no_grad():
+            for ep in episodes:
+                flat = ep.flat()
+                r = disc.policy_reward(flat.obs, flat.act, flat.next_obs, flat.done,
+                                       self.policy.log_prob(flat.obs, flat.act),
+                                       cfg.entropy_weight).reshape(ep.done.shape)
+                v_next = self.critic(flat.next_obs).reshape(ep.done.shape) * (1 - ep.done)
+                ret = torch.zeros_like(r)
+                nxt = v_next[:, -1]  # fixed-horizon episodes are truncated: bootstrap at the end
+                for t in reversed(range(r.shape[1])):
+                    nxt = r[:, t] + cfg.gamma * ((1 - cfg.critic_lambda) * v_next[:, t]
+                                                 + cfg.critic_lambda * nxt)
+                    ret[:, t] = nxt
+                obs.append(flat.obs), targets.append(ret.reshape(-1))
+        obs, targets = torch.cat(obs), torch.cat(targets)
+        losses = []
+        for _ in range(cfg.policy_steps):
+            idx = torch.randint(0, len(obs), (cfg.batch_size,), generator=self.gen)
+            loss = F.mse_loss(self.critic(obs[idx]).squeeze(-1), targets[idx])
+            self.critic_opt.zero_grad()
+            loss.backward()
+            self.critic_opt.step()
+            losses.append(loss.item())
+        return {"critic/loss": float(np.mean(losses)), "critic/target": float(targets.mean())}
+
+    def _close(self, total: torch.Tensor, discount: float, last_obs: torch.Tensor) -> torch.Tensor:
+        """Add gamma^H V(s_H) when a critic closes the rollout."""
+        if self.critic is None:
+            return total
+        return total + discount * self.critic(last_obs).squeeze(-1)
 
     def train_model(self, buffer: EpisodeBuffer, extra: EpisodeBuffer | None = None
                     ) -> dict[str, float]:
@@ -245,7 +287,7 @@ class ModelBasedLearner:
                                                           self.cfg.entropy_weight)
             discount *= self.cfg.gamma
             obs = nxt
-        return total.mean()
+        return self._close(total, discount, obs).mean()
 
     def replay_objective(self, disc: nn.Module, seg: Transitions, noise: torch.Tensor
                          ) -> torch.Tensor:
@@ -271,7 +313,7 @@ class ModelBasedLearner:
                                                           self.cfg.entropy_weight)
             discount *= self.cfg.gamma
             obs = nxt
-        return total.mean()
+        return self._close(total, discount, obs).mean()
 
     def _segments(self, episodes: Transitions, noise: torch.Tensor, n: int
                   ) -> tuple[Transitions, torch.Tensor]:
@@ -322,7 +364,7 @@ class ModelBasedLearner:
             total = total + discount * r
             discount *= self.cfg.gamma
             obs = nxt
-        return total.mean()
+        return self._close(total, discount, obs).mean()
 
     def update_policy(self, trainer: AdversarialTrainer, batch: Transitions,
                       buffer: EpisodeBuffer | None = None) -> dict[str, float]:
@@ -331,15 +373,18 @@ class ModelBasedLearner:
         and ``rollout_expert_frac`` of them from demonstrated states."""
         objs, norms = [], []
         disc = trainer.policy_disc
-        for p in disc.parameters():
-            p.requires_grad_(False)
-        for p in self.dynamics.parameters():
+        episodes = (trainer.buffer if buffer is None else buffer).recent_episodes(
+            self.cfg.agent_recent)
+        n_exp = int(round(self.cfg.rollout_expert_frac * self.cfg.rollout_batch))
+        metrics = {}
+        if self.critic is not None:
+            metrics = self.train_critic(disc, [episodes] + ([trainer.expert] if n_exp else []))
+        frozen = [*disc.parameters(), *self.dynamics.parameters(),
+                  *(self.critic.parameters() if self.critic is not None else [])]
+        for p in frozen:
             p.requires_grad_(False)
         try:
-            episodes = (trainer.buffer if buffer is None else buffer).recent_episodes(
-                self.cfg.agent_recent)
             pool = episodes.flat().obs
-            n_exp = int(round(self.cfg.rollout_expert_frac * self.cfg.rollout_batch))
             expert_pool = trainer.expert.flat().obs if n_exp else None
             replay = self.cfg.rollout_mode == "replay"
             if replay:  # recorded segments, the agent's and (rollout_expert_frac) the demos'
@@ -369,11 +414,10 @@ class ModelBasedLearner:
                 if self.cfg.rollout_mode == "real":
                     trainer.env_steps += self.cfg.rollout_batch * self.cfg.rollout_horizon
         finally:
-            for p in disc.parameters():
+            for p in frozen:
                 p.requires_grad_(True)
-            for p in self.dynamics.parameters():
-                p.requires_grad_(True)
-        return {"policy/objective": float(np.mean(objs)), "policy/grad_norm": float(np.mean(norms))}
+        return {**metrics, "policy/objective": float(np.mean(objs)),
+                "policy/grad_norm": float(np.mean(norms))}
 
 
 class PPOLearner:

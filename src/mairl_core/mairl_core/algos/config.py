@@ -118,6 +118,12 @@ class AlgoConfig:
     ``rollout_expert_frac``, the demos'), each action re-parameterised with its inferred noise
     (SVG(inf); no env steps of its own, continuous Gaussian policies only)."""
     rollout_batch: int = 512
+    rollout_critic: bool = False
+    """End each differentiable rollout with gamma^H V(s_H), V fitted every update to TD(lambda)
+    returns of the policy reward on the recent episodes (and the demos', with
+    ``rollout_expert_frac``); False = the paper's plain H-step objective."""
+    critic_lr: float = 3e-4
+    critic_lambda: float = 0.95
     rollout_expert_frac: float = 0.0
     """Fraction of rollout starts drawn from the demos' states instead of the agent's (the
     reference code resets continuous-control rollouts to expert states)."""
@@ -195,10 +201,12 @@ class AlgoConfig:
     def __post_init__(self) -> None:
         positive = ["disc_lr", "policy_lr", "model_lr", "batch_size", "horizon", "n_envs",
                     "buffer_size", "env_steps", "d_model", "n_heads", "rollout_horizon",
-                    "rollout_batch", "gumbel_temperature", "ppo_lr", "agent_recent"]
+                    "rollout_batch", "gumbel_temperature", "ppo_lr", "agent_recent", "critic_lr"]
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.critic_lambda <= 1.0:
+            raise ValueError(f"critic_lambda must be in [0, 1], got {self.critic_lambda}")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
         if self.entropy_weight < 0:
