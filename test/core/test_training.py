@@ -151,3 +151,27 @@ def test_ppo_ratio_stays_finite_when_stored_log_probs_are_far_off(gridworld_expe
     batch = dataclasses.replace(batch, logp=torch.full_like(batch.logp, -1e4))
     trainer.learner.update_policy(trainer, batch)
     assert all(torch.isfinite(p).all() for p in trainer.policy.parameters())
+
+
+def test_gridworld_bench_reports_a_diverged_run_and_keeps_the_others(gridworld_experiment, monkeypatch):
+    """A run that diverges (TrainingDiverged) is a NaN row entry named in the table; the other
+    runs of the bench are still summarised."""
+    from mairl_core.algos.adversarial import AdversarialTrainer, TrainingDiverged
+    from mairl_core.benchmarks import gridworld as gw
+
+    real = AdversarialTrainer._iteration
+
+    def breaks_in_airl(self):
+        if self.method == "airl" and self.iteration == 1:
+            raise TrainingDiverged("training diverged in iteration 1 (test)")
+        return real(self)
+
+    monkeypatch.setattr(AdversarialTrainer, "_iteration", breaks_in_airl)
+    exp = dataclasses.replace(gridworld_experiment, bench=dataclasses.replace(
+        gridworld_experiment.bench, methods=["Expert", "AIRL(s)", "GAIL"], episodes=5))
+    runs = [gw.run_one(exp, m, seed=0, env_steps=1280) for m in exp.bench.methods]
+    assert "diverged" in runs[1] and "diverged" not in runs[2]
+    rows = {r["label"]: r for r in gw.summarise(exp, runs)}
+    assert rows["AIRL(s)"]["diverged_seeds"] == [0] and np.isnan(rows["AIRL(s)"]["return_mean"])
+    assert rows["GAIL"]["diverged_seeds"] == [] and np.isfinite(rows["GAIL"]["return_mean"])
+    assert "diverged: seeds [0]" in gw.format_table(list(rows.values()))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..algos.adversarial import AdversarialTrainer
+from ..algos.adversarial import AdversarialTrainer, TrainingDiverged
 from ..algos.config import AlgoConfig
 from ..config import from_dict, read_yaml, resolve_config
 from ..envs.gridworld import (GridWorld, GridWorldConfig, GridWorldVecEnv, evaluate_tabular,
@@ -132,7 +132,12 @@ def run_one(exp: GridWorldExperiment, method: str, seed: int, env_steps: int | N
                 "env_steps": 0, "wall_s": time.perf_counter() - t0, "history": []}
     kind, state_only = METHOD_SPECS[method]
     trainer = make_trainer(exp, kind, state_only, seed)
-    history = trainer.train(env_steps)
+    try:
+        history = trainer.train(env_steps)
+    except TrainingDiverged as exc:  # the run is reported (NaN returns), the others still written
+        return {"method": method, "seed": seed, "returns": [float("nan")] * exp.bench.episodes,
+                "reward_map": None, "reward_pearson": float("nan"), "env_steps": trainer.env_steps,
+                "wall_s": time.perf_counter() - t0, "history": [], "diverged": str(exc)}
     pi = policy_table(trainer.policy, core.n_states)
     ret = evaluate_tabular(exp.env, pi, exp.bench.episodes, test_seed)
     rmap = learned_reward_map(trainer.reward_net, core.n_states, core.n_actions)
@@ -175,6 +180,7 @@ def summarise(exp: GridWorldExperiment, runs: list[dict[str, Any]]) -> list[dict
             "env_steps": int(np.mean([r["env_steps"] for r in rs])),
             "wall_s": float(np.mean([r["wall_s"] for r in rs])),
             "paper_return": PAPER_TABLE_I.get(m),
+            "diverged_seeds": [r["seed"] for r in rs if r.get("diverged")],
         }
         if expert is not None:
             row["expert_normalized"] = float(ret.mean() / expert.mean())
@@ -183,9 +189,10 @@ def summarise(exp: GridWorldExperiment, runs: list[dict[str, Any]]) -> list[dict
                 for e in runs if e["method"] == "Expert" and e["seed"] == r["seed"]]
             if m in PAPER_TABLE_I:
                 row["paper_expert_normalized"] = PAPER_TABLE_I[m] / PAPER_TABLE_I["Expert"]
-        if expert is not None and rs[0]["history"]:
-            row["env_steps_to_90pct"] = steps_to_fraction(rs, 0.9 * float(expert.mean()))
-        if rs[0].get("reward_map") is not None:
+        live = [r for r in rs if r["history"]]  # a diverged run has no history
+        if expert is not None and live:
+            row["env_steps_to_90pct"] = steps_to_fraction(live, 0.9 * float(expert.mean()))
+        if any(r.get("reward_map") is not None for r in rs):
             ps = [r["reward_pearson"] for r in rs]
             row["reward_pearson"] = float(np.mean(ps))
             row["reward_pearson_seeds"] = ps
@@ -213,7 +220,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{r.get('expert_normalized', float('nan')):11.3f} "
             f"{(f'{pn:.3f}' if pn is not None else '-'):>7} "
             f"{(f'{rho:.3f}' if rho is not None else '-'):>9} "
-            f"{r['env_steps']:>10d} {str(r.get('env_steps_to_90pct') or '-'):>13}")
+            f"{r['env_steps']:>10d} {str(r.get('env_steps_to_90pct') or '-'):>13}"
+            + (f"  diverged: seeds {r['diverged_seeds']}" if r.get("diverged_seeds") else ""))
     return "\n".join(lines)
 
 

@@ -37,7 +37,7 @@ from ..algos.normalize import ObsNorm
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..robot import RobotExperiment, evaluate_robot, task_env_cls, task_env_config
 from . import run_parallel
-from .ur5 import UR5BenchConfig, evaluate_expert, train_and_select
+from .ur5 import DIVERGED_RESULT, UR5BenchConfig, evaluate_expert, train_and_select
 
 #: row label -> (source checkpoint algo, how it is used)
 ROWS: dict[str, tuple[str, str]] = {
@@ -127,7 +127,8 @@ def run_one(exp: RobotExperiment, bench: UR5BenchConfig, row: str, seed: int, so
                                  env_config, true_reward=use == "true")
         policy = train_and_select(trainer, exp, bench, out, task, env_config)
         out["env_steps"] = trainer.env_steps
-        out.update(evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
+        out.update(DIVERGED_RESULT if policy is None else  # diverged before its first curve point
+                   evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
     out["wall_s"] = time.perf_counter() - t0
     return out
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..algos.adversarial import TrainingDiverged
 from ..config import ConfigError
 from ..robot import (RobotExperiment, evaluate_robot, load_robot_demos, make_robot_trainer,
                      read_experiment_yaml, robot_experiment, task_env_cls, train_bc)
@@ -122,11 +123,14 @@ def run_one(exp: RobotExperiment, bench: UR5BenchConfig, method: str, seed: int,
         else:
             trainer = make_robot_trainer(exp, algo, expert, seed, state_only, task=task)
             policy = train_and_select(trainer, exp, bench, out, task)
+            out["env_steps"] = trainer.env_steps
+            if policy is None:  # diverged before its first evaluation: nothing to test or save
+                out.update(DIVERGED_RESULT, wall_s=time.perf_counter() - t0)
+                return out
             state = {"modules": {"policy": policy.policy.state_dict(),
                                  **({"obs_norm": policy.norm.state_dict()} if policy.norm is not None
                                     else {}),
                                  "disc": trainer.reward_net.state_dict()}}  # the learned reward
-            out["env_steps"] = trainer.env_steps
         if ckpt_dir is not None:
             from ..checkpoint import save_checkpoint
             from ..training import policy_meta
@@ -138,11 +142,18 @@ def run_one(exp: RobotExperiment, bench: UR5BenchConfig, method: str, seed: int,
     return out
 
 
+#: the test figures of a run that diverged before its first curve point (no policy to test)
+DIVERGED_RESULT = {"success_rate": float("nan"), "final_distance_median": float("nan"),
+                   "final_distances": []}
+
+
 def train_and_select(trainer, exp: RobotExperiment, bench: UR5BenchConfig, out: dict[str, Any],
-                     task: str, env_config: str | None = None) -> torch.nn.Module:
+                     task: str, env_config: str | None = None) -> torch.nn.Module | None:
     """Train to the budget, evaluating every ``bench.eval_every`` iterations on training-seed
     targets (``out['curve']``); test the last policy (``out['final_policy']``) and return the
-    one SELECTION_RULE picks."""
+    one SELECTION_RULE picks. A run that diverges (TrainingDiverged) keeps its curve and its
+    best policy before it broke (None if it had none): ``out['diverged']`` says why, and
+    its last policy's figures are NaN, so the bench's other runs are still written."""
     best: dict[str, Any] = {}
 
     def cb(tr, m):
@@ -159,7 +170,13 @@ def train_and_select(trainer, exp: RobotExperiment, bench: UR5BenchConfig, out: 
                 best.update(key=key, env_steps=tr.env_steps,
                             policy=copy.deepcopy(tr.deployable_policy()))
 
-    trainer.train(callback=cb)
+    try:
+        trainer.train(callback=cb)
+    except TrainingDiverged as exc:
+        out["diverged"] = str(exc)
+        out["final_policy"] = {k: DIVERGED_RESULT[k] for k in ("success_rate", "final_distance_median")}
+        out["selected_at_env_steps"] = best.get("env_steps")
+        return best.get("policy")
     final = evaluate_robot(trainer.deployable_policy(), exp.eval.episodes, exp.eval.seed, task=task,
                            env_config=env_config)
     out["final_policy"] = {k: final[k] for k in ("success_rate", "final_distance_median")}
@@ -199,7 +216,8 @@ def summarise(bench: UR5BenchConfig, runs: list[dict[str, Any]], task: str = "re
         row = {"method": m, "env": f"UR5{task.capitalize()}-v0", "seeds": len(rs),
                "success_rate": float(np.mean(succ)), "success_rate_seeds": succ,
                "final_distance_median": float(np.mean(med)), "env_steps": int(rs[0]["env_steps"]),
-               "wall_s": float(np.mean([r["wall_s"] for r in rs])), **fields,
+               "wall_s": float(np.mean([r["wall_s"] for r in rs])),
+               "diverged_seeds": [r["seed"] for r in rs if r.get("diverged")], **fields,
                **rs[0].get("row_fields", {})}
         finals = [r["final_policy"]["success_rate"] for r in rs if "final_policy" in r]
         if finals:
@@ -222,7 +240,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         last = r.get("final_policy_success_rate")
         lines.append(f"{r['method']:<{w}} {r['success_rate']:>8.2f} {seeds:<22} "
                      f"{'-' if last is None else f'{last:.2f}':>11} "
-                     f"{100 * r['final_distance_median']:>16.1f} {r['env_steps']:>10}")
+                     f"{100 * r['final_distance_median']:>16.1f} {r['env_steps']:>10}"
+                     + (f"  diverged: seeds {r['diverged_seeds']}" if r.get("diverged_seeds") else ""))
     return "\n".join(lines)
 
 
