@@ -85,6 +85,38 @@ def test_recorder_writes_teleop_episodes_as_mcap(tmp_path):
     assert arrays["obs"].shape == (2, STEPS, 15) and arrays["act"].shape == (2, STEPS, 6)
 
 
+def test_automatic_recording_waits_for_the_operator(tmp_path):
+    """With `episodes` set, the recorder starts its first episode only once the operator's
+    twists arrive: an episode recorded before the teleop node is up (a slow start on a loaded
+    machine) held the arm still from start to end."""
+    data = tmp_path / "demos"
+    probe = Probe("mairl_test_recorder_wait_probe")
+    events = []
+    probe.node.create_subscription(String, "/mairl/episode/event", lambda m: events.append(m.data),
+                                   event_qos())
+    procs = [NodeProcess("sim_node", tmp_path / "sim.log", seed=5),
+             NodeProcess("safety_node", tmp_path / "safety.log"),
+             NodeProcess("recorder", tmp_path / "rec.log", dataset=str(data), episodes=1,
+                         episode_steps=STEPS, reset_service="/mairl/sim/reset")]
+    try:
+        probe.wait_for(lambda: "waiting for the operator" in procs[2].output(), 60.0,
+                       "the recorder to wait for the operator", procs=tuple(procs))
+        probe.spin(2.0)
+        assert not any(e.startswith("start") for e in events), events
+        procs.append(NodeProcess("teleop", tmp_path / "teleop.log", mode="scripted", seed=2))
+        probe.wait_for(lambda: any(e.startswith("finished") for e in events), 60.0,
+                       "the recorded episode", procs=tuple(procs))
+    finally:
+        for p in procs:
+            p.stop()
+        probe.close()
+    ep = read_episode(data / "episode_000")
+    robot = load_ur5()
+    start = np.linalg.norm(fingertip_position(robot, ep.q[0]) - ep.target)
+    end = np.linalg.norm(fingertip_position(robot, ep.q[-1]) - ep.target)
+    assert end < start - 0.05, (start, end)
+
+
 def test_grasp_recording_over_ros_lifts_the_block(tmp_path):
     """Grasp: the scripted operator sees the block and the vacuum sensor over the topics,
     switches the suction through the sim's service, and the saved episode carries

@@ -92,6 +92,7 @@ def make_node():
             self.get_logger().info(
                 f"recording {self.task} episodes of {steps} steps into {dataset} "
                 f"(next: episode_{self.rec.index:03d})")
+            self._said_waiting = False
             if self.to_record:
                 self.create_timer(0.5, self._auto_start_once)
             if bool(param(self, "prompt", False)) and sys.stdin.isatty():
@@ -148,9 +149,21 @@ def make_node():
             self.attempts += 1
             self.event(f"start {self.rec.start()}")
 
+        def _pipeline_live(self) -> bool:
+            """Automatic recording starts an episode only once the operator's twists arrive and
+            the safety node listens to the commands: an episode recorded before that (a slow
+            node start on a loaded machine) would hold the arm still from start to end."""
+            live = (self.pub_cmd.get_subscription_count() > 0
+                    and (not self.teleop or now_s() - self.twist_time <= self.twist_timeout))
+            if not live and not self._said_waiting:
+                self._said_waiting = True
+                self.get_logger().info("waiting for the operator's twists and the safety node "
+                                       "before the first episode")
+            return live
+
         def _auto_start_once(self):
             if not self.rec.recording and self.waiting_reset is None and not self.done:
-                if self.saved >= self.to_record:
+                if self.saved >= self.to_record or not self._pipeline_live():
                     return
                 if self.attempts >= 3 * self.to_record:
                     self.get_logger().error(f"only {self.saved} of {self.to_record} episodes "
