@@ -152,28 +152,30 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
                  str(small_config), "--out", str(tmp_path / "y")]) == 2
 
 
-def test_bench_ur5_keeps_going_when_a_run_diverges(tmp_path, demo_dir, small_config, monkeypatch):
-    """A UR5 run that diverges before its first curve point has no policy to test or save:
-    its row is NaN and names the seed, and the bench's other runs are written."""
+def test_bench_ur5_keeps_going_when_a_run_diverges(tmp_path, demo_dir, small_config, monkeypatch,
+                                                  capsys):
+    """A UR5 run that diverges before its first curve point has no policy to test, save or
+    publish: its row is NaN and names the seed, and the bench's other runs are written."""
     from mairl_core.algos.adversarial import AdversarialTrainer, TrainingDiverged
 
     real = AdversarialTrainer._iteration
 
-    def breaks_in_airl(self):
-        if self.method == "airl":
+    def breaks_in_mairl(self):
+        if self.method == "mairl":
             raise TrainingDiverged("training diverged in iteration 0 (test)")
         return real(self)
 
-    monkeypatch.setattr(AdversarialTrainer, "_iteration", breaks_in_airl)
+    monkeypatch.setattr(AdversarialTrainer, "_iteration", breaks_in_mairl)
     out = tmp_path / "bench"
     assert main(["bench", "ur5", "--task", "reach", "--quick", "--config", str(small_config),
-                 "--demos", str(demo_dir), "--methods", "AIRL,GAIL", "--out", str(out),
-                 "--workers", "1", "--no-progress"]) == 0
+                 "--demos", str(demo_dir), "--methods", "MAIRL,GAIL", "--out", str(out),
+                 "--workers", "1", "--no-progress", "--publish", str(tmp_path / "pub")]) == 0
     rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
-    assert rows["AIRL"]["diverged_seeds"] == [0] and np.isnan(rows["AIRL"]["success_rate"])
+    assert rows["MAIRL"]["diverged_seeds"] == [0] and np.isnan(rows["MAIRL"]["success_rate"])
     assert rows["GAIL"]["diverged_seeds"] == [] and 0.0 <= rows["GAIL"]["success_rate"] <= 1.0
     assert (out / "checkpoints" / "reach_gail_seed0.pt").exists()
-    assert not (out / "checkpoints" / "reach_airl_seed0.pt").exists()
+    assert not (out / "checkpoints" / "reach_mairl_seed0.pt").exists()
+    assert not (tmp_path / "pub").exists() and "nothing published" in capsys.readouterr().err
 
 
 def test_transferred_reward_is_frozen_and_needs_no_demos(tmp_path, demo_dir, small_config):

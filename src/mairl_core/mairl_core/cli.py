@@ -150,9 +150,14 @@ def _bench_ur5(args: argparse.Namespace) -> int:
         import shutil
 
         dest = Path(args.publish) / f"{args.task}_mairl.pt"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out / "checkpoints" / ur5.checkpoint_name(args.task, "MAIRL", args.seed), dest)
-        print(f"MAIRL policy and learned reward of seed {args.seed}: {dest}")
+        src = out / "checkpoints" / ur5.checkpoint_name(args.task, "MAIRL", args.seed)
+        if src.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+            print(f"MAIRL policy and learned reward of seed {args.seed}: {dest}")
+        else:  # its training diverged before the first evaluation (the table says so)
+            print(f"mairl: nothing published: MAIRL seed {args.seed} has no checkpoint "
+                  f"(diverged before its first evaluation)", file=sys.stderr)
     return _finish_bench(args, out, f"ur5-{args.task}", rows, ur5.format_table(rows), wall,
                          [out / "success_curves.png"],
                          config={"experiment": dataclasses.asdict(exp), "bench": dataclasses.asdict(bench)},
