@@ -25,12 +25,23 @@ from mairl_core.safety import load_safety_limits  # noqa: E402
 STEPS = 40
 
 
-def test_recorder_writes_teleop_episodes_as_mcap(tmp_path):
-    data = tmp_path / "demos"
-    probe = Probe("mairl_test_recorder_probe")
-    events = []
+def _event_probe(name: str) -> tuple[Probe, list[str]]:
+    """A probe node and the list the recorder's episode events land in."""
+    probe, events = Probe(name), []
     probe.node.create_subscription(String, "/mairl/episode/event", lambda m: events.append(m.data),
                                    event_qos())
+    return probe, events
+
+
+def _tip_distances(robot, ep) -> tuple[float, float]:
+    """Fingertip-to-block distance at the start and at the end of a recorded episode."""
+    return tuple(float(np.linalg.norm(fingertip_position(robot, q) - ep.target))
+                 for q in (ep.q[0], ep.q[-1]))
+
+
+def test_recorder_writes_teleop_episodes_as_mcap(tmp_path):
+    data = tmp_path / "demos"
+    probe, events = _event_probe("mairl_test_recorder_probe")
     procs = [NodeProcess("sim_node", tmp_path / "sim.log", seed=4),
              NodeProcess("safety_node", tmp_path / "safety.log"),
              NodeProcess("teleop", tmp_path / "teleop.log", mode="scripted", seed=1),
@@ -77,8 +88,7 @@ def test_recorder_writes_teleop_episodes_as_mcap(tmp_path):
         assert ep.period == pytest.approx(limits.control_period, rel=1e-6)
         steps = np.abs(ep.commands - ep.q[:-1])
         assert steps.max() <= limits.max_step + 0.02  # safe commands, against a fresh state
-        start = np.linalg.norm(fingertip_position(robot, ep.q[0]) - ep.target)
-        end = np.linalg.norm(fingertip_position(robot, ep.q[-1]) - ep.target)
+        start, end = _tip_distances(robot, ep)
         assert end < start - 0.05, (start, end)  # the operator moved the arm to the block
     assert not np.allclose(eps[0].target, eps[1].target)  # a new block per episode
     arrays = reach_transitions(eps, robot)
@@ -90,10 +100,7 @@ def test_automatic_recording_waits_for_the_operator(tmp_path):
     twists arrive: an episode recorded before the teleop node is up (a slow start on a loaded
     machine) held the arm still from start to end."""
     data = tmp_path / "demos"
-    probe = Probe("mairl_test_recorder_wait_probe")
-    events = []
-    probe.node.create_subscription(String, "/mairl/episode/event", lambda m: events.append(m.data),
-                                   event_qos())
+    probe, events = _event_probe("mairl_test_recorder_wait_probe")
     procs = [NodeProcess("sim_node", tmp_path / "sim.log", seed=5),
              NodeProcess("safety_node", tmp_path / "safety.log"),
              NodeProcess("recorder", tmp_path / "rec.log", dataset=str(data), episodes=1,
@@ -110,10 +117,7 @@ def test_automatic_recording_waits_for_the_operator(tmp_path):
         for p in procs:
             p.stop()
         probe.close()
-    ep = read_episode(data / "episode_000")
-    robot = load_ur5()
-    start = np.linalg.norm(fingertip_position(robot, ep.q[0]) - ep.target)
-    end = np.linalg.norm(fingertip_position(robot, ep.q[-1]) - ep.target)
+    start, end = _tip_distances(load_ur5(), read_episode(data / "episode_000"))
     assert end < start - 0.05, (start, end)
 
 
