@@ -272,17 +272,23 @@ class ModelBasedLearner:
         return pred + (target - pred).detach()
 
     def rollout_objective(self, disc: nn.Module, start_obs: torch.Tensor,
-                          noises: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """Mean over starts of sum_t gamma^t r_hat_t along a differentiable rollout."""
+                          noises: list[torch.Tensor] | None = None,
+                          recorded: Transitions | None = None) -> torch.Tensor:
+        """Mean over starts of sum_t gamma^t r_hat_t along a differentiable rollout; with
+        ``recorded`` (B, H, dim) each next state's value is the recorded one (see
+        ``replay_objective``)."""
         if self.env.dynamics_head == "categorical":
             return self._tabular_objective(disc, start_obs, noises)
         obs = start_obs
         total = torch.zeros(obs.shape[0], dtype=obs.dtype)
         discount = 1.0
-        for t in range(self.cfg.rollout_horizon):
+        for t in range(self.cfg.rollout_horizon if recorded is None else recorded.obs.shape[1]):
             act, logp = self.policy.rsample(obs, None if noises is None else noises[t])
-            nxt = self.next_state(obs, act, self.predict(obs, act))
-            done = torch.zeros_like(logp)
+            pred = self.predict(obs, act)
+            if recorded is None:
+                nxt, done = self.next_state(obs, act, pred), torch.zeros_like(logp)
+            else:
+                nxt, done = pred + (recorded.next_obs[:, t] - pred).detach(), recorded.done[:, t]
             total = total + discount * disc.policy_reward(obs, act, nxt, done, logp,
                                                           self.cfg.entropy_weight)
             discount *= self.cfg.gamma
@@ -302,18 +308,7 @@ class ModelBasedLearner:
         is the model's (eq. 19-21). The noise stays fixed while the policy moves, so the
         action's value moves with it and the squashing and the reward can stop it.
         """
-        obs = seg.obs[:, 0]
-        total = torch.zeros(obs.shape[0], dtype=obs.dtype)
-        discount = 1.0
-        for t in range(seg.obs.shape[1]):
-            act, logp = self.policy.rsample(obs, noise[:, t])
-            pred = self.predict(obs, act)
-            nxt = pred + (seg.next_obs[:, t] - pred).detach()
-            total = total + discount * disc.policy_reward(obs, act, nxt, seg.done[:, t], logp,
-                                                          self.cfg.entropy_weight)
-            discount *= self.cfg.gamma
-            obs = nxt
-        return self._close(total, discount, obs).mean()
+        return self.rollout_objective(disc, seg.obs[:, 0], list(noise.unbind(1)), recorded=seg)
 
     def _segments(self, episodes: Transitions, noise: torch.Tensor, n: int
                   ) -> tuple[Transitions, torch.Tensor]:
@@ -384,12 +379,13 @@ class ModelBasedLearner:
         for p in frozen:
             p.requires_grad_(False)
         try:
-            pool = episodes.flat().obs
-            expert_pool = trainer.expert.flat().obs if n_exp else None
             replay = self.cfg.rollout_mode == "replay"
             if replay:  # recorded segments, the agent's and (rollout_expert_frac) the demos'
                 noise = self.policy.noise_of(episodes.obs, episodes.act)
                 expert_noise = self.policy.noise_of(trainer.expert.obs, trainer.expert.act) if n_exp else None
+            else:  # imagined rollouts start from recorded states
+                pool = episodes.flat().obs
+                expert_pool = trainer.expert.flat().obs if n_exp else None
             for _ in range(self.cfg.policy_steps):
                 if replay:
                     seg, eps = self._segments(episodes, noise, self.cfg.rollout_batch - n_exp)

@@ -102,6 +102,13 @@ class GaussianPolicy(nn.Module):
         log_det = (2.0 * (math.log(2.0) - x - F.softplus(-2.0 * x))).sum(-1)
         return self.bound[:self.n_cont] * torch.tanh(x), log_det
 
+    def _unsquash(self, a: torch.Tensor) -> torch.Tensor:
+        """u with c tanh(u / c) = a (the clamp edge for actions on the bound); identity unbounded."""
+        if not self.squashed:
+            return a
+        c = self.bound[:self.n_cont]
+        return c * torch.atanh((a / c).clamp(-1 + self._EDGE, 1 - self._EDGE))
+
     def _switch_value(self, on: torch.Tensor) -> torch.Tensor:
         """Binary entries as action values: on (1) -> +c/2, off (0) -> -c/2."""
         return (on - 0.5) * self.bound[self.n_cont:]
@@ -112,11 +119,7 @@ class GaussianPolicy(nn.Module):
 
     def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         mean, log_std, logits = self._heads(obs)
-        a = action[..., :self.n_cont]
-        u = a
-        if self.squashed:
-            c = self.bound[:self.n_cont]
-            u = c * torch.atanh((a / c).clamp(-1 + self._EDGE, 1 - self._EDGE))
+        u = self._unsquash(action[..., :self.n_cont])
         z = (u - mean) / log_std.exp()
         logp = (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1) - self._squash(u)[1]
         if self.binary:
@@ -166,10 +169,7 @@ class GaussianPolicy(nn.Module):
         if self.binary:
             raise ValueError("noise_of: binary action entries have no invertible noise")
         mean, log_std = self.forward(obs.reshape(-1, obs.shape[-1]))
-        u = action.reshape(-1, action.shape[-1])
-        if self.squashed:
-            c = self.bound[:self.n_cont]
-            u = c * torch.atanh((u / c).clamp(-1 + self._EDGE, 1 - self._EDGE))
+        u = self._unsquash(action.reshape(-1, action.shape[-1]))
         return ((u - mean) / log_std.exp()).reshape(action.shape)
 
     @torch.no_grad()
