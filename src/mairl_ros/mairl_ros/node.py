@@ -4,7 +4,9 @@ conversions between ROS types and the core's numpy arrays."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -32,15 +34,30 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
+    interrupted: list[int] = []
+    previous = None
+    if body is None and threading.current_thread() is threading.main_thread():
+        # Ctrl-C must not raise KeyboardInterrupt at whatever Python line runs when it comes:
+        # inside the EventsExecutor's update of its entities it left a callback registered
+        # that the executor no longer knew of, and the process aborted on the way out
+        # ("Destroying callback manager with callbacks remaining"). rclpy's handler
+        # (installed by init, chaining to this one) shuts the context down; the loop below
+        # ends on that. ``body`` (the trainer) keeps KeyboardInterrupt: it interrupts training.
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     rclpy.init(args=list(sys.argv if args is None else args))
     nodes: list = []
+    executor = None
     try:
         try:
             made = make_node()
             nodes = list(made) if isinstance(made, (list, tuple)) else [made]
             priority = max(int(getattr(n, "rt_priority", 0)) for n in nodes)
             realtime = make_realtime(priority) if priority else None  # threads made later inherit it
-        except (ValueError, FileNotFoundError, OSError) as exc:
+        except Exception as exc:
+            if interrupted:  # Ctrl-C while starting: what failed, failed on the closed context
+                return 0
+            if not isinstance(exc, (ValueError, FileNotFoundError, OSError)):
+                raise
             print(f"[mairl] cannot start: {exc}", file=sys.stderr, flush=True)
             return 2
         node = nodes[0]
@@ -62,12 +79,22 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if executor is not None:
+            # let go of the nodes and stop the executor before the nodes are destroyed (as
+            # rclpy.spin does), not whenever the garbage collector gets to it (with gc.freeze()
+            # in a real-time process: at exit, after the nodes' clocks; rcl then said "jump
+            # callback was not found" and mairl-control segfaulted)
+            for n in nodes:
+                executor.remove_node(n)
+            executor.shutdown(timeout_sec=1.0)
         for n in reversed(nodes):
             close = getattr(n, "close", None)
             if close is not None:
                 close()
             n.destroy_node()
         rclpy.try_shutdown()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return 0
 
 
