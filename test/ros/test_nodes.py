@@ -220,19 +220,29 @@ def test_policy_server_without_a_checkpoint_says_so(tmp_path):
     assert "cannot start" in server.output() and "none.pt" in server.output()
 
 
+def _clean_exit_of(script_path, source: str) -> None:
+    """Run ``source`` as a script in its own process (loopback env): exit 0, no traceback,
+    no fatal error."""
+    import subprocess
+    import sys
+
+    from _ros_helpers import node_env
+
+    script_path.write_text(source)
+    res = subprocess.run([sys.executable, str(script_path)], env=node_env(), capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Fatal" not in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
 def test_ctrl_c_inside_the_executors_update_is_a_clean_exit(tmp_path):
     """Ctrl-C that lands while the EventsExecutor registers a node's subscriptions (here: on
     purpose, from the second subscription's handle) must not leave a callback registered
     behind the executor's back: with Python's KeyboardInterrupt raised there, the process
     aborted on the way out ("Destroying callback manager with callbacks remaining"; the
     real-time mairl-control test died so in about 1 run of 5). Exit status 0, no fatal error."""
-    import subprocess
-    import sys
-
-    from _ros_helpers import node_env
-
-    script = tmp_path / "node.py"
-    script.write_text(
+    _clean_exit_of(
+        tmp_path / "node.py",
         "import os, signal\n"
         "import rclpy, rclpy.subscription\n"
         "from std_msgs.msg import String\n"
@@ -250,23 +260,14 @@ def test_ctrl_c_inside_the_executors_update_is_a_clean_exit(tmp_path):
         "    rclpy.subscription.Subscription.handle = property(handle)\n"
         "    return node\n"
         "raise SystemExit(run_node(make, []))\n")
-    res = subprocess.run([sys.executable, str(script)], env=node_env(), capture_output=True,
-                         text=True, timeout=60)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "Fatal" not in res.stderr and "Traceback" not in res.stderr, res.stderr
 
 
 def test_a_callback_caught_by_the_shutdown_is_a_clean_exit(tmp_path):
     """Ctrl-C shuts rclpy's context down from the signal handler; a timer callback that then
     publishes raises 'publisher's context is invalid'. That is the shutdown, not a crash:
     exit status 0 (it made a recorder exit 1 in a loaded CI run)."""
-    import subprocess
-    import sys
-
-    from _ros_helpers import node_env
-
-    script = tmp_path / "node.py"
-    script.write_text(
+    _clean_exit_of(
+        tmp_path / "node.py",
         "import rclpy\n"
         "from std_msgs.msg import String\n"
         "from mairl_ros.node import run_node\n"
@@ -279,7 +280,3 @@ def test_a_callback_caught_by_the_shutdown_is_a_clean_exit(tmp_path):
         "    node.create_timer(0.05, tick)\n"
         "    return node\n"
         "raise SystemExit(run_node(make, []))\n")
-    res = subprocess.run([sys.executable, str(script)], env=node_env(), capture_output=True,
-                         text=True, timeout=60)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "Traceback" not in res.stderr
