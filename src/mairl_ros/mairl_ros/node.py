@@ -42,8 +42,14 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
         # that the executor no longer knew of, and the process aborted on the way out
         # ("Destroying callback manager with callbacks remaining"). rclpy's handler
         # (installed by init, chaining to this one) shuts the context down; the loop below
-        # ends on that. ``body`` (the trainer) keeps KeyboardInterrupt: it interrupts training.
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+        # ends on that. A second Ctrl-C raises as before (a node stuck on its way out).
+        # ``body`` (the trainer) keeps KeyboardInterrupt: it interrupts training.
+        def on_sigint(signum, frame):
+            interrupted.append(signum)
+            if len(interrupted) > 1:
+                raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
     rclpy.init(args=list(sys.argv if args is None else args))
     nodes: list = []
     executor = None
