@@ -28,7 +28,9 @@ def test_start_pose_and_target(env):
     obs, info = env.reset(seed=0)
     lo, hi = env.limits.box_lower, env.limits.box_upper
     tip = obs[12:] + env.target
-    np.testing.assert_allclose(tip, [hi[0], (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2], atol=1e-3)
+    m = env.limits.box_margin  # on the +x face, the safety margin inside it
+    assert m > 0
+    np.testing.assert_allclose(tip, [hi[0] - m, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2], atol=1e-3)
     assert np.all(env.target >= lo) and np.all(env.target <= hi)
     obs2, _ = env.reset(seed=0)
     np.testing.assert_array_equal(obs, obs2)  # seeded

@@ -8,9 +8,13 @@ into one that is safe to send, or rejects it:
   stricter of the per-step limit and max joint speed x control period (each
   joint moves towards its goal, never past it);
 - keeps the fingertip in the workspace box: a step whose fingertip would end
-  outside the box (or, if it is already outside, farther from it) is shortened
-  to the largest safe fraction (bisection on forward kinematics), down to
-  holding position.
+  outside the box shrunk by ``box_margin`` (or, if it is already outside that,
+  farther from it) is shortened to the largest safe fraction (bisection on
+  forward kinematics), down to holding position. The margin is room for the
+  servos' overshoot: a command on the shrunk box's face lands the fingertip a
+  little beyond it, and that measured position is what the next command is
+  judged from, so without the margin a fingertip pushed into a face creeps out
+  of the box (measured on the sim: up to 1.9 mm).
 
 Pure: no state, no I/O; the caller holds position when it gets ``None``.
 """
@@ -23,6 +27,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+PATH_POINTS = 4
+"""Fingertip checks along a step's joint-space path (its end point included)."""
+
+
 @dataclass(frozen=True)
 class SafetyLimits:
     joint_lower: np.ndarray
@@ -33,6 +41,8 @@ class SafetyLimits:
     box_upper: np.ndarray
     control_period: float
     """Seconds between commands (the speed limit's time base)."""
+    box_margin: float = 0.0
+    """Commands keep the fingertip this far (m) inside the box: room for servo overshoot."""
 
 
 @dataclass
@@ -58,6 +68,7 @@ def load_safety_limits(safety: str = "safety", robot: str = "ur5") -> SafetyLimi
         period = float(s["control_period"])
         step = min(float(s["max_step"]), ur5.max_joint_speed * period)
         box_lo, box_hi = np.asarray(s["box_lower"], float), np.asarray(s["box_upper"], float)
+        margin = float(s.get("box_margin", 0.0))
     except KeyError as exc:
         raise ConfigError(f"{path}: missing key {exc}") from None
     if lower.shape != (6,) or upper.shape != (6,) or np.any(lower >= upper):
@@ -66,7 +77,9 @@ def load_safety_limits(safety: str = "safety", robot: str = "ur5") -> SafetyLimi
         raise ConfigError(f"{path}: box_lower/box_upper must be 3 values with lower < upper")
     if step <= 0:
         raise ConfigError(f"{path}: max_step and control_period must be > 0")
-    return SafetyLimits(lower, upper, step, box_lo, box_hi, period)
+    if not 0.0 <= margin or np.any(box_hi - box_lo <= 2 * margin):
+        raise ConfigError(f"{path}: box_margin must be >= 0 and leave a box inside it")
+    return SafetyLimits(lower, upper, step, box_lo, box_hi, period, margin)
 
 
 def box_excess(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
@@ -100,11 +113,22 @@ def safe_command(q_now: Sequence[float], q_cmd: Sequence[float], limits: SafetyL
         clipped.append(f"step limit {limits.max_step:.3f} rad on joints "
                        f"{np.nonzero(step != goal - now)[0].tolist()}")
     out = np.where(step == goal - now, goal, now + step)  # land exactly on the goal when in reach
-    here = box_excess(fingertip(now), limits.box_lower, limits.box_upper)
+    boxes = [(limits.box_lower + limits.box_margin, limits.box_upper - limits.box_margin),
+             (limits.box_lower, limits.box_upper)]  # the shrunk box, and the box itself
+    tip_now = fingertip(now)
+    here = [box_excess(tip_now, lo, hi) for lo, hi in boxes]
 
+    # Outside a box: no farther out than now. The fingertip is checked along the straight
+    # joint-space path to the command, not only at its end: the servos follow that path,
+    # and its fingertip curve can bulge past a face its end point stays inside.
     def ok(q: np.ndarray) -> bool:
-        e = box_excess(fingertip(q), limits.box_lower, limits.box_upper)
-        return e == 0.0 or e <= here
+        for k in range(1, PATH_POINTS + 1):
+            tip = fingertip(now + (k / PATH_POINTS) * (q - now))
+            for (lo, hi), e_now in zip(boxes, here):
+                e = box_excess(tip, lo, hi)
+                if e > 0.0 and e > e_now:
+                    return False
+        return True
 
     if not ok(out):
         lo, hi = 0.0, 1.0  # ok at 0 (hold), not ok at 1: bisect the largest safe fraction

@@ -71,7 +71,9 @@ class UR5ReachEnv(gym.Env):
         self.model = mujoco.MjModel.from_xml_string(self._mjcf())
         self.data = mujoco.MjData(self.model)
         lo, hi = self.limits.box_lower, self.limits.box_upper
-        start_tip = np.array([hi[0], (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2])
+        # on the +x face (the paper's "right boundary"), the safety margin inside it: a first
+        # step from a pose on the face itself overshoots it
+        start_tip = np.array([hi[0] - self.limits.box_margin, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2])
         self.q_start, err = solve_position_ik(self.robot, start_tip, np.array(self.cfg.ik_seed))
         if err > 1e-3:
             raise ValueError(f"start pose unreachable from ik_seed (error {err:.3f} m)")
