@@ -67,11 +67,30 @@ def test_gate_rejects_and_holds_where_the_arm_is(bad, why):
     assert out.level == "rejected" and why in out.message
     np.testing.assert_array_equal(out.command, Q0)
     later = Q0 + 0.05
-    g.on_joint_state(NAMES, later, 0.02)  # the hold point stays where the hold began
+    g.on_joint_state(NAMES, later, 0.02)  # the arm moved on (a servo settling, freedrive)
     assert g.tick(0.03) is None and g.holding  # the hold was sent once; a position servo keeps it
-    np.testing.assert_array_equal(g.hold_point, Q0)
+    out = g.on_command(names, bad, 0.035)  # the next hold is where the arm is now
+    np.testing.assert_array_equal(out.command, later)
+    np.testing.assert_array_equal(g.hold_point, later)
     assert g.on_command(NAMES, later, 0.04).level == "ok"  # a valid command ends the hold
     assert g.tick(0.05) is None
+
+
+def test_a_hold_after_the_arm_was_moved_by_something_else_does_not_jump_it():
+    """The reported defect: the base moved by -1 rad by a trajectory (a reset), then one NaN
+    command; the hold used to send the pose from before the move (a 1.0 rad step)."""
+    g = gate()
+    g.on_joint_state(NAMES, Q0, 0.0)
+    g.on_command(NAMES, [np.nan] * 6, 0.01)  # a hold begins at Q0
+    q = Q0.copy()
+    for i in range(1, 41):  # the trajectory moves the base 1 rad at 0.025 rad per state
+        q[0] = Q0[0] - 0.025 * i
+        g.on_joint_state(NAMES, q, 0.01 + 0.008 * i)
+    out = g.on_command(NAMES, [np.nan] * 6, 0.4)
+    assert out.level == "rejected"
+    np.testing.assert_array_equal(out.command, q)  # where the arm is, not Q0
+    out = g.on_command(NAMES, [0.0] * 6, 0.41)  # a stale/bad pose request: limited from q
+    assert np.all(np.abs(out.command - q) <= LIMITS.max_step + 1e-12)
 
 
 def test_gate_holds_on_stale_commands_and_stale_joint_states():
@@ -89,51 +108,93 @@ def test_gate_holds_on_stale_commands_and_stale_joint_states():
     assert out.level == "stale" and "no joint state" in out.message
 
 
-def test_estop_latches_until_released():
+def test_estop_latches_until_a_deliberate_release_with_the_arm_at_rest():
     g = gate()
     g.on_joint_state(NAMES, Q0, 0.0)
-    out = g.set_estop(True)
+    out = g.set_estop()
     assert out.level == "estop"
     np.testing.assert_array_equal(out.command, Q0)
-    assert g.set_estop(True) is None  # already latched
+    assert g.set_estop() is None  # already latched
+    with pytest.raises(ValueError, match="release"):
+        g.set_estop(False)
     for t in (0.01, 0.02):
         out = g.on_command(NAMES, Q0 + DQ, t)
         assert out.level == "estop"
         np.testing.assert_array_equal(out.command, Q0)
     assert g.tick(5.0) is None and g.holding
-    g.set_estop(False)
-    g.on_joint_state(NAMES, Q0, 5.0)
-    assert g.on_command(NAMES, Q0 + DQ, 5.01).level == "ok"
+    ok, why = g.release(5.0, "cell checked by JD")
+    assert not ok and "no joint state" in why  # the last state is 5 s old
+    moving = Q0 + [0.002, 0, 0, 0, 0, 0]
+    g.on_joint_state(NAMES, moving, 5.0)
+    ok, why = g.release(5.01, "cell checked by JD")
+    assert not ok and "moving" in why
+    g.on_joint_state(NAMES, moving, 5.6)
+    assert g.release(5.6, "  ") == (False, g.release(5.6, "")[1]) and not g.release(5.6, "")[0]
+    assert g.estopped and g.on_command(NAMES, moving + DQ, 5.6).level == "estop"
+    ok, why = g.release(5.6, "cell checked by JD")
+    assert ok and "cell checked by JD" in why and not g.estopped and g.holding
+    assert g.release(5.6, "again")[0] is False  # nothing latched
+    assert g.on_command(NAMES, moving + DQ, 5.61).level == "ok"
+
+
+def test_a_joint_state_jump_that_was_not_commanded_holds_and_is_reported():
+    """A spoofed /joint_states (or a second publisher) that jumps 0.96 rad: nothing is
+    forwarded while the states disagree; after they agree again the arm holds where it is."""
+    g = gate()
+    g.on_joint_state(NAMES, Q0, 0.0)
+    assert g.on_command(NAMES, Q0 + DQ, 0.001).level == "ok"
+    fake = Q0 + [0.96, 0, 0, 0, 0, 0]
+    t = 0.0
+    for i in range(10):  # the real arm and a spoofer publish in turn
+        t += 0.004
+        out = g.on_joint_state(NAMES, fake if i % 2 == 0 else Q0, t)
+        assert out is not None and out.level == "suspect" and "jumped 0.960 rad" in out.message
+        cmd = g.on_command(NAMES, fake + DQ, t)  # a command made from the fake state
+        assert cmd.level == "suspect" and cmd.command is None and g.tick(t) is None
+    for i in range(g.settle_states):  # the spoofer stops
+        t += 0.008
+        out = g.on_joint_state(NAMES, Q0, t)
+    assert out is not None and "agree again" in out.message and g.holding
+    out = g.on_command(NAMES, [np.nan] * 6, t)
+    np.testing.assert_array_equal(out.command, Q0)
+    assert g.on_command(NAMES, Q0 + DQ, t + 0.001).level == "ok"
 
 
 inside = st.tuples(*[st.floats(float(lo), float(hi)) for lo, hi in
                      zip(LIMITS.joint_lower, LIMITS.joint_upper)]).map(np.array)
 anything = st.lists(st.one_of(st.floats(-10, 10), st.just(float("nan")), st.just(float("inf"))),
                     min_size=6, max_size=6)
+event = st.one_of(st.tuples(st.just("state"), inside), st.tuples(st.just("command"), anything),
+                  st.tuples(st.just("tick"), st.none()), st.tuples(st.just("estop"), st.none()),
+                  st.tuples(st.just("release"), st.none()))
 
 
-@settings(max_examples=150, deadline=None)
-@given(now=inside, cmds=st.lists(anything, min_size=1, max_size=4),
-       times=st.lists(st.floats(0, 0.3), min_size=4, max_size=4), estop=st.booleans())
-def test_gate_output_never_violates_a_limit(now, cmds, times, estop):
-    """Whatever arrives, and whenever: every command sent is finite, within the step limit of
-    the measured state and inside the joint range (or holds where the arm is)."""
+@settings(max_examples=200, deadline=None)
+@given(start=inside, events=st.lists(st.tuples(event, st.floats(0, 0.3)), min_size=1, max_size=12))
+def test_gate_output_never_violates_a_limit_from_the_current_state(start, events):
+    """Whatever arrives, in any order and at any time, the arm moved anywhere in between (sim
+    resets, trajectories, spoofed states): every command sent is finite, within the step limit
+    of the latest measured state and inside the joint range; a hold is that state itself."""
     g = gate()
-    g.on_joint_state(NAMES, now, 0.0)
-    first = g.set_estop(estop)
+    g.on_joint_state(NAMES, start, 0.0)
     t = 0.0
-    for cmd, dt in zip(cmds, times):
+    for (kind, value), dt in events:
         t += dt
-        for out in (first, g.on_command(NAMES, cmd, t), g.tick(t + dt / 2)):
-            if out is None or out.command is None:
-                continue
-            c = out.command
-            assert np.all(np.isfinite(c))
-            assert np.all(np.abs(c - now) <= LIMITS.max_step + 1e-9)
-            assert np.all(c >= np.minimum(LIMITS.joint_lower, now) - 1e-12)
-            assert np.all(c <= np.maximum(LIMITS.joint_upper, now) + 1e-12)
-            if estop or out.level in ("rejected", "stale"):
-                np.testing.assert_array_equal(c, now)
+        q = g.q.copy()
+        if kind == "state":
+            g.on_joint_state(NAMES, value, t)
+            continue
+        out = {"command": lambda: g.on_command(NAMES, value, t), "tick": lambda: g.tick(t),
+               "estop": g.set_estop, "release": lambda: g.release(t, "test") and None}[kind]()
+        if out is None or out.command is None:
+            continue
+        c = out.command
+        assert np.all(np.isfinite(c))
+        assert np.all(np.abs(c - q) <= LIMITS.max_step + 1e-9)
+        assert np.all(c >= np.minimum(LIMITS.joint_lower, q) - 1e-12)
+        assert np.all(c <= np.maximum(LIMITS.joint_upper, q) + 1e-12)
+        if out.level not in ("ok", "clipped"):
+            np.testing.assert_array_equal(c, q)
 
 
 # ----- the sim arm -----

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from _ros_helpers import REPO, NodeProcess, Probe
 pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
+from diagnostic_msgs.srv import AddDiagnostics  # noqa: E402
 from geometry_msgs.msg import PointStamped  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64, Float64MultiArray  # noqa: E402
@@ -154,7 +156,7 @@ def test_stopping_the_stream_holds_within_the_timeout(stack):
     assert abs(q1[5] - goal[5]) < 0.3  # stopped near where the stream left it
 
 
-def test_estop_latches_until_released(stack):
+def test_estop_latches_until_a_deliberate_release(stack):
     probe, pub, _ = stack
     q0 = settle(probe)
     assert probe.call(SetBool, "/mairl/safety/estop", SetBool.Request(data=True)).success
@@ -163,12 +165,101 @@ def test_estop_latches_until_released(stack):
         probe.spin(LIMITS.control_period)
     np.testing.assert_allclose(settle(probe, 0.4), q0, atol=2e-3)
     assert "e-stop" in probe.latest["/mairl/safety/status"].message
-    probe.call(SetBool, "/mairl/safety/estop", SetBool.Request(data=False))
+    res = probe.call(SetBool, "/mairl/safety/estop", SetBool.Request(data=False))
+    assert not res.success and "/mairl/safety/release" in res.message  # no release by SetBool
+    res = probe.call(AddDiagnostics, "/mairl/safety/release", AddDiagnostics.Request(load_namespace=""))
+    assert not res.success and "reason" in res.message
+    for _ in range(5):  # still latched
+        command(pub, probe, q0 + [0, 0, 0, 0, 0, 0.1])
+        probe.spin(LIMITS.control_period)
+    np.testing.assert_allclose(settle(probe, 0.6), q0, atol=2e-3)
+    res = probe.call(AddDiagnostics, "/mairl/safety/release",
+                     AddDiagnostics.Request(load_namespace="test: cell clear"))
+    assert res.success and "test: cell clear" in res.message
     for _ in range(10):  # released: a live stream moves the arm again
         command(pub, probe, q0 + [0, 0, 0, 0, 0, 0.1])
         probe.spin(LIMITS.control_period)
     q1 = q_now(probe)
     assert q1[5] - q0[5] == pytest.approx(0.1, abs=5e-3)
+
+
+def driver_steps_since(probe, start: float) -> float:
+    """Largest joint distance between a command the driver got after ``start`` and the arm's
+    measured position when it was sent (the latest joint state before it)."""
+    states = [(t, np.array([m.position[m.name.index(n)] for n in NAMES]))
+              for t, m in probe.history["/joint_states"]]
+    worst = 0.0
+    for t, msg in probe.history[DRIVER_CMD]:
+        before = [q for ts, q in states if ts <= t]
+        if t >= start and before:
+            worst = max(worst, float(np.max(np.abs(np.array(msg.data) - before[-1]))))
+    return worst
+
+
+def test_a_hold_after_the_arm_was_moved_by_something_else_does_not_jump_it(stack):
+    """The defect: a hold began, a trajectory moved the base 1 rad, the sim was reset, one NaN
+    command: the hold sent the pose from before the move (a 1.0 rad step, 11 rad/s)."""
+    probe, pub, _ = stack
+    q0 = settle(probe)
+    command(pub, probe, q0)
+    settle(probe, 0.3)  # the stream stopped: holding at q0
+    traj = JointTrajectory()
+    traj.joint_names = NAMES
+    pt = JointTrajectoryPoint()
+    pt.positions = [float(v) for v in q0 + [-1.0, 0, 0, 0, 0, 0]]
+    pt.time_from_start.sec = 2
+    traj.points = [pt]
+    tpub = probe.node.create_publisher(JointTrajectory,
+                                       "/scaled_joint_trajectory_controller/joint_trajectory", 10)
+    probe.wait_for(lambda: tpub.get_subscription_count() > 0, 10.0, "the trajectory subscriber")
+    tpub.publish(traj)
+    q1 = settle(probe, 2.5)
+    assert q1[0] - q0[0] == pytest.approx(-1.0, abs=0.01)
+    start = time.monotonic()
+    command(pub, probe, [math.nan] * 6)
+    np.testing.assert_allclose(settle(probe, 0.5), q1, atol=2e-3)  # held where it is now
+    assert probe.call(Trigger, "/mairl/sim/reset", Trigger.Request()).success
+    q2 = settle(probe, 0.3)
+    command(pub, probe, [math.nan] * 6)
+    np.testing.assert_allclose(settle(probe, 0.5), q2, atol=2e-3)
+    worst = driver_steps_since(probe, start)
+    assert worst <= LIMITS.max_step + 1e-9, f"a command {worst:.3f} rad from the measured state"
+
+
+def test_spoofed_joint_states_stop_forwarding_and_are_reported(stack):
+    """A second /joint_states publisher with the base 0.96 rad away: commands made for the fake
+    pose used to pass (0.96 rad from the real arm); now nothing is forwarded while the two
+    disagree, it is reported, and the arm answers commands again once the spoofer stops."""
+    probe, pub, _ = stack
+    q0 = settle(probe)
+    spoof = probe.node.create_publisher(JointState, "/joint_states", 10)
+    fake = q0 + [0.96, 0, 0, 0, 0, 0]
+    start = time.monotonic()
+    for _ in range(25):
+        command(spoof, probe, fake)
+        command(pub, probe, fake + [0, 0, 0, 0, 0, 0.05])  # a command made from the fake state
+        probe.spin(0.02)
+    np.testing.assert_allclose(settle(probe, 0.3), q0, atol=2e-3)  # the arm did not move
+    assert driver_steps_since(probe, start) <= LIMITS.max_step + 1e-9
+    suspects = [m for t, m in probe.history["/mairl/safety/status"]
+                if t >= start and "jumped" in m.message]
+    assert suspects, "the jump was not reported"
+    probe.node.destroy_publisher(spoof)
+    for _ in range(10):
+        command(pub, probe, q0 + [0, 0, 0, 0, 0, 0.1])
+        probe.spin(LIMITS.control_period)
+    assert q_now(probe)[5] - q0[5] == pytest.approx(0.1, abs=5e-3)
+
+
+def test_safety_parameters_are_read_only(stack):
+    probe, _, _ = stack
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=5.0)
+    res = probe.call(SetParameters, "/mairl_safety/set_parameters",
+                     SetParameters.Request(parameters=[Parameter(name="timeout", value=value)]))
+    assert not res.results[0].successful and "read-only" in res.results[0].reason
 
 
 def test_trajectory_and_reset_services(stack):

@@ -172,42 +172,95 @@ class GateOutput:
     command: np.ndarray | None
     """Joint positions for the driver; None: publish nothing."""
     level: str
-    """'ok', 'clipped', 'rejected' (holding), 'stale' (holding) or 'estop' (holding)."""
+    """'ok', 'clipped', 'rejected' (holding), 'stale' (holding), 'estop' (holding),
+    'suspect' (a joint state the gate cannot trust: nothing forwarded) or 'ignored' (a joint
+    state that was not used)."""
     message: str = ""
 
 
 class SafetyGate:
     """The safety node's logic, without ROS: ``safe_command`` applied to each incoming command
-    against the latest measured joint state, plus what a stream of commands needs: a command
-    or joint state older than ``timeout`` means hold; a rejected command means hold; an
-    e-stop latches hold until released. Holding = commanding the measured joint positions at
-    the moment the hold began (the arm stops where it is). Times are seconds on one clock."""
+    against the latest measured joint state, plus what a stream of commands needs. Times are
+    seconds on one clock.
+
+    - A command or joint state older than ``timeout``, or a rejected command: hold.
+    - Holding = commanding the arm's latest measured joint positions (never a pose remembered
+      from earlier: something else may have moved the arm since, a sim reset, a homing
+      trajectory, freedrive). Every command the gate sends, holds included, is within the step
+      and speed limits of the latest measured state.
+    - The e-stop latches a hold; :meth:`release` ends it only with the arm at rest (no joint
+      moved more than ``rest_tolerance`` for ``rest_time``), fresh joint states and a reason.
+      After a release the arm keeps holding until the next valid command.
+    - Cross-check of the joint states: a measured state that moved farther from the previous
+      one than the arm can move between two states (``max_state_jump``, default twice the
+      step limit) was not commanded: a sim reset, a spoofed ``/joint_states``, a second
+      publisher, a glitch. The gate then forwards nothing (the driver keeps its last target,
+      which was within the step limit of the last trusted state) and reports it, until
+      ``settle_states`` consecutive states agree with each other again; after that the arm
+      holds where it is until the next valid command. Two publishers of different poses keep
+      the gate there for as long as both publish.
+    """
 
     def __init__(self, limits: SafetyLimits, joint_names: Sequence[str],
-                 fingertip: Callable[[np.ndarray], np.ndarray], timeout: float = 0.1):
+                 fingertip: Callable[[np.ndarray], np.ndarray], timeout: float = 0.1,
+                 max_state_jump: float | None = None, settle_states: int = 3,
+                 rest_tolerance: float = 1e-3, rest_time: float = 0.5):
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0, got {timeout}")
+        self.max_state_jump = 2.0 * limits.max_step if max_state_jump is None else float(max_state_jump)
+        if self.max_state_jump <= 0 or settle_states < 1 or rest_tolerance <= 0 or rest_time < 0:
+            raise ValueError("max_state_jump and rest_tolerance must be > 0, settle_states >= 1, "
+                             "rest_time >= 0")
         self.limits, self.names, self.fingertip, self.timeout = limits, list(joint_names), fingertip, timeout
+        self.settle_states, self.rest_tolerance, self.rest_time = int(settle_states), rest_tolerance, rest_time
         self.q: np.ndarray | None = None
         self.q_time = -np.inf
         self.cmd_time = -np.inf
+        self.moved_time = -np.inf
         self.estopped = False
-        self.hold_point: np.ndarray | None = None
+        self.held = False
+        self.suspect: str | None = None
+        self.agreeing = 0
         self.hold_level, self.hold_reason = "stale", ""
 
-    def on_joint_state(self, names: Sequence[str], positions: Sequence[float], t: float) -> str | None:
-        """Record a measured joint state; returns why it was ignored, if it was."""
+    def on_joint_state(self, names: Sequence[str], positions: Sequence[float], t: float
+                       ) -> GateOutput | None:
+        """Record a measured joint state. Returns what to report, if anything: the state was
+        ignored ('ignored'), it jumped ('suspect'), or the states agree again ('stale': holding
+        where the arm is now, nothing sent)."""
         q, why = order_by_name(names, positions, self.names)
         if q is None or not np.all(np.isfinite(q)):
-            return why or "joint state contains NaN or inf"
+            return GateOutput(None, "ignored", f"joint state ignored: {why or 'NaN or inf'}")
+        report = None
+        if self.q is not None:
+            moved = np.abs(q - self.q)
+            if np.max(moved) > self.rest_tolerance:
+                self.moved_time = t
+            if np.max(moved) > self.max_state_jump:
+                j = int(np.argmax(moved))
+                self.suspect = (f"joint state jumped {moved[j]:.3f} rad on {self.names[j]} (at most "
+                                f"{self.max_state_jump:.3f} rad between states): not commanded; "
+                                "forwarding nothing until the joint states agree again")
+                self.agreeing, self.held = 0, True
+                report = GateOutput(None, "suspect", self.suspect)
+            elif self.suspect is not None:
+                self.agreeing += 1
+                if self.agreeing >= self.settle_states:
+                    self.suspect = None
+                    report = GateOutput(None, "stale", "joint states agree again: holding where "
+                                        "the arm is until the next valid command")
+        else:
+            self.moved_time = t
         self.q, self.q_time = q, t
-        return None
+        return report
 
     def _hold(self, level: str, why: str) -> GateOutput:
-        if self.hold_point is None and self.q is not None:
-            self.hold_point = self.q.copy()
+        """Hold: the arm's latest measured position (nothing while it cannot be trusted)."""
+        self.held = True
         self.hold_level, self.hold_reason = level, why
-        return GateOutput(None if self.hold_point is None else self.hold_point.copy(), level, why)
+        if self.q is None or self.suspect is not None:
+            return GateOutput(None, level, why)
+        return GateOutput(self.q.copy(), level, why)
 
     def on_command(self, names: Sequence[str], positions: Sequence[float], t: float) -> GateOutput:
         """A requested absolute joint command (``/mairl/command``) -> what to send the driver."""
@@ -215,13 +268,15 @@ class SafetyGate:
             return self._hold("estop", "e-stop latched: command ignored")
         if self.q is None or t - self.q_time > self.timeout:
             return self._hold("stale", f"no joint state within {self.timeout:.3f} s: holding")
+        if self.suspect is not None:
+            return self._hold("suspect", f"command ignored: {self.suspect}")
         cmd, why = order_by_name(names, positions, self.names)
         if cmd is None:
             return self._hold("rejected", f"command rejected: {why}")
         res = safe_command(self.q, cmd, self.limits, self.fingertip)
         if res.command is None:
             return self._hold("rejected", f"command rejected: {res.rejected}")
-        self.cmd_time, self.hold_point = t, None
+        self.cmd_time, self.held = t, False
         if res.clipped:
             return GateOutput(res.command, "clipped", "; ".join(res.clipped))
         return GateOutput(res.command, "ok")
@@ -230,7 +285,7 @@ class SafetyGate:
         """Watchdog at the control rate: when the command stream has gone stale, the hold
         command, once (a position controller keeps it; a trajectory sent for a reset may
         then move the arm); else None (commands are forwarded as they arrive)."""
-        if self.estopped or self.hold_point is not None:
+        if self.holding:
             return None
         if np.isfinite(self.cmd_time) and t - self.cmd_time > self.timeout:
             return self._hold("stale", f"no command within {self.timeout:.3f} s: holding")
@@ -238,14 +293,44 @@ class SafetyGate:
 
     @property
     def holding(self) -> bool:
-        return self.estopped or self.hold_point is not None
+        return self.estopped or self.held or self.suspect is not None
 
-    def set_estop(self, on: bool) -> GateOutput | None:
-        """Latch (True: returns the hold command) or release (False) the e-stop; after a
-        release the arm keeps holding until the next valid command."""
-        was = self.estopped
-        self.estopped = bool(on)
-        if on and not was:
-            self.hold_point = None  # hold where the arm is now
-            return self._hold("estop", "e-stop latched: holding")
-        return None
+    @property
+    def hold_point(self) -> np.ndarray | None:
+        """Where a hold sent now would hold the arm (None: it would send nothing)."""
+        if not self.holding or self.q is None or self.suspect is not None:
+            return None
+        return self.q.copy()
+
+    def at_rest(self, t: float) -> bool:
+        """Fresh joint states, and no joint moved more than ``rest_tolerance`` for ``rest_time``."""
+        return (self.q is not None and t - self.q_time <= self.timeout
+                and t - self.moved_time >= self.rest_time)
+
+    def set_estop(self, on: bool = True) -> GateOutput | None:
+        """Latch the e-stop (returns the hold command; None when it was already latched).
+        Releasing is :meth:`release`, a separate and deliberate act."""
+        if not on:
+            raise ValueError("the e-stop is released with release(t, reason), not set_estop(False)")
+        if self.estopped:
+            return None
+        self.estopped = True
+        return self._hold("estop", "e-stop latched: holding")
+
+    def release(self, t: float, reason: str) -> tuple[bool, str]:
+        """Release a latched e-stop: needs a reason (what was checked, by whom), fresh joint
+        states and the arm at rest. Returns (released, message for the log)."""
+        reason = " ".join(str(reason).split())
+        if not self.estopped:
+            return False, "e-stop not latched: nothing to release"
+        if len(reason) < 3:
+            return False, "e-stop kept: give a reason for the release (what was checked, by whom)"
+        if self.q is None or t - self.q_time > self.timeout:
+            return False, f"e-stop kept: no joint state within {self.timeout:.3f} s"
+        if self.suspect is not None:
+            return False, f"e-stop kept: {self.suspect}"
+        if not self.at_rest(t):
+            return False, (f"e-stop kept: the arm is moving (a joint moved more than "
+                           f"{self.rest_tolerance:g} rad in the last {self.rest_time:g} s)")
+        self.estopped, self.held = False, True  # holding until the next valid command
+        return True, f"e-stop released ({reason}); holding until the next valid command"

@@ -159,9 +159,14 @@ def make_executor(context=None):
     return SingleThreadedExecutor(context=context)
 
 
-def param(node, name: str, default):
-    """Declare a parameter with its default and return its value."""
-    return node.declare_parameter(name, default).value
+def param(node, name: str, default, description: str = "", read_only: bool = True):
+    """Declare a parameter with its default and return its value. Parameters are read-only by
+    default: a node reads them once at start, so setting one live (``ros2 param set``) fails
+    with "read-only" instead of reporting a success that changes nothing."""
+    from rcl_interfaces.msg import ParameterDescriptor
+
+    descriptor = ParameterDescriptor(description=description, read_only=read_only)
+    return node.declare_parameter(name, default, descriptor).value
 
 
 def now_s() -> float:

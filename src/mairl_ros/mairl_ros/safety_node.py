@@ -5,20 +5,35 @@ Each ``/mairl/command`` (sensor_msgs/JointState: names + absolute positions) goe
 latest ``/joint_states``) and out on ``/forward_position_controller/commands``
 (std_msgs/Float64MultiArray, UR joint order). Stale input (no command or joint state
 within ``timeout`` s), NaN/inf, wrong length or unknown joint names hold the arm where it
-is; ``/mairl/safety/estop`` (std_srvs/SetBool) latches a hold until released. What was
-clipped or rejected, and why, goes out on ``/mairl/safety/status``
+is (its latest measured position). A joint state that jumps farther than the arm can move
+between two states (a spoofed ``/joint_states``, a second publisher, a sim reset) stops all
+forwarding until the states agree again, and is reported.
+
+E-stop: ``/mairl/safety/estop`` (std_srvs/SetBool, data true) latches a hold; data false
+is refused. Releasing is a separate, deliberate act: ``/mairl/safety/release``
+(diagnostic_msgs/AddDiagnostics, its one request field ``load_namespace`` carrying the
+reason), accepted only with the arm at rest and fresh joint states, and logged with the
+reason::
+
+    ros2 service call /mairl/safety/release diagnostic_msgs/srv/AddDiagnostics \
+        "{load_namespace: 'cell checked, J. Doe'}"
+
+What was clipped, rejected or held, and why, goes out on ``/mairl/safety/status``
 (diagnostic_msgs/DiagnosticStatus). Limits: ``config/safety.yaml`` + ``config/ur5.yaml``.
+Every parameter is read-only: the limits and timeouts are fixed for the node's life.
 """
 
 from __future__ import annotations
 
 from .node import now_s, param, run_node
 
-LEVELS = {"ok": 0, "clipped": 1, "rejected": 2, "stale": 1, "estop": 2}  # DiagnosticStatus levels
+LEVELS = {"ok": 0, "clipped": 1, "rejected": 2, "stale": 1, "estop": 2, "suspect": 2,
+          "ignored": 1}  # DiagnosticStatus levels
 
 
 def make_node():
     from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+    from diagnostic_msgs.srv import AddDiagnostics
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray
@@ -31,17 +46,23 @@ def make_node():
     class SafetyNode(Node):
         def __init__(self):
             super().__init__("mairl_safety")
-            robot_config = param(self, "robot_config", "ur5")
+            robot_config = param(self, "robot_config", "ur5", "robot model (config/<name>.yaml)")
             robot = load_ur5(robot_config)
-            limits = load_safety_limits(param(self, "safety_config", "safety"), robot_config)
-            timeout = float(param(self, "timeout", 0.1))
-            watchdog_rate = float(param(self, "watchdog_rate", 125.0))
+            limits = load_safety_limits(param(self, "safety_config", "safety", "limits (config/<name>.yaml)"),
+                                        robot_config)
+            timeout = float(param(self, "timeout", 0.1, "s without a command or joint state: hold"))
+            watchdog_rate = float(param(self, "watchdog_rate", 125.0, "Hz of the stale-input watchdog"))
             if watchdog_rate <= 0:
                 raise ValueError("watchdog_rate must be > 0")
+            jump = float(param(self, "max_state_jump", 2.0 * limits.max_step,
+                               "rad a joint may move between two joint states before they are distrusted"))
+            settle = int(param(self, "settle_states", 3, "agreeing joint states that end a distrust"))
+            rest_time = float(param(self, "rest_time", 0.5, "s the arm must be still before an e-stop release"))
             self.gate = SafetyGate(limits, robot.joint_names, lambda q: fingertip_position(robot, q),
-                                   timeout)
+                                   timeout, max_state_jump=jump, settle_states=settle, rest_time=rest_time)
             self.pub_cmd = self.create_publisher(
-                Float64MultiArray, param(self, "output_topic", "/forward_position_controller/commands"), 10)
+                Float64MultiArray, param(self, "output_topic", "/forward_position_controller/commands",
+                                         "the driver's position command topic"), 10)
             self.pub_status = self.create_publisher(
                 DiagnosticStatus, param(self, "status_topic", "/mairl/safety/status"), 10)
             self.create_subscription(JointState, param(self, "joint_states_topic", "/joint_states"),
@@ -50,18 +71,20 @@ def make_node():
                                      self.on_command, 10)
             self.create_service(SetBool, param(self, "estop_service", "/mairl/safety/estop"),
                                 self.on_estop)
+            self.create_service(AddDiagnostics, param(self, "release_service", "/mairl/safety/release"),
+                                self.on_release)
             self.create_timer(1.0 / watchdog_rate, self.on_tick)
             self._Float64MultiArray, self._Status, self._KeyValue = Float64MultiArray, DiagnosticStatus, KeyValue
             self.counts = dict.fromkeys(LEVELS, 0)
-            self.rt_priority = int(param(self, "rt_priority", 0))  # run_node: 0 off, 1-99 SCHED_FIFO
+            self.rt_priority = int(param(self, "rt_priority", 0, "0: off; 1-99: SCHED_FIFO priority"))  # run_node: 0 off, 1-99 SCHED_FIFO
             self.get_logger().info(
                 f"safety: step limit {limits.max_step:.3f} rad per {limits.control_period:g} s, "
                 f"timeout {timeout:g} s, fingertip box {limits.box_lower.tolist()}..{limits.box_upper.tolist()} m")
 
         def on_joint_state(self, msg):
-            why = self.gate.on_joint_state(msg.name, list(msg.position), now_s())
-            if why:
-                self.get_logger().warning(f"joint state ignored: {why}", throttle_duration_sec=1.0)
+            out = self.gate.on_joint_state(msg.name, list(msg.position), now_s())
+            if out is not None:
+                self.emit(out)
 
         def on_command(self, msg):
             self.emit(self.gate.on_command(msg.name, list(msg.position), now_s()))
@@ -72,12 +95,26 @@ def make_node():
                 self.emit(out)
 
         def on_estop(self, req, res):
-            out = self.gate.set_estop(req.data)
+            if not req.data:
+                res.success = False
+                res.message = ("e-stop kept: release it with /mairl/safety/release and a reason "
+                               "(diagnostic_msgs/srv/AddDiagnostics, field load_namespace)")
+                self.get_logger().warning(res.message)
+                return res
+            out = self.gate.set_estop()
             if out is not None:
                 self.emit(out)
-            res.success = True
-            res.message = "e-stop latched: holding" if req.data else "e-stop released"
+            res.success, res.message = True, "e-stop latched: holding"
             self.get_logger().warning(res.message)
+            return res
+
+        def on_release(self, req, res):
+            res.success, res.message = self.gate.release(now_s(), req.load_namespace)
+            self.get_logger().warning(res.message)
+            status = self._Status(level=bytes([1]), name="mairl_safety", message=res.message,
+                                  hardware_id="ur5")
+            status.values = [self._KeyValue(key="action", value="release" if res.success else "estop")]
+            self.pub_status.publish(status)
             return res
 
         def emit(self, out):
@@ -89,7 +126,7 @@ def make_node():
                                       message=out.message, hardware_id="ur5")
                 status.values = [self._KeyValue(key="action", value=out.level)]
                 self.pub_status.publish(status)
-                if out.level in ("rejected", "estop"):
+                if out.level in ("rejected", "estop", "suspect", "ignored"):
                     self.get_logger().warning(out.message, throttle_duration_sec=1.0)
 
     return SafetyNode()
