@@ -217,3 +217,18 @@ def test_talker_to_listener_over_loopback(talker):
         if node is not None:
             node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_dds_access_control_statement_matches_the_installed_fast_dds(tmp_path):
+    """docs/safety.md says DDS access control is left to the deployment because the installed
+    Fast DDS has no security plugins. The day it has them, this fails: then build the SROS2
+    enclave set-up (keystore, permissions letting only the safety node publish the driver
+    topic) with a test of its own, and change the docs."""
+    library = dds.fastdds_library()
+    assert library is not None, "no libfastdds in this environment"
+    assert not dds.security_plugins_available(library), (
+        f"{library} carries the DDS-Security plugins: provide the enclave set-up (docs/safety.md)")
+    assert "left to the deployment" in (REPO_ROOT / "docs" / "safety.md").read_text()
+    secured = tmp_path / "libfastdds.so"  # what a build with the plugins names in its binary
+    secured.write_bytes(b"\0dds.sec.auth.builtin.PKI-DH.identity_ca\0")
+    assert dds.security_plugins_available(secured)

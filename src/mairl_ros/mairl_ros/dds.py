@@ -115,3 +115,25 @@ def apply_loopback_env(domain_id: int | None = None) -> dict[str, str]:
     env = loopback_env(domain_id)
     os.environ.update(env)
     return env
+
+
+def fastdds_library() -> Path | None:
+    """The Fast DDS shared library this Python environment loads (None: not found)."""
+    import sys
+
+    for lib in (Path(sys.prefix) / "lib", Path(sys.prefix) / "lib64"):
+        for path in sorted(lib.glob("libfastdds.so*")):
+            if path.is_file():
+                return path
+    return None
+
+
+def security_plugins_available(library: Path | None = None) -> bool:
+    """Whether the Fast DDS build carries the DDS-Security plugins (authentication by PKI-DH,
+    access control by signed permissions) that SROS2 enclaves need. The PyPI wheels of ROS 2
+    are built without them: a build with them names its plugins' properties in the binary."""
+    library = library or fastdds_library()
+    if library is None:
+        return False
+    data = library.read_bytes()
+    return b"dds.sec.auth.builtin.PKI-DH" in data or b"dds.sec.access.builtin.Access-Permissions" in data

@@ -25,6 +25,9 @@ Every parameter is read-only: the limits and timeouts are fixed for the node's l
 
 from __future__ import annotations
 
+import os
+
+from .dds import security_plugins_available
 from .node import now_s, param, run_node
 
 LEVELS = {"ok": 0, "clipped": 1, "rejected": 2, "stale": 1, "estop": 2, "suspect": 2,
@@ -80,6 +83,12 @@ def make_node():
             self.get_logger().info(
                 f"safety: step limit {limits.max_step:.3f} rad per {limits.control_period:g} s, "
                 f"timeout {timeout:g} s, fingertip box {limits.box_lower.tolist()}..{limits.box_upper.tolist()} m")
+            if os.environ.get("ROS_SECURITY_ENABLE", "").lower() != "true":
+                self.get_logger().info(
+                    "DDS access control is off (ROS_SECURITY_ENABLE is not true"
+                    + ("" if security_plugins_available() else "; this Fast DDS build has no security plugins")
+                    + "): any process on this host can publish the driver's command topic; "
+                    "see docs/safety.md, 'Who may talk to the arm'")
 
         def on_joint_state(self, msg):
             out = self.gate.on_joint_state(msg.name, list(msg.position), now_s())
