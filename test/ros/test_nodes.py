@@ -75,6 +75,21 @@ def command(pub, probe, q, names=NAMES) -> None:
     pub.publish(msg)
 
 
+def send_trajectory(probe, names, positions, seconds: float) -> None:
+    """One point on the joint-trajectory topic, reached ``seconds`` from now."""
+    traj = JointTrajectory()
+    traj.joint_names = list(names)
+    pt = JointTrajectoryPoint()
+    pt.positions = [float(v) for v in positions]
+    pt.time_from_start.sec = int(seconds)
+    pt.time_from_start.nanosec = int(round((seconds - int(seconds)) * 1e9))
+    traj.points = [pt]
+    pub = probe.node.create_publisher(JointTrajectory,
+                                      "/scaled_joint_trajectory_controller/joint_trajectory", 10)
+    probe.wait_for(lambda: pub.get_subscription_count() > 0, 10.0, "the trajectory subscriber")
+    pub.publish(traj)
+
+
 def settle(probe, seconds=0.6):
     probe.spin(seconds)
     return q_now(probe)
@@ -203,16 +218,7 @@ def test_a_hold_after_the_arm_was_moved_by_something_else_does_not_jump_it(stack
     q0 = settle(probe)
     command(pub, probe, q0)
     settle(probe, 0.3)  # the stream stopped: holding at q0
-    traj = JointTrajectory()
-    traj.joint_names = NAMES
-    pt = JointTrajectoryPoint()
-    pt.positions = [float(v) for v in q0 + [-1.0, 0, 0, 0, 0, 0]]
-    pt.time_from_start.sec = 2
-    traj.points = [pt]
-    tpub = probe.node.create_publisher(JointTrajectory,
-                                       "/scaled_joint_trajectory_controller/joint_trajectory", 10)
-    probe.wait_for(lambda: tpub.get_subscription_count() > 0, 10.0, "the trajectory subscriber")
-    tpub.publish(traj)
+    send_trajectory(probe, NAMES, q0 + [-1.0, 0, 0, 0, 0, 0], 2.0)
     q1 = settle(probe, 2.5)
     assert q1[0] - q0[0] == pytest.approx(-1.0, abs=0.01)
     start = time.monotonic()
@@ -265,17 +271,7 @@ def test_safety_parameters_are_read_only(stack):
 def test_trajectory_and_reset_services(stack):
     probe, _, procs = stack
     q0 = settle(probe)
-    traj = JointTrajectory()
-    traj.joint_names = NAMES[::-1]  # any order, by name
-    pt = JointTrajectoryPoint()
-    pt.positions = [float(v) for v in (q0 + [0, 0, 0, 0, 0, -0.2])[::-1]]
-    pt.time_from_start.sec = 0
-    pt.time_from_start.nanosec = 300_000_000
-    traj.points = [pt]
-    pub = probe.node.create_publisher(JointTrajectory,
-                                      "/scaled_joint_trajectory_controller/joint_trajectory", 10)
-    probe.wait_for(lambda: pub.get_subscription_count() > 0, 10.0, "the trajectory subscriber")
-    pub.publish(traj)
+    send_trajectory(probe, NAMES[::-1], (q0 + [0, 0, 0, 0, 0, -0.2])[::-1], 0.3)  # any order, by name
     np.testing.assert_allclose(settle(probe, 0.8), q0 + [0, 0, 0, 0, 0, -0.2], atol=3e-3)
     res = probe.call(Trigger, "/mairl/sim/reset", Trigger.Request())
     assert res.success and json.loads(res.message)["target"] == pytest.approx(TARGET)
