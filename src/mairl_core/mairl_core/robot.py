@@ -77,26 +77,17 @@ def robot_experiment(p: Path, data: dict[str, Any]) -> RobotExperiment:
 
 def load_robot_demos(demo_dir: str | os.PathLike, n: int | None = None, task: str = "reach"
                      ) -> Transitions:
-    """Expert transitions from a directory of MCAP episode bags (``mairl demos`` output)."""
-    from .data.bags import grasp_transitions, reach_transitions, read_episode
+    """Expert transitions from a directory of MCAP episode bags (``mairl demos`` output);
+    ``read_dataset`` checks the bags (BagError, a ValueError, names the bad one)."""
+    from .data.bags import grasp_transitions, reach_transitions, read_dataset
     from .envs.ur5_model import load_ur5
 
-    d = Path(demo_dir)
-    if not d.is_dir():
-        raise FileNotFoundError(f"demo directory {d} does not exist "
-                                f"(make one with `mairl demos --task {task} --out {d}`)")
-    bags = sorted(p for p in d.iterdir() if p.is_dir() or p.suffix == ".mcap")
-    if not bags:
-        raise ValueError(f"{d}: no episode bags in it")
-    if n is not None:
-        if n > len(bags):
-            raise ValueError(f"{d}: {n} demos asked for, {len(bags)} recorded")
-        bags = bags[:n]
+    ur5 = load_ur5()
+    episodes = read_dataset(demo_dir, n, grasp=task == "grasp", robot=ur5)
     if task == "grasp":
-        arrays = grasp_transitions([read_episode(b, grasp=True) for b in bags], load_ur5(),
-                                   task_env_cls(task).step_bound() / 2)
+        arrays = grasp_transitions(episodes, ur5, task_env_cls(task).step_bound() / 2)
     else:
-        arrays = reach_transitions([read_episode(b) for b in bags], load_ur5())
+        arrays = reach_transitions(episodes, ur5)
     t = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in arrays.items()}
     return Transitions(t["obs"], t["act"], t["next_obs"], torch.zeros(t["act"].shape[:2]))
 

@@ -1,4 +1,4 @@
-"""Demo episodes as rosbag2 MCAP bags, with the topics and types of ROS_INTERFACES.md.
+"""Demo episodes as rosbag2 MCAP bags, with the topics and types of docs/ros_interfaces.md.
 
 One bag per episode. Per control step t (stamp t x period):
 ``/joint_states`` (sensor_msgs/JointState: measured positions and velocities),
@@ -9,14 +9,24 @@ at every t, ``/mairl/suction/vacuum`` (std_msgs/Bool: the vacuum sensor, the blo
 the cup). For reach the target is fixed; for grasp ``/mairl/target`` follows the block.
 Written with ``rosbags``, so ``ros2 bag play`` replays them on a ROS 2 machine
 and the ROS recorder writes the same format.
+
+Reading (``read_episode``, ``read_dataset`` for a directory of bags) matches joints by
+name to the robot's order and refuses what a trainer must not learn from: corrupt or
+incomplete bags, wrong topic types, unknown, missing or unnamed joints, NaN, and
+positions or velocities beyond the robot's limits. Every refusal is a BagError whose
+one-line message names the bag.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..envs.ur5_model import UR5Config
 
 JOINT_STATES, TARGET, COMMAND, SUCTION, VACUUM = (
     "/joint_states", "/mairl/target", "/mairl/command", "/mairl/suction", "/mairl/suction/vacuum")
@@ -24,17 +34,29 @@ TYPES = {JOINT_STATES: "sensor_msgs/msg/JointState", TARGET: "geometry_msgs/msg/
          COMMAND: "sensor_msgs/msg/JointState"}
 SUCTION_TYPE = "std_msgs/msg/Bool"
 GRASP_TYPES = {SUCTION: SUCTION_TYPE, VACUUM: SUCTION_TYPE}
+POSITION_TOLERANCE = 0.05
+"""rad a recorded position may lie outside the robot's joint limits (encoder noise, a servo
+overshooting at a limit); beyond it the bag is refused (wrong units, a corrupt recording)."""
+SPEED_TOLERANCE = 0.5
+"""rad/s a measured joint velocity may exceed the robot's max_joint_speed (velocities are
+noisy estimates; the recorded demos stay below 1 rad/s against a 3.14 rad/s limit)."""
 
 
 class BagError(ValueError):
-    """A demo bag is missing, corrupt, incomplete or has the wrong topic types."""
+    """A demo bag (or dataset directory) is missing, corrupt, incomplete, has the wrong topic
+    types or joints, or values a robot cannot have; the message is one line naming the bag."""
+
+    def __init__(self, message: str):
+        # one line whatever the bag holds: joint or topic names from a damaged bag may not be
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 @dataclass
 class Episode:
     """q, qdot: (T+1, n) measured joint states; commands: (T, n); target: (3,) where the block
     started; grasping adds suction: (T,) bool commands, target_path: (T+1, 3) the block and
-    vacuum: (T+1,) bool, the vacuum sensor."""
+    vacuum: (T+1,) bool, the vacuum sensor. The columns follow ``joint_names``; a read
+    episode has the robot's joint order, whatever order the bag listed them in."""
 
     joint_names: list[str]
     q: np.ndarray
@@ -76,8 +98,10 @@ def write_episode(path: str | Path, ep: Episode) -> Path:
         for t in range(len(ep.q)):
             ns = int(round(t * ep.period * 1e9))
             w.write(conns[JOINT_STATES], ns, ts.serialize_cdr(js(
-                header=_stamp(ts, ns), name=list(ep.joint_names), position=np.asarray(ep.q[t], float),
-                velocity=np.asarray(ep.qdot[t], float), effort=np.zeros(0)), TYPES[JOINT_STATES]))
+                header=_stamp(ts, ns), name=list(ep.joint_names),
+                # contiguous: rosbags cannot serialise a strided row (a column-reordered array's)
+                position=np.ascontiguousarray(ep.q[t], float),
+                velocity=np.ascontiguousarray(ep.qdot[t], float), effort=np.zeros(0)), TYPES[JOINT_STATES]))
             target = ep.target if ep.target_path is None else ep.target_path[t]
             w.write(conns[TARGET], ns, ts.serialize_cdr(pt(
                 header=_stamp(ts, ns), point=pnt(*map(float, target))), TYPES[TARGET]))
@@ -87,7 +111,7 @@ def write_episode(path: str | Path, ep: Episode) -> Path:
             if t < len(ep.commands):
                 w.write(conns[COMMAND], ns, ts.serialize_cdr(js(
                     header=_stamp(ts, ns), name=list(ep.joint_names),
-                    position=np.asarray(ep.commands[t], float), velocity=np.zeros(0),
+                    position=np.ascontiguousarray(ep.commands[t], float), velocity=np.zeros(0),
                     effort=np.zeros(0)), TYPES[COMMAND]))
                 if ep.suction is not None:
                     w.write(conns[SUCTION], ns, ts.serialize_cdr(
@@ -95,56 +119,48 @@ def write_episode(path: str | Path, ep: Episode) -> Path:
     return path
 
 
-def read_episode(path: str | Path, grasp: bool = False) -> Episode:
-    """Read a bag written by ``write_episode`` (or the ROS recorder); BagError names what is wrong.
+def read_episode(path: str | Path, grasp: bool = False, robot: UR5Config | None = None) -> Episode:
+    """Read a bag written by ``write_episode`` (or the ROS recorder); BagError names the bag and
+    what is wrong with it, in one line.
+
+    Joints are matched by name to ``robot``'s order (default: the UR5 of ``config/ur5.yaml``),
+    message by message, so a bag may list them in any order (the UR driver publishes them
+    alphabetically); the episode's arrays and ``joint_names`` are in the robot's order. A bag
+    is refused when a message names no joints, misses or repeats one or names one the robot
+    does not have, when a value is NaN or inf, or when a measured or commanded position lies
+    more than POSITION_TOLERANCE outside the robot's joint limits or a measured velocity more
+    than SPEED_TOLERANCE above its joint speed limit.
 
     ``grasp``: the bag must also hold ``/mairl/suction`` and ``/mairl/suction/vacuum``, and
     the target may move."""
-    from rosbags.rosbag2 import Reader
+    from ..envs.ur5_model import load_ur5
 
     path = Path(path)
     if not path.exists():
         raise BagError(f"{path}: no such bag")
-    ts = _typestore()
-    try:
-        with Reader(path) as r:
-            by_topic = {c.topic: c for c in r.connections}
-            types = {**TYPES, **GRASP_TYPES} if grasp else TYPES
-            for topic, msgtype in types.items():
-                if topic not in by_topic:
-                    raise BagError(f"{path}: topic {topic} missing (has: {sorted(by_topic)})")
-                if by_topic[topic].msgtype != msgtype:
-                    raise BagError(f"{path}: topic {topic} has type {by_topic[topic].msgtype}, "
-                                   f"expected {msgtype}")
-            msgs: dict[str, list] = {t: [] for t in types}
-            stamps: list[int] = []
-            for conn, stamp, raw in r.messages(connections=[by_topic[t] for t in types]):
-                msgs[conn.topic].append(ts.deserialize_cdr(raw, conn.msgtype))
-                if conn.topic == JOINT_STATES:
-                    stamps.append(stamp)
-    except BagError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - rosbags raises many kinds for corrupt files
-        raise BagError(f"{path}: cannot read bag ({type(exc).__name__}: {exc})") from None
+    robot = load_ur5() if robot is None else robot
+    msgs, stamps = _read_messages(path, {**TYPES, **GRASP_TYPES} if grasp else TYPES)
     states, targets, commands = msgs[JOINT_STATES], msgs[TARGET], msgs[COMMAND]
     if len(states) < 2:
         raise BagError(f"{path}: incomplete episode ({len(states)} joint states)")
     if len(commands) != len(states) - 1:
         raise BagError(f"{path}: {len(commands)} commands for {len(states)} joint states "
                        f"(expected one fewer)")
-    names = list(states[0].name)
-    if any(list(m.name) != names for m in states + commands):
-        raise BagError(f"{path}: joint names differ between messages")
-    q = np.array([m.position for m in states], float)
-    qdot = np.array([m.velocity for m in states], float)
-    cmd = np.array([m.position for m in commands], float)
-    target = np.array([[m.point.x, m.point.y, m.point.z] for m in targets], float)
-    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(qdot)) and np.all(np.isfinite(cmd))
-            and np.all(np.isfinite(target))):
-        raise BagError(f"{path}: NaN or inf in the recorded data")
+    q = _joint_array(path, JOINT_STATES, states, "position", robot)
+    qdot = _joint_array(path, JOINT_STATES, states, "velocity", robot)
+    cmd = _joint_array(path, COMMAND, commands, "position", robot)
+    target = np.array([[m.point.x, m.point.y, m.point.z] for m in targets], float).reshape(-1, 3)
+    if not np.all(np.isfinite(target)):
+        raise BagError(f"{path}: NaN or inf in {TARGET}")
+    lower = np.asarray(robot.joint_lower, float) - POSITION_TOLERANCE
+    upper = np.asarray(robot.joint_upper, float) + POSITION_TOLERANCE
+    speed = np.full(len(robot.joint_names), robot.max_joint_speed + SPEED_TOLERANCE)
+    _check_range(path, f"{JOINT_STATES} position", q, lower, upper, "rad", robot.joint_names)
+    _check_range(path, f"{COMMAND} position", cmd, lower, upper, "rad", robot.joint_names)
+    _check_range(path, f"{JOINT_STATES} velocity", qdot, -speed, speed, "rad/s", robot.joint_names)
     if grasp:
-        suction = np.array([m.data for m in msgs[SUCTION]], bool)
-        vacuum = np.array([m.data for m in msgs[VACUUM]], bool)
+        suction = np.array([bool(m.data) for m in msgs[SUCTION]], bool)
+        vacuum = np.array([bool(m.data) for m in msgs[VACUUM]], bool)
         if len(suction) != len(cmd) or len(target) != len(q) or len(vacuum) != len(q):
             raise BagError(f"{path}: {len(suction)} suction commands, {len(target)} targets and "
                            f"{len(vacuum)} vacuum readings for {len(cmd)} joint commands and "
@@ -152,16 +168,139 @@ def read_episode(path: str | Path, grasp: bool = False) -> Episode:
     elif len(target) == 0 or np.ptp(target, axis=0).max() > 1e-9:
         raise BagError(f"{path}: the target must be recorded and fixed within an episode")
     period = float(np.median(np.diff(stamps))) * 1e-9
+    if not period > 0:
+        raise BagError(f"{path}: {JOINT_STATES} stamps do not advance (median period {period:g} s)")
+    names = list(robot.joint_names)
     if not grasp:
         return Episode(names, q, qdot, cmd, target[0], period)
     return Episode(names, q, qdot, cmd, target[0], period, suction=suction, target_path=target,
                    vacuum=vacuum)
 
 
+def read_dataset(demo_dir: str | Path, n: int | None = None, grasp: bool = False,
+                 robot: UR5Config | None = None) -> list[Episode]:
+    """The first ``n`` (default: all) episodes of a dataset directory, sorted by name.
+
+    A dataset is a directory of bags (``mairl demos`` or ``mairl-recorder`` output:
+    ``episode_NNN`` bag directories; a bare ``.mcap`` file in it counts as a bag too). A file,
+    or a single bag directory (one holding ``metadata.yaml``), is refused rather than read as
+    a one-episode dataset: trainers need many episodes, and the message says what to pass.
+    Every bag is read by ``read_episode``; the episodes must all have the same number of
+    steps. BagError names the directory or the offending bag.
+    """
+    from ..envs.ur5_model import load_ur5
+
+    d = Path(demo_dir)
+    task = "grasp" if grasp else "reach"
+    make = f"make one with `mairl demos --task {task} --out {d}`"
+    if not d.exists():
+        raise BagError(f"{d}: demo directory does not exist ({make})")
+    if not d.is_dir():
+        raise BagError(f"{d}: is a file, not a directory of demo bags (pass the directory that "
+                       f"holds the episode bags, e.g. the --out of `mairl demos`)")
+    if (d / "metadata.yaml").exists():
+        raise BagError(f"{d}: is one bag, not a directory of demo bags (pass the directory "
+                       f"that holds it, {d.parent})")
+    try:
+        bags = sorted(p for p in d.iterdir() if p.is_dir() or p.suffix == ".mcap")
+    except OSError as exc:
+        raise BagError(f"{d}: cannot list the demo directory ({_one_line(exc)})") from None
+    if not bags:
+        raise BagError(f"{d}: no episode bags in it ({make})")
+    if n is not None:
+        if n < 1:
+            raise BagError(f"{d}: {n} demos asked for; at least 1 is needed")
+        if n > len(bags):
+            raise BagError(f"{d}: {n} demos asked for, {len(bags)} recorded")
+        bags = bags[:n]
+    robot = load_ur5() if robot is None else robot
+    episodes = [read_episode(b, grasp=grasp, robot=robot) for b in bags]
+    steps = len(episodes[0].q) - 1
+    for b, ep in zip(bags, episodes):
+        if len(ep.q) - 1 != steps:
+            raise BagError(f"{b}: {len(ep.q) - 1} steps, but {bags[0].name} has {steps}; "
+                           f"trainers need episodes of one length")
+    return episodes
+
+
+def _one_line(exc: BaseException | str, limit: int = 300) -> str:
+    """An exception as one short line (rosbags' and YAML's messages can span lines)."""
+    text = str(exc) if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _read_messages(path: Path, types: dict[str, str]) -> tuple[dict[str, list], list[int]]:
+    """The deserialised messages of ``types``' topics, and the log stamps of /joint_states.
+
+    Every connection on a topic is read (two publishers on /joint_states show up as a count
+    mismatch instead of one being dropped silently); each must have the expected type."""
+    from rosbags.rosbag2 import Reader
+
+    ts = _typestore()
+    try:
+        with Reader(path) as r:
+            conns: dict[str, list] = {}
+            for c in r.connections:
+                conns.setdefault(c.topic, []).append(c)
+            for topic, msgtype in types.items():
+                if topic not in conns:
+                    raise BagError(f"{path}: topic {topic} missing (has: {sorted(conns)})")
+                for c in conns[topic]:
+                    if c.msgtype != msgtype:
+                        raise BagError(f"{path}: topic {topic} has type {c.msgtype}, "
+                                       f"expected {msgtype}")
+            msgs: dict[str, list] = {t: [] for t in types}
+            stamps: list[int] = []
+            for conn, stamp, raw in r.messages(connections=[c for t in types for c in conns[t]]):
+                msgs[conn.topic].append(ts.deserialize_cdr(raw, conn.msgtype))
+                if conn.topic == JOINT_STATES:
+                    stamps.append(stamp)
+    except BagError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - rosbags raises many kinds for corrupt files
+        raise BagError(f"{path}: cannot read bag ({_one_line(exc)})") from None
+    return msgs, stamps
+
+
+def _joint_array(path: Path, topic: str, msgs: list, field: str, robot: UR5Config) -> np.ndarray:
+    """(len(msgs), 6): each JointState message's ``field`` matched by name to the robot's order."""
+    from ..safety import order_by_name
+
+    rows = []
+    for i, m in enumerate(msgs):
+        names = list(m.name)
+        if not names:  # the gate reads unnamed values as in order; a recording must say
+            raise BagError(f"{path}: {topic} message {i} names no joints "
+                           f"(expected {list(robot.joint_names)})")
+        values = getattr(m, field)
+        if len(values) == 0:
+            raise BagError(f"{path}: {topic} message {i} has no {field} values")
+        row, why = order_by_name(names, values, robot.joint_names)
+        if row is None:
+            raise BagError(f"{path}: {topic} message {i} ({field}): {why}")
+        rows.append(row)
+    arr = np.array(rows, float).reshape(len(rows), len(robot.joint_names))
+    if not np.all(np.isfinite(arr)):
+        raise BagError(f"{path}: NaN or inf in {topic} {field}")
+    return arr
+
+
+def _check_range(path: Path, what: str, values: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 unit: str, names: list[str]) -> None:
+    bad = np.argwhere((values < lo) | (values > hi))
+    if len(bad):
+        t, j = bad[0]
+        raise BagError(f"{path}: {what} of {names[j]} is {values[t, j]:.6g} {unit} at step {t}, "
+                       f"outside [{lo[j]:.4g}, {hi[j]:.4g}] (the robot's limits and tolerance)")
+
+
 def _stack_transitions(obs: list[np.ndarray], act: list[np.ndarray]) -> dict[str, np.ndarray]:
     """Per-episode observations (T+1, d) and actions (T, k) -> obs, act, next_obs arrays."""
-    if len({o.shape for o in obs}) > 1:
-        raise BagError("episodes differ in length; trainers need fixed-length episodes")
+    odd = [i for i, o in enumerate(obs) if o.shape != obs[0].shape]
+    if odd:  # read_dataset names the bag; this guards callers that build episodes themselves
+        raise BagError(f"episode {odd[0]} has {len(obs[odd[0]]) - 1} steps, episode 0 has "
+                       f"{len(obs[0]) - 1}; trainers need episodes of one length")
     obs_arr = np.stack(obs)
     return {"obs": obs_arr[:, :-1], "act": np.stack(act), "next_obs": obs_arr[:, 1:]}
 
