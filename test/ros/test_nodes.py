@@ -257,6 +257,26 @@ def test_spoofed_joint_states_stop_forwarding_and_are_reported(stack):
     assert q_now(probe)[5] - q0[5] == pytest.approx(0.1, abs=5e-3)
 
 
+def test_another_publisher_on_the_driver_topic_latches_the_estop(stack):
+    """A process that writes the driver's command topic directly bypasses every limit: the
+    safety node cannot stop it, but it notices the publisher, latches the e-stop and says so."""
+    probe, pub, _ = stack
+    q0 = settle(probe)
+    start = time.monotonic()
+    rogue = probe.node.create_publisher(Float64MultiArray, DRIVER_CMD, 10)
+    probe.wait_for(lambda: any("other publisher" in m.message for t, m in
+                               probe.history["/mairl/safety/status"] if t >= start),
+                   5.0, "the safety node to report the other publisher")
+    for _ in range(3):  # our commands are held now
+        command(pub, probe, q0 + [0, 0, 0, 0, 0, 0.1])
+        probe.spin(LIMITS.control_period)
+    np.testing.assert_allclose(settle(probe, 0.6), q0, atol=2e-3)
+    probe.node.destroy_publisher(rogue)
+    res = probe.call(AddDiagnostics, "/mairl/safety/release",
+                     AddDiagnostics.Request(load_namespace="test: rogue publisher gone"))
+    assert res.success, res.message
+
+
 def test_safety_parameters_are_read_only(stack):
     probe, _, _ = stack
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue

@@ -44,7 +44,7 @@ def make_node():
 
     from mairl_core.envs.kinematics import fingertip_position
     from mairl_core.envs.ur5_model import load_ur5
-    from mairl_core.safety import SafetyGate, load_safety_limits
+    from mairl_core.safety import GateOutput, SafetyGate, load_safety_limits
 
     class SafetyNode(Node):
         def __init__(self):
@@ -77,7 +77,11 @@ def make_node():
             self.create_service(AddDiagnostics, param(self, "release_service", "/mairl/safety/release"),
                                 self.on_release)
             self.create_timer(1.0 / watchdog_rate, self.on_tick)
+            self.output_topic = self.pub_cmd.topic_name
+            self.foreign_publishers = 0
+            self.create_timer(0.2, self.check_output_topic)
             self._Float64MultiArray, self._Status, self._KeyValue = Float64MultiArray, DiagnosticStatus, KeyValue
+            self._GateOutput = GateOutput
             self.counts = dict.fromkeys(LEVELS, 0)
             self.rt_priority = int(param(self, "rt_priority", 0, "0: off; 1-99: SCHED_FIFO priority"))  # run_node: 0 off, 1-99 SCHED_FIFO
             self.get_logger().info(
@@ -102,6 +106,21 @@ def make_node():
             out = self.gate.tick(now_s())
             if out is not None:
                 self.emit(out)
+
+        def check_output_topic(self):
+            """This node must be the only publisher of the driver's command topic: another one
+            (a process writing the driver directly, past every limit) latches the e-stop and is
+            reported, once per appearance; it cannot be stopped from here (docs/safety.md)."""
+            others = self.count_publishers(self.output_topic) - 1
+            if others > 0 and others != self.foreign_publishers:
+                out = self.gate.set_estop()
+                message = (f"{others} other publisher(s) on {self.output_topic}: commands that "
+                           "bypass the safety node; e-stop latched")
+                self.get_logger().error(message)
+                if out is not None:
+                    self.emit(out)
+                self.emit(self._GateOutput(None, "estop", message))
+            self.foreign_publishers = max(others, 0)
 
         def on_estop(self, req, res):
             if not req.data:
