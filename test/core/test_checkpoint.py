@@ -156,8 +156,7 @@ def test_truncated_file(tmp_path, keep):
     data = path.read_bytes()
     n = int(len(data) * keep) if isinstance(keep, float) else (keep if keep >= 0 else len(data) + keep)
     path.write_bytes(data[:n])
-    # (a 1-byte stub is not a zip, so torch falls back to the legacy unpickler and the error
-    # reads "refused ... may contain code"; only the type and the path are asserted here)
+    # (the wording of each kind: test_truncated_file_is_called_corrupt_or_truncated below)
     with pytest.raises(CheckpointError, match=str(path)):
         load_checkpoint(path)
 
@@ -200,3 +199,68 @@ def test_save_creates_parent_and_overwrites(tmp_path):
     out = load_checkpoint(path)
     assert out["state"]["v"].item() == 2 and out["meta"] == {"note": "second"}
     assert sorted(os.listdir(path.parent)) == ["c.pt"]
+
+
+# ----- one clear line for each kind of bad file (issue 20, defect 4) -----
+
+def _one_line(exc) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+def test_empty_file_is_called_empty(tmp_path):
+    p = tmp_path / "empty.pt"
+    p.write_bytes(b"")
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(p)
+    assert _one_line(exc) == f"cannot read checkpoint {p}: the file is empty"
+
+
+@pytest.mark.parametrize("keep", [1, 10, 0.5, -1])
+def test_truncated_file_is_called_corrupt_or_truncated(tmp_path, keep):
+    path = save_checkpoint(tmp_path / "c.pt", {"w": torch.arange(2000.0)})
+    data = path.read_bytes()
+    n = int(len(data) * keep) if isinstance(keep, float) else (keep if keep >= 0 else len(data) + keep)
+    path.write_bytes(data[:n])
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(path)
+    msg = _one_line(exc)
+    assert str(path) in msg and "corrupt or truncated" in msg and "code" not in msg, msg
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_bytes_are_called_corrupt_not_code(tmp_path, seed):
+    import random
+
+    p = tmp_path / "noise.pt"
+    p.write_bytes(random.Random(seed).randbytes(4096))
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(p)
+    msg = _one_line(exc)
+    assert "corrupt or truncated" in msg and "code" not in msg and "refused" not in msg, msg
+
+
+def test_text_file_is_a_checkpoint_error(tmp_path):
+    # torch's legacy reader raised a bare KeyError on it
+    p = tmp_path / "notes.pt"
+    p.write_text("hello world\n")
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(p)
+
+
+@pytest.mark.parametrize("container", ["raw_pickle", "torch_zip"])
+def test_malicious_pickle_message_names_what_it_imports(tmp_path, container, recwarn):
+    marker = tmp_path / "marker"
+    path = tmp_path / "evil.pt"
+    payload = {"format": FORMAT_VERSION, "meta": {}, "state": {"x": _EvilSystem(marker)}}
+    if container == "raw_pickle":
+        path.write_bytes(pickle.dumps(payload))
+    else:
+        torch.save(payload, path)
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(path)
+    msg = _one_line(exc)
+    assert msg.startswith(f"refused to load {path}") and f"{os.system.__module__}.system" in msg, msg
+    assert "could run code" in msg and not marker.exists()
+    assert not [w for w in recwarn if "pickle protocol" in str(w.message)]  # no warning line either

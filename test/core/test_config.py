@@ -11,8 +11,8 @@ from _helpers import CONFIG_DIR
 from mairl_core.algos.config import AlgoConfig
 from mairl_core.benchmarks.gridworld import (METHOD_SPECS, BenchConfig, GridWorldExperiment,
                                              load_experiment)
-from mairl_core.config import (ConfigError, config_dir, from_dict, load_config, read_yaml,
-                               resolve_config, to_dict)
+from mairl_core.config import (ConfigError, Count, NonNegative, Seed, config_dir, from_dict,
+                               load_config, read_yaml, resolve_config, to_dict)
 from mairl_core.envs.gridworld import GridWorldConfig
 
 
@@ -254,3 +254,141 @@ def test_experiment_file_with_a_base(tmp_path):
     (tmp_path / "f.yaml").write_text("base: nowhere\n")
     with pytest.raises(ConfigError, match="not found"):
         read_experiment_yaml(tmp_path / "f.yaml")
+
+
+# ----- value rules that hold for every key of a kind (issue 20, defect 5) -----
+
+@pytest.mark.parametrize("text,key", [
+    ("policy_lr: .nan\n", "policy_lr"),      # NaN passed every `x <= 0` check
+    ("entropy_weight: .inf\n", "entropy_weight"),
+    ("disc_lr: nan\n", "disc_lr"),           # YAML 1.1 reads it as a string; float() says NaN
+])
+def test_non_finite_numbers_are_refused(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=rf"\.{key}: expected a finite number"):
+        load_config(AlgoConfig, _write(tmp_path, text))
+
+
+@pytest.mark.parametrize("text,match", [
+    ("policy_steps: 0\n", "policy_steps must be > 0"),
+    ("model_steps: -1\n", "model_steps must be > 0"),
+    ("disc_steps: 0\n", "disc_steps must be > 0"),
+    ("ppo_epochs: 0\n", "ppo_epochs must be > 0"),
+    ("embed_hidden: 0\n", "embed_hidden must be > 0"),
+    ("bc_lr: 0\n", "bc_lr must be > 0"),
+    ("policy_grad_clip: -2.0\n", "policy_grad_clip must be > 0"),
+    ("obs_std_min: 0\n", "obs_std_min must be > 0"),
+    ("bc_init_steps: -5\n", "bc_init_steps must be >= 0"),
+    ("attention_blocks: -1\n", "attention_blocks must be >= 0"),
+    ("bc_weight: -1.0\n", "bc_weight must be >= 0"),
+    ("policy_hidden: [32, 0]\n", "policy_hidden: every layer"),
+    ("reward_ema: 1.0\n", "reward_ema must be in"),
+    ("policy_ema: -0.1\n", "policy_ema must be in"),
+    ("rollout_expert_frac: 1.5\n", "rollout_expert_frac must be in"),
+    ("log_std_min: 2.0\n", "log_std_min .* must be <= log_std_max"),
+])
+def test_algo_config_ranges(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(AlgoConfig, _write(tmp_path, text))
+
+
+def test_algo_config_range_holds_for_overrides_too():
+    # the CLI's --env-steps reaches the config through dataclasses.replace, not the loader
+    with pytest.raises(ValueError, match="env_steps must be > 0"):
+        dataclasses.replace(AlgoConfig(), env_steps=0)
+    with pytest.raises(ValueError, match="policy_lr must be > 0"):
+        AlgoConfig(policy_lr=float("nan"))
+
+
+@dataclass
+class _Run:  # at module level: get_type_hints resolves its annotations here
+    episodes: Count = 1
+    seed: Seed = 0
+    extra: NonNegative = 0
+
+
+def test_bounded_int_fields():
+    assert from_dict(_Run, {"episodes": 3, "seed": 0, "extra": 0}) == _Run(3, 0, 0)
+    for key, bad, bound in [("episodes", 0, 1), ("episodes", -2, 1), ("seed", -1, 0), ("extra", -1, 0)]:
+        with pytest.raises(ConfigError, match=rf"cfg\.{key}: must be >= {bound}, got {bad}"):
+            from_dict(_Run, {key: bad}, "cfg")
+    with pytest.raises(ConfigError, match=r"cfg\.episodes: expected an integer"):
+        from_dict(_Run, {"episodes": 2.5}, "cfg")  # the type is still checked first
+
+
+@pytest.mark.parametrize("loader,section,text,key", [
+    ("robot", "demos", "n_demos: -1", "demos.n_demos"),
+    ("robot", "demos", "seed: -3", "demos.seed"),
+    ("robot", "eval", "episodes: 0", "eval.episodes"),
+    ("robot", "eval", "seed: -1", "eval.seed"),
+    ("ur5_bench", "bench", "seeds: 0", "bench.seeds"),
+    ("ur5_bench", "bench", "eval_every: 0", "bench.eval_every"),
+    ("ur5_bench", "bench", "curve_episodes: -1", "bench.curve_episodes"),
+    ("gridworld", "demos", "n_demos: 0", "demos.n_demos"),
+    ("gridworld", "bench", "seeds: 0", "bench.seeds"),
+    ("gridworld", "bench", "episodes: -4", "bench.episodes"),
+    ("mujoco", "bench", "n_demos: 0", "bench.n_demos"),
+    ("mujoco", "bench", "test_episodes: 0", "bench.test_episodes"),
+    ("mujoco", "bench", "horizon: 0", "bench.horizon"),
+    ("mujoco", "bench", "bc_steps: -1", "bench.bc_steps"),
+])
+def test_counts_and_seeds_in_experiment_files(tmp_path, loader, section, text, key):
+    """Every count (demos, episodes, seeds, ...) is >= 1 and every seed >= 0, in every file
+    that has one: `n_demos: -1` used to take all demos but the last one."""
+    p = _write(tmp_path, f"{section}:\n  {text}\n")
+    with pytest.raises(ConfigError, match=rf"{key}: must be >= "):
+        _load(loader, p)
+
+
+def _load(loader, p):
+    from mairl_core.benchmarks import mujoco, ur5
+    from mairl_core.robot import load_robot_experiment
+
+    return {"robot": load_robot_experiment, "ur5_bench": ur5.load_bench, "gridworld": load_experiment,
+            "mujoco": mujoco.load_bench}[loader](str(p))
+
+
+@pytest.mark.parametrize("loader,section", [
+    ("robot", "algo"), ("robot", "demos"), ("robot", "eval"), ("ur5_bench", "bench"),
+    ("gridworld", "algo"), ("gridworld", "env"), ("gridworld", "bench"),
+    ("mujoco", "algo"), ("mujoco", "bench")])
+@pytest.mark.parametrize("value", ["5", "[1, 2]", "fast"])
+def test_a_section_must_be_a_mapping(tmp_path, loader, section, value):
+    # `algo: 5` was a TypeError ('int' object is not a mapping), `demos: 5` an AttributeError
+    p = _write(tmp_path, f"{section}: {value}\n")
+    with pytest.raises(ConfigError, match=rf":{section}: expected a mapping"):
+        _load(loader, p)
+
+
+def test_from_dict_refuses_a_non_mapping():
+    with pytest.raises(ConfigError, match="cfg: expected a mapping of settings, got 5"):
+        from_dict(AlgoConfig, 5, "cfg")
+
+
+@pytest.mark.parametrize("name,key", [("ur5_reach", "episode_steps"), ("ur5_grasp", "episode_steps")])
+def test_env_episode_length_is_a_count(tmp_path, name, key):
+    from mairl_core.envs.ur5_grasp import GraspConfig
+    from mairl_core.envs.ur5_reach import ReachConfig
+
+    cls = {"ur5_reach": ReachConfig, "ur5_grasp": GraspConfig}[name]
+    assert load_config(cls, name).episode_steps > 0
+    with pytest.raises(ConfigError, match=rf"\.{key}: must be >= 1, got 0"):
+        load_config(cls, _write(tmp_path, f"{key}: 0\n"))
+
+
+def test_yaml_error_is_one_line(tmp_path):
+    p = _write(tmp_path, "eval: [1, 2\n", "broken.yaml")
+    with pytest.raises(ConfigError) as exc:
+        read_yaml(p)
+    msg = str(exc.value)
+    assert "\n" not in msg and msg.startswith(f"{p}: invalid YAML: line 2, column 1:"), msg
+
+
+def test_every_shipped_config_still_loads():
+    from mairl_core.benchmarks import mujoco, ur5
+
+    for name in ("reach_train", "reach_transfer", "grasp_train", "grasp_train_narrow",
+                 "grasp_train_wide"):
+        ur5.load_bench(name)
+    for name in ("mujoco_train", "mujoco_train_ent", "mujoco_scratch", "mujoco_scratch_ent"):
+        mujoco.load_bench(name)
+    load_experiment("gridworld")

@@ -30,6 +30,41 @@ EXAMPLES = """examples:
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad command line reported in one line (no usage block) and exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} -h`)\n")
+
+
+class UsageError(SystemExit):
+    """Options that do not go together: ``main`` prints the message as one line and the
+    process exits with status 2, as for argparse's own errors."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.code = 2
+
+
+def _int_at_least(bound: int, what: str):
+    """An argparse ``type``: an integer >= ``bound``, else one line that says so."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < bound:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+    return parse
+
+
+count_arg = _int_at_least(1, "an integer >= 1")
+"""How many (episodes, demos, seeds, steps, workers): the config schema's ``Count``."""
+non_negative_arg = _int_at_least(0, "an integer >= 0")
+seed_arg = _int_at_least(0, "a seed >= 0 (numpy and gymnasium take no negative seeds)")
+
+
 def _bench_gridworld(args: argparse.Namespace) -> int:
     from .benchmarks import gridworld as gw
 
@@ -204,9 +239,9 @@ def _train(args: argparse.Namespace) -> int:
     from .training import build_gridworld
 
     if args.algo == "bc":
-        raise SystemExit("error: --algo bc is for robot tasks (--task reach|grasp)")
+        raise UsageError("--algo bc is for robot tasks (--task reach|grasp)")
     state_only = args.mode == "s"
-    overrides = {"env_steps": args.env_steps} if args.env_steps else {}
+    overrides = {"env_steps": args.env_steps} if args.env_steps is not None else {}
     exp, trainer = build_gridworld(_config_name(args), args.algo, state_only, args.seed, overrides)
     meta = {"task": args.task, "method": args.algo, "mode": args.mode, "seed": args.seed,
             "config_file": str(_config_name(args))}
@@ -233,7 +268,7 @@ def _train_robot(args: argparse.Namespace) -> int:
     from .training import policy_meta
 
     if not args.demos:
-        raise SystemExit(f"error: --task {args.task} needs --demos DIR "
+        raise UsageError(f"--task {args.task} needs --demos DIR "
                          f"(record them with `mairl demos --task {args.task} --out DIR`)")
     exp = robot.load_robot_experiment(_config_name(args))
     n = args.n_demos if args.n_demos is not None else exp.demos.n_demos
@@ -251,7 +286,7 @@ def _train_robot(args: argparse.Namespace) -> int:
         print(f"trained bc on {args.task} from {n} demos in {time.perf_counter() - t0:.0f} s; "
               f"checkpoint {ckpt}")
         return 0
-    overrides = {"env_steps": args.env_steps} if args.env_steps else {}
+    overrides = {"env_steps": args.env_steps} if args.env_steps is not None else {}
     trainer = robot.make_robot_trainer(exp, args.algo, expert, args.seed, args.mode == "s", overrides,
                                        task=args.task)
     return _run_training(args, trainer, meta)
@@ -264,31 +299,51 @@ def _eval(args: argparse.Namespace) -> int:
     from .training import evaluate_gridworld_policy, load_policy
 
     t0 = time.perf_counter()
+    if args.task in ("reach", "grasp"):  # the experiment's eval section: checked before any work
+        from .robot import load_robot_experiment
+
+        ev = load_robot_experiment(_config_name(args)).eval
+        episodes = ev.episodes if args.episodes is None else args.episodes
+        seed = ev.seed if args.seed is None else args.seed
+    else:
+        from .benchmarks.gridworld import load_experiment
+
+        load_experiment(_config_name(args))
+        episodes = 100 if args.episodes is None else args.episodes
+        seed = 10_000 if args.seed is None else args.seed
     policy, meta = load_policy(args.policy)
     if meta.get("task") != args.task:
-        raise SystemExit(f"error: {args.policy} was trained on task '{meta.get('task')}', not '{args.task}'")
+        raise UsageError(f"{args.policy} was trained on task '{meta.get('task')}', not '{args.task}'")
     if args.task in ("reach", "grasp"):
+        from .envs.tasks import task_env_config
         from .robot import evaluate_robot
 
-        res = evaluate_robot(policy, args.episodes, args.seed, task=args.task,
+        res = evaluate_robot(policy, episodes, seed, task=args.task,
                              video=Path(args.out) / "episodes.gif" if args.video else None)
         row = {"method": meta["method"].upper(), "mode": meta.get("mode"),
                "env": f"UR5{args.task.capitalize()}-v0",
                "seeds": 1, "policy": str(args.policy), "n_demos": meta.get("n_demos"), **res}
         path = write_results(args.out, f"eval-{args.task}", [row], quick=False,
                              wall_s=time.perf_counter() - t0)
-        print(f"{row['method']} on UR5 {args.task}, {args.episodes} episodes, seed {args.seed}: success "
+        steps = episodes * task_env_config(args.task).episode_steps
+        rejected = res["safety_rejected_steps"]
+        print(f"{row['method']} on UR5 {args.task}, {episodes} episodes, seed {seed}: success "
               f"{res['success_rate']:.2f}, final distance median {100 * res['final_distance_median']:.1f} cm"
-              f" -> {path}" + (f"; video {res['video']}" if "video" in res else ""))
+              f", safety: {res['safety_clipped_steps']} of {steps} steps clipped"
+              + (f", {rejected} of {steps} steps rejected (NaN/inf or malformed actions: the arm "
+                 f"held)" if rejected else "")
+              + (f", suction command rejected in {res['suction_rejected_steps']} steps"
+                 if res.get("suction_rejected_steps") else "")
+              + f" -> {path}" + (f"; video {res['video']}" if "video" in res else ""))
         return 0
-    returns = evaluate_gridworld_policy(policy, _config_name(args), args.episodes, args.seed)
+    returns = evaluate_gridworld_policy(policy, _config_name(args), episodes, seed)
     row = {"method": meta["method"].upper(), "mode": meta.get("mode"), "env": "GridWorld",
            "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
-           "episodes": args.episodes, "seeds": 1, "eval_seed": args.seed,
+           "episodes": episodes, "seeds": 1, "eval_seed": seed,
            "returns": returns.tolist(), "policy": str(args.policy)}
     path = write_results(args.out, "eval-gridworld", [row], quick=False,
                          wall_s=time.perf_counter() - t0)
-    print(f"{row['method']}({row['mode']}) on GridWorld, {args.episodes} episodes, seed {args.seed}: "
+    print(f"{row['method']}({row['mode']}) on GridWorld, {episodes} episodes, seed {seed}: "
           f"return {row['return_mean']:.2f} ± {row['return_std']:.2f}  -> {path}")
     return 0
 
@@ -442,8 +497,6 @@ def _bench_dynamics(args: argparse.Namespace) -> int:
     if args.seeds is not None:
         cfg = dataclasses.replace(cfg, seeds=args.seeds)
     if args.attention_blocks is not None:
-        if args.attention_blocks < 0:
-            raise ValueError(f"--attention-blocks must be >= 0, got {args.attention_blocks}")
         cfg = dataclasses.replace(cfg, attention_blocks=args.attention_blocks)
     if args.quick:  # a smoke test: figures from it are labelled quick and never quoted
         cfg = dataclasses.replace(cfg, seeds=1, steps=min(cfg.steps, 60), episodes=4, max_starts=200)
@@ -490,7 +543,7 @@ def _expert(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .training import ALGOS, TASKS
 
-    p = argparse.ArgumentParser(prog="mairl", description="MAIRL: model-based adversarial inverse RL "
+    p = Parser(prog="mairl", description="MAIRL: model-based adversarial inverse RL "
                                 "with a self-attention dynamics model.", epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -506,22 +559,22 @@ def build_parser() -> argparse.ArgumentParser:
     def seeded_runs(sp, seed_help="base seed; runs use S, S+1, ... (default 0)",
                     quick_help="tiny smoke-test config; not a result"):
         """The arguments every multi-seed benchmark shares."""
-        sp.add_argument("--seed", type=int, default=0, help=seed_help)
-        sp.add_argument("--seeds", type=int, default=None, help="number of seeds (default: from the config)")
+        sp.add_argument("--seed", type=seed_arg, default=0, help=seed_help)
+        sp.add_argument("--seeds", type=count_arg, default=None, help="number of seeds (default: from the config)")
         sp.add_argument("--quick", action="store_true", help=quick_help)
-        sp.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+        sp.add_argument("--workers", type=count_arg, default=None, help="parallel processes (default: all cores)")
 
     d = sub.add_parser("demo", help="the reach pipeline in-process: demos, MAIRL and BC training, "
                                     "evaluation -> runs/demo (`make demo` / mairl-ros-demo: the "
                                     "same through ROS 2)")
     common(d, "runs/demo", config_default="reach_train")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=seed_arg, default=0)
     d.set_defaults(func=_demo)
 
     r = sub.add_parser("demos", help="record scripted-operator demos (teleop path) as rosbag2 MCAP")
     r.add_argument("--task", choices=["reach", "grasp"], default="reach")
-    r.add_argument("--n", type=int, default=50, help="number of successful episodes (default 50)")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--n", type=count_arg, default=50, help="number of successful episodes (default 50)")
+    r.add_argument("--seed", type=seed_arg, default=0)
     r.add_argument("--out", required=True, help="dataset directory (episode_NNN bags)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=_demos)
@@ -531,24 +584,24 @@ def build_parser() -> argparse.ArgumentParser:
     et = exsub.add_parser("train", help="train a SAC expert on the true reward; writes the "
                                         "actor (safetensors) and expert.json to OUT")
     et.add_argument("--env", required=True, choices=["HalfCheetah-v5", "Ant-v5"])
-    et.add_argument("--steps", type=int, default=300_000, help="env steps (default 300000)")
-    et.add_argument("--eval-every", type=int, default=25_000,
+    et.add_argument("--steps", type=count_arg, default=300_000, help="env steps (default 300000)")
+    et.add_argument("--eval-every", type=count_arg, default=25_000,
                     help="env steps between evaluations; the best evaluated actor is kept")
     et.add_argument("--resume", action="store_true",
                     help="continue the interrupted run in OUT (its SAC state is saved to "
                          "OUT/training_state at every evaluation, and deleted when a run finishes)")
-    et.add_argument("--stop-after", type=int, default=None, metavar="N",
+    et.add_argument("--stop-after", type=count_arg, default=None, metavar="N",
                     help="stop at N env steps (a multiple of --eval-every), keeping the state "
                          "for --resume: a long run in pieces")
-    et.add_argument("--seed", type=int, default=0)
+    et.add_argument("--seed", type=seed_arg, default=0)
     et.add_argument("--out", required=True, help="expert directory")
     et.add_argument("--no-progress", action="store_true", help="no progress bars")
     et.set_defaults(func=_expert)
     ed = exsub.add_parser("demos", help="sample expert episodes into a compressed .npz")
     ed.add_argument("--env", required=True, choices=["HalfCheetah-v5", "Ant-v5"])
     ed.add_argument("--expert", required=True, help="expert directory (`mairl expert train`)")
-    ed.add_argument("--n", type=int, default=50, help="episodes (default 50)")
-    ed.add_argument("--seed", type=int, default=0, help="reset seed of the first episode")
+    ed.add_argument("--n", type=count_arg, default=50, help="episodes (default 50)")
+    ed.add_argument("--seed", type=seed_arg, default=0, help="reset seed of the first episode")
     ed.add_argument("--out", required=True, help="output .npz")
     ed.add_argument("--no-progress", action="store_true", help="no progress bars")
     ed.set_defaults(func=_expert)
@@ -567,7 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--demos", default=None,
                    help="demo bags (default: generate OUT/demos with the config's demos.seed)")
     seeded_runs(u)
-    u.add_argument("--n-demos", type=int, default=None,
+    u.add_argument("--n-demos", type=count_arg, default=None,
                    help="train on the first N demos (default: from the config); the demo-count sweep")
     u.add_argument("--methods", default=None, help="comma-separated subset, e.g. BC,MAIRL")
     u.add_argument("--publish", default=None, metavar="DIR",
@@ -601,7 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     mjp.add_argument("--demo-dir", default=None,
                      help="where ENV.npz demos are (default: bench/demos of this checkout)")
     seeded_runs(mjp)
-    mjp.add_argument("--env-steps", type=int, default=None, help="budget (default: config)")
+    mjp.add_argument("--env-steps", type=count_arg, default=None, help="budget (default: config)")
     mjp.set_defaults(func=_bench_mujoco)
 
     dy = bsub.add_parser("dynamics", help="attention vs GRU vs MLP dynamics models: open-loop "
@@ -613,13 +666,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated (default: attention,gru,mlp)")
     dy.add_argument("--demo-dir", default=None,
                     help="where ENV.npz demos are (default: bench/demos of this checkout)")
-    dy.add_argument("--steps", type=int, default=None, help="Adam steps per model (default 5000)")
-    dy.add_argument("--seeds", type=int, default=None, help="seeds per model (default 3)")
-    dy.add_argument("--attention-blocks", type=int, default=None,
+    dy.add_argument("--steps", type=count_arg, default=None, help="Adam steps per model (default 5000)")
+    dy.add_argument("--seeds", type=count_arg, default=None, help="seeds per model (default 3)")
+    dy.add_argument("--attention-blocks", type=non_negative_arg, default=None,
                     help="the attention model's Transformer-decoder blocks (default 2; 0: eq. 13's "
                          "single attention)")
     dy.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
-    dy.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    dy.add_argument("--workers", type=count_arg, default=None, help="parallel processes (default: all cores)")
     dy.add_argument("--no-progress", action="store_true", help="no progress bars")
     dy.set_defaults(func=_bench_dynamics)
 
@@ -634,12 +687,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--algo", choices=ALGOS, default="mairl",
                    help="bc: behaviour cloning (robot tasks only)")
     t.add_argument("--demos", default=None, help="reach/grasp: directory of demo bags (`mairl demos`)")
-    t.add_argument("--n-demos", type=int, default=None,
+    t.add_argument("--n-demos", type=count_arg, default=None,
                    help="reach/grasp: use the first N demos (default: from the config)")
     t.add_argument("--mode", choices=["s", "s,a"], default="s", help="reward input: state or state-action")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--env-steps", type=int, default=None, help="budget (default: from the config)")
-    t.add_argument("--checkpoint-every", type=int, default=20, help="iterations between checkpoints")
+    t.add_argument("--seed", type=seed_arg, default=0)
+    t.add_argument("--env-steps", type=count_arg, default=None, help="budget (default: from the config)")
+    t.add_argument("--checkpoint-every", type=count_arg, default=20,
+                   help="iterations between checkpoints (default 20; one is always saved at the end)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     t.set_defaults(func=_train)
 
@@ -649,9 +703,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--video", action="store_true",
                    help="reach/grasp: also write OUT/episodes.gif of the first 3 episodes (headless)")
     e.add_argument("--policy", required=True, help="checkpoint written by `mairl train`")
-    e.add_argument("--episodes", type=int, default=100)
-    e.add_argument("--seed", type=int, default=10_000,
-                   help="seed of the test episodes' start states / targets (default 10000)")
+    e.add_argument("--episodes", type=count_arg, default=None,
+                   help="test episodes (default: reach/grasp: the config's eval.episodes; "
+                        "gridworld: 100)")
+    e.add_argument("--seed", type=seed_arg, default=None,
+                   help="seed of the test episodes' start states / targets (default: reach/grasp: "
+                        "the config's eval.seed; gridworld: 10000)")
     e.set_defaults(func=_eval)
     return p
 
@@ -678,6 +735,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     try:
         return args.func(args)
+    except UsageError as exc:
+        print(f"mairl: error: {exc}", file=sys.stderr)
+        raise
     except (ConfigError, CheckpointError, ExpertError, FileExistsError, FileNotFoundError, ValueError,
             RuntimeError) as exc:
         print(f"mairl: error: {exc}", file=sys.stderr)

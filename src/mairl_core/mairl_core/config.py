@@ -1,7 +1,8 @@
 """Typed configuration: YAML files under ``config/`` loaded into dataclasses.
 
 One loader for the whole project. Dataclass defaults are the paper's values
-(§V-A); a YAML file overrides some of them. Unknown keys, wrong types and
+(§V-A); a YAML file overrides some of them. Unknown keys, wrong types,
+non-finite numbers, values below a field's bound (``Count``, ``Seed``) and
 missing files are errors that name the file and the key, never silent.
 """
 
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
 
@@ -22,6 +24,21 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A configuration file is missing, unreadable or does not match its schema."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AtLeast:
+    """A lower bound on a config value: ``Annotated[int, AtLeast(1)]``."""
+
+    bound: int
+
+
+Count = Annotated[int, AtLeast(1)]
+"""How many of something (demos, episodes, seeds, steps, iterations): at least 1."""
+NonNegative = Annotated[int, AtLeast(0)]
+"""A number of things that may be none (e.g. extra training steps): at least 0."""
+Seed = Annotated[int, AtLeast(0)]
+"""A random seed: numpy and gymnasium take only non-negative ones."""
 
 
 def config_dir() -> Path:
@@ -82,12 +99,24 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: invalid YAML: {_yaml_problem(exc)}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error in one line (its own text spans several, with a picture of the spot)."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return " ".join(str(exc).split())
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and cmark is not None:
+        context += f" at line {cmark.line + 1}, column {cmark.column + 1}"
+    return f"{where}: {problem}" + (f" ({context})" if context else "")
 
 
 def read_experiment_yaml(path: str | os.PathLike, _seen: tuple[Path, ...] = ()
@@ -113,11 +142,27 @@ def read_experiment_yaml(path: str | os.PathLike, _seen: tuple[Path, ...] = ()
     return p, merged
 
 
+def section(data: dict[str, Any], name: str, where: str | os.PathLike) -> dict[str, Any]:
+    """Section ``name`` of an experiment file: a mapping, or {} when absent or null."""
+    value = data.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}:{name}: expected a mapping of settings, got {value!r}")
+    return value
+
+
 def _check_type(value: Any, tp: Any, where: str) -> Any:
     """Validate (and lightly coerce: int -> float, list -> tuple) one value."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
+        return value
+    if origin is Annotated:
+        value = _check_type(value, args[0], where)
+        for rule in args[1:]:
+            if isinstance(rule, AtLeast) and value < rule.bound:
+                raise ConfigError(f"{where}: must be >= {rule.bound}, got {value!r}")
         return value
     if origin in (typing.Union, types.UnionType):
         errors = []
@@ -157,11 +202,13 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no '.') as a string
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # .nan / .inf pass every `x <= 0` check downstream
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -179,8 +226,11 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
-    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and bad types."""
-    hints = typing.get_type_hints(cls)
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys, bad types and values
+    below a field's ``AtLeast`` bound (``Count``, ``NonNegative``, ``Seed``)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of settings, got {data!r}")
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     kwargs = {}
     for key, value in data.items():

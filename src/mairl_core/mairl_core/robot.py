@@ -26,21 +26,22 @@ import torch
 from .algos.adversarial import AdversarialTrainer, Transitions, make_policy
 from .algos.config import AlgoConfig
 from .algos.normalize import NormalizedPolicy, ObsNorm
-from .config import ConfigError, from_dict, read_experiment_yaml, read_yaml, resolve_config
+from .config import (ConfigError, Count, Seed, from_dict, read_experiment_yaml, read_yaml,
+                     resolve_config, section)
 from .envs.tasks import task_env_cls, task_env_config  # noqa: F401 - re-exported for callers
 
 @dataclass
 class RobotDemoConfig:
-    n_demos: int = 50
+    n_demos: Count = 50
     """Use the first n episodes of the dataset (sorted by name)."""
-    seed: int = 0
+    seed: Seed = 0
     """Seed of ``mairl demos`` when the dataset is generated."""
 
 
 @dataclass
 class RobotEvalConfig:
-    episodes: int = 100
-    seed: int = 10_000
+    episodes: Count = 100
+    seed: Seed = 10_000
     """Test targets: seed + episode index (training envs use seeds < 10,000)."""
 
 
@@ -63,14 +64,14 @@ def robot_experiment(p: Path, data: dict[str, Any]) -> RobotExperiment:
     if unknown:
         raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; "
                           "expected demos, algo, eval, bc_steps, bench")
-    algo = {**read_yaml(resolve_config("mairl")), **(data.get("algo") or {})}
+    algo = {**read_yaml(resolve_config("mairl")), **section(data, "algo", p)}
     bc_steps = data.get("bc_steps", RobotExperiment.bc_steps)
     if not isinstance(bc_steps, int) or bc_steps < 0:
         raise ConfigError(f"{p}:bc_steps: expected a non-negative integer, got {bc_steps!r}")
     return RobotExperiment(
-        demos=from_dict(RobotDemoConfig, data.get("demos") or {}, f"{p}:demos"),
+        demos=from_dict(RobotDemoConfig, section(data, "demos", p), f"{p}:demos"),
         algo=from_dict(AlgoConfig, algo, f"{p}:algo"),
-        eval=from_dict(RobotEvalConfig, data.get("eval") or {}, f"{p}:eval"),
+        eval=from_dict(RobotEvalConfig, section(data, "eval", p), f"{p}:eval"),
         bc_steps=bc_steps,
     )
 
@@ -147,7 +148,7 @@ def evaluate_robot(policy: torch.nn.Module, episodes: int, seed: int, *, batch: 
         raise ValueError(f"policy has obs_dim {policy.obs_dim}, act_dim {policy.act_dim}; "
                          f"UR5 {task} needs {want[0]} and {want[1]}")
     config = task_env_config(task, env_config)
-    finals, successes, lifts, clipped = [], [], [], 0
+    finals, successes, lifts, clipped, rejected, suction_rejected = [], [], [], 0, 0, 0
     frames: list[np.ndarray] = []
     done = 0
     while done < episodes:
@@ -160,6 +161,9 @@ def evaluate_robot(policy: torch.nn.Module, episodes: int, seed: int, *, batch: 
             out = [e.step(a) for e, a in zip(envs, act)]
             obs = np.stack([o[0] for o in out])
             clipped += sum(bool(o[4]["safety_clipped"]) for o in out)
+            # a NaN/inf or malformed command is rejected, not clipped: the arm held
+            rejected += sum("safety_rejected" in o[4] for o in out)
+            suction_rejected += sum("suction_rejected" in o[4] for o in out)
             for e in envs:
                 if e.render_mode == "rgb_array":
                     frames.append(e.render())
@@ -180,9 +184,11 @@ def evaluate_robot(policy: torch.nn.Module, episodes: int, seed: int, *, batch: 
                                      for q in ("0.1", "0.25", "0.5", "0.75", "0.9")},
         "final_distances": finals_a.tolist(),
         "safety_clipped_steps": int(clipped),
+        "safety_rejected_steps": int(rejected),
     }
     if lifts:
         result["final_lift_median"] = float(np.median(lifts))
+        result["suction_rejected_steps"] = int(suction_rejected)
     if video and frames:
         result["video"] = str(write_gif(frames, video))
     return result

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from mairl_core.checkpoint import CheckpointError
 from mairl_core.safety import order_by_name
 
 from .dds import apply_loopback_env
@@ -21,7 +22,7 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
              body: Callable[[object, object], int] | None = None) -> int:
     """Start rclpy on loopback DDS (the domain id of the environment), build the node and spin
     it until Ctrl-C / SIGTERM (or ``stop_when(node)`` is true). A node that cannot start (bad
-    parameter, missing checkpoint) logs one clear line and exits with status 2.
+    parameter, missing or bad checkpoint) logs one clear line and exits with status 2.
 
     ``make_node`` may return a list of nodes: they share the process and one executor (ROS 2
     composition, ``mairl-control``); ``stop_when`` and ``body`` then get the first. A node with
@@ -62,7 +63,7 @@ def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
         except Exception as exc:
             if interrupted:  # Ctrl-C while starting: what failed, failed on the closed context
                 return 0
-            if not isinstance(exc, (ValueError, FileNotFoundError, OSError)):
+            if not isinstance(exc, (ValueError, OSError, CheckpointError)):  # bad input, not a bug
                 raise
             print(f"[mairl] cannot start: {exc}", file=sys.stderr, flush=True)
             return 2

@@ -12,7 +12,9 @@ Nothing is published while the joint state or the target is older than ``timeout
 second) instead of on a timer, so a command follows its state with the least delay; each
 command's header stamp is the stamp of the joint state it was computed from.
 ``/mairl/policy/reload`` (std_srvs/Trigger) reloads the checkpoint; with ``watch`` the
-file is also reloaded when it changes on disk. A failed reload keeps the policy in use.
+file is also reloaded when it changes on disk. A failed reload keeps the policy in use. A
+checkpoint that cannot be used at start (missing, empty, corrupt or truncated, refused as
+unsafe, not a UR5 policy) ends the node with one line naming it and exit status 2.
 """
 
 from __future__ import annotations

@@ -199,17 +199,39 @@ class AlgoConfig:
     ppo_max_grad_norm: float = 0.5
 
     def __post_init__(self) -> None:
-        positive = ["disc_lr", "policy_lr", "model_lr", "batch_size", "horizon", "n_envs",
-                    "buffer_size", "env_steps", "d_model", "n_heads", "rollout_horizon",
-                    "rollout_batch", "gumbel_temperature", "ppo_lr", "agent_recent", "critic_lr"]
+        # Checked here, not only by the YAML loader: CLI overrides arrive by dataclasses.replace.
+        # `not x > 0` (not `x <= 0`) so that NaN fails too.
+        positive = ["disc_lr", "policy_lr", "model_lr", "bc_lr", "critic_lr", "ppo_lr",
+                    "batch_size", "horizon", "n_envs", "buffer_size", "env_steps", "agent_recent",
+                    "d_model", "n_heads", "embed_hidden", "rollout_horizon", "rollout_batch",
+                    "model_steps", "disc_steps", "policy_steps", "ppo_epochs", "ppo_minibatches",
+                    "gumbel_temperature", "obs_std_min", "act_std_min_frac", "delta_std_min",
+                    "model_grad_clip", "policy_grad_clip", "ppo_clip", "ppo_max_grad_norm"]
         for name in positive:
-            if getattr(self, name) <= 0:
+            if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        non_negative = ["attention_blocks", "bc_init_steps", "disc_warmup_iters", "binary_actions",
+                        "grad_penalty", "bc_weight", "value_coef"]
+        for name in non_negative:
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("policy_hidden", "reward_hidden", "disc_hidden"):
+            if any(not n > 0 for n in getattr(self, name)):
+                raise ValueError(f"{name}: every layer needs > 0 units, got {getattr(self, name)}")
+        for name in ("reward_ema", "policy_ema"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        for name in ("rollout_expert_frac", "gae_lambda"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not self.log_std_min <= self.log_std_max:
+            raise ValueError(f"log_std_min ({self.log_std_min}) must be <= log_std_max "
+                             f"({self.log_std_max})")
         if not 0.0 <= self.critic_lambda <= 1.0:
             raise ValueError(f"critic_lambda must be in [0, 1], got {self.critic_lambda}")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
-        if self.entropy_weight < 0:
+        if not self.entropy_weight >= 0:
             raise ValueError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
         if not 0.0 <= self.random_negative_frac < 1.0 or self.random_negatives < 0:
             raise ValueError("random_negatives must be >= 0 and random_negative_frac in [0, 1)")

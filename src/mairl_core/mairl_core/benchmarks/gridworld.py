@@ -21,7 +21,7 @@ import torch
 
 from ..algos.adversarial import AdversarialTrainer, TrainingDiverged
 from ..algos.config import AlgoConfig
-from ..config import from_dict, read_yaml, resolve_config
+from ..config import Count, from_dict, read_yaml, resolve_config, section
 from ..envs.gridworld import (GridWorld, GridWorldConfig, GridWorldVecEnv, evaluate_tabular,
                               sample_demos, soft_value_iteration)
 from . import run_parallel
@@ -42,13 +42,13 @@ TEST_SEED_OFFSET = 10_000
 
 @dataclass
 class DemoConfig:
-    n_demos: int = 50
+    n_demos: Count = 50
 
 
 @dataclass
 class BenchConfig:
-    seeds: int = 5
-    episodes: int = 100
+    seeds: Count = 5
+    episodes: Count = 100
     methods: list[str] = dataclasses.field(default_factory=lambda: ["Expert", *METHOD_SPECS])
 
 
@@ -70,12 +70,12 @@ def load_experiment(path: str | os.PathLike = "gridworld") -> GridWorldExperimen
     if unknown:
         from ..config import ConfigError
         raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; expected env, demos, algo, bench")
-    algo = {**read_yaml(resolve_config("mairl")), **(data.get("algo") or {})}
+    algo = {**read_yaml(resolve_config("mairl")), **section(data, "algo", p)}
     exp = GridWorldExperiment(
-        env=from_dict(GridWorldConfig, data.get("env") or {}, f"{p}:env"),
-        demos=from_dict(DemoConfig, data.get("demos") or {}, f"{p}:demos"),
+        env=from_dict(GridWorldConfig, section(data, "env", p), f"{p}:env"),
+        demos=from_dict(DemoConfig, section(data, "demos", p), f"{p}:demos"),
         algo=from_dict(AlgoConfig, algo, f"{p}:algo"),
-        bench=from_dict(BenchConfig, data.get("bench") or {}, f"{p}:bench"),
+        bench=from_dict(BenchConfig, section(data, "bench", p), f"{p}:bench"),
     )
     for m in exp.bench.methods:
         if m != "Expert" and m not in METHOD_SPECS:

@@ -22,7 +22,8 @@ import torch
 
 from ..algos.adversarial import AdversarialTrainer, TrainingDiverged, Transitions
 from ..algos.config import AlgoConfig
-from ..config import ConfigError, from_dict, read_experiment_yaml, read_yaml, resolve_config
+from ..config import (ConfigError, Count, NonNegative, from_dict, read_experiment_yaml, read_yaml,
+                      resolve_config, section)
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
 from ..experts import DEMO_DIR, ExpertError, load_demos
 from . import run_parallel
@@ -50,14 +51,14 @@ METHOD_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
 class MujocoBenchSettings:
     """The ``bench`` section of ``config/mujoco_train.yaml``."""
 
-    n_demos: int = 50
-    bc_steps: int = 20_000
-    seeds: int = 3
+    n_demos: Count = 50
+    bc_steps: NonNegative = 20_000
+    seeds: Count = 3
     methods: list[str] = field(default_factory=lambda: list(METHOD_SPECS))
-    eval_every: int = 10
-    curve_episodes: int = 3
-    test_episodes: int = 10
-    horizon: int = 1000
+    eval_every: Count = 10
+    curve_episodes: Count = 3
+    test_episodes: Count = 10
+    horizon: Count = 1000
 
 
 @dataclass
@@ -73,9 +74,9 @@ def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
     unknown = set(data) - {"algo", "bench"}
     if unknown:
         raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; expected algo, bench")
-    algo = from_dict(AlgoConfig, {**read_yaml(resolve_config("mairl")), **(data.get("algo") or {})},
+    algo = from_dict(AlgoConfig, {**read_yaml(resolve_config("mairl")), **section(data, "algo", p)},
                      f"{p}:algo")
-    bench = from_dict(MujocoBenchSettings, data.get("bench") or {}, f"{p}:bench")
+    bench = from_dict(MujocoBenchSettings, section(data, "bench", p), f"{p}:bench")
     cfg = MujocoBenchConfig(algo=algo, **dataclasses.asdict(bench))
     unknown = [m for m in cfg.methods if m not in METHOD_SPECS]
     if unknown:

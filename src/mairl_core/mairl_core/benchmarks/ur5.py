@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..algos.adversarial import TrainingDiverged
-from ..config import ConfigError
+from ..config import ConfigError, Count, section
 from ..robot import (RobotExperiment, evaluate_robot, load_robot_demos, make_robot_trainer,
                      read_experiment_yaml, robot_experiment, task_env_cls, train_bc)
 from . import run_parallel
@@ -54,11 +54,11 @@ CURVE_SEED = 5_000
 
 @dataclass
 class UR5BenchConfig:
-    seeds: int = 3
+    seeds: Count = 3
     methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
-    eval_every: int = 10
+    eval_every: Count = 10
     """Iterations between during-training evaluations."""
-    curve_episodes: int = 16
+    curve_episodes: Count = 16
 
 
 def check_methods(methods: list[str]) -> None:
@@ -284,7 +284,7 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, task: str = "reach", tit
 def load_bench(path: str = "reach_train") -> tuple[RobotExperiment, UR5BenchConfig]:
     from ..config import from_dict
     p, data = read_experiment_yaml(path)
-    bench = from_dict(UR5BenchConfig, data.get("bench") or {}, f"{p}:bench")
+    bench = from_dict(UR5BenchConfig, section(data, "bench", p), f"{p}:bench")
     check_methods(bench.methods)
     return robot_experiment(p, data), bench
 

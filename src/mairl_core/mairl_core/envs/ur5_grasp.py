@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from ..config import Count
 from .ur5_model import ur5_mjcf
 from .ur5_reach import ReachConfig, UR5ReachEnv, reach_observation
 
@@ -41,7 +42,7 @@ class GraspConfig(ReachConfig):
     """ReachConfig's fields (``success_radius`` is only reported here: the fingertip within it
     of the grasp point counts as 'reached') plus the block and the cup."""
 
-    episode_steps: int = 150
+    episode_steps: Count = 150
     object: str = "box"
     """Shape of the block: box, cylinder or sphere."""
     object_size: float = 0.025

@@ -18,6 +18,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from ..config import Count
 from ..safety import SafetyLimits, load_safety_limits, safe_command
 from .kinematics import fingertip_position, solve_position_ik
 from .ur5_model import UR5Config, load_ur5, ur5_mjcf
@@ -25,7 +26,7 @@ from .ur5_model import UR5Config, load_ur5, ur5_mjcf
 
 @dataclass
 class ReachConfig:
-    episode_steps: int = 100
+    episode_steps: Count = 100
     success_radius: float = 0.05
     ik_seed: list[float] = field(default_factory=lambda: [1.57, -1.2, 1.6, -1.97, -1.57, 0.0])
     sim_timestep: float = 0.002
