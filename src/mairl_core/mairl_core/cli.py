@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   mairl bench ur5 --task grasp --out bench/results/ur5-grasp
   mairl bench transfer --task reach --source bench/results/ur5-reach --out bench/results/ur5-reach-transfer
   mairl bench latency --out bench/results/latency   # policy server + safety over DDS, 125/500 Hz
+  mairl bench soak --minutes 30 --out bench/results/soak   # deploy graph: memory, rate, e-stop latency
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl --resume
   mairl eval --task gridworld --policy runs/gw-mairl/checkpoint.pt --episodes 100 --seed 1 --out runs/gw-eval
@@ -123,18 +124,19 @@ def _ur5_bench_config(args: argparse.Namespace):
     return exp, bench
 
 
-def _bench_latency(args: argparse.Namespace) -> int:
-    """Runs ``mairl_ros.bench_latency`` in its own process: mairl_core never imports rclpy."""
+def _bench_ros(args: argparse.Namespace) -> int:
+    """Runs ``mairl_ros.bench_<name>`` (latency, soak) in its own process: mairl_core never
+    imports rclpy."""
     import importlib.util
     import subprocess
     import sys
 
     if importlib.util.find_spec("mairl_ros") is None:
-        raise SystemExit("error: `mairl bench latency` needs the mairl_ros package "
+        raise SystemExit(f"error: `mairl bench {args.bench}` needs the mairl_ros package "
                          "(`make venv` installs it; or pip install -e src/mairl_ros)")
-    forward = args.latency_args  # its options are mairl_ros.bench_latency's own (one parser)
+    forward = args.ros_args  # its options are the mairl_ros module's own (one parser)
     try:
-        return subprocess.call([sys.executable, "-m", "mairl_ros.bench_latency", *forward])
+        return subprocess.call([sys.executable, "-m", f"mairl_ros.bench_{args.bench}", *forward])
     except KeyboardInterrupt:
         return 130
 
@@ -679,7 +681,11 @@ def build_parser() -> argparse.ArgumentParser:
     lat = bsub.add_parser("latency", add_help=False,
                           help="policy server + safety node over DDS (loopback): latency p50/p99/max "
                                "and missed periods at 125 and 500 Hz (options: mairl bench latency -h)")
-    lat.set_defaults(func=_bench_latency)
+    lat.set_defaults(func=_bench_ros)
+    soak = bsub.add_parser("soak", add_help=False,
+                           help="the deploy graph for N minutes: node memory, command rate, e-stop "
+                                "latency (options: mairl bench soak -h)")
+    soak.set_defaults(func=_bench_ros)
 
     t = sub.add_parser("train", help="train one method; checkpoints, TensorBoard, resume")
     common(t, config_default=None)
@@ -722,8 +728,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if getattr(args, "func", None) is _bench_latency:  # its options are parsed by its own module
-        args.latency_args = rest
+    if getattr(args, "func", None) is _bench_ros:  # its options are parsed by its own module
+        args.ros_args = rest
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.commit_at_start = git_commit()  # the code a long run actually ran
