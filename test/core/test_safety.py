@@ -138,3 +138,19 @@ def test_box_holds_on_the_simulated_arm_pushed_into_a_face(axis, sign):
             arm.advance(dt)
             worst = max(worst, box_excess(arm.fingertip, LIMITS.box_lower, LIMITS.box_upper))
     assert worst == 0.0, f"fingertip {worst * 1000:.2f} mm outside the box"
+
+
+@pytest.mark.parametrize("key, value", [("max_step", ".nan"), ("control_period", ".nan"),
+                                        ("box_margin", ".inf"), ("box_margin", "0.3"),
+                                        ("joint_upper", "[.nan, 0, 2.8, 3, 3, 3]"),
+                                        ("box_lower", "[-0.35, .nan, 0.05]")])
+def test_limits_with_nan_inf_or_no_room_are_refused(tmp_path, key, value):
+    """NaN passes every comparison: a NaN limit used to load, and then nothing was limited."""
+    from mairl_core.config import ConfigError, read_yaml, resolve_config
+
+    cfg = read_yaml(resolve_config("safety"))
+    lines = [f"{k}: {v}" for k, v in cfg.items() if k != key] + [f"{key}: {value}"]
+    path = tmp_path / "safety.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match="finite|box_margin"):
+        load_safety_limits(str(path))

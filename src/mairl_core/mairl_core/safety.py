@@ -71,6 +71,9 @@ def load_safety_limits(safety: str = "safety", robot: str = "ur5") -> SafetyLimi
         margin = float(s.get("box_margin", 0.0))
     except KeyError as exc:
         raise ConfigError(f"{path}: missing key {exc}") from None
+    values = np.concatenate([np.ravel(v) for v in (lower, upper, box_lo, box_hi, period, step, margin)])
+    if not np.all(np.isfinite(values)):
+        raise ConfigError(f"{path}: every limit must be a finite number (NaN or inf found)")
     if lower.shape != (6,) or upper.shape != (6,) or np.any(lower >= upper):
         raise ConfigError(f"{path}: joint_lower/joint_upper must be 6 values with lower < upper")
     if box_lo.shape != (3,) or box_hi.shape != (3,) or np.any(box_lo >= box_hi):
