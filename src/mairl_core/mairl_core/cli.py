@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   mairl bench transfer --task reach --source bench/results/ur5-reach --out bench/results/ur5-reach-transfer
   mairl bench latency --out bench/results/latency   # policy server + safety over DDS, 125/500 Hz
   mairl bench soak --minutes 30 --out bench/results/soak   # deploy graph: memory, rate, e-stop latency
+  mairl bench fuzz-bags --cases 3000 --out bench/results/fuzz-bags   # damaged MCAP demos
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl --resume
   mairl eval --task gridworld --policy runs/gw-mairl/checkpoint.pt --episodes 100 --seed 1 --out runs/gw-eval
@@ -122,6 +123,17 @@ def _ur5_bench_config(args: argparse.Namespace):
     if args.seeds is not None:
         bench = dataclasses.replace(bench, seeds=args.seeds)
     return exp, bench
+
+
+def _bench_fuzz_bags(args: argparse.Namespace) -> int:
+    from .benchmarks.fuzz_bags import run_fuzz
+
+    command = f"mairl bench fuzz-bags --cases {args.cases} --seed {args.seed} --out {args.out}"
+    totals = run_fuzz(args.cases, args.seed, args.out, progress=not args.no_progress, command=command)
+    print(f"{totals['cases']} damaged bags: {totals['valid_loads']} valid loads, "
+          f"{totals['clear_errors']} clear errors, {totals['tracebacks']} tracebacks, "
+          f"{totals['hangs']} hangs -> {Path(args.out) / 'results.json'}")
+    return 1 if totals["tracebacks"] or totals["hangs"] else 0
 
 
 def _bench_ros(args: argparse.Namespace) -> int:
@@ -686,6 +698,14 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the deploy graph for N minutes: node memory, command rate, e-stop "
                                 "latency (options: mairl bench soak -h)")
     soak.set_defaults(func=_bench_ros)
+
+    fz = bsub.add_parser("fuzz-bags", help="the demo loader against damaged and adversarial MCAP "
+                                           "bags: every case a valid load or one clear error")
+    fz.add_argument("--out", required=True, help="output directory (results.json)")
+    fz.add_argument("--cases", type=count_arg, default=3000, help="damaged bags to try (default 3000)")
+    fz.add_argument("--seed", type=seed_arg, default=0)
+    fz.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fz.set_defaults(func=_bench_fuzz_bags)
 
     t = sub.add_parser("train", help="train one method; checkpoints, TensorBoard, resume")
     common(t, config_default=None)

@@ -534,16 +534,3 @@ def run_fuzz(n_cases: int, seed: int, out_dir: str | Path, *, time_limit_s: floa
                   wall_s=time.perf_counter() - t0, command=command,
                   commit_at_start=commit_at_start, seed=seed, totals=totals, failures=failures)
     return totals
-
-
-if __name__ == "__main__":  # until `mairl bench` runs it: python -m mairl_core.benchmarks.fuzz_bags
-    import argparse
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=3000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args()
-    print(run_fuzz(a.cases, a.seed, a.out,
-                   command=f"python -m mairl_core.benchmarks.fuzz_bags --cases {a.cases} "
-                           f"--seed {a.seed} --out {a.out}"))
