@@ -37,35 +37,58 @@ def train_run(trainer: AdversarialTrainer, out_dir: str | os.PathLike, *, meta: 
               env_steps: int | None = None, checkpoint_every: int = 20, resume: bool = False,
               progress: bool = True, tensorboard: bool = True,
               on_checkpoint: Callable[[Path], None] | None = None) -> list[dict[str, float]]:
-    """Train to ``env_steps`` with a progress bar, TensorBoard scalars and periodic checkpoints.
+    """Train to ``env_steps`` with a progress bar, TensorBoard scalars and periodic checkpoints;
+    returns the run's curve (one dict of metrics per iteration, from the run's start).
 
-    The checkpoint is ``out_dir/checkpoint.pt`` (written atomically: an
-    interruption never loses the previous one). With ``resume`` an existing
-    checkpoint is loaded first and training continues where it stopped.
-    ``on_checkpoint(path)`` runs after every save (e.g. to tell a policy server to reload).
+    The checkpoint is ``out_dir/checkpoint.pt``, written every ``checkpoint_every`` iterations
+    and at the end, atomically (a temporary file renamed over it: a reader, or a run killed
+    while writing, never sees half a file). It holds the trainer's whole state and the curve
+    so far. With ``resume`` an existing checkpoint is loaded first and training continues
+    where it stopped, exactly as if never stopped (what a killed run did after its last
+    checkpoint is redone, and TensorBoard hides the events it had logged). A checkpoint of
+    another method, task, mode, seed or config (the budget aside) is refused with a
+    CheckpointError before anything is written. ``on_checkpoint(path)`` runs after every save
+    (e.g. to tell a policy server to reload).
     """
     from tqdm import tqdm
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint.pt"
+    remove_unfinished_saves(ckpt)
+    meta = {**meta, **policy_meta(trainer.cfg, trainer.policy)}
+    history: list[dict[str, float]] = []
+    resumed = False
     if resume and ckpt.exists():
         payload = load_checkpoint(ckpt)
-        if payload["meta"].get("method") != meta.get("method"):
-            raise CheckpointError(f"{ckpt} holds a '{payload['meta'].get('method')}' run; "
-                                  f"asked to resume '{meta.get('method')}'")
-        trainer.load_state_dict(payload["state"])
+        _check_same_run(ckpt, payload["meta"], meta)
+        try:
+            trainer.load_state_dict(payload["state"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"cannot resume {ckpt}: {exc}") from None
+        history = list(payload["state"].get("curve", []))
+        resumed = True
     elif ckpt.exists():
-        raise FileExistsError(f"{ckpt} exists: pass --resume to continue it, or choose another --out")
+        raise FileExistsError(f"{ckpt} exists: resume it (--resume; mairl-trainer: resume:=true), "
+                              f"or choose another --out")
     budget = trainer.cfg.env_steps if env_steps is None else env_steps
-    meta = {**meta, **policy_meta(trainer.cfg, trainer.policy)}
     writer = None
     if tensorboard:
         from torch.utils.tensorboard import SummaryWriter
-        writer = SummaryWriter(str(out / "tb"))
+        # resumed: hide the events a killed run logged after its last checkpoint (redone now)
+        writer = SummaryWriter(str(out / "tb"), purge_step=trainer.env_steps + 1 if resumed else None)
     bar = tqdm(total=budget, initial=min(trainer.env_steps, budget), unit="step",
                desc=f"{meta.get('method')} {meta.get('task')}", disable=not progress)
-    history: list[dict[str, float]] = []
+
+    saved_at = None
+
+    def save() -> None:
+        nonlocal saved_at
+        save_checkpoint(ckpt, {**trainer.state_dict(), "curve": history}, **meta)
+        saved_at = trainer.iteration
+        if on_checkpoint is not None:
+            on_checkpoint(ckpt)
+
     try:
         while trainer.env_steps < budget:
             before = trainer.env_steps
@@ -83,17 +106,48 @@ def train_run(trainer: AdversarialTrainer, out_dir: str | os.PathLike, *, meta: 
                 post["success"] = f"{m['env/success']:.2f}"
             bar.set_postfix(post)
             if trainer.iteration % checkpoint_every == 0:
-                save_checkpoint(ckpt, trainer.state_dict(), **meta)
-                if on_checkpoint is not None:
-                    on_checkpoint(ckpt)
+                save()
     finally:
         bar.close()
         if writer is not None:
             writer.close()
-    save_checkpoint(ckpt, trainer.state_dict(), **meta)
-    if on_checkpoint is not None:
-        on_checkpoint(ckpt)
+    if saved_at != trainer.iteration:  # the end is not on disk yet (or nothing ran: hook anyway)
+        save()
     return history
+
+
+def remove_unfinished_saves(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of saves of ``path`` that never finished (``save_checkpoint``
+    writes ``.NAME.*.tmp`` beside it and renames it over ``path``; a process killed meanwhile
+    leaves it behind). Only for a path no other process is saving now. Returns them."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+#: what may change between a run and its resumption: the budget
+_RESUMABLE_CHANGES = {"env_steps"}
+
+
+def _check_same_run(ckpt: Path, saved: dict[str, Any], asked: dict[str, Any]) -> None:
+    """CheckpointError (one line) if ``ckpt`` is not the run ``asked`` describes: another
+    method, task, reward mode, seed or algorithm config (the env-step budget may grow).
+    Keys an older checkpoint does not record are not compared."""
+    for key in ("method", "task", "mode", "seed"):
+        if key in saved and key in asked and saved[key] != asked[key]:
+            raise CheckpointError(f"{ckpt} holds a {key} '{saved[key]}' run; asked to resume "
+                                  f"{key} '{asked[key]}' (use the run's own settings, or another --out)")
+    old, new = saved.get("config"), asked.get("config")
+    if isinstance(old, dict) and isinstance(new, dict):
+        changed = sorted(k for k in set(old) | set(new)
+                         if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
+        if changed:
+            shown = ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
+            raise CheckpointError(f"{ckpt} was trained with another config ({shown}"
+                                  f"{', ...' if len(changed) > 3 else ''}); a resumed run must use "
+                                  f"the same one (only the env-step budget may change)")
 
 
 def policy_meta(cfg: AlgoConfig, policy: torch.nn.Module) -> dict[str, Any]:

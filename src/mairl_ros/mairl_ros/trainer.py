@@ -15,7 +15,15 @@ needs); the policy server is paused meanwhile and serves each new checkpoint.
 ``collect:=sim``: an in-process copy of the same MuJoCo sim gathers the on-policy data
 (much faster than real time; the demos still come from the bags); ``algo:=bc`` trains
 from the bags alone. Ends after the config's env-step budget (``env_steps`` to change
-it); ``resume`` continues a stopped run.
+it).
+
+The run's checkpoint, ``<policy dir>/<algo>_run/checkpoint.pt``, is written every
+``checkpoint_every`` iterations (and at the end) and copied to ``policy``; both writes are
+atomic (a temporary file renamed over the old one), so the policy server, which reloads
+``policy`` when it changes, never reads half a file and keeps serving the last complete
+one. ``resume:=true`` continues a stopped (even killed) run from its last checkpoint; with
+``collect:=sim`` it ends bit for bit where an uninterrupted run ends (``mairl_core.training
+.train_run``). A checkpoint of another method, seed or config is refused in one line (exit 2).
 """
 
 from __future__ import annotations
@@ -182,6 +190,9 @@ def make_node():
             self.seed = int(param(self, "seed", 0))
             self.env_steps = int(param(self, "env_steps", 0)) or None
             self.resume = bool(param(self, "resume", False))
+            self.checkpoint_every = int(param(self, "checkpoint_every", 20))
+            if self.checkpoint_every < 1:
+                raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
             self.reset_service = param(self, "reset_service", "")
             self.policy = Path(policy)
             self.expert = core.load_robot_demos(demos, self.exp.demos.n_demos, task=self.task)
@@ -208,9 +219,12 @@ def make_node():
 
         def train(self, executor):
             """The whole run, in the caller's thread; ``executor`` spins this node meanwhile."""
+            from mairl_core.training import remove_unfinished_saves
+
             out = self.policy.parent
             out.mkdir(parents=True, exist_ok=True)
-            meta = {"method": self.algo, "task": self.task, "demos": self.demos}
+            remove_unfinished_saves(self.policy)  # a copy a killed trainer never finished
+            meta = {"method": self.algo, "task": self.task, "demos": self.demos, "seed": self.seed}
             if self.algo == "bc":
                 policy, state = core.train_bc(self.exp, self.expert, self.seed)
                 from mairl_core.checkpoint import save_checkpoint
@@ -233,15 +247,21 @@ def make_node():
                     self.enable.call_async(self._SetBool.Request(data=False))
             trainer.log_fn = self.log
             train_run(trainer, out / f"{self.algo}_run", meta=meta, env_steps=self.env_steps,
-                      resume=self.resume, progress=False, on_checkpoint=self.checkpoint)
+                      checkpoint_every=self.checkpoint_every, resume=self.resume, progress=False,
+                      on_checkpoint=self.checkpoint)
             self.get_logger().info(f"done: {trainer.env_steps} env steps; policy {self.policy}")
 
     return Trainer()
 
 
 def _train(node, executor) -> int:
+    from mairl_core.checkpoint import CheckpointError
+
     try:
         node.train(executor)
+    except (CheckpointError, FileExistsError) as exc:  # bad input: nothing was written
+        node.get_logger().error(f"cannot train: {exc}")
+        return 2
     except (TimeoutError, RuntimeError, ValueError, OSError) as exc:
         node.get_logger().error(f"training stopped: {exc}")
         return 1

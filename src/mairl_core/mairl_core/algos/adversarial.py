@@ -20,6 +20,7 @@ learners only), fit the discriminator (eq. 2), update pi.
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -176,6 +177,14 @@ class ModelBasedLearner:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"model_opt": self.model_opt, "policy_opt": self.policy_opt,
                 **({"critic_opt": self.critic_opt} if self.critic is not None else {})}
+
+    def state_dict(self) -> dict:
+        """What is not in a module or an optimiser: whether F's delta scale has been set (a
+        resumed run that set it again would rescale a trained model)."""
+        return {"model_scaled": self.model_scaled}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model_scaled = bool(state["model_scaled"])
 
     def train_critic(self, disc: nn.Module, episodes: list[Transitions]) -> dict[str, float]:
         """Fit V to TD(lambda) returns of the policy reward r_hat = f - alpha log pi (current D
@@ -438,6 +447,12 @@ class PPOLearner:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"ppo_opt": self.opt}
 
+    def state_dict(self) -> dict:
+        return {}  # everything PPO keeps is in its modules and optimiser
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
     def update_policy(self, trainer: AdversarialTrainer, batch: Transitions) -> dict[str, float]:
         cfg = self.cfg
         with torch.no_grad():
@@ -520,6 +535,8 @@ class AdversarialTrainer:
             raise ValueError("training without demos needs freeze_reward and no demo-based terms "
                              "(rollout_expert_frac, bc_weight, bc_init_steps = 0)")
         torch.manual_seed(seed)
+        np.random.seed(seed)  # unused by training, but seeded and checkpointed as torch's: a
+        random.seed(seed)     # resumed run's global streams then continue an uninterrupted one's
         self.method, self.cfg, self.env, self.seed = method, cfg, env, seed
         self.gen = torch.Generator().manual_seed(seed)
         self.obs_norm = obs_norm
@@ -827,44 +844,119 @@ class AdversarialTrainer:
             extra["obs_norm"] = self.obs_norm
         if self.explorer is not None:
             extra["explorer"] = self.explorer
+            if self.explorer_learner.critic is not None:  # its own V (F is shared)
+                extra["explorer_critic"] = self.explorer_learner.critic
         return {"policy": self.policy, "disc": self.disc, **extra, **self.learner.modules()}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        # the explorer learner's model_opt is never stepped: F is fitted by self.learner
         extra = {} if self.explorer is None else {"explorer_opt": self.explorer_learner.policy_opt}
+        if self.explorer is not None and self.explorer_learner.critic is not None:
+            extra["explorer_critic_opt"] = self.explorer_learner.critic_opt
         return {"disc_opt": self.disc_opt, **self.learner.optimizers(), **extra}
 
     def state_dict(self) -> dict:
+        """Everything a resumed run needs to continue bit for bit as an uninterrupted one: the
+        networks (with their buffers: F's delta scale, the EMAs' counts, the normaliser), the
+        optimisers' moments, the learners' own state, the counters, the episode buffers and
+        D's random negatives, and every random stream (torch's global one and the trainer's
+        generator, numpy's and Python's global ones, the environments'). Only tensors,
+        numbers, strings, lists and dicts: ``torch.load(weights_only=True)`` reads it."""
         return {
+            "version": STATE_VERSION,
             "method": self.method,
             "iteration": self.iteration,
             "env_steps": self.env_steps,
             "disc_steps_done": self.disc_steps_done,
             "modules": {k: m.state_dict() for k, m in self.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
+            "learner": self.learner.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "gen": self.gen.get_state(),
-                    "env": self.env.rng_state()},
+                    "env": self.env.rng_state(), "numpy": _numpy_rng_state(),
+                    "python": _python_rng_state()},
             "buffer": self.buffer.state_dict(),
-            **({} if self.explorer is None else {"explorer_buffer": self.explorer_buffer.state_dict()}),
+            **({} if self.explorer is None else {
+                "explorer_buffer": self.explorer_buffer.state_dict(),
+                "explorer_learner": self.explorer_learner.state_dict()}),
             **({} if self.random_pool is None else {"random_pool": {
                 k: getattr(self.random_pool, k).clone() for k in FIELDS
                 if getattr(self.random_pool, k) is not None}}),
         }
 
     def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state_dict()``'s output. ValueError, in one line, if it is another
+        method's, lacks something this trainer needs, or its weights do not fit; checked before
+        anything is changed. Version 1 states (before ``version``) load: what they lack is
+        either implied (F was scaled iff an iteration ran: each one fits F first) or unused
+        by training (numpy's and Python's global random streams)."""
         if state.get("method") != self.method:
             raise ValueError(f"checkpoint is for method '{state.get('method')}', not '{self.method}'")
+        version = int(state.get("version", 1))
+        if version > STATE_VERSION:
+            raise ValueError(f"checkpoint state version {version} is newer than this mairl's "
+                             f"({STATE_VERSION}): update mairl to resume it")
+        missing = ([f"module '{k}'" for k in self.modules() if k not in state["modules"]]
+                   + [f"optimiser '{k}'" for k in self.optimizers() if k not in state["optimizers"]]
+                   + (["the explorer's buffer"] if self.explorer is not None
+                      and "explorer_buffer" not in state else []))
+        if missing:
+            raise ValueError(f"checkpoint lacks {', '.join(missing)} (an older mairl or another "
+                             f"configuration wrote it): it cannot be resumed exactly; start a new run")
+        learner = state.get("learner")
+        if learner is None:  # version 1
+            learner = {"model_scaled": self.learner.model_scaled or int(state["iteration"]) > 0
+                       } if self.learner.model_based else {}
         for k, m in self.modules().items():
-            m.load_state_dict(state["modules"][k])
+            try:
+                m.load_state_dict(state["modules"][k])
+            except RuntimeError as exc:
+                raise ValueError(f"checkpoint's '{k}' does not fit this trainer (another "
+                                 f"configuration?): {str(exc).strip().splitlines()[-1].strip()}") from None
         for k, o in self.optimizers().items():
             o.load_state_dict(state["optimizers"][k])
+        self.learner.load_state_dict(learner)
+        if self.explorer is not None and "explorer_learner" in state:
+            self.explorer_learner.load_state_dict(state["explorer_learner"])
         self.iteration = int(state["iteration"])
         self.env_steps = int(state["env_steps"])
         self.disc_steps_done = int(state.get("disc_steps_done", self.iteration * self.cfg.disc_steps))
-        torch.set_rng_state(state["rng"]["torch"])
-        self.gen.set_state(state["rng"]["gen"])
-        self.env.set_rng_state(state["rng"]["env"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        self.gen.set_state(rng["gen"])
+        self.env.set_rng_state(rng["env"])
+        if "numpy" in rng:
+            _set_numpy_rng_state(rng["numpy"])
+        if "python" in rng:
+            _set_python_rng_state(rng["python"])
         self.buffer.load_state_dict(state["buffer"])
         if self.explorer is not None:
             self.explorer_buffer.load_state_dict(state["explorer_buffer"])
         pool = state.get("random_pool")
         self.random_pool = None if pool is None else Transitions(**pool)
+
+
+STATE_VERSION = 2
+"""Of ``AdversarialTrainer.state_dict``. 2 added the version, the learners' own state
+(``ModelBasedLearner.model_scaled``: without it a resumed MAIRL run rescaled its trained
+model), the explorer's critic and numpy's and Python's global random streams."""
+
+
+def _numpy_rng_state() -> dict:
+    """numpy's global (legacy) random state as tensors and numbers (weights-only loadable)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def _set_numpy_rng_state(s: dict) -> None:
+    np.random.set_state((s["kind"], s["keys"].numpy().astype(np.uint32), s["pos"], s["has_gauss"],
+                         s["cached_gaussian"]))
+
+
+def _python_rng_state() -> dict:
+    version, internal, gauss_next = random.getstate()
+    return {"version": version, "internal": list(internal), "gauss_next": gauss_next}
+
+
+def _set_python_rng_state(s: dict) -> None:
+    random.setstate((s["version"], tuple(s["internal"]), s["gauss_next"]))
