@@ -152,3 +152,52 @@ def test_grasp_recording_over_ros_lifts_the_block(tmp_path):
     assert not (ep.vacuum[1:] & ~ep.suction).any()  # and never with the suction off
     arrays = grasp_transitions([ep], load_ur5(), suction_value=0.15)
     assert arrays["act"].shape == (1, 150, 7) and arrays["obs"].shape == (1, 150, 17)
+
+
+def _record_session(tmp_path, name: str, data, episodes: int, seed: int = 4) -> str:
+    """A whole recording stack started afresh (sim, safety, scripted teleop, recorder with
+    ``episodes`` in total), run until the recorder exits; the recorder's log."""
+    procs = [NodeProcess("sim_node", tmp_path / f"{name}-sim.log", seed=seed),
+             NodeProcess("safety_node", tmp_path / f"{name}-safety.log"),
+             NodeProcess("teleop", tmp_path / f"{name}-teleop.log", mode="scripted", seed=1)]
+    rec = NodeProcess("recorder", tmp_path / f"{name}-rec.log", dataset=str(data), episodes=episodes,
+                      episode_steps=STEPS, reset_service="/mairl/sim/reset")
+    try:
+        rec.proc.wait(timeout=90)
+    finally:
+        rec.stop()
+        for p in procs:
+            p.stop()
+    assert rec.proc.returncode == 0, rec.output()
+    return rec.output()
+
+
+def test_resumed_recording_draws_new_blocks_and_episodes_count_in_total(tmp_path):
+    """A recording stopped after one episode and started again (the whole stack: the sim's
+    own counter starts over) gets new blocks, episode i's being env.reset(seed=seed + i),
+    and `episodes` is the dataset's total: the same command finishes the dataset, and
+    again records nothing."""
+    from mairl_core.envs.ur5_reach import UR5ReachEnv
+
+    data = tmp_path / "demos"
+    _record_session(tmp_path, "first", data, episodes=1)
+    log = _record_session(tmp_path, "again", data, episodes=2)
+    assert "1 episode in the dataset; recording 1 more, up to episodes:=2 in total" in log, log
+    assert "does not take the episode index" not in log
+    bags = sorted(p.name for p in data.iterdir())
+    assert bags == ["episode_000", "episode_001"], f"episodes:=2 after 1 recorded left {len(bags)}: {bags}"
+    eps = [read_episode(data / b) for b in bags]
+    env = UR5ReachEnv()
+
+    def block(i: int):  # the sim's block i
+        env.reset(seed=4 + i)
+        return env.target.copy()
+
+    blocks = [block(i) for i in range(2)]
+    gap = float(np.linalg.norm(eps[1].target - eps[0].target))
+    assert gap > 0.01, f"the resumed recording repeated episode_000's block ({gap * 100:.2f} cm apart)"
+    for ep, block in zip(eps, blocks):
+        assert np.allclose(ep.target, block, atol=1e-9), (ep.target, block)
+    log = _record_session(tmp_path, "complete", data, episodes=2)
+    assert "complete (episodes:=2 in total), nothing to record" in log, log
+    assert sorted(p.name for p in data.iterdir()) == bags

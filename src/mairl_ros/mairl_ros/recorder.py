@@ -13,11 +13,24 @@ episode into ``dataset`` as ``episode_NNN`` (``mairl_core.data.recorder``; the f
 Services (std_srvs/Trigger): ``/mairl/episode/start`` (resets the sim first when
 ``reset_service`` is set), ``/mairl/episode/stop`` (save now if complete, else discard),
 ``/mairl/episode/discard``. ``/mairl/episode/event`` (std_msgs/String, transient-local:
-late subscribers get the history) says "start N",
-"saved N", "discarded N". ``episodes`` > 0 records that many episodes back to back and
-exits (with ``require_success``, failed ones are re-recorded, at most 3x). ``prompt``: a
-keyboard prompt on the terminal like LeRobot's: Enter = next episode, r = re-record,
-q = quit.
+late subscribers get the history) says "start N", "saved N", "discarded N", "failed N"
+(it could not be saved) and "finished K" (the dataset holds K episodes).
+``episodes`` > 0 records back to back until the dataset holds that many episodes *in
+total*, then exits: running the same command again finishes an interrupted dataset, and
+on a complete one records nothing (with ``require_success``, failed ones are re-recorded,
+at most 3x the number still to record). ``prompt``: a keyboard prompt on the terminal
+like LeRobot's: Enter = next episode, r = re-record, q = quit.
+
+Blocks (sim): before each reset the recorder sets the sim node's ``episode`` parameter
+(``sim_node``, default mairl_sim) to the episode's index, so episode N gets the sim's
+block N, ``env.reset(seed=seed + N)``, whichever session records it: a resumed recording
+draws new blocks instead of repeating the first ones, and a re-recorded episode gets its
+own block again.
+
+Faults: a recorder killed mid-episode loses that episode only (episodes are saved whole,
+and a bag joins the dataset by an atomic rename; the next recorder removes what a kill
+during a write left). A bag that cannot be written (a full disk) is removed, the error
+is logged in one line, and the recorder exits with status 1; the saved episodes stay.
 """
 
 from __future__ import annotations
@@ -35,6 +48,8 @@ def make_node():
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray, String
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
     from std_srvs.srv import Trigger
 
     from mairl_core.data.recorder import EpisodeRecorder, episode_success
@@ -62,11 +77,19 @@ def make_node():
             self.lift_height = getattr(env_cfg, "lift_height", 0.05)
             self.teleop = bool(param(self, "teleop", True))
             self.twist_timeout = float(param(self, "twist_timeout", 0.2))
-            self.to_record = int(param(self, "episodes", 0))
+            self.to_record = int(param(self, "episodes", 0))  # in total, in the dataset
+            if self.to_record < 0:
+                raise ValueError(f"episodes must be >= 0 (0: until you quit), got {self.to_record}")
+            self.first_index = self.rec.index
             self.require_success = bool(param(self, "require_success", False))
             self.attempts = self.saved = 0
+            self.exit_code = 0
             reset_service = param(self, "reset_service", "")
             self.reset_client = self.create_client(Trigger, reset_service) if reset_service else None
+            sim_node = param(self, "sim_node", "mairl_sim").strip("/")
+            self.episode_client = (self.create_client(SetParameters, f"/{sim_node}/set_parameters")
+                                   if reset_service else None)
+            self._said_no_episode_param = False
             self.q = self.qdot = self.target = None
             self.twist, self.twist_time = np.zeros(3), -1e9
             self.forwarded = None
@@ -86,14 +109,19 @@ def make_node():
             self.create_service(Trigger, "/mairl/episode/stop", self.srv_stop)
             self.create_service(Trigger, "/mairl/episode/discard", self.srv_discard)
             self._String, self._Trigger = String, Trigger
+            self._SetParameters, self._Parameter = SetParameters, Parameter
             self._ik, self._success = twist_to_joint_command, episode_success
             self.create_timer(self.period, self.on_tick)
             self.done = False
-            self.get_logger().info(
-                f"recording {self.task} episodes of {steps} steps into {dataset} "
-                f"(next: episode_{self.rec.index:03d})")
+            for name in self.rec.removed:
+                self.get_logger().warning(f"removed {name}: its bag was left unfinished by an "
+                                          f"interrupted recorder (it is recorded again)")
+            self.get_logger().info(f"recording {self.task} episodes of {steps} steps into "
+                                   f"{dataset}: {self.progress()}")
             self._said_waiting = False
-            if self.to_record:
+            if self.to_record and self.rec.index >= self.to_record:
+                self.finish()  # already complete: nothing to do
+            elif self.to_record:
                 self.create_timer(0.5, self._auto_start_once)
             if bool(param(self, "prompt", False)) and sys.stdin.isatty():
                 threading.Thread(target=self._prompt, daemon=True).start()
@@ -117,6 +145,17 @@ def make_node():
             self.forwarded = np.array(msg.data, float)
 
         # ----- episodes -----
+        def progress(self) -> str:
+            """What the dataset holds and what is next, as the log and the prompt say it."""
+            have = f"{self.rec.index} episode{'s' * (self.rec.index != 1)} in the dataset"
+            if not self.to_record:
+                return f"{have}; next: episode_{self.rec.index:03d} (until you quit)"
+            left = self.to_record - self.rec.index
+            if left <= 0:
+                return f"{have}: complete (episodes:={self.to_record} in total), nothing to record"
+            return (f"{have}; recording {left} more, up to episodes:={self.to_record} in total; "
+                    f"next: episode_{self.rec.index:03d}")
+
         def event(self, text: str):
             self.pub_event.publish(self._String(data=text))
             self.get_logger().info(text)
@@ -125,6 +164,9 @@ def make_node():
             if self.reset_client is not None:
                 if not self.reset_client.service_is_ready():
                     return "reset service not available"
+                if not self.episode_client.service_is_ready():
+                    return (f"the sim's parameter service {self.episode_client.srv_name} not "
+                            f"available (is sim_node its node name?)")
                 # stop commanding first: the safety node then holds the arm where it is, so
                 # nothing computed from the old pose reaches the arm after the reset
                 self.q, self.resetting = None, True
@@ -137,6 +179,17 @@ def make_node():
         def _call_reset(self):
             self._reset_timer.cancel()
             self.destroy_timer(self._reset_timer)
+            req = self._SetParameters.Request(parameters=[self._Parameter(  # this index's block
+                "episode", self._Parameter.Type.INTEGER, self.rec.index).to_parameter_msg()])
+            self.episode_client.call_async(req).add_done_callback(self._on_episode_set)
+
+        def _on_episode_set(self, future):
+            ok = future.result() is not None and all(r.successful for r in future.result().results)
+            if not ok and not self._said_no_episode_param:
+                self._said_no_episode_param = True
+                self.get_logger().warning(
+                    "the sim does not take the episode index (no 'episode' parameter): its "
+                    "blocks follow its own sequence, and a resumed recording may repeat them")
             self.ignore_before = self.get_clock().now().nanoseconds * 1e-9
             future = self.reset_client.call_async(self._Trigger.Request())
             future.add_done_callback(lambda _f: self._begin())
@@ -163,10 +216,11 @@ def make_node():
 
         def _auto_start_once(self):
             if not self.rec.recording and self.waiting_reset is None and not self.done:
-                if self.saved >= self.to_record or not self._pipeline_live():
+                if self.rec.index >= self.to_record or not self._pipeline_live():
                     return
-                if self.attempts >= 3 * self.to_record:
-                    self.get_logger().error(f"only {self.saved} of {self.to_record} episodes "
+                wanted = self.to_record - self.first_index
+                if self.attempts >= 3 * wanted:
+                    self.get_logger().error(f"only {self.saved} of {wanted} episodes "
                                             f"succeeded in {self.attempts} attempts")
                     self.finish()
                     return
@@ -174,7 +228,7 @@ def make_node():
 
         def finish(self):
             self.done = True
-            self.event(f"finished {self.saved}")
+            self.event(f"finished {self.rec.index}")
 
         def save_or_discard(self) -> str:
             index = self.rec.index
@@ -188,10 +242,23 @@ def make_node():
                 self.rec.discard()
                 self.event(f"discarded {index}")
                 return f"episode {index} failed the task: discarded"
-            path = self.rec.save()
+            try:
+                path = self.rec.save()
+            except OSError as exc:  # e.g. a full disk: stop, keep what is saved
+                self.rec.discard()
+                self.event(f"failed {index}")
+                saved = f"the {index} episodes saved before are" if index != 1 else \
+                    "the episode saved before is"
+                msg = (f"cannot save episode_{index:03d} into {self.rec.dataset}: {exc}; nothing "
+                       f"of it was kept, {saved} intact; stopping (free space and start the "
+                       f"recorder again to continue at episode_{index:03d})")
+                self.get_logger().error(msg)
+                self.exit_code = 1
+                self.done = True
+                return msg
             self.saved += 1
             self.event(f"saved {index}")
-            if self.to_record and self.saved >= self.to_record:
+            if self.to_record and self.rec.index >= self.to_record:
                 self.finish()
             return f"saved {path}"
 
@@ -213,7 +280,8 @@ def make_node():
             return res
 
         def _prompt(self):
-            print("[recorder] Enter: next episode   r: re-record   q: quit", flush=True)
+            print(f"[recorder] {self.progress()}\n"
+                  f"[recorder] Enter: next episode   r: re-record   q: quit", flush=True)
             for line in sys.stdin:
                 key = line.strip().lower()
                 if key == "q":
@@ -243,7 +311,14 @@ def make_node():
 
 
 def main(args=None) -> int:
-    return run_node(make_node, args, stop_when=lambda node: node.done)
+    made = []
+
+    def make():
+        made.append(make_node())
+        return made[0]
+
+    code = run_node(make, args, stop_when=lambda node: node.done)
+    return code or (made[0].exit_code if made else 0)  # 1: an episode could not be saved
 
 
 if __name__ == "__main__":

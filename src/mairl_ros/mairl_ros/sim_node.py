@@ -7,7 +7,9 @@ takes ``/forward_position_controller/commands`` (6 absolute positions, as the
 driver's forward_position_controller) and joint trajectories on
 ``/scaled_joint_trajectory_controller/joint_trajectory``; serves the suction switch
 (``std_srvs/SetBool``, the sim's stand-in for the driver's ``ur_msgs/srv/SetIO``) and
-``/mairl/sim/reset`` (arm home, next block). Physics advances ``1/rate`` s per tick,
+``/mairl/sim/reset`` (arm home, next block: block i is ``env.reset(seed=seed + i)``, i counting
+resets from 0 unless the ``episode`` parameter sets it, as the recorder does with its episode
+index). Physics advances ``1/rate`` s per tick,
 ``real_time_factor`` times real time; with ``publish_clock`` it publishes ``/clock``
 (sim time) so nodes run with ``use_sim_time``. All logic is ``mairl_core.envs.sim_arm``.
 """
@@ -43,6 +45,9 @@ def make_node():
             env_config = param(self, "env_config", "")
             self.arm = SimArm(task, seed=int(param(self, "seed", 0)), env_config=env_config or None)
             self.fixed_target = target if len(target) == 3 else None
+            param(self, "episode", 0, "index of the next reset's block (set live by the recorder)",
+                  read_only=False)
+            self.add_on_set_parameters_callback(self.on_set_parameters)
             if self.fixed_target is not None:
                 self.arm.reset(self.fixed_target)
             self.frame = param(self, "frame_id", "base")
@@ -74,6 +79,17 @@ def make_node():
             self.get_logger().info(
                 f"UR5 {task} sim: {self.rate:g} Hz, {rtf:g}x real time, block at "
                 f"{[round(v, 3) for v in self.arm.target]}")
+
+        def on_set_parameters(self, params):
+            from rcl_interfaces.msg import SetParametersResult
+
+            for p in params:
+                if p.name == "episode":
+                    if not isinstance(p.value, int) or p.value < 0:
+                        return SetParametersResult(successful=False,
+                                                   reason=f"episode must be an int >= 0, got {p.value!r}")
+                    self.arm.episode = p.value
+            return SetParametersResult(successful=True)
 
         def on_command(self, msg):
             try:

@@ -85,8 +85,8 @@ def record(out: Path, n: int, seed: int, log: Log, progress: bool) -> Path:
     bar = _progress(n, "demos", progress)
     bar.update(have)
     log.watchers.append(lambda line: bar.update(1) if SAVED.search(line) else None)
-    specs = stack("reaching", mode="record", operator="scripted", episodes=n - have,
-                  dataset=str(demos), seed=seed + have)
+    specs = stack("reaching", mode="record", operator="scripted", episodes=n,  # n in total
+                  dataset=str(demos), seed=seed)  # episode i gets block seed + i, resumed or not
     procs = start_nodes(specs, str(params_file("reaching")), sink=log)
     try:
         recorder = dict(procs)["mairl_recorder"]

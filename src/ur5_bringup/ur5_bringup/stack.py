@@ -23,11 +23,13 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "policy": ("", "checkpoint to serve (deploy) or to write and serve (train)"),
     "dataset": ("demos", "directory of demo bags: written by record, read by train"),
     "operator": ("keyboard", "record: keyboard teleop, or the scripted operator"),
-    "episodes": ("0", "record: stop after this many episodes (0: until you quit)"),
+    "episodes": ("0", "record: stop once the dataset holds this many episodes in total (the same "
+                      "command again finishes an interrupted one; 0: until you quit)"),
     "ur_type": ("ur5", "ur_robot_driver's ur_type (real robot)"),
     "robot_ip": ("192.168.1.102", "the robot's IP (real robot)"),
     "target": ("", "real robot: the block position 'x,y,z' in the base frame (m)"),
-    "seed": ("0", "sim: blocks follow env.reset(seed=seed + i); the scripted operator's seed"),
+    "seed": ("0", "sim: blocks follow env.reset(seed=seed + i), i the episode's index when "
+                  "recording; the scripted operator's seed"),
     "composed": ("false", "deploy/train: policy server and safety node in one process "
                           "(mairl-control: one DDS hop less, for 500 Hz)"),
 }

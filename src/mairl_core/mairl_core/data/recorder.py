@@ -8,11 +8,19 @@ driver). After ``steps`` commands the episode holds ``steps + 1`` states and is
 written with ``write_episode``: the same MCAP layout as ``mairl demos``, so the
 same loader reads both. A dataset directory grows by ``episode_NNN`` bags and a
 recorder started on an existing one continues its numbering (resume).
+
+The dataset only ever holds complete bags: an episode is kept in memory until it is
+complete (a recorder killed mid-episode loses that episode, nothing else), and its bag is
+written into a staging directory and renamed into the dataset in one step. A recorder
+killed while writing leaves only the staging directory, which the next one removes; a
+write that fails (a full disk) leaves nothing of the episode behind.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +62,10 @@ class EpisodeRecorder:
         self.dataset, self.names = Path(dataset), list(joint_names)
         self.period, self.steps, self.grasp = period, steps, grasp
         self.dataset.mkdir(parents=True, exist_ok=True)
+        self.staging = staging_dir(self.dataset)
+        #: bags an interrupted recorder left unfinished in ``staging`` (removed now)
+        self.removed = sorted(p.name for p in self.staging.iterdir()) if self.staging.is_dir() else []
+        shutil.rmtree(self.staging, ignore_errors=True)
         self.index = next_episode_index(self.dataset)
         self.recording = False
         self._clear()
@@ -109,9 +121,49 @@ class EpisodeRecorder:
                        suction=suction, target_path=targets, vacuum=np.array(self.vacuum[:n], bool))
 
     def save(self) -> Path:
-        """Write the complete episode as ``episode_NNN`` and get ready for the next."""
-        path = write_episode(self.dataset / f"episode_{self.index:03d}", self.episode())
+        """Write the complete episode as ``episode_NNN`` and get ready for the next.
+
+        The bag is written in ``staging``, flushed to disk and renamed into the dataset. On an
+        error (OSError, e.g. a full disk) nothing of it is left on disk, the index stays and
+        the episode stays in memory; the saved episodes are untouched."""
+        ep = self.episode()
+        path = self.dataset / f"episode_{self.index:03d}"
+        tmp = self.staging / path.name
+        try:
+            self.staging.mkdir(exist_ok=True)
+            write_episode(tmp, ep)
+            _sync_tree(tmp)
+            os.rename(tmp, path)  # atomic; never over an existing bag (a non-empty directory)
+            _sync_dir(self.dataset)
+        finally:
+            shutil.rmtree(self.staging, ignore_errors=True)
         self.index += 1
         self.recording = False
         self._clear()
         return path
+
+
+def staging_dir(dataset: str | Path) -> Path:
+    """Where a bag is written before it joins ``dataset``: ``.NAME.partial`` beside the
+    dataset (outside it: the dataset loader reads every directory inside), or inside it when
+    the dataset is a mount point of its own (a rename cannot cross file systems)."""
+    d = Path(dataset).absolute()
+    if d.is_dir() and d.parent.stat().st_dev != d.stat().st_dev:
+        return d / ".partial"
+    return d.parent / f".{d.name}.partial"
+
+
+def _sync_tree(path: Path) -> None:
+    """fsync every file of a bag and the bag directory (the rename must not outrun the data)."""
+    for f in path.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    _sync_dir(path)
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
