@@ -8,9 +8,12 @@ evaluates. Every ``--sample-every`` s this process samples each node's resident 
 (VmRSS in ``/proc/PID/status``) and the rate of commands on the driver topic. Every
 ``--estop-every`` s, early in an episode while the arm moves, it latches the e-stop
 (``/mairl/safety/estop``, data=true) and times it: from sending the request to receiving the
-first hold command on the driver topic (this process's own dispatch included); once the arm
-is at rest it releases the stop and the episode goes on. Writes ``results.json``
-(BENCHMARKS.md) and ``soak.png``; timings are reported, never asserted.
+hold command on the driver topic (this process's own dispatch included); once the arm is at
+rest it releases the stop (``/mairl/safety/release``, with a reason) and the episode goes on.
+Every other e-stop happens under a flood: this process, a second command source, repeats the
+policy's latest command at ``--flood-hz`` from half a second before the e-stop until its hold
+has been watched. Writes ``results.json`` (BENCHMARKS.md) and ``soak.png``; timings are
+reported, never asserted.
 """
 
 from __future__ import annotations
@@ -82,33 +85,22 @@ def analyse_estop(driver: Sequence[tuple[float, tuple]], states: Collection[tupl
         holds=len(msgs) - first)
 
 
-def release_request(node, reason: str):
-    """(service type, name, request) that releases a latched e-stop: the safety node's
-    ``/mairl/safety/release`` (diagnostic_msgs/AddDiagnostics, the reason in its one field)
-    where it serves one, else (a safety node from before it) ``/mairl/safety/estop`` with
-    data=false."""
+def release_estop(call: Callable, wait: Callable[[float], None], reason: str,
+                  timeout: float = REST_TIMEOUT_S) -> int:
+    """Release a latched e-stop through ``/mairl/safety/release`` (diagnostic_msgs/
+    AddDiagnostics, the reason in its one field), asking again while the safety node refuses
+    (the arm not at rest yet) until ``timeout`` s; ``call(srv_type, name, request)`` returns
+    the response. Returns how many requests it took."""
     from diagnostic_msgs.srv import AddDiagnostics
-    from std_srvs.srv import SetBool
 
-    if RELEASE in dict(node.get_service_names_and_types()):
-        return AddDiagnostics, RELEASE, AddDiagnostics.Request(load_namespace=reason)
-    return SetBool, ESTOP, SetBool.Request(data=False)
-
-
-def release_estop(node, call: Callable, wait: Callable[[float], None], reason: str,
-                  timeout: float = REST_TIMEOUT_S) -> tuple[str, int]:
-    """Release a latched e-stop, asking again while the safety node refuses (the arm not at
-    rest yet) until ``timeout`` s; ``call(srv_type, name, request)`` returns the response.
-    Returns (the service that released it, how many requests it took)."""
-    srv, name, req = release_request(node, reason)
     end, attempts = now_s() + timeout, 0
     while True:
-        res = call(srv, name, req)
+        res = call(AddDiagnostics, RELEASE, AddDiagnostics.Request(load_namespace=reason))
         attempts += 1
-        if getattr(res, "success", True):
-            return name, attempts
+        if res.success:
+            return attempts
         if now_s() > end:
-            raise RuntimeError(f"{name} refused the release: {getattr(res, 'message', '')}")
+            raise RuntimeError(f"{RELEASE} refused the release: {res.message}")
         wait(0.1)
 
 
@@ -165,7 +157,7 @@ class SoakDriver:
         self.samples: list[dict] = []
         self.trials: list[EstopTrial] = []
         self.episodes = 0
-        self.released_via = None  # the service that released the e-stops
+        self.release_requests = 0  # the safety node refuses while the arm is not yet at rest
         self.t0 = self.next_sample = None
 
     def _on_driver(self, msg) -> None:
@@ -273,8 +265,8 @@ class SoakDriver:
         self.trials.append(trial)
         self.spin_until(lambda: self.speed is not None and self.speed < REST_SPEED,
                         "the arm to come to rest", REST_TIMEOUT_S)
-        self.released_via, _ = release_estop(self.node, self.call_service, self.wait,
-                                             "mairl bench soak: e-stop cycle, arm at rest")
+        self.release_requests += release_estop(self.call_service, self.wait,
+                                               "mairl bench soak: e-stop cycle, arm at rest")
         return trial
 
     def call_service(self, srv_type, name: str, request):
@@ -462,7 +454,7 @@ def main(argv=None) -> int:
         command="mairl bench soak " + " ".join(argv), commit_at_start=commit,
         minutes=args.minutes, ran_minutes=round(ran_min, 3), episodes=driver.episodes,
         exit_codes={label: p.returncode for label, p in procs}, error=error,
-        command_rate=rate, estop=estop, estop_released_via=driver.released_via,
+        command_rate=rate, estop=estop, release_requests=driver.release_requests,
         samples=driver.samples)
     print(f"{'node':>22} {'RSS start':>10} {'end':>8} {'max':>8} {'MB/h':>8}")
     for r in rows:
