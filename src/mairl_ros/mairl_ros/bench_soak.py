@@ -19,7 +19,6 @@ reported, never asserted.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections import deque
@@ -65,6 +64,9 @@ class EstopTrial:
     """Holds from the e-stop's on (one per incoming command while latched)."""
     flood_hz: float = 0.0
     """Rate of the second command source during this e-stop (0: none)."""
+    observer_lag_ms: float | None = None
+    """This process's own lag meanwhile: the largest delay from a joint state's stamp to its
+    arrival here (part of ``latency_ms`` is this, not the safety node)."""
 
 
 def analyse_estop(driver: Sequence[tuple[float, tuple]], states: Collection[tuple],
@@ -143,10 +145,11 @@ class SoakDriver:
         self.driver: deque = deque(maxlen=20000)  # (receipt time, positions): an e-stop's window
         self.driver_count = self.commands = 0
         self.states: deque = deque(maxlen=1000)  # recent joint states' positions: what a hold sends
+        self.state_lag: deque = deque(maxlen=1000)  # (arrival, arrival - stamp) of joint states
         self.speed = None  # max |joint velocity| of the latest joint state
         self.last_command = None  # the policy's latest command: what a flood repeats
         self.flood_hz, self.flood_due = 0.0, 0.0
-        self.flooded = False  # a flood ran since the last sample (its rate window is not the loop's)
+        self.flooded = False  # a flood ran since the last sample: its rate window is not the loop's
         self.flood_pub = self.node.create_publisher(JointState, "/mairl/command", 100)
         self.node.create_subscription(Float64MultiArray, DRIVER_TOPIC, self._on_driver, 100)
         self.node.create_subscription(JointState, "/mairl/command", self._on_command, 100)
@@ -177,10 +180,13 @@ class SoakDriver:
         if t >= self.flood_due:
             self.last_command.header.frame_id = FLOOD_FRAME
             self.flood_pub.publish(self.last_command)
-            self.flood_due = max(self.flood_due, t - 0.01) + 1.0 / self.flood_hz  # no burst after a stall
+            # the next one a period on, but no burst to catch up after a stall
+            self.flood_due = max(self.flood_due, t - 0.01) + 1.0 / self.flood_hz
         return min(0.01, max(0.0, self.flood_due - now_s()))
 
     def _on_state(self, msg) -> None:
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self.state_lag.append((now_s(), time.time() - stamp))
         self.states.append(tuple(msg.position))
         self.speed = max((abs(v) for v in msg.velocity), default=0.0)
 
@@ -262,6 +268,8 @@ class SoakDriver:
             self.flood_hz = 0.0
         trial = analyse_estop(self.driver, set(self.states), t_call, t_response)
         trial.flood_hz = flood_hz
+        trial.observer_lag_ms = max((lag * 1e3 for t, lag in self.state_lag if t >= t_call),
+                                    default=None)
         self.trials.append(trial)
         self.spin_until(lambda: self.speed is not None and self.speed < REST_SPEED,
                         "the arm to come to rest", REST_TIMEOUT_S)
@@ -292,7 +300,8 @@ def estop_summary(trials: list[EstopTrial], flood_hz: float, control_period: flo
            "no_hold_seen": sum(tr.latency_ms is None for tr in trials),
            "in_flight_max": max((tr.in_flight for tr in trials), default=0),
            "other_holds": sum(tr.other_holds for tr in trials),
-           "after_response_max": max((tr.after_response for tr in trials), default=0)}
+           "after_response_max": max((tr.after_response for tr in trials), default=0),
+           "observer_lag_max_ms": max((tr.observer_lag_ms or 0.0 for tr in trials), default=0.0)}
     if len(lat):
         out.update(p50_ms=float(np.percentile(lat, 50)), p99_ms=float(np.percentile(lat, 99)),
                    max_ms=float(lat.max()), mean_ms=float(lat.mean()))
@@ -470,8 +479,10 @@ def main(argv=None) -> int:
             print(f"e-stop -> its hold ({label}): p50 {e['p50_ms']:.1f} ms, p99 {e['p99_ms']:.1f}, "
                   f"max {e['max_ms']:.1f} over {e['trials']} e-stops, {e['within_one_period']} "
                   f"within one control period; up to {e['in_flight_max']} commands forwarded "
-                  "ahead of the hold")
-    print(f"{ran_min:.1f} min, {driver.episodes} episodes; results: {path}  plot: {out / 'soak.png'}")
+                  f"ahead of the hold; this process's own lag up to "
+                  f"{e['observer_lag_max_ms']:.1f} ms")
+    print(f"{ran_min:.1f} min, {driver.episodes} episodes; results: {path}  "
+          f"plot: {out / 'soak.png'}")
     return 1 if error else 0
 
 

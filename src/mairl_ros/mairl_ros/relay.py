@@ -46,8 +46,10 @@ def make_node():
             if not sink or sink == source:
                 raise ValueError("parameter 'output' is required and must differ from 'input'")
             self.drop = self.delay = 0.0
-            self.apply(float(param(self, "drop", 0.0, "fraction of messages dropped", read_only=False)),
-                       float(param(self, "delay", 0.0, "seconds each message is held", read_only=False)))
+            self.apply(float(param(self, "drop", 0.0, "fraction of messages dropped",
+                                   read_only=False)),
+                       float(param(self, "delay", 0.0, "seconds each message is held",
+                                   read_only=False)))
             self.rng = random.Random(int(param(self, "seed", 0)))
             self.held: deque = deque()  # (due time, message), in arrival order
             self.counts = {"in": 0, "dropped": 0, "out": 0}
