@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -264,3 +265,20 @@ def test_malicious_pickle_message_names_what_it_imports(tmp_path, container, rec
     assert msg.startswith(f"refused to load {path}") and f"{os.system.__module__}.system" in msg, msg
     assert "could run code" in msg and not marker.exists()
     assert not [w for w in recwarn if "pickle protocol" in str(w.message)]  # no warning line either
+
+
+@pytest.mark.parametrize("key, value", [("obs_dim", "15"), ("obs_dim", -3), ("act_dim", 2.5),
+                                        ("discrete", "no"), ("config", 5), ("action_scale", "x")])
+def test_checkpoint_with_bad_metadata_is_one_clear_error(tmp_path, key, value):
+    """A checkpoint that loads but whose metadata cannot describe a policy (a string obs_dim
+    used to raise a TypeError traceback in `mairl eval` and the policy server)."""
+    from mairl_core.training import load_policy
+
+    good = Path(__file__).resolve().parents[2] / "bench" / "checkpoints" / "reach_mairl.pt"
+    payload = load_checkpoint(good)
+    payload["meta"][key] = value
+    path = tmp_path / "bad.pt"
+    save_checkpoint(path, payload["state"], **payload["meta"])
+    with pytest.raises(CheckpointError) as exc:
+        load_policy(path)
+    assert str(path) in str(exc.value) and "\n" not in str(exc.value)

@@ -168,10 +168,20 @@ def load_policy(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any
     for key in ("config", "obs_dim", "act_dim", "discrete"):
         if key not in meta:
             raise CheckpointError(f"{path}: not a training checkpoint (no '{key}' in its metadata)")
+    if not isinstance(meta["config"], dict):
+        raise CheckpointError(f"{path}: its metadata's 'config' is not a mapping")
+    for key in ("obs_dim", "act_dim"):
+        if isinstance(meta[key], bool) or not isinstance(meta[key], int) or meta[key] < 1:
+            raise CheckpointError(f"{path}: its metadata's '{key}' is {meta[key]!r}, not a whole number >= 1")
+    if not isinstance(meta["discrete"], bool):
+        raise CheckpointError(f"{path}: its metadata's 'discrete' is {meta['discrete']!r}, not true/false")
     cfg = from_dict(AlgoConfig, meta["config"], where=f"{path}:config")
     bound = meta.get("action_scale")
-    policy = make_policy(cfg, meta["obs_dim"], meta["act_dim"], meta["discrete"],
-                         None if bound is None else torch.as_tensor(bound))
+    try:
+        policy = make_policy(cfg, meta["obs_dim"], meta["act_dim"], meta["discrete"],
+                             None if bound is None else torch.as_tensor(bound, dtype=torch.float32))
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: its metadata does not describe a policy: {exc}") from None
     norm = None
     try:
         modules = payload["state"]["modules"]
