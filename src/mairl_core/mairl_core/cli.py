@@ -720,7 +720,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--env-steps", type=count_arg, default=None, help="budget (default: from the config)")
     t.add_argument("--checkpoint-every", type=count_arg, default=20,
                    help="iterations between checkpoints (default 20; one is always saved at the end)")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.pt, exactly as if never interrupted (same "
+                        "method, mode, seed and config; only --env-steps may change)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="evaluate a trained policy; writes results.json")
