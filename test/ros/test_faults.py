@@ -88,7 +88,8 @@ class Graph:
             self.probe.wait_for(up, 60.0, f"{name} to start", procs=tuple(self.procs.values()))
         self.call(SetBool, "/mairl/policy/enable", SetBool.Request(data=True))
         self.probe.wait_for(lambda: bool(self.history(DRIVER_CMD, since=time.monotonic() - 0.5)),
-                            30.0, "commands through the safety node", procs=tuple(self.procs.values()))
+                            30.0, "commands through the safety node",
+                            procs=tuple(self.procs.values()))
         return self.probe
 
     def call(self, srv_type, name: str, request, attempts: int = 4):
@@ -169,7 +170,8 @@ def graph(tmp_path_factory):
         yield g
     finally:
         codes = g.close()
-    assert all(code == 0 for _, code in codes), (codes, [p.output()[-2000:] for p in g.procs.values()])
+    assert all(code == 0 for _, code in codes), (codes,
+                                                 [p.output()[-2000:] for p in g.procs.values()])
 
 
 # ----- what the probe saw -----
@@ -317,12 +319,13 @@ def test_joint_states_thinned_or_stalled_stay_within_the_step_limit(graph):
     assert t_hold is not None, [m.message for _, m in graph.history(STATUS, t_last)][:5]
     relayed = len(graph.history(RELAYED, thin[0], stall[0]))
     sent = len(graph.history("/joint_states", thin[0], stall[0]))
-    moved = q_now(probe)[5] - graph.history("/joint_states", until=resume[0] + 0.6)[-1][1].position[5]
-    print(f"\nhalf the joint states dropped: {relayed} of {sent} passed, "
-          f"{sum('no joint state' in m.message for _, m in graph.history(STATUS, thin[0], stall[0]))} "
-          f"stale holds, max step forwarded {thin_steps.max():.4f} rad (limit "
-          f"{LIMITS.max_step:.4f}); stalled: no state for {t_back - t_last:.2f} s, hold "
-          f"{(t_hold - t_last) * 1e3:.0f} ms after the last, then each 0.5 s late: max step "
+    q_then = graph.history("/joint_states", until=resume[0] + 0.6)[-1][1].position[5]
+    moved = q_now(probe)[5] - q_then
+    stale = sum("no joint state" in m.message for _, m in graph.history(STATUS, thin[0], stall[0]))
+    print(f"\nhalf the joint states dropped: {relayed} of {sent} passed, {stale} stale holds, "
+          f"max step forwarded {thin_steps.max():.4f} rad (limit {LIMITS.max_step:.4f}); "
+          f"stalled: no state for {t_back - t_last:.2f} s, hold {(t_hold - t_last) * 1e3:.0f} "
+          "ms after the last, then each 0.5 s late: max step "
           f"forwarded {stall_steps.max():.4f} rad from the states it got, {stall_true.max():.4f} "
           f"rad from the arm's latest state; wrist 3 moved {moved:.3f} rad after")
     assert 0 < relayed < sent
