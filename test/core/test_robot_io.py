@@ -137,6 +137,38 @@ def test_estop_latches_until_a_deliberate_release_with_the_arm_at_rest():
     assert g.on_command(NAMES, moving + DQ, 5.61).level == "ok"
 
 
+def test_a_slowly_moving_arm_is_not_at_rest():
+    """0.1 rad/s at 125 Hz moves each joint 0.8 mrad per state, under the 1 mrad tolerance: the
+    release used to pass, judging rest from one state to the next instead of over the window."""
+    g = gate()
+    g.on_joint_state(NAMES, Q0, 0.0)
+    g.set_estop()
+    t = 0.0
+    for i in range(1, 126):  # one second of states
+        t = i / 125
+        g.on_joint_state(NAMES, Q0 + [0.1 * t, 0, 0, 0, 0, 0], t)
+    ok, why = g.release(t, "cell checked")
+    assert not ok and "moving" in why
+    for i in range(1, 70):  # then still (sensor noise of 0.2 mrad) for 0.55 s
+        g.on_joint_state(NAMES, Q0 + [0.1 + 2e-4 * (i % 2), 0, 0, 0, 0, 0], t + i / 125)
+    assert g.release(t + 69 / 125, "cell checked")[0]
+
+
+def test_joint_states_stamped_too_long_ago_are_stale():
+    """A steady 0.3 s delay: each state arrives on time but is 0.3 s old; judged by arrival it
+    was never stale and the gate stepped from where the arm was 0.3 s before."""
+    g = gate(timeout=0.1)
+    out = g.on_joint_state(NAMES, Q0, 0.0, age=0.3)
+    assert out.level == "ignored" and "0.300 s ago" in out.message and g.q is None
+    assert g.on_command(NAMES, Q0 + DQ, 0.01).level == "stale"
+    assert g.on_joint_state(NAMES, Q0, 0.02, age=-0.5).level == "ignored"  # from the future
+    assert g.on_joint_state(NAMES, Q0, 0.03, age=0.004) is None
+    assert g.on_command(NAMES, Q0 + DQ, 0.04).level == "ok"
+    g.on_joint_state(NAMES, Q0 + DQ, 0.05, age=0.3)  # the stream falls behind: the last good
+    out = g.on_command(NAMES, Q0 + 2 * DQ, 0.2)  # state goes stale, the arm holds
+    assert out.level == "stale"
+
+
 def test_a_joint_state_jump_that_was_not_commanded_holds_and_is_reported():
     """A spoofed /joint_states (or a second publisher) that jumps 0.96 rad: nothing is
     forwarded while the states disagree; after they agree again the arm holds where it is."""

@@ -60,11 +60,19 @@ def test_step_limit_holds_from_any_state(now, cmd):
 @settings(max_examples=100, deadline=None)
 @given(now=inside6, delta=st.lists(st.floats(-0.05, 0.05), min_size=6, max_size=6).map(np.array))
 def test_safe_commands_pass_unchanged(now, delta):
+    """A command whose fingertip path (sampled finer than safe_command samples it) stays inside
+    the box shrunk by the margin, or no farther out than now, passes exactly as asked."""
     cmd = np.clip(now + delta, LIMITS.joint_lower, LIMITS.joint_upper)
-    here = box_excess(fingertip(now), LIMITS.box_lower, LIMITS.box_upper)
-    there = box_excess(fingertip(cmd), LIMITS.box_lower, LIMITS.box_upper)
+    m = LIMITS.box_margin
+    boxes = [(LIMITS.box_lower + m, LIMITS.box_upper - m), (LIMITS.box_lower, LIMITS.box_upper)]
+
+    def excess(q):
+        return [box_excess(fingertip(q), lo, hi) for lo, hi in boxes]
+
+    here = excess(now)
+    path = [now + k / 8 * (cmd - now) for k in range(1, 9)]
     res = safe_command(now, cmd, LIMITS, fingertip)
-    if there == 0.0 or there <= here:
+    if all(e == 0.0 or e <= h for q in path for e, h in zip(excess(q), here)):
         assert np.array_equal(res.command, cmd) and res.clipped == []
 
 

@@ -191,8 +191,8 @@ class SafetyGate:
       from earlier: something else may have moved the arm since, a sim reset, a homing
       trajectory, freedrive). Every command the gate sends, holds included, is within the step
       and speed limits of the latest measured state.
-    - The e-stop latches a hold; :meth:`release` ends it only with the arm at rest (no joint
-      moved more than ``rest_tolerance`` for ``rest_time``), fresh joint states and a reason.
+    - The e-stop latches a hold; :meth:`release` ends it only with the arm at rest (every joint
+      within ``rest_tolerance`` of one pose for ``rest_time``), fresh joint states and a reason.
       After a release the arm keeps holding until the next valid command.
     - Cross-check of the joint states: a measured state that moved farther from the previous
       one than the arm can move between two states (``max_state_jump``, default twice the
@@ -220,25 +220,32 @@ class SafetyGate:
         self.q_time = -np.inf
         self.cmd_time = -np.inf
         self.moved_time = -np.inf
+        self.rest_pose: np.ndarray | None = None
         self.estopped = False
         self.held = False
         self.suspect: str | None = None
         self.agreeing = 0
         self.hold_level, self.hold_reason = "stale", ""
 
-    def on_joint_state(self, names: Sequence[str], positions: Sequence[float], t: float
-                       ) -> GateOutput | None:
-        """Record a measured joint state. Returns what to report, if anything: the state was
-        ignored ('ignored'), it jumped ('suspect'), or the states agree again ('stale': holding
-        where the arm is now, nothing sent)."""
+    def on_joint_state(self, names: Sequence[str], positions: Sequence[float], t: float,
+                       age: float | None = None) -> GateOutput | None:
+        """Record a measured joint state received at ``t``; ``age``: how old its stamp says it
+        is (None: not known). Returns what to report, if anything: the state was ignored
+        ('ignored': bad, or stamped more than ``timeout`` ago or ahead — a delayed stream is
+        stale however steadily it arrives), it jumped ('suspect'), or the states agree again
+        ('stale': holding where the arm is now, nothing sent)."""
         q, why = order_by_name(names, positions, self.names)
         if q is None or not np.all(np.isfinite(q)):
             return GateOutput(None, "ignored", f"joint state ignored: {why or 'NaN or inf'}")
+        if age is not None and not abs(age) <= self.timeout:
+            return GateOutput(None, "ignored", f"joint state ignored: stamped {age:.3f} s ago, "
+                              f"more than the {self.timeout:.3f} s timeout (a delayed stream, or "
+                              "the publisher's clock is not this node's)")
         report = None
+        if self.rest_pose is None or np.max(np.abs(q - self.rest_pose)) > self.rest_tolerance:
+            self.rest_pose, self.moved_time = q, t  # at rest: within the tolerance of one pose
         if self.q is not None:
             moved = np.abs(q - self.q)
-            if np.max(moved) > self.rest_tolerance:
-                self.moved_time = t
             if np.max(moved) > self.max_state_jump:
                 j = int(np.argmax(moved))
                 self.suspect = (f"joint state jumped {moved[j]:.3f} rad on {self.names[j]} (at most "
@@ -252,8 +259,6 @@ class SafetyGate:
                     self.suspect = None
                     report = GateOutput(None, "stale", "joint states agree again: holding where "
                                         "the arm is until the next valid command")
-        else:
-            self.moved_time = t
         self.q, self.q_time = q, t
         return report
 
@@ -306,7 +311,7 @@ class SafetyGate:
         return self.q.copy()
 
     def at_rest(self, t: float) -> bool:
-        """Fresh joint states, and no joint moved more than ``rest_tolerance`` for ``rest_time``."""
+        """Fresh joint states, every joint within ``rest_tolerance`` of one pose for ``rest_time``."""
         return (self.q is not None and t - self.q_time <= self.timeout
                 and t - self.moved_time >= self.rest_time)
 
@@ -333,7 +338,7 @@ class SafetyGate:
         if self.suspect is not None:
             return False, f"e-stop kept: {self.suspect}"
         if not self.at_rest(t):
-            return False, (f"e-stop kept: the arm is moving (a joint moved more than "
-                           f"{self.rest_tolerance:g} rad in the last {self.rest_time:g} s)")
+            return False, (f"e-stop kept: the arm is moving (a joint left a {self.rest_tolerance:g} "
+                           f"rad band around one pose in the last {self.rest_time:g} s)")
         self.estopped, self.held = False, True  # holding until the next valid command
         return True, f"e-stop released ({reason}); holding until the next valid command"

@@ -101,9 +101,13 @@ def measure(hz: float, duration: float, policy: str, log_dir: Path, progress: bo
                                                for _ in iter(stop.is_set, True)], daemon=True)
     spinner.start()
 
-    def publish_state(k: int) -> None:
+    last = [0]
+
+    def publish_state(k: int) -> None:  # noqa: ARG001 - k: the state's index
         msg = JointState()
-        stamp = 10**9 + k * 1000  # a unique stamp per state: 1 s + k us
+        # the time now (the safety node ignores states stamped more than its timeout ago),
+        # unique per state: the stamp is the key that pairs a state with its command
+        stamp = last[0] = max(last[0] + 1, time.time_ns())
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 10**9)
         msg.name, msg.position, msg.velocity = list(names), q.tolist(), [0.0] * 6
         sent[stamp] = time.perf_counter_ns()

@@ -70,8 +70,11 @@ def make_node():
                 DiagnosticStatus, param(self, "status_topic", "/mairl/safety/status"), 10)
             self.create_subscription(JointState, param(self, "joint_states_topic", "/joint_states"),
                                      self.on_joint_state, 10)
+            # depth 1: the latest command is the one that counts. A deeper queue let a flood of
+            # commands pile up ahead of an e-stop request (the executor serves events in order)
+            # and forwarded commands that were already stale.
             self.create_subscription(JointState, param(self, "command_topic", "/mairl/command"),
-                                     self.on_command, 10)
+                                     self.on_command, 1)
             self.create_service(SetBool, param(self, "estop_service", "/mairl/safety/estop"),
                                 self.on_estop)
             self.create_service(AddDiagnostics, param(self, "release_service", "/mairl/safety/release"),
@@ -95,7 +98,11 @@ def make_node():
                     "see docs/safety.md, 'Who may talk to the arm'")
 
         def on_joint_state(self, msg):
-            out = self.gate.on_joint_state(msg.name, list(msg.position), now_s())
+            stamp = msg.header.stamp
+            age = None  # unstamped: judged by arrival alone
+            if stamp.sec or stamp.nanosec:
+                age = (self.get_clock().now().nanoseconds - (stamp.sec * 1_000_000_000 + stamp.nanosec)) * 1e-9
+            out = self.gate.on_joint_state(msg.name, list(msg.position), now_s(), age)
             if out is not None:
                 self.emit(out)
 
