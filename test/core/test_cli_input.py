@@ -187,6 +187,20 @@ def test_bad_input_from_the_installed_command(tmp_path):
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.parametrize("argv, names", [
+    (["latency", "--duration", "-1"], "--duration"), (["latency", "--duration", "nan"], "--duration"),
+    (["latency", "--seed", "-2"], "--seed"), (["soak", "--minutes", "0"], "--minutes"),
+    (["soak", "--seed", "-3"], "--seed"), (["soak", "--estop-every", "nan"], "--estop-every")])
+def test_bad_input_to_the_ros_benches(tmp_path, argv, names):
+    """`mairl bench latency|soak` forward to mairl_ros's own parsers: the same one-line rule."""
+    res = subprocess.run([sys.executable, "-m", "mairl_core.cli", "bench", *argv, "--out",
+                          str(tmp_path / "o")], capture_output=True, text=True, timeout=120,
+                         cwd=REPO_ROOT)
+    assert res.returncode == 2, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and names in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "o").exists()
+
+
 def test_eval_reports_safety_rejected_steps(tmp_path, capsys):
     """A policy whose every action is NaN: every step is rejected by the safety layer (the arm
     holds), and the evaluation says so instead of only 'success 0.00, 0 clipped steps'."""

@@ -241,6 +241,10 @@ def main(argv=None) -> int:
     if not layouts or set(layouts) - set(LAYOUTS):
         print(f"error: --layout takes {' and/or '.join(LAYOUTS)}, got {args.layout!r}", file=sys.stderr)
         return 2
+    if not (duration > 0 and np.isfinite(duration)) or args.seed < 0:
+        print(f"error: --duration must be > 0 s and --seed >= 0, got {args.duration:g}, {args.seed}",
+              file=sys.stderr)
+        return 2
     if not 0 <= args.rt_priority <= 99:
         print(f"error: --rt-priority must be 0..99, got {args.rt_priority}", file=sys.stderr)
         return 2

@@ -399,8 +399,10 @@ def _parse(argv) -> argparse.Namespace | str:
         return f"error: --minutes must be a number of minutes > 0, got {args.minutes!r}"
     if not args.minutes > 0 or not np.isfinite(args.minutes):
         return f"error: --minutes must be > 0, got {args.minutes:g}"
-    if not args.sample_every > 0 or args.estop_every < 0 or args.flood_hz < 0:
+    if not args.sample_every > 0 or not args.estop_every >= 0 or not args.flood_hz >= 0:
         return "error: --sample-every must be > 0, --estop-every and --flood-hz >= 0"
+    if args.seed < 0:
+        return f"error: --seed must be >= 0, got {args.seed}"
     if not Path(args.policy).is_file():
         return f"error: policy checkpoint {args.policy} does not exist"
     return args
