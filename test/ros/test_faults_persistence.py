@@ -13,11 +13,9 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
-import yaml
 
 from _ros_helpers import REPO, NodeProcess, Probe, node_env
 
@@ -25,23 +23,17 @@ pytest.importorskip("rclpy")
 
 from geometry_msgs.msg import PointStamped  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
 
 from mairl_core.data.bags import read_dataset  # noqa: E402
 from mairl_core.data.recorder import next_episode_index, staging_dir  # noqa: E402
-from mairl_ros.node import event_qos, joint_state_msg, point_msg  # noqa: E402
+from mairl_ros.node import joint_state_msg, point_msg  # noqa: E402
+from test_recorder import _event_probe  # noqa: E402
+from test_trainer import small_config  # noqa: E402
 
 sys.path.insert(0, str(REPO / "test" / "core"))
 
 STEPS = 40
 SEED = 6
-
-
-def _event_probe(name: str) -> tuple[Probe, list[str]]:
-    probe, events = Probe(name), []
-    probe.node.create_subscription(String, "/mairl/episode/event", lambda m: events.append(m.data),
-                                   event_qos())
-    return probe, events
 
 
 def _stack(tmp_path, tag: str) -> list[NodeProcess]:
@@ -215,18 +207,6 @@ def test_a_full_disk_stops_the_recorder_in_one_line_and_keeps_what_is_saved(tmp_
 
 # ----- the trainer -----
 
-def _small_config(tmp_path, env_steps: int):
-    data = yaml.safe_load((REPO / "config" / "reach_train.yaml").read_text())
-    data["demos"]["n_demos"] = 3
-    data["bc_steps"] = 20
-    data["algo"].update(n_envs=1, model_steps=2, policy_steps=2, disc_steps=2, rollout_batch=16,
-                        batch_size=64, env_steps=env_steps, policy_hidden=[8, 8],
-                        reward_hidden=[8, 8])
-    path = tmp_path / "reach_train_small.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 def _max_weight_difference(a: dict, b: dict) -> float:
     return max(float((a[m][k].double() - b[m][k].double()).abs().max())
                for m in a for k in a[m] if a[m][k].is_floating_point())
@@ -246,7 +226,7 @@ def test_trainer_killed_mid_iteration_resumes_exactly_while_the_server_serves(tm
 
     demos = tmp_path / "demos"
     generate_demos(demos, 3, seed=0, progress=False)
-    cfg = _small_config(tmp_path, env_steps=800)  # 8 iterations of one 100-step episode
+    cfg = small_config(tmp_path, env_steps=800)  # 8 iterations of one 100-step episode
     params = dict(demos=str(demos), config=str(cfg), collect="sim", checkpoint_every=2)
 
     ref = NodeProcess("trainer", tmp_path / "ref.log", policy=str(tmp_path / "ref" / "reach.pt"), **params)
