@@ -26,6 +26,7 @@ Every parameter is read-only: the limits and timeouts are fixed for the node's l
 from __future__ import annotations
 
 import os
+import threading
 
 from .dds import security_plugins_available
 from .node import now_s, param, run_node
@@ -35,7 +36,9 @@ LEVELS = {"ok": 0, "clipped": 1, "rejected": 2, "stale": 1, "estop": 2, "suspect
 
 
 def make_node():
+    import rclpy
     from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+    from rclpy.executors import SingleThreadedExecutor
     from diagnostic_msgs.srv import AddDiagnostics
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
@@ -75,10 +78,21 @@ def make_node():
             # and forwarded commands that were already stale.
             self.create_subscription(JointState, param(self, "command_topic", "/mairl/command"),
                                      self.on_command, 1)
-            self.create_service(SetBool, param(self, "estop_service", "/mairl/safety/estop"),
-                                self.on_estop)
-            self.create_service(AddDiagnostics, param(self, "release_service", "/mairl/safety/release"),
-                                self.on_release)
+            # The e-stop and its release are served by a node of their own, spun on a thread of
+            # their own: in this node's executor a request waited behind every command already
+            # queued (a 1 kHz flood on a loaded machine delayed it by up to 130 ms). The thread
+            # starts with the first watchdog tick, so that it inherits the real-time priority
+            # run_node gives the process after building its nodes. One lock orders the gate.
+            self._lock = threading.Lock()
+            self._estop_node = rclpy.create_node("mairl_safety_estop", context=self.context)
+            self._estop_node.create_service(
+                SetBool, param(self, "estop_service", "/mairl/safety/estop"), self.on_estop)
+            self._estop_node.create_service(
+                AddDiagnostics, param(self, "release_service", "/mairl/safety/release"), self.on_release)
+            self._estop_executor = SingleThreadedExecutor(context=self.context)
+            self._estop_executor.add_node(self._estop_node)
+            self._estop_thread: threading.Thread | None = None
+            self._estop_running = True
             self.create_timer(1.0 / watchdog_rate, self.on_tick)
             self.output_topic = self.pub_cmd.topic_name
             self.foreign_publishers = 0
@@ -102,17 +116,42 @@ def make_node():
             age = None  # unstamped: judged by arrival alone
             if stamp.sec or stamp.nanosec:
                 age = (self.get_clock().now().nanoseconds - (stamp.sec * 1_000_000_000 + stamp.nanosec)) * 1e-9
-            out = self.gate.on_joint_state(msg.name, list(msg.position), now_s(), age)
-            if out is not None:
-                self.emit(out)
+            with self._lock:
+                out = self.gate.on_joint_state(msg.name, list(msg.position), now_s(), age)
+                if out is not None:
+                    self.emit(out)
 
         def on_command(self, msg):
-            self.emit(self.gate.on_command(msg.name, list(msg.position), now_s()))
+            with self._lock:
+                self.emit(self.gate.on_command(msg.name, list(msg.position), now_s()))
 
         def on_tick(self):
-            out = self.gate.tick(now_s())
-            if out is not None:
-                self.emit(out)
+            if self._estop_thread is None:
+                self._estop_thread = threading.Thread(target=self.serve_estop, daemon=True,
+                                                      name="mairl_safety_estop")
+                self._estop_thread.start()
+            with self._lock:
+                out = self.gate.tick(now_s())
+                if out is not None:
+                    self.emit(out)
+
+        def serve_estop(self):
+            while self._estop_running:
+                try:
+                    self._estop_executor.spin_once(timeout_sec=0.05)
+                except Exception:  # the context shut down (Ctrl-C, SIGTERM) under the wait
+                    if self._estop_running and self.context.ok():
+                        raise
+                    return
+
+        def close(self):
+            """Stop the e-stop thread and its node (run_node calls this before destroy_node)."""
+            self._estop_running = False
+            if self._estop_thread is not None:
+                self._estop_thread.join(timeout=2.0)
+            self._estop_executor.remove_node(self._estop_node)
+            self._estop_executor.shutdown(timeout_sec=1.0)
+            self._estop_node.destroy_node()
 
         def check_output_topic(self):
             """This node must be the only publisher of the driver's command topic: another one
@@ -120,13 +159,14 @@ def make_node():
             reported, once per appearance; it cannot be stopped from here (docs/safety.md)."""
             others = self.count_publishers(self.output_topic) - 1
             if others > 0 and others != self.foreign_publishers:
-                out = self.gate.set_estop()
                 message = (f"{others} other publisher(s) on {self.output_topic}: commands that "
                            "bypass the safety node; e-stop latched")
                 self.get_logger().error(message)
-                if out is not None:
-                    self.emit(out)
-                self.emit(self._GateOutput(None, "estop", message))
+                with self._lock:
+                    out = self.gate.set_estop()
+                    if out is not None:
+                        self.emit(out)
+                    self.emit(self._GateOutput(None, "estop", message))
             self.foreign_publishers = max(others, 0)
 
         def on_estop(self, req, res):
@@ -136,15 +176,17 @@ def make_node():
                                "(diagnostic_msgs/srv/AddDiagnostics, field load_namespace)")
                 self.get_logger().warning(res.message)
                 return res
-            out = self.gate.set_estop()
-            if out is not None:
-                self.emit(out)
+            with self._lock:
+                out = self.gate.set_estop()
+                if out is not None:
+                    self.emit(out)
             res.success, res.message = True, "e-stop latched: holding"
             self.get_logger().warning(res.message)
             return res
 
         def on_release(self, req, res):
-            res.success, res.message = self.gate.release(now_s(), req.load_namespace)
+            with self._lock:
+                res.success, res.message = self.gate.release(now_s(), req.load_namespace)
             self.get_logger().warning(res.message)
             status = self._Status(level=bytes([1]), name="mairl_safety", message=res.message,
                                   hardware_id="ur5")
