@@ -130,10 +130,8 @@ class _EvilSystem:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
-@pytest.mark.parametrize("evil_cls", [_Evil, _EvilSystem])
-@pytest.mark.parametrize("container", ["raw_pickle", "torch_zip"])
-def test_malicious_pickle_is_refused_without_running(tmp_path, evil_cls, container):
+def _write_evil(tmp_path, evil_cls, container):
+    """A checkpoint-shaped file whose pickle would run code; returns (path, marker file)."""
     marker = tmp_path / "marker"
     path = tmp_path / "evil.pt"
     payload = {"format": FORMAT_VERSION, "meta": {}, "state": {"x": evil_cls(marker)}}
@@ -141,6 +139,14 @@ def test_malicious_pickle_is_refused_without_running(tmp_path, evil_cls, contain
         path.write_bytes(pickle.dumps(payload))
     else:
         torch.save(payload, path)
+    return path, marker
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("evil_cls", [_Evil, _EvilSystem])
+@pytest.mark.parametrize("container", ["raw_pickle", "torch_zip"])
+def test_malicious_pickle_is_refused_without_running(tmp_path, evil_cls, container):
+    path, marker = _write_evil(tmp_path, evil_cls, container)
     assert not marker.exists()
     with pytest.raises(CheckpointError, match="refused"):
         load_checkpoint(path)
@@ -252,13 +258,7 @@ def test_text_file_is_a_checkpoint_error(tmp_path):
 
 @pytest.mark.parametrize("container", ["raw_pickle", "torch_zip"])
 def test_malicious_pickle_message_names_what_it_imports(tmp_path, container, recwarn):
-    marker = tmp_path / "marker"
-    path = tmp_path / "evil.pt"
-    payload = {"format": FORMAT_VERSION, "meta": {}, "state": {"x": _EvilSystem(marker)}}
-    if container == "raw_pickle":
-        path.write_bytes(pickle.dumps(payload))
-    else:
-        torch.save(payload, path)
+    path, marker = _write_evil(tmp_path, _EvilSystem, container)
     with pytest.raises(CheckpointError) as exc:
         load_checkpoint(path)
     msg = _one_line(exc)

@@ -48,15 +48,21 @@ class NodeProcess:
         return self.proc.poll() is None
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        interrupt(self.proc)
         self._out.close()
         return self.proc.returncode
+
+
+def interrupt(proc: subprocess.Popen) -> int:
+    """Ctrl-C the process (a clean node exit), killing it if it has not gone in 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode
 
 
 def _param(v) -> str:

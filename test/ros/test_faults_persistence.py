@@ -17,7 +17,7 @@ import threading
 import numpy as np
 import pytest
 
-from _ros_helpers import REPO, NodeProcess, Probe, node_env
+from _ros_helpers import REPO, NodeProcess, Probe, interrupt, node_env
 
 pytest.importorskip("rclpy")
 
@@ -128,13 +128,7 @@ class _PipedNode:
         return "".join(self.lines)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        interrupt(self.proc)
         self._reader.join(timeout=5)
         return self.proc.returncode
 
