@@ -225,7 +225,6 @@ class SafetyGate:
         self.held = False
         self.suspect: str | None = None
         self.agreeing = 0
-        self.hold_level, self.hold_reason = "stale", ""
 
     def on_joint_state(self, names: Sequence[str], positions: Sequence[float], t: float,
                        age: float | None = None) -> GateOutput | None:
@@ -265,7 +264,6 @@ class SafetyGate:
     def _hold(self, level: str, why: str) -> GateOutput:
         """Hold: the arm's latest measured position (nothing while it cannot be trusted)."""
         self.held = True
-        self.hold_level, self.hold_reason = level, why
         if self.q is None or self.suspect is not None:
             return GateOutput(None, level, why)
         return GateOutput(self.q.copy(), level, why)
