@@ -202,9 +202,9 @@ def driver_steps_since(probe, start: float) -> float:
     """Largest joint distance between a command the driver got after ``start`` and the arm's
     measured position when it was sent (the latest joint state before it)."""
     states = [(t, np.array([m.position[m.name.index(n)] for n in NAMES]))
-              for t, m in probe.history["/joint_states"]]
+              for t, m in probe.history.get("/joint_states", [])]
     worst = 0.0
-    for t, msg in probe.history[DRIVER_CMD]:
+    for t, msg in probe.history.get(DRIVER_CMD, []):  # nothing forwarded yet: no key
         before = [q for ts, q in states if ts <= t]
         if t >= start and before:
             worst = max(worst, float(np.max(np.abs(np.array(msg.data) - before[-1]))))
@@ -247,7 +247,7 @@ def test_spoofed_joint_states_stop_forwarding_and_are_reported(stack):
         probe.spin(0.02)
     np.testing.assert_allclose(settle(probe, 0.3), q0, atol=2e-3)  # the arm did not move
     assert driver_steps_since(probe, start) <= LIMITS.max_step + 1e-9
-    suspects = [m for t, m in probe.history["/mairl/safety/status"]
+    suspects = [m for t, m in probe.history.get("/mairl/safety/status", [])
                 if t >= start and "jumped" in m.message]
     assert suspects, "the jump was not reported"
     probe.node.destroy_publisher(spoof)
