@@ -245,12 +245,12 @@ def test_spoofed_joint_states_stop_forwarding_and_are_reported(stack):
         command(spoof, probe, fake)
         command(pub, probe, fake + [0, 0, 0, 0, 0, 0.05])  # a command made from the fake state
         probe.spin(0.02)
+    probe.node.destroy_publisher(spoof)  # before reading /joint_states: the probe hears it too
     np.testing.assert_allclose(settle(probe, 0.3), q0, atol=2e-3)  # the arm did not move
     assert driver_steps_since(probe, start) <= LIMITS.max_step + 1e-9
     suspects = [m for t, m in probe.history.get("/mairl/safety/status", [])
                 if t >= start and "jumped" in m.message]
     assert suspects, "the jump was not reported"
-    probe.node.destroy_publisher(spoof)
     for _ in range(10):
         command(pub, probe, q0 + [0, 0, 0, 0, 0, 0.1])
         probe.spin(LIMITS.control_period)
