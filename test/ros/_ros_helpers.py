@@ -113,13 +113,31 @@ class Probe:
                 raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
             self.executor.spin_once(timeout_sec=0.01)
 
-    def call(self, srv_type, name: str, request, timeout: float = TIMEOUT_S):
-        client = self.node.create_client(srv_type, name)
-        self.wait_for(client.service_is_ready, timeout, f"service {name}")
-        future = client.call_async(request)
-        self.wait_for(future.done, timeout, f"reply from {name}")
-        self.node.destroy_client(client)
-        return future.result()
+    def call(self, srv_type, name: str, request, timeout: float = TIMEOUT_S,
+             resend_s: float = 5.0):
+        """Call a service and return its reply. A request left unanswered for `resend_s` is
+        sent again from a fresh client: DDS can report a service ready once our request
+        reaches the server but before the server's reply writer has matched our reader,
+        and that reply is then lost (seen in CI: a recorder started in a test never
+        answered). Services the tests call must therefore tolerate a repeated request."""
+        end = time.monotonic() + timeout
+        while True:
+            client = self.node.create_client(srv_type, name)
+            try:
+                self.wait_for(client.service_is_ready, max(0.0, end - time.monotonic()),
+                              f"service {name}")
+                future = client.call_async(request)
+                wait = min(resend_s, max(0.0, end - time.monotonic()))
+                stop = time.monotonic() + wait
+                while not future.done() and time.monotonic() < stop:
+                    self.executor.spin_once(timeout_sec=0.01)
+                if future.done():
+                    return future.result()
+                if time.monotonic() >= end:
+                    raise AssertionError(f"timed out after {timeout} s waiting for reply "
+                                         f"from {name}")
+            finally:
+                self.node.destroy_client(client)
 
     def close(self) -> None:
         self.executor.shutdown()
