@@ -284,7 +284,8 @@ def test_non_finite_numbers_are_refused(tmp_path, text, key):
     ("reward_ema: 1.0\n", "reward_ema must be in"),
     ("policy_ema: -0.1\n", "policy_ema must be in"),
     ("rollout_expert_frac: 1.5\n", "rollout_expert_frac must be in"),
-    ("log_std_min: 2.0\n", "log_std_min .* must be <= log_std_max"),
+    ("log_std_min: 2.0\n", "need log_std_min < log_std_init < log_std_max"),
+    ("log_std_init: 1.0\n", "need log_std_min < log_std_init < log_std_max"),
 ])
 def test_algo_config_ranges(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match):

@@ -172,7 +172,7 @@ def test_binary_entry_is_exactly_on_or_off_and_log_prob_is_bernoulli():
                                "mean_net.0.bias": pol.mean_net[0].bias,
                                "mean_net.2.weight": pol.mean_net[2].weight[:2],
                                "mean_net.2.bias": pol.mean_net[2].bias[:2],
-                               "log_std": pol.log_std, "bound": torch.full((2,), 0.3)})
+                               "log_std.raw": pol.log_std.raw, "bound": torch.full((2,), 0.3)})
     on = act[:, 2] > 0
     bern = torch.where(on, torch.nn.functional.logsigmoid(logits),
                        torch.nn.functional.logsigmoid(-logits))
@@ -225,4 +225,4 @@ def test_binary_actions_config_is_checked():
     with pytest.raises(ValueError, match="continuous"):
         make_policy(AlgoConfig(binary_actions=1), 4, 3, True)
     pol = make_policy(AlgoConfig(binary_actions=1), 4, 3, False, 0.3)
-    assert pol.binary == 1 and pol.log_std.shape == (2,)
+    assert pol.binary == 1 and pol.log_std().shape == (2,)

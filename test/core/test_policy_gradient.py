@@ -17,6 +17,7 @@ from torch import nn
 
 from mairl_core.algos.adversarial import ModelBasedLearner
 from mairl_core.algos.config import AlgoConfig
+from mairl_core.models.nets import bounded
 from mairl_core.models.policy import CategoricalPolicy, GaussianPolicy
 from mairl_core.models.reward import AIRLDiscriminator
 
@@ -39,7 +40,7 @@ def _continuous_setup(seed=0, dynamics="mlp", **cfg_over):
     with torch.no_grad():  # move off the tiny-output init so every parameter matters
         for p in policy.mean_net.parameters():
             p.add_(0.3 * torch.randn_like(p))
-        policy.log_std.copy_(torch.tensor([-0.3, 0.2]))
+        policy.log_std.set_(torch.tensor([-0.3, 0.2]))
     learner = ModelBasedLearner(_cfg(dynamics=dynamics, **cfg_over), env, policy,
                                 torch.Generator().manual_seed(seed))
     with torch.no_grad():
@@ -78,7 +79,7 @@ def test_rollout_gradient_matches_finite_differences(float64, dynamics):
     policy, learner, disc, s0, noises = _continuous_setup(dynamics=dynamics)
     params = list(policy.parameters())
     names = [n for n, _ in policy.named_parameters()]
-    assert "log_std" in names
+    assert "log_std.raw" in names
 
     obj = learner.rollout_objective(disc, s0, noises)
     assert obj.dtype == torch.float64 and obj.dim() == 0
@@ -120,12 +121,15 @@ def test_entropy_term_reaches_log_std(float64):
         obj = learner.rollout_objective(disc, s0, noises)
         grads[alpha] = dict(zip([n for n, _ in policy.named_parameters()],
                                 torch.autograd.grad(obj, list(policy.parameters()))))
-    diff = grads[0.1]["log_std"] - grads[0.0]["log_std"]
-    expected = 0.1 * sum(0.9 ** t for t in range(T))
-    assert diff.abs().min() > 0.1  # they differ ...
-    torch.testing.assert_close(diff, torch.full((ACT,), expected), rtol=1e-9, atol=1e-12)  # ... by this
+    diff = grads[0.1]["log_std.raw"] - grads[0.0]["log_std.raw"]
+    # the parameter is raw, log_std = bounded(raw): the chain rule's d log_std / d raw
+    raw = policy.log_std.raw.detach().requires_grad_()
+    dlog_draw = torch.autograd.grad(bounded(raw, policy.log_std.lo, policy.log_std.hi).sum(), raw)[0]
+    expected = 0.1 * sum(0.9 ** t for t in range(T)) * dlog_draw
+    assert diff.abs().min() > 0.05  # they differ ...
+    torch.testing.assert_close(diff, expected, rtol=1e-9, atol=1e-12)  # ... by this
     for name in grads[0.0]:
-        if name != "log_std":
+        if name != "log_std.raw":
             torch.testing.assert_close(grads[0.1][name], grads[0.0][name], rtol=1e-9, atol=1e-12)
 
 

@@ -141,6 +141,8 @@ class AlgoConfig:
     grasp task's suction), drawn from a Bernoulli head (binary concrete, straight-through,
     ``gumbel_temperature``) instead of the Gaussian; 0 = all entries Gaussian."""
     log_std_init: float = -0.5
+    """Continuous policies' initial log std (normalised action units when normalize_obs), strictly
+    inside (log_std_min, log_std_max); the learned value stays smoothly inside (a tanh rescaling)."""
     log_std_min: float = -5.0
     log_std_max: float = 1.0
     bound_policy_mean: bool = False
@@ -224,9 +226,10 @@ class AlgoConfig:
         for name in ("rollout_expert_frac", "gae_lambda"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if not self.log_std_min <= self.log_std_max:
-            raise ValueError(f"log_std_min ({self.log_std_min}) must be <= log_std_max "
-                             f"({self.log_std_max})")
+        if not self.log_std_min < self.log_std_init < self.log_std_max:
+            raise ValueError(f"need log_std_min < log_std_init < log_std_max (the log std is kept "
+                             f"smoothly inside its bounds and starts strictly inside), got "
+                             f"{self.log_std_min}, {self.log_std_init}, {self.log_std_max}")
         if not 0.0 <= self.critic_lambda <= 1.0:
             raise ValueError(f"critic_lambda must be in [0, 1], got {self.critic_lambda}")
         if not 0.0 < self.gamma <= 1.0:

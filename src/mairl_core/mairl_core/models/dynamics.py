@@ -19,7 +19,7 @@ the null token lets it ignore the action where the state alone decides s'.
 The GRU reads the same token sequence, starting from the state embedding, so
 the two differ only in how they mix the tokens.
 
-Heads. ``gaussian``: s' = s + mu, with a learned per-dimension log-std;
+Heads. ``gaussian``: s' = s + mu, with a learned per-dimension log-std (smoothly bounded);
 eq. 15's log-likelihood is the Gaussian NLL. ``categorical``: for one-hot
 states (GridWorld), logits over next states; the likelihood is the softmax
 cross-entropy and ``predict`` returns the probability vector.
@@ -34,13 +34,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nets import mlp
+from .nets import BoundedLogStd, mlp
 
 Head = Literal["gaussian", "categorical"]
 
 
 class DynamicsModel(nn.Module):
     """Base: subclasses implement ``features(s, a) -> (B, d_model)``."""
+
+    LOG_STD_RANGE = (-7.0, 2.0)
+    """The Gaussian head's learned log std lies smoothly inside this range (BoundedLogStd)."""
 
     def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian",
                  d_model: int = 64, embed_hidden: int = 32, gated_decoder: bool = False):
@@ -60,7 +63,7 @@ class DynamicsModel(nn.Module):
         self.decoder = mlp((3 if gated_decoder else 2) * d_model, (embed_hidden, embed_hidden), obs_dim)
         self.state_embed = mlp(obs_dim, (embed_hidden,), d_model)
         if head == "gaussian":
-            self.log_std = nn.Parameter(torch.zeros(obs_dim))
+            self.log_std = BoundedLogStd(obs_dim, 0.0, *self.LOG_STD_RANGE)
         # s' = s + delta_scale * out: the decoder works in units of a typical one-step change
         self.register_buffer("delta_scale", torch.ones(obs_dim))
 
@@ -73,7 +76,14 @@ class DynamicsModel(nn.Module):
         if self.head != "gaussian":
             raise ValueError("delta scaling is for the gaussian head")
         self.delta_scale.copy_(scale)
-        self.log_std.copy_(scale.log())
+        lo, hi = self.LOG_STD_RANGE
+        edge = 1e-3 * (hi - lo)
+        self.log_std.set_(scale.log().clamp(lo + edge, hi - edge))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        if self.head == "gaussian":  # checkpoints of the clamped log std
+            self.log_std.upgrade(state_dict, prefix + "log_std")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def features(self, obs: torch.Tensor, act: torch.Tensor, s_emb: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -96,7 +106,7 @@ class DynamicsModel(nn.Module):
         out = self(obs, act)
         if self.head == "categorical":
             return F.cross_entropy(out, next_obs.argmax(-1))
-        log_std = self.log_std.clamp(-7.0, 2.0)
+        log_std = self.log_std()
         z = (next_obs - out) / log_std.exp()
         return (0.5 * z.pow(2) + log_std + 0.5 * math.log(2 * math.pi)).sum(-1).mean()
 

@@ -20,15 +20,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nets import mlp
+from .nets import BoundedLogStd, bounded, mlp
 
 
 class GaussianPolicy(nn.Module):
     """pi(a|s) = N(mu(s), sigma^2), a = mu(s) + sigma * eps (§IV-C b, eq. 21).
 
-    sigma is a learned, state-independent vector clamped to
-    [exp(log_std_min), exp(log_std_max)]; the log-density uses sigma^2 (the
-    reference code divided by 2 sigma, which is only right for sigma = 1).
+    log sigma is learned and kept smoothly inside (log_std_min, log_std_max) by a tanh
+    rescaling (``nets.BoundedLogStd``; a clamp would stop its gradient for good once a step
+    crossed a bound), starting at log_std_init, which must lie strictly inside. It is one
+    vector for all states, or with ``state_std`` a second head of the mean network (as in
+    SAC). The log-density uses sigma^2 (the reference code divided by 2 sigma, which is only
+    right for sigma = 1).
 
     With ``action_scale`` c (a scalar or one bound per dimension) the action is
     squashed into the box (-c, c): a = c tanh(u / c), u ~ N(mu, sigma^2), and
@@ -55,15 +58,21 @@ class GaussianPolicy(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (32, 32),
                  log_std_init: float = -0.5, log_std_min: float = -5.0, log_std_max: float = 1.0,
                  action_scale: float | Sequence[float] | torch.Tensor | None = None,
-                 binary: int = 0, temperature: float = 1.0, bound_mean: bool = False):
+                 binary: int = 0, temperature: float = 1.0, bound_mean: bool = False,
+                 state_std: bool = False):
         super().__init__()
         if not 0 <= binary <= act_dim or temperature <= 0:
             raise ValueError(f"need 0 <= binary <= act_dim ({act_dim}) and temperature > 0, "
                              f"got binary={binary}, temperature={temperature}")
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.binary, self.n_cont, self.temperature = binary, act_dim - binary, temperature
-        self.mean_net = mlp(obs_dim, hidden, act_dim, out_gain=0.01)
-        self.log_std = nn.Parameter(torch.full((self.n_cont,), float(log_std_init)))
+        self.state_std = bool(state_std)
+        # outputs: continuous means, binary logits, then (state_std) the raw log stds
+        self.mean_net = mlp(obs_dim, hidden, act_dim + (self.n_cont if state_std else 0),
+                            out_gain=0.01)
+        self.log_std = BoundedLogStd(self.n_cont, log_std_init, log_std_min, log_std_max)
+        if self.state_std:  # the head's raw output starts near 0: offset it to the initial value
+            self.log_std.raw.requires_grad_(False)
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
         self.squashed = action_scale is not None
         self.bound_mean = bool(bound_mean) and self.squashed  # AlgoConfig.bound_policy_mean
@@ -74,8 +83,17 @@ class GaussianPolicy(nn.Module):
                 raise ValueError(f"action_scale must be finite and > 0, got {action_scale}")
         self.register_buffer("bound", bound)
 
-    def _std_log(self) -> torch.Tensor:
-        return self.log_std.clamp(self.log_std_min, self.log_std_max)
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.log_std.upgrade(state_dict, prefix + "log_std")  # checkpoints of the clamped std
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _std_log(self, out: torch.Tensor) -> torch.Tensor:
+        """log std for the network output ``out``, shaped like the continuous means."""
+        shape = out.shape[:-1] + (self.n_cont,)
+        if not self.state_std:
+            return self.log_std().expand(shape)
+        return bounded(out[..., self.act_dim:] + self.log_std.raw, self.log_std_min,
+                       self.log_std_max)
 
     def _mean(self, raw: torch.Tensor) -> torch.Tensor:
         if not self.bound_mean:
@@ -85,13 +103,14 @@ class GaussianPolicy(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean of the continuous entries, their log std); see ``logits`` for binary ones."""
-        return self._mean(self.mean_net(obs)[..., :self.n_cont]), self._std_log().expand(obs.shape[0], -1)
+        out = self.mean_net(obs)
+        return self._mean(out[..., :self.n_cont]), self._std_log(out)
 
     def _heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(mean, log std, logits of the binary entries) from one network pass."""
         out = self.mean_net(obs)
-        return (self._mean(out[..., :self.n_cont]), self._std_log().expand(obs.shape[0], -1),
-                out[..., self.n_cont:])
+        return (self._mean(out[..., :self.n_cont]), self._std_log(out),
+                out[..., self.n_cont:self.act_dim])
 
     def _squash(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(a, log |da/du| summed over dims) for a = c tanh(u / c); identity without a bound."""
