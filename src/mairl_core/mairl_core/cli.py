@@ -491,6 +491,39 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
     return code
 
 
+def _bench_rl(args: argparse.Namespace) -> int:
+    from .benchmarks import rl
+
+    cfg = rl.load_bench(args.config)
+    if args.methods is not None:
+        cfg = dataclasses.replace(cfg, methods=split_names(args.methods))
+        rl.check_methods(cfg.methods)
+    if args.seeds is not None:
+        cfg = dataclasses.replace(cfg, seeds=args.seeds)
+    if args.env_steps is not None:
+        cfg = dataclasses.replace(cfg, env_steps=args.env_steps)
+    if args.quick:  # a smoke test: figures from it are labelled quick and never quoted
+        cfg = dataclasses.replace(cfg, seeds=1, env_steps=1000, learning_starts=500, eval_every=500,
+                                  test_episodes=1, checkpoint_every=500,
+                                  svg=dataclasses.replace(cfg.svg, model_warmup=500))
+    out = Path(args.out)
+    print(f"{args.env}, true reward: {', '.join(cfg.methods)}; {cfg.seeds} seeds; {cfg.env_steps} "
+          f"env steps per run" + (" (resuming)" if args.resume else "")
+          + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
+    t0 = time.perf_counter()
+    runs = rl.run_benchmark(cfg, args.env, out, workers=args.workers,
+                            progress=not args.no_progress, seed=args.seed, resume=args.resume)
+    rows = rl.summarise(cfg, runs, args.env)
+    wall = time.perf_counter() - t0
+    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    plot = rl.plot_curves(runs, out / "learning_curves.png", args.env)
+    config = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    return _finish_bench(args, out, f"rl-{args.env}", rows, rl.format_table(rows), wall, [plot],
+                         config=config, base_seed=args.seed,
+                         evaluation=f"every {cfg.eval_every} env steps, {cfg.test_episodes} held-out "
+                                    f"episodes (reset seeds {rl.TEST_SEED}+), deterministic policy")
+
+
 def _bench_dynamics(args: argparse.Namespace) -> int:
     from .benchmarks import dynamics as dyn
 
@@ -670,6 +703,18 @@ def build_parser() -> argparse.ArgumentParser:
     seeded_runs(mjp)
     mjp.add_argument("--env-steps", type=count_arg, default=None, help="budget (default: config)")
     mjp.set_defaults(func=_bench_mujoco)
+
+    rlp = bsub.add_parser("rl", help="our policy learner, SVG(H), on a task's TRUE reward beside "
+                                     "stable-baselines3's SAC (learning curves, returns at 100k/300k)")
+    common(rlp, config_default="rl")
+    rlp.add_argument("--env", required=True, help="a gymnasium env id, e.g. HalfCheetah-v5")
+    rlp.add_argument("--methods", default=None,
+                     help="comma-separated subset, e.g. 'SVG(0),SVG(1)' (default: the config's)")
+    seeded_runs(rlp)
+    rlp.add_argument("--env-steps", type=count_arg, default=None, help="budget (default: config)")
+    rlp.add_argument("--resume", action="store_true",
+                     help="skip runs already finished in --out and continue ours from checkpoints")
+    rlp.set_defaults(func=_bench_rl)
 
     dy = bsub.add_parser("dynamics", help="attention vs GRU vs MLP dynamics models: open-loop "
                                           "k-step error on held-out episodes, and cost")

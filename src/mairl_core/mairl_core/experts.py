@@ -159,7 +159,7 @@ STATE_DIR = "training_state"
 _BUFFER_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 
 
-def _save_sac_state(model, path: Path, env_id: str, seed: int) -> None:
+def save_sac_state(model, path: Path, env_id: str, seed: int) -> None:
     """SAC's networks, optimisers, entropy coefficient and replay buffer, without pickles:
     tensors for ``torch.load(weights_only=True)`` and a plain ``.npz``. Both files carry the
     step count, so a pair written by different evaluations is detected on loading."""
@@ -180,7 +180,7 @@ def _save_sac_state(model, path: Path, env_id: str, seed: int) -> None:
     (path / "sac.pt.tmp").replace(path / "sac.pt")
 
 
-def _load_sac_state(model, path: Path, env_id: str, seed: int) -> None:
+def load_sac_state(model, path: Path, env_id: str, seed: int) -> None:
     try:
         state = torch.load(path / "sac.pt", weights_only=True)
         with np.load(path / "replay.npz", allow_pickle=False) as z:
@@ -245,7 +245,7 @@ def train_expert(env_id: str, out: str | Path, steps: int, seed: int = 0,
     curve: list[list[float]] = []
     best: dict[str, Any] = {"ret": -np.inf, "state": None}
     if resume:
-        _load_sac_state(model, state_dir, env_id, seed)
+        load_sac_state(model, state_dir, env_id, seed)
         actor, meta = load_expert(out, env_id)
         curve = [list(p) for p in meta["curve"]]
         best.update(ret=meta["eval_return_mean"], steps=meta["steps"],
@@ -269,7 +269,7 @@ def train_expert(env_id: str, out: str | Path, steps: int, seed: int = 0,
         # curve so far (the record is marked partial: eval_seed -1)
         actor.load_state_dict(best["state"])
         save_expert(out, actor, record(actor, [best["ret"]], -1, best["steps"]))
-        _save_sac_state(model, state_dir, env_id, seed)
+        save_sac_state(model, state_dir, env_id, seed)
         bar.set_postfix_str(f"eval return {ret:.0f} (best {best['ret']:.0f})")
 
     class Progress(BaseCallback):

@@ -106,8 +106,12 @@ class DynamicsModel(nn.Module):
         out = self(obs, act)
         if self.head == "categorical":
             return F.cross_entropy(out, next_obs.argmax(-1))
+        return self.gaussian_nll(out, next_obs)
+
+    def gaussian_nll(self, mean: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        """-log N(next_obs; mean, sigma^2) with the head's learned sigma, batch-averaged."""
         log_std = self.log_std()
-        z = (next_obs - out) / log_std.exp()
+        z = (next_obs - mean) / log_std.exp()
         return (0.5 * z.pow(2) + log_std + 0.5 * math.log(2 * math.pi)).sum(-1).mean()
 
     def mse(self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
