@@ -92,3 +92,17 @@ def test_checkpoints_of_the_clamped_log_std_still_load():
     old["log_std"] = torch.tensor([-3.0, 0.5])
     model.load_state_dict(old)
     torch.testing.assert_close(model.log_std(), torch.tensor([-3.0, 0.5]), atol=1e-5, rtol=0)
+
+
+def test_the_committed_checkpoint_of_the_clamped_std_still_deploys():
+    """bench/checkpoints/reach_mairl.pt was written with log_std_init = log_std_max = 0 (no
+    longer a valid config) and its std clamped at the top: it loads, with that std."""
+    from pathlib import Path
+
+    from mairl_core.training import load_policy
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "checkpoints" / "reach_mairl.pt"
+    policy, meta = load_policy(path)
+    assert meta["config"]["log_std_init"] == meta["config"]["log_std_max"] == 0.0
+    log_std = policy.policy.log_std().detach()
+    assert (log_std[:3] - 0.0).abs().max() < 0.01 and (log_std[3:] < -1.0).all()

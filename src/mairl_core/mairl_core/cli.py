@@ -250,6 +250,8 @@ def _config_name(args: argparse.Namespace) -> str:
 def _train(args: argparse.Namespace) -> int:
     if args.task in ("reach", "grasp"):
         return _train_robot(args)
+    if args.task == "mujoco":
+        return _train_mujoco(args)
     from .training import build_gridworld
 
     if args.algo == "bc":
@@ -259,6 +261,34 @@ def _train(args: argparse.Namespace) -> int:
     exp, trainer = build_gridworld(_config_name(args), args.algo, state_only, args.seed, overrides)
     meta = {"task": args.task, "method": args.algo, "mode": args.mode, "seed": args.seed,
             "config_file": str(_config_name(args))}
+    return _run_training(args, trainer, meta)
+
+
+def _train_mujoco(args: argparse.Namespace) -> int:
+    """One method on a gymnasium MuJoCo env from a demos file (the mujoco bench's settings)."""
+    from .algos.adversarial import AdversarialTrainer
+    from .benchmarks import mujoco as mj
+    from .envs.locomotion import LocomotionVecEnv
+
+    if not args.env:
+        raise UsageError("--task mujoco needs --env ID (a gymnasium MuJoCo env, e.g. HalfCheetah-v5)")
+    if args.algo == "bc":
+        raise UsageError("--task mujoco: --algo bc is the mujoco bench's BC row "
+                         "(`mairl bench mujoco --methods BC`)")
+    cfg = mj.load_bench(args.config or "mujoco_scratch")
+    if args.demos:
+        cfg = dataclasses.replace(cfg, demos=Path(args.demos))
+    if args.n_demos is not None:
+        cfg = dataclasses.replace(cfg, n_demos=args.n_demos)
+    algo = dataclasses.replace(cfg.algo, state_only=args.mode == "s",
+                               **({"env_steps": args.env_steps} if args.env_steps is not None else {}))
+    cfg = dataclasses.replace(cfg, algo=algo)
+    expert, _ = mj.expert_transitions(args.env, cfg, whole_episodes=args.algo == "gan-gcl")
+    env = LocomotionVecEnv(args.env, algo.n_envs, seed=args.seed, horizon=cfg.horizon)
+    trainer = AdversarialTrainer(args.algo, algo, env, expert, seed=args.seed)
+    meta = {"task": "mujoco", "env": args.env, "method": args.algo, "mode": args.mode,
+            "seed": args.seed, "config_file": str(args.config or "mujoco_scratch"),
+            "demos": str(mj.demo_path(cfg, args.env)), "n_demos": cfg.n_demos}
     return _run_training(args, trainer, meta)
 
 
@@ -439,6 +469,8 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
             raise ValueError(f"unknown methods {unknown} ({', '.join(mj.METHOD_SPECS)})")
     if args.demo_dir:
         cfg = dataclasses.replace(cfg, demo_dir=Path(args.demo_dir))
+    if args.demos:
+        cfg = dataclasses.replace(cfg, demos=Path(args.demos))
     if args.seeds is not None:
         cfg = dataclasses.replace(cfg, seeds=args.seeds)
     if args.env_steps is not None:
@@ -454,7 +486,7 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"{args.env} benchmark: {', '.join(cfg.methods) or 'none of ours'}"
           + (" + imitation's GAIL, AIRL" if args.peer else "") + f"; {cfg.seeds} seeds; "
-          f"{cfg.algo.env_steps} env steps per run; {cfg.n_demos} demos from {cfg.demo_dir}"
+          f"{cfg.algo.env_steps} env steps per run; {cfg.n_demos} demos from {mj.demo_path(cfg, args.env)}"
           + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
     t0 = time.perf_counter()
     runs = mj.run_benchmark(cfg, args.env, workers=args.workers, progress=not args.no_progress,
@@ -467,7 +499,7 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
         from .benchmarks import peer
 
         try:
-            runs += peer.run_peers(args.env, Path(cfg.demo_dir) / f"{args.env}.npz", cfg.n_demos,
+            runs += peer.run_peers(args.env, mj.demo_path(cfg, args.env), cfg.n_demos,
                                    cfg.algo.env_steps, list(range(args.seed, args.seed + cfg.seeds)),
                                    out / "peer", args.workers, cfg.curve_episodes, cfg.test_episodes,
                                    mj.CURVE_SEED, mj.TEST_SEED)
@@ -539,6 +571,8 @@ def _bench_dynamics(args: argparse.Namespace) -> int:
             raise ValueError(f"unknown models {unknown} ({', '.join(MODEL_KINDS)})")
     if args.demo_dir:
         cfg = dataclasses.replace(cfg, demo_dir=Path(args.demo_dir))
+    if args.demos:
+        cfg = dataclasses.replace(cfg, demos=Path(args.demos))
     if args.steps is not None:
         cfg = dataclasses.replace(cfg, steps=args.steps)
     if args.seeds is not None:
@@ -692,7 +726,12 @@ def build_parser() -> argparse.ArgumentParser:
     mjp = bsub.add_parser("mujoco", help="Table II: MAIRL (attention/GRU/MLP models), AIRL, GAIL, "
                                          "GAN-GCL, MGAIL, BC on HalfCheetah-v5 or Ant-v5")
     common(mjp, config_default="mujoco_train")
-    mjp.add_argument("--env", required=True, choices=["HalfCheetah-v5", "Ant-v5"])
+    mjp.add_argument("--env", required=True,
+                     help="HalfCheetah-v5 or Ant-v5 (committed demos), or any gymnasium MuJoCo env "
+                          "id with --demos")
+    mjp.add_argument("--demos", default=None,
+                     help="a demos .npz: arrays obs, acts, next_obs (episodes x steps x dim, or flat "
+                          "with episode_lengths), optional returns (README, 'Your own demos')")
     mjp.add_argument("--methods", default=None,
                      help="comma-separated subset, e.g. 'MAIRL (s,a),BC'; '' for none (peers only)")
     mjp.add_argument("--peer", choices=["imitation"], default=None,
@@ -754,10 +793,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train one method; checkpoints, TensorBoard, resume")
     common(t, config_default=None)
-    t.add_argument("--task", choices=TASKS, default="gridworld")
+    t.add_argument("--task", choices=(*TASKS, "mujoco"), default="gridworld")
+    t.add_argument("--env", default=None,
+                   help="--task mujoco: a gymnasium MuJoCo env id (HalfCheetah-v5, Hopper-v4, ...)")
     t.add_argument("--algo", choices=ALGOS, default="mairl",
                    help="bc: behaviour cloning (robot tasks only)")
-    t.add_argument("--demos", default=None, help="reach/grasp: directory of demo bags (`mairl demos`)")
+    t.add_argument("--demos", default=None, help="reach/grasp: directory of demo bags (`mairl demos`); "
+                                                  "mujoco: a demos .npz (README, 'Your own demos')")
     t.add_argument("--n-demos", type=count_arg, default=None,
                    help="reach/grasp: use the first N demos (default: from the config)")
     t.add_argument("--mode", choices=["s", "s,a"], default="s", help="reward input: state or state-action")

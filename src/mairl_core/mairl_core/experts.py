@@ -43,9 +43,12 @@ class ExpertError(ValueError):
 def make_env(env_id: str, **kwargs):
     import gymnasium as gym
 
-    if env_id not in ENVS:
-        raise ValueError(f"unknown env {env_id!r}; the benchmark's envs: {', '.join(ENVS)}")
-    return gym.make(env_id, **ENVS[env_id], **kwargs)
+    try:  # the benchmark's envs with their settings; any other gymnasium id as it comes
+        return gym.make(env_id, **ENVS.get(env_id, {}), **kwargs)
+    except TypeError as exc:  # a keyword argument this env does not take
+        raise ValueError(f"gymnasium env {env_id!r} does not take {sorted(kwargs)}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - gymnasium raises several kinds for a bad id
+        raise ValueError(f"cannot make gymnasium env {env_id!r}: {exc}") from None
 
 
 class ExpertActor(nn.Module):
@@ -354,40 +357,96 @@ def sample_demos(expert_dir: str | Path, env_id: str, n: int, seed: int, out: st
 
 @dataclass
 class Demos:
-    """Expert episodes: per-episode obs (T_i + 1, d), act (T_i, k), and their true returns."""
+    """Expert episodes: per-episode obs (T_i + 1, d) (or, from a user's file, obs (T_i, d) and
+    next_obs (T_i, d)), act (T_i, k), and their true returns (None: not given)."""
 
-    env_id: str
+    env_id: str | None
     obs: list[np.ndarray]
     act: list[np.ndarray]
-    returns: np.ndarray
+    returns: np.ndarray | None
     seed: int
     command: str
+    next_obs: list[np.ndarray] | None = None
 
     def transitions(self, n: int | None = None, episodes: list[int] | None = None
                     ) -> dict[str, np.ndarray]:
         """obs, act, next_obs of the first ``n`` episodes (or of the listed ``episodes``)."""
         eps = episodes if episodes is not None else range(len(self.act) if n is None else n)
-        o = np.concatenate([self.obs[i][:-1] for i in eps])
-        nx = np.concatenate([self.obs[i][1:] for i in eps])
+        if self.next_obs is not None:
+            o = np.concatenate([self.obs[i] for i in eps])
+            nx = np.concatenate([self.next_obs[i] for i in eps])
+        else:
+            o = np.concatenate([self.obs[i][:-1] for i in eps])
+            nx = np.concatenate([self.obs[i][1:] for i in eps])
         a = np.concatenate([self.act[i] for i in eps])
         return {"obs": o, "act": a, "next_obs": nx}
 
 
+def _user_demos(path: Path, data: dict[str, np.ndarray], env_id: str | None) -> Demos:
+    """A user's demos file as Demos. It holds numeric arrays ``obs``, ``acts`` (or ``act``) and
+    ``next_obs``, shaped (episodes, steps, dim), or flat (transitions, dim) with an integer
+    array ``episode_lengths``; optionally ``returns`` (one true return per episode: the expert
+    return the tables normalise by) and ``env_id`` (checked against the env asked for)."""
+    act = data["acts"] if "acts" in data else data.get("act")
+    if act is None or "obs" not in data:
+        raise ExpertError(f"{path}: a demos file needs arrays obs, acts and next_obs "
+                          f"(found {', '.join(sorted(data))})")
+    obs, nxt = data["obs"], data["next_obs"]
+    for name, x in (("obs", obs), ("acts", act), ("next_obs", nxt)):
+        if x.dtype.kind not in "fiu":
+            raise ExpertError(f"{path}: {name} is not numeric ({x.dtype})")
+    if obs.ndim == 3:
+        if not (act.ndim == nxt.ndim == 3 and obs.shape == nxt.shape and act.shape[:2] == obs.shape[:2]):
+            raise ExpertError(f"{path}: obs {obs.shape}, acts {act.shape} and next_obs {nxt.shape} "
+                              f"must be (episodes, steps, dim) with the same episodes and steps")
+        lengths = np.full(obs.shape[0], obs.shape[1])
+        obs, act, nxt = (x.reshape(-1, x.shape[-1]) for x in (obs, act, nxt))
+    elif obs.ndim == 2:
+        if "episode_lengths" not in data:
+            raise ExpertError(f"{path}: flat (transitions, dim) arrays need episode_lengths")
+        lengths = data["episode_lengths"]
+        if lengths.ndim != 1 or lengths.dtype.kind not in "iu" or (lengths < 1).any():
+            raise ExpertError(f"{path}: episode_lengths must be positive integers")
+        if not (len(obs) == len(act) == len(nxt) == lengths.sum() and act.ndim == nxt.ndim == 2
+                and nxt.shape[1] == obs.shape[1]):
+            raise ExpertError(f"{path}: obs {obs.shape}, acts {act.shape}, next_obs {nxt.shape} "
+                              f"do not match episode_lengths (sum {int(lengths.sum())})")
+    else:
+        raise ExpertError(f"{path}: obs must be (episodes, steps, dim) or (transitions, dim), "
+                          f"got shape {obs.shape}")
+    if not all(np.isfinite(x).all() for x in (obs, act, nxt)):
+        raise ExpertError(f"{path}: NaN or inf in the demos")
+    returns = data.get("returns")
+    if returns is not None and (returns.shape != (len(lengths),) or not np.isfinite(returns).all()):
+        raise ExpertError(f"{path}: returns must be one finite number per episode "
+                          f"({len(lengths)}), got shape {returns.shape}")
+    found = str(data["env_id"]) if "env_id" in data else None
+    if env_id is not None and found is not None and found != env_id:
+        raise ExpertError(f"{path}: demos of {found}, not {env_id}")
+    ends = np.cumsum(lengths)[:-1]
+    f32 = [x.astype(np.float32) for x in (obs, act, nxt)]
+    return Demos(found or env_id, np.split(f32[0], ends), np.split(f32[1], ends),
+                 None if returns is None else returns.astype(np.float64), -1, "",
+                 next_obs=np.split(f32[2], ends))
+
+
 def load_demos(path: str | Path, env_id: str | None = None) -> Demos:
-    """Read a ``sample_demos`` file (no pickles); ExpertError names the file and the fault."""
+    """Read a ``sample_demos`` file or a user's demos file (``_user_demos``; no pickles);
+    ExpertError names the file and the fault."""
     path = Path(path)
     if not path.is_file():
         raise ExpertError(f"{path}: no such demo file (make one with `mairl expert demos`)")
     try:
         with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in DEMO_KEYS + ("env_id",) if k not in z.files]
-            if missing:
-                raise ExpertError(f"{path}: not a demo file (missing {', '.join(missing)})")
             data = {k: z[k] for k in z.files}
-    except ExpertError:
-        raise
     except Exception as exc:  # noqa: BLE001 - zipfile/numpy raise many kinds for corrupt files
         raise ExpertError(f"{path}: cannot read demos ({type(exc).__name__}: {exc})") from None
+    if "next_obs" in data:  # a user's file
+        return _user_demos(path, data, env_id)
+    missing = [k for k in DEMO_KEYS + ("env_id",) if k not in data]
+    if missing:
+        raise ExpertError(f"{path}: not a demo file (missing {', '.join(missing)}; or, as a "
+                          f"user's file: obs, acts, next_obs; README, 'Your own demos')")
     found = str(data["env_id"])
     if env_id is not None and found != env_id:
         raise ExpertError(f"{path}: demos of {found}, not {env_id}")

@@ -154,7 +154,23 @@ def policy_meta(cfg: AlgoConfig, policy: torch.nn.Module) -> dict[str, Any]:
     """What ``load_policy`` needs to rebuild ``policy``: config, sizes, action bound."""
     bound = policy.bound.tolist() if getattr(policy, "squashed", False) else None
     return {"config": to_dict(cfg), "obs_dim": policy.obs_dim, "act_dim": policy.act_dim,
-            "discrete": bool(policy.discrete), "action_scale": bound}
+            "discrete": bool(policy.discrete), "action_scale": bound,
+            "state_std": bool(getattr(policy, "state_std", False))}
+
+
+def _older_config(meta: dict[str, Any]) -> dict[str, Any]:
+    """The config of a checkpoint written before the policy's log std had a smooth bound
+    (no ``state_std`` in its metadata), where ``log_std_init`` could sit on ``log_std_max``:
+    moved just inside, as only the loaded weights matter (the std is moved likewise)."""
+    conf = meta["config"]
+    if "state_std" in meta or not all(isinstance(conf.get(k), (int, float)) for k in
+                                      ("log_std_init", "log_std_min", "log_std_max")):
+        return conf
+    lo, init, hi = (float(conf[k]) for k in ("log_std_min", "log_std_init", "log_std_max"))
+    if lo < init < hi:
+        return conf
+    hi = max(hi, lo + 1e-3)
+    return {**conf, "log_std_max": hi, "log_std_init": min(max(init, lo + 1e-4), hi - 1e-4)}
 
 
 def load_policy(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -175,11 +191,12 @@ def load_policy(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any
             raise CheckpointError(f"{path}: its metadata's '{key}' is {meta[key]!r}, not a whole number >= 1")
     if not isinstance(meta["discrete"], bool):
         raise CheckpointError(f"{path}: its metadata's 'discrete' is {meta['discrete']!r}, not true/false")
-    cfg = from_dict(AlgoConfig, meta["config"], where=f"{path}:config")
+    cfg = from_dict(AlgoConfig, _older_config(meta), where=f"{path}:config")
     bound = meta.get("action_scale")
     try:
         policy = make_policy(cfg, meta["obs_dim"], meta["act_dim"], meta["discrete"],
-                             None if bound is None else torch.as_tensor(bound, dtype=torch.float32))
+                             None if bound is None else torch.as_tensor(bound, dtype=torch.float32),
+                             state_std=meta.get("state_std") is True)  # (older: state-independent)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: its metadata does not describe a policy: {exc}") from None
     norm = None

@@ -5,8 +5,10 @@ A method is a discriminator (``models.reward``) plus a policy learner:
 =========  ===============  ====================================================
 method     discriminator    policy learner
 =========  ===============  ====================================================
-MAIRL      AIRL  f - log pi  model-based: exact gradients through F (§IV-C)
-MGAIL      GAIL  D(s, a)     model-based
+MAIRL      AIRL  f - log pi  model-based: exact gradients through F (§IV-C); by default
+                             SVG(H) (algos/svg.py), or the paper's imagined rollouts
+MGAIL      GAIL  D(s, a)     model-based, as MAIRL
+AIRL (SAC) AIRL              SVG(0) = SAC: the off-policy learner without model gradients
 AIRL       AIRL              PPO (a standard policy-gradient learner)
 GAIL       GAIL              PPO
 GAN-GCL    trajectory AIRL   PPO
@@ -36,6 +38,7 @@ from ..models.policy import CategoricalPolicy, GaussianPolicy, gumbel_softmax_sa
 from ..models.reward import make_discriminator
 from .config import AlgoConfig
 from .normalize import NormalizedPolicy, NormalizedVecEnv, ObsNorm
+from .svg import Batch, LearnerContext, SVGLearner
 
 
 class VecEnv(Protocol):
@@ -498,9 +501,10 @@ class PPOLearner:
 
 
 def make_policy(cfg: AlgoConfig, obs_dim: int, act_dim: int, discrete: bool,
-                action_scale: float | None = None) -> nn.Module:
+                action_scale: float | None = None, state_std: bool = False) -> nn.Module:
     """The policy of ``cfg``: categorical (Gumbel-softmax) for discrete actions, else Gaussian
-    (squashed into (-action_scale, action_scale) when the env has a hard action bound)."""
+    (squashed into (-action_scale, action_scale) when the env has a hard action bound; a
+    state-dependent std, as in SAC, with ``state_std``)."""
     if discrete:
         if cfg.binary_actions:
             raise ValueError("binary_actions is for continuous-action envs")
@@ -508,12 +512,16 @@ def make_policy(cfg: AlgoConfig, obs_dim: int, act_dim: int, discrete: bool,
                                  cfg.straight_through)
     return GaussianPolicy(obs_dim, act_dim, cfg.policy_hidden, cfg.log_std_init, cfg.log_std_min,
                           cfg.log_std_max, action_scale, binary=cfg.binary_actions,
-                          temperature=cfg.gumbel_temperature, bound_mean=cfg.bound_policy_mean)
+                          temperature=cfg.gumbel_temperature, bound_mean=cfg.bound_policy_mean,
+                          state_std=state_std)
 
 
+#: method -> (discriminator, policy learner); ModelBasedLearner stands for the model-based
+#: learner ``AlgoConfig.learner`` names (SVG by default, or the imagined-rollout one)
 METHODS: dict[str, tuple[str, type]] = {
     "mairl": ("airl", ModelBasedLearner),
     "mgail": ("gail", ModelBasedLearner),
+    "airl-sac": ("airl", SVGLearner),
     "airl": ("airl", PPOLearner),
     "gail": ("gail", PPOLearner),
     "gan-gcl": ("gan-gcl", PPOLearner),
@@ -569,8 +577,14 @@ class AdversarialTrainer:
             self.env = env
         self.expert = expert
         self.action_scale = getattr(env, "action_scale", None)
-        self.policy = make_policy(cfg, env.obs_dim, env.act_dim, env.discrete, self.action_scale)
         disc_kind, learner_cls = METHODS[method]
+        if learner_cls is ModelBasedLearner and cfg.learner == "svg":
+            learner_cls = SVGLearner
+        if learner_cls is SVGLearner and env.discrete:
+            raise ValueError(f"method '{method}' with the SVG learner needs continuous actions; "
+                             f"for discrete ones set `learner: imagined` (GridWorld does)")
+        self.policy = make_policy(cfg, env.obs_dim, env.act_dim, env.discrete, self.action_scale,
+                                  state_std=learner_cls is SVGLearner)
         hidden = cfg.disc_hidden if disc_kind == "gail" else cfg.reward_hidden
         self.disc = make_discriminator(disc_kind, env.obs_dim, env.act_dim, hidden=hidden,
                                        gamma=cfg.gamma, state_only=cfg.state_only)
@@ -579,7 +593,12 @@ class AdversarialTrainer:
         if cfg.reward_ema > 0:
             self.disc_avg = torch.optim.swa_utils.AveragedModel(
                 self.disc, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.reward_ema))
-        self.learner = learner_cls(cfg, env, self.policy, self.gen, self.expert)
+        if learner_cls is SVGLearner:  # its own settings; AIRL (SAC) is SVG(0)
+            svg_cfg = dataclasses.replace(cfg.svg, gamma=cfg.gamma, model=cfg.dynamics,
+                                          horizon=0 if method == "airl-sac" else cfg.svg.horizon)
+            self.learner = SVGLearner(svg_cfg, env.obs_dim, env.act_dim, self.policy, self.gen)
+        else:
+            self.learner = learner_cls(cfg, env, self.policy, self.gen, self.expert)
         self.policy_avg = None
         if cfg.policy_ema > 0:
             self.policy_avg = torch.optim.swa_utils.AveragedModel(
@@ -593,7 +612,8 @@ class AdversarialTrainer:
         self.explorer: nn.Module | None = None  # cfg.explorer_negatives
         if cfg.explorer_negatives > 0 and not cfg.freeze_reward:
             if learner_cls is not ModelBasedLearner:
-                raise ValueError("explorer_negatives needs a model-based method (mairl, mgail)")
+                raise ValueError("explorer_negatives needs a model-based method (mairl, mgail) "
+                                 "with `learner: imagined`")
             # a fresh policy with the learner of reward transfer (no demo terms), sharing F
             self.explorer = make_policy(cfg, env.obs_dim, env.act_dim, env.discrete, self.action_scale)
             self.explorer_learner = ModelBasedLearner(
@@ -771,13 +791,18 @@ class AdversarialTrainer:
             metrics["explorer/true_return"] = float(explored.env_reward.sum(1).mean())
             if hasattr(self.env, "success_rate"):
                 metrics["explorer/success"] = float(self.env.success_rate())
-        if self.learner.model_based:
+        if isinstance(self.learner, ModelBasedLearner):
             metrics.update(self.learner.train_model(
                 self.buffer, None if self.explorer is None else self.explorer_buffer))
         if not self.cfg.freeze_reward:
             metrics.update(self.train_discriminator())
+        if isinstance(self.learner, SVGLearner) and self.iteration < self.cfg.disc_warmup_iters:
+            self.learner.observe(self._replay_batch(batch))  # D warms up: keep, do not learn
         if self.iteration >= self.cfg.disc_warmup_iters:
-            metrics.update(self.learner.update_policy(self, batch))
+            if isinstance(self.learner, SVGLearner):
+                metrics.update(self.learner.update(self.learner_context(batch)))
+            else:
+                metrics.update(self.learner.update_policy(self, batch))
             if self.policy_avg is not None:
                 self.policy_avg.update_parameters(self.policy)
             if self.explorer is not None:
@@ -789,6 +814,30 @@ class AdversarialTrainer:
         if self.log_fn is not None:
             self.log_fn(metrics, self.env_steps)
         return metrics
+
+    @staticmethod
+    def _replay_batch(batch: Transitions) -> Batch:
+        """Collected episodes (E, T) as the replay buffer's flat transitions, in time order;
+        the env's reward as the recorded one, each episode's first step marked."""
+        e, t = batch.done.shape
+        first = torch.zeros(e, t)
+        first[:, 0] = 1.0
+        return Batch(batch.obs.reshape(e * t, -1), batch.act.reshape(e * t, -1),
+                     batch.next_obs.reshape(e * t, -1), batch.env_reward.reshape(-1),
+                     batch.done.reshape(-1), first.reshape(-1))
+
+    def learner_context(self, batch: Transitions) -> LearnerContext:
+        """What the SVG learner gets: the new transitions, the current discriminator's reward
+        without its entropy term (the learner's alpha weighs that: algos/svg.py), the demos'
+        states to start rollouts from, and the BC term if ``bc_weight`` is on."""
+        disc = self.policy_disc
+
+        def reward(s, a, s2, d):
+            return disc.policy_reward(s, a, s2, d, torch.zeros(s.shape[:-1]), 0.0)
+
+        return LearnerContext(self._replay_batch(batch), reward=reward,
+                              demo_obs=None if self.expert is None else self.expert.flat().obs,
+                              bc_loss=(lambda: self.bc_loss()) if self.cfg.bc_weight else None)
 
     def _non_finite_weights(self) -> list[str]:
         return [f"{name} weights" for name, mod in self.modules().items()
@@ -905,7 +954,7 @@ class AdversarialTrainer:
         learner = state.get("learner")
         if learner is None:  # version 1
             learner = {"model_scaled": self.learner.model_scaled or int(state["iteration"]) > 0
-                       } if self.learner.model_based else {}
+                       } if isinstance(self.learner, ModelBasedLearner) else {}
         for k, m in self.modules().items():
             try:
                 m.load_state_dict(state["modules"][k])

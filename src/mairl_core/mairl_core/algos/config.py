@@ -7,8 +7,10 @@ users; task configs (e.g. ``config/gridworld.yaml``) override a few.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from .svg import SVGConfig
 
 
 @dataclass
@@ -24,6 +26,16 @@ class AlgoConfig:
     """Hidden sizes of GAIL's plain discriminator."""
     state_only: bool = True
     """Reward g(s) (True, the 's' mode) or g(s, a) (False, the 's,a' mode)."""
+
+    # --- the policy learner of the model-based methods (MAIRL, MGAIL) ---
+    learner: Literal["svg", "imagined"] = "svg"
+    """``svg``: the soft actor-critic with H-step model gradients (algos/svg.py, settings in
+    ``svg``); ``imagined``: the paper's update, ``rollout_horizon``-step imagined rollouts of
+    r_hat with no critic (algos/adversarial.py ModelBasedLearner; the only one for discrete
+    actions, GridWorld)."""
+    svg: SVGConfig = field(default_factory=lambda: SVGConfig(horizon=1))
+    """The SVG learner's settings (also AIRL (SAC)'s, with horizon 0); its discount is
+    ``gamma`` and its model kind ``dynamics`` (the ones AIRL's shaping and the table rows use)."""
 
     # --- optimisation (§V-A) ---
     disc_lr: float = 1e-3

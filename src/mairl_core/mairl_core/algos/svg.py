@@ -302,12 +302,16 @@ class SVGLearner:
         return loss / seq.obs.shape[1]
 
     # ----- one update round -----
+    def observe(self, new: Batch) -> int:
+        """Add transitions to the replay buffer without updating (a warm-up); how many."""
+        self.replay.add(new)
+        self.env_steps += new.obs.shape[0]
+        return new.obs.shape[0]
+
     def update(self, ctx: LearnerContext) -> dict[str, float]:
         """Add ``ctx.new`` to the replay buffer and run ``updates_per_step`` gradient updates
         per new transition."""
-        n_new = ctx.new.obs.shape[0]
-        self.replay.add(ctx.new)
-        self.env_steps += n_new
+        n_new = self.observe(ctx.new)
         self._owed += self.cfg.updates_per_step * n_new
         n_updates, self._owed = int(self._owed), self._owed - int(self._owed)
         if self.dynamics is not None and not self.model_scaled:

@@ -38,6 +38,7 @@ METHOD_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
     "MAIRL (s,a)": ("mairl", {"dynamics": "attention", "state_only": False}),
     "MAIRL (s,a) GRU": ("mairl", {"dynamics": "gru", "state_only": False}),
     "MAIRL (s,a) MLP": ("mairl", {"dynamics": "mlp", "state_only": False}),
+    "AIRL (SAC)": ("airl-sac", {"state_only": False}),
     "AIRL (s,a)": ("airl", {"state_only": False}),
     "AIRL (s)": ("airl", {"state_only": True}),
     "GAIL": ("gail", {"state_only": False}),
@@ -65,6 +66,12 @@ class MujocoBenchSettings:
 class MujocoBenchConfig(MujocoBenchSettings):
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     demo_dir: Path = field(default_factory=lambda: DEMO_DIR)
+    demos: Path | None = None
+    """A user's demos file (``experts._user_demos``) instead of ``demo_dir/ENV.npz``."""
+
+
+def demo_path(cfg: MujocoBenchConfig, env_id: str) -> Path:
+    return Path(cfg.demos) if cfg.demos is not None else Path(cfg.demo_dir) / f"{env_id}.npz"
 
 
 def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
@@ -85,16 +92,17 @@ def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
 
 
 def expert_transitions(env_id: str, cfg: MujocoBenchConfig, whole_episodes: bool = False
-                       ) -> tuple[Transitions, float]:
+                       ) -> tuple[Transitions, float | None]:
     """The first ``n_demos`` demos as Transitions in pieces of ``horizon`` steps (the agent's
     episode length; trajectory-level discriminators compare whole pieces), or as one flat
     sequence when an episode's length is not a multiple of it (an expert that fell); and
-    the demos' mean return (always over all ``n_demos``: the normaliser).
+    the demos' mean return (always over all ``n_demos``: the normaliser; None when the file
+    has no returns).
 
     ``whole_episodes``: only the demos whose length is a multiple of ``horizon``, in pieces
     (GAN-GCL's trajectory-level discriminator compares whole episodes of the agent's length;
     on Ant, 45 of the 50 demos last 1000 steps, the expert fell in 5)."""
-    path = Path(cfg.demo_dir) / f"{env_id}.npz"
+    path = demo_path(cfg, env_id)
     demos = load_demos(path, env_id)
     if len(demos.act) < cfg.n_demos:
         raise ExpertError(f"{path}: {len(demos.act)} demos, {cfg.n_demos} asked for")
@@ -109,7 +117,7 @@ def expert_transitions(env_id: str, cfg: MujocoBenchConfig, whole_episodes: bool
     shape = (steps // cfg.horizon, cfg.horizon) if pieces else (1, steps)
     tr = Transitions(t["obs"].reshape(*shape, -1), t["act"].reshape(*shape, -1),
                      t["next_obs"].reshape(*shape, -1), torch.zeros(shape))
-    return tr, float(np.mean(demos.returns[:n]))
+    return tr, None if demos.returns is None else float(np.mean(demos.returns[:n]))
 
 
 def _bc(cfg: MujocoBenchConfig, env: LocomotionVecEnv, expert: Transitions, seed: int):
@@ -207,14 +215,15 @@ def summarise(cfg: MujocoBenchConfig, runs: list[dict[str, Any]], env_id: str) -
         exp_ret = rs[0]["expert_return"]
         rets = [r["return_mean"] for r in rs]
         finals = [r["final_return_mean"] for r in rs]
-        to90 = [steps_to(r["curve"], 0.9 * exp_ret) for r in rs]
+        to90 = [None if exp_ret is None else steps_to(r["curve"], 0.9 * exp_ret) for r in rs]
+        norm = (lambda x: None) if exp_ret is None else (lambda x: x / exp_ret)  # noqa: E731
         rows.append({
             "method": m, "env": env_id, "seeds": len(rs), "env_steps": int(rs[0]["env_steps"]),
             "return_mean": float(np.mean(rets)), "return_std": float(np.std(rets)),
             "return_seeds": rets, "expert_return": exp_ret,
-            "normalised_return": float(np.mean(rets)) / exp_ret,
+            "normalised_return": norm(float(np.mean(rets))),
             "final_return_mean": float(np.mean(finals)),
-            "final_normalised_return": float(np.mean(finals)) / exp_ret,
+            "final_normalised_return": norm(float(np.mean(finals))),
             "env_steps_to_0.9_expert": to90, "demo_steps": rs[0].get("demo_steps"),
             "wall_s": float(np.mean([r["wall_s"] for r in rs])),
             "diverged_seeds": [r["seed"] for r in rs if r.get("diverged")],
@@ -229,8 +238,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         to90 = ", ".join("-" if s is None else f"{s // 1000}k" for s in r["env_steps_to_0.9_expert"])
+        nr, fr = (float("nan") if v is None else v
+                  for v in (r["normalised_return"], r["final_normalised_return"]))
         lines.append(f"{r['method']:<{w}} {r['return_mean']:>8.0f} ± {r['return_std']:<4.0f} "
-                     f"{r['normalised_return']:>10.2f} {r['final_normalised_return']:>11.2f} "
+                     f"{nr:>10.2f} {fr:>11.2f} "
                      f"{to90:<28} {r['env_steps']:>9}"
                      + (f"  diverged: seeds {r['diverged_seeds']}" if r.get("diverged_seeds") else ""))
     return "\n".join(lines)
@@ -244,7 +255,7 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, env_id: str) -> Path:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     methods = list(dict.fromkeys(r["method"] for r in runs))
-    expert = runs[0]["expert_return"] if runs else 1.0
+    expert = (runs[0]["expert_return"] if runs else None) or 1.0  # no returns: raw returns
     for m in methods:
         curves = [r["curve"] for r in runs if r["method"] == m and r["curve"]]
         if not curves:

@@ -8,7 +8,8 @@ Every method runs on the same gymnasium task, seeds, env-step budget and evaluat
 means at those steps. Both learners start with ``learning_starts`` uniformly random actions.
 
 Rows: "SAC (stable-baselines3)" (its defaults, with ``learning_starts``), and "SVG(H)" for each
-H, our ``algos.svg.SVGLearner`` (SVG(0) is our SAC). Each run writes ``runs/METHOD_seedS.json``
+H, our ``algos.svg.SVGLearner`` (SVG(0) is our SAC); optionally the paper's imagined-rollout
+update on HalfCheetah's true reward (a diagnostic, ``run_imagined``). Each run writes ``runs/METHOD_seedS.json``
 when it ends, and a checkpoint every ``checkpoint_every`` env steps: ``--resume`` skips
 finished runs and continues the others from their checkpoints (ours exactly, at an episode's
 end; SB3's with its state restored and fresh random streams).
@@ -35,6 +36,7 @@ from . import run_parallel
 
 TEST_SEED = 100_000
 SB3 = "SAC (stable-baselines3)"
+IMAGINED = "imagined 10-step (paper's update)"
 _SVG = re.compile(r"^SVG\((\d)\)$")
 
 
@@ -61,16 +63,7 @@ def load_bench(path: str = "rl") -> RLBenchConfig:
     unknown = set(data) - {"svg", "bench"}
     if unknown:
         raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; expected svg, bench")
-    svg_data = section(data, "svg", p)
-    for k in ("hidden", "reward_hidden"):
-        if isinstance(svg_data.get(k), list):
-            svg_data = {**svg_data, k: tuple(svg_data[k])}
-    try:
-        svg = SVGConfig(**svg_data)
-    except TypeError as exc:
-        raise ConfigError(f"{p}:svg: {exc}") from None
-    except ValueError as exc:
-        raise ConfigError(f"{p}:svg: {exc}") from None
+    svg = from_dict(SVGConfig, section(data, "svg", p), f"{p}:svg")
     bench = from_dict(RLBenchSettings, section(data, "bench", p), f"{p}:bench")
     cfg = RLBenchConfig(svg=svg, **dataclasses.asdict(bench))
     check_methods(cfg.methods)
@@ -78,9 +71,9 @@ def load_bench(path: str = "rl") -> RLBenchConfig:
 
 
 def check_methods(methods: list[str]) -> None:
-    bad = [m for m in methods if m != SB3 and not _SVG.match(m)]
+    bad = [m for m in methods if m not in (SB3, IMAGINED) and not _SVG.match(m)]
     if bad:
-        raise ValueError(f"unknown methods {bad} (SVG(H) for H = 0..9, or '{SB3}')")
+        raise ValueError(f"unknown methods {bad} (SVG(H) for H = 0..9, '{SB3}' or '{IMAGINED}')")
 
 
 def _make_env(env_id: str):
@@ -243,6 +236,64 @@ def run_sb3(cfg: RLBenchConfig, env_id: str, seed: int, out_dir: Path, resume: b
     return rec
 
 
+# ----- the paper's update (imagined rollouts, no critic) on the true reward: a diagnostic -----
+
+class HalfCheetahTrueReward(torch.nn.Module):
+    """HalfCheetah-v5's reward as a differentiable r(s, a, s') for the imagined-rollout learner:
+    the x velocity in s' (observation entry 8) - 0.1 |a|^2, on the trainer's normalised
+    observations and actions (``norm``). It stands in for the discriminator
+    (``policy_reward``); nothing trains it."""
+
+    def __init__(self, norm):
+        super().__init__()
+        self.norm = norm
+
+    def policy_reward(self, obs, act, next_obs, done, log_pi, alpha):
+        velocity = self.norm.inverse(next_obs)[..., 8]
+        return velocity - 0.1 * (act * self.norm.act_scale).pow(2).sum(-1) - alpha * log_pi
+
+
+def run_imagined(cfg: RLBenchConfig, env_id: str, seed: int) -> dict[str, Any]:
+    """MAIRL's policy update as the paper has it (``learner: imagined``: 10-step imagined
+    rollouts through the attention model, no critic), on HalfCheetah's true reward, with
+    config/mujoco_scratch.yaml's settings (observations normalised by the demos' statistics,
+    the one use of the demos). Not resumable: an interrupted run starts over."""
+    from ..algos.adversarial import AdversarialTrainer
+    from ..algos.normalize import ObsNorm
+    from ..envs.locomotion import LocomotionVecEnv
+    from . import mujoco as mj
+
+    if env_id != "HalfCheetah-v5":
+        raise ValueError(f"'{IMAGINED}' is a HalfCheetah-v5 diagnostic (its reward is coded)")
+    mcfg = mj.load_bench("mujoco_scratch")
+    algo = dataclasses.replace(mcfg.algo, learner="imagined", freeze_reward=True, bc_weight=0.0,
+                               bc_init_steps=0, rollout_expert_frac=0.0, model_uses_demos=False,
+                               state_only=False, env_steps=cfg.env_steps)
+    expert, _ = mj.expert_transitions(env_id, mcfg)
+    bound = torch.ones(expert.act.shape[-1])
+    norm = ObsNorm.fit(expert.obs, expert.act, algo.obs_std_min, algo.act_std_min_frac * bound)
+    env = LocomotionVecEnv(env_id, algo.n_envs, seed=seed, horizon=1000)
+    trainer = AdversarialTrainer("mairl", algo, env, None, seed=seed, obs_norm=norm)
+    trainer.disc = HalfCheetahTrueReward(norm)
+    eval_env = _make_env(env_id)
+    rec: dict[str, Any] = {"method": IMAGINED, "env": env_id, "seed": seed, "curve": []}
+    t0 = time.perf_counter()
+
+    def act_fn(o):
+        return trainer.deployable_policy().act(torch.as_tensor(o, dtype=torch.float32)[None],
+                                               True)[0].numpy()
+
+    def cb(tr, m):
+        if tr.env_steps % cfg.eval_every == 0:
+            rec["curve"].append({"env_steps": tr.env_steps,
+                                 "return": evaluate(act_fn, eval_env, cfg.test_episodes),
+                                 "wall_s": time.perf_counter() - t0})
+
+    trainer.train(callback=cb)
+    rec.update(wall_s=time.perf_counter() - t0, env_steps=trainer.env_steps)
+    return rec
+
+
 def run_one(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: str,
             resume: bool) -> dict[str, Any]:
     torch.set_num_threads(1)
@@ -253,6 +304,8 @@ def run_one(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: st
         return json.loads(done.read_text())
     if method == SB3:
         rec = run_sb3(cfg, env_id, seed, out, resume)
+    elif method == IMAGINED:
+        rec = run_imagined(cfg, env_id, seed)
     else:
         rec = run_svg(cfg, env_id, method, seed, out, resume)
     done.write_text(json.dumps(rec) + "\n")

@@ -39,6 +39,7 @@ from . import run_parallel
 #: MAIRL(s), not in the default set, is there for reward transfer (AIRL's state-only form).
 METHOD_SPECS: dict[str, tuple[str, bool]] = {
     "BC": ("bc", True), "GAIL": ("gail", False), "AIRL": ("airl", False),
+    "AIRL (SAC)": ("airl-sac", False),
     "MGAIL": ("mgail", False), "MAIRL": ("mairl", False), "MAIRL(s)": ("mairl", True),
 }
 DEFAULT_METHODS = ["Expert", "Random", "BC", "GAIL", "AIRL", "MGAIL", "MAIRL"]

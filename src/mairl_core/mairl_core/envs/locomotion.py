@@ -17,6 +17,17 @@ from ..experts import make_env
 TRAIN_KWARGS = {"HalfCheetah-v5": {}, "Ant-v5": {"terminate_when_unhealthy": False}}
 
 
+def make_train_env(env_id: str):
+    """A training env: the benchmark's settings, or for any other gymnasium env id, without
+    early termination where the env has that switch (``terminate_when_unhealthy``)."""
+    if env_id in TRAIN_KWARGS:
+        return make_env(env_id, **TRAIN_KWARGS[env_id])
+    try:
+        return make_env(env_id, terminate_when_unhealthy=False)
+    except ValueError:
+        return make_env(env_id)
+
+
 class LocomotionVecEnv:
     """``n_envs`` copies of ``env_id`` stepping in lock-step (float32 tensors)."""
 
@@ -28,7 +39,7 @@ class LocomotionVecEnv:
 
         self._torch = torch
         self.env_id = env_id
-        self.envs = [make_env(env_id, **TRAIN_KWARGS[env_id]) for _ in range(n_envs)]
+        self.envs = [make_train_env(env_id) for _ in range(n_envs)]
         for i, e in enumerate(self.envs):
             e.reset(seed=seed * 10_007 + i)  # seeds each env's generator once
             e.action_space.seed(seed * 10_007 + i)
