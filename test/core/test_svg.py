@@ -260,3 +260,25 @@ def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
     strip = lambda c: [(p["env_steps"], p["return"], p["alpha"]) for p in c]  # noqa: E731
     assert strip(resumed["curve"]) == strip(whole["curve"]) and len(whole["curve"]) == 3
     assert not (tmp_path / "b" / "SVG_1_seed0.pt").exists()  # finished: the record holds it
+
+
+def test_bench_rl_command_writes_results_and_a_plot(tmp_path):
+    """`mairl bench rl --quick` end to end (SB3's SAC and ours, one seed, on Pendulum): one
+    row per method, marked quick, the learning-curve plot, and a bad method name refused."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "rl"
+    cmd = [sys.executable, "-m", "mairl_core.cli", "bench", "rl", "--env", "Pendulum-v1",
+           "--methods", "SAC (stable-baselines3),SVG(0)", "--quick", "--no-progress",
+           "--workers", "1", "--out", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["quick"] is True
+    assert [r["method"] for r in results["rows"]] == ["SAC (stable-baselines3)", "SVG(0)"]
+    assert all(r["final_return_mean"] is not None for r in results["rows"])
+    assert (out / "learning_curves.png").stat().st_size > 10_000
+    bad = subprocess.run(cmd[:8] + ["SVG(x)", "--out", str(tmp_path / "o2")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown methods" in bad.stderr
