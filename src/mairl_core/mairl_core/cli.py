@@ -571,8 +571,6 @@ def _bench_dynamics(args: argparse.Namespace) -> int:
             raise ValueError(f"unknown models {unknown} ({', '.join(MODEL_KINDS)})")
     if args.demo_dir:
         cfg = dataclasses.replace(cfg, demo_dir=Path(args.demo_dir))
-    if args.demos:
-        cfg = dataclasses.replace(cfg, demos=Path(args.demos))
     if args.steps is not None:
         cfg = dataclasses.replace(cfg, steps=args.steps)
     if args.seeds is not None:
