@@ -390,6 +390,6 @@ def test_every_shipped_config_still_loads():
     for name in ("reach_train", "reach_transfer", "grasp_train", "grasp_train_narrow",
                  "grasp_train_wide"):
         ur5.load_bench(name)
-    for name in ("mujoco_train", "mujoco_train_ent", "mujoco_scratch", "mujoco_scratch_ent"):
+    for name in ("mujoco_train", "mujoco_scratch"):
         mujoco.load_bench(name)
     load_experiment("gridworld")

@@ -106,3 +106,28 @@ def test_the_committed_checkpoint_of_the_clamped_std_still_deploys():
     assert meta["config"]["log_std_init"] == meta["config"]["log_std_max"] == 0.0
     log_std = policy.policy.log_std().detach()
     assert (log_std[:3] - 0.0).abs().max() < 0.01 and (log_std[3:] < -1.0).all()
+
+
+def test_checkpoints_naming_deleted_options_load_unless_the_policy_needed_one(tmp_path):
+    """Options measured not to help were deleted (training.REMOVED_OPTIONS). A checkpoint whose
+    config still names them, off, loads; one whose policy was trained with the bounded mean
+    (the one deleted option that changed the policy itself) is refused in one line."""
+    from pathlib import Path
+
+    from mairl_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from mairl_core.training import REMOVED_OPTIONS, load_policy
+
+    src = Path(__file__).resolve().parents[2] / "bench" / "checkpoints" / "reach_mairl.pt"
+    payload = load_checkpoint(src)
+    meta = payload["meta"]
+    meta["config"].update(REMOVED_OPTIONS)
+    save_checkpoint(tmp_path / "old.pt", payload["state"], **meta)
+    policy, _ = load_policy(tmp_path / "old.pt")
+    obs = torch.zeros(1, meta["obs_dim"])
+    reference, _ = load_policy(src)
+    assert torch.equal(policy.act(obs, deterministic=True), reference.act(obs, deterministic=True))
+    meta["config"]["bound_policy_mean"] = True
+    save_checkpoint(tmp_path / "bounded.pt", payload["state"], **meta)
+    with pytest.raises(CheckpointError, match="bound_policy_mean") as err:
+        load_policy(tmp_path / "bounded.pt")
+    assert "\n" not in str(err.value)

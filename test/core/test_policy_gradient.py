@@ -1,6 +1,6 @@
 """MAIRL's model-based policy gradient (§IV-C, eq. 19-22).
 
-``ModelBasedLearner.rollout_objective`` evaluates J = mean_starts sum_t gamma^t r_hat_t along a
+``ImaginedLearner.rollout_objective`` evaluates J = mean_starts sum_t gamma^t r_hat_t along a
 differentiable rollout through the forward model; autograd of it must be the exact gradient of
 J (checked against finite differences), must include the entropy term through log pi (the
 reference code stopped gradient there), and must equal the SVG-style recursion of eq. 19-20.
@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from mairl_core.algos.adversarial import ModelBasedLearner
+from mairl_core.algos.imagined import ImaginedLearner
 from mairl_core.algos.config import AlgoConfig
 from mairl_core.models.nets import bounded
 from mairl_core.models.policy import CategoricalPolicy, GaussianPolicy
@@ -41,7 +41,7 @@ def _continuous_setup(seed=0, dynamics="mlp", **cfg_over):
         for p in policy.mean_net.parameters():
             p.add_(0.3 * torch.randn_like(p))
         policy.log_std.set_(torch.tensor([-0.3, 0.2]))
-    learner = ModelBasedLearner(_cfg(dynamics=dynamics, **cfg_over), env, policy,
+    learner = ImaginedLearner(_cfg(dynamics=dynamics, **cfg_over), env, policy,
                                 torch.Generator().manual_seed(seed))
     with torch.no_grad():
         for p in learner.dynamics.parameters():
@@ -178,7 +178,7 @@ def test_eq19_20_backward_recursion_linear(float64, k, a_coef, b_coef, c):
     gamma, horizon, n, sigma_log, alpha = 0.9, 4, 6, -0.7, 0.1
     env = SimpleNamespace(obs_dim=1, act_dim=1, discrete=False, dynamics_head="gaussian")
     policy = LinearPolicy(k, sigma_log)
-    learner = ModelBasedLearner(_cfg(rollout_horizon=horizon, gamma=gamma, entropy_weight=alpha),
+    learner = ImaginedLearner(_cfg(rollout_horizon=horizon, gamma=gamma, entropy_weight=alpha),
                                 env, policy, torch.Generator().manual_seed(0))
     learner.dynamics = LinearModel(a_coef, b_coef)
     g = torch.Generator().manual_seed(7)
@@ -216,7 +216,7 @@ def test_eq19_20_recursion_differs_from_myopic_gradient(float64):
     the gradient, so the test above would catch a learner that detached s_{t+1}."""
     env = SimpleNamespace(obs_dim=1, act_dim=1, discrete=False, dynamics_head="gaussian")
     policy = LinearPolicy(0.3, -0.7)
-    learner = ModelBasedLearner(_cfg(rollout_horizon=4, gamma=0.9), env, policy,
+    learner = ImaginedLearner(_cfg(rollout_horizon=4, gamma=0.9), env, policy,
                                 torch.Generator().manual_seed(0))
     model = LinearModel(0.9, 0.5)
     g = torch.Generator().manual_seed(7)
@@ -251,7 +251,7 @@ def _discrete_setup(seed=0):
     with torch.no_grad():
         for p in policy.logits_net.parameters():
             p.add_(0.5 * torch.randn_like(p))
-    learner = ModelBasedLearner(_cfg(rollout_horizon=3, dynamics="attention"), env, policy,
+    learner = ImaginedLearner(_cfg(rollout_horizon=3, dynamics="attention"), env, policy,
                                 torch.Generator().manual_seed(seed))
     disc = AIRLDiscriminator(N_STATES, N_ACT, hidden=(8,), gamma=0.9, state_only=False)
     return policy, learner, disc
@@ -302,140 +302,3 @@ def test_discrete_rollout_gradient_reaches_policy_logits():
     # reproducible given noises and the learner's generator
     learner.gen.manual_seed(5)
     assert learner.rollout_objective(disc, starts, noises).item() == obj.item()
-
-
-def test_bounded_mean_keeps_log_pi_of_saturated_actions_honest():
-    """A squashed policy whose pre-squash mean ran far past the bound (HalfCheetah from
-    scratch): log pi of its own sampled actions, re-evaluated from the stored action as D and
-    PPO do, is thousands of nats off; with ``bound_mean`` it stays within a few nats."""
-    from mairl_core.models.policy import GaussianPolicy
-
-    torch.manual_seed(0)
-    obs = torch.randn(256, 5)
-    gaps = {}
-    for bound_mean in (False, True):
-        pi = GaussianPolicy(5, 3, (16,), log_std_init=-1.0, action_scale=1.0, bound_mean=bound_mean)
-        with torch.no_grad():
-            pi.mean_net[-1].bias.fill_(100.0)  # every action at +1 after the squash
-        act, logp = pi.rsample(obs)
-        gaps[bound_mean] = float((pi.log_prob(obs, act.detach()) - logp.detach()).abs().max())
-        if bound_mean:
-            assert float(pi(obs)[0].max()) <= 3.81
-    assert gaps[False] > 1000 and gaps[True] < 20, gaps
-
-
-@pytest.mark.parametrize("action_scale", [None, 1.5])
-def test_replay_objective_equals_the_rollout_it_replays(float64, action_scale):
-    """rollout_mode 'replay' (SVG(inf) on recorded segments): replaying a segment that the
-    current policy and an exact model produced, with the noise inferred from its actions,
-    gives the imagined rollout's objective and the same gradient, value for value."""
-    from mairl_core.algos.adversarial import Transitions
-
-    policy, learner, disc, s0, noises = _continuous_setup(seed=3, rollout_mode="replay")
-    if action_scale is not None:
-        policy.squashed = True
-        policy.bound.fill_(action_scale)
-    obs, act, nxt = [], [], []
-    with torch.no_grad():  # "record" the rollout: here the model is the environment
-        s = s0
-        for t in range(T):
-            a, _ = policy.rsample(s, noises[t])
-            obs.append(s), act.append(a)
-            s = learner.predict(s, a)
-            nxt.append(s)
-    seg = Transitions(torch.stack(obs, 1), torch.stack(act, 1), torch.stack(nxt, 1), torch.zeros(B, T))
-    noise = policy.noise_of(seg.obs, seg.act)
-    torch.testing.assert_close(noise, torch.stack(noises, 1), rtol=1e-6, atol=1e-6)
-    params = list(policy.parameters())
-    replayed = learner.replay_objective(disc, seg, noise)
-    imagined = learner.rollout_objective(disc, s0, noises)
-    torch.testing.assert_close(replayed, imagined, rtol=1e-9, atol=1e-9)
-    torch.testing.assert_close(_flat_grad(replayed, params), _flat_grad(imagined, params),
-                               rtol=1e-7, atol=1e-9)
-
-
-def test_replay_states_are_the_recorded_ones_whatever_the_model(float64):
-    """With a model that is wrong, replay still scores only recorded states (the model gives
-    derivatives, never values), and the policy still gets a gradient through it."""
-    from mairl_core.algos.adversarial import Transitions
-
-    policy, learner, disc, _, _ = _continuous_setup(seed=4, rollout_mode="replay")
-    g = torch.Generator().manual_seed(7)
-    seg = Transitions(torch.randn(B, T, OBS, generator=g), torch.randn(B, T, ACT, generator=g),
-                      torch.randn(B, T, OBS, generator=g), torch.zeros(B, T))
-    seg.obs[:, 1:] = seg.next_obs[:, :-1]  # one trajectory per row
-    seen = []
-
-    class Recorder(nn.Module):
-        def policy_reward(self, obs, act, nxt, done, logp, alpha):
-            seen.append((obs.detach().clone(), act.detach().clone(), nxt.detach().clone()))
-            return disc.policy_reward(obs, act, nxt, done, logp, alpha)
-
-    obj = learner.replay_objective(Recorder(), seg, policy.noise_of(seg.obs, seg.act))
-    for t, (o, a, n) in enumerate(seen):
-        torch.testing.assert_close(o, seg.obs[:, t])
-        torch.testing.assert_close(a, seg.act[:, t])
-        torch.testing.assert_close(n, seg.next_obs[:, t])
-    assert _flat_grad(obj, [policy.mean_net[0].weight]).abs().max() > 0
-
-
-def test_replay_mode_needs_a_continuous_gaussian_policy():
-    env = SimpleNamespace(obs_dim=OBS, act_dim=3, discrete=False, dynamics_head="gaussian")
-    with pytest.raises(ValueError, match="replay"):
-        ModelBasedLearner(_cfg(rollout_mode="replay"), env, GaussianPolicy(OBS, 3, binary=1),
-                          torch.Generator())
-    env = SimpleNamespace(obs_dim=OBS, act_dim=ACT, discrete=True, dynamics_head="categorical")
-    with pytest.raises(ValueError, match="replay"):
-        ModelBasedLearner(_cfg(rollout_mode="replay"), env, CategoricalPolicy(OBS, ACT),
-                          torch.Generator())
-
-
-def test_rollout_critic_closes_the_rollout_with_discounted_value(float64):
-    """rollout_critic: J = sum_{t<H} gamma^t r_hat_t + gamma^H V(s_H), V's gradient reaching
-    the policy through the model."""
-    policy, learner, disc, s0, noises = _continuous_setup(seed=5, rollout_critic=True)
-    plain = ModelBasedLearner(_cfg(), learner.env, policy, torch.Generator())
-    plain.dynamics = learner.dynamics
-    s = s0
-    with torch.no_grad():
-        for t in range(T):
-            s = learner.predict(s, policy.rsample(s, noises[t])[0])
-    expected = plain.rollout_objective(disc, s0, noises) + 0.9 ** T * learner.critic(s).squeeze(-1).mean()
-    torch.testing.assert_close(learner.rollout_objective(disc, s0, noises), expected)
-    assert set(learner.modules()) == {"dynamics", "critic"} and "critic_opt" in learner.optimizers()
-
-
-def test_critic_fits_td_lambda_returns(float64):
-    """train_critic's targets are TD(lambda) returns of r_hat on recorded episodes, bootstrapped
-    with V at the (truncated) end; with lambda = 1 and V = c they are the discounted returns
-    plus gamma^(T-t) c."""
-    from mairl_core.algos.adversarial import Transitions
-
-    policy, learner, _, _, _ = _continuous_setup(seed=6, rollout_critic=True, critic_lambda=1.0)
-    with torch.no_grad():
-        for p in learner.critic.parameters():
-            p.zero_()
-        learner.critic[-1].bias.fill_(2.0)
-    n_eps, length = 2, 4
-    rewards = torch.arange(n_eps * length, dtype=torch.float64).reshape(n_eps, length)
-
-    class Fixed(nn.Module):  # r_hat = the step's index, whatever the transition
-        def policy_reward(self, obs, act, nxt, done, logp, alpha):
-            return rewards.reshape(-1)
-
-    ep = Transitions(torch.randn(n_eps, length, OBS), torch.randn(n_eps, length, ACT),
-                     torch.randn(n_eps, length, OBS), torch.zeros(n_eps, length))
-    expected = torch.zeros(n_eps, length)
-    for t in range(length):
-        for k in range(t, length):
-            expected[:, t] += 0.9 ** (k - t) * rewards[:, k]
-        expected[:, t] += 0.9 ** (length - t) * 2.0
-    out = learner.train_critic(Fixed(), [ep])
-    assert out["critic/target"] == pytest.approx(expected.mean().item())
-    # and an untouched critic learns them: its error falls
-    _, learner, _, _, _ = _continuous_setup(seed=7, rollout_critic=True, critic_lambda=1.0,
-                                            critic_lr=1e-2)
-    first = learner.train_critic(Fixed(), [ep])["critic/loss"]
-    for _ in range(30):
-        last = learner.train_critic(Fixed(), [ep])["critic/loss"]
-    assert last < 0.5 * first

@@ -207,7 +207,7 @@ def test_transferred_reward_is_frozen_and_needs_no_demos(tmp_path, demo_dir, sma
                           true_reward=True)
     obs = true.collect().next_obs[:, :3]  # normalised, as the model's rollouts see them
     raw = true.obs_norm.inverse(obs)
-    r = true.policy_disc.policy_reward(obs, None, obs, None, torch.zeros(obs.shape[:2]), 0.1)
+    r = true.disc.policy_reward(obs, None, obs, None, torch.zeros(obs.shape[:2]), 0.1)
     torch.testing.assert_close(r, -raw[..., 12:15].norm(dim=-1) / 0.05)
     assert "policy/objective" in true.train_iteration()
     with pytest.raises(ValueError, match="reach only"):

@@ -2,7 +2,7 @@
 between two, and resumed with ``--resume`` ends bit for bit where an uninterrupted run of
 the same seed ends (every tensor of the state, the random streams, the buffers and the
 curve). UR5 reach is the run: its normalised Gaussian dynamics are scaled once, on the
-first fit (``ModelBasedLearner.model_scaled``), which GridWorld's categorical model never is.
+first fit (``ImaginedLearner.model_scaled``), which GridWorld's categorical model never is.
 """
 
 from __future__ import annotations
@@ -149,11 +149,11 @@ def test_resuming_another_run_says_so_in_one_line_and_keeps_the_checkpoint(gridw
 
 def test_an_old_checkpoint_lacking_needed_state_fails_in_one_line(gridworld_experiment, expert_demos,
                                                                   tmp_path):
-    """The explorer's critic joined the checkpoint in version 2: a version-1 checkpoint of such
-    a run cannot be resumed exactly, and says so (nothing is written)."""
+    """A checkpoint of an explorer run that lacks the explorer's buffer cannot be resumed
+    exactly, and says so (nothing is written)."""
     from mairl_core.training import train_run
 
-    kw = dict(explorer_negatives=0.25, rollout_critic=True)
+    kw = dict(explorer_negatives=0.25)
     tr = make_trainer(gridworld_experiment, expert_demos, seed=2, **kw)
     meta = {"method": "mairl", "task": "gridworld"}
     train_run(tr, tmp_path, meta=meta, env_steps=tr.cfg.n_envs * tr.env.horizon, progress=False,
@@ -161,23 +161,23 @@ def test_an_old_checkpoint_lacking_needed_state_fails_in_one_line(gridworld_expe
     ckpt = tmp_path / "checkpoint.pt"
     payload = load_checkpoint(ckpt)
     state = payload["state"]
-    del state["version"], state["modules"]["explorer_critic"], state["optimizers"]["explorer_critic_opt"]
+    del state["explorer_buffer"], state["modules"]["explorer"], state["optimizers"]["explorer_opt"]
     save_checkpoint(ckpt, state, **payload["meta"])
     before = ckpt.read_bytes()
     fresh = make_trainer(gridworld_experiment, expert_demos, seed=2, **kw)
     with pytest.raises(CheckpointError) as err:
         train_run(fresh, tmp_path, meta=meta, resume=True, progress=False, tensorboard=False)
     msg = str(err.value)
-    assert "module 'explorer_critic'" in msg and "optimiser 'explorer_critic_opt'" in msg
+    assert "module 'explorer'" in msg and "optimiser 'explorer_opt'" in msg and "explorer's buffer" in msg
     assert "\n" not in msg and ckpt.read_bytes() == before
 
 
-def test_the_explorer_and_its_critic_resume_exactly(gridworld_experiment, expert_demos):
-    """The explorer's own critic (``rollout_critic``) and its learner are in the state: a
-    restored trainer takes the next iteration exactly as the original."""
+def test_the_explorer_resumes_exactly(gridworld_experiment, expert_demos):
+    """The explorer's policy, optimiser, buffer and learner are in the state: a restored
+    trainer takes the next iteration exactly as the original."""
     import io
 
-    kw = dict(explorer_negatives=0.25, rollout_critic=True)
+    kw = dict(explorer_negatives=0.25)
     a = make_trainer(gridworld_experiment, expert_demos, seed=3, **kw)
     a.train_iteration()
     a.train_iteration()
@@ -191,4 +191,4 @@ def test_the_explorer_and_its_critic_resume_exactly(gridworld_experiment, expert
     b.train_iteration()
     assert_tree_equal({k: m.state_dict() for k, m in a.modules().items()},
                       {k: m.state_dict() for k, m in b.modules().items()})
-    assert "explorer_critic" in b.modules()
+    assert "explorer" in b.modules()

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from mairl_core.algos.adversarial import AdversarialTrainer, Transitions
+from mairl_core.algos.adversarial import AdversarialTrainer
+from mairl_core.algos.transitions import Transitions
 from mairl_core.algos.config import AlgoConfig
 from mairl_core.algos.svg import SVGConfig, SVGLearner
 

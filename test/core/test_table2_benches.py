@@ -199,29 +199,15 @@ def test_a_diverged_run_is_reported_and_the_others_kept(tmp_path, demo_dir, monk
 
 
 def test_scratch_config_is_table_two_without_bc():
-    """config/mujoco_scratch.yaml: mujoco_train.yaml (its base) with no BC start or term."""
+    """config/mujoco_scratch.yaml: mujoco_train.yaml (its base) with no BC start or term, on the
+    SVG learner, with AIRL (SAC) beside the PPO baselines."""
     from mairl_core.benchmarks.mujoco import load_bench
 
     base, scratch = load_bench("mujoco_train"), load_bench("mujoco_scratch")
     assert (scratch.algo.bc_init_steps, scratch.algo.bc_weight, scratch.algo.env_steps) == (0, 0.0, 300_000)
-    assert scratch.methods == ["MAIRL (s,a)", "AIRL (s,a)", "GAIL"]
+    assert (base.algo.learner, scratch.algo.learner) == ("imagined", "svg")
+    assert scratch.methods == ["MAIRL (s,a)", "AIRL (SAC)", "AIRL (s,a)", "GAIL"]
     same = {k: v for k, v in dataclasses.asdict(base.algo).items()
-            if k not in ("bc_init_steps", "bc_weight", "env_steps")}
+            if k not in ("bc_init_steps", "bc_weight", "env_steps", "learner")}
     assert same == {k: v for k, v in dataclasses.asdict(scratch.algo).items() if k in same}
     assert (scratch.n_demos, scratch.seeds, scratch.eval_every) == (base.n_demos, base.seeds, base.eval_every)
-
-
-def test_entropy_configs_change_only_the_entropy_weight_and_the_mean_bound():
-    """config/mujoco_scratch_ent.yaml and mujoco_train_ent.yaml: their bases with entropy
-    weight 0.2 and a bounded pre-squash mean, nothing else in the algorithm changed."""
-    from mairl_core.benchmarks.mujoco import load_bench
-
-    for base_name in ("mujoco_scratch", "mujoco_train"):
-        base, ent = load_bench(base_name), load_bench(f"{base_name}_ent")
-        assert (ent.algo.entropy_weight, ent.algo.bound_policy_mean) == (0.2, True)
-        assert (base.algo.entropy_weight, base.algo.bound_policy_mean) == (0.01, False)
-        changed = {k for k, v in dataclasses.asdict(ent.algo).items()
-                   if dataclasses.asdict(base.algo)[k] != v}
-        assert changed == {"entropy_weight", "bound_policy_mean"}
-        assert ent.methods == ["MAIRL (s,a)"]
-        assert (ent.n_demos, ent.seeds, ent.eval_every) == (base.n_demos, base.seeds, base.eval_every)

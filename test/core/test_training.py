@@ -149,7 +149,9 @@ def test_ppo_ratio_stays_finite_when_stored_log_probs_are_far_off(gridworld_expe
     trainer = make_trainer(gridworld_experiment, expert_demos, method="gail")
     batch = trainer.collect()
     batch = dataclasses.replace(batch, logp=torch.full_like(batch.logp, -1e4))
-    trainer.learner.update_policy(trainer, batch)
+    from mairl_core.algos.ppo import PPOContext
+
+    trainer.learner.update_policy(PPOContext(batch, trainer.disc))
     assert all(torch.isfinite(p).all() for p in trainer.policy.parameters())
 
 

@@ -73,7 +73,7 @@ def _tiny_trainer_setup(**overrides):
 
     import torch
 
-    from mairl_core.algos.adversarial import Transitions
+    from mairl_core.algos.transitions import Transitions
     from mairl_core.algos.config import AlgoConfig
     from mairl_core.envs.ur5_reach import UR5ReachVecEnv
 
@@ -125,37 +125,6 @@ def test_rgb_array_rendering_headless():
         UR5ReachEnv(render_mode="human")
 
 
-def test_random_negatives_are_real_random_episodes_in_d_batches():
-    """random_negatives: episodes of uniform random actions inside the step bound, collected
-    once (env steps counted), kept out of the agent's buffer, mixed into D's agent batches,
-    and carried by checkpoints."""
-    import torch
-
-    from mairl_core.algos.adversarial import AdversarialTrainer
-    from mairl_core.envs.ur5_reach import UR5ReachVecEnv
-
-    venv, expert, cfg = _tiny_trainer_setup(random_negatives=3, random_negative_frac=0.5)
-    trainer = AdversarialTrainer("mairl", cfg, venv, expert, seed=0)
-    seen = []
-    orig = trainer._disc_logits
-    trainer._disc_logits = lambda b, traj: (seen.append(b.act), orig(b, traj))[1]
-    trainer.train_iteration()
-    pool = trainer.random_pool
-    assert pool.act.shape == (400, 6)  # 3 episodes asked: 2 collections of 2, flattened
-    assert trainer.env_steps == 600 and trainer.buffer.size == 2  # only the agent's 2 episodes
-    bound = venv.action_scale
-    assert (pool.act.abs() <= bound + 1e-6).all() and pool.act.abs().max() > 0.8 * bound
-    # D's agent batch (the second of each pair): 16 agent transitions, then 16 random ones
-    rows = {tuple(r.tolist()) for r in pool.act}
-    assert [tuple(r.tolist()) in rows for r in seen[1]] == [False] * 16 + [True] * 16
-    state = trainer.state_dict()
-    other = AdversarialTrainer("mairl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
-    other.load_state_dict(state)
-    assert torch.equal(other.random_pool.obs, pool.obs)
-    with pytest.raises(ValueError, match="random_negatives needs"):
-        AdversarialTrainer("gan-gcl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
-
-
 def test_relabeled_negatives_are_demos_aimed_at_another_demos_block():
     """relabeled_negatives: D's agent batches end with demo transitions whose block is another
     demo episode's (never their own), with the demo's own actions; the env reads back the
@@ -164,7 +133,8 @@ def test_relabeled_negatives_are_demos_aimed_at_another_demos_block():
 
     import torch
 
-    from mairl_core.algos.adversarial import AdversarialTrainer, Transitions
+    from mairl_core.algos.adversarial import AdversarialTrainer
+    from mairl_core.algos.transitions import Transitions
     from mairl_core.algos.config import AlgoConfig
     from mairl_core.envs.ur5_reach import UR5ReachEnv, UR5ReachVecEnv
 
@@ -210,9 +180,9 @@ def test_relabeled_negatives_are_demos_aimed_at_another_demos_block():
     # a frozen reward trains no D: the option is moot, and no demos are needed (reward transfer)
     frozen = dataclasses.replace(cfg, freeze_reward=True, rollout_expert_frac=0.0, bc_weight=0.0)
     assert AdversarialTrainer("mairl", frozen, UR5ReachVecEnv(2, seed=0), None, seed=0,
-                              obs_norm=trainer.obs_norm).goal_shift is None
+                              obs_norm=trainer.obs_norm).relabeler is None
     with pytest.raises(ValueError, match="relabeled_negatives must be"):
-        dataclasses.replace(cfg, relabeled_negatives=0.8, random_negatives=1, random_negative_frac=0.3)
+        dataclasses.replace(cfg, relabeled_negatives=1.0)
 
 
 def test_explorer_negatives_come_from_a_demo_free_policy_sharing_the_model():
@@ -226,31 +196,34 @@ def test_explorer_negatives_come_from_a_demo_free_policy_sharing_the_model():
     from mairl_core.algos.adversarial import AdversarialTrainer
     from mairl_core.envs.ur5_reach import UR5ReachVecEnv
 
+    with pytest.raises(ValueError, match="learner: imagined"):
+        _, exp0, cfg0 = _tiny_trainer_setup(explorer_negatives=0.5)
+        AdversarialTrainer("mairl", cfg0, UR5ReachVecEnv(2, seed=0), exp0, seed=0)
     venv, expert, cfg = _tiny_trainer_setup(bc_weight=1.0, rollout_expert_frac=0.5,
-                                            explorer_negatives=0.5)
+                                            explorer_negatives=0.5, learner="imagined")
     trainer = AdversarialTrainer("mairl", cfg, venv, expert, seed=0)
-    xcfg = trainer.explorer_learner.cfg
+    xcfg = trainer.explorer.learner.cfg
     assert xcfg.bc_weight == 0 and xcfg.rollout_expert_frac == 0  # no demos reach the explorer
-    assert trainer.explorer_learner.dynamics is trainer.learner.dynamics
-    before = [p.detach().clone() for p in trainer.explorer.parameters()]
+    assert trainer.explorer.learner.dynamics is trainer.learner.dynamics
+    before = [p.detach().clone() for p in trainer.explorer.policy.parameters()]
     seen = []
     orig = trainer._disc_logits
     trainer._disc_logits = lambda b, traj: (seen.append(b.act), orig(b, traj))[1]
     metrics = trainer.train_iteration()
     assert trainer.env_steps == 400  # the agent's 2 episodes and the explorer's 2
-    assert trainer.buffer.size == 2 and trainer.explorer_buffer.size == 2
+    assert trainer.buffer.size == 2 and trainer.explorer.buffer.size == 2
     assert "explorer/objective" in metrics and "explorer/success" in metrics
-    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.explorer.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.explorer.policy.parameters()))
     # D's agent batch: 16 of the agent's transitions, then 16 of the explorer's
     mine = {tuple(r.tolist()) for r in trainer.buffer.data.act[:2].reshape(-1, 6)}
-    theirs = {tuple(r.tolist()) for r in trainer.explorer_buffer.data.act[:2].reshape(-1, 6)}
+    theirs = {tuple(r.tolist()) for r in trainer.explorer.buffer.data.act[:2].reshape(-1, 6)}
     assert [tuple(r.tolist()) in mine for r in seen[1]] == [True] * 16 + [False] * 16
     assert [tuple(r.tolist()) in theirs for r in seen[1]] == [False] * 16 + [True] * 16
     other = AdversarialTrainer("mairl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
     other.load_state_dict(trainer.state_dict())
-    assert all(torch.equal(a, b) for a, b in zip(other.explorer.parameters(),
-                                                 trainer.explorer.parameters()))
-    assert torch.equal(other.explorer_buffer.data.obs, trainer.explorer_buffer.data.obs)
+    assert all(torch.equal(a, b) for a, b in zip(other.explorer.policy.parameters(),
+                                                 trainer.explorer.policy.parameters()))
+    assert torch.equal(other.explorer.buffer.data.obs, trainer.explorer.buffer.data.obs)
     with pytest.raises(ValueError, match="explorer_negatives needs a model-based"):
         AdversarialTrainer("airl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
     with pytest.raises(ValueError, match="explorer_negatives must be"):
@@ -267,7 +240,8 @@ def test_grad_penalty_can_leave_out_the_goal_entries():
 
     import torch
 
-    from mairl_core.algos.adversarial import AdversarialTrainer, Transitions
+    from mairl_core.algos.adversarial import AdversarialTrainer
+    from mairl_core.algos.transitions import Transitions
     from mairl_core.algos.config import AlgoConfig
     from mairl_core.envs.ur5_reach import UR5ReachVecEnv
 

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .algos.adversarial import AdversarialTrainer, Transitions, make_policy
+from .algos.adversarial import AdversarialTrainer, make_policy
+from .algos.transitions import Transitions
 from .algos.config import AlgoConfig
 from .algos.normalize import NormalizedPolicy, ObsNorm
 from .config import (ConfigError, Count, Seed, from_dict, read_experiment_yaml, read_yaml,

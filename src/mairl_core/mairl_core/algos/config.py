@@ -31,7 +31,7 @@ class AlgoConfig:
     learner: Literal["svg", "imagined"] = "svg"
     """``svg``: the soft actor-critic with H-step model gradients (algos/svg.py, settings in
     ``svg``); ``imagined``: the paper's update, ``rollout_horizon``-step imagined rollouts of
-    r_hat with no critic (algos/adversarial.py ModelBasedLearner; the only one for discrete
+    r_hat with no critic (algos/imagined.py; the only one for discrete
     actions, GridWorld)."""
     svg: SVGConfig = field(default_factory=lambda: SVGConfig(horizon=1))
     """The SVG learner's settings (also AIRL (SAC)'s, with horizon 0); its discount is
@@ -97,8 +97,6 @@ class AlgoConfig:
     first expert + agent batch is 0. AIRL's logit is f - log pi, and a continuous policy's
     log pi is tens of nats in physical units (a 6-joint arm: ~ +15): with Adam moving the
     bias ~lr per step, f would need thousands of steps just to absorb that constant."""
-    policy_uses_ema: bool = False
-    """Train the policy on the reward of D's EMA (``reward_ema`` > 0) instead of D itself."""
     reward_ema: float = 0.0
     """Decay of an exponential moving average of the discriminator's weights, kept beside it
     and reported as the learned reward (0 = off: the last iterate is the reward)."""
@@ -123,19 +121,11 @@ class AlgoConfig:
     # --- model-based policy update (§IV-C) ---
     rollout_horizon: int = 10
     """Length of differentiable rollouts (reference code: 10)."""
-    rollout_mode: Literal["imagined", "real", "replay"] = "imagined"
+    rollout_mode: Literal["imagined", "real"] = "imagined"
     """'imagined': s' from the model; 'real': s' value from the env, gradient from the
-    model, s' = F(s,a) + stop_grad(s'_env - F(s,a)) (needs an env that can be reset to a state);
-    'replay': the same on recorded segments of the agent's recent episodes (and, with
-    ``rollout_expert_frac``, the demos'), each action re-parameterised with its inferred noise
-    (SVG(inf); no env steps of its own, continuous Gaussian policies only)."""
+    model, s' = F(s,a) + stop_grad(s'_env - F(s,a)) (needs an env that can be reset to a
+    state, e.g. GridWorld; the reference code's rollouts)."""
     rollout_batch: int = 512
-    rollout_critic: bool = False
-    """End each differentiable rollout with gamma^H V(s_H), V fitted every update to TD(lambda)
-    returns of the policy reward on the recent episodes (and the demos', with
-    ``rollout_expert_frac``); False = the paper's plain H-step objective."""
-    critic_lr: float = 3e-4
-    critic_lambda: float = 0.95
     rollout_expert_frac: float = 0.0
     """Fraction of rollout starts drawn from the demos' states instead of the agent's (the
     reference code resets continuous-control rollouts to expert states)."""
@@ -157,14 +147,6 @@ class AlgoConfig:
     inside (log_std_min, log_std_max); the learned value stays smoothly inside (a tanh rescaling)."""
     log_std_min: float = -5.0
     log_std_max: float = 1.0
-    bound_policy_mean: bool = False
-    """Squashed Gaussian policies: keep the pre-squash mean inside the range where an action is
-    still invertible (|mu| <= atanh(1 - 1e-3) c, about 3.8 c), as mu_max tanh(raw / mu_max).
-    Without it a policy learning from scratch can push mu far past the bound (HalfCheetah: all
-    actions at +-1), where log pi(a) of a stored action, evaluated at the clamp edge, is
-    thousands of nats off: D's logit f - log pi and the entropy reward then reward saturation.
-    Off by default: every committed figure was measured without it."""
-
     # --- discriminator regularisation ---
     grad_penalty: float = 0.0
     """Weight of a gradient penalty on expert inputs (0 = off)."""
@@ -172,15 +154,6 @@ class AlgoConfig:
     """Goal-conditioned envs (``goal_slice``): include the goal entries of the observation in
     the gradient penalty. The demos end at their goals, so a penalty there flattens the reward
     exactly where a learner needs its slope to get the last centimetres."""
-    random_negatives: int = 0
-    """Episodes of uniformly random actions (inside the env's action bound) collected once,
-    before the first iteration (rounded up to whole collections of ``n_envs`` episodes; their
-    env steps count in the budget), kept apart from the
-    agent's buffer; D's agent batches then draw ``random_negative_frac`` of their transitions
-    from them. D otherwise only ever separates the demos from the current, demo-held policy,
-    and its reward is unconstrained far from both (reward transfer: a fresh policy finds those
-    regions); 0 = off. Continuous actions, transition-level discriminators only."""
-    random_negative_frac: float = 0.25
     relabeled_negatives: float = 0.0
     """Goal-conditioned tasks (an env with ``goal_slice``: observation entries that hold
     ``tip - goal``, and ``goal_positions``): this share of D's agent-side batch are demo
@@ -215,7 +188,7 @@ class AlgoConfig:
     def __post_init__(self) -> None:
         # Checked here, not only by the YAML loader: CLI overrides arrive by dataclasses.replace.
         # `not x > 0` (not `x <= 0`) so that NaN fails too.
-        positive = ["disc_lr", "policy_lr", "model_lr", "bc_lr", "critic_lr", "ppo_lr",
+        positive = ["disc_lr", "policy_lr", "model_lr", "bc_lr", "ppo_lr",
                     "batch_size", "horizon", "n_envs", "buffer_size", "env_steps", "agent_recent",
                     "d_model", "n_heads", "embed_hidden", "rollout_horizon", "rollout_batch",
                     "model_steps", "disc_steps", "policy_steps", "ppo_epochs", "ppo_minibatches",
@@ -242,21 +215,14 @@ class AlgoConfig:
             raise ValueError(f"need log_std_min < log_std_init < log_std_max (the log std is kept "
                              f"smoothly inside its bounds and starts strictly inside), got "
                              f"{self.log_std_min}, {self.log_std_init}, {self.log_std_max}")
-        if not 0.0 <= self.critic_lambda <= 1.0:
-            raise ValueError(f"critic_lambda must be in [0, 1], got {self.critic_lambda}")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
         if not self.entropy_weight >= 0:
             raise ValueError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
-        if not 0.0 <= self.random_negative_frac < 1.0 or self.random_negatives < 0:
-            raise ValueError("random_negatives must be >= 0 and random_negative_frac in [0, 1)")
-        if not 0.0 <= self.relabeled_negatives < 1.0 or (
-                self.relabeled_negatives + (self.random_negative_frac if self.random_negatives else 0) >= 1):
-            raise ValueError("relabeled_negatives must be in [0, 1), and with random_negative_frac "
-                             "leave some of D's agent batch to the agent")
+        if not 0.0 <= self.relabeled_negatives < 1.0:
+            raise ValueError(f"relabeled_negatives must be in [0, 1), got {self.relabeled_negatives}")
         if not 0.0 <= self.explorer_negatives < 1.0 or self.explorer_every < 1 or self.explorer_window < 0 or (
-                self.explorer_negatives + self.relabeled_negatives
-                + (self.random_negative_frac if self.random_negatives else 0) >= 1):
+                self.explorer_negatives + self.relabeled_negatives >= 1):
             raise ValueError("explorer_negatives must be in [0, 1), explorer_every >= 1 and "
                              "explorer_window >= 0, and with the other negatives leave some of "
                              "D's agent batch to the agent")

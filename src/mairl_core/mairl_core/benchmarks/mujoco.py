@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..algos.adversarial import AdversarialTrainer, TrainingDiverged, Transitions
+from ..algos.adversarial import AdversarialTrainer, TrainingDiverged
+from ..algos.transitions import Transitions
 from ..algos.config import AlgoConfig
 from ..config import (ConfigError, Count, NonNegative, from_dict, read_experiment_yaml, read_yaml,
                       resolve_config, section)

@@ -244,7 +244,7 @@ class GridWorldVecEnv:
 
     def demos_to_transitions(self, demos: Demos):
         """Expert demos as the trainers' fixed-length episode tensors."""
-        from ..algos.adversarial import Transitions
+        from ..algos.transitions import Transitions
 
         s = torch.as_tensor(demos.states)
         a = torch.as_tensor(demos.actions)

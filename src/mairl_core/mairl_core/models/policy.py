@@ -58,7 +58,7 @@ class GaussianPolicy(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (32, 32),
                  log_std_init: float = -0.5, log_std_min: float = -5.0, log_std_max: float = 1.0,
                  action_scale: float | Sequence[float] | torch.Tensor | None = None,
-                 binary: int = 0, temperature: float = 1.0, bound_mean: bool = False,
+                 binary: int = 0, temperature: float = 1.0,
                  state_std: bool = False):
         super().__init__()
         if not 0 <= binary <= act_dim or temperature <= 0:
@@ -75,7 +75,6 @@ class GaussianPolicy(nn.Module):
             self.log_std.raw.requires_grad_(False)
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
         self.squashed = action_scale is not None
-        self.bound_mean = bool(bound_mean) and self.squashed  # AlgoConfig.bound_policy_mean
         bound = torch.ones(act_dim)
         if self.squashed:
             bound = torch.as_tensor(action_scale, dtype=torch.float32).expand(act_dim).clone()
@@ -95,21 +94,15 @@ class GaussianPolicy(nn.Module):
         return bounded(out[..., self.act_dim:] + self.log_std.raw, self.log_std_min,
                        self.log_std_max)
 
-    def _mean(self, raw: torch.Tensor) -> torch.Tensor:
-        if not self.bound_mean:
-            return raw
-        edge = self.bound[:self.n_cont] * math.atanh(1 - self._EDGE)
-        return edge * torch.tanh(raw / edge)
-
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean of the continuous entries, their log std); see ``logits`` for binary ones."""
         out = self.mean_net(obs)
-        return self._mean(out[..., :self.n_cont]), self._std_log(out)
+        return out[..., :self.n_cont], self._std_log(out)
 
     def _heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(mean, log std, logits of the binary entries) from one network pass."""
         out = self.mean_net(obs)
-        return (self._mean(out[..., :self.n_cont]), self._std_log(out),
+        return (out[..., :self.n_cont], self._std_log(out),
                 out[..., self.n_cont:self.act_dim])
 
     def _squash(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,16 +174,6 @@ class GaussianPolicy(nn.Module):
         return action_vec
 
     @torch.no_grad()
-    def noise_of(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """The standard-normal ``noise`` for which ``rsample(obs, noise)`` gives ``action``
-        (continuous entries; the re-parameterisation inverted, as SVG infers the noise of a
-        recorded action). A squashed action on its bound is taken at the clamp edge."""
-        if self.binary:
-            raise ValueError("noise_of: binary action entries have no invertible noise")
-        mean, log_std = self.forward(obs.reshape(-1, obs.shape[-1]))
-        u = self._unsquash(action.reshape(-1, action.shape[-1]))
-        return ((u - mean) / log_std.exp()).reshape(action.shape)
-
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         mean, log_std, logits = self._heads(obs)
