@@ -211,3 +211,41 @@ def test_scratch_config_is_table_two_without_bc():
             if k not in ("bc_init_steps", "bc_weight", "env_steps", "learner")}
     assert same == {k: v for k, v in dataclasses.asdict(scratch.algo).items() if k in same}
     assert (scratch.n_demos, scratch.seeds, scratch.eval_every) == (base.n_demos, base.seeds, base.eval_every)
+
+
+@pytest.mark.parametrize("method", ["MAIRL (s,a)", "AIRL (s,a)"])
+def test_a_stopped_mujoco_run_resumes_exactly(tmp_path, demo_dir, monkeypatch, method):
+    """`bench mujoco --resume`: a run killed right after a checkpoint and resumed gives the
+    record an uninterrupted run gives (curve, selected and last policies' returns), writes it
+    to the work directory and drops its checkpoint; a finished run is not run again."""
+    from mairl_core.benchmarks import mujoco as mj
+
+    base = mj.load_bench("mujoco_scratch")
+    algo = dataclasses.replace(
+        base.algo, env_steps=500, policy_hidden=(16, 16), reward_hidden=(16, 16), d_model=16,
+        n_heads=2, embed_hidden=8, disc_steps=2, disc_warmup_iters=1, batch_size=64, ppo_epochs=1,
+        svg=dataclasses.replace(base.algo.svg, hidden=(16, 16), batch_size=32, model_warmup=200,
+                                model_d=16, reward_hidden=(16, 16)))
+    cfg = dataclasses.replace(base, n_demos=2, horizon=100, eval_every=1, checkpoint_every=2,
+                              curve_episodes=1, test_episodes=1, demo_dir=demo_dir, algo=algo)
+    full = mj.run_one(cfg, "HalfCheetah-v5", method, 0)
+    real_save = mj._save_run
+
+    def save_then_die(*args):
+        real_save(*args)
+        raise KeyboardInterrupt  # killed just after its first checkpoint (iteration 2)
+
+    monkeypatch.setattr(mj, "_save_run", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        mj.run_one(cfg, "HalfCheetah-v5", method, 0, work_dir=str(tmp_path))
+    stem = mj.run_stem(method, 0)
+    assert (tmp_path / f"{stem}.pt").is_file() and not (tmp_path / f"{stem}.json").exists()
+    monkeypatch.setattr(mj, "_save_run", real_save)
+    resumed = mj.run_one(cfg, "HalfCheetah-v5", method, 0, work_dir=str(tmp_path), resume=True)
+    for rec in (full, resumed):
+        rec.pop("wall_s")
+    assert resumed == full and len(full["curve"]) == 5
+    assert (tmp_path / f"{stem}.json").is_file() and not (tmp_path / f"{stem}.pt").exists()
+    again = mj.run_one(cfg, "HalfCheetah-v5", method, 0, work_dir=str(tmp_path), resume=True)
+    again.pop("wall_s")
+    assert again == full

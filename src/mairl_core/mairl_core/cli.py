@@ -487,10 +487,11 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
     print(f"{args.env} benchmark: {', '.join(cfg.methods) or 'none of ours'}"
           + (" + imitation's GAIL, AIRL" if args.peer else "") + f"; {cfg.seeds} seeds; "
           f"{cfg.algo.env_steps} env steps per run; {cfg.n_demos} demos from {mj.demo_path(cfg, args.env)}"
-          + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
+          + (" (resuming)" if args.resume else "") + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
     t0 = time.perf_counter()
     runs = mj.run_benchmark(cfg, args.env, workers=args.workers, progress=not args.no_progress,
-                            seed=args.seed) if cfg.methods else []
+                            seed=args.seed, work_dir=out / "runs", resume=args.resume
+                            ) if cfg.methods else []
     expert = mj.expert_run(cfg, args.env)  # the demonstrator on the same held-out episodes
     runs = ([expert] if expert else []) + runs
     (out / "runs.json").write_text(json.dumps(runs) + "\n")  # kept if the peers fail
@@ -739,6 +740,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where ENV.npz demos are (default: bench/demos of this checkout)")
     seeded_runs(mjp)
     mjp.add_argument("--env-steps", type=count_arg, default=None, help="budget (default: config)")
+    mjp.add_argument("--resume", action="store_true",
+                     help="skip our runs already finished in --out/runs and continue the others from "
+                          "their checkpoints (exactly); the imitation peers restart")
     mjp.set_defaults(func=_bench_mujoco)
 
     rlp = bsub.add_parser("rl", help="our policy learner, SVG(H), on a task's TRUE reward beside "

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 J = TypeVar("J")
+
+
+def run_stem(method: str, seed: int) -> str:
+    """A run's file name stem: its table row and seed, e.g. ``MAIRL_s_a_seed0``."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", method).strip("_") + f"_seed{seed}"
 
 
 def run_parallel(fn: Callable[[J], dict[str, Any]], jobs: Sequence[J], *, workers: int | None,

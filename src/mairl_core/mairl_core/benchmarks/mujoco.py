@@ -6,12 +6,18 @@ deterministic policy is evaluated on ``curve_episodes`` training-seed episodes (
 learning curve); at the end the last policy and the selected one (the best curve point,
 ``SELECTION_RULE``) are tested on ``test_episodes`` held-out episodes (reset seeds
 100000+). Returns are the tasks' true returns; rows also give them expert-normalised.
+
+With a work directory each run writes its record there when it ends (``RUN.json``) and a
+checkpoint every ``checkpoint_every`` iterations (``RUN.pt``: the trainer's whole state, its
+curve so far and the selected policy); ``resume`` skips finished runs and continues the
+others from their checkpoints, exactly as if never stopped.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +29,12 @@ import torch
 from ..algos.adversarial import AdversarialTrainer, TrainingDiverged
 from ..algos.transitions import Transitions
 from ..algos.config import AlgoConfig
+from ..checkpoint import load_checkpoint, save_checkpoint
 from ..config import (ConfigError, Count, NonNegative, from_dict, read_experiment_yaml, read_yaml,
                       resolve_config, section)
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
 from ..experts import DEMO_DIR, ExpertError, load_demos
-from . import run_parallel
+from . import run_parallel, run_stem
 
 SELECTION_RULE = ("the policy with the highest mean return over the curve evaluations "
                   "(training-seed episodes); ties go to the later one")
@@ -61,6 +68,8 @@ class MujocoBenchSettings:
     curve_episodes: Count = 3
     test_episodes: Count = 10
     horizon: Count = 1000
+    checkpoint_every: Count = 25
+    """Iterations between a run's checkpoints (with a work directory: ``--resume``)."""
 
 
 @dataclass
@@ -128,9 +137,26 @@ def _bc(cfg: MujocoBenchConfig, env: LocomotionVecEnv, expert: Transitions, seed
     return trainer.deployable_policy()
 
 
-def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int) -> dict[str, Any]:
+def _save_run(path: Path, trainer: AdversarialTrainer, record: dict[str, Any],
+              best: dict[str, Any]) -> None:
+    """A run's checkpoint: the trainer's state, the record so far, the selected policy."""
+    state = {"trainer": trainer.state_dict()}
+    if best:
+        state["best_policy"] = best["policy"].state_dict()
+    save_checkpoint(path, state, record=json.dumps(record),
+                    best=json.dumps({k: v for k, v in best.items() if k != "policy"}))
+
+
+def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int,
+            work_dir: str | None = None, resume: bool = False) -> dict[str, Any]:
+    """One row's run; with ``work_dir``, its record is written there when it ends and its
+    checkpoints as it goes, and ``resume`` continues a stopped one (the module docstring)."""
     torch.set_num_threads(1)
-    t0 = time.perf_counter()
+    work = None if work_dir is None else Path(work_dir)
+    done = None if work is None else work / f"{run_stem(method, seed)}.json"
+    if resume and done is not None and done.is_file():
+        return json.loads(done.read_text())
+    t0, wall0 = time.perf_counter(), 0.0
     algo_name, overrides = METHOD_SPECS[method]
     expert, expert_return = expert_transitions(env_id, cfg, whole_episodes=algo_name == "gan-gcl")
     env = LocomotionVecEnv(env_id, cfg.algo.n_envs, seed=seed, horizon=cfg.horizon)
@@ -146,6 +172,16 @@ def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int) -> dict
         algo = dataclasses.replace(cfg.algo, **overrides)
         trainer = AdversarialTrainer(algo_name, algo, env, expert, seed=seed)
         best: dict[str, Any] = {}
+        ckpt = None if work is None else work / f"{run_stem(method, seed)}.pt"
+        if resume and ckpt is not None and ckpt.is_file():
+            payload = load_checkpoint(ckpt)
+            trainer.load_state_dict(payload["state"]["trainer"])
+            out = json.loads(payload["meta"]["record"])
+            best = json.loads(payload["meta"]["best"])
+            if "best_policy" in payload["state"]:
+                best["policy"] = copy.deepcopy(trainer.deployable_policy())
+                best["policy"].load_state_dict(payload["state"]["best_policy"])
+        wall0 = out.get("wall_s", 0.0)  # a resumed run's time before it stopped
 
         def cb(tr, m):
             if tr.iteration % cfg.eval_every == 0:
@@ -155,6 +191,10 @@ def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int) -> dict
                 if not best or r["return_mean"] >= best["ret"]:  # SELECTION_RULE
                     best.update(ret=r["return_mean"], env_steps=tr.env_steps,
                                 policy=copy.deepcopy(tr.deployable_policy()))
+            if ckpt is not None and tr.iteration % cfg.checkpoint_every == 0 \
+                    and tr.env_steps < tr.cfg.env_steps:
+                out["wall_s"] = wall0 + time.perf_counter() - t0
+                _save_run(ckpt, tr, out, best)
 
         try:
             trainer.train(callback=cb)
@@ -166,7 +206,11 @@ def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int) -> dict
         out.update(return_mean=sel["return_mean"], return_std=sel["return_std"],
                    final_return_mean=final["return_mean"], env_steps=trainer.env_steps,
                    selected_at_env_steps=best.get("env_steps", trainer.env_steps))
-    out["wall_s"] = time.perf_counter() - t0
+    out["wall_s"] = wall0 + time.perf_counter() - t0
+    if done is not None:
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.write_text(json.dumps(out) + "\n")
+        (work / f"{run_stem(method, seed)}.pt").unlink(missing_ok=True)  # the record holds it all
     return out
 
 
@@ -194,9 +238,12 @@ def _job(args):
 
 
 def run_benchmark(cfg: MujocoBenchConfig, env_id: str, workers: int | None = None,
-                  progress: bool = True, seed: int = 0) -> list[dict[str, Any]]:
+                  progress: bool = True, seed: int = 0, work_dir: str | Path | None = None,
+                  resume: bool = False) -> list[dict[str, Any]]:
     expert_transitions(env_id, cfg)  # fail before any work if the demos are missing or short
-    jobs = [(cfg, env_id, m, s) for s in range(seed, seed + cfg.seeds) for m in cfg.methods]
+    work = None if work_dir is None else str(work_dir)
+    jobs = [(cfg, env_id, m, s, work, resume) for s in range(seed, seed + cfg.seeds)
+            for m in cfg.methods]
     jobs.sort(key=lambda j: METHOD_SPECS[j[2]][0] == "bc")  # the long runs first
     return run_parallel(_job, jobs, workers=workers, progress=progress, desc=env_id,
                         postfix=lambda r: f"{r['method']} seed {r['seed']}: {r['return_mean']:.0f}")

@@ -32,7 +32,7 @@ import torch
 from ..algos.svg import Batch, LearnerContext, SVGConfig, SVGLearner
 from ..config import ConfigError, Count, NonNegative, from_dict, read_experiment_yaml, section
 from ..models.policy import GaussianPolicy
-from . import run_parallel
+from . import run_parallel, run_stem
 
 TEST_SEED = 100_000
 SB3 = "SAC (stable-baselines3)"
@@ -98,10 +98,6 @@ def evaluate(act, env, episodes: int, seed: int = TEST_SEED) -> float:
     return float(np.mean(rets))
 
 
-def _stem(method: str, seed: int) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", method).strip("_") + f"_seed{seed}"
-
-
 # ----- our learner -----
 
 def make_svg_policy(cfg: SVGConfig, env) -> GaussianPolicy:
@@ -121,7 +117,7 @@ def run_svg(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: Pa
     env, eval_env = _make_env(env_id), _make_env(env_id)
     policy = make_svg_policy(scfg, env)
     learner = SVGLearner(scfg, policy.obs_dim, policy.act_dim, policy, gen)
-    ckpt = out_dir / f"{_stem(method, seed)}.pt"
+    ckpt = out_dir / f"{run_stem(method, seed)}.pt"
     rec: dict[str, Any] = {"method": method, "env": env_id, "seed": seed, "curve": [],
                            "wall_s": 0.0}
     obs, _ = env.reset(seed=seed)
@@ -199,7 +195,7 @@ def run_sb3(cfg: RLBenchConfig, env_id: str, seed: int, out_dir: Path, resume: b
     from ..experts import load_sac_state, save_sac_state
 
     env, eval_env = _make_env(env_id), _make_env(env_id)
-    state_dir = out_dir / f"{_stem(SB3, seed)}.state"
+    state_dir = out_dir / f"{run_stem(SB3, seed)}.state"
     rec: dict[str, Any] = {"method": SB3, "env": env_id, "seed": seed, "curve": [], "wall_s": 0.0}
     model = SAC("MlpPolicy", env, seed=seed, learning_starts=cfg.learning_starts, device="cpu",
                 verbose=0)
@@ -299,7 +295,7 @@ def run_one(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: st
     torch.set_num_threads(1)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    done = out / f"{_stem(method, seed)}.json"
+    done = out / f"{run_stem(method, seed)}.json"
     if resume and done.exists():
         return json.loads(done.read_text())
     if method == SB3:
@@ -310,8 +306,8 @@ def run_one(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: st
         rec = run_svg(cfg, env_id, method, seed, out, resume)
     done.write_text(json.dumps(rec) + "\n")
     # the run is finished: its record holds everything the tables use
-    (out / f"{_stem(method, seed)}.pt").unlink(missing_ok=True)
-    shutil.rmtree(out / f"{_stem(method, seed)}.state", ignore_errors=True)
+    (out / f"{run_stem(method, seed)}.pt").unlink(missing_ok=True)
+    shutil.rmtree(out / f"{run_stem(method, seed)}.state", ignore_errors=True)
     return rec
 
 
