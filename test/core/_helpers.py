@@ -11,6 +11,23 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "config"
 
 
+def finite_difference(fn, params, eps=1e-6) -> torch.Tensor:
+    """Central differences of the scalar ``fn()`` in every entry of ``params``, flattened."""
+    out = []
+    with torch.no_grad():
+        for p in params:
+            flat = p.view(-1)
+            for i in range(flat.numel()):
+                old = flat[i].item()
+                flat[i] = old + eps
+                up = fn().item()
+                flat[i] = old - eps
+                down = fn().item()
+                flat[i] = old
+                out.append((up - down) / (2 * eps))
+    return torch.tensor(out)
+
+
 def tiny_algo(exp, **over):
     """The experiment's AlgoConfig shrunk so one training iteration takes well under a second."""
     small = dict(n_envs=4, batch_size=64, rollout_batch=16, rollout_horizon=3, model_steps=2,

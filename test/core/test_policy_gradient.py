@@ -15,6 +15,8 @@ import pytest
 import torch
 from torch import nn
 
+from _helpers import finite_difference
+
 from mairl_core.algos.imagined import ImaginedLearner
 from mairl_core.algos.config import AlgoConfig
 from mairl_core.models.nets import bounded
@@ -58,22 +60,6 @@ def _flat_grad(obj, params):
     return torch.cat([g.reshape(-1) for g in grads])
 
 
-def _finite_difference(fn, params, eps=1e-6):
-    out = []
-    with torch.no_grad():
-        for p in params:
-            flat = p.view(-1)
-            for i in range(flat.numel()):
-                old = flat[i].item()
-                flat[i] = old + eps
-                up = fn().item()
-                flat[i] = old - eps
-                down = fn().item()
-                flat[i] = old
-                out.append((up - down) / (2 * eps))
-    return torch.tensor(out)
-
-
 @pytest.mark.parametrize("dynamics", ["mlp", "attention", "gru"])
 def test_rollout_gradient_matches_finite_differences(float64, dynamics):
     policy, learner, disc, s0, noises = _continuous_setup(dynamics=dynamics)
@@ -86,7 +72,7 @@ def test_rollout_gradient_matches_finite_differences(float64, dynamics):
     # deterministic given the noises
     assert learner.rollout_objective(disc, s0, noises).item() == obj.item()
     auto = _flat_grad(obj, params)
-    fd = _finite_difference(lambda: learner.rollout_objective(disc, s0, noises), params)
+    fd = finite_difference(lambda: learner.rollout_objective(disc, s0, noises), params)
     assert torch.isfinite(auto).all()
     torch.testing.assert_close(auto, fd, rtol=1e-5, atol=1e-8)
     # every parameter tensor receives gradient, log_std included

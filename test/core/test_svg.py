@@ -13,6 +13,8 @@ import pytest
 import torch
 from torch import nn
 
+from _helpers import finite_difference
+
 from mairl_core.algos.svg import Batch, LearnerContext, ReplayBuffer, SVGConfig, SVGLearner
 from mairl_core.models.policy import GaussianPolicy
 
@@ -140,19 +142,7 @@ def test_svg_actor_gradient_matches_finite_differences(float64):
         return learner.actor_objective(s0, 2, _reward, noise)[0].mean()
 
     auto = torch.cat([g.reshape(-1) for g in torch.autograd.grad(objective(), params)])
-    fd, eps = [], 1e-6
-    with torch.no_grad():
-        for p in params:
-            flat = p.view(-1)
-            for i in range(flat.numel()):
-                old = flat[i].item()
-                flat[i] = old + eps
-                up = objective().item()
-                flat[i] = old - eps
-                down = objective().item()
-                flat[i] = old
-                fd.append((up - down) / (2 * eps))
-    torch.testing.assert_close(auto, torch.tensor(fd), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(auto, finite_difference(objective, params), rtol=1e-5, atol=1e-7)
     assert auto.abs().max() > 1e-3
 
 
