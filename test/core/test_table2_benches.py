@@ -207,8 +207,13 @@ def test_scratch_config_is_table_two_without_bc():
     assert (scratch.algo.bc_init_steps, scratch.algo.bc_weight, scratch.algo.env_steps) == (0, 0.0, 300_000)
     assert (base.algo.learner, scratch.algo.learner) == ("imagined", "svg")
     assert scratch.methods == ["MAIRL (s,a)", "AIRL (SAC)", "AIRL (s,a)", "GAIL"]
+    # a partial svg section keeps the other SVG defaults, H = 1 among them (it fell back to
+    # H = 0, i.e. SAC, when the section named other keys)
+    assert (scratch.algo.svg.horizon, scratch.algo.svg.model_d, scratch.algo.svg.model_every) == (1, 64, 2)
+    assert dataclasses.replace(scratch.algo.svg, model_d=base.algo.svg.model_d,
+                               model_every=base.algo.svg.model_every) == base.algo.svg
     same = {k: v for k, v in dataclasses.asdict(base.algo).items()
-            if k not in ("bc_init_steps", "bc_weight", "env_steps", "learner")}
+            if k not in ("bc_init_steps", "bc_weight", "env_steps", "learner", "svg")}
     assert same == {k: v for k, v in dataclasses.asdict(scratch.algo).items() if k in same}
     assert (scratch.n_demos, scratch.seeds, scratch.eval_every) == (base.n_demos, base.seeds, base.eval_every)
 

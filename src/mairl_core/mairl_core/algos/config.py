@@ -33,7 +33,7 @@ class AlgoConfig:
     ``svg``); ``imagined``: the paper's update, ``rollout_horizon``-step imagined rollouts of
     r_hat with no critic (algos/imagined.py; the only one for discrete
     actions, GridWorld)."""
-    svg: SVGConfig = field(default_factory=lambda: SVGConfig(horizon=1))
+    svg: SVGConfig = field(default_factory=SVGConfig)
     """The SVG learner's settings (also AIRL (SAC)'s, with horizon 0); its discount is
     ``gamma`` and its model kind ``dynamics`` (the ones AIRL's shaping and the table rows use)."""
 

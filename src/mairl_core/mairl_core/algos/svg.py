@@ -49,9 +49,9 @@ RewardFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], to
 
 @dataclass
 class SVGConfig:
-    """Settings of the SVG(H) learner (defaults: SAC's usual MuJoCo settings)."""
+    """Settings of the SVG(H) learner (defaults: SVG(1), with SAC's usual MuJoCo settings)."""
 
-    horizon: int = 0
+    horizon: int = 1
     """H, model steps in the actor objective; 0 = SAC (no model gradients)."""
     hidden: tuple[int, ...] = (256, 256)
     """Policy, Q-function and reward-model layers."""
