@@ -35,6 +35,7 @@ is logged in one line, and the recorder exits with status 1; the saved episodes 
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 
@@ -96,6 +97,7 @@ def make_node():
             self.waiting_reset = None
             self.resetting = False
             self.ignore_before = 0.0
+            self.ignore_target_before = 0.0
             self.hold_before_reset = float(param(self, "hold_before_reset", 0.25))
             self.create_subscription(JointState, "/joint_states", self.on_joint_state, 10)
             self.create_subscription(PointStamped, "/mairl/target", self.on_target, 10)
@@ -135,6 +137,8 @@ def make_node():
                 self.q, self.qdot = q, qd
 
         def on_target(self, msg):
+            if stamp_s(msg) < self.ignore_target_before:  # may still be the old block
+                return
             self.target = point_array(msg)
 
         def on_twist(self, msg):
@@ -192,7 +196,20 @@ def make_node():
                     "blocks follow its own sequence, and a resumed recording may repeat them")
             self.ignore_before = self.get_clock().now().nanoseconds * 1e-9
             future = self.reset_client.call_async(self._Trigger.Request())
-            future.add_done_callback(lambda _f: self._begin())
+            future.add_done_callback(self._on_reset)
+
+        def _on_reset(self, future):
+            """The sim's reply names the new block: record that, and no /mairl/target sent
+            before the reply (one could still carry the old block into the first tick)."""
+            self.ignore_target_before = self.get_clock().now().nanoseconds * 1e-9
+            self.target = None
+            try:
+                target = np.asarray(json.loads(future.result().message)["target"], float)
+                if target.shape == (3,) and np.isfinite(target).all():
+                    self.target = target
+            except (AttributeError, KeyError, TypeError, ValueError):
+                pass  # a reset service that does not name the block: wait for a new target
+            self._begin()
 
         def _begin(self):
             self.resetting = False
