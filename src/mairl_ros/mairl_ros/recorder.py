@@ -97,7 +97,6 @@ def make_node():
             self.waiting_reset = None
             self.resetting = False
             self.ignore_before = 0.0
-            self.ignore_target_before = 0.0
             self.hold_before_reset = float(param(self, "hold_before_reset", 0.25))
             self.create_subscription(JointState, "/joint_states", self.on_joint_state, 10)
             self.create_subscription(PointStamped, "/mairl/target", self.on_target, 10)
@@ -137,7 +136,7 @@ def make_node():
                 self.q, self.qdot = q, qd
 
         def on_target(self, msg):
-            if stamp_s(msg) < self.ignore_target_before:  # may still be the old block
+            if stamp_s(msg) < self.ignore_before:  # sent before the reset: the old block
                 return
             self.target = point_array(msg)
 
@@ -194,14 +193,14 @@ def make_node():
                 self.get_logger().warning(
                     "the sim does not take the episode index (no 'episode' parameter): its "
                     "blocks follow its own sequence, and a resumed recording may repeat them")
-            self.ignore_before = self.get_clock().now().nanoseconds * 1e-9
             future = self.reset_client.call_async(self._Trigger.Request())
             future.add_done_callback(self._on_reset)
 
         def _on_reset(self, future):
-            """The sim's reply names the new block: record that, and no /mairl/target sent
-            before the reply (one could still carry the old block into the first tick)."""
-            self.ignore_target_before = self.get_clock().now().nanoseconds * 1e-9
+            """The sim's reply names the new block: record that, and no joint state or target
+            sent before the reply (one could still carry the old pose or block into the first
+            tick)."""
+            self.ignore_before = self.get_clock().now().nanoseconds * 1e-9
             self.target = None
             try:
                 target = np.asarray(json.loads(future.result().message)["target"], float)
