@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mairl_core.algos.adversarial import AdversarialTrainer
 from mairl_core.algos.transitions import Transitions
@@ -126,3 +127,41 @@ def test_airl_sac_learns_the_toy_task_from_scratch():
     demo = float((-(_demos().next_obs.pow(2)).sum((1, 2)) - 0.01 * _demos().act.pow(2).sum((1, 2))).mean())
     assert np.mean(returns[:2]) < 2 * demo  # far below the demonstrator at first ...
     assert np.mean(returns[-3:]) > 0.5 * np.mean(returns[:2]), (returns, demo)  # ... then closer
+
+
+def _narrow_policy(tr: AdversarialTrainer) -> None:
+    """The policy's mean pinned at +0.95 and its std at its floor: a soft actor-critic policy
+    that narrowed away from the demonstrated actions (which lie in [-1, 1])."""
+    with torch.no_grad():
+        last = tr.policy.mean_net[-1]
+        last.weight.zero_()
+        last.bias.zero_()
+        last.bias[0] = float(torch.atanh(torch.tensor(0.95)))
+        if tr.policy.state_std:  # far below log_std_min: the std sits at its floor
+            last.bias[1] = -50.0
+        else:
+            tr.policy.log_std.raw.fill_(-50.0)
+
+
+@pytest.mark.parametrize("method", ["mairl", "airl"])
+def test_the_svg_learners_discriminator_keeps_learning_against_a_narrow_policy(method):
+    """With the SVG learner AIRL's discriminator is sigmoid(f): against a narrow policy eq. 3's
+    logit f - log pi classifies every demo by log pi alone (thousands of nats) and the
+    cross-entropy's gradient to f vanishes; the PPO learner's (on-policy) keeps eq. 3."""
+    cfg = _cfg(grad_penalty=0.0) if method == "mairl" else dataclasses.replace(
+        _cfg(grad_penalty=0.0), learner="imagined")
+    tr = AdversarialTrainer(method, cfg, PointMassVec(), _demos(), seed=0)
+    tr.collect()
+    _narrow_policy(tr)
+    e = tr.expert.flat()
+    le = tr._disc_logits(e, False)
+    f = tr.disc.f(e.obs, e.act, e.next_obs, e.done)
+    g = torch.autograd.grad(F.binary_cross_entropy_with_logits(le, torch.ones_like(le)),
+                            list(tr.disc.parameters()), allow_unused=True)
+    norm = float(sum(x.pow(2).sum() for x in g if x is not None).sqrt())
+    if method == "mairl":
+        torch.testing.assert_close(le, f)
+        assert norm > 1e-3
+    else:  # eq. 3, and the defect it has against a narrow policy
+        torch.testing.assert_close(le, f - tr.policy.log_prob(e.obs, e.act))
+        assert float((le - f).mean()) > 1e3 and norm < 1e-6

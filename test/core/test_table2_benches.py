@@ -216,6 +216,23 @@ def test_scratch_config_is_table_two_without_bc():
             if k not in ("bc_init_steps", "bc_weight", "env_steps", "learner", "svg")}
     assert same == {k: v for k, v in dataclasses.asdict(scratch.algo).items() if k in same}
     assert (scratch.n_demos, scratch.seeds, scratch.eval_every) == (base.n_demos, base.seeds, base.eval_every)
+    # the off-policy rows' discriminator keeps pace with their learner; the PPO rows keep theirs
+    off = {"disc_steps": 100, "agent_recent": 300_000}
+    assert scratch.algo_by_method == {"MAIRL (s,a)": off, "AIRL (SAC)": off}
+    assert (scratch.algo.disc_steps, scratch.algo.agent_recent) == (base.algo.disc_steps, base.algo.agent_recent)
+
+
+def test_a_bad_per_method_setting_fails_when_the_config_loads(tmp_path):
+    from mairl_core.benchmarks.mujoco import load_bench
+    from mairl_core.config import ConfigError
+
+    for bad, match in [('{"AIRL (SAC)": {disc_stepz: 5}}', "did you mean 'disc_steps'"),
+                       ('{"AIRL (SAC)": {disc_steps: 0}}', "disc_steps must be > 0"),
+                       ('{NOPE: {disc_steps: 5}}', "unknown methods")]:
+        f = tmp_path / "c.yaml"
+        f.write_text(f"base: mujoco_scratch\nbench:\n  algo_by_method: {bad}\n")
+        with pytest.raises((ConfigError, ValueError), match=match):
+            load_bench(str(f))
 
 
 @pytest.mark.parametrize("method", ["MAIRL (s,a)", "AIRL (s,a)"])

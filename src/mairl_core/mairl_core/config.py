@@ -266,3 +266,14 @@ def to_dict(obj: Any) -> dict[str, Any]:
             return [conv(x) for x in v]
         return v
     return conv(obj)
+
+
+def with_overrides(obj: T, over: dict[str, Any], where: str = "config") -> T:
+    """Dataclass ``obj`` with the settings of mapping ``over`` changed, checked as a config
+    file's are (a nested dataclass, e.g. ``svg``, is updated key by key)."""
+    base = to_dict(obj)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            value = {**base[key], **value}
+        base[key] = value
+    return from_dict(type(obj), base, where)

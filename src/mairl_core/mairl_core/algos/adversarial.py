@@ -143,6 +143,15 @@ class AdversarialTrainer:
         if cfg.reward_ema > 0:
             self.disc_avg = torch.optim.swa_utils.AveragedModel(
                 self.disc, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.reward_ema))
+        # AIRL's logit f - log pi (eq. 3) takes the agent's samples to be drawn from pi now and
+        # pi to cover the demonstrated actions. The SVG learner's samples come from a replay
+        # buffer of every past policy, and its tuned temperature narrows pi until the demos'
+        # actions get log pi thousands of nats below zero: the term alone then classifies
+        # every sample, the cross-entropy's gradient to f vanishes and the reward stops
+        # learning (measured: bench/NOTEBOOK.md, 2026-12-04). With the SVG learner D is
+        # sigmoid(f): f keeps AIRL's form g + gamma h(s') - h(s) and estimates the log ratio
+        # of the demos' and the agent's occupancies (algos/svg.py: the reward and the entropy).
+        self.disc_reads_log_pi = learner_cls is not SVGLearner
         if learner_cls is SVGLearner:  # its own settings; AIRL (SAC) is SVG(0)
             svg_cfg = dataclasses.replace(cfg.svg, gamma=cfg.gamma, model=cfg.dynamics,
                                           horizon=0 if method == "airl-sac" else cfg.svg.horizon)
@@ -192,9 +201,17 @@ class AdversarialTrainer:
         (self.buffer if buffer is None else buffer).add(batch)
         return batch
 
-    def _disc_logits(self, b: Transitions, trajectory: bool) -> torch.Tensor:
+    def disc_log_pi(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """The log pi(a|s) term of the discriminator's logit f - log pi (eq. 3), no gradient:
+        the policy's log-density for the on-policy learners; 0 for the SVG learner, whose
+        discriminator is D = sigmoid(f) (``disc_reads_log_pi``)."""
         with torch.no_grad():
-            logp = self.policy.log_prob(b.obs, b.act)
+            if not self.disc_reads_log_pi:
+                return torch.zeros(obs.shape[:-1])
+            return self.policy.log_prob(obs, act)
+
+    def _disc_logits(self, b: Transitions, trajectory: bool) -> torch.Tensor:
+        logp = self.disc_log_pi(b.obs, b.act)
         logits = self.disc.logits(b.obs, b.act, b.next_obs, b.done, logp)
         return logits.sum(-1) if trajectory else logits
 
@@ -232,8 +249,7 @@ class AdversarialTrainer:
             if cfg.grad_penalty > 0:
                 obs = e.obs.clone().requires_grad_(True)
                 act = e.act.clone().requires_grad_(True)
-                out = self.disc.logits(obs, act, e.next_obs, e.done,
-                                       self.policy.log_prob(e.obs, e.act).detach())
+                out = self.disc.logits(obs, act, e.next_obs, e.done, self.disc_log_pi(e.obs, e.act))
                 grads = torch.autograd.grad(out.sum(), [obs, act], create_graph=True, allow_unused=True)
                 if self.penalty_obs_cols is not None:
                     grads = (grads[0][..., self.penalty_obs_cols], grads[1])

@@ -24,7 +24,12 @@ as MAIRL's policy learner (§IV-C: exact gradients through the forward model F, 
 discriminator's logit already holds an entropy bonus with weight 1. This learner takes the
 reward *without* that term (``policy_reward(..., log_pi=0, alpha=0)``: f for AIRL, GAIL's
 -log(1 - D) for MGAIL) and lets its own tuned alpha weigh the entropy: counting it in both
-places would double the temperature, and with alpha = 1 the objective is exactly eq. 4's.
+places would double the temperature. With this learner the trainer's AIRL discriminator is
+D = sigmoid(f), without eq. 3's log pi (``AdversarialTrainer.disc_reads_log_pi`` says why), so
+f estimates log(rho_E / rho_agent), the demos' over the replay's state-action occupancy, and
+the actor maximises E[f] + alpha H(pi), the adversarial objective of eq. 4 with a tuned
+temperature.
+
 With the task's true reward (``reward=None``) the critic uses the recorded rewards and the
 model rollouts a reward model fitted to them (``reward_model``), as SVG does.
 """

@@ -31,7 +31,7 @@ from ..algos.transitions import Transitions
 from ..algos.config import AlgoConfig
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..config import (ConfigError, Count, NonNegative, from_dict, read_experiment_yaml, read_yaml,
-                      resolve_config, section)
+                      resolve_config, section, with_overrides)
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
 from ..experts import DEMO_DIR, ExpertError, load_demos
 from . import run_parallel, run_stem
@@ -70,6 +70,9 @@ class MujocoBenchSettings:
     horizon: Count = 1000
     checkpoint_every: Count = 25
     """Iterations between a run's checkpoints (with a work directory: ``--resume``)."""
+    algo_by_method: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Row name -> changes to ``algo`` for that row only (e.g. the discriminator's schedule of
+    the off-policy rows)."""
 
 
 @dataclass
@@ -95,9 +98,11 @@ def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
                      f"{p}:algo")
     bench = from_dict(MujocoBenchSettings, section(data, "bench", p), f"{p}:bench")
     cfg = MujocoBenchConfig(algo=algo, **dataclasses.asdict(bench))
-    unknown = [m for m in cfg.methods if m not in METHOD_SPECS]
+    unknown = [m for m in [*cfg.methods, *cfg.algo_by_method] if m not in METHOD_SPECS]
     if unknown:
         raise ValueError(f"unknown methods {unknown} ({', '.join(METHOD_SPECS)})")
+    for m, over in cfg.algo_by_method.items():  # a bad setting fails here, not hours in
+        with_overrides(cfg.algo, over, f"{p}:bench.algo_by_method.{m}")
     return cfg
 
 
@@ -169,7 +174,8 @@ def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int,
         out.update(return_mean=final["return_mean"], return_std=final["return_std"],
                    final_return_mean=final["return_mean"])
     else:
-        algo = dataclasses.replace(cfg.algo, **overrides)
+        algo = with_overrides(dataclasses.replace(cfg.algo, **overrides),
+                              cfg.algo_by_method.get(method, {}), f"algo_by_method.{method}")
         trainer = AdversarialTrainer(algo_name, algo, env, expert, seed=seed)
         best: dict[str, Any] = {}
         ckpt = None if work is None else work / f"{run_stem(method, seed)}.pt"
