@@ -271,3 +271,13 @@ def test_a_stopped_mujoco_run_resumes_exactly(tmp_path, demo_dir, monkeypatch, m
     again = mj.run_one(cfg, "HalfCheetah-v5", method, 0, work_dir=str(tmp_path), resume=True)
     again.pop("wall_s")
     assert again == full
+
+
+def test_mairl_train_takes_the_rows_settings():
+    """`mairl train --task mujoco --algo airl-sac --mode sa` trains as the bench's AIRL (SAC) row."""
+    from mairl_core.benchmarks.mujoco import load_bench, trainer_overrides
+
+    cfg = load_bench("mujoco_scratch")
+    assert trainer_overrides(cfg, "airl-sac", False) == cfg.algo_by_method["AIRL (SAC)"]
+    assert trainer_overrides(cfg, "mairl", False) == cfg.algo_by_method["MAIRL (s,a)"]
+    assert trainer_overrides(cfg, "airl", False) == {} == trainer_overrides(cfg, "mairl", True)

@@ -268,6 +268,7 @@ def _train_mujoco(args: argparse.Namespace) -> int:
     """One method on a gymnasium MuJoCo env from a demos file (the mujoco bench's settings)."""
     from .algos.adversarial import AdversarialTrainer
     from .benchmarks import mujoco as mj
+    from .config import with_overrides
     from .envs.locomotion import LocomotionVecEnv
 
     if not args.env:
@@ -282,6 +283,7 @@ def _train_mujoco(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, n_demos=args.n_demos)
     algo = dataclasses.replace(cfg.algo, state_only=args.mode == "s",
                                **({"env_steps": args.env_steps} if args.env_steps is not None else {}))
+    algo = with_overrides(algo, mj.trainer_overrides(cfg, args.algo, algo.state_only))
     cfg = dataclasses.replace(cfg, algo=algo)
     expert, _ = mj.expert_transitions(args.env, cfg, whole_episodes=args.algo == "gan-gcl")
     env = LocomotionVecEnv(args.env, algo.n_envs, seed=args.seed, horizon=cfg.horizon)

@@ -83,6 +83,16 @@ class MujocoBenchConfig(MujocoBenchSettings):
     """A user's demos file (``experts._user_demos``) instead of ``demo_dir/ENV.npz``."""
 
 
+def trainer_overrides(cfg: MujocoBenchConfig, algo_name: str, state_only: bool) -> dict[str, Any]:
+    """``bench.algo_by_method``'s changes for a trainer method outside the bench (`mairl train
+    --task mujoco`): those of the first row that runs ``algo_name`` with this reward input."""
+    for row, over in cfg.algo_by_method.items():
+        name, spec = METHOD_SPECS[row]
+        if name == algo_name and spec.get("state_only") == state_only:
+            return over
+    return {}
+
+
 def demo_path(cfg: MujocoBenchConfig, env_id: str) -> Path:
     return Path(cfg.demos) if cfg.demos is not None else Path(cfg.demo_dir) / f"{env_id}.npz"
 
