@@ -281,3 +281,24 @@ def test_mairl_train_takes_the_rows_settings():
     assert trainer_overrides(cfg, "airl-sac", False) == cfg.algo_by_method["AIRL (SAC)"]
     assert trainer_overrides(cfg, "mairl", False) == cfg.algo_by_method["MAIRL (s,a)"]
     assert trainer_overrides(cfg, "airl", False) == {} == trainer_overrides(cfg, "mairl", True)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_env_step_bar_counts_what_jobs_report(workers, capsys):
+    """run_parallel's second bar adds up the env steps jobs report, from this process or
+    from pool workers."""
+    from mairl_core.benchmarks import run_parallel
+
+    out = run_parallel(_stepping_job, [100, 250, 50], workers=workers, progress=True, desc="t",
+                       env_steps=400)
+    assert [r["n"] for r in out] == [100, 250, 50]
+    err = capsys.readouterr().err
+    assert "400/400" in err, err[-500:]
+
+
+def _stepping_job(n):
+    from mairl_core.benchmarks import report_steps
+
+    for _ in range(n // 50):
+        report_steps(50)
+    return {"n": n}

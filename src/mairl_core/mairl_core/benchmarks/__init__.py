@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 J = TypeVar("J")
+
+_report: Callable[[int], None] | None = None
+"""Where ``report_steps`` goes: the step bar's update (in this process) or a queue to it."""
+
+
+def report_steps(n: int) -> None:
+    """A job's progress: ``n`` more env steps done (a resumed job reports what it had done).
+    Shown, with the rate, by ``run_parallel``'s env-step bar; a no-op outside one."""
+    if _report is not None and n > 0:
+        _report(int(n))
+
+
+def _worker_init(queue) -> None:
+    global _report
+    _report = queue.put
 
 
 def run_stem(method: str, seed: int) -> str:
@@ -18,20 +35,33 @@ def run_stem(method: str, seed: int) -> str:
 
 def run_parallel(fn: Callable[[J], dict[str, Any]], jobs: Sequence[J], *, workers: int | None,
                  progress: bool, desc: str, unit: str = "run",
-                 postfix: Callable[[dict[str, Any]], str] = lambda r: "") -> list[dict[str, Any]]:
+                 postfix: Callable[[dict[str, Any]], str] = lambda r: "",
+                 env_steps: int | None = None) -> list[dict[str, Any]]:
     """``fn(job)`` for every job, results in job order, over ``workers`` processes (default:
     one per core, at most one per job; 1 runs in this process). The progress bar's postfix
-    describes the last finished result. ``fn`` must be a module-level function (it is pickled)."""
+    describes the last finished result. With ``env_steps`` (all jobs' budgets together) a
+    second bar counts the env steps the jobs report (``report_steps``) and shows their rate.
+    ``fn`` must be a module-level function (it is pickled)."""
+    global _report
     from tqdm import tqdm
 
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     out: list[dict[str, Any]] = []
-    with tqdm(total=len(jobs), desc=desc, unit=unit, disable=not progress) as bar:
+    steps = tqdm(total=env_steps, desc=f"{desc} env steps", unit="step", unit_scale=True,
+                 position=1, disable=not progress or not env_steps)
+    queue = drain = None
+    with tqdm(total=len(jobs), desc=desc, unit=unit, position=0, disable=not progress) as bar, steps:
         if workers <= 1:
+            _report = steps.update
             results = map(fn, jobs)
             pool = None
         else:
-            pool = ProcessPoolExecutor(workers)
+            if env_steps and progress:
+                queue = multiprocessing.Manager().Queue()
+                drain = threading.Thread(target=_drain, args=(queue, steps), daemon=True)
+                drain.start()
+            pool = ProcessPoolExecutor(workers, initializer=None if queue is None else _worker_init,
+                                       initargs=() if queue is None else (queue,))
             results = pool.map(fn, jobs)
         try:
             for r in results:
@@ -39,6 +69,15 @@ def run_parallel(fn: Callable[[J], dict[str, Any]], jobs: Sequence[J], *, worker
                 bar.set_postfix_str(postfix(r))
                 bar.update()
         finally:
+            _report = None
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
+            if drain is not None:
+                queue.put(None)
+                drain.join(timeout=5)
     return out
+
+
+def _drain(queue, bar) -> None:
+    while (n := queue.get()) is not None:
+        bar.update(n)

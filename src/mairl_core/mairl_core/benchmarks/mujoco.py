@@ -34,7 +34,7 @@ from ..config import (ConfigError, Count, NonNegative, from_dict, read_experimen
                       resolve_config, section, with_overrides)
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
 from ..experts import DEMO_DIR, ExpertError, load_demos
-from . import run_parallel, run_stem
+from . import report_steps, run_parallel, run_stem
 
 SELECTION_RULE = ("the policy with the highest mean return over the curve evaluations "
                   "(training-seed episodes); ties go to the later one")
@@ -170,7 +170,9 @@ def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int,
     work = None if work_dir is None else Path(work_dir)
     done = None if work is None else work / f"{run_stem(method, seed)}.json"
     if resume and done is not None and done.is_file():
-        return json.loads(done.read_text())
+        rec = json.loads(done.read_text())
+        report_steps(rec.get("env_steps", 0))
+        return rec
     t0, wall0 = time.perf_counter(), 0.0
     algo_name, overrides = METHOD_SPECS[method]
     expert, expert_return = expert_transitions(env_id, cfg, whole_episodes=algo_name == "gan-gcl")
@@ -198,8 +200,12 @@ def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int,
                 best["policy"] = copy.deepcopy(trainer.deployable_policy())
                 best["policy"].load_state_dict(payload["state"]["best_policy"])
         wall0 = out.get("wall_s", 0.0)  # a resumed run's time before it stopped
+        reported = [trainer.env_steps]
+        report_steps(trainer.env_steps)
 
         def cb(tr, m):
+            report_steps(tr.env_steps - reported[0])
+            reported[0] = tr.env_steps
             if tr.iteration % cfg.eval_every == 0:
                 r = evaluate_locomotion(tr.deployable_policy(), env_id, cfg.curve_episodes, CURVE_SEED)
                 out["curve"].append({"env_steps": tr.env_steps, "return": r["return_mean"],
@@ -261,8 +267,10 @@ def run_benchmark(cfg: MujocoBenchConfig, env_id: str, workers: int | None = Non
     jobs = [(cfg, env_id, m, s, work, resume) for s in range(seed, seed + cfg.seeds)
             for m in cfg.methods]
     jobs.sort(key=lambda j: METHOD_SPECS[j[2]][0] == "bc")  # the long runs first
+    budget = sum(cfg.algo.env_steps for j in jobs if METHOD_SPECS[j[2]][0] != "bc")
     return run_parallel(_job, jobs, workers=workers, progress=progress, desc=env_id,
-                        postfix=lambda r: f"{r['method']} seed {r['seed']}: {r['return_mean']:.0f}")
+                        postfix=lambda r: f"{r['method']} seed {r['seed']}: {r['return_mean']:.0f}",
+                        env_steps=budget)
 
 
 def steps_to(curve: list[dict[str, Any]], level: float) -> int | None:
@@ -290,6 +298,8 @@ def summarise(cfg: MujocoBenchConfig, runs: list[dict[str, Any]], env_id: str) -
             "final_normalised_return": norm(float(np.mean(finals))),
             "env_steps_to_0.9_expert": to90, "demo_steps": rs[0].get("demo_steps"),
             "wall_s": float(np.mean([r["wall_s"] for r in rs])),
+            "env_steps_per_s": float(np.mean([r["env_steps"] / r["wall_s"] if r["wall_s"] else 0.0
+                                              for r in rs])),
             "diverged_seeds": [r["seed"] for r in rs if r.get("diverged")],
         })
     return rows
@@ -298,7 +308,7 @@ def summarise(cfg: MujocoBenchConfig, runs: list[dict[str, Any]], env_id: str) -
 def format_table(rows: list[dict[str, Any]]) -> str:
     w = max(8, *(len(r["method"]) for r in rows))
     head = (f"{'method':<{w}} {'return':>14} {'normalised':>10} {'last policy':>11} "
-            f"{'to 0.9 expert (per seed)':<28} {'env steps':>9}")
+            f"{'to 0.9 expert (per seed)':<28} {'env steps':>9} {'steps/s':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
         to90 = ", ".join("-" if s is None else f"{s // 1000}k" for s in r["env_steps_to_0.9_expert"])
@@ -306,7 +316,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                   for v in (r["normalised_return"], r["final_normalised_return"]))
         lines.append(f"{r['method']:<{w}} {r['return_mean']:>8.0f} ± {r['return_std']:<4.0f} "
                      f"{nr:>10.2f} {fr:>11.2f} "
-                     f"{to90:<28} {r['env_steps']:>9}"
+                     f"{to90:<28} {r['env_steps']:>9} {r.get('env_steps_per_s', 0.0):>7.0f}"
                      + (f"  diverged: seeds {r['diverged_seeds']}" if r.get("diverged_seeds") else ""))
     return "\n".join(lines)
 

@@ -32,7 +32,7 @@ import torch
 from ..algos.svg import Batch, LearnerContext, SVGConfig, SVGLearner
 from ..config import ConfigError, Count, NonNegative, from_dict, read_experiment_yaml, section
 from ..models.policy import GaussianPolicy
-from . import run_parallel, run_stem
+from . import report_steps, run_parallel, run_stem
 
 TEST_SEED = 100_000
 SB3 = "SAC (stable-baselines3)"
@@ -138,7 +138,8 @@ def run_svg(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: Pa
         env.action_space.np_random.bit_generator.state = json.loads(state["space_rng"])
         obs, _ = env.reset()
     t0, wall0 = time.perf_counter(), rec["wall_s"]
-    steps = learner.env_steps
+    steps = reported = learner.env_steps
+    report_steps(steps)
     act_fn = lambda o: policy.act(torch.as_tensor(o, dtype=torch.float32)[None], True)[0].numpy()  # noqa: E731
     while steps < cfg.env_steps:
         if steps < cfg.learning_starts:
@@ -156,6 +157,8 @@ def run_svg(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: Pa
             learner.update(LearnerContext(new))
         steps, first, obs = learner.env_steps, False, nxt
         if steps % cfg.eval_every == 0:
+            report_steps(steps - reported)
+            reported = steps
             rec["curve"].append({"env_steps": steps, "return": evaluate(act_fn, eval_env, cfg.test_episodes),
                                  "alpha": float(learner.alpha), "wall_s": wall0 + time.perf_counter() - t0})
         if term or trunc:  # (a checkpoint is taken between episodes; resuming resets the env)
@@ -206,6 +209,8 @@ def run_sb3(cfg: RLBenchConfig, env_id: str, seed: int, out_dir: Path, resume: b
         rec["curve"] = [p for p in rec["curve"] if p["env_steps"] <= model.num_timesteps]
     t0, wall0 = time.perf_counter(), rec["wall_s"]
     act_fn = lambda o: model.predict(o, deterministic=True)[0]  # noqa: E731
+    reported = [model.num_timesteps]
+    report_steps(model.num_timesteps)
 
     class Curve(BaseCallback):
         def _on_step(self) -> bool:
@@ -214,6 +219,8 @@ def run_sb3(cfg: RLBenchConfig, env_id: str, seed: int, out_dir: Path, resume: b
         def _on_rollout_end(self) -> None:  # after the step's transition is in the buffer
             n = self.num_timesteps
             if n % cfg.eval_every == 0:
+                report_steps(n - reported[0])
+                reported[0] = n
                 rec["curve"].append({"env_steps": n,
                                      "return": evaluate(act_fn, eval_env, cfg.test_episodes),
                                      "alpha": float(model.log_ent_coef.exp().item()),
@@ -280,6 +287,7 @@ def run_imagined(cfg: RLBenchConfig, env_id: str, seed: int) -> dict[str, Any]:
                                                True)[0].numpy()
 
     def cb(tr, m):
+        report_steps(tr.cfg.n_envs * tr.env.horizon)
         if tr.env_steps % cfg.eval_every == 0:
             rec["curve"].append({"env_steps": tr.env_steps,
                                  "return": evaluate(act_fn, eval_env, cfg.test_episodes),
@@ -297,7 +305,9 @@ def run_one(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: st
     out.mkdir(parents=True, exist_ok=True)
     done = out / f"{run_stem(method, seed)}.json"
     if resume and done.exists():
-        return json.loads(done.read_text())
+        rec = json.loads(done.read_text())
+        report_steps(rec.get("env_steps", 0))
+        return rec
     if method == SB3:
         rec = run_sb3(cfg, env_id, seed, out, resume)
     elif method == IMAGINED:
@@ -323,7 +333,8 @@ def run_benchmark(cfg: RLBenchConfig, env_id: str, out_dir: Path, workers: int |
             for s in range(seed, seed + cfg.seeds) for m in cfg.methods]
     return run_parallel(_job, jobs, workers=workers, progress=progress, desc=env_id,
                         postfix=lambda r: f"{r['method']} seed {r['seed']}: "
-                                          f"{r['curve'][-1]['return'] if r['curve'] else float('nan'):.0f}")
+                                          f"{r['curve'][-1]['return'] if r['curve'] else float('nan'):.0f}",
+                        env_steps=len(jobs) * cfg.env_steps)
 
 
 def return_at(curve: list[dict[str, Any]], steps: int) -> float | None:
