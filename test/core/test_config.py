@@ -256,6 +256,28 @@ def test_experiment_file_with_a_base(tmp_path):
         read_experiment_yaml(tmp_path / "f.yaml")
 
 
+def test_ur5_bench_settings_per_row(tmp_path):
+    """`bench.algo_by_method` changes one row's algo settings (nested ones key by key), is
+    checked when the file loads, and reaches that row's trainer only."""
+    from mairl_core.benchmarks.ur5 import load_bench
+    from mairl_core.config import with_overrides
+
+    (tmp_path / "a.yaml").write_text(
+        "base: reach_train\nbench:\n  algo_by_method:\n    MAIRL: {learner: svg, disc_steps: 80, "
+        "svg: {model_d: 64}}\n")
+    exp, bench = load_bench(str(tmp_path / "a.yaml"))
+    mairl = with_overrides(exp.algo, bench.algo_by_method["MAIRL"])
+    assert (mairl.learner, mairl.disc_steps, mairl.svg.model_d) == ("svg", 80, 64)
+    assert mairl.svg.horizon == exp.algo.svg.horizon and mairl.policy_hidden == exp.algo.policy_hidden
+    assert (exp.algo.learner, exp.algo.disc_steps) == ("imagined", 5)
+    for bad, match in [("MAIRL: {disc_stepz: 1}", "did you mean 'disc_steps'"),
+                       ("MAIRL: {svg: {horizon: -1}}", "horizon"),
+                       ("Nope: {disc_steps: 1}", "unknown UR5 bench method")]:
+        (tmp_path / "b.yaml").write_text(f"base: reach_train\nbench:\n  algo_by_method: {{{bad}}}\n")
+        with pytest.raises(ConfigError, match=match):
+            load_bench(str(tmp_path / "b.yaml"))
+
+
 # ----- value rules that hold for every key of a kind (issue 20, defect 5) -----
 
 @pytest.mark.parametrize("text,key", [

@@ -28,7 +28,7 @@ from .algos.transitions import Transitions
 from .algos.config import AlgoConfig
 from .algos.normalize import NormalizedPolicy, ObsNorm
 from .config import (ConfigError, Count, Seed, from_dict, read_experiment_yaml, read_yaml,
-                     resolve_config, section)
+                     resolve_config, section, with_overrides)
 from .envs.tasks import task_env_cls, task_env_config  # noqa: F401 - re-exported for callers
 
 @dataclass
@@ -100,7 +100,8 @@ def make_robot_trainer(exp: RobotExperiment, algo: str, expert: Transitions, see
                        ) -> AdversarialTrainer:
     from .envs.ur5_reach import UR5ReachVecEnv
 
-    cfg = dataclasses.replace(exp.algo, state_only=state_only, **(overrides or {}))
+    cfg = with_overrides(dataclasses.replace(exp.algo, state_only=state_only), overrides or {},
+                         f"{algo} settings")
     env = UR5ReachVecEnv(cfg.n_envs, seed=seed, env_cls=task_env_cls(task),
                          config=task_env_config(task, env_config))
     return AdversarialTrainer(algo, cfg, env, expert, seed=seed)

@@ -60,6 +60,8 @@ class UR5BenchConfig:
     eval_every: Count = 10
     """Iterations between during-training evaluations."""
     curve_episodes: Count = 16
+    algo_by_method: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Row name -> changes to ``algo`` for that row only (e.g. the off-policy rows' settings)."""
 
 
 def check_methods(methods: list[str]) -> None:
@@ -122,7 +124,8 @@ def run_one(exp: RobotExperiment, bench: UR5BenchConfig, method: str, seed: int,
         if algo == "bc":
             policy, state = train_bc(exp, expert, seed)
         else:
-            trainer = make_robot_trainer(exp, algo, expert, seed, state_only, task=task)
+            trainer = make_robot_trainer(exp, algo, expert, seed, state_only, task=task,
+                                         overrides=bench.algo_by_method.get(method))
             policy = train_and_select(trainer, exp, bench, out, task)
             out["env_steps"] = trainer.env_steps
             if policy is None:  # diverged before its first evaluation: nothing to test or save
@@ -283,9 +286,12 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, task: str = "reach", tit
 
 
 def load_bench(path: str = "reach_train") -> tuple[RobotExperiment, UR5BenchConfig]:
-    from ..config import from_dict
+    from ..config import from_dict, with_overrides
     p, data = read_experiment_yaml(path)
     bench = from_dict(UR5BenchConfig, section(data, "bench", p), f"{p}:bench")
-    check_methods(bench.methods)
-    return robot_experiment(p, data), bench
+    check_methods([*bench.methods, *bench.algo_by_method])
+    exp = robot_experiment(p, data)
+    for m, over in bench.algo_by_method.items():  # a bad setting fails here, not hours in
+        with_overrides(exp.algo, over, f"{p}:bench.algo_by_method.{m}")
+    return exp, bench
 
