@@ -270,6 +270,12 @@ def test_ur5_bench_settings_per_row(tmp_path):
     assert (mairl.learner, mairl.disc_steps, mairl.svg.model_d) == ("svg", 80, 64)
     assert mairl.svg.horizon == exp.algo.svg.horizon and mairl.policy_hidden == exp.algo.policy_hidden
     assert (exp.algo.learner, exp.algo.disc_steps) == ("imagined", 5)
+    # the shipped from-scratch reach config: its MAIRL row is the pilot's settings
+    exp, bench = load_bench("reach_scratch")
+    mairl = with_overrides(exp.algo, bench.algo_by_method["MAIRL"])
+    assert (mairl.learner, mairl.bc_weight, mairl.bc_init_steps, mairl.act_std_min_frac) == ("svg", 0.0, 0, 1.0)
+    assert (mairl.disc_steps, mairl.agent_recent, mairl.svg.horizon, mairl.svg.model_d) == (80, 120_000, 1, 64)
+    assert (exp.algo.disc_steps, exp.algo.agent_recent) == (5, 8000)  # the PPO rows keep theirs
     for bad, match in [("MAIRL: {disc_stepz: 1}", "did you mean 'disc_steps'"),
                        ("MAIRL: {svg: {horizon: -1}}", "horizon"),
                        ("Nope: {disc_steps: 1}", "unknown UR5 bench method")]:
@@ -409,7 +415,7 @@ def test_yaml_error_is_one_line(tmp_path):
 def test_every_shipped_config_still_loads():
     from mairl_core.benchmarks import mujoco, ur5
 
-    for name in ("reach_train", "reach_transfer", "grasp_train", "grasp_train_narrow",
+    for name in ("reach_train", "reach_transfer", "reach_scratch", "grasp_train", "grasp_train_narrow",
                  "grasp_train_wide"):
         ur5.load_bench(name)
     for name in ("mujoco_train", "mujoco_scratch"):
