@@ -421,3 +421,14 @@ def test_every_shipped_config_still_loads():
     for name in ("mujoco_train", "mujoco_scratch"):
         mujoco.load_bench(name)
     load_experiment("gridworld")
+
+
+def test_mairl_train_takes_the_ur5_rows_settings():
+    """`mairl train --task reach --config reach_scratch --algo mairl --mode sa` trains as the
+    bench's MAIRL row (its D schedule), `--algo airl` as the PPO row."""
+    from mairl_core.benchmarks.ur5 import load_bench, trainer_overrides
+
+    _, bench = load_bench("reach_scratch")
+    assert trainer_overrides(bench, "mairl", False) == bench.algo_by_method["MAIRL"]
+    assert trainer_overrides(bench, "airl-sac", False) == bench.algo_by_method["AIRL (SAC)"]
+    assert trainer_overrides(bench, "airl", False) == {} == trainer_overrides(bench, "mairl", True)

@@ -310,13 +310,14 @@ def _run_training(args: argparse.Namespace, trainer, meta: dict) -> int:
 
 def _train_robot(args: argparse.Namespace) -> int:
     from . import robot
+    from .benchmarks import ur5
     from .checkpoint import save_checkpoint
     from .training import policy_meta
 
     if not args.demos:
         raise UsageError(f"--task {args.task} needs --demos DIR "
                          f"(record them with `mairl demos --task {args.task} --out DIR`)")
-    exp = robot.load_robot_experiment(_config_name(args))
+    exp, bench = ur5.load_bench(_config_name(args))  # the bench section: its rows' settings
     n = args.n_demos if args.n_demos is not None else exp.demos.n_demos
     expert = robot.load_robot_demos(args.demos, n, task=args.task)
     meta = {"task": args.task, "method": args.algo, "mode": args.mode, "seed": args.seed,
@@ -332,7 +333,8 @@ def _train_robot(args: argparse.Namespace) -> int:
         print(f"trained bc on {args.task} from {n} demos in {time.perf_counter() - t0:.0f} s; "
               f"checkpoint {ckpt}")
         return 0
-    overrides = {"env_steps": args.env_steps} if args.env_steps is not None else {}
+    overrides = {**ur5.trainer_overrides(bench, args.algo, args.mode == "s"),
+                 **({"env_steps": args.env_steps} if args.env_steps is not None else {})}
     trainer = robot.make_robot_trainer(exp, args.algo, expert, args.seed, args.mode == "s", overrides,
                                        task=args.task)
     return _run_training(args, trainer, meta)

@@ -23,6 +23,13 @@ def report_steps(n: int) -> None:
         _report(int(n))
 
 
+def row_overrides(by_method: dict[str, dict[str, Any]], spec: Callable[[str], tuple[str, bool]],
+                  algo_name: str, state_only: bool) -> dict[str, Any]:
+    """A bench's ``algo_by_method`` changes for a trainer method run outside the bench (`mairl
+    train`): those of the first row whose ``spec(row)`` is (``algo_name``, ``state_only``)."""
+    return next((over for row, over in by_method.items() if spec(row) == (algo_name, state_only)), {})
+
+
 def _worker_init(queue) -> None:
     global _report
     _report = queue.put

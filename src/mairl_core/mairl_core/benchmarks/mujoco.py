@@ -34,7 +34,7 @@ from ..config import (ConfigError, Count, NonNegative, from_dict, read_experimen
                       resolve_config, section, with_overrides)
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
 from ..experts import DEMO_DIR, ExpertError, load_demos
-from . import report_steps, run_parallel, run_stem
+from . import report_steps, row_overrides, run_parallel, run_stem
 
 SELECTION_RULE = ("the policy with the highest mean return over the curve evaluations "
                   "(training-seed episodes); ties go to the later one")
@@ -84,13 +84,10 @@ class MujocoBenchConfig(MujocoBenchSettings):
 
 
 def trainer_overrides(cfg: MujocoBenchConfig, algo_name: str, state_only: bool) -> dict[str, Any]:
-    """``bench.algo_by_method``'s changes for a trainer method outside the bench (`mairl train
-    --task mujoco`): those of the first row that runs ``algo_name`` with this reward input."""
-    for row, over in cfg.algo_by_method.items():
-        name, spec = METHOD_SPECS[row]
-        if name == algo_name and spec.get("state_only") == state_only:
-            return over
-    return {}
+    """``bench.algo_by_method``'s changes for ``algo_name`` run by `mairl train --task mujoco`."""
+    return row_overrides(cfg.algo_by_method,
+                         lambda row: (METHOD_SPECS[row][0], METHOD_SPECS[row][1].get("state_only")),
+                         algo_name, state_only)
 
 
 def demo_path(cfg: MujocoBenchConfig, env_id: str) -> Path:

@@ -32,7 +32,7 @@ from ..algos.adversarial import TrainingDiverged
 from ..config import ConfigError, Count, section
 from ..robot import (RobotExperiment, evaluate_robot, load_robot_demos, make_robot_trainer,
                      read_experiment_yaml, robot_experiment, task_env_cls, train_bc)
-from . import run_parallel
+from . import row_overrides, run_parallel
 
 #: label -> (algo, state-only reward). AIRL and MAIRL use g(s, a): on reach the state-only
 #: reward did worse in every MAIRL setting tried (best deterministic success 0.04 vs 0.62);
@@ -62,6 +62,11 @@ class UR5BenchConfig:
     curve_episodes: Count = 16
     algo_by_method: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Row name -> changes to ``algo`` for that row only (e.g. the off-policy rows' settings)."""
+
+
+def trainer_overrides(bench: UR5BenchConfig, algo_name: str, state_only: bool) -> dict[str, Any]:
+    """``bench.algo_by_method``'s changes for ``algo_name`` run by `mairl train --task reach|grasp`."""
+    return row_overrides(bench.algo_by_method, lambda row: METHOD_SPECS[row], algo_name, state_only)
 
 
 def check_methods(methods: list[str]) -> None:
