@@ -136,10 +136,16 @@ def read_experiment_yaml(path: str | os.PathLike, _seen: tuple[Path, ...] = ()
     if bp.resolve() in (*_seen, p.resolve()):
         raise ConfigError(f"{p}:base: '{base}' includes itself")
     _, merged = read_experiment_yaml(bp, (*_seen, p.resolve()))
-    for k, v in data.items():
-        merged[k] = ({**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict)
-                     else v)
-    return p, merged
+    return p, merge_settings(merged, data)
+
+
+def merge_settings(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``over``: a mapping updates the base's mapping key by key, anything
+    else replaces the base's value (the rule of ``base:`` files and ``with_overrides``)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = {**out[k], **v} if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def section(data: dict[str, Any], name: str, where: str | os.PathLike) -> dict[str, Any]:
@@ -271,9 +277,4 @@ def to_dict(obj: Any) -> dict[str, Any]:
 def with_overrides(obj: T, over: dict[str, Any], where: str = "config") -> T:
     """Dataclass ``obj`` with the settings of mapping ``over`` changed, checked as a config
     file's are (a nested dataclass, e.g. ``svg``, is updated key by key)."""
-    base = to_dict(obj)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            value = {**base[key], **value}
-        base[key] = value
-    return from_dict(type(obj), base, where)
+    return from_dict(type(obj), merge_settings(to_dict(obj), over), where)

@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
+from ..config import with_overrides
+
 J = TypeVar("J")
 
 _report: Callable[[int], None] | None = None
@@ -28,6 +30,13 @@ def row_overrides(by_method: dict[str, dict[str, Any]], spec: Callable[[str], tu
     """A bench's ``algo_by_method`` changes for a trainer method run outside the bench (`mairl
     train`): those of the first row whose ``spec(row)`` is (``algo_name``, ``state_only``)."""
     return next((over for row, over in by_method.items() if spec(row) == (algo_name, state_only)), {})
+
+
+def check_row_settings(algo: Any, by_method: dict[str, dict[str, Any]], where: Any) -> None:
+    """Apply each row's ``algo_by_method`` changes once, so that a bad setting fails when the
+    config loads, not hours into a bench (ConfigError naming the row)."""
+    for row, over in by_method.items():
+        with_overrides(algo, over, f"{where}:bench.algo_by_method.{row}")
 
 
 def _worker_init(queue) -> None:
@@ -56,7 +65,7 @@ def run_parallel(fn: Callable[[J], dict[str, Any]], jobs: Sequence[J], *, worker
     out: list[dict[str, Any]] = []
     steps = tqdm(total=env_steps, desc=f"{desc} env steps", unit="step", unit_scale=True,
                  position=1, disable=not progress or not env_steps)
-    queue = drain = None
+    queue = drain = manager = None
     with tqdm(total=len(jobs), desc=desc, unit=unit, position=0, disable=not progress) as bar, steps:
         if workers <= 1:
             _report = steps.update
@@ -64,7 +73,8 @@ def run_parallel(fn: Callable[[J], dict[str, Any]], jobs: Sequence[J], *, worker
             pool = None
         else:
             if env_steps and progress:
-                queue = multiprocessing.Manager().Queue()
+                manager = multiprocessing.Manager()
+                queue = manager.Queue()
                 drain = threading.Thread(target=_drain, args=(queue, steps), daemon=True)
                 drain.start()
             pool = ProcessPoolExecutor(workers, initializer=None if queue is None else _worker_init,
@@ -82,6 +92,7 @@ def run_parallel(fn: Callable[[J], dict[str, Any]], jobs: Sequence[J], *, worker
             if drain is not None:
                 queue.put(None)
                 drain.join(timeout=5)
+                manager.shutdown()
     return out
 
 

@@ -34,7 +34,7 @@ from ..config import (ConfigError, Count, NonNegative, from_dict, read_experimen
                       resolve_config, section, with_overrides)
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
 from ..experts import DEMO_DIR, ExpertError, load_demos
-from . import report_steps, row_overrides, run_parallel, run_stem
+from . import check_row_settings, report_steps, row_overrides, run_parallel, run_stem
 
 SELECTION_RULE = ("the policy with the highest mean return over the curve evaluations "
                   "(training-seed episodes); ties go to the later one")
@@ -108,8 +108,7 @@ def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
     unknown = [m for m in [*cfg.methods, *cfg.algo_by_method] if m not in METHOD_SPECS]
     if unknown:
         raise ValueError(f"unknown methods {unknown} ({', '.join(METHOD_SPECS)})")
-    for m, over in cfg.algo_by_method.items():  # a bad setting fails here, not hours in
-        with_overrides(cfg.algo, over, f"{p}:bench.algo_by_method.{m}")
+    check_row_settings(cfg.algo, cfg.algo_by_method, p)
     return cfg
 
 
@@ -183,8 +182,8 @@ def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int,
         out.update(return_mean=final["return_mean"], return_std=final["return_std"],
                    final_return_mean=final["return_mean"])
     else:
-        algo = with_overrides(dataclasses.replace(cfg.algo, **overrides),
-                              cfg.algo_by_method.get(method, {}), f"algo_by_method.{method}")
+        algo = with_overrides(cfg.algo, {**overrides, **cfg.algo_by_method.get(method, {})},
+                              f"algo_by_method.{method}")
         trainer = AdversarialTrainer(algo_name, algo, env, expert, seed=seed)
         best: dict[str, Any] = {}
         ckpt = None if work is None else work / f"{run_stem(method, seed)}.pt"

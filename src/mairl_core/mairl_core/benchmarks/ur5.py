@@ -32,7 +32,7 @@ from ..algos.adversarial import TrainingDiverged
 from ..config import ConfigError, Count, section
 from ..robot import (RobotExperiment, evaluate_robot, load_robot_demos, make_robot_trainer,
                      read_experiment_yaml, robot_experiment, task_env_cls, train_bc)
-from . import row_overrides, run_parallel
+from . import check_row_settings, row_overrides, run_parallel
 
 #: label -> (algo, state-only reward). AIRL and MAIRL use g(s, a): on reach the state-only
 #: reward did worse in every MAIRL setting tried (best deterministic success 0.04 vs 0.62);
@@ -291,12 +291,11 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, task: str = "reach", tit
 
 
 def load_bench(path: str = "reach_train") -> tuple[RobotExperiment, UR5BenchConfig]:
-    from ..config import from_dict, with_overrides
+    from ..config import from_dict
     p, data = read_experiment_yaml(path)
     bench = from_dict(UR5BenchConfig, section(data, "bench", p), f"{p}:bench")
     check_methods([*bench.methods, *bench.algo_by_method])
     exp = robot_experiment(p, data)
-    for m, over in bench.algo_by_method.items():  # a bad setting fails here, not hours in
-        with_overrides(exp.algo, over, f"{p}:bench.algo_by_method.{m}")
+    check_row_settings(exp.algo, bench.algo_by_method, p)
     return exp, bench
 
