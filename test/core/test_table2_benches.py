@@ -302,3 +302,35 @@ def _stepping_job(n):
     for _ in range(n // 50):
         report_steps(50)
     return {"n": n}
+
+
+def _threads_job(_):
+    import torch
+
+    from mairl_core.benchmarks import job_threads
+
+    torch.set_num_threads(job_threads())  # what every bench's run_one does
+    return {"threads": job_threads(), "torch": torch.get_num_threads()}
+
+
+@pytest.mark.parametrize("workers, asked", [(1, None), (2, None), (1, 1), (2, 3)])
+def test_jobs_share_the_cores_or_take_the_threads_asked(workers, asked, monkeypatch):
+    """A bench's jobs get the cores shared among the workers (one job alone on 2 cores: 2
+    threads), or --threads; this process's own thread count is back afterwards."""
+    import os
+
+    import torch
+
+    from mairl_core import benchmarks
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    before = torch.get_num_threads()
+    benchmarks.set_job_threads(asked)
+    try:
+        out = benchmarks.run_parallel(_threads_job, [0, 1], workers=workers, progress=False, desc="t")
+    finally:
+        benchmarks.set_job_threads(None)
+    want = asked or 2 // workers
+    assert [r["threads"] for r in out] == [want, want]
+    assert [r["torch"] for r in out] == [want, want]
+    assert torch.get_num_threads() == before and benchmarks.job_threads() == 1

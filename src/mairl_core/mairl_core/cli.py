@@ -640,6 +640,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output directory")
         sp.add_argument("--no-progress", action="store_true", help="no progress bars")
 
+    def threads_arg(sp):
+        sp.add_argument("--threads", type=count_arg, default=None,
+                        help="torch threads per run (default: the cores shared among the runs "
+                             "going at once; give 1 when other processes share the machine)")
+
     def seeded_runs(sp, seed_help="base seed; runs use S, S+1, ... (default 0)",
                     quick_help="tiny smoke-test config; not a result"):
         """The arguments every multi-seed benchmark shares."""
@@ -647,6 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--seeds", type=count_arg, default=None, help="number of seeds (default: from the config)")
         sp.add_argument("--quick", action="store_true", help=quick_help)
         sp.add_argument("--workers", type=count_arg, default=None, help="parallel processes (default: all cores)")
+        threads_arg(sp)
 
     d = sub.add_parser("demo", help="the reach pipeline in-process: demos, MAIRL and BC training, "
                                     "evaluation -> runs/demo (`make demo` / mairl-ros-demo: the "
@@ -777,6 +783,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "single attention)")
     dy.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
     dy.add_argument("--workers", type=count_arg, default=None, help="parallel processes (default: all cores)")
+    threads_arg(dy)
     dy.add_argument("--no-progress", action="store_true", help="no progress bars")
     dy.set_defaults(func=_bench_dynamics)
 
@@ -854,6 +861,9 @@ def main(argv: list[str] | None = None) -> int:
     # processes it oversubscribes the cores: `mairl demo` with torch's default 2 threads beside
     # two benchmark workers trained at 40-100 env steps/s, against 420 when it ran alone.
     torch.set_num_threads(1)
+    from .benchmarks import set_job_threads
+
+    set_job_threads(getattr(args, "threads", None))  # the benches' runs: benchmarks.job_threads
     try:
         return args.func(args)
     except UsageError as exc:
