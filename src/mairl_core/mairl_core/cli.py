@@ -863,7 +863,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     from .benchmarks import set_job_threads
 
-    set_job_threads(getattr(args, "threads", None))  # the benches' runs: benchmarks.job_threads
+    set_job_threads(getattr(args, "threads", None))  # the torch threads of the benches' runs
     try:
         return args.func(args)
     except UsageError as exc:

@@ -19,22 +19,12 @@ _report: Callable[[int], None] | None = None
 
 _threads_asked: int | None = None
 """``--threads``: torch threads per job (None: the cores shared among the jobs running at once)."""
-_threads = 1
-"""The torch threads of the job running in this process (``job_threads``)."""
 
 
 def set_job_threads(n: int | None) -> None:
     """Torch threads per job for the next ``run_parallel`` (None: its share of the cores)."""
     global _threads_asked
     _threads_asked = n
-
-
-def job_threads() -> int:
-    """How many torch threads a bench job uses (each ``run_one`` sets this many): the cores
-    shared among the jobs that run at once, or ``--threads``. One job alone on 2 cores runs
-    SVG(1)'s update on HalfCheetah 1.45x as fast with 2 threads as with 1 (33.6 -> 23.2 ms;
-    SAC's 1.28x), where two jobs with one thread each are the better split."""
-    return _threads
 
 
 def report_steps(n: int) -> None:
@@ -59,8 +49,10 @@ def check_row_settings(algo: Any, by_method: dict[str, dict[str, Any]], where: A
 
 
 def _worker_init(queue, threads: int) -> None:
-    global _report, _threads
-    _threads = threads
+    global _report
+    import torch
+
+    torch.set_num_threads(threads)
     if queue is not None:
         _report = queue.put
 
@@ -78,22 +70,25 @@ def run_parallel(fn: Callable[[J], dict[str, Any]], jobs: Sequence[J], *, worker
     one per core, at most one per job; 1 runs in this process). The progress bar's postfix
     describes the last finished result. With ``env_steps`` (all jobs' budgets together) a
     second bar counts the env steps the jobs report (``report_steps``) and shows their rate.
-    Each job runs with ``job_threads()`` torch threads. ``fn`` must be a module-level function
-    (it is pickled)."""
-    global _report, _threads
+    Each job runs with the cores shared among the workers as torch threads, or ``--threads``
+    (``set_job_threads``): one job alone on 2 cores runs SVG(1)'s update on HalfCheetah 1.45x
+    as fast with 2 threads as with 1 (33.6 -> 23.2 ms; SAC's 1.28x). ``fn`` must be a
+    module-level function (it is pickled)."""
+    global _report
     import torch
     from tqdm import tqdm
 
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     threads = _threads_asked or max(1, (os.cpu_count() or 1) // min(workers, max(1, len(jobs))))
-    here = torch.get_num_threads(), _threads
+    here = torch.get_num_threads()
     out: list[dict[str, Any]] = []
     steps = tqdm(total=env_steps, desc=f"{desc} env steps", unit="step", unit_scale=True,
                  position=1, disable=not progress or not env_steps)
     queue = drain = manager = None
     with tqdm(total=len(jobs), desc=desc, unit=unit, position=0, disable=not progress) as bar, steps:
         if workers <= 1:
-            _report, _threads = steps.update, threads
+            _report = steps.update
+            torch.set_num_threads(threads)
             results = map(fn, jobs)
             pool = None
         else:
@@ -110,8 +105,8 @@ def run_parallel(fn: Callable[[J], dict[str, Any]], jobs: Sequence[J], *, worker
                 bar.set_postfix_str(postfix(r))
                 bar.update()
         finally:
-            _report, _threads = None, here[1]
-            torch.set_num_threads(here[0])  # in-process jobs set their own
+            _report = None
+            torch.set_num_threads(here)
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
             if drain is not None:

@@ -27,7 +27,7 @@ import torch
 from ..algos.normalize import ObsNorm
 from ..experts import DEMO_DIR
 from ..models.dynamics import make_dynamics
-from . import job_threads, run_parallel
+from . import run_parallel
 
 MODELS = ("attention", "gru", "mlp")
 HORIZONS = (1, 5, 10, 25)
@@ -103,7 +103,6 @@ def open_loop_errors(model, norm: ObsNorm, obs_eps, act_eps, horizons, max_start
 
 def run_one(cfg: DynamicsBenchConfig, env: str, model_kind: str, seed: int, work: Path
             ) -> dict[str, Any]:
-    torch.set_num_threads(job_threads())
     obs_eps, act_eps = load_episodes(env, cfg, work)
     n_hold = max(1, int(round(cfg.holdout_frac * len(act_eps))))
     tr_o, tr_a, ho_o, ho_a = obs_eps[:-n_hold], act_eps[:-n_hold], obs_eps[-n_hold:], act_eps[-n_hold:]

@@ -24,7 +24,7 @@ from ..algos.config import AlgoConfig
 from ..config import Count, from_dict, read_yaml, resolve_config, section
 from ..envs.gridworld import (GridWorld, GridWorldConfig, GridWorldVecEnv, evaluate_tabular,
                               sample_demos, soft_value_iteration)
-from . import job_threads, run_parallel
+from . import run_parallel
 
 METHOD_SPECS: dict[str, tuple[str, bool]] = {
     "GAIL": ("gail", False),
@@ -122,7 +122,6 @@ def make_trainer(exp: GridWorldExperiment, algo: str, state_only: bool, seed: in
 def run_one(exp: GridWorldExperiment, method: str, seed: int, env_steps: int | None = None
             ) -> dict[str, Any]:
     """Train one method on one seed; return its test returns and learned reward map."""
-    torch.set_num_threads(job_threads())
     t0 = time.perf_counter()
     core = GridWorld(exp.env)
     test_seed = TEST_SEED_OFFSET + seed

@@ -34,7 +34,7 @@ from ..config import (ConfigError, Count, NonNegative, from_dict, read_experimen
                       resolve_config, section, with_overrides)
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
 from ..experts import DEMO_DIR, ExpertError, load_demos
-from . import check_row_settings, job_threads, report_steps, row_overrides, run_parallel, run_stem
+from . import check_row_settings, report_steps, row_overrides, run_parallel, run_stem
 
 SELECTION_RULE = ("the policy with the highest mean return over the curve evaluations "
                   "(training-seed episodes); ties go to the later one")
@@ -162,7 +162,6 @@ def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int,
             work_dir: str | None = None, resume: bool = False) -> dict[str, Any]:
     """One row's run; with ``work_dir``, its record is written there when it ends and its
     checkpoints as it goes, and ``resume`` continues a stopped one (the module docstring)."""
-    torch.set_num_threads(job_threads())
     work = None if work_dir is None else Path(work_dir)
     done = None if work is None else work / f"{run_stem(method, seed)}.json"
     if resume and done is not None and done.is_file():

@@ -32,7 +32,7 @@ import torch
 from ..algos.svg import Batch, LearnerContext, SVGConfig, SVGLearner
 from ..config import ConfigError, Count, NonNegative, from_dict, read_experiment_yaml, section
 from ..models.policy import GaussianPolicy
-from . import job_threads, report_steps, run_parallel, run_stem
+from . import report_steps, run_parallel, run_stem
 
 TEST_SEED = 100_000
 SB3 = "SAC (stable-baselines3)"
@@ -300,7 +300,6 @@ def run_imagined(cfg: RLBenchConfig, env_id: str, seed: int) -> dict[str, Any]:
 
 def run_one(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: str,
             resume: bool) -> dict[str, Any]:
-    torch.set_num_threads(job_threads())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     done = out / f"{run_stem(method, seed)}.json"

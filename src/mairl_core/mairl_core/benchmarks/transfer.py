@@ -36,7 +36,7 @@ from ..algos.adversarial import AdversarialTrainer
 from ..algos.normalize import ObsNorm
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..robot import RobotExperiment, evaluate_robot, task_env_cls, task_env_config
-from . import job_threads, run_parallel
+from . import run_parallel
 from .ur5 import DIVERGED_RESULT, UR5BenchConfig, evaluate_expert, train_and_select
 
 #: row label -> (source checkpoint algo, how it is used)
@@ -109,7 +109,6 @@ def run_one(exp: RobotExperiment, bench: UR5BenchConfig, row: str, seed: int, so
             task: str, env_config: str | None) -> dict[str, Any]:
     from ..training import load_policy
 
-    torch.set_num_threads(job_threads())
     t0 = time.perf_counter()
     ev = exp.eval
     algo, use = ROWS[row]

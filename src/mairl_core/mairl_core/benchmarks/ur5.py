@@ -32,7 +32,7 @@ from ..algos.adversarial import TrainingDiverged
 from ..config import ConfigError, Count, section
 from ..robot import (RobotExperiment, evaluate_robot, load_robot_demos, make_robot_trainer,
                      read_experiment_yaml, robot_experiment, task_env_cls, train_bc)
-from . import check_row_settings, job_threads, row_overrides, run_parallel
+from . import check_row_settings, row_overrides, run_parallel
 
 #: label -> (algo, state-only reward). AIRL and MAIRL use g(s, a): on reach the state-only
 #: reward did worse in every MAIRL setting tried (best deterministic success 0.04 vs 0.62);
@@ -112,7 +112,6 @@ def evaluate_expert(episodes: int, seed: int, task: str = "reach", env_config: s
 
 def run_one(exp: RobotExperiment, bench: UR5BenchConfig, method: str, seed: int, demo_dir: str,
             ckpt_dir: str | None, task: str = "reach") -> dict[str, Any]:
-    torch.set_num_threads(job_threads())
     t0 = time.perf_counter()
     ev = exp.eval
     out: dict[str, Any] = {"method": method, "seed": seed, "curve": [], "env_steps": 0}
