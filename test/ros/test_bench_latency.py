@@ -1,5 +1,5 @@
 """`mairl bench latency --quick`: the policy server and safety node answer every joint state
-over DDS, and the results follow BENCHMARKS.md (timings are reported, never asserted)."""
+over DDS, and the results follow docs/results.md (timings are reported, never asserted)."""
 
 from __future__ import annotations
 

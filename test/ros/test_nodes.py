@@ -1,6 +1,6 @@
 """The nodes as real processes over real DDS (loopback): sim + safety + policy server.
 
-What ROS_INTERFACES.md promises: a +1.0 rad command reaches the sim as at most one
+What docs/ros_interfaces.md promises: a +1.0 rad command reaches the sim as at most one
 step limit per control period; NaN is rejected and the arm holds; stopping the command
 stream makes the arm hold within the timeout; the e-stop latches; the policy server
 drives the sim arm to the block.

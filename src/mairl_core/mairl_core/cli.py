@@ -1,7 +1,7 @@
 """The ``mairl`` command: demo, train, eval and bench.
 
 Every long job shows a progress bar and writes ``results.json`` (schema in
-BENCHMARKS.md) next to its plots.
+docs/results.md) next to its plots.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ hold command on the driver topic (this process's own dispatch included); once th
 rest it releases the stop (``/mairl/safety/release``, with a reason) and the episode goes on.
 Every other e-stop happens under a flood: this process, a second command source, repeats the
 policy's latest command at ``--flood-hz`` from half a second before the e-stop until its hold
-has been watched. Writes ``results.json`` (BENCHMARKS.md) and ``soak.png``; timings are
+has been watched. Writes ``results.json`` (docs/results.md) and ``soak.png``; timings are
 reported, never asserted.
 """
 

@@ -3,7 +3,7 @@
 With moveit_py (part of a ROS 2 + MoveIt install, not of the PyPI wheels) the move is
 planned by MoveIt (collision-aware); otherwise a plain joint trajectory goes to the
 driver's trajectory controller (``/scaled_joint_trajectory_controller/joint_trajectory``;
-on the real UR5 that controller must be the active one for the move: ROS_INTERFACES.md).
+on the real UR5 that controller must be the active one for the move: docs/ros_interfaces.md).
 """
 
 from __future__ import annotations

@@ -148,7 +148,7 @@ def make_executor(context=None):
     """rclpy's EventsExecutor (a C++ event queue: far less Python per message, which is most of
     a node's latency here) where this rclpy has it and ``MAIRL_EXECUTOR`` is not 'single';
     else a SingleThreadedExecutor (MultiThreadedExecutor starves subscriptions in this
-    rclpy, ARCHITECTURE.md)."""
+    rclpy, docs/architecture.md)."""
     from rclpy.executors import SingleThreadedExecutor
 
     if os.environ.get("MAIRL_EXECUTOR", "events") != "single":

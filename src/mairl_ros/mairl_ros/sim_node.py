@@ -1,4 +1,4 @@
-"""mairl-sim: the tasks' MuJoCo UR5 behind ur_robot_driver's topic names (ROS_INTERFACES.md).
+"""mairl-sim: the tasks' MuJoCo UR5 behind ur_robot_driver's topic names (docs/ros_interfaces.md).
 
 Publishes ``/joint_states`` (UR joint names, position + velocity), the speed scaling
 (1.0), ``/mairl/target`` (the block), ``/mairl/fingertip``, ``/mairl/suction`` (the cup's

@@ -12,7 +12,7 @@
    within 5 cm of the block at the end. The same policy is also evaluated in-process on the
    same blocks (``mairl eval``'s path), as a check that the ROS path behaves like the env.
 
-Writes ``OUT/results.json`` (BENCHMARKS.md schema), ``OUT/final_distance.png`` and prints
+Writes ``OUT/results.json`` (schema: docs/results.md), ``OUT/final_distance.png`` and prints
 the table. Every stage resumes: existing demos are kept and topped up, a finished training
 run is reused (an interrupted one continues).
 """

@@ -89,7 +89,9 @@ class AlgoConfig:
     model_grad_clip: float = 10.0
     """Gradient-norm clip of the model's maximum-likelihood steps."""
 
-    # --- per-iteration schedule (REFERENCE_NOTES: reference code) ---
+    # --- per-iteration schedule: what one pass of Algorithm 1 does, in the paper's order
+    # (collect, fit F, fit D, update pi: AdversarialTrainer._iteration). The paper gives no
+    # step counts; these are ours, and disc_warmup_iters holds the policy back at first. ---
     model_steps: int = 20
     disc_steps: int = 5
     centre_logits: bool = False

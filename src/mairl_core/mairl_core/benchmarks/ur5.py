@@ -212,7 +212,7 @@ def run_benchmark(exp: RobotExperiment, bench: UR5BenchConfig, demo_dir: str,
 
 def summarise(bench: UR5BenchConfig, runs: list[dict[str, Any]], task: str = "reach",
               **fields: Any) -> list[dict[str, Any]]:
-    """One row per method (BENCHMARKS.md's fields); ``fields`` are added to every row, and a
+    """One row per method (the fields of docs/results.md); ``fields`` are added to every row, and a
     run's own ``row_fields`` to its method's row."""
     rows = []
     for m in bench.methods:

@@ -1,4 +1,4 @@
-"""The one results writer: ``results.json`` in the schema of BENCHMARKS.md."""
+"""The one results writer: ``results.json`` in the schema of docs/results.md."""
 
 from __future__ import annotations
 
