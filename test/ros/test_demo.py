@@ -23,10 +23,13 @@ def test_ros_demo_pipeline_small(tmp_path):
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "ur5_bringup.demo", "--out", str(out), "--config", str(cfg),
            "--episodes", "2", "--no-progress"]
-    first = subprocess.run(cmd, env=node_env(), capture_output=True, text=True, timeout=300)
+    # run from outside the repository: the commit recorded is still the code's, not the cwd's
+    first = subprocess.run(cmd, env=node_env(), capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     res = json.loads((out / "results.json").read_text())
     assert res["benchmark"] == "demo" and len(res["rows"]) == 2
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    assert res["git_commit"].split("-")[0] == head and res["machine"].endswith(")")
     ros, local = res["rows"]
     assert ros["episodes"] == local["episodes"] == 2 and ros["demos"] == 2
     assert len(res["final_distances_ros"]) == 2

@@ -16,7 +16,6 @@ Python dispatch; they are reported, never asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -31,14 +30,6 @@ from .dds import apply_loopback_env
 from .node import make_executor, make_realtime
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _start(module: str, log: Path, **params) -> subprocess.Popen:
@@ -248,23 +239,21 @@ def main(argv=None) -> int:
     if not 0 <= args.rt_priority <= 99:
         print(f"error: --rt-priority must be 0..99, got {args.rt_priority}", file=sys.stderr)
         return 2
+    from mairl_core.eval.results import git_commit, write_results
+
     apply_loopback_env()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    t0, commit = time.perf_counter(), git_commit()  # the code this run ran
     rows = []
     for layout in layouts:
         for hz in (float(r) for r in args.rates.split(",")):
             rows.append(measure(hz, duration, args.policy, out, progress=not args.no_progress,
                                 layout=layout, rt_priority=args.rt_priority))
     plot(rows, out / "latency_cdf.png")
-    result = {"benchmark": "latency", "quick": bool(args.quick),
-              "command": "mairl bench latency " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "git_commit": _git_commit(),
-              "machine": f"{os.cpu_count()} cores, CPU, {platform.platform()}",
-              "wall_s": round(time.perf_counter() - t0, 1),
-              "rows": rows}
-    (out / "results.json").write_text(json.dumps(result, indent=1))
+    write_results(out, "latency", rows, quick=bool(args.quick), wall_s=time.perf_counter() - t0,
+                  command="mairl bench latency " + " ".join(argv if argv is not None else sys.argv[1:]),
+                  commit_at_start=commit, platform=platform.platform())
     print(f"{'layout':>9} {'rate':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'missed':>7} "
           f"{'periods':>8} {'late':>5} {'unanswered':>10}  driver")
     for r in rows:

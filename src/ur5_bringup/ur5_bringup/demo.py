@@ -20,11 +20,8 @@ run is reused (an interrupted one continues).
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -38,14 +35,6 @@ def _progress(total: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, disable=not enabled, dynamic_ncols=True)
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 class Log:
@@ -265,6 +254,7 @@ def main(argv=None) -> int:
     from mairl_core.config import load_config
     from mairl_core.robot import evaluate_robot, load_robot_experiment
     from mairl_core.training import load_policy
+    from mairl_core.eval.results import git_commit, write_results
 
     exp = load_robot_experiment(args.config)
     n_demos = args.n_demos or exp.demos.n_demos
@@ -273,7 +263,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = Log(out / "nodes.log")
-    t0 = time.perf_counter()
+    t0, commit = time.perf_counter(), git_commit()  # the code this run ran
     timings = {}
     try:
         t = time.perf_counter()
@@ -306,16 +296,13 @@ def main(argv=None) -> int:
              "success_rate": local["success_rate"], "episodes": episodes, "seeds": 1,
              "demos": n_demos, "final_distance_median": local["final_distance_median"],
              "eval_seed": exp.eval.seed}]
-    result = {"benchmark": "demo", "quick": False,
-              "command": "mairl-ros-demo " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "git_commit": _git_commit(), "machine": f"{os.cpu_count()} cores, CPU",
-              "wall_s": round(time.perf_counter() - t0, 1),
-              "timings_s": {k: round(v, 1) for k, v in timings.items()},
-              "training": {"config": args.config, "collect": args.collect,
-                           "env_steps": exp.algo.env_steps},
-              "rows": rows, "final_distances_ros": ros,
-              "final_distances_in_process": local["final_distances"]}
-    (out / "results.json").write_text(json.dumps(result, indent=1))
+    write_results(out, "demo", rows, quick=False, wall_s=time.perf_counter() - t0,
+                  command="mairl-ros-demo " + " ".join(argv if argv is not None else sys.argv[1:]),
+                  commit_at_start=commit,
+                  timings_s={k: round(v, 1) for k, v in timings.items()},
+                  training={"config": args.config, "collect": args.collect,
+                            "env_steps": exp.algo.env_steps},
+                  final_distances_ros=ros, final_distances_in_process=local["final_distances"])
     plot(out / "final_distance.png", ros, local["final_distances"], radius)
     print(f"\nUR5 reach, MAIRL from {n_demos} demos recorded over ROS; {episodes} episodes on unseen blocks")
     print(f"{'path':<48} {'success':>8} {'median final distance':>22}")
