@@ -129,7 +129,8 @@ def _bench_fuzz_bags(args: argparse.Namespace) -> int:
     from .benchmarks.fuzz_bags import run_fuzz
 
     command = f"mairl bench fuzz-bags --cases {args.cases} --seed {args.seed} --out {args.out}"
-    totals = run_fuzz(args.cases, args.seed, args.out, progress=not args.no_progress, command=command)
+    totals = run_fuzz(args.cases, args.seed, args.out, progress=not args.no_progress, command=command,
+                      commit_at_start=args.commit_at_start)
     print(f"{totals['cases']} damaged bags: {totals['valid_loads']} valid loads, "
           f"{totals['clear_errors']} clear errors, {totals['tracebacks']} tracebacks, "
           f"{totals['hangs']} hangs -> {Path(args.out) / 'results.json'}")
