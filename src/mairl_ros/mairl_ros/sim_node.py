@@ -137,7 +137,7 @@ def make_node():
             self.pub_tip.publish(point_msg(self, self.arm.fingertip, self.frame))
             self.pub_suction.publish(self._Bool(data=self.arm.suction))
             self.pub_vacuum.publish(self._Bool(data=self.arm.holding))
-            if self.ticks % max(1, int(self.rate / 10)) == 1 or self.rate < 10:
+            if self.ticks % max(1, int(self.rate / 10)) == 0:  # about 10 Hz
                 self.pub_scale.publish(self._Float64(data=1.0))
 
     return SimNode()
