@@ -6,7 +6,7 @@ recursion), with actions re-parameterised (eq. 21; eq. 22 for discrete ones) and
 s_{t+1} = F(s_t, a_t) (eq. 14). No critic closes the rollout. It is the learner of
 GridWorld (the only one for discrete actions) and of the tables measured before the SVG
 learner (algos/svg.py); on HalfCheetah from scratch it does not learn even the true reward
-(bench/RESULTS.md).
+(bench/RESULTS.md, the policy learner section).
 """
 
 from __future__ import annotations

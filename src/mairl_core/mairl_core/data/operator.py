@@ -27,7 +27,7 @@ class OperatorStyle:
     servos lag each command, so an operator slower than this runs out of time on the far
     blocks, and policies learn the same slowness (with (0.3, 0.6) and gain 4: scripted
     success 0.94, BC 0.63, MAIRL 0.84-0.87, failures being far blocks still approached at
-    the end; bench/RESULTS.md)."""
+    the end; bench/NOTEBOOK.md)."""
     gain: float = 6.0
     """Commanded speed per metre of remaining distance (1/s), before the cap."""
     noise: float = 0.04
@@ -81,7 +81,7 @@ class GraspOperator:
     contact, so switching early costs nothing, and it makes the switch a coarse decision
     ("above the block") a policy can learn from 50 demos, where "on at touch" asked for
     millimetre precision from about 50 positive examples (BC on the same 50 demos, seed 0,
-    100 test episodes: 0.62 against 0.23; bench/RESULTS.md)."""
+    100 test episodes: 0.62 against 0.23; bench/NOTEBOOK.md)."""
 
     hover = 0.04
     """Height above the grasp point to aim for before coming down (m)."""

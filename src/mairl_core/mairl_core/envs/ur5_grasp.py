@@ -11,7 +11,7 @@ suction state (1 = on; the last command) and the vacuum sensor (1 = the block is
 on the cup with the suction on; suction grippers report it on a digital input).
 Without the sensor, "the block is on the cup" shows only as a few-millimetre change
 of the fingertip-to-block vector, and policies lifted too early or never (measured
-in bench/RESULTS.md).
+in bench/NOTEBOOK.md, the grasp runs before the sensor).
 Action (7): six joint changes (the same safety function as reach) and the
 suction command: on when the seventh entry is > 0. The policies keep it a
 continuous value and the env thresholds it, so the dynamics model is trained on,
