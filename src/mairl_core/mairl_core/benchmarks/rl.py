@@ -9,7 +9,7 @@ means at those steps. Both learners start with ``learning_starts`` uniformly ran
 
 Rows: "SAC (stable-baselines3)" (its defaults, with ``learning_starts``), and "SVG(H)" for each
 H, our ``algos.svg.SVGLearner`` (SVG(0) is our SAC); optionally the paper's imagined-rollout
-update on HalfCheetah's true reward (a diagnostic, ``run_imagined``). Each run writes ``runs/METHOD_seedS.json``
+update on HalfCheetah's true reward (a diagnostic, ``run_imagined``). Each run writes ``OUT/METHOD_seedS.json``
 when it ends, and a checkpoint every ``checkpoint_every`` env steps: ``--resume`` skips
 finished runs and continues the others from their checkpoints (ours exactly, at an episode's
 end; SB3's with its state restored and fresh random streams).
