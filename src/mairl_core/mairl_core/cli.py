@@ -27,6 +27,7 @@ EXAMPLES = """examples:
   mairl train --task gridworld --algo mairl --mode s --out runs/gw-mairl --resume
   mairl eval --task gridworld --policy runs/gw-mairl/checkpoint.pt --episodes 100 --seed 1 --out runs/gw-eval
   mairl demos --task reach --n 50 --seed 0 --out demos/reach   # scripted teleop demos -> MCAP bags
+  mairl data info demos/reach                  # episodes, steps, success, operator; `validate` checks
   mairl train --task reach --algo bc --demos demos/reach --out runs/reach-bc
   mairl eval --task reach --policy runs/reach-bc/checkpoint.pt --episodes 100 --seed 10000 --out runs/reach-bc-eval --video
 """
@@ -406,6 +407,31 @@ def _demos(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data(args: argparse.Namespace) -> int:
+    """``mairl data``: the dataset tools of ``data.tools``."""
+    from .data import tools
+
+    if args.data_cmd == "info":
+        info = tools.dataset_info(args.dataset)
+        print(json.dumps(info, indent=1) if args.json else tools.format_info(info))
+        return 0
+    if args.data_cmd == "validate":
+        problems = tools.validate_dataset(args.dataset)
+        for line in problems:
+            print(line)
+        n = len(list(tools.list_bags(args.dataset)))
+        print(f"{args.dataset}: {n} episodes, " + (f"{len(problems)} problems" if problems else "valid"),
+              file=sys.stderr)
+        return 1 if problems else 0
+    if args.data_cmd == "delete-episode":
+        bag, left = tools.delete_episode(args.dataset, args.episode)
+        print(f"deleted {bag}; {left} episodes remain")
+        return 0
+    done = tools.merge_datasets(args.sources, args.out)
+    print(f"merged {done['episodes']} episodes from {len(args.sources)} datasets into {done['out']}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     """The main job: UR5 reaching in MuJoCo from scripted-teleop demos to a tested MAIRL policy.
 
@@ -669,6 +695,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="dataset directory (episode_NNN bags)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=_demos)
+
+    da = sub.add_parser("data", help="demo datasets (directories of MCAP bags): info, validate, "
+                                     "delete-episode, merge")
+    dasub = da.add_subparsers(dest="data_cmd", required=True)
+    di = dasub.add_parser("info", help="episodes, steps, topics, success and operator per bag")
+    di.add_argument("dataset", help="dataset directory (episode bags)")
+    di.add_argument("--json", action="store_true", help="print the full record as JSON")
+    dv = dasub.add_parser("validate", help="check every bag as a trainer reads it; exit 1 and "
+                                           "one line per problem when it is not sound")
+    dv.add_argument("dataset", help="dataset directory (episode bags)")
+    dd = dasub.add_parser("delete-episode", help="remove one episode bag from a dataset")
+    dd.add_argument("dataset", help="dataset directory (episode bags)")
+    dd.add_argument("episode", help="its name (episode_003) or index (3)")
+    dm = dasub.add_parser("merge", help="copy the bags of several datasets into a new one, "
+                                        "renumbered; every bag is checked first")
+    dm.add_argument("sources", nargs="+", help="dataset directories, in order")
+    dm.add_argument("--out", required=True, help="the new dataset directory")
+    for sp in (di, dv, dd, dm):
+        sp.set_defaults(func=_data)
 
     ex = sub.add_parser("expert", help="HalfCheetah/Ant experts (SAC) and their demos (Table II)")
     exsub = ex.add_subparsers(dest="expert_cmd", required=True)

@@ -72,8 +72,9 @@ def make_node():
             self.robot = load_ur5()
             self.period = load_safety_limits().control_period
             steps = int(param(self, "episode_steps", 0)) or env_cfg.episode_steps
+            operator = param(self, "operator", "unknown")  # into each bag's metadata
             self.rec = EpisodeRecorder(dataset, self.robot.joint_names, self.period, steps,
-                                       grasp=self.task == "grasp")
+                                       grasp=self.task == "grasp", meta={"operator": operator})
             self.success_radius = env_cfg.success_radius
             self.lift_height = getattr(env_cfg, "lift_height", 0.05)
             self.teleop = bool(param(self, "teleop", True))

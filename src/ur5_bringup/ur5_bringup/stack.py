@@ -118,7 +118,7 @@ def stack(job: str, **args) -> list[NodeSpec]:
     if mode == "record":
         nodes.append(NodeSpec("mairl-recorder", "mairl_recorder",
                               {"task": task, "dataset": a["dataset"],
-                               "episodes": int(a["episodes"]),
+                               "episodes": int(a["episodes"]), "operator": a["operator"],
                                "require_success": a["operator"] == "scripted", **reset}))
         nodes.append(NodeSpec("mairl-teleop", "mairl_teleop", {"task": task, "mode": a["operator"],
                                                                "seed": int(a["seed"])}))

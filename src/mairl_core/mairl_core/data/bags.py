@@ -81,8 +81,15 @@ def _stamp(ts, t_ns: int):
         frame_id="base")
 
 
-def write_episode(path: str | Path, ep: Episode) -> Path:
-    """Write ``ep`` as an MCAP rosbag2 directory at ``path`` (must not exist)."""
+META_PREFIX = "mairl."
+"""Keys of the bag's ``custom_data`` (metadata.yaml) this project writes: ``mairl.task``
+(reach or grasp), ``mairl.operator`` (who drove the arm: scripted, keyboard, ...)."""
+
+
+def write_episode(path: str | Path, ep: Episode, meta: dict[str, str] | None = None) -> Path:
+    """Write ``ep`` as an MCAP rosbag2 directory at ``path`` (must not exist); ``meta`` (e.g.
+    {"task": "reach", "operator": "keyboard"}) goes into metadata.yaml's ``custom_data`` as
+    ``mairl.KEY``, which ``ros2 bag info`` shows and ``bag_meta`` reads back."""
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     ts = _typestore()
@@ -94,6 +101,8 @@ def write_episode(path: str | Path, ep: Episode) -> Path:
         raise ValueError("a grasp episode needs target_path and vacuum beside suction")
     types = {**TYPES, **GRASP_TYPES} if grasp else dict(TYPES)
     with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        for key, value in (meta or {}).items():
+            w.set_custom_data(META_PREFIX + key, str(value))
         conns = {topic: w.add_connection(topic, types[topic], typestore=ts) for topic in types}
         for t in range(len(ep.q)):
             ns = int(round(t * ep.period * 1e9))
@@ -119,6 +128,20 @@ def write_episode(path: str | Path, ep: Episode) -> Path:
     return path
 
 
+def bag_meta(path: str | Path) -> dict[str, str]:
+    """The ``mairl.*`` custom data of a bag directory's metadata.yaml, without the prefix
+    ({} for a bare .mcap file, an older bag, or metadata that cannot be read)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load((Path(path) / "metadata.yaml").read_text())
+        custom = doc["rosbag2_bagfile_information"].get("custom_data") or {}
+        return {k[len(META_PREFIX):]: str(v) for k, v in custom.items()
+                if isinstance(k, str) and k.startswith(META_PREFIX)}
+    except Exception:  # noqa: BLE001 - metadata is advisory here; read_episode judges the bag
+        return {}
+
+
 def read_episode(path: str | Path, grasp: bool = False, robot: UR5Config | None = None) -> Episode:
     """Read a bag written by ``write_episode`` (or the ROS recorder); BagError names the bag and
     what is wrong with it, in one line.
@@ -129,7 +152,8 @@ def read_episode(path: str | Path, grasp: bool = False, robot: UR5Config | None 
     is refused when a message names no joints, misses or repeats one or names one the robot
     does not have, when a value is NaN or inf, or when a measured or commanded position lies
     more than POSITION_TOLERANCE outside the robot's joint limits or a measured velocity more
-    than SPEED_TOLERANCE above its joint speed limit.
+    than SPEED_TOLERANCE above its joint speed limit, or when the header stamps of
+    ``/joint_states`` or ``/mairl/command`` do not increase message by message.
 
     ``grasp``: the bag must also hold ``/mairl/suction`` and ``/mairl/suction/vacuum``, and
     the target may move."""
@@ -167,6 +191,12 @@ def read_episode(path: str | Path, grasp: bool = False, robot: UR5Config | None 
                            f"{len(q)} joint states")
     elif len(target) == 0 or np.ptp(target, axis=0).max() > 1e-9:
         raise BagError(f"{path}: the target must be recorded and fixed within an episode")
+    for topic, ms in ((JOINT_STATES, states), (COMMAND, commands)):
+        sensed = np.array([m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in ms], np.int64)
+        back = np.flatnonzero(np.diff(sensed) <= 0)
+        if len(back):
+            raise BagError(f"{path}: {topic} header stamps do not increase at message "
+                           f"{back[0] + 1} ({sensed[back[0]]} then {sensed[back[0] + 1]} ns)")
     period = float(np.median(np.diff(stamps))) * 1e-9
     if not period > 0:
         raise BagError(f"{path}: {JOINT_STATES} stamps do not advance (median period {period:g} s)")
@@ -191,22 +221,7 @@ def read_dataset(demo_dir: str | Path, n: int | None = None, grasp: bool = False
     from ..envs.ur5_model import load_ur5
 
     d = Path(demo_dir)
-    task = "grasp" if grasp else "reach"
-    make = f"make one with `mairl demos --task {task} --out {d}`"
-    if not d.exists():
-        raise BagError(f"{d}: demo directory does not exist ({make})")
-    if not d.is_dir():
-        raise BagError(f"{d}: is a file, not a directory of demo bags (pass the directory that "
-                       f"holds the episode bags, e.g. the --out of `mairl demos`)")
-    if (d / "metadata.yaml").exists():
-        raise BagError(f"{d}: is one bag, not a directory of demo bags (pass the directory "
-                       f"that holds it, {d.parent})")
-    try:
-        bags = sorted(p for p in d.iterdir() if p.is_dir() or p.suffix == ".mcap")
-    except OSError as exc:
-        raise BagError(f"{d}: cannot list the demo directory ({_one_line(exc)})") from None
-    if not bags:
-        raise BagError(f"{d}: no episode bags in it ({make})")
+    bags = list_bags(d, "grasp" if grasp else "reach")
     if n is not None:
         if n < 1:
             raise BagError(f"{d}: {n} demos asked for; at least 1 is needed")
@@ -221,6 +236,30 @@ def read_dataset(demo_dir: str | Path, n: int | None = None, grasp: bool = False
             raise BagError(f"{b}: {len(ep.q) - 1} steps, but {bags[0].name} has {steps}; "
                            f"trainers need episodes of one length")
     return episodes
+
+
+def list_bags(demo_dir: str | Path, task: str = "reach") -> list[Path]:
+    """The bags of a dataset directory, sorted by name: its subdirectories and bare ``.mcap``
+    files (hidden ones excluded). BagError when it is missing, a file, one bag rather than a
+    directory of bags, unreadable or empty (``task`` only shapes the hint)."""
+    d = Path(demo_dir)
+    make = f"make one with `mairl demos --task {task} --out {d}`"
+    if not d.exists():
+        raise BagError(f"{d}: demo directory does not exist ({make})")
+    if not d.is_dir():
+        raise BagError(f"{d}: is a file, not a directory of demo bags (pass the directory that "
+                       f"holds the episode bags, e.g. the --out of `mairl demos`)")
+    if (d / "metadata.yaml").exists():
+        raise BagError(f"{d}: is one bag, not a directory of demo bags (pass the directory "
+                       f"that holds it, {d.parent})")
+    try:
+        bags = sorted(p for p in d.iterdir()
+                      if not p.name.startswith(".") and (p.is_dir() or p.suffix == ".mcap"))
+    except OSError as exc:
+        raise BagError(f"{d}: cannot list the demo directory ({_one_line(exc)})") from None
+    if not bags:
+        raise BagError(f"{d}: no episode bags in it ({make})")
+    return bags
 
 
 def _one_line(exc: BaseException | str, limit: int = 300) -> str:

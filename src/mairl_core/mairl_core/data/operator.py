@@ -183,7 +183,7 @@ def generate_demos(out_dir: str | Path, n: int, seed: int, task: str = "reach",
         ep, ok = run_teleop_episode(env, operator, seed=seed * 100_003 + attempts)
         attempts += 1
         if ok:
-            write_episode(out / f"episode_{saved:03d}", ep)
+            write_episode(out / f"episode_{saved:03d}", ep, meta={"task": task, "operator": "scripted"})
             saved += 1
             bar.update()
     bar.close()

@@ -56,11 +56,13 @@ class EpisodeRecorder:
     """Collects one fixed-length episode at a time and saves it into a dataset directory."""
 
     def __init__(self, dataset: str | Path, joint_names, period: float, steps: int,
-                 grasp: bool = False):
+                 grasp: bool = False, meta: dict[str, str] | None = None):
+        """``meta``: written into every bag's metadata (``write_episode``), e.g. the operator."""
         if steps < 1 or period <= 0:
             raise ValueError(f"steps must be >= 1 and period > 0, got {steps}, {period}")
         self.dataset, self.names = Path(dataset), list(joint_names)
         self.period, self.steps, self.grasp = period, steps, grasp
+        self.meta = {"task": "grasp" if grasp else "reach", **(meta or {})}
         self.dataset.mkdir(parents=True, exist_ok=True)
         self.staging = staging_dir(self.dataset)
         #: bags an interrupted recorder left unfinished in ``staging`` (removed now)
@@ -131,7 +133,7 @@ class EpisodeRecorder:
         tmp = self.staging / path.name
         try:
             self.staging.mkdir(exist_ok=True)
-            write_episode(tmp, ep)
+            write_episode(tmp, ep, meta=self.meta)
             _sync_tree(tmp)
             os.rename(tmp, path)  # atomic; never over an existing bag (a non-empty directory)
             _sync_dir(self.dataset)
