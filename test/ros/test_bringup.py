@@ -116,6 +116,26 @@ def test_impossible_combinations_say_why():
         stack("reaching", mode="play")
     with pytest.raises(ValueError, match="unknown argument"):
         stack("reaching", use_sim="true")
+    with pytest.raises(ValueError, match="operator must be one of keyboard, joy, spacemouse, scripted"):
+        stack("reaching", mode="record", operator="mouse")
+
+
+def test_declared_choices_are_what_the_stack_accepts():
+    from ur5_bringup.stack import CHOICES
+
+    assert set(CHOICES) <= set(ARGUMENTS)
+    for name, values in CHOICES.items():
+        assert ARGUMENTS[name][0] in values, name  # the default is a choice
+        for v in values:
+            args = {"mode": "record", name: v}
+            if name == "sim" and v == "false":
+                args["target"] = "0.1,-0.5,0.1"
+            if name == "mode" and v != "record":
+                args["policy"] = "p.pt"
+            stack("reaching", **args)
+    res = subprocess.run([sys.executable, "-m", "ur5_bringup.up", "reaching", "--operator", "mouse",
+                          "--print"], env=node_env(), capture_output=True, text=True)
+    assert res.returncode == 2 and "invalid choice: 'mouse'" in res.stderr
 
 
 @pytest.mark.parametrize("job", sorted(JOBS))

@@ -1,5 +1,5 @@
-"""mairl-teleop: Cartesian teleop input for the recorder, from a keyboard or the scripted
-operator.
+"""mairl-teleop: Cartesian teleop input for the recorder, from a keyboard, a joystick or
+gamepad, a 3Dconnexion SpaceMouse, or the scripted operator.
 
 Publishes ``/mairl/teleop/twist`` (geometry_msgs/TwistStamped, fingertip velocity in m/s,
 frame ``base``) at the control rate; the recorder turns it into joint commands.
@@ -7,6 +7,15 @@ frame ``base``) at the control rate; the recorder turns it into joint commands.
 - ``mode:=keyboard`` (default; needs a terminal): w/s = +x/-x, a/d = +y/-y, r/f = +z/-z,
   space = suction on/off (grasp), x = stop; ``speed`` m/s per key press, keys add up;
   n = next episode, b = re-record it (the recorder's start / discard services), q = quit.
+- ``mode:=joy``: ``sensor_msgs/Joy`` on ``joy_topic`` (ROS's ``joy_node``); the arm moves only
+  while the deadman button is held (``deadman_button``, default 4 = LB), at ``speed`` m/s
+  per full stick (``joy_axes``: the axes for x, y, z; ``joy_signs`` flip them), and stops at
+  the next control period when it is let go or the pad falls silent for ``input_timeout``
+  s; ``suction_button`` (with the deadman held), ``next_button``, ``rerecord_button``.
+  The mapping is ``mairl_core.data.devices.JoyTeleop``.
+- ``mode:=spacemouse``: a SpaceMouse through ``pyspacemouse`` (imported only here; its absence
+  or a missing device ends the node with one line): the puck's push is the twist, button 0
+  suction, button 1 next episode.
 - ``mode:=scripted``: the core's scripted operator (``mairl_core.data.operator``: noise,
   hesitation, a speed per episode; the grasp plan with suction) looks at
   ``/mairl/fingertip`` and ``/mairl/target`` like a person would, and starts afresh on
@@ -19,8 +28,9 @@ import sys
 
 import numpy as np
 
-from .node import SuctionState, param, point_array, run_node
+from .node import SuctionState, now_s, param, point_array, run_node
 
+MODES = ("keyboard", "joy", "spacemouse", "scripted")
 KEYS = {"w": (0, 1), "s": (0, -1), "a": (1, 1), "d": (1, -1), "r": (2, 1), "f": (2, -1)}
 
 
@@ -40,8 +50,8 @@ def make_node():
         def __init__(self):
             super().__init__("mairl_teleop")
             self.mode = param(self, "mode", "keyboard")
-            if self.mode not in ("keyboard", "scripted"):
-                raise ValueError(f"mode must be keyboard or scripted, got {self.mode!r}")
+            if self.mode not in MODES:
+                raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
             self.task = param(self, "task", "reach")
             self.speed = float(param(self, "speed", 0.05))
             self.tip = self.target = None
@@ -54,7 +64,7 @@ def make_node():
             self.cup = SuctionState(self)
             self.create_subscription(String, "/mairl/episode/event", self.on_event, 10)
             self._Twist, self._SetBool = TwistStamped, SetBool
-            self.operator = None
+            self.operator = self.device = None
             if self.mode == "scripted":
                 rng = np.random.default_rng(int(param(self, "seed", 0)))
                 if self.task == "grasp":
@@ -62,6 +72,27 @@ def make_node():
                     self.operator = GraspOperator(GRASP_STYLE, rng)
                 else:
                     self.operator = ScriptedOperator(OperatorStyle(), rng)
+            elif self.mode == "joy":
+                from sensor_msgs.msg import Joy
+
+                from mairl_core.data.devices import JoyMapping, JoyTeleop
+
+                mapping = JoyMapping(
+                    axes=tuple(int(i) for i in param(self, "joy_axes", [1, 0, 4])),
+                    signs=tuple(float(x) for x in param(self, "joy_signs", [1.0, 1.0, 1.0])),
+                    deadman=int(param(self, "deadman_button", 4)),
+                    suction=int(param(self, "suction_button", 0)),
+                    next_episode=int(param(self, "next_button", 7)),
+                    rerecord=int(param(self, "rerecord_button", 6)),
+                    deadzone=float(param(self, "deadzone", 0.1)))
+                self.device = JoyTeleop(mapping, self.speed, float(param(self, "input_timeout", 0.5)))
+                self.warned_missing = False
+                self.create_subscription(Joy, param(self, "joy_topic", "/joy"), self.on_joy, 10)
+            elif self.mode == "spacemouse":
+                from mairl_core.data.devices import SpaceMouseTeleop
+
+                self.device = SpaceMouseTeleop(self.speed, deadzone=float(param(self, "deadzone", 0.1)),
+                                               timeout=float(param(self, "input_timeout", 0.5)))
             elif not sys.stdin.isatty():
                 raise ValueError("keyboard teleop needs a terminal (or use mode:=scripted)")
             else:
@@ -81,6 +112,24 @@ def make_node():
         def on_event(self, msg):
             if msg.data.startswith("start") and self.operator is not None:
                 self.operator.reset()
+
+        def on_joy(self, msg):
+            for event in self.device.on_joy(msg.axes, msg.buttons, now_s()):
+                self.device_event(event)
+            missing = self.device.missing()
+            if missing and not self.warned_missing:
+                self.warned_missing = True
+                self.get_logger().warning(f"the joystick has {len(msg.axes)} axes and "
+                                          f"{len(msg.buttons)} buttons: {', '.join(missing)} of "
+                                          f"the mapping read as 0 / not pressed")
+
+        def device_event(self, event: str):
+            if event == "suction":
+                self.switch_suction(not self.cup.on)
+            elif event in ("next", "rerecord"):
+                if event == "rerecord":
+                    self.trigger("/mairl/episode/discard")
+                self.trigger("/mairl/episode/start")
 
         def switch_suction(self, on: bool):
             if self.pending is None and self.suction_client.service_is_ready():
@@ -127,6 +176,11 @@ def make_node():
 
         def on_tick(self):
             v = self.velocity
+            if self.mode == "spacemouse":
+                for event in self.device.read(now_s()):
+                    self.device_event(event)
+            if self.device is not None:
+                v = self.device.velocity(now_s())
             if self.operator is not None:
                 if self.tip is None or self.target is None:
                     return

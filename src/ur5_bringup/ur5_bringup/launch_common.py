@@ -5,19 +5,20 @@ here, when a launch file is loaded, never by the rest of the project. The nodes 
 parameters are ``ur5_bringup.stack``'s, the same the pip-only ``mairl-ros-up`` starts.
 ``sim:=false`` includes ur_robot_driver's ``ur_control.launch.py`` with
 ``initial_joint_controller:=forward_position_controller`` (the controller the safety node
-streams to).
+streams to); ``operator:=joy`` starts ROS's ``joy_node`` for the gamepad.
 """
 
 from __future__ import annotations
 
-from .stack import ARGUMENTS, driver_arguments, params_file, stack
+from .stack import ARGUMENTS, CHOICES, driver_arguments, params_file, stack
 
 
 def generate(job: str):
     from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
-    declared = [DeclareLaunchArgument(name, default_value=default, description=text)
+    declared = [DeclareLaunchArgument(name, default_value=default, description=text,
+                                      **({"choices": list(CHOICES[name])} if name in CHOICES else {}))
                 for name, (default, text) in ARGUMENTS.items()]
     return LaunchDescription([*declared, OpaqueFunction(function=_nodes, args=[job])])
 
@@ -33,6 +34,10 @@ def _nodes(context, job: str):
                for s in stack(job, **values)]
     if values["sim"].lower() in ("false", "0", "no"):
         actions.insert(0, _driver(values))
+    if values["mode"] == "record" and values["operator"] == "joy":
+        # ROS's joy driver (package joy); repeating the held buttons keeps the deadman fresh
+        actions.append(Node(package="joy", executable="joy_node", name="joy_node", output="screen",
+                            parameters=[{"autorepeat_rate": 25.0}]))
     return actions
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 JOBS = {"reaching": "reach", "grasping": "grasp"}
 MODES = ("record", "train", "deploy")
-OPERATORS = ("keyboard", "scripted")
+OPERATORS = ("keyboard", "joy", "spacemouse", "scripted")
 
 # The launch arguments, their defaults and what they mean: launch files declare exactly
 # these, and mairl-ros-up takes the same names as options.
@@ -22,7 +22,8 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "mode": ("deploy", "record (teleop demos), train (MAIRL on the robot) or deploy (serve a policy)"),
     "policy": ("", "checkpoint to serve (deploy) or to write and serve (train)"),
     "dataset": ("demos", "directory of demo bags: written by record, read by train"),
-    "operator": ("keyboard", "record: keyboard teleop, or the scripted operator"),
+    "operator": ("keyboard", "record: keyboard teleop, joy (a gamepad on /joy, deadman held), "
+                             "spacemouse (3Dconnexion, pyspacemouse), or the scripted operator"),
     "episodes": ("0", "record: stop once the dataset holds this many episodes in total (the same "
                       "command again finishes an interrupted one; 0: until you quit)"),
     "ur_type": ("ur5", "ur_robot_driver's ur_type (real robot)"),
@@ -33,6 +34,10 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "composed": ("false", "deploy/train: policy server and safety node in one process "
                           "(mairl-control: one DDS hop less, for 500 Hz)"),
 }
+
+#: the values a launch argument may take, where there is a fixed set (declared as choices)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "sim": ("true", "false"), "mode": MODES, "operator": OPERATORS, "composed": ("true", "false")}
 
 EXECUTABLE_MODULES = {
     "mairl-sim": "sim_node", "mairl-safety": "safety_node",
@@ -95,7 +100,7 @@ def stack(job: str, **args) -> list[NodeSpec]:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if a["operator"] not in OPERATORS:
-        raise ValueError(f"operator must be keyboard or scripted, got {a['operator']!r}")
+        raise ValueError(f"operator must be one of {', '.join(OPERATORS)}, got {a['operator']!r}")
     if mode in ("deploy", "train") and not a["policy"]:
         raise ValueError(f"mode:={mode} needs policy:=PATH (the checkpoint to "
                          f"{'serve' if mode == 'deploy' else 'write and serve'})")

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 
-from .stack import ARGUMENTS, JOBS, params_file, stack
+from .stack import ARGUMENTS, CHOICES, JOBS, params_file, stack
 
 
 def command_line(spec, params: str) -> list[str]:
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     ap.add_argument("job", choices=sorted(JOBS))
     for name, (default, help_text) in ARGUMENTS.items():
         ap.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
-                        help=f"{help_text} (default: {default!r})")
+                        choices=CHOICES.get(name), help=f"{help_text} (default: {default!r})")
     ap.add_argument("--print", action="store_true", help="print the node command lines and exit")
     args = ap.parse_args(argv)
     values = {k: getattr(args, k) for k in ARGUMENTS}
@@ -115,6 +115,10 @@ def main(argv=None) -> int:
     # the recorder's prompt
     keyboard = ("mairl_teleop" if values["operator"] == "keyboard" else "mairl_recorder"
                 ) if sys.stdin.isatty() else None
+    if values["mode"] == "record" and values["operator"] == "joy":
+        print("mairl-ros-up: operator joy reads /joy: start ROS's joystick driver beside it "
+              "(`ros2 run joy joy_node --ros-args -p autorepeat_rate:=25.0`; not on PyPI, so not "
+              "started here)", flush=True)
     procs = start_nodes(specs, params, keyboard)
     print(f"mairl-ros-up {args.job}: {', '.join(n for n, _ in lines)} "
           f"(ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}); Ctrl-C stops", flush=True)
