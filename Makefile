@@ -15,7 +15,7 @@ VENV_STAMP := $(VENV)/.installed
 PIP := $(VENV)/bin/pip --quiet --quiet
 SETUP_FILES := src/mairl_core/setup.py src/mairl_ros/setup.py src/ur5_bringup/setup.py
 
-.PHONY: venv test demo bench-gridworld bench-ur5 experts bench-mujoco clean distclean
+.PHONY: venv check test demo bench-gridworld bench-ur5 experts bench-mujoco clean distclean
 
 venv: $(VENV_STAMP)
 
@@ -30,6 +30,11 @@ $(VENV_STAMP): requirements.txt $(SETUP_FILES)
 	$(PIP) install -e src/mairl_ros
 	$(PIP) install -e src/ur5_bringup
 	@touch $(VENV_STAMP)
+
+# lint and format check (ruff.toml); .ci/run runs it before the tests
+check: $(VENV_STAMP)
+	$(VENV)/bin/ruff check src test
+	$(VENV)/bin/ruff format --check src test
 
 test: $(VENV_STAMP)
 	$(VENV)/bin/python -m pytest test -q -rs -p no:cacheprovider --timeout=600

@@ -45,7 +45,7 @@ def _shm_files_in_use_by_others() -> set[Path]:
         try:
             for line in (proc / "maps").read_text().splitlines():
                 if "/dev/shm/" in line:
-                    in_use.add(Path(line[line.index("/dev/shm/"):].split(" (deleted)")[0]))
+                    in_use.add(Path(line[line.index("/dev/shm/") :].split(" (deleted)")[0]))
             for fd in (proc / "fd").iterdir():
                 target = os.readlink(fd)
                 if target.startswith("/dev/shm/"):

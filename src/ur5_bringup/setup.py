@@ -34,8 +34,10 @@ def tree_data_files(name: str) -> list[tuple[str, list[str]]]:
         )
         if files:
             rel = os.path.relpath(dirpath, top)
-            dest = os.path.join("share", PACKAGE, name) if rel == "." else os.path.join(
-                "share", PACKAGE, name, rel
+            dest = (
+                os.path.join("share", PACKAGE, name)
+                if rel == "."
+                else os.path.join("share", PACKAGE, name, rel)
             )
             entries.append((dest, files))
     return entries
@@ -57,6 +59,7 @@ setup(
     ],
     install_requires=[],
     zip_safe=True,
-    entry_points={"console_scripts": ["mairl-ros-up = ur5_bringup.up:main",
-                                    "mairl-ros-demo = ur5_bringup.demo:main"]},
+    entry_points={
+        "console_scripts": ["mairl-ros-up = ur5_bringup.up:main", "mairl-ros-demo = ur5_bringup.demo:main"]
+    },
 )

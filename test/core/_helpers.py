@@ -30,9 +30,22 @@ def finite_difference(fn, params, eps=1e-6) -> torch.Tensor:
 
 def tiny_algo(exp, **over):
     """The experiment's AlgoConfig shrunk so one training iteration takes well under a second."""
-    small = dict(n_envs=4, batch_size=64, rollout_batch=16, rollout_horizon=3, model_steps=2,
-                 disc_steps=2, policy_steps=2, d_model=16, n_heads=2, embed_hidden=16,
-                 buffer_size=10_000, agent_recent=400, ppo_epochs=1, ppo_minibatches=2)
+    small = dict(
+        n_envs=4,
+        batch_size=64,
+        rollout_batch=16,
+        rollout_horizon=3,
+        model_steps=2,
+        disc_steps=2,
+        policy_steps=2,
+        d_model=16,
+        n_heads=2,
+        embed_hidden=16,
+        buffer_size=10_000,
+        agent_recent=400,
+        ppo_epochs=1,
+        ppo_minibatches=2,
+    )
     small.update(over)
     return dataclasses.replace(exp.algo, **small)
 
@@ -50,12 +63,14 @@ def assert_tree_equal(a, b, path="state"):
     """Recursive, bitwise equality of nested dicts/lists of tensors and plain values."""
     if isinstance(a, torch.Tensor):
         assert isinstance(b, torch.Tensor), f"{path}: tensor vs {type(b).__name__}"
-        assert a.dtype == b.dtype and a.shape == b.shape, \
+        assert a.dtype == b.dtype and a.shape == b.shape, (
             f"{path}: {a.dtype}{tuple(a.shape)} vs {b.dtype}{tuple(b.shape)}"
+        )
         assert torch.equal(a, b), f"{path}: tensors differ"
     elif isinstance(a, dict):
-        assert isinstance(b, dict) and set(a) == set(b), \
+        assert isinstance(b, dict) and set(a) == set(b), (
             f"{path}: keys {sorted(map(str, a))} vs {sorted(map(str, b)) if isinstance(b, dict) else b}"
+        )
         for k in a:
             assert_tree_equal(a[k], b[k], f"{path}.{k}")
     elif isinstance(a, (list, tuple)):
@@ -73,8 +88,9 @@ def small_robot_config(tmp_path, name: str, n_demos: int, bc_steps: int, **algo)
     data = yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text())
     data["bc_steps"] = bc_steps
     data["demos"]["n_demos"] = n_demos
-    data["algo"].update(n_envs=2, model_steps=2, policy_steps=2, disc_steps=2, rollout_batch=16,
-                        batch_size=64, **algo)
+    data["algo"].update(
+        n_envs=2, model_steps=2, policy_steps=2, disc_steps=2, rollout_batch=16, batch_size=64, **algo
+    )
     path = tmp_path / f"{name}_small.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

@@ -9,8 +9,14 @@ import pytest
 
 from mairl_core.data.bags import BagError, Episode, read_episode, write_episode
 
-NAMES = ["shoulder_pan_joint", "shoulder_lift_joint", "elbow_joint", "wrist_1_joint",
-         "wrist_2_joint", "wrist_3_joint"]
+NAMES = [
+    "shoulder_pan_joint",
+    "shoulder_lift_joint",
+    "elbow_joint",
+    "wrist_1_joint",
+    "wrist_2_joint",
+    "wrist_3_joint",
+]
 
 
 def _episode(T=12, seed=0):
@@ -59,8 +65,11 @@ def test_wrong_topic_type(tmp_path):
 
     ts = get_typestore(Stores.ROS2_KILTED)
     with Writer(tmp_path / "bad", version=9, storage_plugin=StoragePlugin.MCAP) as w:
-        for topic, t in [("/joint_states", "std_msgs/msg/Bool"), ("/mairl/target", "geometry_msgs/msg/PointStamped"),
-                         ("/mairl/command", "sensor_msgs/msg/JointState")]:
+        for topic, t in [
+            ("/joint_states", "std_msgs/msg/Bool"),
+            ("/mairl/target", "geometry_msgs/msg/PointStamped"),
+            ("/mairl/command", "sensor_msgs/msg/JointState"),
+        ]:
             w.add_connection(topic, t, typestore=ts)
     with pytest.raises(BagError, match="/joint_states has type std_msgs/msg/Bool"):
         read_episode(tmp_path / "bad")
@@ -132,13 +141,16 @@ def test_joints_are_matched_by_name_to_the_robot_order(tmp_path):
     np.testing.assert_array_equal(back.commands, ep.commands)
 
 
-@pytest.mark.parametrize("names, cols, why", [
-    (NAMES[:5], [0, 1, 2, 3, 4], r"missing joint\(s\) \['wrist_3_joint'\]"),
-    (NAMES + ["gripper_joint"], [0, 1, 2, 3, 4, 5, 0], r"unknown joint name\(s\) \['gripper_joint'\]"),
-    (NAMES[:5] + ["wrist_2_joint"], [0, 1, 2, 3, 4, 4], "repeated joint names"),
-    ([], [0, 1, 2, 3, 4, 5], "names no joints"),
-    (NAMES[:5] + ["wrist\n3_joint"], [0, 1, 2, 3, 4, 5], r"unknown joint name\(s\) \['wrist\\n3"),
-])
+@pytest.mark.parametrize(
+    "names, cols, why",
+    [
+        (NAMES[:5], [0, 1, 2, 3, 4], r"missing joint\(s\) \['wrist_3_joint'\]"),
+        (NAMES + ["gripper_joint"], [0, 1, 2, 3, 4, 5, 0], r"unknown joint name\(s\) \['gripper_joint'\]"),
+        (NAMES[:5] + ["wrist_2_joint"], [0, 1, 2, 3, 4, 4], "repeated joint names"),
+        ([], [0, 1, 2, 3, 4, 5], "names no joints"),
+        (NAMES[:5] + ["wrist\n3_joint"], [0, 1, 2, 3, 4, 5], r"unknown joint name\(s\) \['wrist\\n3"),
+    ],
+)
 def test_missing_extra_repeated_or_unnamed_joints_are_refused(tmp_path, names, cols, why):
     write_episode(tmp_path / "ep", _with_names(_episode(), names, cols))
     with pytest.raises(BagError, match=why) as err:
@@ -157,12 +169,15 @@ def test_joint_states_without_velocities_are_refused(tmp_path):
         read_episode(tmp_path / "ep")
 
 
-@pytest.mark.parametrize("field, joint, value, why", [
-    ("q", 0, 1e6, r"/joint_states position of shoulder_pan_joint is 1e\+06 rad at step 3"),
-    ("q", 2, np.pi + 0.2, "/joint_states position of elbow_joint"),
-    ("commands", 4, -1e6, "/mairl/command position of wrist_2_joint"),
-    ("qdot", 1, 50.0, "/joint_states velocity of shoulder_lift_joint is 50 rad/s"),
-])
+@pytest.mark.parametrize(
+    "field, joint, value, why",
+    [
+        ("q", 0, 1e6, r"/joint_states position of shoulder_pan_joint is 1e\+06 rad at step 3"),
+        ("q", 2, np.pi + 0.2, "/joint_states position of elbow_joint"),
+        ("commands", 4, -1e6, "/mairl/command position of wrist_2_joint"),
+        ("qdot", 1, 50.0, "/joint_states velocity of shoulder_lift_joint is 50 rad/s"),
+    ],
+)
 def test_values_beyond_the_robot_limits_are_refused(tmp_path, field, joint, value, why):
     ep = _episode()
     getattr(ep, field)[3, joint] = value
@@ -184,6 +199,7 @@ def test_values_within_the_tolerance_of_the_limits_load(tmp_path):
 
 # --- datasets through the CLI: one line, exit 2 (issue 20, defects 3 and 5) ---------------
 
+
 def _dataset(root, episodes):
     root.mkdir()
     for i, ep in enumerate(episodes):
@@ -195,14 +211,17 @@ def _five_joints(ep):
     return _with_names(ep, NAMES[:5], [0, 1, 2, 3, 4])
 
 
-@pytest.mark.parametrize("case, why", [
-    ("file", r"demos\.mcap: is a file, not a directory of demo bags"),
-    ("one_bag", r"episode_000: is one bag, not a directory of demo bags"),
-    ("five_joints", r"episode_000: /joint_states message 0 \(position\): missing joint"),
-    ("mixed_5_6", r"episode_001: /joint_states message 0 \(position\): missing joint"),
-    ("mixed_lengths", r"episode_002: 8 steps, but episode_000 has 12; trainers need episodes of one"),
-    ("far_out", r"episode_001: /joint_states position of elbow_joint is 1e\+06 rad"),
-])
+@pytest.mark.parametrize(
+    "case, why",
+    [
+        ("file", r"demos\.mcap: is a file, not a directory of demo bags"),
+        ("one_bag", r"episode_000: is one bag, not a directory of demo bags"),
+        ("five_joints", r"episode_000: /joint_states message 0 \(position\): missing joint"),
+        ("mixed_5_6", r"episode_001: /joint_states message 0 \(position\): missing joint"),
+        ("mixed_lengths", r"episode_002: 8 steps, but episode_000 has 12; trainers need episodes of one"),
+        ("far_out", r"episode_001: /joint_states position of elbow_joint is 1e\+06 rad"),
+    ],
+)
 def test_bad_demos_are_one_line_and_exit_2_from_the_cli(tmp_path, capsys, case, why):
     from _helpers import small_robot_config
 
@@ -225,11 +244,23 @@ def test_bad_demos_are_one_line_and_exit_2_from_the_cli(tmp_path, capsys, case, 
     else:
         eps[1].q[:, 2] = 1e6
         demos = _dataset(tmp_path / "d", eps)
-    cfg = small_robot_config(tmp_path, "reach_train", n_demos=1 if case == "one_bag" else 3,
-                             bc_steps=1)
+    cfg = small_robot_config(tmp_path, "reach_train", n_demos=1 if case == "one_bag" else 3, bc_steps=1)
     out = tmp_path / "run"
-    rc = main(["train", "--task", "reach", "--algo", "bc", "--config", str(cfg), "--demos",
-               str(demos), "--out", str(out)])
+    rc = main(
+        [
+            "train",
+            "--task",
+            "reach",
+            "--algo",
+            "bc",
+            "--config",
+            str(cfg),
+            "--demos",
+            str(demos),
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

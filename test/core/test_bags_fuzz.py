@@ -22,8 +22,13 @@ def work(tmp_path_factory):
     return tmp_path_factory.mktemp("fuzz")
 
 
-@settings(max_examples=250, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=250,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(kind=st.sampled_from(fuzz_bags.KINDS), seed=st.integers(0, 2**32 - 1))
 def test_every_damaged_bag_loads_or_is_a_clear_error(work, kind, seed):
     outcome, detail = fuzz_bags.run_case(kind, seed, work, ROBOT)

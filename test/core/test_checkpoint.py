@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from _helpers import assert_tree_equal, make_trainer
+
 from mairl_core.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 
 
 def _params(trainer):
-    return {f"{m}.{k}": v.detach().clone() for m, mod in trainer.modules().items()
-            for k, v in mod.state_dict().items()}
+    return {
+        f"{m}.{k}": v.detach().clone()
+        for m, mod in trainer.modules().items()
+        for k, v in mod.state_dict().items()
+    }
 
 
 @pytest.fixture
@@ -78,12 +81,12 @@ def test_resume_is_bitwise_identical(trained, gridworld_experiment, expert_demos
     environment's RNG."""
     expected, got = _resume_pair(trained, gridworld_experiment, expert_demos, False)
     differing = [k for k in expected if not torch.equal(expected[k], got[k])]
-    assert not differing, \
+    assert not differing, (
         f"{len(differing)}/{len(expected)} tensors differ after resume, e.g. {differing[:3]}"
+    )
 
 
-def test_resume_identical_once_buffer_and_env_rng_restored(trained, gridworld_experiment,
-                                                           expert_demos):
+def test_resume_identical_once_buffer_and_env_rng_restored(trained, gridworld_experiment, expert_demos):
     expected, got = _resume_pair(trained, gridworld_experiment, expert_demos, True)
     assert_tree_equal(expected, got)
 
@@ -210,6 +213,7 @@ def test_save_creates_parent_and_overwrites(tmp_path):
 
 # ----- one clear line for each kind of bad file (issue 20, defect 4) -----
 
+
 def _one_line(exc) -> str:
     msg = str(exc.value)
     assert "\n" not in msg, msg
@@ -267,8 +271,17 @@ def test_malicious_pickle_message_names_what_it_imports(tmp_path, container, rec
     assert not [w for w in recwarn if "pickle protocol" in str(w.message)]  # no warning line either
 
 
-@pytest.mark.parametrize("key, value", [("obs_dim", "15"), ("obs_dim", -3), ("act_dim", 2.5),
-                                        ("discrete", "no"), ("config", 5), ("action_scale", "x")])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("obs_dim", "15"),
+        ("obs_dim", -3),
+        ("act_dim", 2.5),
+        ("discrete", "no"),
+        ("config", 5),
+        ("action_scale", "x"),
+    ],
+)
 def test_checkpoint_with_bad_metadata_is_one_clear_error(tmp_path, key, value):
     """A checkpoint that loads but whose metadata cannot describe a policy (a string obs_dim
     used to raise a TypeError traceback in `mairl eval` and the policy server)."""

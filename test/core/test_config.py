@@ -6,13 +6,22 @@ import dataclasses
 from dataclasses import dataclass
 
 import pytest
-
 from _helpers import CONFIG_DIR
+
 from mairl_core.algos.config import AlgoConfig
-from mairl_core.benchmarks.gridworld import (METHOD_SPECS, BenchConfig, GridWorldExperiment,
-                                             load_experiment)
-from mairl_core.config import (ConfigError, Count, NonNegative, Seed, config_dir, from_dict,
-                               load_config, read_yaml, resolve_config, to_dict)
+from mairl_core.benchmarks.gridworld import METHOD_SPECS, BenchConfig, GridWorldExperiment, load_experiment
+from mairl_core.config import (
+    ConfigError,
+    Count,
+    NonNegative,
+    Seed,
+    config_dir,
+    from_dict,
+    load_config,
+    read_yaml,
+    resolve_config,
+    to_dict,
+)
 from mairl_core.envs.gridworld import GridWorldConfig
 
 
@@ -23,6 +32,7 @@ def _write(tmp_path, text, name="cfg.yaml"):
 
 
 # ----- the loader -----
+
 
 def test_unknown_key_names_key_and_suggests(tmp_path):
     p = _write(tmp_path, "entropy_weigth: 0.2\n")
@@ -40,19 +50,22 @@ def test_unknown_key_without_close_match(tmp_path):
     assert "zzzz_qqqq" in str(exc.value) and "did you mean" not in str(exc.value)
 
 
-@pytest.mark.parametrize("text,key", [
-    ("disc_lr: fast\n", "disc_lr"),
-    ("disc_lr: true\n", "disc_lr"),          # bool is not a number
-    ("batch_size: true\n", "batch_size"),    # bool is not an int
-    ("batch_size: 512.0\n", "batch_size"),   # float is not an int
-    ("batch_size: '512'\n", "batch_size"),
-    ("state_only: 1\n", "state_only"),       # int is not a bool
-    ("policy_hidden: 32\n", "policy_hidden"),
-    ("policy_hidden: [32, x]\n", "policy_hidden[1]"),
-    ("dynamics: transformer\n", "dynamics"),  # Literal
-    ("rollout_mode: 3\n", "rollout_mode"),
-    ("policy_lr: fast\n", "policy_lr"),
-])
+@pytest.mark.parametrize(
+    "text,key",
+    [
+        ("disc_lr: fast\n", "disc_lr"),
+        ("disc_lr: true\n", "disc_lr"),  # bool is not a number
+        ("batch_size: true\n", "batch_size"),  # bool is not an int
+        ("batch_size: 512.0\n", "batch_size"),  # float is not an int
+        ("batch_size: '512'\n", "batch_size"),
+        ("state_only: 1\n", "state_only"),  # int is not a bool
+        ("policy_hidden: 32\n", "policy_hidden"),
+        ("policy_hidden: [32, x]\n", "policy_hidden[1]"),
+        ("dynamics: transformer\n", "dynamics"),  # Literal
+        ("rollout_mode: 3\n", "rollout_mode"),
+        ("policy_lr: fast\n", "policy_lr"),
+    ],
+)
 def test_wrong_type_names_key(tmp_path, text, key):
     p = _write(tmp_path, text)
     with pytest.raises(ConfigError) as exc:
@@ -94,8 +107,9 @@ def test_empty_file_gives_defaults(tmp_path):
 
 
 def test_coercions(tmp_path):
-    cfg = load_config(AlgoConfig, _write(tmp_path, "disc_lr: 1\ngamma: 1\npolicy_hidden: [16, 8]\n"
-                                                   "reward_hidden: []\n"))
+    cfg = load_config(
+        AlgoConfig, _write(tmp_path, "disc_lr: 1\ngamma: 1\npolicy_hidden: [16, 8]\nreward_hidden: []\n")
+    )
     assert cfg.disc_lr == 1.0 and type(cfg.disc_lr) is float
     assert type(cfg.gamma) is float
     assert cfg.policy_hidden == (16, 8) and type(cfg.policy_hidden) is tuple
@@ -107,14 +121,17 @@ def test_coercions(tmp_path):
     assert all(type(x) is float for row in env.reward_map for x in row)
 
 
-@pytest.mark.parametrize("text,match", [
-    ("disc_lr: -1.0e-3\n", "disc_lr must be > 0"),
-    ("gamma: 1.5\n", "gamma must be in"),
-    ("gamma: 0\n", "gamma must be in"),
-    ("entropy_weight: -0.1\n", "entropy_weight"),
-    ("n_heads: 0\n", "n_heads must be > 0"),
-    ("d_model: 30\n", "divisible"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("disc_lr: -1.0e-3\n", "disc_lr must be > 0"),
+        ("gamma: 1.5\n", "gamma must be in"),
+        ("gamma: 0\n", "gamma must be in"),
+        ("entropy_weight: -0.1\n", "entropy_weight"),
+        ("n_heads: 0\n", "n_heads must be > 0"),
+        ("d_model: 30\n", "divisible"),
+    ],
+)
 def test_validation_errors_surface_as_config_error(tmp_path, text, match):
     p = _write(tmp_path, text)
     with pytest.raises(ConfigError, match=match) as exc:
@@ -142,8 +159,7 @@ def test_section(tmp_path):
     with pytest.raises(ConfigError, match="section 'other' must be a mapping"):
         load_config(GridWorldConfig, p, section="other")
     with pytest.raises(ConfigError, match=r":env.*reward_map must be 2x2"):
-        load_config(GridWorldConfig, _write(tmp_path, "env:\n  size: 2\n", "bad.yaml"),
-                    section="env")
+        load_config(GridWorldConfig, _write(tmp_path, "env:\n  size: 2\n", "bad.yaml"), section="env")
 
 
 def test_to_dict_round_trip():
@@ -169,6 +185,7 @@ def test_config_dir_resolution(monkeypatch, tmp_path):
 
 # ----- the repo's config files -----
 
+
 def test_mairl_yaml_is_paper_values():
     cfg = load_config(AlgoConfig, "mairl")
     assert cfg.policy_hidden == (32, 32)
@@ -184,8 +201,18 @@ def test_mairl_yaml_is_paper_values():
     assert cfg.d_model == 64
     assert cfg.dynamics == "attention"
     # the dataclass defaults say the same (the YAML restates them)
-    for k in ("policy_hidden", "disc_lr", "policy_lr", "model_lr", "entropy_weight", "batch_size",
-              "horizon", "buffer_size", "n_heads", "d_model"):
+    for k in (
+        "policy_hidden",
+        "disc_lr",
+        "policy_lr",
+        "model_lr",
+        "entropy_weight",
+        "batch_size",
+        "horizon",
+        "buffer_size",
+        "n_heads",
+        "d_model",
+    ):
         assert getattr(AlgoConfig(), k) == getattr(cfg, k), k
 
 
@@ -235,8 +262,9 @@ def test_experiment_file_with_a_base(tmp_path):
     from mairl_core.benchmarks.ur5 import load_bench
     from mairl_core.robot import load_robot_experiment, read_experiment_yaml
 
-    (tmp_path / "a.yaml").write_text("bc_steps: 7\nalgo:\n  policy_lr: 0.5\n  disc_lr: 0.25\n"
-                                     "bench:\n  seeds: 2\n  methods: [BC]\n")
+    (tmp_path / "a.yaml").write_text(
+        "bc_steps: 7\nalgo:\n  policy_lr: 0.5\n  disc_lr: 0.25\nbench:\n  seeds: 2\n  methods: [BC]\n"
+    )
     (tmp_path / "b.yaml").write_text("base: a.yaml\nalgo:\n  disc_lr: 0.125\nbench:\n  methods: [MAIRL]\n")
     exp, bench = load_bench(str(tmp_path / "b.yaml"))
     assert (exp.bc_steps, exp.algo.policy_lr, exp.algo.disc_lr) == (7, 0.5, 0.125)
@@ -264,7 +292,8 @@ def test_ur5_bench_settings_per_row(tmp_path):
 
     (tmp_path / "a.yaml").write_text(
         "base: reach_train\nbench:\n  algo_by_method:\n    MAIRL: {learner: svg, disc_steps: 80, "
-        "svg: {model_d: 64}}\n")
+        "svg: {model_d: 64}}\n"
+    )
     exp, bench = load_bench(str(tmp_path / "a.yaml"))
     mairl = with_overrides(exp.algo, bench.algo_by_method["MAIRL"])
     assert (mairl.learner, mairl.disc_steps, mairl.svg.model_d) == ("svg", 80, 64)
@@ -273,12 +302,24 @@ def test_ur5_bench_settings_per_row(tmp_path):
     # the shipped from-scratch reach config: its MAIRL row is the pilot's settings
     exp, bench = load_bench("reach_scratch")
     mairl = with_overrides(exp.algo, bench.algo_by_method["MAIRL"])
-    assert (mairl.learner, mairl.bc_weight, mairl.bc_init_steps, mairl.act_std_min_frac) == ("svg", 0.0, 0, 1.0)
-    assert (mairl.disc_steps, mairl.agent_recent, mairl.svg.horizon, mairl.svg.model_d) == (80, 120_000, 1, 64)
+    assert (mairl.learner, mairl.bc_weight, mairl.bc_init_steps, mairl.act_std_min_frac) == (
+        "svg",
+        0.0,
+        0,
+        1.0,
+    )
+    assert (mairl.disc_steps, mairl.agent_recent, mairl.svg.horizon, mairl.svg.model_d) == (
+        80,
+        120_000,
+        1,
+        64,
+    )
     assert (exp.algo.disc_steps, exp.algo.agent_recent) == (5, 8000)  # the PPO rows keep theirs
-    for bad, match in [("MAIRL: {disc_stepz: 1}", "did you mean 'disc_steps'"),
-                       ("MAIRL: {svg: {horizon: -1}}", "horizon"),
-                       ("Nope: {disc_steps: 1}", "unknown UR5 bench method")]:
+    for bad, match in [
+        ("MAIRL: {disc_stepz: 1}", "did you mean 'disc_steps'"),
+        ("MAIRL: {svg: {horizon: -1}}", "horizon"),
+        ("Nope: {disc_steps: 1}", "unknown UR5 bench method"),
+    ]:
         (tmp_path / "b.yaml").write_text(f"base: reach_train\nbench:\n  algo_by_method: {{{bad}}}\n")
         with pytest.raises(ConfigError, match=match):
             load_bench(str(tmp_path / "b.yaml"))
@@ -286,35 +327,42 @@ def test_ur5_bench_settings_per_row(tmp_path):
 
 # ----- value rules that hold for every key of a kind (issue 20, defect 5) -----
 
-@pytest.mark.parametrize("text,key", [
-    ("policy_lr: .nan\n", "policy_lr"),      # NaN passed every `x <= 0` check
-    ("entropy_weight: .inf\n", "entropy_weight"),
-    ("disc_lr: nan\n", "disc_lr"),           # YAML 1.1 reads it as a string; float() says NaN
-])
+
+@pytest.mark.parametrize(
+    "text,key",
+    [
+        ("policy_lr: .nan\n", "policy_lr"),  # NaN passed every `x <= 0` check
+        ("entropy_weight: .inf\n", "entropy_weight"),
+        ("disc_lr: nan\n", "disc_lr"),  # YAML 1.1 reads it as a string; float() says NaN
+    ],
+)
 def test_non_finite_numbers_are_refused(tmp_path, text, key):
     with pytest.raises(ConfigError, match=rf"\.{key}: expected a finite number"):
         load_config(AlgoConfig, _write(tmp_path, text))
 
 
-@pytest.mark.parametrize("text,match", [
-    ("policy_steps: 0\n", "policy_steps must be > 0"),
-    ("model_steps: -1\n", "model_steps must be > 0"),
-    ("disc_steps: 0\n", "disc_steps must be > 0"),
-    ("ppo_epochs: 0\n", "ppo_epochs must be > 0"),
-    ("embed_hidden: 0\n", "embed_hidden must be > 0"),
-    ("bc_lr: 0\n", "bc_lr must be > 0"),
-    ("policy_grad_clip: -2.0\n", "policy_grad_clip must be > 0"),
-    ("obs_std_min: 0\n", "obs_std_min must be > 0"),
-    ("bc_init_steps: -5\n", "bc_init_steps must be >= 0"),
-    ("attention_blocks: -1\n", "attention_blocks must be >= 0"),
-    ("bc_weight: -1.0\n", "bc_weight must be >= 0"),
-    ("policy_hidden: [32, 0]\n", "policy_hidden: every layer"),
-    ("reward_ema: 1.0\n", "reward_ema must be in"),
-    ("policy_ema: -0.1\n", "policy_ema must be in"),
-    ("rollout_expert_frac: 1.5\n", "rollout_expert_frac must be in"),
-    ("log_std_min: 2.0\n", "need log_std_min < log_std_init < log_std_max"),
-    ("log_std_init: 1.0\n", "need log_std_min < log_std_init < log_std_max"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("policy_steps: 0\n", "policy_steps must be > 0"),
+        ("model_steps: -1\n", "model_steps must be > 0"),
+        ("disc_steps: 0\n", "disc_steps must be > 0"),
+        ("ppo_epochs: 0\n", "ppo_epochs must be > 0"),
+        ("embed_hidden: 0\n", "embed_hidden must be > 0"),
+        ("bc_lr: 0\n", "bc_lr must be > 0"),
+        ("policy_grad_clip: -2.0\n", "policy_grad_clip must be > 0"),
+        ("obs_std_min: 0\n", "obs_std_min must be > 0"),
+        ("bc_init_steps: -5\n", "bc_init_steps must be >= 0"),
+        ("attention_blocks: -1\n", "attention_blocks must be >= 0"),
+        ("bc_weight: -1.0\n", "bc_weight must be >= 0"),
+        ("policy_hidden: [32, 0]\n", "policy_hidden: every layer"),
+        ("reward_ema: 1.0\n", "reward_ema must be in"),
+        ("policy_ema: -0.1\n", "policy_ema must be in"),
+        ("rollout_expert_frac: 1.5\n", "rollout_expert_frac must be in"),
+        ("log_std_min: 2.0\n", "need log_std_min < log_std_init < log_std_max"),
+        ("log_std_init: 1.0\n", "need log_std_min < log_std_init < log_std_max"),
+    ],
+)
 def test_algo_config_ranges(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match):
         load_config(AlgoConfig, _write(tmp_path, text))
@@ -344,22 +392,25 @@ def test_bounded_int_fields():
         from_dict(_Run, {"episodes": 2.5}, "cfg")  # the type is still checked first
 
 
-@pytest.mark.parametrize("loader,section,text,key", [
-    ("robot", "demos", "n_demos: -1", "demos.n_demos"),
-    ("robot", "demos", "seed: -3", "demos.seed"),
-    ("robot", "eval", "episodes: 0", "eval.episodes"),
-    ("robot", "eval", "seed: -1", "eval.seed"),
-    ("ur5_bench", "bench", "seeds: 0", "bench.seeds"),
-    ("ur5_bench", "bench", "eval_every: 0", "bench.eval_every"),
-    ("ur5_bench", "bench", "curve_episodes: -1", "bench.curve_episodes"),
-    ("gridworld", "demos", "n_demos: 0", "demos.n_demos"),
-    ("gridworld", "bench", "seeds: 0", "bench.seeds"),
-    ("gridworld", "bench", "episodes: -4", "bench.episodes"),
-    ("mujoco", "bench", "n_demos: 0", "bench.n_demos"),
-    ("mujoco", "bench", "test_episodes: 0", "bench.test_episodes"),
-    ("mujoco", "bench", "horizon: 0", "bench.horizon"),
-    ("mujoco", "bench", "bc_steps: -1", "bench.bc_steps"),
-])
+@pytest.mark.parametrize(
+    "loader,section,text,key",
+    [
+        ("robot", "demos", "n_demos: -1", "demos.n_demos"),
+        ("robot", "demos", "seed: -3", "demos.seed"),
+        ("robot", "eval", "episodes: 0", "eval.episodes"),
+        ("robot", "eval", "seed: -1", "eval.seed"),
+        ("ur5_bench", "bench", "seeds: 0", "bench.seeds"),
+        ("ur5_bench", "bench", "eval_every: 0", "bench.eval_every"),
+        ("ur5_bench", "bench", "curve_episodes: -1", "bench.curve_episodes"),
+        ("gridworld", "demos", "n_demos: 0", "demos.n_demos"),
+        ("gridworld", "bench", "seeds: 0", "bench.seeds"),
+        ("gridworld", "bench", "episodes: -4", "bench.episodes"),
+        ("mujoco", "bench", "n_demos: 0", "bench.n_demos"),
+        ("mujoco", "bench", "test_episodes: 0", "bench.test_episodes"),
+        ("mujoco", "bench", "horizon: 0", "bench.horizon"),
+        ("mujoco", "bench", "bc_steps: -1", "bench.bc_steps"),
+    ],
+)
 def test_counts_and_seeds_in_experiment_files(tmp_path, loader, section, text, key):
     """Every count (demos, episodes, seeds, ...) is >= 1 and every seed >= 0, in every file
     that has one: `n_demos: -1` used to take all demos but the last one."""
@@ -372,14 +423,28 @@ def _load(loader, p):
     from mairl_core.benchmarks import mujoco, ur5
     from mairl_core.robot import load_robot_experiment
 
-    return {"robot": load_robot_experiment, "ur5_bench": ur5.load_bench, "gridworld": load_experiment,
-            "mujoco": mujoco.load_bench}[loader](str(p))
+    return {
+        "robot": load_robot_experiment,
+        "ur5_bench": ur5.load_bench,
+        "gridworld": load_experiment,
+        "mujoco": mujoco.load_bench,
+    }[loader](str(p))
 
 
-@pytest.mark.parametrize("loader,section", [
-    ("robot", "algo"), ("robot", "demos"), ("robot", "eval"), ("ur5_bench", "bench"),
-    ("gridworld", "algo"), ("gridworld", "env"), ("gridworld", "bench"),
-    ("mujoco", "algo"), ("mujoco", "bench")])
+@pytest.mark.parametrize(
+    "loader,section",
+    [
+        ("robot", "algo"),
+        ("robot", "demos"),
+        ("robot", "eval"),
+        ("ur5_bench", "bench"),
+        ("gridworld", "algo"),
+        ("gridworld", "env"),
+        ("gridworld", "bench"),
+        ("mujoco", "algo"),
+        ("mujoco", "bench"),
+    ],
+)
 @pytest.mark.parametrize("value", ["5", "[1, 2]", "fast"])
 def test_a_section_must_be_a_mapping(tmp_path, loader, section, value):
     # `algo: 5` was a TypeError ('int' object is not a mapping), `demos: 5` an AttributeError
@@ -415,8 +480,14 @@ def test_yaml_error_is_one_line(tmp_path):
 def test_every_shipped_config_still_loads():
     from mairl_core.benchmarks import mujoco, ur5
 
-    for name in ("reach_train", "reach_transfer", "reach_scratch", "grasp_train", "grasp_train_narrow",
-                 "grasp_train_wide"):
+    for name in (
+        "reach_train",
+        "reach_transfer",
+        "reach_scratch",
+        "grasp_train",
+        "grasp_train_narrow",
+        "grasp_train_wide",
+    ):
         ur5.load_bench(name)
     for name in ("mujoco_train", "mujoco_scratch"):
         mujoco.load_bench(name)

@@ -166,8 +166,10 @@ def test_merge_checks_every_bag_before_writing(dataset, tmp_path, capsys):
 def test_merge_refuses_mixed_lengths(dataset, tmp_path):
     ep = read_episode(dataset / "episode_000")
     short = tmp_path / "short"
-    write_episode(short / "episode_000", Episode(ep.joint_names, ep.q[:11], ep.qdot[:11],
-                                                 ep.commands[:10], ep.target, ep.period))
+    write_episode(
+        short / "episode_000",
+        Episode(ep.joint_names, ep.q[:11], ep.qdot[:11], ep.commands[:10], ep.target, ep.period),
+    )
     with pytest.raises(BagError, match="mix tasks or episode lengths"):
         merge_datasets([dataset, short], tmp_path / "merged")
     assert not (tmp_path / "merged").exists()

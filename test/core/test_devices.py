@@ -63,8 +63,11 @@ def test_a_small_pad_reads_missing_inputs_as_zero_and_says_which():
     assert not joy.velocity(0.1).any()
 
 
-@given(axes=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), max_size=8),
-       buttons=st.lists(st.integers(0, 1), max_size=10), speed=st.floats(0.001, 1.0))
+@given(
+    axes=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), max_size=8),
+    buttons=st.lists(st.integers(0, 1), max_size=10),
+    speed=st.floats(0.001, 1.0),
+)
 def test_joystick_speed_is_bounded_and_finite(axes, buttons, speed):
     joy = JoyTeleop(JoyMapping(), speed=speed)
     joy.on_joy(axes, buttons, now=0.0)

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _helpers import make_trainer
-from mairl_core.models.reward import (AIRLDiscriminator, GAILDiscriminator, GANGCLDiscriminator,
-                                      make_discriminator)
+
+from mairl_core.models.reward import (
+    AIRLDiscriminator,
+    GAILDiscriminator,
+    GANGCLDiscriminator,
+    make_discriminator,
+)
 
 OBS, ACT, B = 4, 3, 16
 
@@ -93,8 +97,7 @@ def test_gail_policy_reward(float64, state_only):
     obs, act, nxt, done, log_pi = _batch(2)
     logit = disc.logits(obs, act, nxt, done, log_pi)
     # GAIL's logit is an unstructured classifier: it ignores log pi, s' and done
-    torch.testing.assert_close(disc.logits(obs, act, nxt * 0, 1 - done, log_pi * 2), logit,
-                               rtol=0, atol=0)
+    torch.testing.assert_close(disc.logits(obs, act, nxt * 0, 1 - done, log_pi * 2), logit, rtol=0, atol=0)
     x = obs if state_only else torch.cat([obs, act], -1)
     torch.testing.assert_close(logit, disc.net(x).squeeze(-1), rtol=1e-12, atol=1e-12)
     for alpha in (0.0, 0.1, 1.0):
@@ -136,8 +139,16 @@ def test_make_discriminator_kinds():
 @pytest.mark.parametrize("method", ["airl", "mairl"])
 def test_discriminator_loss_falls(gridworld_experiment, expert_demos, method):
     """Minimising eq. 2 on expert vs. a near-uniform policy's GridWorld data separates them."""
-    tr = make_trainer(gridworld_experiment, expert_demos, method=method, seed=0,
-                      n_envs=8, disc_steps=20, batch_size=256, agent_recent=2000)
+    tr = make_trainer(
+        gridworld_experiment,
+        expert_demos,
+        method=method,
+        seed=0,
+        n_envs=8,
+        disc_steps=20,
+        batch_size=256,
+        agent_recent=2000,
+    )
     tr.collect()
     first = tr.train_discriminator()
     for _ in range(8):
@@ -167,10 +178,8 @@ def test_trainer_loss_is_eq2_expert_one_agent_zero(gridworld_experiment, expert_
     e = ef.index(torch.randint(0, len(ef), (tr.cfg.batch_size,), generator=g))
     a = gf.index(torch.randint(0, len(gf), (tr.cfg.batch_size,), generator=g))
     with torch.no_grad():
-        de = torch.sigmoid(tr.disc.logits(e.obs, e.act, e.next_obs, e.done,
-                                          tr.policy.log_prob(e.obs, e.act)))
-        da = torch.sigmoid(tr.disc.logits(a.obs, a.act, a.next_obs, a.done,
-                                          tr.policy.log_prob(a.obs, a.act)))
+        de = torch.sigmoid(tr.disc.logits(e.obs, e.act, e.next_obs, e.done, tr.policy.log_prob(e.obs, e.act)))
+        da = torch.sigmoid(tr.disc.logits(a.obs, a.act, a.next_obs, a.done, tr.policy.log_prob(a.obs, a.act)))
     expected = -(de.log().mean() + (1 - da).log().mean())
     acc = 0.5 * ((de > 0.5).float().mean() + (da < 0.5).float().mean())
     m = tr.train_discriminator()
@@ -184,8 +193,9 @@ def test_reward_ema_is_an_exponential_average_of_d(gridworld_experiment, expert_
     and D itself, which trains the policy, is unaffected; 0 reports D itself."""
     from _helpers import make_trainer
 
-    tr = make_trainer(gridworld_experiment, expert_demos, method="airl", seed=0,
-                      reward_ema=decay, disc_steps=1)
+    tr = make_trainer(
+        gridworld_experiment, expert_demos, method="airl", seed=0, reward_ema=decay, disc_steps=1
+    )
     if decay == 0:
         assert tr.reward_net is tr.disc
         return
@@ -245,10 +255,10 @@ def test_load_policy_returns_the_policy_average(tmp_path, gridworld_experiment, 
     tr = make_trainer(gridworld_experiment, expert_demos, method="airl", seed=0, policy_ema=0.5)
     tr.train_iteration()
     tr.train_iteration()
-    save_checkpoint(tmp_path / "c.pt", tr.state_dict(), task="gridworld", method="airl",
-                    **policy_meta(tr.cfg, tr.policy))
+    save_checkpoint(
+        tmp_path / "c.pt", tr.state_dict(), task="gridworld", method="airl", **policy_meta(tr.cfg, tr.policy)
+    )
     loaded, _ = load_policy(tmp_path / "c.pt")
     for k, v in tr.deployable_policy().policy.state_dict().items():
         torch.testing.assert_close(loaded.policy.state_dict()[k], v)
-    assert any(not torch.equal(v, tr.policy.state_dict()[k])
-               for k, v in loaded.policy.state_dict().items())
+    assert any(not torch.equal(v, tr.policy.state_dict()[k]) for k, v in loaded.policy.state_dict().items())

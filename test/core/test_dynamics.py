@@ -8,8 +8,7 @@ from torch import nn
 
 from mairl_core.algos.config import AlgoConfig
 from mairl_core.config import ConfigError, from_dict
-from mairl_core.models.dynamics import (AttentionDynamics, GRUDynamics, MLPDynamics,
-                                        make_dynamics)
+from mairl_core.models.dynamics import AttentionDynamics, GRUDynamics, MLPDynamics, make_dynamics
 
 D_MODEL, HEADS = 16, 2
 
@@ -28,8 +27,7 @@ def test_attention_is_not_degenerate(act_dim):
     single token is identically 1, so the attention weights were constant and W^Q, W^K got
     exactly zero gradient (see test_single_token_attention_is_degenerate)."""
     torch.manual_seed(0)
-    model = AttentionDynamics(obs_dim=4, act_dim=act_dim, d_model=D_MODEL, n_heads=HEADS,
-                              embed_hidden=16)
+    model = AttentionDynamics(obs_dim=4, act_dim=act_dim, d_model=D_MODEL, n_heads=HEADS, embed_hidden=16)
     obs, act = _data(4, act_dim, 32, seed=1)
     nxt = obs + 0.1 * torch.randn(32, 4, generator=torch.Generator().manual_seed(2))
     loss = model.nll(obs, act, nxt)
@@ -44,10 +42,14 @@ def test_attention_is_not_degenerate(act_dim):
     loss.backward()
     ipw = model.attn.in_proj_weight.grad
     assert ipw[:D_MODEL].abs().max() > 1e-7, "no gradient to W^Q"
-    assert ipw[D_MODEL:2 * D_MODEL].abs().max() > 1e-7, "no gradient to W^K"
-    assert ipw[2 * D_MODEL:].abs().max() > 1e-7, "no gradient to W^V"
-    for name, mod in [("state_embed", model.state_embed), ("key_embed", model.key_embed),
-                      ("value_embed", model.value_embed), ("tokens", model.tokens)]:
+    assert ipw[D_MODEL : 2 * D_MODEL].abs().max() > 1e-7, "no gradient to W^K"
+    assert ipw[2 * D_MODEL :].abs().max() > 1e-7, "no gradient to W^V"
+    for name, mod in [
+        ("state_embed", model.state_embed),
+        ("key_embed", model.key_embed),
+        ("value_embed", model.value_embed),
+        ("tokens", model.tokens),
+    ]:
         for pname, p in mod.named_parameters():
             assert p.grad is not None and p.grad.abs().max() > 0, f"{name}.{pname}"
 
@@ -61,8 +63,8 @@ def test_single_token_attention_is_degenerate():
     out, w = attn(q, kv, kv, need_weights=True, average_attn_weights=False)
     assert torch.equal(w, torch.ones_like(w))
     out.pow(2).sum().backward()
-    assert torch.count_nonzero(attn.in_proj_weight.grad[:2 * D_MODEL]) == 0
-    assert attn.in_proj_weight.grad[2 * D_MODEL:].abs().max() > 0
+    assert torch.count_nonzero(attn.in_proj_weight.grad[: 2 * D_MODEL]) == 0
+    assert attn.in_proj_weight.grad[2 * D_MODEL :].abs().max() > 0
 
 
 def test_attention_weights_depend_on_state():
@@ -86,8 +88,7 @@ def _linear_system(a_mat, n, seed):
 @pytest.mark.parametrize("kind", ["attention", "gru", "mlp"])
 def test_gaussian_head_fits_linear_system(kind):
     torch.manual_seed(0)
-    model = make_dynamics(kind, 4, 3, head="gaussian", d_model=D_MODEL, n_heads=HEADS,
-                          embed_hidden=32)
+    model = make_dynamics(kind, 4, 3, head="gaussian", d_model=D_MODEL, n_heads=HEADS, embed_hidden=32)
     a_mat = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
     s, a, nxt = _linear_system(a_mat, 256, seed=2)
     s_te, a_te, nxt_te = _linear_system(a_mat, 128, seed=3)  # held out
@@ -111,8 +112,7 @@ def test_gaussian_head_fits_linear_system(kind):
 def test_categorical_head(kind):
     torch.manual_seed(0)
     n_states, n_act, n = 6, 4, 10
-    model = make_dynamics(kind, n_states, n_act, head="categorical", d_model=D_MODEL,
-                          n_heads=HEADS)
+    model = make_dynamics(kind, n_states, n_act, head="categorical", d_model=D_MODEL, n_heads=HEADS)
     g = torch.Generator().manual_seed(2)
     obs = torch.eye(n_states)[torch.randint(0, n_states, (n,), generator=g)]
     act = torch.eye(n_act)[torch.randint(0, n_act, (n,), generator=g)]
@@ -177,8 +177,9 @@ def test_gated_decoder_learns_state_dependent_action_effect(kind):
         s, a = torch.randn(n, 4, generator=g), torch.randn(n, 3, generator=g)
         return s, a, s + 0.1 * s[:, :1] * (a @ a_mat.T)
 
-    model = make_dynamics(kind, 4, 3, head="gaussian", d_model=D_MODEL, n_heads=HEADS,
-                          embed_hidden=32, gated_decoder=True)
+    model = make_dynamics(
+        kind, 4, 3, head="gaussian", d_model=D_MODEL, n_heads=HEADS, embed_hidden=32, gated_decoder=True
+    )
     model.set_delta_scale(torch.full((4,), 0.1))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(600):

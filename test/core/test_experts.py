@@ -10,15 +10,22 @@ import pytest
 pytest.importorskip("stable_baselines3")
 
 from mairl_core.cli import main  # noqa: E402
-from mairl_core.experts import (ExpertError, load_demos, load_expert, make_env,  # noqa: E402
-                                sample_demos, train_expert)
+from mairl_core.experts import ExpertError, load_demos, load_expert, make_env, sample_demos, train_expert  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def expert_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("expert")
-    rec = train_expert("HalfCheetah-v5", out, steps=600, seed=0, eval_every=300, eval_episodes=1,
-                       progress=False, learning_starts=300)
+    rec = train_expert(
+        "HalfCheetah-v5",
+        out,
+        steps=600,
+        seed=0,
+        eval_every=300,
+        eval_episodes=1,
+        progress=False,
+        learning_starts=300,
+    )
     assert rec["steps"] == 600 and rec["eval_seed"] == 100_000 and len(rec["curve"]) == 2
     return out
 
@@ -64,9 +71,15 @@ def test_bad_expert_and_demo_files_are_clear_errors(tmp_path, expert_dir, capsys
     with pytest.raises(ExpertError, match="not a demo file"):
         load_demos(tmp_path / "other.npz")
     # a pickled object array is refused, not unpickled
-    np.savez(tmp_path / "pickle.npz", obs=np.array([object()], dtype=object), act=np.zeros(1),
-             rewards=np.zeros(1), episode_lengths=np.ones(1), returns=np.zeros(1),
-             env_id=np.array("HalfCheetah-v5"))
+    np.savez(
+        tmp_path / "pickle.npz",
+        obs=np.array([object()], dtype=object),
+        act=np.zeros(1),
+        rewards=np.zeros(1),
+        episode_lengths=np.ones(1),
+        returns=np.zeros(1),
+        env_id=np.array("HalfCheetah-v5"),
+    )
     with pytest.raises(ExpertError, match="cannot read demos"):
         load_demos(tmp_path / "pickle.npz")
     (tmp_path / "broken").mkdir()
@@ -74,8 +87,24 @@ def test_bad_expert_and_demo_files_are_clear_errors(tmp_path, expert_dir, capsys
     (tmp_path / "broken" / "actor.safetensors").write_bytes(b"junk")
     with pytest.raises(ExpertError, match="cannot load the expert"):
         load_expert(tmp_path / "broken")
-    assert main(["expert", "demos", "--env", "Ant-v5", "--expert", str(expert_dir), "--n", "1",
-                 "--out", str(tmp_path / "x.npz"), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "expert",
+                "demos",
+                "--env",
+                "Ant-v5",
+                "--expert",
+                str(expert_dir),
+                "--n",
+                "1",
+                "--out",
+                str(tmp_path / "x.npz"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "not Ant-v5" in capsys.readouterr().err
 
 
@@ -126,9 +155,29 @@ def test_an_interrupted_expert_run_resumes_where_it_stopped(tmp_path, capsys):
     with pytest.raises(ExpertError, match="not Ant-v5 seed 4"):
         train_expert("Ant-v5", out, steps=600, resume=True, **{**kw, "seed": 4})
     # the CLI runs the second piece; the curve continues at 400 (not again at 200)
-    assert main(["expert", "train", "--env", "Ant-v5", "--steps", "600", "--seed", "3",
-                 "--eval-every", "200", "--stop-after", "400", "--resume", "--out", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "expert",
+                "train",
+                "--env",
+                "Ant-v5",
+                "--steps",
+                "600",
+                "--seed",
+                "3",
+                "--eval-every",
+                "200",
+                "--stop-after",
+                "400",
+                "--resume",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "continue with the same command and --resume" in capsys.readouterr().out
     meta = json.loads((out / "expert.json").read_text())
     assert [p[0] for p in meta["curve"]] == [200, 400] and meta["curve"][0] == part["curve"][0]

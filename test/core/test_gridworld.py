@@ -13,9 +13,16 @@ from hypothesis import strategies as st
 
 import mairl_core.envs  # noqa: F401 - registers mairl/GridWorld-v0
 from mairl_core.config import ConfigError, from_dict
-from mairl_core.envs.gridworld import (ACTIONS, GridWorld, GridWorldConfig, GridWorldEnv,
-                                       GridWorldVecEnv, evaluate_tabular, sample_demos,
-                                       soft_value_iteration)
+from mairl_core.envs.gridworld import (
+    ACTIONS,
+    GridWorld,
+    GridWorldConfig,
+    GridWorldEnv,
+    GridWorldVecEnv,
+    evaluate_tabular,
+    sample_demos,
+    soft_value_iteration,
+)
 
 STOP, LEFT, RIGHT, UP, DOWN = range(5)
 
@@ -52,8 +59,13 @@ def test_transition_table_any_size(size, data):
     env = GridWorld(_cfg(size))
     s = data.draw(st.integers(0, size * size - 1))
     r, c = divmod(s, size)
-    expected = {STOP: (r, c), LEFT: (r, max(c - 1, 0)), RIGHT: (r, min(c + 1, size - 1)),
-                UP: (max(r - 1, 0), c), DOWN: (min(r + 1, size - 1), c)}
+    expected = {
+        STOP: (r, c),
+        LEFT: (r, max(c - 1, 0)),
+        RIGHT: (r, min(c + 1, size - 1)),
+        UP: (max(r - 1, 0), c),
+        DOWN: (min(r + 1, size - 1), c),
+    }
     for a, (rr, cc) in expected.items():
         assert env.next_state[s, a] == rr * size + cc
     p = env.transition_matrix()
@@ -110,8 +122,7 @@ def test_reset_random_and_given_states():
 
 
 def test_soft_value_iteration_bellman():
-    cfg = GridWorldConfig(size=5, gamma=0.9, expert_beta=5.0, slip=0.2,
-                          reward_map=_cfg().reward_map)
+    cfg = GridWorldConfig(size=5, gamma=0.9, expert_beta=5.0, slip=0.2, reward_map=_cfg().reward_map)
     env = GridWorld(cfg)
     q, pi = soft_value_iteration(env, beta=cfg.expert_beta, gamma=cfg.gamma)
     beta, gamma = cfg.expert_beta, cfg.gamma
@@ -119,8 +130,7 @@ def test_soft_value_iteration_bellman():
     p = env.transition_matrix()
     rhs = np.einsum("sat,t->sa", p, env.rewards + gamma * v)
     np.testing.assert_allclose(q, rhs, atol=1e-6, rtol=0)
-    np.testing.assert_allclose(pi, np.exp(beta * q) / np.exp(beta * q).sum(1, keepdims=True),
-                               atol=1e-12)
+    np.testing.assert_allclose(pi, np.exp(beta * q) / np.exp(beta * q).sum(1, keepdims=True), atol=1e-12)
     np.testing.assert_allclose(pi.sum(1), 1.0)
     # a wrong gamma does not satisfy the same equation (the check is discriminative)
     rhs_wrong = np.einsum("sat,t->sa", p, env.rewards + 0.8 * v)
@@ -160,8 +170,7 @@ def test_sample_demos_shapes_and_consistency(gridworld_experiment):
     assert demos.states.shape == (30, cfg.horizon + 1)
     assert demos.actions.shape == (30, cfg.horizon)
     assert demos.actions.min() >= 0 and demos.actions.max() < 5
-    np.testing.assert_array_equal(demos.states[:, 1:],
-                                  env.next_state[demos.states[:, :-1], demos.actions])
+    np.testing.assert_array_equal(demos.states[:, 1:], env.next_state[demos.states[:, :-1], demos.actions])
     again = sample_demos(cfg, pi, n_demos=30, seed=5)
     np.testing.assert_array_equal(again.actions, demos.actions)
     assert not np.array_equal(sample_demos(cfg, pi, n_demos=30, seed=6).actions, demos.actions)
@@ -247,17 +256,20 @@ def test_gymnasium_reset_seed_reproducible():
     assert len(starts) > 5  # the seed matters
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(reward_map=[[0.0] * 5] * 4), "reward_map must be 5x5"),
-    (dict(reward_map=[[0.0] * 4] * 5), "reward_map must be 5x5"),
-    (dict(size=4, reward_map=[[0.0] * 5] * 5), "reward_map must be 4x4"),
-    (dict(reward_map=[[0.0] * 5] * 4 + [[0.0, math.nan, 0.0, 0.0, 0.0]]), "non-finite"),
-    (dict(reward_map=[[math.inf] * 5] * 5), "non-finite"),
-    (dict(slip=1.0), "slip"),
-    (dict(slip=-0.1), "slip"),
-    (dict(horizon=0), "horizon"),
-    (dict(gamma=1.0), "gamma"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(reward_map=[[0.0] * 5] * 4), "reward_map must be 5x5"),
+        (dict(reward_map=[[0.0] * 4] * 5), "reward_map must be 5x5"),
+        (dict(size=4, reward_map=[[0.0] * 5] * 5), "reward_map must be 4x4"),
+        (dict(reward_map=[[0.0] * 5] * 4 + [[0.0, math.nan, 0.0, 0.0, 0.0]]), "non-finite"),
+        (dict(reward_map=[[math.inf] * 5] * 5), "non-finite"),
+        (dict(slip=1.0), "slip"),
+        (dict(slip=-0.1), "slip"),
+        (dict(horizon=0), "horizon"),
+        (dict(gamma=1.0), "gamma"),
+    ],
+)
 def test_gridworld_config_rejects(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GridWorldConfig(**kwargs)

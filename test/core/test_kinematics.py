@@ -5,8 +5,12 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from mairl_core.envs.kinematics import (fingertip_position, position_jacobian, solve_position_ik,
-                                        twist_to_joint_command)
+from mairl_core.envs.kinematics import (
+    fingertip_position,
+    position_jacobian,
+    solve_position_ik,
+    twist_to_joint_command,
+)
 from mairl_core.envs.ur5_model import load_ur5, ur5_mjcf
 
 UR5 = load_ur5()

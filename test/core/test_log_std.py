@@ -26,8 +26,16 @@ def _fit(params, loss_fn, steps=200, lr=0.05):
 def test_policy_log_std_moves_both_ways_from_a_start_near_its_bound(state_std):
     torch.manual_seed(0)
     # the UR5 and MuJoCo configs' setting: start just under the maximum
-    pol = GaussianPolicy(3, 2, hidden=(16,), log_std_init=-0.1, log_std_min=-5.0,
-                         log_std_max=0.0, action_scale=1.0, state_std=state_std)
+    pol = GaussianPolicy(
+        3,
+        2,
+        hidden=(16,),
+        log_std_init=-0.1,
+        log_std_min=-5.0,
+        log_std_max=0.0,
+        action_scale=1.0,
+        state_std=state_std,
+    )
     obs = torch.randn(256, 3)
     start = pol(obs)[1].detach().mean().item()
     assert start == pytest.approx(-0.1, abs=1e-3)

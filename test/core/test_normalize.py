@@ -31,11 +31,13 @@ def test_squashed_log_prob_matches_torch_distributions(bound):
     c = torch.as_tensor(bound, dtype=torch.float32).expand(2)
     assert (a.abs() <= c).all()  # float32 tanh may round to exactly 1 far out
     mean, log_std = pol(obs)
-    ref = TransformedDistribution(Normal(mean, log_std.exp()),
-                                  [AffineTransform(0.0, 1.0 / c), TanhTransform(), AffineTransform(0.0, c)])
+    ref = TransformedDistribution(
+        Normal(mean, log_std.exp()), [AffineTransform(0.0, 1.0 / c), TanhTransform(), AffineTransform(0.0, c)]
+    )
     keep = (a.abs() < 0.99 * c).all(-1)  # away from the edge clamp
-    torch.testing.assert_close(pol.log_prob(obs, a)[keep], ref.log_prob(a).sum(-1)[keep],
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        pol.log_prob(obs, a)[keep], ref.log_prob(a).sum(-1)[keep], rtol=1e-4, atol=1e-4
+    )
     torch.testing.assert_close(logp[keep], pol.log_prob(obs, a)[keep], rtol=1e-4, atol=1e-4)
 
 
@@ -96,8 +98,9 @@ def test_obs_norm_env_and_deployed_policy_round_trip():
     pol = GaussianPolicy(2, 2, hidden=(4,), action_scale=env.action_scale)
     dep = NormalizedPolicy(pol, norm)
     raw = torch.tensor([[11.0, -0.5]])
-    torch.testing.assert_close(dep.act(raw, deterministic=True),
-                               pol.act(norm(raw), deterministic=True) * norm.act_scale)
+    torch.testing.assert_close(
+        dep.act(raw, deterministic=True), pol.act(norm(raw), deterministic=True) * norm.act_scale
+    )
     with pytest.raises(ValueError, match="NaN"):
         ObsNorm.fit(torch.tensor([[float("nan"), 0.0]]), act)
     with pytest.raises(ValueError, match="never varies"):
@@ -109,8 +112,9 @@ def test_centre_logits_shifts_once_to_zero_mean(gridworld_experiment, expert_dem
     is 0 (the shift goes through the output bias); later steps are not re-centred."""
     from _helpers import make_trainer
 
-    tr = make_trainer(gridworld_experiment, expert_demos, method="airl", seed=0,
-                      centre_logits=True, disc_steps=2)
+    tr = make_trainer(
+        gridworld_experiment, expert_demos, method="airl", seed=0, centre_logits=True, disc_steps=2
+    )
     seen = []
     orig = tr._disc_logits
 
@@ -147,16 +151,20 @@ def test_behaviour_cloning_warm_start(gridworld_experiment, expert_demos):
     assert after_clone > before + 0.05, (before, after_clone)
     plain = make_trainer(gridworld_experiment, expert_demos, method="mairl", seed=0)
     plain.train_iteration()
-    assert (tr.policy.log_prob(e.obs, e.act).mean().item()
-            > plain.policy.log_prob(e.obs, e.act).mean().item() + 0.05)
+    assert (
+        tr.policy.log_prob(e.obs, e.act).mean().item()
+        > plain.policy.log_prob(e.obs, e.act).mean().item() + 0.05
+    )
 
 
 # ----- binary (on/off) action entries: the grasp task's suction -----
 
+
 def _switch_policy(**kw):
     torch.manual_seed(0)
-    return GaussianPolicy(4, 3, hidden=(8,), log_std_init=-3.0,
-                          action_scale=torch.tensor([0.3, 0.3, 0.4]), binary=1, **kw)
+    return GaussianPolicy(
+        4, 3, hidden=(8,), log_std_init=-3.0, action_scale=torch.tensor([0.3, 0.3, 0.4]), binary=1, **kw
+    )
 
 
 def test_binary_entry_is_exactly_on_or_off_and_log_prob_is_bernoulli():
@@ -168,14 +176,18 @@ def test_binary_entry_is_exactly_on_or_off_and_log_prob_is_bernoulli():
     act, logp = pol.rsample(obs)
     torch.testing.assert_close(logp, pol.log_prob(obs, act), rtol=1e-4, atol=1e-4)
     cont_only = GaussianPolicy(4, 2, hidden=(8,), action_scale=0.3)
-    cont_only.load_state_dict({"mean_net.0.weight": pol.mean_net[0].weight,
-                               "mean_net.0.bias": pol.mean_net[0].bias,
-                               "mean_net.2.weight": pol.mean_net[2].weight[:2],
-                               "mean_net.2.bias": pol.mean_net[2].bias[:2],
-                               "log_std.raw": pol.log_std.raw, "bound": torch.full((2,), 0.3)})
+    cont_only.load_state_dict(
+        {
+            "mean_net.0.weight": pol.mean_net[0].weight,
+            "mean_net.0.bias": pol.mean_net[0].bias,
+            "mean_net.2.weight": pol.mean_net[2].weight[:2],
+            "mean_net.2.bias": pol.mean_net[2].bias[:2],
+            "log_std.raw": pol.log_std.raw,
+            "bound": torch.full((2,), 0.3),
+        }
+    )
     on = act[:, 2] > 0
-    bern = torch.where(on, torch.nn.functional.logsigmoid(logits),
-                       torch.nn.functional.logsigmoid(-logits))
+    bern = torch.where(on, torch.nn.functional.logsigmoid(logits), torch.nn.functional.logsigmoid(-logits))
     torch.testing.assert_close(pol.log_prob(obs, act), cont_only.log_prob(obs, act[:, :2]) + bern)
     # deterministic: on iff the logit is positive
     assert torch.equal(pol.act(obs, deterministic=True)[:, 2] > 0, logits > 0)
@@ -222,6 +234,7 @@ def test_binary_actions_config_is_checked():
         GaussianPolicy(4, 2, binary=3)
     from mairl_core.algos.adversarial import make_policy
     from mairl_core.algos.config import AlgoConfig
+
     with pytest.raises(ValueError, match="continuous"):
         make_policy(AlgoConfig(binary_actions=1), 4, 3, True)
     pol = make_policy(AlgoConfig(binary_actions=1), 4, 3, False, 0.3)

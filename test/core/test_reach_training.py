@@ -16,8 +16,9 @@ from mairl_core.cli import main
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("demos")
-    assert main(["demos", "--task", "reach", "--n", "4", "--seed", "1", "--out", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(["demos", "--task", "reach", "--n", "4", "--seed", "1", "--out", str(out), "--no-progress"]) == 0
+    )
     return out
 
 
@@ -31,11 +32,44 @@ def small_config(tmp_path):
 
 def test_bc_train_and_eval_with_video(tmp_path, demo_dir, small_config, capsys):
     out = tmp_path / "bc"
-    assert main(["train", "--task", "reach", "--algo", "bc", "--demos", str(demo_dir),
-                 "--config", str(small_config), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "reach",
+                "--algo",
+                "bc",
+                "--demos",
+                str(demo_dir),
+                "--config",
+                str(small_config),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     ev = tmp_path / "eval"
-    assert main(["eval", "--task", "reach", "--policy", str(out / "checkpoint.pt"), "--episodes", "4",
-                 "--seed", "10000", "--out", str(ev), "--video"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--task",
+                "reach",
+                "--policy",
+                str(out / "checkpoint.pt"),
+                "--episodes",
+                "4",
+                "--seed",
+                "10000",
+                "--out",
+                str(ev),
+                "--video",
+            ]
+        )
+        == 0
+    )
     res = json.loads((ev / "results.json").read_text())
     row = res["rows"][0]
     assert row["method"] == "BC" and row["episodes"] == 4 and row["n_demos"] == 4
@@ -49,10 +83,27 @@ def test_bc_train_and_eval_with_video(tmp_path, demo_dir, small_config, capsys):
         assert im.n_frames > 50 and im.size == (320, 240)
     # the same seed gives the same episodes (deterministic policy, seeded targets)
     ev2 = tmp_path / "eval2"
-    assert main(["eval", "--task", "reach", "--policy", str(out / "checkpoint.pt"), "--episodes", "4",
-                 "--seed", "10000", "--out", str(ev2)]) == 0
-    assert json.loads((ev2 / "results.json").read_text())["rows"][0]["final_distances"] == \
-        row["final_distances"]
+    assert (
+        main(
+            [
+                "eval",
+                "--task",
+                "reach",
+                "--policy",
+                str(out / "checkpoint.pt"),
+                "--episodes",
+                "4",
+                "--seed",
+                "10000",
+                "--out",
+                str(ev2),
+            ]
+        )
+        == 0
+    )
+    assert (
+        json.loads((ev2 / "results.json").read_text())["rows"][0]["final_distances"] == row["final_distances"]
+    )
 
 
 def test_bc_policy_is_better_than_standing_still(demo_dir, small_config):
@@ -71,8 +122,22 @@ def test_bc_policy_is_better_than_standing_still(demo_dir, small_config):
 
 def test_adversarial_train_resume_eval(tmp_path, demo_dir, small_config):
     out = tmp_path / "mairl"
-    args = ["train", "--task", "reach", "--algo", "mairl", "--demos", str(demo_dir), "--config",
-            str(small_config), "--out", str(out), "--no-progress", "--checkpoint-every", "1"]
+    args = [
+        "train",
+        "--task",
+        "reach",
+        "--algo",
+        "mairl",
+        "--demos",
+        str(demo_dir),
+        "--config",
+        str(small_config),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--checkpoint-every",
+        "1",
+    ]
     assert main([*args, "--env-steps", "200"]) == 0
     assert main([*args, "--env-steps", "400", "--resume"]) == 0
     from mairl_core.checkpoint import load_checkpoint
@@ -88,8 +153,22 @@ def test_adversarial_train_resume_eval(tmp_path, demo_dir, small_config):
     from mairl_core.envs.ur5_reach import UR5ReachEnv
 
     assert act.shape == (3, 6) and bool((act.abs() <= UR5ReachEnv.step_bound() + 1e-6).all())
-    assert main(["eval", "--task", "reach", "--policy", str(out / "checkpoint.pt"), "--episodes", "2",
-                 "--out", str(tmp_path / "ev")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--task",
+                "reach",
+                "--policy",
+                str(out / "checkpoint.pt"),
+                "--episodes",
+                "2",
+                "--out",
+                str(tmp_path / "ev"),
+            ]
+        )
+        == 0
+    )
 
 
 def test_reach_errors(tmp_path, demo_dir, small_config, capsys):
@@ -111,9 +190,29 @@ def test_reach_errors(tmp_path, demo_dir, small_config, capsys):
 def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
     """`mairl bench ur5 --quick` runs every kind of method end to end and writes its files."""
     out = tmp_path / "bench"
-    assert main(["bench", "ur5", "--task", "reach", "--quick", "--config", str(small_config),
-                 "--demos", str(demo_dir), "--methods", "Expert,Random,BC,GAIL,AIRL,MAIRL",
-                 "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "ur5",
+                "--task",
+                "reach",
+                "--quick",
+                "--config",
+                str(small_config),
+                "--demos",
+                str(demo_dir),
+                "--methods",
+                "Expert,Random,BC,GAIL,AIRL,MAIRL",
+                "--out",
+                str(out),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     res = json.loads((out / "results.json").read_text())
     assert res["quick"] is True and res["benchmark"] == "ur5-reach"
     rows = {r["method"]: r for r in res["rows"]}
@@ -127,33 +226,108 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
     assert any(r["curve"] for r in runs if r["method"] == "MAIRL")
     assert (out / "success_curves.png").stat().st_size > 5_000
     assert (out / "checkpoints" / "reach_mairl_seed0.pt").exists()
-    assert main(["bench", "ur5", "--methods", "Nope", "--quick", "--out", str(tmp_path / "x"),
-                 "--demos", str(demo_dir), "--config", str(small_config)]) == 2
+    assert (
+        main(
+            [
+                "bench",
+                "ur5",
+                "--methods",
+                "Nope",
+                "--quick",
+                "--out",
+                str(tmp_path / "x"),
+                "--demos",
+                str(demo_dir),
+                "--config",
+                str(small_config),
+            ]
+        )
+        == 2
+    )
     # the demo-count sweep: the same bench on the first N demos
-    assert main(["bench", "ur5", "--task", "reach", "--quick", "--config", str(small_config),
-                 "--demos", str(demo_dir), "--methods", "BC", "--n-demos", "2",
-                 "--out", str(tmp_path / "n2"), "--workers", "1", "--no-progress"]) == 0
-    assert json.loads((tmp_path / "n2" / "results.json").read_text()
-                      )["config"]["experiment"]["demos"]["n_demos"] == 2
+    assert (
+        main(
+            [
+                "bench",
+                "ur5",
+                "--task",
+                "reach",
+                "--quick",
+                "--config",
+                str(small_config),
+                "--demos",
+                str(demo_dir),
+                "--methods",
+                "BC",
+                "--n-demos",
+                "2",
+                "--out",
+                str(tmp_path / "n2"),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (
+        json.loads((tmp_path / "n2" / "results.json").read_text())["config"]["experiment"]["demos"]["n_demos"]
+        == 2
+    )
     # reward transfer from these checkpoints to the changed robot
     tr_out = tmp_path / "transfer"
-    assert main(["bench", "transfer", "--task", "reach", "--source", str(out), "--quick", "--config",
-                 str(small_config), "--out", str(tr_out), "--workers", "1", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "transfer",
+                "--task",
+                "reach",
+                "--source",
+                str(out),
+                "--quick",
+                "--config",
+                str(small_config),
+                "--out",
+                str(tr_out),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     res = json.loads((tr_out / "results.json").read_text())
     assert res["benchmark"] == "ur5-reach-transfer" and res["quick"] is True
     rows = {r["method"]: r for r in res["rows"]}
     assert set(rows) == {"Expert", "BC moved", "MAIRL moved", "MAIRL reward", "GAIL reward"}
     assert rows["MAIRL reward"]["env_steps"] == rows["GAIL reward"]["env_steps"] >= 1600
     assert rows["BC moved"]["env_steps"] == 0
-    assert rows["BC moved"]["variant"] == "policy-moved" and rows["GAIL reward"]["variant"] == \
-        "reward-retrained" and all(r["robot"] == "changed" for r in rows.values())
+    assert (
+        rows["BC moved"]["variant"] == "policy-moved"
+        and rows["GAIL reward"]["variant"] == "reward-retrained"
+        and all(r["robot"] == "changed" for r in rows.values())
+    )
     assert (tr_out / "success_curves.png").stat().st_size > 5_000
-    assert main(["bench", "transfer", "--source", str(tmp_path / "nothing"), "--quick", "--config",
-                 str(small_config), "--out", str(tmp_path / "y")]) == 2
+    assert (
+        main(
+            [
+                "bench",
+                "transfer",
+                "--source",
+                str(tmp_path / "nothing"),
+                "--quick",
+                "--config",
+                str(small_config),
+                "--out",
+                str(tmp_path / "y"),
+            ]
+        )
+        == 2
+    )
 
 
-def test_bench_ur5_keeps_going_when_a_run_diverges(tmp_path, demo_dir, small_config, monkeypatch,
-                                                  capsys):
+def test_bench_ur5_keeps_going_when_a_run_diverges(tmp_path, demo_dir, small_config, monkeypatch, capsys):
     """A UR5 run that diverges before its first curve point has no policy to test, save or
     publish: its row is NaN and names the seed, and the bench's other runs are written."""
     from mairl_core.algos.adversarial import AdversarialTrainer, TrainingDiverged
@@ -167,9 +341,31 @@ def test_bench_ur5_keeps_going_when_a_run_diverges(tmp_path, demo_dir, small_con
 
     monkeypatch.setattr(AdversarialTrainer, "_iteration", breaks_in_mairl)
     out = tmp_path / "bench"
-    assert main(["bench", "ur5", "--task", "reach", "--quick", "--config", str(small_config),
-                 "--demos", str(demo_dir), "--methods", "MAIRL,GAIL", "--out", str(out),
-                 "--workers", "1", "--no-progress", "--publish", str(tmp_path / "pub")]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "ur5",
+                "--task",
+                "reach",
+                "--quick",
+                "--config",
+                str(small_config),
+                "--demos",
+                str(demo_dir),
+                "--methods",
+                "MAIRL,GAIL",
+                "--out",
+                str(out),
+                "--workers",
+                "1",
+                "--no-progress",
+                "--publish",
+                str(tmp_path / "pub"),
+            ]
+        )
+        == 0
+    )
     rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
     assert rows["MAIRL"]["diverged_seeds"] == [0] and np.isnan(rows["MAIRL"]["success_rate"])
     assert rows["GAIL"]["diverged_seeds"] == [] and 0.0 <= rows["GAIL"]["success_rate"] <= 1.0
@@ -186,9 +382,31 @@ def test_transferred_reward_is_frozen_and_needs_no_demos(tmp_path, demo_dir, sma
     from mairl_core.checkpoint import load_checkpoint
 
     out = tmp_path / "src"
-    assert main(["bench", "ur5", "--task", "reach", "--quick", "--config", str(small_config),
-                 "--demos", str(demo_dir), "--methods", "MAIRL", "--out", str(out), "--workers", "1",
-                 "--no-progress", "--publish", str(tmp_path / "pub")]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "ur5",
+                "--task",
+                "reach",
+                "--quick",
+                "--config",
+                str(small_config),
+                "--demos",
+                str(demo_dir),
+                "--methods",
+                "MAIRL",
+                "--out",
+                str(out),
+                "--workers",
+                "1",
+                "--no-progress",
+                "--publish",
+                str(tmp_path / "pub"),
+            ]
+        )
+        == 0
+    )
     ckpt = out / "checkpoints" / "reach_mairl_seed0.pt"
     assert (tmp_path / "pub" / "reach_mairl.pt").read_bytes() == ckpt.read_bytes()
     exp = robot.load_robot_experiment(small_config)
@@ -203,8 +421,7 @@ def test_transferred_reward_is_frozen_and_needs_no_demos(tmp_path, demo_dir, sma
         assert torch.equal(v, saved[k]), k
     assert any(not torch.equal(v, before[k]) for k, v in tr.policy.state_dict().items())
     # the control row: the task's own reward, -distance / radius, in the same coordinates
-    true = reward_trainer(exp, ckpt, seed=1, task="reach", env_config="ur5_reach_changed",
-                          true_reward=True)
+    true = reward_trainer(exp, ckpt, seed=1, task="reach", env_config="ur5_reach_changed", true_reward=True)
     obs = true.collect().next_obs[:, :3]  # normalised, as the model's rollouts see them
     raw = true.obs_norm.inverse(obs)
     r = true.disc.policy_reward(obs, None, obs, None, torch.zeros(obs.shape[:2]), 0.1)
@@ -215,8 +432,8 @@ def test_transferred_reward_is_frozen_and_needs_no_demos(tmp_path, demo_dir, sma
 
 
 def test_demo_runs_the_reach_pipeline_and_resumes(tmp_path, small_config, capsys):
-    """`mairl demo` (the in-process pipeline; `make demo` runs it through ROS): demos -> MAIRL -> BC -> test, with a GIF;
-    run again, it reuses the demos and the finished training run."""
+    """`mairl demo` (the in-process pipeline; `make demo` runs it through ROS): demos -> MAIRL ->
+    BC -> test, with a GIF; run again, it reuses the demos and the finished training run."""
     data = yaml.safe_load(small_config.read_text())
     data["algo"]["env_steps"] = 400
     data["eval"]["episodes"] = 3

@@ -15,8 +15,8 @@ import time
 
 import pytest
 import torch
-
 from _helpers import REPO_ROOT, assert_tree_equal, make_trainer, small_robot_config
+
 from mairl_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mairl_core.cli import main
 
@@ -32,8 +32,12 @@ def reach(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("MAIRL_CONFIG_DIR", str(REPO_ROOT / "config"))
     try:
-        assert main(["demos", "--task", "reach", "--n", "4", "--seed", "1", "--out", str(demos),
-                     "--no-progress"]) == 0
+        assert (
+            main(
+                ["demos", "--task", "reach", "--n", "4", "--seed", "1", "--out", str(demos), "--no-progress"]
+            )
+            == 0
+        )
         cfg = small_robot_config(tmp, "reach_train", n_demos=4, bc_steps=200, agent_recent=400)
     finally:
         mp.undo()
@@ -42,14 +46,36 @@ def reach(tmp_path_factory):
 
 def _train_cmd(reach, out, *extra) -> list[str]:
     demos, cfg = reach
-    return [sys.executable, "-m", "mairl_core.cli", "train", "--task", "reach", "--algo", "mairl",
-            "--demos", str(demos), "--config", str(cfg), "--out", str(out), "--seed", "3",
-            "--env-steps", str(BUDGET), "--no-progress", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "mairl_core.cli",
+        "train",
+        "--task",
+        "reach",
+        "--algo",
+        "mairl",
+        "--demos",
+        str(demos),
+        "--config",
+        str(cfg),
+        "--out",
+        str(out),
+        "--seed",
+        "3",
+        "--env-steps",
+        str(BUDGET),
+        "--no-progress",
+        *extra,
+    ]
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src" / "mairl_core"),
-            "MAIRL_CONFIG_DIR": str(REPO_ROOT / "config")}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT / "src" / "mairl_core"),
+        "MAIRL_CONFIG_DIR": str(REPO_ROOT / "config"),
+    }
 
 
 def _run(cmd) -> None:
@@ -66,8 +92,12 @@ def uninterrupted(reach, tmp_path_factory):
 
 
 def _max_weight_difference(a: dict, b: dict) -> float:
-    return max(float((a[m][k].double() - b[m][k].double()).abs().max())
-               for m in a for k in a[m] if a[m][k].is_floating_point())
+    return max(
+        float((a[m][k].double() - b[m][k].double()).abs().max())
+        for m in a
+        for k in a[m]
+        if a[m][k].is_floating_point()
+    )
 
 
 def _kill_after_first_checkpoint(cmd, ckpt, delay: float) -> int:
@@ -103,8 +133,10 @@ def test_killed_run_resumes_bit_for_bit(reach, uninterrupted, tmp_path, every, d
     _run([*cmd, "--resume"])
     resumed = load_checkpoint(out / "checkpoint.pt")["state"]
     diff = _max_weight_difference(uninterrupted["modules"], resumed["modules"])
-    print(f"killed after iteration {at} of {BUDGET // ITERATION_STEPS}: max weight difference "
-          f"resumed vs uninterrupted {diff}")
+    print(
+        f"killed after iteration {at} of {BUDGET // ITERATION_STEPS}: max weight difference "
+        f"resumed vs uninterrupted {diff}"
+    )
     assert diff == 0.0, f"max weight difference resumed vs uninterrupted: {diff}"
     assert len(resumed["curve"]) == BUDGET // ITERATION_STEPS
     assert_tree_equal(uninterrupted, resumed)  # + optimisers, RNGs, buffers, counters, curve
@@ -128,27 +160,41 @@ def test_a_checkpoint_of_an_older_mairl_resumes_exactly(reach, uninterrupted, tm
 
 @pytest.fixture
 def gridworld_args(tmp_path):
-    return ["train", "--task", "gridworld", "--algo", "mairl", "--out", str(tmp_path / "gw"),
-            "--seed", "0", "--env-steps", "1280", "--no-progress"]
+    return [
+        "train",
+        "--task",
+        "gridworld",
+        "--algo",
+        "mairl",
+        "--out",
+        str(tmp_path / "gw"),
+        "--seed",
+        "0",
+        "--env-steps",
+        "1280",
+        "--no-progress",
+    ]
 
 
-def test_resuming_another_run_says_so_in_one_line_and_keeps_the_checkpoint(gridworld_args, tmp_path,
-                                                                           capsys):
+def test_resuming_another_run_says_so_in_one_line_and_keeps_the_checkpoint(gridworld_args, tmp_path, capsys):
     assert main(gridworld_args) == 0
     ckpt = tmp_path / "gw" / "checkpoint.pt"
     before = ckpt.read_bytes()
     capsys.readouterr()
-    for change, needle in ((["--seed", "1"], "seed '0' run; asked to resume seed '1'"),
-                           (["--mode", "s,a"], "mode 's' run"),
-                           (["--algo", "airl"], "method 'mairl' run")):
+    for change, needle in (
+        (["--seed", "1"], "seed '0' run; asked to resume seed '1'"),
+        (["--mode", "s,a"], "mode 's' run"),
+        (["--algo", "airl"], "method 'mairl' run"),
+    ):
         assert main([*gridworld_args, *change, "--resume"]) == 2
         err = capsys.readouterr().err
         assert needle in err and err.count("\n") == 1, err
         assert ckpt.read_bytes() == before
 
 
-def test_an_old_checkpoint_lacking_needed_state_fails_in_one_line(gridworld_experiment, expert_demos,
-                                                                  tmp_path):
+def test_an_old_checkpoint_lacking_needed_state_fails_in_one_line(
+    gridworld_experiment, expert_demos, tmp_path
+):
     """A checkpoint of an explorer run that lacks the explorer's buffer cannot be resumed
     exactly, and says so (nothing is written)."""
     from mairl_core.training import train_run
@@ -156,8 +202,9 @@ def test_an_old_checkpoint_lacking_needed_state_fails_in_one_line(gridworld_expe
     kw = dict(explorer_negatives=0.25)
     tr = make_trainer(gridworld_experiment, expert_demos, seed=2, **kw)
     meta = {"method": "mairl", "task": "gridworld"}
-    train_run(tr, tmp_path, meta=meta, env_steps=tr.cfg.n_envs * tr.env.horizon, progress=False,
-              tensorboard=False)
+    train_run(
+        tr, tmp_path, meta=meta, env_steps=tr.cfg.n_envs * tr.env.horizon, progress=False, tensorboard=False
+    )
     ckpt = tmp_path / "checkpoint.pt"
     payload = load_checkpoint(ckpt)
     state = payload["state"]
@@ -189,6 +236,8 @@ def test_the_explorer_resumes_exactly(gridworld_experiment, expert_demos):
     b = make_trainer(gridworld_experiment, expert_demos, seed=3, **kw)
     b.load_state_dict(state)
     b.train_iteration()
-    assert_tree_equal({k: m.state_dict() for k, m in a.modules().items()},
-                      {k: m.state_dict() for k, m in b.modules().items()})
+    assert_tree_equal(
+        {k: m.state_dict() for k, m in a.modules().items()},
+        {k: m.state_dict() for k, m in b.modules().items()},
+    )
     assert "explorer" in b.modules()

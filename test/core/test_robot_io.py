@@ -11,6 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mairl_core.checkpoint import CheckpointError
 from mairl_core.deploy import PolicyRunner
 from mairl_core.envs.kinematics import fingertip_position
 from mairl_core.envs.sim_arm import SimArm
@@ -34,11 +35,13 @@ def test_order_by_name_reorders_and_rejects_bad_names():
     q, why = order_by_name(rev, [6, 5, 4, 3, 2, 1], NAMES)
     assert why is None and q.tolist() == [1, 2, 3, 4, 5, 6]
     assert order_by_name([], [1] * 6, NAMES)[0].tolist() == [1] * 6
-    for names, vals, msg in [(NAMES[:5] + ["gripper_joint"], [0] * 6, "unknown joint"),
-                             (NAMES[:5], [0] * 5, "missing joint"),
-                             (NAMES[:5] + NAMES[:1], [0] * 6, "repeated"),
-                             (NAMES, [0] * 5, "6 joint names but 5"),
-                             ([], [0] * 7, "7 positions without names")]:
+    for names, vals, msg in [
+        (NAMES[:5] + ["gripper_joint"], [0] * 6, "unknown joint"),
+        (NAMES[:5], [0] * 5, "missing joint"),
+        (NAMES[:5] + NAMES[:1], [0] * 6, "repeated"),
+        (NAMES, [0] * 5, "6 joint names but 5"),
+        ([], [0] * 7, "7 positions without names"),
+    ]:
         q, why = order_by_name(names, vals, NAMES)
         assert q is None and msg in why
 
@@ -57,8 +60,7 @@ def test_gate_limits_a_step_and_forwards_a_safe_command():
     assert g.tick(0.05) is None  # fresh: nothing to add
 
 
-@pytest.mark.parametrize("bad, why", [([np.nan] + [0.0] * 5, "NaN"),
-                                      ([0.0] * 5, "missing joint")])
+@pytest.mark.parametrize("bad, why", [([np.nan] + [0.0] * 5, "NaN"), ([0.0] * 5, "missing joint")])
 def test_gate_rejects_and_holds_where_the_arm_is(bad, why):
     g = gate()
     g.on_joint_state(NAMES, Q0, 0.0)
@@ -183,7 +185,7 @@ def test_a_joint_state_jump_that_was_not_commanded_holds_and_is_reported():
         assert out is not None and out.level == "suspect" and "jumped 0.960 rad" in out.message
         cmd = g.on_command(NAMES, fake + DQ, t)  # a command made from the fake state
         assert cmd.level == "suspect" and cmd.command is None and g.tick(t) is None
-    for i in range(g.settle_states):  # the spoofer stops
+    for _ in range(g.settle_states):  # the spoofer stops
         t += 0.008
         out = g.on_joint_state(NAMES, Q0, t)
     assert out is not None and "agree again" in out.message and g.holding
@@ -192,13 +194,19 @@ def test_a_joint_state_jump_that_was_not_commanded_holds_and_is_reported():
     assert g.on_command(NAMES, Q0 + DQ, t + 0.001).level == "ok"
 
 
-inside = st.tuples(*[st.floats(float(lo), float(hi)) for lo, hi in
-                     zip(LIMITS.joint_lower, LIMITS.joint_upper)]).map(np.array)
-anything = st.lists(st.one_of(st.floats(-10, 10), st.just(float("nan")), st.just(float("inf"))),
-                    min_size=6, max_size=6)
-event = st.one_of(st.tuples(st.just("state"), inside), st.tuples(st.just("command"), anything),
-                  st.tuples(st.just("tick"), st.none()), st.tuples(st.just("estop"), st.none()),
-                  st.tuples(st.just("release"), st.none()))
+inside = st.tuples(
+    *[st.floats(float(lo), float(hi)) for lo, hi in zip(LIMITS.joint_lower, LIMITS.joint_upper)]
+).map(np.array)
+anything = st.lists(
+    st.one_of(st.floats(-10, 10), st.just(float("nan")), st.just(float("inf"))), min_size=6, max_size=6
+)
+event = st.one_of(
+    st.tuples(st.just("state"), inside),
+    st.tuples(st.just("command"), anything),
+    st.tuples(st.just("tick"), st.none()),
+    st.tuples(st.just("estop"), st.none()),
+    st.tuples(st.just("release"), st.none()),
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -216,8 +224,12 @@ def test_gate_output_never_violates_a_limit_from_the_current_state(start, events
         if kind == "state":
             g.on_joint_state(NAMES, value, t)
             continue
-        out = {"command": lambda: g.on_command(NAMES, value, t), "tick": lambda: g.tick(t),
-               "estop": g.set_estop, "release": lambda: g.release(t, "test") and None}[kind]()
+        out = {
+            "command": lambda: g.on_command(NAMES, value, t),  # noqa: B023
+            "tick": lambda: g.tick(t),  # noqa: B023
+            "estop": g.set_estop,
+            "release": lambda: g.release(t, "test") and None,  # noqa: B023
+        }[kind]()
         if out is None or out.command is None:
             continue
         c = out.command
@@ -230,6 +242,7 @@ def test_gate_output_never_violates_a_limit_from_the_current_state(start, events
 
 
 # ----- the sim arm -----
+
 
 def test_sim_arm_follows_commands_and_trajectories():
     arm = SimArm("reach", seed=3)
@@ -256,6 +269,7 @@ def test_sim_arm_blocks_come_from_its_seed_and_it_starts_where_the_env_does():
     a, b = SimArm("reach", seed=5), SimArm("reach", seed=5)
     assert np.array_equal(a.target, b.target)
     from mairl_core.envs.ur5_reach import UR5ReachEnv
+
     env = UR5ReachEnv()
     for i in range(3):  # episode i's block is env.reset(seed=seed + i)'s: `mairl eval` targets
         env.reset(seed=5 + i)
@@ -270,6 +284,7 @@ def test_sim_arm_grasp_lifts_the_block_by_suction():
     arm = SimArm("grasp", seed=0)
     block = arm.reset([0.0, -0.5])
     from mairl_core.envs.kinematics import solve_position_ik
+
     top = block + [0, 0, arm.env.cfg.object_size + arm.env.cfg.cup_radius - 0.004]
     q_top, err = solve_position_ik(UR5, top, arm.positions)
     q_up, _ = solve_position_ik(UR5, top + [0, 0, 0.1], q_top)
@@ -284,6 +299,7 @@ def test_sim_arm_grasp_lifts_the_block_by_suction():
 
 
 # ----- the policy runner -----
+
 
 def test_policy_runner_sees_what_the_env_sees_and_commands_absolute_positions():
     ckpt = REPO / "bench" / "checkpoints" / "reach_mairl.pt"
@@ -312,6 +328,6 @@ def test_policy_runner_errors_are_clear_and_keep_the_loaded_policy(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     before = runner.policy
-    with pytest.raises(Exception):
+    with pytest.raises(CheckpointError):
         runner.load(bad)
     assert runner.policy is before and runner.path == ckpt

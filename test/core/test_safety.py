@@ -24,8 +24,9 @@ def fingertip(q):
 
 joint = st.floats(-7.0, 7.0, allow_nan=False, allow_infinity=False)
 q6 = st.lists(joint, min_size=6, max_size=6).map(np.array)
-inside6 = st.tuples(*[st.floats(float(lo), float(hi)) for lo, hi in
-                      zip(LIMITS.joint_lower, LIMITS.joint_upper)]).map(np.array)
+inside6 = st.tuples(
+    *[st.floats(float(lo), float(hi)) for lo, hi in zip(LIMITS.joint_lower, LIMITS.joint_upper)]
+).map(np.array)
 
 
 def test_limits_come_from_config():
@@ -76,10 +77,17 @@ def test_safe_commands_pass_unchanged(now, delta):
         assert np.array_equal(res.command, cmd) and res.clipped == []
 
 
-@pytest.mark.parametrize("cmd,why", [
-    ([0.0] * 5, "shape"), ([0.0] * 7, "shape"), ([0.0] * 5 + [float("nan")], "NaN"),
-    ([0.0] * 5 + [float("inf")], "inf"), (["a"] * 6, "numeric"), ([[0.0] * 6], "shape"),
-])
+@pytest.mark.parametrize(
+    "cmd,why",
+    [
+        ([0.0] * 5, "shape"),
+        ([0.0] * 7, "shape"),
+        ([0.0] * 5 + [float("nan")], "NaN"),
+        ([0.0] * 5 + [float("inf")], "inf"),
+        (["a"] * 6, "numeric"),
+        ([[0.0] * 6], "shape"),
+    ],
+)
 def test_bad_commands_are_rejected(cmd, why):
     res = safe_command(np.zeros(6), cmd, LIMITS, fingertip)
     assert res.command is None and why in res.rejected
@@ -139,8 +147,7 @@ def test_box_holds_on_the_simulated_arm_pushed_into_a_face(axis, sign):
         q = arm.positions
         v = np.zeros(3)
         v[axis], v[(axis + 1) % 3] = 2.0 * sign, 0.1 * math.sin(k / 10)
-        res = safe_command(q, twist_to_joint_command(UR5, q, v, LIMITS.control_period), LIMITS,
-                           fingertip)
+        res = safe_command(q, twist_to_joint_command(UR5, q, v, LIMITS.control_period), LIMITS, fingertip)
         arm.command(res.command)
         for _ in range(round(LIMITS.control_period / dt)):
             arm.advance(dt)
@@ -148,10 +155,17 @@ def test_box_holds_on_the_simulated_arm_pushed_into_a_face(axis, sign):
     assert worst == 0.0, f"fingertip {worst * 1000:.2f} mm outside the box"
 
 
-@pytest.mark.parametrize("key, value", [("max_step", ".nan"), ("control_period", ".nan"),
-                                        ("box_margin", ".inf"), ("box_margin", "0.3"),
-                                        ("joint_upper", "[.nan, 0, 2.8, 3, 3, 3]"),
-                                        ("box_lower", "[-0.35, .nan, 0.05]")])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("max_step", ".nan"),
+        ("control_period", ".nan"),
+        ("box_margin", ".inf"),
+        ("box_margin", "0.3"),
+        ("joint_upper", "[.nan, 0, 2.8, 3, 3, 3]"),
+        ("box_lower", "[-0.35, .nan, 0.05]"),
+    ],
+)
 def test_limits_with_nan_inf_or_no_room_are_refused(tmp_path, key, value):
     """NaN passes every comparison: a NaN limit used to load, and then nothing was limited."""
     from mairl_core.config import ConfigError, read_yaml, resolve_config

@@ -4,16 +4,14 @@ return rises."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from _helpers import finite_difference
+from torch import nn
 
 from mairl_core.algos.svg import Batch, LearnerContext, ReplayBuffer, SVGConfig, SVGLearner
 from mairl_core.models.policy import GaussianPolicy
@@ -44,10 +42,12 @@ class LinearModel(nn.Module):
 
 def _learner(horizon=2, seed=0, **over):
     torch.manual_seed(seed)
-    cfg = SVGConfig(horizon=horizon, hidden=(8,), batch_size=B, model="mlp", model_d=8,
-                    alpha_init=0.3, **over)
-    pol = GaussianPolicy(OBS, ACT, hidden=(8,), log_std_init=-0.5, log_std_max=2.0,
-                         action_scale=1.5, state_std=True)
+    cfg = SVGConfig(
+        horizon=horizon, hidden=(8,), batch_size=B, model="mlp", model_d=8, alpha_init=0.3, **over
+    )
+    pol = GaussianPolicy(
+        OBS, ACT, hidden=(8,), log_std_init=-0.5, log_std_max=2.0, action_scale=1.5, state_std=True
+    )
     with torch.no_grad():  # off the tiny-output init, so every parameter matters
         for p in pol.mean_net.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -58,14 +58,19 @@ def _learner(horizon=2, seed=0, **over):
 
 
 def _reward(s, a, s2, d):
-    return -(s2 ** 2).sum(-1) - 0.1 * (a ** 2).sum(-1) + 0.3 * s[:, 0]
+    return -(s2**2).sum(-1) - 0.1 * (a**2).sum(-1) + 0.3 * s[:, 0]
 
 
 def _batch(n=B, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return Batch(torch.randn(n, OBS, generator=g), torch.rand(n, ACT, generator=g) * 2 - 1,
-                 torch.randn(n, OBS, generator=g), torch.randn(n, generator=g),
-                 (torch.rand(n, generator=g) < 0.3).double(), torch.zeros(n))
+    return Batch(
+        torch.randn(n, OBS, generator=g),
+        torch.rand(n, ACT, generator=g) * 2 - 1,
+        torch.randn(n, OBS, generator=g),
+        torch.randn(n, generator=g),
+        (torch.rand(n, generator=g) < 0.3).double(),
+        torch.zeros(n),
+    )
 
 
 def _noises(h, seed=5):
@@ -126,10 +131,10 @@ def test_svg_objective_value_by_hand(float64):
     for t in range(2):
         a, logp = learner.policy.rsample(s, noise[t])
         s2 = s @ learner.dynamics.A.T + a @ learner.dynamics.B.T
-        total = total + 0.99 ** t * (_reward(s, a, s2, None) - alpha * logp)
+        total = total + 0.99**t * (_reward(s, a, s2, None) - alpha * logp)
         s = s2
     a, logp = learner.policy.rsample(s, noise[2])
-    total = total + 0.99 ** 2 * (learner.min_q(s, a) - alpha * logp)
+    total = total + 0.99**2 * (learner.min_q(s, a) - alpha * logp)
     torch.testing.assert_close(j, total)
 
 
@@ -149,8 +154,9 @@ def test_svg_actor_gradient_matches_finite_differences(float64):
 def test_an_update_with_model_gradients_trains_every_part(float64):
     torch.manual_seed(0)
     cfg = SVGConfig(horizon=1, hidden=(8,), batch_size=B, model_d=8, model_warmup=0)
-    pol = GaussianPolicy(OBS, ACT, hidden=(8,), log_std_init=-0.5, log_std_max=2.0,
-                         action_scale=1.5, state_std=True)
+    pol = GaussianPolicy(
+        OBS, ACT, hidden=(8,), log_std_init=-0.5, log_std_max=2.0, action_scale=1.5, state_std=True
+    )
     learner = SVGLearner(cfg, OBS, ACT, pol, torch.Generator().manual_seed(0))
     parts = {"policy": pol, **learner.modules()}
     before = {k: [p.detach().clone() for p in m.parameters()] for k, m in parts.items()}
@@ -162,8 +168,7 @@ def test_an_update_with_model_gradients_trains_every_part(float64):
     for k, m in parts.items():
         if k != "reward_model":  # fitted only on the task's recorded rewards (reward=None)
             assert any(not torch.equal(p, q) for p, q in zip(m.parameters(), before[k])), k
-    assert all(torch.equal(p, q) for p, q in zip(learner.reward_model.parameters(),
-                                                  before["reward_model"]))
+    assert all(torch.equal(p, q) for p, q in zip(learner.reward_model.parameters(), before["reward_model"]))
     assert float(learner.alpha) != alpha
 
 
@@ -172,8 +177,9 @@ def test_replay_sequences_never_cross_an_episode_start():
     n = 70  # wraps the ring
     steps = torch.arange(n, dtype=torch.float32)
     first = (steps % 10 == 0).float()
-    buf.add(Batch(steps[:, None], torch.zeros(n, 1), steps[:, None] + 1, torch.zeros(n),
-                  torch.zeros(n), first))
+    buf.add(
+        Batch(steps[:, None], torch.zeros(n, 1), steps[:, None] + 1, torch.zeros(n), torch.zeros(n), first)
+    )
     seq = buf.sample_sequences(200, 3, torch.Generator().manual_seed(0))
     t = seq.obs[..., 0]
     assert t.shape == (200, 3) and (t >= 20).all()  # only what the ring still holds
@@ -182,6 +188,7 @@ def test_replay_sequences_never_cross_an_episode_start():
 
 
 # ----- a tiny from-scratch run on the true reward -----
+
 
 class PointMass(gym.Env):
     """x' = x + 0.2 a, reward -x^2 - 0.01 a^2, 40 steps from x0 ~ U(-2, 2): go to 0 and stay."""
@@ -199,7 +206,7 @@ class PointMass(gym.Env):
     def step(self, a):
         a = float(np.clip(a[0], -1, 1))
         self.x, self.t = self.x + 0.2 * a, self.t + 1
-        return np.array([self.x], np.float32), -self.x ** 2 - 0.01 * a ** 2, False, self.t >= 40, {}
+        return np.array([self.x], np.float32), -(self.x**2) - 0.01 * a**2, False, self.t >= 40, {}
 
 
 @pytest.mark.parametrize("method", ["SVG(0)", "SVG(1)"])
@@ -208,10 +215,16 @@ def test_a_tiny_run_from_scratch_raises_the_true_return(tmp_path, method):
 
     if "MairlPointMass-v0" not in gym.registry:
         gym.register("MairlPointMass-v0", entry_point=PointMass)
-    cfg = rl.RLBenchConfig(seeds=1, methods=[method], env_steps=1600, learning_starts=400,
-                           eval_every=400, test_episodes=5, checkpoint_every=800,
-                           svg=SVGConfig(hidden=(32, 32), batch_size=64, lr=1e-3, model_d=32,
-                                         model_warmup=400))
+    cfg = rl.RLBenchConfig(
+        seeds=1,
+        methods=[method],
+        env_steps=1600,
+        learning_starts=400,
+        eval_every=400,
+        test_episodes=5,
+        checkpoint_every=800,
+        svg=SVGConfig(hidden=(32, 32), batch_size=64, lr=1e-3, model_d=32, model_warmup=400),
+    )
     rec = rl.run_one(cfg, "MairlPointMass-v0", method, 0, str(tmp_path), False)
     curve = [p["return"] for p in rec["curve"]]
     assert len(curve) == 4
@@ -229,10 +242,16 @@ def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
 
     if "MairlPointMass-v0" not in gym.registry:
         gym.register("MairlPointMass-v0", entry_point=PointMass)
-    cfg = rl.RLBenchConfig(seeds=1, methods=["SVG(1)"], env_steps=600, learning_starts=200,
-                           eval_every=200, test_episodes=2, checkpoint_every=280,
-                           svg=SVGConfig(hidden=(16,), batch_size=32, model_d=16,
-                                         reward_hidden=(16,), model_warmup=200))
+    cfg = rl.RLBenchConfig(
+        seeds=1,
+        methods=["SVG(1)"],
+        env_steps=600,
+        learning_starts=200,
+        eval_every=200,
+        test_episodes=2,
+        checkpoint_every=280,
+        svg=SVGConfig(hidden=(16,), batch_size=32, model_d=16, reward_hidden=(16,), model_warmup=200),
+    )
     whole = rl.run_one(cfg, "MairlPointMass-v0", "SVG(1)", 0, str(tmp_path / "a"), False)
     (tmp_path / "b").mkdir()
     save = rl._save
@@ -259,9 +278,23 @@ def test_bench_rl_command_writes_results_and_a_plot(tmp_path):
     import sys
 
     out = tmp_path / "rl"
-    cmd = [sys.executable, "-m", "mairl_core.cli", "bench", "rl", "--env", "Pendulum-v1",
-           "--methods", "SAC (stable-baselines3),SVG(0)", "--quick", "--no-progress",
-           "--workers", "1", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mairl_core.cli",
+        "bench",
+        "rl",
+        "--env",
+        "Pendulum-v1",
+        "--methods",
+        "SAC (stable-baselines3),SVG(0)",
+        "--quick",
+        "--no-progress",
+        "--workers",
+        "1",
+        "--out",
+        str(out),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
@@ -269,6 +302,7 @@ def test_bench_rl_command_writes_results_and_a_plot(tmp_path):
     assert [r["method"] for r in results["rows"]] == ["SAC (stable-baselines3)", "SVG(0)"]
     assert all(r["final_return_mean"] is not None for r in results["rows"])
     assert (out / "learning_curves.png").stat().st_size > 10_000
-    bad = subprocess.run(cmd[:8] + ["SVG(x)", "--out", str(tmp_path / "o2")],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        cmd[:8] + ["SVG(x)", "--out", str(tmp_path / "o2")], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 2 and "unknown methods" in bad.stderr

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from mairl_core.algos.adversarial import AdversarialTrainer
-from mairl_core.algos.transitions import Transitions
 from mairl_core.algos.config import AlgoConfig
 from mairl_core.algos.svg import SVGConfig, SVGLearner
+from mairl_core.algos.transitions import Transitions
 
 HORIZON, N_ENVS = 40, 4
 
@@ -59,16 +59,34 @@ def _demos(n=16, seed=1) -> Transitions:
         a = (-5 * x).clamp(-1, 1)
         obs.append(x), act.append(a), nxt.append(x + 0.2 * a)
         x = x + 0.2 * a
-    return Transitions(torch.stack(obs, 1), torch.stack(act, 1), torch.stack(nxt, 1),
-                       torch.zeros(n, HORIZON))
+    return Transitions(torch.stack(obs, 1), torch.stack(act, 1), torch.stack(nxt, 1), torch.zeros(n, HORIZON))
 
 
 def _cfg(**over) -> AlgoConfig:
-    return AlgoConfig(state_only=False, horizon=HORIZON, n_envs=N_ENVS, policy_hidden=(32, 32),
-                      reward_hidden=(32, 32), disc_hidden=(32, 32), batch_size=64, disc_steps=5,
-                      disc_warmup_iters=1, gamma=0.9, learner="svg", dynamics="mlp",
-                      svg=SVGConfig(horizon=1, hidden=(32, 32), batch_size=64, lr=1e-3, model_d=32,
-                                    reward_hidden=(32,), model_warmup=320), **over)
+    return AlgoConfig(
+        state_only=False,
+        horizon=HORIZON,
+        n_envs=N_ENVS,
+        policy_hidden=(32, 32),
+        reward_hidden=(32, 32),
+        disc_hidden=(32, 32),
+        batch_size=64,
+        disc_steps=5,
+        disc_warmup_iters=1,
+        gamma=0.9,
+        learner="svg",
+        dynamics="mlp",
+        svg=SVGConfig(
+            horizon=1,
+            hidden=(32, 32),
+            batch_size=64,
+            lr=1e-3,
+            model_d=32,
+            reward_hidden=(32,),
+            model_warmup=320,
+        ),
+        **over,
+    )
 
 
 @pytest.mark.parametrize("method", ["airl-sac", "mairl", "mgail"])
@@ -115,6 +133,7 @@ def test_svg_trainer_resumes_bit_for_bit():
 def test_discrete_actions_need_the_imagined_learner():
     class Discrete(PointMassVec):
         discrete, act_dim = True, 3
+
     with pytest.raises(ValueError, match="learner: imagined"):
         AdversarialTrainer("mairl", _cfg(), Discrete(), _demos(), seed=0)
 
@@ -148,16 +167,22 @@ def test_the_svg_learners_discriminator_keeps_learning_against_a_narrow_policy(m
     """With the SVG learner AIRL's discriminator is sigmoid(f): against a narrow policy eq. 3's
     logit f - log pi classifies every demo by log pi alone (thousands of nats) and the
     cross-entropy's gradient to f vanishes; the PPO learner's (on-policy) keeps eq. 3."""
-    cfg = _cfg(grad_penalty=0.0) if method == "mairl" else dataclasses.replace(
-        _cfg(grad_penalty=0.0), learner="imagined")
+    cfg = (
+        _cfg(grad_penalty=0.0)
+        if method == "mairl"
+        else dataclasses.replace(_cfg(grad_penalty=0.0), learner="imagined")
+    )
     tr = AdversarialTrainer(method, cfg, PointMassVec(), _demos(), seed=0)
     tr.collect()
     _narrow_policy(tr)
     e = tr.expert.flat()
     le = tr._disc_logits(e, False)
     f = tr.disc.f(e.obs, e.act, e.next_obs, e.done)
-    g = torch.autograd.grad(F.binary_cross_entropy_with_logits(le, torch.ones_like(le)),
-                            list(tr.disc.parameters()), allow_unused=True)
+    g = torch.autograd.grad(
+        F.binary_cross_entropy_with_logits(le, torch.ones_like(le)),
+        list(tr.disc.parameters()),
+        allow_unused=True,
+    )
     norm = float(sum(x.pow(2).sum() for x in g if x is not None).sqrt())
     if method == "mairl":
         torch.testing.assert_close(le, f)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from mairl_core.algos.normalize import ObsNorm
 from mairl_core.benchmarks.dynamics import DynamicsBenchConfig, open_loop_errors
 from mairl_core.cli import main
 from mairl_core.experts import ExpertActor, ExpertRecord, sample_demos, save_expert
-from mairl_core.algos.normalize import ObsNorm
 
 
 @pytest.fixture(scope="module")
@@ -22,31 +22,83 @@ def demo_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("demos")
     torch.manual_seed(0)
     actor = ExpertActor(17, 6, [32], -np.ones(6), np.ones(6))
-    save_expert(d / "expert", actor, ExpertRecord("HalfCheetah-v5", 17, 6, [32], [-1.0] * 6,
-                                                  [1.0] * 6, 0, 0, 0.0, 0.0, 0, -1, [], 0.0, "test"))
-    sample_demos(d / "expert", "HalfCheetah-v5", n=4, seed=0, out=d / "HalfCheetah-v5.npz",
-                 progress=False)
+    save_expert(
+        d / "expert",
+        actor,
+        ExpertRecord(
+            "HalfCheetah-v5", 17, 6, [32], [-1.0] * 6, [1.0] * 6, 0, 0, 0.0, 0.0, 0, -1, [], 0.0, "test"
+        ),
+    )
+    sample_demos(d / "expert", "HalfCheetah-v5", n=4, seed=0, out=d / "HalfCheetah-v5.npz", progress=False)
     return d
 
 
 def test_quick_dynamics_bench_writes_results_and_plot(tmp_path, demo_dir):
     out = tmp_path / "dyn"
-    assert main(["bench", "dynamics", "--quick", "--out", str(out), "--demo-dir", str(demo_dir),
-                 "--envs", "HalfCheetah-v5,UR5Reach-v0", "--workers", "1", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "dynamics",
+                "--quick",
+                "--out",
+                str(out),
+                "--demo-dir",
+                str(demo_dir),
+                "--envs",
+                "HalfCheetah-v5,UR5Reach-v0",
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     res = json.loads((out / "results.json").read_text())
     assert res["benchmark"] == "dynamics" and res["quick"] is True
     rows = {(r["env"], r["method"]): r for r in res["rows"]}
-    assert set(rows) == {(e, m) for e in ("HalfCheetah-v5", "UR5Reach-v0")
-                         for m in ("attention", "gru", "mlp")}
+    assert set(rows) == {
+        (e, m) for e in ("HalfCheetah-v5", "UR5Reach-v0") for m in ("attention", "gru", "mlp")
+    }
     for r in rows.values():
         assert all(np.isfinite(r[f"error_k{k}"]) and r[f"error_k{k}"] >= 0 for k in (1, 5, 10, 25))
         assert r["params"] > 0 and r["train_s_mean"] > 0
     assert (out / "kstep_errors.png").stat().st_size > 5_000
     # missing demos: a clear error before any work
-    assert main(["bench", "dynamics", "--quick", "--out", str(tmp_path / "x"), "--demo-dir",
-                 str(tmp_path), "--envs", "Ant-v5", "--no-progress"]) == 2
-    assert main(["bench", "dynamics", "--quick", "--out", str(tmp_path / "x"), "--demo-dir",
-                 str(demo_dir), "--models", "gru,lstm", "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "bench",
+                "dynamics",
+                "--quick",
+                "--out",
+                str(tmp_path / "x"),
+                "--demo-dir",
+                str(tmp_path),
+                "--envs",
+                "Ant-v5",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            [
+                "bench",
+                "dynamics",
+                "--quick",
+                "--out",
+                str(tmp_path / "x"),
+                "--demo-dir",
+                str(demo_dir),
+                "--models",
+                "gru,lstm",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
 
 
 def test_open_loop_error_of_a_perfect_model_is_zero():
@@ -74,13 +126,39 @@ def test_open_loop_error_of_a_perfect_model_is_zero():
 
 def test_quick_mujoco_bench_runs_every_method(tmp_path, demo_dir):
     out = tmp_path / "mj"
-    assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--quick", "--out", str(out),
-                 "--demo-dir", str(demo_dir), "--workers", "1", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "mujoco",
+                "--env",
+                "HalfCheetah-v5",
+                "--quick",
+                "--out",
+                str(out),
+                "--demo-dir",
+                str(demo_dir),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     res = json.loads((out / "results.json").read_text())
     assert res["benchmark"] == "mujoco-HalfCheetah-v5" and res["quick"] is True
     rows = {r["method"]: r for r in res["rows"]}
-    assert set(rows) == {"MAIRL (s,a)", "MAIRL (s,a) GRU", "MAIRL (s,a) MLP", "AIRL (s,a)",
-                         "AIRL (s)", "GAIL", "GAN-GCL", "MGAIL", "BC"}
+    assert set(rows) == {
+        "MAIRL (s,a)",
+        "MAIRL (s,a) GRU",
+        "MAIRL (s,a) MLP",
+        "AIRL (s,a)",
+        "AIRL (s)",
+        "GAIL",
+        "GAN-GCL",
+        "MGAIL",
+        "BC",
+    }
     assert rows["MAIRL (s,a)"]["env_steps"] == rows["GAIL"]["env_steps"] == 200  # same budget
     assert rows["BC"]["env_steps"] == 0
     for r in rows.values():
@@ -88,10 +166,41 @@ def test_quick_mujoco_bench_runs_every_method(tmp_path, demo_dir):
     runs = json.loads((out / "runs.json").read_text())
     assert all(r["curve"] for r in runs if r["method"] != "BC")
     assert (out / "learning_curves.png").stat().st_size > 5_000
-    assert main(["bench", "mujoco", "--env", "Ant-v5", "--quick", "--out", str(tmp_path / "x"),
-                 "--demo-dir", str(demo_dir), "--no-progress"]) == 2  # no Ant demos: clear error
-    assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--methods", "Nope", "--quick",
-                 "--out", str(tmp_path / "y"), "--demo-dir", str(demo_dir)]) == 2
+    assert (
+        main(
+            [
+                "bench",
+                "mujoco",
+                "--env",
+                "Ant-v5",
+                "--quick",
+                "--out",
+                str(tmp_path / "x"),
+                "--demo-dir",
+                str(demo_dir),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )  # no Ant demos: clear error
+    assert (
+        main(
+            [
+                "bench",
+                "mujoco",
+                "--env",
+                "HalfCheetah-v5",
+                "--methods",
+                "Nope",
+                "--quick",
+                "--out",
+                str(tmp_path / "y"),
+                "--demo-dir",
+                str(demo_dir),
+            ]
+        )
+        == 2
+    )
 
 
 def test_method_lists_keep_commas_inside_row_names():
@@ -111,9 +220,29 @@ def test_a_failing_peer_run_keeps_our_rows(tmp_path, demo_dir, monkeypatch, caps
 
     monkeypatch.setattr(peer, "ensure_venv", lambda log=print: Path(sys.executable))
     out = tmp_path / "p"
-    assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--quick", "--methods", "BC",
-                 "--peer", "imitation", "--out", str(out), "--demo-dir", str(demo_dir),
-                 "--workers", "1", "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "bench",
+                "mujoco",
+                "--env",
+                "HalfCheetah-v5",
+                "--quick",
+                "--methods",
+                "BC",
+                "--peer",
+                "imitation",
+                "--out",
+                str(out),
+                "--demo-dir",
+                str(demo_dir),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "imitation peer rows are missing" in err and "No module named 'imitation'" in err
     rows = json.loads((out / "results.json").read_text())["rows"]
@@ -144,13 +273,18 @@ def test_gan_gcl_uses_the_whole_demos_and_the_expert_gets_its_own_row(tmp_path, 
 
     d = load_demos(demo_dir / "HalfCheetah-v5.npz")
     cut = 600  # episode 1 ends early, as if the expert fell
-    obs = [d.obs[0], d.obs[1][:cut + 1], d.obs[2]]
+    obs = [d.obs[0], d.obs[1][: cut + 1], d.obs[2]]
     act = [d.act[0], d.act[1][:cut], d.act[2]]
     (tmp_path / "demos").mkdir()
-    np.savez(tmp_path / "demos" / "HalfCheetah-v5.npz", obs=np.concatenate(obs),
-             act=np.concatenate(act), rewards=np.zeros(sum(len(a) for a in act)),
-             episode_lengths=np.array([len(a) for a in act]), returns=np.array([3.0, 1.0, 2.0]),
-             env_id=np.array("HalfCheetah-v5"))
+    np.savez(
+        tmp_path / "demos" / "HalfCheetah-v5.npz",
+        obs=np.concatenate(obs),
+        act=np.concatenate(act),
+        rewards=np.zeros(sum(len(a) for a in act)),
+        episode_lengths=np.array([len(a) for a in act]),
+        returns=np.array([3.0, 1.0, 2.0]),
+        env_id=np.array("HalfCheetah-v5"),
+    )
     cfg = dataclasses.replace(mj.MujocoBenchConfig(), n_demos=3, demo_dir=tmp_path / "demos")
     flat, ret = mj.expert_transitions("HalfCheetah-v5", cfg)
     whole, ret_w = mj.expert_transitions("HalfCheetah-v5", cfg, whole_episodes=True)
@@ -160,15 +294,51 @@ def test_gan_gcl_uses_the_whole_demos_and_the_expert_gets_its_own_row(tmp_path, 
     assert mj.expert_run(cfg, "HalfCheetah-v5") is None  # no experts/ beside the demos
     shutil.copytree(demo_dir / "expert", tmp_path / "experts" / "HalfCheetah-v5")
     out = tmp_path / "mj"
-    assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--quick", "--methods", "GAN-GCL",
-                 "--out", str(out), "--demo-dir", str(demo_dir), "--workers", "1",
-                 "--no-progress"]) == 0  # the fixture's demos: no experts/ beside them
+    assert (
+        main(
+            [
+                "bench",
+                "mujoco",
+                "--env",
+                "HalfCheetah-v5",
+                "--quick",
+                "--methods",
+                "GAN-GCL",
+                "--out",
+                str(out),
+                "--demo-dir",
+                str(demo_dir),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )  # the fixture's demos: no experts/ beside them
     assert [r["method"] for r in json.loads((out / "results.json").read_text())["rows"]] == ["GAN-GCL"]
     (tmp_path / "demos" / "HalfCheetah-v5.npz").unlink()
     shutil.copy(demo_dir / "HalfCheetah-v5.npz", tmp_path / "demos")
-    assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--quick", "--methods", "BC",
-                 "--out", str(out), "--demo-dir", str(tmp_path / "demos"), "--workers", "1",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "mujoco",
+                "--env",
+                "HalfCheetah-v5",
+                "--quick",
+                "--methods",
+                "BC",
+                "--out",
+                str(out),
+                "--demo-dir",
+                str(tmp_path / "demos"),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["Expert", "BC"] and rows[0]["env_steps"] == 0
     # the demonstrator replayed on held-out reset seeds: near, not exactly, its demos' mean
@@ -189,9 +359,27 @@ def test_a_diverged_run_is_reported_and_the_others_kept(tmp_path, demo_dir, monk
 
     monkeypatch.setattr(AdversarialTrainer, "_iteration", breaks_in_airl)
     out = tmp_path / "d"
-    assert main(["bench", "mujoco", "--env", "HalfCheetah-v5", "--quick", "--methods",
-                 "AIRL (s),GAIL", "--out", str(out), "--demo-dir", str(demo_dir), "--workers", "1",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "mujoco",
+                "--env",
+                "HalfCheetah-v5",
+                "--quick",
+                "--methods",
+                "AIRL (s),GAIL",
+                "--out",
+                str(out),
+                "--demo-dir",
+                str(demo_dir),
+                "--workers",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rows = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
     assert rows["AIRL (s)"]["diverged_seeds"] and not rows["GAIL"]["diverged_seeds"]
     assert np.isfinite(rows["AIRL (s)"]["return_mean"]) and np.isnan(rows["AIRL (s)"]["final_return_mean"])
@@ -210,25 +398,37 @@ def test_scratch_config_is_table_two_without_bc():
     # a partial svg section keeps the other SVG defaults, H = 1 among them (it fell back to
     # H = 0, i.e. SAC, when the section named other keys)
     assert (scratch.algo.svg.horizon, scratch.algo.svg.model_d, scratch.algo.svg.model_every) == (1, 64, 2)
-    assert dataclasses.replace(scratch.algo.svg, model_d=base.algo.svg.model_d,
-                               model_every=base.algo.svg.model_every) == base.algo.svg
-    same = {k: v for k, v in dataclasses.asdict(base.algo).items()
-            if k not in ("bc_init_steps", "bc_weight", "env_steps", "learner", "svg")}
+    assert (
+        dataclasses.replace(
+            scratch.algo.svg, model_d=base.algo.svg.model_d, model_every=base.algo.svg.model_every
+        )
+        == base.algo.svg
+    )
+    same = {
+        k: v
+        for k, v in dataclasses.asdict(base.algo).items()
+        if k not in ("bc_init_steps", "bc_weight", "env_steps", "learner", "svg")
+    }
     assert same == {k: v for k, v in dataclasses.asdict(scratch.algo).items() if k in same}
     assert (scratch.n_demos, scratch.seeds, scratch.eval_every) == (base.n_demos, base.seeds, base.eval_every)
     # the off-policy rows' discriminator keeps pace with their learner; the PPO rows keep theirs
     off = {"disc_steps": 100, "agent_recent": 300_000}
     assert scratch.algo_by_method == {"MAIRL (s,a)": off, "AIRL (SAC)": off}
-    assert (scratch.algo.disc_steps, scratch.algo.agent_recent) == (base.algo.disc_steps, base.algo.agent_recent)
+    assert (scratch.algo.disc_steps, scratch.algo.agent_recent) == (
+        base.algo.disc_steps,
+        base.algo.agent_recent,
+    )
 
 
 def test_a_bad_per_method_setting_fails_when_the_config_loads(tmp_path):
     from mairl_core.benchmarks.mujoco import load_bench
     from mairl_core.config import ConfigError
 
-    for bad, match in [('{"AIRL (SAC)": {disc_stepz: 5}}', "did you mean 'disc_steps'"),
-                       ('{"AIRL (SAC)": {disc_steps: 0}}', "disc_steps must be > 0"),
-                       ('{NOPE: {disc_steps: 5}}', "unknown methods")]:
+    for bad, match in [
+        ('{"AIRL (SAC)": {disc_stepz: 5}}', "did you mean 'disc_steps'"),
+        ('{"AIRL (SAC)": {disc_steps: 0}}', "disc_steps must be > 0"),
+        ("{NOPE: {disc_steps: 5}}", "unknown methods"),
+    ]:
         f = tmp_path / "c.yaml"
         f.write_text(f"base: mujoco_scratch\nbench:\n  algo_by_method: {bad}\n")
         with pytest.raises((ConfigError, ValueError), match=match):
@@ -244,12 +444,37 @@ def test_a_stopped_mujoco_run_resumes_exactly(tmp_path, demo_dir, monkeypatch, m
 
     base = mj.load_bench("mujoco_scratch")
     algo = dataclasses.replace(
-        base.algo, env_steps=500, policy_hidden=(16, 16), reward_hidden=(16, 16), d_model=16,
-        n_heads=2, embed_hidden=8, disc_steps=2, disc_warmup_iters=1, batch_size=64, ppo_epochs=1,
-        svg=dataclasses.replace(base.algo.svg, hidden=(16, 16), batch_size=32, model_warmup=200,
-                                model_d=16, reward_hidden=(16, 16)))
-    cfg = dataclasses.replace(base, n_demos=2, horizon=100, eval_every=1, checkpoint_every=2,
-                              curve_episodes=1, test_episodes=1, demo_dir=demo_dir, algo=algo)
+        base.algo,
+        env_steps=500,
+        policy_hidden=(16, 16),
+        reward_hidden=(16, 16),
+        d_model=16,
+        n_heads=2,
+        embed_hidden=8,
+        disc_steps=2,
+        disc_warmup_iters=1,
+        batch_size=64,
+        ppo_epochs=1,
+        svg=dataclasses.replace(
+            base.algo.svg,
+            hidden=(16, 16),
+            batch_size=32,
+            model_warmup=200,
+            model_d=16,
+            reward_hidden=(16, 16),
+        ),
+    )
+    cfg = dataclasses.replace(
+        base,
+        n_demos=2,
+        horizon=100,
+        eval_every=1,
+        checkpoint_every=2,
+        curve_episodes=1,
+        test_episodes=1,
+        demo_dir=demo_dir,
+        algo=algo,
+    )
     full = mj.run_one(cfg, "HalfCheetah-v5", method, 0)
     real_save = mj._save_run
 
@@ -289,8 +514,7 @@ def test_the_env_step_bar_counts_what_jobs_report(workers, capsys):
     from pool workers."""
     from mairl_core.benchmarks import run_parallel
 
-    out = run_parallel(_stepping_job, [100, 250, 50], workers=workers, progress=True, desc="t",
-                       env_steps=400)
+    out = run_parallel(_stepping_job, [100, 250, 50], workers=workers, progress=True, desc="t", env_steps=400)
     assert [r["n"] for r in out] == [100, 250, 50]
     err = capsys.readouterr().err
     assert "400/400" in err, err[-500:]

@@ -16,8 +16,7 @@ from mairl_core.envs.gridworld import GridWorldVecEnv, evaluate_tabular
 
 
 def _test_return(trainer, exp, seed=12345):
-    return float(evaluate_tabular(exp.env, policy_table(trainer.policy, exp.env.size ** 2),
-                                  200, seed).mean())
+    return float(evaluate_tabular(exp.env, policy_table(trainer.policy, exp.env.size**2), 200, seed).mean())
 
 
 def test_quick_mairl_run_learns(gridworld_experiment, expert_demos):
@@ -60,8 +59,20 @@ def test_bench_gridworld_quick_writes_results(tmp_path, capsys):
 
 def test_train_resume_eval_cli(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", "--task", "gridworld", "--algo", "mairl", "--mode", "s", "--out", str(out),
-            "--no-progress", "--checkpoint-every", "1"]
+    args = [
+        "train",
+        "--task",
+        "gridworld",
+        "--algo",
+        "mairl",
+        "--mode",
+        "s",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--checkpoint-every",
+        "1",
+    ]
     assert main([*args, "--env-steps", "1280"]) == 0
     assert (out / "checkpoint.pt").exists() and any((out / "tb").iterdir())
     # a second run into the same directory without --resume refuses instead of overwriting
@@ -69,10 +80,27 @@ def test_train_resume_eval_cli(tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
     assert main([*args, "--env-steps", "2560", "--resume"]) == 0
     from mairl_core.checkpoint import load_checkpoint
+
     assert load_checkpoint(out / "checkpoint.pt")["state"]["env_steps"] == 2560
     ev = tmp_path / "eval"
-    assert main(["eval", "--task", "gridworld", "--policy", str(out / "checkpoint.pt"),
-                 "--episodes", "30", "--seed", "7", "--out", str(ev)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--task",
+                "gridworld",
+                "--policy",
+                str(out / "checkpoint.pt"),
+                "--episodes",
+                "30",
+                "--seed",
+                "7",
+                "--out",
+                str(ev),
+            ]
+        )
+        == 0
+    )
     doc = json.loads((ev / "results.json").read_text())
     assert doc["rows"][0]["episodes"] == 30 and len(doc["rows"][0]["returns"]) == 30
 
@@ -109,16 +137,19 @@ def test_results_record_the_commit_a_run_started_from(tmp_path):
     path = write_results(tmp_path, "x", [], quick=True, wall_s=1.0, commit_at_start="0" * 40)
     doc = json.loads(path.read_text())
     assert doc["git_commit"] == "0" * 40 and doc["git_commit_at_end"] == now
-    doc = json.loads(write_results(tmp_path, "x", [], quick=True, wall_s=1.0,
-                                   commit_at_start=now).read_text())
+    doc = json.loads(
+        write_results(tmp_path, "x", [], quick=True, wall_s=1.0, commit_at_start=now).read_text()
+    )
     assert doc["git_commit"] == now and "git_commit_at_end" not in doc
 
 
-def test_a_diverged_iteration_raises_and_keeps_the_last_checkpoint(gridworld_experiment, expert_demos,
-                                                                   tmp_path):
+def test_a_diverged_iteration_raises_and_keeps_the_last_checkpoint(
+    gridworld_experiment, expert_demos, tmp_path
+):
     """A NaN weight (as a blown-up update leaves) stops training with a clear error at the end of
     that iteration, and the checkpoint written before it is still there and finite."""
     from _helpers import make_trainer
+
     from mairl_core.algos.adversarial import TrainingDiverged
     from mairl_core.checkpoint import load_checkpoint
     from mairl_core.training import train_run
@@ -132,9 +163,16 @@ def test_a_diverged_iteration_raises_and_keeps_the_last_checkpoint(gridworld_exp
             next(trainer.disc.parameters()).view(-1)[0] = float("nan")
 
     with pytest.raises(TrainingDiverged, match=r"iteration 1 .*non-finite .*disc weights"):
-        train_run(trainer, tmp_path, meta={"method": "mairl", "task": "gridworld"},
-                  env_steps=10 * trainer.cfg.n_envs * trainer.env.horizon, checkpoint_every=1,
-                  progress=False, tensorboard=False, on_checkpoint=poison_after_first_save)
+        train_run(
+            trainer,
+            tmp_path,
+            meta={"method": "mairl", "task": "gridworld"},
+            env_steps=10 * trainer.cfg.n_envs * trainer.env.horizon,
+            checkpoint_every=1,
+            progress=False,
+            tensorboard=False,
+            on_checkpoint=poison_after_first_save,
+        )
     assert len(saved) == 1
     payload = load_checkpoint(tmp_path / "checkpoint.pt")
     assert payload["state"]["env_steps"] == saved[0] and payload["state"]["iteration"] == 1
@@ -169,8 +207,12 @@ def test_gridworld_bench_reports_a_diverged_run_and_keeps_the_others(gridworld_e
         return real(self)
 
     monkeypatch.setattr(AdversarialTrainer, "_iteration", breaks_in_airl)
-    exp = dataclasses.replace(gridworld_experiment, bench=dataclasses.replace(
-        gridworld_experiment.bench, methods=["Expert", "AIRL(s)", "GAIL"], episodes=5))
+    exp = dataclasses.replace(
+        gridworld_experiment,
+        bench=dataclasses.replace(
+            gridworld_experiment.bench, methods=["Expert", "AIRL(s)", "GAIL"], episodes=5
+        ),
+    )
     runs = [gw.run_one(exp, m, seed=0, env_steps=1280) for m in exp.bench.methods]
     assert "diverged" in runs[1] and "diverged" not in runs[2]
     rows = {r["label"]: r for r in gw.summarise(exp, runs)}

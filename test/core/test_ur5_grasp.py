@@ -41,7 +41,12 @@ def test_reset_places_block_on_the_table_under_the_box(env):
         b = env.block_position()
         assert np.all(b[:2] >= lo[:2]) and np.all(b[:2] <= hi[:2])
         assert b[2] == pytest.approx(env.cfg.object_size, abs=1e-6)
-        assert obs[15] == 0.0 and obs[16] == 0.0 and not env.holding() and env.lift() == pytest.approx(0.0, abs=1e-6)
+        assert (
+            obs[15] == 0.0
+            and obs[16] == 0.0
+            and not env.holding()
+            and env.lift() == pytest.approx(0.0, abs=1e-6)
+        )
         np.testing.assert_allclose(obs[12:15], env._tip(env.data.qpos[:6]) - b, atol=1e-6)
 
 
@@ -139,8 +144,9 @@ def test_grasp_bags_round_trip_and_transitions(tmp_path):
 @pytest.fixture(scope="module")
 def grasp_demos(tmp_path_factory):
     out = tmp_path_factory.mktemp("grasp_demos")
-    assert main(["demos", "--task", "grasp", "--n", "3", "--seed", "2", "--out", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(["demos", "--task", "grasp", "--n", "3", "--seed", "2", "--out", str(out), "--no-progress"]) == 0
+    )
     return out
 
 
@@ -150,12 +156,44 @@ def test_train_and_eval_grasp_from_the_cli(tmp_path, grasp_demos):
     cfg = small_robot_config(tmp_path, "grasp_train", n_demos=3, bc_steps=100, agent_recent=600)
     for algo in ("bc", "mairl"):
         out = tmp_path / algo
-        assert main(["train", "--task", "grasp", "--algo", algo, "--demos", str(grasp_demos),
-                     "--config", str(cfg), "--out", str(out), "--env-steps", "300",
-                     "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--task",
+                    "grasp",
+                    "--algo",
+                    algo,
+                    "--demos",
+                    str(grasp_demos),
+                    "--config",
+                    str(cfg),
+                    "--out",
+                    str(out),
+                    "--env-steps",
+                    "300",
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
         ev = tmp_path / f"ev_{algo}"
-        assert main(["eval", "--task", "grasp", "--policy", str(out / "checkpoint.pt"),
-                     "--episodes", "2", "--out", str(ev)]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--task",
+                    "grasp",
+                    "--policy",
+                    str(out / "checkpoint.pt"),
+                    "--episodes",
+                    "2",
+                    "--out",
+                    str(ev),
+                ]
+            )
+            == 0
+        )
         row = json.loads((ev / "results.json").read_text())["rows"][0]
         assert row["env"] == "UR5Grasp-v0" and len(row["final_distances"]) == 2
         assert "final_lift_median" in row
@@ -167,5 +205,16 @@ def test_train_and_eval_grasp_from_the_cli(tmp_path, grasp_demos):
     assert act.shape == (2, 7) and bool((act.abs() <= UR5GraspEnv.step_bound() + 1e-6).all())
     # a reach policy is refused on grasp
     with pytest.raises(SystemExit, match="trained on task 'grasp', not 'reach'"):
-        main(["eval", "--task", "reach", "--policy", str(tmp_path / "bc" / "checkpoint.pt"),
-              "--episodes", "1", "--out", str(tmp_path / "x")])
+        main(
+            [
+                "eval",
+                "--task",
+                "reach",
+                "--policy",
+                str(tmp_path / "bc" / "checkpoint.pt"),
+                "--episodes",
+                "1",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )

@@ -18,14 +18,21 @@ def ur5():
 
 def test_config_matches_published_ur5(ur5):
     cfg, model = ur5
-    assert cfg.joint_names == ["shoulder_pan_joint", "shoulder_lift_joint", "elbow_joint",
-                               "wrist_1_joint", "wrist_2_joint", "wrist_3_joint"]
+    assert cfg.joint_names == [
+        "shoulder_pan_joint",
+        "shoulder_lift_joint",
+        "elbow_joint",
+        "wrist_1_joint",
+        "wrist_2_joint",
+        "wrist_3_joint",
+    ]
     assert [model.joint(i).name for i in range(model.njnt)] == cfg.joint_names
     assert cfg.dh_d == [0.089159, 0.0, 0.0, 0.10915, 0.09465, 0.0823]
     assert cfg.dh_a == [0.0, -0.425, -0.39225, 0.0, 0.0, 0.0]
     # the UR5's well-known zero pose: arm stretched out along -x
-    np.testing.assert_allclose(dh_forward(cfg, np.zeros(6))[:3, 3], [-0.81725, -0.19145, -0.005491],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        dh_forward(cfg, np.zeros(6))[:3, 3], [-0.81725, -0.19145, -0.005491], atol=1e-6
+    )
 
 
 def test_mujoco_forward_kinematics_matches_dh(ur5):
@@ -61,8 +68,14 @@ def test_position_servos_track_a_target(ur5):
 
 
 def test_config_rejects_bad_values():
-    good = dict(joint_names=list("abcdef"), dh_d=[0.0] * 6, dh_a=[0.0] * 6, dh_alpha=[0.0] * 6,
-                joint_lower=[-1.0] * 6, joint_upper=[1.0] * 6)
+    good = dict(
+        joint_names=list("abcdef"),
+        dh_d=[0.0] * 6,
+        dh_a=[0.0] * 6,
+        dh_alpha=[0.0] * 6,
+        joint_lower=[-1.0] * 6,
+        joint_upper=[1.0] * 6,
+    )
     UR5Config(**good)
     with pytest.raises(ValueError, match="6 entries"):
         UR5Config(**{**good, "dh_d": [0.0] * 5})

@@ -60,8 +60,9 @@ def test_scripted_controller_reaches(env):
         done = False
         while not done:
             q = env.data.qpos.copy()
-            action = np.clip(dls_step(env.robot, q, -0.5 * obs[12:]), -env.limits.max_step,
-                             env.limits.max_step)
+            action = np.clip(
+                dls_step(env.robot, q, -0.5 * obs[12:]), -env.limits.max_step, env.limits.max_step
+            )
             obs, _, _, done, info = env.step(action)
         successes += info["is_success"]
     assert successes >= 7
@@ -73,14 +74,23 @@ def _tiny_trainer_setup(**overrides):
 
     import torch
 
-    from mairl_core.algos.transitions import Transitions
     from mairl_core.algos.config import AlgoConfig
+    from mairl_core.algos.transitions import Transitions
     from mairl_core.envs.ur5_reach import UR5ReachVecEnv
 
     zeros = torch.zeros
     expert = Transitions(zeros(1, 100, 15), zeros(1, 100, 6), zeros(1, 100, 15), zeros(1, 100))
-    cfg = dataclasses.replace(AlgoConfig(), n_envs=2, batch_size=32, rollout_batch=8, model_steps=1,
-                              disc_steps=1, policy_steps=1, rollout_horizon=2, **overrides)
+    cfg = dataclasses.replace(
+        AlgoConfig(),
+        n_envs=2,
+        batch_size=32,
+        rollout_batch=8,
+        model_steps=1,
+        disc_steps=1,
+        policy_steps=1,
+        rollout_horizon=2,
+        **overrides,
+    )
     return UR5ReachVecEnv(2, seed=0), expert, cfg
 
 
@@ -134,8 +144,8 @@ def test_relabeled_negatives_are_demos_aimed_at_another_demos_block():
     import torch
 
     from mairl_core.algos.adversarial import AdversarialTrainer
-    from mairl_core.algos.transitions import Transitions
     from mairl_core.algos.config import AlgoConfig
+    from mairl_core.algos.transitions import Transitions
     from mairl_core.envs.ur5_reach import UR5ReachEnv, UR5ReachVecEnv
 
     env = UR5ReachEnv()
@@ -151,13 +161,23 @@ def test_relabeled_negatives_are_demos_aimed_at_another_demos_block():
             o.append(obs), a.append(act), n.append(nxt)
             obs = nxt
         eps.append([torch.as_tensor(np.array(x)) for x in (o, a, n)])
-    expert = Transitions(*(torch.stack([e[i] for e in eps]) for i in range(3)),
-                         torch.zeros(3, env.cfg.episode_steps))
+    expert = Transitions(
+        *(torch.stack([e[i] for e in eps]) for i in range(3)), torch.zeros(3, env.cfg.episode_steps)
+    )
     venv = UR5ReachVecEnv(2, seed=0)
     np.testing.assert_allclose(venv.goal_positions(expert.obs[:, 5]).numpy(), targets, atol=1e-5)
-    cfg = dataclasses.replace(AlgoConfig(), n_envs=2, batch_size=40, rollout_batch=8, model_steps=1,
-                              disc_steps=1, policy_steps=1, rollout_horizon=2, normalize_obs=True,
-                              relabeled_negatives=0.25)
+    cfg = dataclasses.replace(
+        AlgoConfig(),
+        n_envs=2,
+        batch_size=40,
+        rollout_batch=8,
+        model_steps=1,
+        disc_steps=1,
+        policy_steps=1,
+        rollout_horizon=2,
+        normalize_obs=True,
+        relabeled_negatives=0.25,
+    )
     trainer = AdversarialTrainer("mairl", cfg, venv, expert, seed=0)
     seen = []
     orig = trainer._disc_logits
@@ -173,14 +193,17 @@ def test_relabeled_negatives_are_demos_aimed_at_another_demos_block():
     own = rows // env.cfg.episode_steps  # ... with a demo's own action, from its episode
     assert all(d[i, own[i]] > 0.1 for i in range(10))  # ... aimed at another episode's block
     # what the relabeling leaves alone: joints and velocities of that demo transition
-    np.testing.assert_allclose(raw[:, :12].numpy(), expert.obs.reshape(-1, 15)[rows, :12].numpy(),
-                               atol=1e-5)
+    np.testing.assert_allclose(raw[:, :12].numpy(), expert.obs.reshape(-1, 15)[rows, :12].numpy(), atol=1e-5)
     with pytest.raises(ValueError, match="relabeled_negatives needs"):
         AdversarialTrainer("gan-gcl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
     # a frozen reward trains no D: the option is moot, and no demos are needed (reward transfer)
     frozen = dataclasses.replace(cfg, freeze_reward=True, rollout_expert_frac=0.0, bc_weight=0.0)
-    assert AdversarialTrainer("mairl", frozen, UR5ReachVecEnv(2, seed=0), None, seed=0,
-                              obs_norm=trainer.obs_norm).relabeler is None
+    assert (
+        AdversarialTrainer(
+            "mairl", frozen, UR5ReachVecEnv(2, seed=0), None, seed=0, obs_norm=trainer.obs_norm
+        ).relabeler
+        is None
+    )
     with pytest.raises(ValueError, match="relabeled_negatives must be"):
         dataclasses.replace(cfg, relabeled_negatives=1.0)
 
@@ -199,8 +222,9 @@ def test_explorer_negatives_come_from_a_demo_free_policy_sharing_the_model():
     with pytest.raises(ValueError, match="learner: imagined"):
         _, exp0, cfg0 = _tiny_trainer_setup(explorer_negatives=0.5)
         AdversarialTrainer("mairl", cfg0, UR5ReachVecEnv(2, seed=0), exp0, seed=0)
-    venv, expert, cfg = _tiny_trainer_setup(bc_weight=1.0, rollout_expert_frac=0.5,
-                                            explorer_negatives=0.5, learner="imagined")
+    venv, expert, cfg = _tiny_trainer_setup(
+        bc_weight=1.0, rollout_expert_frac=0.5, explorer_negatives=0.5, learner="imagined"
+    )
     trainer = AdversarialTrainer("mairl", cfg, venv, expert, seed=0)
     xcfg = trainer.explorer.learner.cfg
     assert xcfg.bc_weight == 0 and xcfg.rollout_expert_frac == 0  # no demos reach the explorer
@@ -221,8 +245,10 @@ def test_explorer_negatives_come_from_a_demo_free_policy_sharing_the_model():
     assert [tuple(r.tolist()) in theirs for r in seen[1]] == [False] * 16 + [True] * 16
     other = AdversarialTrainer("mairl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
     other.load_state_dict(trainer.state_dict())
-    assert all(torch.equal(a, b) for a, b in zip(other.explorer.policy.parameters(),
-                                                 trainer.explorer.policy.parameters()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(other.explorer.policy.parameters(), trainer.explorer.policy.parameters())
+    )
     assert torch.equal(other.explorer.buffer.data.obs, trainer.explorer.buffer.data.obs)
     with pytest.raises(ValueError, match="explorer_negatives needs a model-based"):
         AdversarialTrainer("airl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
@@ -241,14 +267,15 @@ def test_grad_penalty_can_leave_out_the_goal_entries():
     import torch
 
     from mairl_core.algos.adversarial import AdversarialTrainer
-    from mairl_core.algos.transitions import Transitions
     from mairl_core.algos.config import AlgoConfig
+    from mairl_core.algos.transitions import Transitions
     from mairl_core.envs.ur5_reach import UR5ReachVecEnv
 
     venv = UR5ReachVecEnv(2, seed=0)
     obs = venv.reset()
-    expert = Transitions(torch.randn(1, 100, 15), torch.randn(1, 100, 6), torch.randn(1, 100, 15),
-                         obs.new_zeros(1, 100))
+    expert = Transitions(
+        torch.randn(1, 100, 15), torch.randn(1, 100, 6), torch.randn(1, 100, 15), obs.new_zeros(1, 100)
+    )
 
     def disc_loss(columns, **kw) -> float:
         """D's first loss with its first layers reading only ``columns`` of the observation."""

@@ -36,8 +36,9 @@ class NodeProcess:
         for k, v in params.items():
             args += ["-p", f"{k}:={_param(v)}"]
         self._out = open(log, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, env=node_env(), stdout=self._out,
-                                     stderr=subprocess.STDOUT, cwd=REPO)
+        self.proc = subprocess.Popen(
+            args, env=node_env(), stdout=self._out, stderr=subprocess.STDOUT, cwd=REPO
+        )
 
     def output(self) -> str:
         if not self._out.closed:
@@ -94,6 +95,7 @@ class Probe:
             self.latest[topic] = msg
             if keep:
                 self.history.setdefault(topic, []).append((time.monotonic(), msg))
+
         return self.node.create_subscription(msg_type, topic, store, 50)
 
     def spin(self, seconds: float) -> None:
@@ -101,8 +103,13 @@ class Probe:
         while time.monotonic() < end:
             self.executor.spin_once(timeout_sec=min(0.01, max(0.0, end - time.monotonic())))
 
-    def wait_for(self, cond: Callable[[], bool], timeout: float = TIMEOUT_S, what: str = "",
-                 procs: tuple[NodeProcess, ...] = ()) -> None:
+    def wait_for(
+        self,
+        cond: Callable[[], bool],
+        timeout: float = TIMEOUT_S,
+        what: str = "",
+        procs: tuple[NodeProcess, ...] = (),
+    ) -> None:
         end = time.monotonic() + timeout
         while not cond():
             for p in procs:
@@ -113,8 +120,7 @@ class Probe:
                 raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
             self.executor.spin_once(timeout_sec=0.01)
 
-    def call(self, srv_type, name: str, request, timeout: float = TIMEOUT_S,
-             resend_s: float = 5.0):
+    def call(self, srv_type, name: str, request, timeout: float = TIMEOUT_S, resend_s: float = 5.0):
         """Call a service and return its reply. A request left unanswered for `resend_s` is
         sent again from a fresh client: DDS can report a service ready once our request
         reaches the server but before the server's reply writer has matched our reader,
@@ -124,8 +130,7 @@ class Probe:
         while True:
             client = self.node.create_client(srv_type, name)
             try:
-                self.wait_for(client.service_is_ready, max(0.0, end - time.monotonic()),
-                              f"service {name}")
+                self.wait_for(client.service_is_ready, max(0.0, end - time.monotonic()), f"service {name}")
                 future = client.call_async(request)
                 wait = min(resend_s, max(0.0, end - time.monotonic()))
                 stop = time.monotonic() + wait
@@ -134,8 +139,7 @@ class Probe:
                 if future.done():
                     return future.result()
                 if time.monotonic() >= end:
-                    raise AssertionError(f"timed out after {timeout} s waiting for reply "
-                                         f"from {name}")
+                    raise AssertionError(f"timed out after {timeout} s waiting for reply from {name}")
             finally:
                 self.node.destroy_client(client)
 

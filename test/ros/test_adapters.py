@@ -7,7 +7,6 @@ import importlib.util
 from types import SimpleNamespace
 
 import pytest
-
 from _ros_helpers import NodeProcess
 
 pytest.importorskip("rclpy")

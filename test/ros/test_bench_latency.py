@@ -12,15 +12,34 @@ from _ros_helpers import REPO, node_env
 
 def test_bench_latency_quick_writes_results(tmp_path):
     out = tmp_path / "lat"
-    proc = subprocess.run([sys.executable, "-m", "mairl_core.cli", "bench", "latency", "--quick",
-                           "--out", str(out), "--no-progress"], env=node_env(), cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mairl_core.cli",
+            "bench",
+            "latency",
+            "--quick",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        env=node_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     res = json.loads((out / "results.json").read_text())
     assert res["benchmark"] == "latency" and res["quick"] is True
     # both layouts: two processes, and the two nodes composed in one (mairl-control)
     assert [(r["layout"], r["hz"]) for r in res["rows"]] == [
-        ("separate", 125.0), ("separate", 500.0), ("composed", 125.0), ("composed", 500.0)]
+        ("separate", 125.0),
+        ("separate", 500.0),
+        ("composed", 125.0),
+        ("composed", 500.0),
+    ]
     for r in res["rows"]:
         # how many states go out and come back depends on the machine's load: the bench
         # reports it; here only that the path works and the figures are consistent

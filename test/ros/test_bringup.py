@@ -16,7 +16,6 @@ import time
 
 import pytest
 import yaml
-
 from _ros_helpers import REPO, Probe, node_env
 
 sys.path.insert(0, str(REPO / "src" / "ur5_bringup"))
@@ -46,17 +45,28 @@ def declared(module: str) -> tuple[str, set[str]]:
         f = call.func
         if isinstance(f, ast.Name) and f.id == "param" and isinstance(call.args[1], ast.Constant):
             names.add(call.args[1].value)
-        if (isinstance(f, ast.Attribute) and f.attr == "__init__" and call.args
-                and isinstance(call.args[0], ast.Constant)):
+        if (
+            isinstance(f, ast.Attribute)
+            and f.attr == "__init__"
+            and call.args
+            and isinstance(call.args[0], ast.Constant)
+        ):
             node_name = call.args[0].value
     return node_name, names
 
 
 def all_stacks():
     for job, mode, sim, operator, composed in itertools.product(
-            JOBS, MODES, ("true", "false"), ("keyboard", "scripted"), ("true", "false")):
-        args = {"mode": mode, "sim": sim, "operator": operator, "policy": "p.pt",
-                "target": "0.1,-0.5,0.05", "composed": composed}
+        JOBS, MODES, ("true", "false"), ("keyboard", "scripted"), ("true", "false")
+    ):
+        args = {
+            "mode": mode,
+            "sim": sim,
+            "operator": operator,
+            "policy": "p.pt",
+            "target": "0.1,-0.5,0.05",
+            "composed": composed,
+        }
         yield (job, args), stack(job, **args)
 
 
@@ -101,7 +111,8 @@ def test_every_stack_names_real_nodes_and_declared_parameters():
         # always the one path to the driver, in its own process or composed with the server
         assert sum(nodes_of(s.executable).count("mairl-safety") for s in specs) == 1
         assert any(s.executable in COMPOSED for s in specs) == (
-            args["composed"] == "true" and args["mode"] != "record")
+            args["composed"] == "true" and args["mode"] != "record"
+        )
         sim = args["sim"] == "true"
         assert any(s.executable == "mairl-sim" for s in specs) == sim
     assert seen == set(EXECUTABLE_MODULES)
@@ -133,8 +144,12 @@ def test_declared_choices_are_what_the_stack_accepts():
             if name == "mode" and v != "record":
                 args["policy"] = "p.pt"
             stack("reaching", **args)
-    res = subprocess.run([sys.executable, "-m", "ur5_bringup.up", "reaching", "--operator", "mouse",
-                          "--print"], env=node_env(), capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "ur5_bringup.up", "reaching", "--operator", "mouse", "--print"],
+        env=node_env(),
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2 and "invalid choice: 'mouse'" in res.stderr
 
 
@@ -142,13 +157,21 @@ def test_declared_choices_are_what_the_stack_accepts():
 def test_launch_files_and_mairl_ros_up_take_the_same_arguments(job):
     launch = REPO / "launch" / f"{job}.launch.py"
     tree = ast.parse(launch.read_text())
-    calls = [c for c in ast.walk(tree) if isinstance(c, ast.Call)
-             and isinstance(c.func, ast.Name) and c.func.id == "generate"]
+    calls = [
+        c
+        for c in ast.walk(tree)
+        if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == "generate"
+    ]
     assert [c.args[0].value for c in calls] == [job]
     common = ast.parse((REPO / "src" / "ur5_bringup" / "ur5_bringup" / "launch_common.py").read_text())
     assert "DeclareLaunchArgument" in ast.dump(common) and "ARGUMENTS.items()" in ast.unparse(common)
-    help_text = subprocess.run([sys.executable, "-m", "ur5_bringup.up", "--help"], env=node_env(),
-                               capture_output=True, text=True, check=True).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "ur5_bringup.up", "--help"],
+        env=node_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for name in ARGUMENTS:
         assert f"--{name.replace('_', '-')}" in help_text
 
@@ -163,12 +186,16 @@ def test_bringup_package_installs_the_launch_files():
 
 def test_launch_files_load_with_ros2_launch():
     # (not just `import launch`: from the repository root that finds the launch/ folder)
-    pytest.importorskip("launch.launch_description_sources",
-                        reason="`launch` (ros2 launch) is not installable from PyPI; a ROS 2 "
-                               "install runs this test")
+    pytest.importorskip(
+        "launch.launch_description_sources",
+        reason="`launch` (ros2 launch) is not installable from PyPI; a ROS 2 install runs this test",
+    )
     import launch
-    pytest.importorskip("launch_ros", reason="`launch_ros` (ros2 launch) is not installable from "
-                                      "PyPI; a ROS 2 install runs this test")
+
+    pytest.importorskip(
+        "launch_ros",
+        reason="`launch_ros` (ros2 launch) is not installable from PyPI; a ROS 2 install runs this test",
+    )
     from launch.launch_description_sources import get_launch_description_from_python_launch_file
 
     for job in JOBS:
@@ -190,11 +217,25 @@ def test_mairl_ros_up_runs_the_deploy_stack(tmp_path, composed):
     probe.listen(JointState, "/mairl/command")
     probe.listen(Float64MultiArray, "/forward_position_controller/commands")
     probe.listen(PointStamped, "/mairl/fingertip")
-    up = subprocess.Popen([sys.executable, "-m", "ur5_bringup.up", "reaching", "--mode", "deploy",
-                           "--policy", str(REPO / "bench" / "checkpoints" / "reach_mairl.pt"),
-                           "--composed", str(composed).lower()],
-                          env=node_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          start_new_session=True)  # its nodes share its process group
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ur5_bringup.up",
+            "reaching",
+            "--mode",
+            "deploy",
+            "--policy",
+            str(REPO / "bench" / "checkpoints" / "reach_mairl.pt"),
+            "--composed",
+            str(composed).lower(),
+        ],
+        env=node_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )  # its nodes share its process group
     topics = ("/mairl/command", "/forward_position_controller/commands", "/mairl/fingertip")
     try:
         end = time.monotonic() + 60
@@ -222,8 +263,12 @@ def test_rt_priority_makes_the_process_real_time(tmp_path):
     included) on SCHED_FIFO at N, or, where the OS refuses, says so and runs on."""
     from _ros_helpers import NodeProcess
 
-    node = NodeProcess("control", tmp_path / "control.log",
-                       policy=str(REPO / "bench" / "checkpoints" / "reach_mairl.pt"), rt_priority=7)
+    node = NodeProcess(
+        "control",
+        tmp_path / "control.log",
+        policy=str(REPO / "bench" / "checkpoints" / "reach_mairl.pt"),
+        rt_priority=7,
+    )
     try:
         end = time.monotonic() + 60
         while "real-time:" not in node.output() and "SCHED_FIFO refused" not in node.output():

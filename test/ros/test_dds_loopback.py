@@ -37,9 +37,7 @@ def test_profile_whitelists_only_loopback():
     assert not interfaces, "interfaces must be given by address (127.0.0.1), not by name"
 
     descriptors = {
-        d.find("{*}transport_id").text: d
-        for d in root.iter()
-        if _local(d.tag) == "transport_descriptor"
+        d.find("{*}transport_id").text: d for d in root.iter() if _local(d.tag) == "transport_descriptor"
     }
     for transport_id, d in descriptors.items():
         if d.find("{*}type").text.startswith("UDP"):
@@ -122,13 +120,13 @@ def _udp_sockets(pid: int) -> list[tuple[str, int]]:
         except OSError:
             continue
         if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
+            inodes.add(target[len("socket:[") : -1])
     sockets = []
     for line in Path(f"/proc/{pid}/net/udp").read_text().splitlines()[1:]:
         fields = line.split()
         if fields[9] in inodes:
             hex_ip, hex_port = fields[1].split(":")
-            ip = ".".join(str(int(hex_ip[i:i + 2], 16)) for i in (6, 4, 2, 0))
+            ip = ".".join(str(int(hex_ip[i : i + 2], 16)) for i in (6, 4, 2, 0))
             sockets.append((ip, int(hex_port, 16)))
     return sockets
 
@@ -184,9 +182,7 @@ def test_talker_to_listener_over_loopback(talker):
     try:
         node = rclpy.create_node("mairl_loopback_listener", context=context)
         received: list[str] = []
-        subscription = node.create_subscription(
-            String, topic, lambda msg: received.append(msg.data), 10
-        )
+        subscription = node.create_subscription(String, topic, lambda msg: received.append(msg.data), 10)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
 
@@ -227,7 +223,8 @@ def test_dds_access_control_statement_matches_the_installed_fast_dds(tmp_path):
     library = dds.fastdds_library()
     assert library is not None, "no libfastdds in this environment"
     assert not dds.security_plugins_available(library), (
-        f"{library} carries the DDS-Security plugins: provide the enclave set-up (docs/safety.md)")
+        f"{library} carries the DDS-Security plugins: provide the enclave set-up (docs/safety.md)"
+    )
     assert "left to the deployment" in (REPO_ROOT / "docs" / "safety.md").read_text()
     secured = tmp_path / "libfastdds.so"  # what a build with the plugins names in its binary
     secured.write_bytes(b"\0dds.sec.auth.builtin.PKI-DH.identity_ca\0")

@@ -9,26 +9,46 @@ import subprocess
 import sys
 
 import yaml
-
 from _ros_helpers import REPO, node_env
 
 
 def test_ros_demo_pipeline_small(tmp_path):
     data = yaml.safe_load((REPO / "config" / "reach_train.yaml").read_text())
     data["demos"]["n_demos"] = 2
-    data["algo"].update(n_envs=1, model_steps=2, policy_steps=2, disc_steps=2, rollout_batch=16,
-                        batch_size=64, env_steps=200, policy_hidden=[8, 8], reward_hidden=[8, 8])
+    data["algo"].update(
+        n_envs=1,
+        model_steps=2,
+        policy_steps=2,
+        disc_steps=2,
+        rollout_batch=16,
+        batch_size=64,
+        env_steps=200,
+        policy_hidden=[8, 8],
+        reward_hidden=[8, 8],
+    )
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(data))
     out = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "ur5_bringup.demo", "--out", str(out), "--config", str(cfg),
-           "--episodes", "2", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ur5_bringup.demo",
+        "--out",
+        str(out),
+        "--config",
+        str(cfg),
+        "--episodes",
+        "2",
+        "--no-progress",
+    ]
     # run from outside the repository: the commit recorded is still the code's, not the cwd's
     first = subprocess.run(cmd, env=node_env(), capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     res = json.loads((out / "results.json").read_text())
     assert res["benchmark"] == "demo" and len(res["rows"]) == 2
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
     assert res["git_commit"].split("-")[0] == head and res["machine"].endswith(")")
     ros, local = res["rows"]
     assert ros["episodes"] == local["episodes"] == 2 and ros["demos"] == 2
@@ -38,6 +58,7 @@ def test_ros_demo_pipeline_small(tmp_path):
     assert "recording 2 scripted-teleop demos over ROS" in first.stdout
     # the demo progress bar counts the recorder's "saved N" lines: the pattern matches its real output
     from ur5_bringup.demo import SAVED
+
     lines = (out / "nodes.log").read_text().splitlines()
     assert [m.group(1) for m in map(SAVED.search, lines) if m] == ["0", "1"]
     again = subprocess.run(cmd, env=node_env(), capture_output=True, text=True, timeout=300)

@@ -18,7 +18,6 @@ import time
 
 import numpy as np
 import pytest
-
 from _ros_helpers import REPO, NodeProcess, Probe, node_env
 
 pytest.importorskip("rclpy")
@@ -29,9 +28,9 @@ from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
+from test_nodes import DRIVER_CMD, LIMITS, NAMES, TARGET, TIMEOUT, command, q_now  # noqa: E402
 
 from mairl_ros import bench_soak  # noqa: E402
-from test_nodes import DRIVER_CMD, LIMITS, NAMES, TARGET, TIMEOUT, command, q_now  # noqa: E402
 
 RELAYED = "/mairl/relay/joint_states"
 STATUS = "/mairl/safety/status"
@@ -60,12 +59,15 @@ class Graph:
     def __init__(self, logs):
         self.logs, self.procs, self.starts = logs, {}, {}
         self.probe = Probe("mairl_fault_probe")
-        for msg_type, topic in [(JointState, "/joint_states"), (JointState, RELAYED),
-                                (Float64MultiArray, DRIVER_CMD), (DiagnosticStatus, STATUS)]:
+        for msg_type, topic in [
+            (JointState, "/joint_states"),
+            (JointState, RELAYED),
+            (Float64MultiArray, DRIVER_CMD),
+            (DiagnosticStatus, STATUS),
+        ]:
             self.probe.listen(msg_type, topic, keep=True)
         self.cmd_pub = self.probe.node.create_publisher(JointState, "/mairl/command", 10)
-        self.relay_params = self.probe.node.create_client(SetParameters,
-                                                          "/mairl_relay/set_parameters")
+        self.relay_params = self.probe.node.create_client(SetParameters, "/mairl_relay/set_parameters")
         self.goal = None
 
     def history(self, topic: str, since: float = -np.inf, until: float = np.inf) -> list:
@@ -83,13 +85,19 @@ class Graph:
                 started[name] = time.monotonic()
         for name, t in started.items():
             p = self.procs[name]
-            up = ((lambda: bool(self.history(READY_TOPIC[name], since=t))) if name in READY_TOPIC
-                  else (lambda: READY_LOG[name] in p.output()))
+            up = (
+                (lambda: bool(self.history(READY_TOPIC[name], since=t)))  # noqa: B023
+                if name in READY_TOPIC
+                else (lambda: READY_LOG[name] in p.output())  # noqa: B023
+            )
             self.probe.wait_for(up, 60.0, f"{name} to start", procs=tuple(self.procs.values()))
         self.call(SetBool, "/mairl/policy/enable", SetBool.Request(data=True))
-        self.probe.wait_for(lambda: bool(self.history(DRIVER_CMD, since=time.monotonic() - 0.5)),
-                            30.0, "commands through the safety node",
-                            procs=tuple(self.procs.values()))
+        self.probe.wait_for(
+            lambda: bool(self.history(DRIVER_CMD, since=time.monotonic() - 0.5)),
+            30.0,
+            "commands through the safety node",
+            procs=tuple(self.procs.values()),
+        )
         return self.probe
 
     def call(self, srv_type, name: str, request, attempts: int = 4):
@@ -122,13 +130,15 @@ class Graph:
         def moving():
             sent = driver_commands(self, t, hold=False)
             return bool(sent) and any(v > MOVING for _, v in speeds(self, sent[0][0]))
+
         try:
-            self.probe.wait_for(moving, 30.0, "the policy to move the arm",
-                                procs=tuple(self.procs.values()))
+            self.probe.wait_for(moving, 30.0, "the policy to move the arm", procs=tuple(self.procs.values()))
         except AssertionError as exc:
             seen = [m.message for _, m in self.history(STATUS, t)][-10:]
-            raise AssertionError(f"{exc}\nsafety status since the reset: {seen}; driver "
-                                 f"commands {len(self.history(DRIVER_CMD, t))}") from None
+            raise AssertionError(
+                f"{exc}\nsafety status since the reset: {seen}; driver "
+                f"commands {len(self.history(DRIVER_CMD, t))}"
+            ) from None
 
     def stream(self, seconds: float, speed: float) -> None:
         """``/mairl/command`` at the control rate for ``seconds``: wrist 3's goal turning at
@@ -147,13 +157,15 @@ class Graph:
         the relay confirmed it."""
         client = self.relay_params
         self.probe.wait_for(client.service_is_ready, 10.0, "the relay's parameter service")
-        req = SetParameters.Request(parameters=[Parameter(k, value=float(v)).to_parameter_msg()
-                                                for k, v in values.items()])
+        req = SetParameters.Request(
+            parameters=[Parameter(k, value=float(v)).to_parameter_msg() for k, v in values.items()]
+        )
         done: list[float] = []
 
         def confirmed(future):
             assert all(r.successful for r in future.result().results), future.result()
             done.append(time.monotonic())
+
         client.call_async(req).add_done_callback(confirmed)
         return done
 
@@ -170,11 +182,11 @@ def graph(tmp_path_factory):
         yield g
     finally:
         codes = g.close()
-    assert all(code == 0 for _, code in codes), (codes,
-                                                 [p.output()[-2000:] for p in g.procs.values()])
+    assert all(code == 0 for _, code in codes), (codes, [p.output()[-2000:] for p in g.procs.values()])
 
 
 # ----- what the probe saw -----
+
 
 def speeds(graph, since: float, until: float = np.inf) -> list[tuple[float, float]]:
     """(time, largest joint speed) of each joint state in [since, until)."""
@@ -198,8 +210,7 @@ def motion(graph, since: float, until: float) -> float:
     return float(np.max(q.max(axis=0) - q.min(axis=0)))
 
 
-def steps_from(graph, topic: str, since: float, until: float = np.inf, lag: float = 0.0
-               ) -> np.ndarray:
+def steps_from(graph, topic: str, since: float, until: float = np.inf, lag: float = 0.0) -> np.ndarray:
     """For each driver command in [since, until): its largest joint change from the joint
     state on ``topic`` it was made from: the latest one the probe had before the command, or
     one it got up to ``lag`` s later (the smallest change of those)."""
@@ -219,13 +230,17 @@ def steps_from_measured(graph, since: float, until: float = np.inf) -> np.ndarra
     return steps_from(graph, RELAYED, since, until, lag=PROBE_LAG)
 
 
-def driver_commands(graph, since: float, until: float = np.inf, hold: bool = True
-                    ) -> list[tuple[float, tuple]]:
+def driver_commands(
+    graph, since: float, until: float = np.inf, hold: bool = True
+) -> list[tuple[float, tuple]]:
     """The driver commands in [since, until) that hold (``hold``), or the others (forwarded
     commands): a hold commands a measured joint state (as in bench_soak.analyse_estop)."""
     measured = {tuple(m.position) for _, m in graph.history("/joint_states")}
-    return [(t, tuple(m.data)) for t, m in graph.history(DRIVER_CMD, since, until)
-            if (tuple(m.data) in measured) == hold]
+    return [
+        (t, tuple(m.data))
+        for t, m in graph.history(DRIVER_CMD, since, until)
+        if (tuple(m.data) in measured) == hold
+    ]
 
 
 def first_status(graph, text: str, since: float) -> float | None:
@@ -234,16 +249,36 @@ def first_status(graph, text: str, since: float) -> float | None:
 
 # ----- the soak benchmark (first: it runs its own graph, before this module's starts) -----
 
+
 def test_bench_soak_quick_writes_results(tmp_path, capsys):
     assert bench_soak.main(["--minutes", "0"]) == 2
     assert bench_soak.main(["--minutes", "soon"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("error: --minutes must be") for line in err), err
     out = tmp_path / "soak"
-    proc = subprocess.run([sys.executable, "-m", "mairl_core.cli", "bench", "soak", "--minutes",
-                           "0.2", "--sample-every", "2", "--estop-every", "1", "--out", str(out),
-                           "--no-progress"], env=node_env(), cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mairl_core.cli",
+            "bench",
+            "soak",
+            "--minutes",
+            "0.2",
+            "--sample-every",
+            "2",
+            "--estop-every",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        env=node_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     res = json.loads((out / "results.json").read_text())
     print(proc.stdout)
@@ -258,6 +293,7 @@ def test_bench_soak_quick_writes_results(tmp_path, capsys):
 
 
 # ----- joint states dropped and delayed between the sim and the safety node -----
+
 
 def relay_gap(graph, since: float) -> tuple[float, float]:
     """(last, first again): the longest pause in the relay's output after ``since``, as the
@@ -285,11 +321,13 @@ def test_joint_states_dropped_hold_the_arm_and_it_recovers(graph):
     steps = steps_from_measured(graph, t_last, t_end)
     moved = motion(graph, t_hold + MARGIN, t_end)
     recovered = q_now(probe)[5] - graph.history("/joint_states", until=t_back)[-1][1].position[5]
-    print(f"\nno joint state reached the safety node for {t_back - t_last:.2f} s: hold "
-          f"{(t_hold - t_last) * 1e3:.0f} ms after the last one (timeout {TIMEOUT * 1e3:.0f} ms), "
-          f"{len(held)} hold commands, arm motion while held {moved:.2e} rad, max step forwarded "
-          f"{steps.max():.4f} rad (limit {LIMITS.max_step:.4f}); wrist 3 moved {recovered:.3f} rad "
-          "after the states resumed")
+    print(
+        f"\nno joint state reached the safety node for {t_back - t_last:.2f} s: hold "
+        f"{(t_hold - t_last) * 1e3:.0f} ms after the last one (timeout {TIMEOUT * 1e3:.0f} ms), "
+        f"{len(held)} hold commands, arm motion while held {moved:.2e} rad, max step forwarded "
+        f"{steps.max():.4f} rad (limit {LIMITS.max_step:.4f}); wrist 3 moved {recovered:.3f} rad "
+        "after the states resumed"
+    )
     assert t_back - t_last > 1.0  # the relay dropped them all for a while
     assert t_hold - t_last < TIMEOUT + MARGIN
     assert held and len({d for _, d in held}) == 1  # one measured state, sent again: nothing moves
@@ -322,12 +360,14 @@ def test_joint_states_thinned_or_stalled_stay_within_the_step_limit(graph):
     q_then = graph.history("/joint_states", until=resume[0] + 0.6)[-1][1].position[5]
     moved = q_now(probe)[5] - q_then
     stale = sum("no joint state" in m.message for _, m in graph.history(STATUS, thin[0], stall[0]))
-    print(f"\nhalf the joint states dropped: {relayed} of {sent} passed, {stale} stale holds, "
-          f"max step forwarded {thin_steps.max():.4f} rad (limit {LIMITS.max_step:.4f}); "
-          f"stalled: no state for {t_back - t_last:.2f} s, hold {(t_hold - t_last) * 1e3:.0f} "
-          "ms after the last, then each 0.5 s late: max step "
-          f"forwarded {stall_steps.max():.4f} rad from the states it got, {stall_true.max():.4f} "
-          f"rad from the arm's latest state; wrist 3 moved {moved:.3f} rad after")
+    print(
+        f"\nhalf the joint states dropped: {relayed} of {sent} passed, {stale} stale holds, "
+        f"max step forwarded {thin_steps.max():.4f} rad (limit {LIMITS.max_step:.4f}); "
+        f"stalled: no state for {t_back - t_last:.2f} s, hold {(t_hold - t_last) * 1e3:.0f} "
+        "ms after the last, then each 0.5 s late: max step "
+        f"forwarded {stall_steps.max():.4f} rad from the states it got, {stall_true.max():.4f} "
+        f"rad from the arm's latest state; wrist 3 moved {moved:.3f} rad after"
+    )
     assert 0 < relayed < sent
     assert thin_steps.max() <= LIMITS.max_step + STEP_SLACK
     assert stall_steps.max() <= LIMITS.max_step + STEP_SLACK
@@ -376,14 +416,30 @@ def test_estop_under_flood_and_load_holds_first_and_only(graph):
     graph.call(SetBool, "/mairl/policy/enable", SetBool.Request(data=False))
     q0, t0 = q_now(probe), time.monotonic()
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(FLOOD_HZ), repr(ENCODE), repr(t0),
-                              ",".join(NAMES), ",".join(repr(float(v)) for v in q0)],
-                             env=node_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
+    flood = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            FLOOD,
+            str(FLOOD_HZ),
+            repr(ENCODE),
+            repr(t0),
+            ",".join(NAMES),
+            ",".join(repr(float(v)) for v in q0),
+        ],
+        env=node_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     trials, overtaking = [], []
     try:
-        probe.wait_for(lambda: len(graph.history(DRIVER_CMD, since=t0)) > 50, 30.0,
-                       "the flood through the safety node", procs=tuple(graph.procs.values()))
+        probe.wait_for(
+            lambda: len(graph.history(DRIVER_CMD, since=t0)) > 50,
+            30.0,
+            "the flood through the safety node",
+            procs=tuple(graph.procs.values()),
+        )
         estop = probe.node.create_client(SetBool, bench_soak.ESTOP)
         probe.wait_for(estop.service_is_ready, 10.0, "the e-stop service")
         for _ in range(3):
@@ -405,8 +461,7 @@ def test_estop_under_flood_and_load_holds_first_and_only(graph):
             # the safety node latched before it answered: a command published after the answer
             # came must not get through, however late the hold itself arrived here
             assert not [t for t in published if t > t_response], trial
-            bench_soak.release_estop(probe.call, probe.spin,
-                                     "test: e-stop cycle under load, arm at rest")
+            bench_soak.release_estop(probe.call, probe.spin, "test: e-stop cycle under load, arm at rest")
     finally:
         flood.send_signal(signal.SIGINT)
         rate = flood.communicate(timeout=20)[0].strip()
@@ -416,20 +471,25 @@ def test_estop_under_flood_and_load_holds_first_and_only(graph):
     lat = np.array([tr.latency_ms for tr in trials])
     # this probe's own lag under the same load: joint states' arrival after their stamps
     clock = time.time() - time.monotonic()
-    lag = [(t + clock - (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9)) * 1e3
-           for t, m in graph.history("/joint_states", since=t0)]
-    print(f"\ne-stop under a command flood ({rate}) and 2 busy loops, {len(trials)} e-stops: "
-          f"request -> first hold on the driver topic {', '.join(f'{v:.1f}' for v in lat)} ms "
-          f"(one control period {LIMITS.control_period * 1e3:.0f} ms); response "
-          f"{', '.join(f'{tr.response_ms:.1f}' for tr in trials)} ms; commands forwarded ahead "
-          f"of the hold {[tr.in_flight for tr in trials]}, of which published after the "
-          f"request {[int(n) for n in overtaking]}; non-holds received after the response "
-          f"{[tr.after_response for tr in trials]}, other holds before the e-stop's "
-          f"{[tr.other_holds for tr in trials]}; this probe's lag on /joint_states median "
-          f"{np.median(lag):.1f} ms, max {np.max(lag):.1f}")
+    lag = [
+        (t + clock - (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9)) * 1e3
+        for t, m in graph.history("/joint_states", since=t0)
+    ]
+    print(
+        f"\ne-stop under a command flood ({rate}) and 2 busy loops, {len(trials)} e-stops: "
+        f"request -> first hold on the driver topic {', '.join(f'{v:.1f}' for v in lat)} ms "
+        f"(one control period {LIMITS.control_period * 1e3:.0f} ms); response "
+        f"{', '.join(f'{tr.response_ms:.1f}' for tr in trials)} ms; commands forwarded ahead "
+        f"of the hold {[tr.in_flight for tr in trials]}, of which published after the "
+        f"request {[int(n) for n in overtaking]}; non-holds received after the response "
+        f"{[tr.after_response for tr in trials]}, other holds before the e-stop's "
+        f"{[tr.other_holds for tr in trials]}; this probe's lag on /joint_states median "
+        f"{np.median(lag):.1f} ms, max {np.max(lag):.1f}"
+    )
 
 
 # ----- nodes killed while the policy moves the arm -----
+
 
 def test_killing_the_policy_server_holds_the_arm(graph):
     graph.ready()
@@ -442,11 +502,13 @@ def test_killing_the_policy_server_holds_the_arm(graph):
     stopped = stop_time(graph, t_kill)
     moved = motion(graph, t_kill + TIMEOUT + MARGIN, t_kill + TIMEOUT + MARGIN + WINDOW)
     steps = steps_from_measured(graph, t_kill)
-    print(f"\npolicy server killed at {top:.3f} rad/s: hold {(t_hold - t_kill) * 1e3:.0f} ms "
-          f"after (timeout {TIMEOUT * 1e3:.0f} ms), arm stopped (< {STOPPED} rad/s) "
-          f"{stopped * 1e3 if stopped is not None else float('nan'):.0f} ms after the kill, "
-          f"motion {moved:.2e} rad over {WINDOW} s from timeout + {MARGIN} s; "
-          f"{len(steps)} driver commands after the kill, max step {steps.max():.4f} rad")
+    print(
+        f"\npolicy server killed at {top:.3f} rad/s: hold {(t_hold - t_kill) * 1e3:.0f} ms "
+        f"after (timeout {TIMEOUT * 1e3:.0f} ms), arm stopped (< {STOPPED} rad/s) "
+        f"{stopped * 1e3 if stopped is not None else float('nan'):.0f} ms after the kill, "
+        f"motion {moved:.2e} rad over {WINDOW} s from timeout + {MARGIN} s; "
+        f"{len(steps)} driver commands after the kill, max step {steps.max():.4f} rad"
+    )
     assert t_hold - t_kill < TIMEOUT + MARGIN
     assert steps.max() <= LIMITS.max_step + STEP_SLACK
     assert moved < STILL and stopped is not None
@@ -466,12 +528,14 @@ def test_killing_the_sim_holds_and_forwards_nothing_that_moves(graph):
     held = driver_commands(graph, t_kill)
     assert held, "no hold reached the driver topic"
     from_hold = [tuple(m.data) for _, m in graph.history(DRIVER_CMD, held[0][0])]
-    print(f"\nsim killed at {top:.3f} rad/s: stale hold {(t_hold - t_kill) * 1e3:.0f} ms after "
-          f"(timeout {TIMEOUT * 1e3:.0f} ms); {len(steps)} driver commands after the kill, max "
-          f"step {steps.max():.4f} rad from the last measured state (limit {LIMITS.max_step:.4f}); "
-          f"from the first hold on {len(from_hold)} commands, {len(set(from_hold))} distinct "
-          f"(the hold, sent again for each incoming command); the hold is "
-          f"{np.max(np.abs(np.array(held[0][1]) - last)):.4f} rad from the last relayed state")
+    print(
+        f"\nsim killed at {top:.3f} rad/s: stale hold {(t_hold - t_kill) * 1e3:.0f} ms after "
+        f"(timeout {TIMEOUT * 1e3:.0f} ms); {len(steps)} driver commands after the kill, max "
+        f"step {steps.max():.4f} rad from the last measured state (limit {LIMITS.max_step:.4f}); "
+        f"from the first hold on {len(from_hold)} commands, {len(set(from_hold))} distinct "
+        f"(the hold, sent again for each incoming command); the hold is "
+        f"{np.max(np.abs(np.array(held[0][1]) - last)):.4f} rad from the last relayed state"
+    )
     assert steps.max() <= LIMITS.max_step + STEP_SLACK
     assert set(from_hold) == {held[0][1]}  # from the hold on, nothing that moves
 
@@ -485,10 +549,12 @@ def test_killing_the_safety_node_stops_the_driver_commands(graph):
     top = max(v for _, v in speeds(graph, t_kill - 0.2))
     stopped = stop_time(graph, t_kill)
     moved = motion(graph, t_kill + TIMEOUT + MARGIN, t_kill + TIMEOUT + MARGIN + WINDOW)
-    print(f"\nsafety node killed at {top:.3f} rad/s: "
-          f"{len(graph.history(DRIVER_CMD, t_kill))} driver commands arrived after the kill "
-          f"(none later than {MARGIN} s: {not late}); arm stopped "
-          f"{stopped * 1e3 if stopped is not None else float('nan'):.0f} ms after the kill, "
-          f"motion {moved:.2e} rad over {WINDOW} s from timeout + {MARGIN} s")
+    print(
+        f"\nsafety node killed at {top:.3f} rad/s: "
+        f"{len(graph.history(DRIVER_CMD, t_kill))} driver commands arrived after the kill "
+        f"(none later than {MARGIN} s: {not late}); arm stopped "
+        f"{stopped * 1e3 if stopped is not None else float('nan'):.0f} ms after the kill, "
+        f"motion {moved:.2e} rad over {WINDOW} s from timeout + {MARGIN} s"
+    )
     assert not late
     assert moved < STILL and stopped is not None

@@ -16,19 +16,18 @@ import threading
 
 import numpy as np
 import pytest
-
 from _ros_helpers import REPO, NodeProcess, Probe, interrupt, node_env
 
 pytest.importorskip("rclpy")
 
 from geometry_msgs.msg import PointStamped  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
+from test_recorder import _event_probe  # noqa: E402
+from test_trainer import small_config  # noqa: E402
 
 from mairl_core.data.bags import read_dataset  # noqa: E402
 from mairl_core.data.recorder import next_episode_index, staging_dir  # noqa: E402
 from mairl_ros.node import joint_state_msg, point_msg  # noqa: E402
-from test_recorder import _event_probe  # noqa: E402
-from test_trainer import small_config  # noqa: E402
 
 sys.path.insert(0, str(REPO / "test" / "core"))
 
@@ -38,14 +37,20 @@ SEED = 6
 
 def _stack(tmp_path, tag: str) -> list[NodeProcess]:
     """sim (seeded blocks), safety node and the scripted operator."""
-    return [NodeProcess("sim_node", tmp_path / f"{tag}-sim.log", seed=SEED),
-            NodeProcess("safety_node", tmp_path / f"{tag}-safety.log"),
-            NodeProcess("teleop", tmp_path / f"{tag}-teleop.log", mode="scripted", seed=1)]
+    return [
+        NodeProcess("sim_node", tmp_path / f"{tag}-sim.log", seed=SEED),
+        NodeProcess("safety_node", tmp_path / f"{tag}-safety.log"),
+        NodeProcess("teleop", tmp_path / f"{tag}-teleop.log", mode="scripted", seed=1),
+    ]
 
 
 def _recorder_params(data, episodes: int) -> dict:
-    return {"dataset": str(data), "episodes": episodes, "episode_steps": STEPS,
-            "reset_service": "/mairl/sim/reset"}
+    return {
+        "dataset": str(data),
+        "episodes": episodes,
+        "episode_steps": STEPS,
+        "reset_service": "/mairl/sim/reset",
+    }
 
 
 def _blocks(n: int) -> list[np.ndarray]:
@@ -70,8 +75,7 @@ def test_recorder_killed_mid_episode_keeps_a_consistent_dataset(tmp_path):
     procs = _stack(tmp_path, "kill")
     rec = NodeProcess("recorder", tmp_path / "rec.log", **_recorder_params(data, 3))
     try:
-        probe.wait_for(lambda: "start 1" in events, 90.0, "episode 1 to start",
-                       procs=(*procs, rec))
+        probe.wait_for(lambda: "start 1" in events, 90.0, "episode 1 to start", procs=(*procs, rec))
         probe.spin(0.6)  # part of episode 1's 1.6 s
         rec.proc.send_signal(signal.SIGKILL)
         assert rec.proc.wait(timeout=10) == -signal.SIGKILL
@@ -79,8 +83,10 @@ def test_recorder_killed_mid_episode_keeps_a_consistent_dataset(tmp_path):
         rec.stop()
         bags = sorted(p.name for p in data.iterdir())
         read_dataset(data)  # every saved bag opens
-        print(f"killed mid-episode 1: {len(bags)} bag(s) in the dataset {bags}, next index "
-              f"{next_episode_index(data)}")
+        print(
+            f"killed mid-episode 1: {len(bags)} bag(s) in the dataset {bags}, next index "
+            f"{next_episode_index(data)}"
+        )
         assert bags == ["episode_000"] and next_episode_index(data) == 1
         # what a kill during the next write would leave: a half-written bag in the staging dir
         half = staging_dir(data) / "episode_001"
@@ -118,8 +124,14 @@ class _PipedNode:
         for k, v in params.items():
             args += ["-p", f"{k}:={_param(v)}"]
         self.proc = subprocess.Popen(
-            args, env=node_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN))
+            args,
+            env=node_env(),
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN),
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
         self._reader.start()
@@ -137,8 +149,13 @@ class _PipedNode:
 def _small_disk(path):
     """A 4 MiB tmpfs at ``path`` if this process may mount one (root), else None."""
     path.mkdir()
-    mounted = os.geteuid() == 0 and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(path)], capture_output=True).returncode == 0
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
     try:
         yield mounted
     finally:
@@ -179,8 +196,12 @@ def test_a_full_disk_stops_the_recorder_in_one_line_and_keeps_what_is_saved(tmp_
             else:
                 resource.prlimit(rec.proc.pid, resource.RLIMIT_FSIZE, (512, resource.RLIM_INFINITY))
                 how = "RLIMIT_FSIZE 512 bytes on the recorder"
-            probe.wait_for(lambda: rec.proc.poll() is not None and "failed 1" in events, 60.0,
-                           "the recorder to fail on episode 1 and exit", procs=procs)
+            probe.wait_for(
+                lambda: rec.proc.poll() is not None and "failed 1" in events,
+                60.0,
+                "the recorder to fail on episode 1 and exit",
+                procs=procs,
+            )
             code = rec.proc.returncode
         finally:
             rec.stop()
@@ -201,9 +222,14 @@ def test_a_full_disk_stops_the_recorder_in_one_line_and_keeps_what_is_saved(tmp_
 
 # ----- the trainer -----
 
+
 def _max_weight_difference(a: dict, b: dict) -> float:
-    return max(float((a[m][k].double() - b[m][k].double()).abs().max())
-               for m in a for k in a[m] if a[m][k].is_floating_point())
+    return max(
+        float((a[m][k].double() - b[m][k].double()).abs().max())
+        for m in a
+        for k in a[m]
+        if a[m][k].is_floating_point()
+    )
 
 
 def test_trainer_killed_mid_iteration_resumes_exactly_while_the_server_serves(tmp_path):
@@ -212,6 +238,7 @@ def test_trainer_killed_mid_iteration_resumes_exactly_while_the_server_serves(tm
     checkpoint's policy (also when a half-written file lands on its path: the reload fails and
     it keeps the policy in use); resume:=true ends bit for bit where an uninterrupted run ends."""
     from _helpers import assert_tree_equal
+
     from mairl_core.checkpoint import load_checkpoint
     from mairl_core.data.operator import generate_demos
     from mairl_core.deploy import PolicyRunner
@@ -246,8 +273,9 @@ def test_trainer_killed_mid_iteration_resumes_exactly_while_the_server_serves(tm
 
     def served_command() -> np.ndarray:
         probe.latest.pop("/mairl/command", None)
-        probe.wait_for(lambda: "/mairl/command" in probe.latest, 10.0, "a command from the server",
-                       procs=(server,))
+        probe.wait_for(
+            lambda: "/mairl/command" in probe.latest, 10.0, "a command from the server", procs=(server,)
+        )
         return np.array(probe.latest["/mairl/command"].position)
 
     trainer = NodeProcess("trainer", tmp_path / "run.log", policy=str(policy), **params)
@@ -259,25 +287,34 @@ def test_trainer_killed_mid_iteration_resumes_exactly_while_the_server_serves(tm
         at = int(load_checkpoint(run_ckpt)["state"]["iteration"])
         assert at == 2, f"the kill came after iteration {at}, not between checkpoints 2 and 4"
         # the server serves the last checkpoint's policy
-        probe.wait_for(lambda: "serving reach policy" in server.output(), 20.0,
-                       "the server to load the checkpoint", procs=(server,))
+        probe.wait_for(
+            lambda: "serving reach policy" in server.output(),
+            20.0,
+            "the server to load the checkpoint",
+            procs=(server,),
+        )
         want = PolicyRunner(policy).decide(q, np.zeros(6), target).command
         got = served_command()
         assert np.allclose(got, want, atol=1e-9), (got, want)
         # a half-written file on its path (what a non-atomic writer would leave) is not loaded
         good = policy.read_bytes()
         policy.write_bytes(good[: len(good) // 2])
-        probe.wait_for(lambda: "reload failed, keeping the policy in use" in server.output(), 20.0,
-                       "the server to refuse the half-written file", procs=(server,))
+        probe.wait_for(
+            lambda: "reload failed, keeping the policy in use" in server.output(),
+            20.0,
+            "the server to refuse the half-written file",
+            procs=(server,),
+        )
         got_after = served_command()
-        print(f"killed after iteration {at} of 8; served command vs the checkpoint's policy: max "
-              f"difference {np.abs(got_after - want).max()} (also with a half-written file on "
-              f"its path)")
+        print(
+            f"killed after iteration {at} of 8; served command vs the checkpoint's policy: max "
+            f"difference {np.abs(got_after - want).max()} (also with a half-written file on "
+            f"its path)"
+        )
         assert np.allclose(got_after, want, atol=1e-9)
         policy.write_bytes(good)
         trainer.stop()
-        trainer = NodeProcess("trainer", tmp_path / "resume.log", policy=str(policy), resume=True,
-                              **params)
+        trainer = NodeProcess("trainer", tmp_path / "resume.log", policy=str(policy), resume=True, **params)
         trainer.proc.wait(timeout=180)
         assert trainer.stop() == 0, trainer.output()
         probe.spin(2.5)  # the server's watch reloads the final policy

@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import pytest
-
 from _ros_helpers import REPO, NodeProcess, Probe
 
 pytest.importorskip("rclpy")
@@ -42,20 +41,31 @@ def stack(tmp_path_factory):
     """mairl-sim (fixed block) + mairl-safety, and a probe that sees their topics."""
     logs = tmp_path_factory.mktemp("nodes")
     probe = Probe()
-    for msg_type, topic in [(JointState, "/joint_states"), (Float64MultiArray, DRIVER_CMD),
-                            (DiagnosticStatus, "/mairl/safety/status"),
-                            (PointStamped, "/mairl/target"), (PointStamped, "/mairl/fingertip"),
-                            (Float64, "/speed_scaling_state_broadcaster/speed_scaling")]:
-        probe.listen(msg_type, topic, keep=topic in (DRIVER_CMD, "/mairl/safety/status",
-                                                     "/joint_states"))
-    procs = [NodeProcess("sim_node", logs / "sim.log", target=TARGET),
-             NodeProcess("safety_node", logs / "safety.log", timeout=TIMEOUT)]
+    for msg_type, topic in [
+        (JointState, "/joint_states"),
+        (Float64MultiArray, DRIVER_CMD),
+        (DiagnosticStatus, "/mairl/safety/status"),
+        (PointStamped, "/mairl/target"),
+        (PointStamped, "/mairl/fingertip"),
+        (Float64, "/speed_scaling_state_broadcaster/speed_scaling"),
+    ]:
+        probe.listen(msg_type, topic, keep=topic in (DRIVER_CMD, "/mairl/safety/status", "/joint_states"))
+    procs = [
+        NodeProcess("sim_node", logs / "sim.log", target=TARGET),
+        NodeProcess("safety_node", logs / "safety.log", timeout=TIMEOUT),
+    ]
     cmd_pub = probe.node.create_publisher(JointState, "/mairl/command", 10)
     try:
-        probe.wait_for(lambda: "/joint_states" in probe.latest and "/mairl/target" in probe.latest,
-                       what="the sim's joint states and target", procs=tuple(procs))
-        probe.wait_for(lambda: cmd_pub.get_subscription_count() > 0,
-                       what="the safety node to subscribe to /mairl/command", procs=tuple(procs))
+        probe.wait_for(
+            lambda: "/joint_states" in probe.latest and "/mairl/target" in probe.latest,
+            what="the sim's joint states and target",
+            procs=tuple(procs),
+        )
+        probe.wait_for(
+            lambda: cmd_pub.get_subscription_count() > 0,
+            what="the safety node to subscribe to /mairl/command",
+            procs=tuple(procs),
+        )
         yield probe, cmd_pub, procs
     finally:
         codes = [p.stop() for p in procs]
@@ -84,8 +94,9 @@ def send_trajectory(probe, names, positions, seconds: float) -> None:
     pt.time_from_start.sec = int(seconds)
     pt.time_from_start.nanosec = int(round((seconds - int(seconds)) * 1e9))
     traj.points = [pt]
-    pub = probe.node.create_publisher(JointTrajectory,
-                                      "/scaled_joint_trajectory_controller/joint_trajectory", 10)
+    pub = probe.node.create_publisher(
+        JointTrajectory, "/scaled_joint_trajectory_controller/joint_trajectory", 10
+    )
     probe.wait_for(lambda: pub.get_subscription_count() > 0, 10.0, "the trajectory subscriber")
     pub.publish(traj)
 
@@ -100,8 +111,9 @@ def test_sim_speaks_the_driver_names(stack):
     js = probe.latest["/joint_states"]
     assert list(js.name) == NAMES and len(js.position) == 6 and len(js.velocity) == 6
     assert js.header.stamp.sec > 0
-    probe.wait_for(lambda: "/speed_scaling_state_broadcaster/speed_scaling" in probe.latest, 5.0,
-                   "the speed scaling")
+    probe.wait_for(
+        lambda: "/speed_scaling_state_broadcaster/speed_scaling" in probe.latest, 5.0, "the speed scaling"
+    )
     assert probe.latest["/speed_scaling_state_broadcaster/speed_scaling"].data == 1.0
     t = probe.latest["/mairl/target"].point
     assert [t.x, t.y, t.z] == pytest.approx(TARGET)
@@ -135,18 +147,26 @@ def test_nan_is_rejected_and_the_arm_holds(stack):
     q0 = settle(probe)
     probe.history["/mairl/safety/status"] = []
     command(pub, probe, [math.nan] + list(q0[1:]))
-    probe.wait_for(lambda: any(m.message.startswith("command rejected")
-                               for _, m in probe.history["/mairl/safety/status"]), 5.0,
-                   "a rejection status")
-    msg = next(m for _, m in probe.history["/mairl/safety/status"]
-               if m.message.startswith("command rejected"))
+    probe.wait_for(
+        lambda: any(
+            m.message.startswith("command rejected") for _, m in probe.history["/mairl/safety/status"]
+        ),
+        5.0,
+        "a rejection status",
+    )
+    msg = next(
+        m for _, m in probe.history["/mairl/safety/status"] if m.message.startswith("command rejected")
+    )
     assert "NaN" in msg.message and msg.level == DiagnosticStatus.ERROR
     held = np.array(probe.latest[DRIVER_CMD].data)
     np.testing.assert_allclose(held, q0, atol=2e-3)
     np.testing.assert_allclose(settle(probe, 0.5), q0, atol=2e-3)
     command(pub, probe, list(q0[:5]) + [q0[5]], names=NAMES[:5] + ["gripper_joint"])
-    probe.wait_for(lambda: "unknown joint" in probe.latest["/mairl/safety/status"].message, 5.0,
-                   "an unknown-joint rejection")
+    probe.wait_for(
+        lambda: "unknown joint" in probe.latest["/mairl/safety/status"].message,
+        5.0,
+        "an unknown-joint rejection",
+    )
 
 
 def test_stopping_the_stream_holds_within_the_timeout(stack):
@@ -159,10 +179,13 @@ def test_stopping_the_stream_holds_within_the_timeout(stack):
         command(pub, probe, goal)
         probe.spin(LIMITS.control_period)
     import time
+
     stopped = time.monotonic()
-    probe.wait_for(lambda: any("no command" in m.message
-                               for _, m in probe.history["/mairl/safety/status"]), 5.0,
-                   "a stale-input hold")
+    probe.wait_for(
+        lambda: any("no command" in m.message for _, m in probe.history["/mairl/safety/status"]),
+        5.0,
+        "a stale-input hold",
+    )
     t_hold = next(t for t, m in probe.history["/mairl/safety/status"] if "no command" in m.message)
     assert t_hold - stopped < TIMEOUT + 0.1  # watchdog period and DDS latency on top
     q1 = settle(probe, 0.5)
@@ -188,8 +211,9 @@ def test_estop_latches_until_a_deliberate_release(stack):
         command(pub, probe, q0 + [0, 0, 0, 0, 0, 0.1])
         probe.spin(LIMITS.control_period)
     np.testing.assert_allclose(settle(probe, 0.6), q0, atol=2e-3)
-    res = probe.call(AddDiagnostics, "/mairl/safety/release",
-                     AddDiagnostics.Request(load_namespace="test: cell clear"))
+    res = probe.call(
+        AddDiagnostics, "/mairl/safety/release", AddDiagnostics.Request(load_namespace="test: cell clear")
+    )
     assert res.success and "test: cell clear" in res.message
     for _ in range(10):  # released: a live stream moves the arm again
         command(pub, probe, q0 + [0, 0, 0, 0, 0, 0.1])
@@ -201,8 +225,10 @@ def test_estop_latches_until_a_deliberate_release(stack):
 def driver_steps_since(probe, start: float) -> float:
     """Largest joint distance between a command the driver got after ``start`` and the arm's
     measured position when it was sent (the latest joint state before it)."""
-    states = [(t, np.array([m.position[m.name.index(n)] for n in NAMES]))
-              for t, m in probe.history.get("/joint_states", [])]
+    states = [
+        (t, np.array([m.position[m.name.index(n)] for n in NAMES]))
+        for t, m in probe.history.get("/joint_states", [])
+    ]
     worst = 0.0
     for t, msg in probe.history.get(DRIVER_CMD, []):  # nothing forwarded yet: no key
         before = [q for ts, q in states if ts <= t]
@@ -248,8 +274,9 @@ def test_spoofed_joint_states_stop_forwarding_and_are_reported(stack):
     probe.node.destroy_publisher(spoof)  # before reading /joint_states: the probe hears it too
     np.testing.assert_allclose(settle(probe, 0.3), q0, atol=2e-3)  # the arm did not move
     assert driver_steps_since(probe, start) <= LIMITS.max_step + 1e-9
-    suspects = [m for t, m in probe.history.get("/mairl/safety/status", [])
-                if t >= start and "jumped" in m.message]
+    suspects = [
+        m for t, m in probe.history.get("/mairl/safety/status", []) if t >= start and "jumped" in m.message
+    ]
     assert suspects, "the jump was not reported"
     for _ in range(10):
         command(pub, probe, q0 + [0, 0, 0, 0, 0, 0.1])
@@ -264,16 +291,23 @@ def test_another_publisher_on_the_driver_topic_latches_the_estop(stack):
     q0 = settle(probe)
     start = time.monotonic()
     rogue = probe.node.create_publisher(Float64MultiArray, DRIVER_CMD, 10)
-    probe.wait_for(lambda: any("other publisher" in m.message for t, m in
-                               probe.history["/mairl/safety/status"] if t >= start),
-                   5.0, "the safety node to report the other publisher")
+    probe.wait_for(
+        lambda: any(
+            "other publisher" in m.message for t, m in probe.history["/mairl/safety/status"] if t >= start
+        ),
+        5.0,
+        "the safety node to report the other publisher",
+    )
     for _ in range(3):  # our commands are held now
         command(pub, probe, q0 + [0, 0, 0, 0, 0, 0.1])
         probe.spin(LIMITS.control_period)
     np.testing.assert_allclose(settle(probe, 0.6), q0, atol=2e-3)
     probe.node.destroy_publisher(rogue)
-    res = probe.call(AddDiagnostics, "/mairl/safety/release",
-                     AddDiagnostics.Request(load_namespace="test: rogue publisher gone"))
+    res = probe.call(
+        AddDiagnostics,
+        "/mairl/safety/release",
+        AddDiagnostics.Request(load_namespace="test: rogue publisher gone"),
+    )
     assert res.success, res.message
 
 
@@ -283,8 +317,11 @@ def test_safety_parameters_are_read_only(stack):
     from rcl_interfaces.srv import SetParameters
 
     value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=5.0)
-    res = probe.call(SetParameters, "/mairl_safety/set_parameters",
-                     SetParameters.Request(parameters=[Parameter(name="timeout", value=value)]))
+    res = probe.call(
+        SetParameters,
+        "/mairl_safety/set_parameters",
+        SetParameters.Request(parameters=[Parameter(name="timeout", value=value)]),
+    )
     assert not res.results[0].successful and "read-only" in res.results[0].reason
 
 
@@ -303,15 +340,21 @@ def test_trajectory_and_reset_services(stack):
 def test_policy_server_drives_the_sim_arm_to_the_block(stack, tmp_path):
     probe, _, procs = stack
     probe.call(Trigger, "/mairl/sim/reset", Trigger.Request())
-    server = NodeProcess("policy_server", tmp_path / "policy.log",
-                         policy=str(REPO / "bench" / "checkpoints" / "reach_mairl.pt"))
+    server = NodeProcess(
+        "policy_server",
+        tmp_path / "policy.log",
+        policy=str(REPO / "bench" / "checkpoints" / "reach_mairl.pt"),
+    )
     try:
+
         def distance():
             t, f = probe.latest["/mairl/target"].point, probe.latest["/mairl/fingertip"].point
             return math.dist((t.x, t.y, t.z), (f.x, f.y, f.z))
+
         start = distance()
-        probe.wait_for(lambda: distance() < 0.05, 30.0, "the fingertip within 5 cm of the block",
-                       procs=(server, *procs))
+        probe.wait_for(
+            lambda: distance() < 0.05, 30.0, "the fingertip within 5 cm of the block", procs=(server, *procs)
+        )
         assert start > 0.2
         res = probe.call(Trigger, "/mairl/policy/reload", Trigger.Request())
         assert res.success and "reloaded" in res.message
@@ -336,8 +379,9 @@ def _clean_exit_of(script_path, source: str) -> None:
     from _ros_helpers import node_env
 
     script_path.write_text(source)
-    res = subprocess.run([sys.executable, str(script_path)], env=node_env(), capture_output=True,
-                         text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, str(script_path)], env=node_env(), capture_output=True, text=True, timeout=60
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Fatal" not in res.stderr and "Traceback" not in res.stderr, res.stderr
 
@@ -366,7 +410,8 @@ def test_ctrl_c_inside_the_executors_update_is_a_clean_exit(tmp_path):
         "        node.create_subscription(String, topic, lambda m: None, 1)\n"
         "    rclpy.subscription.Subscription.handle = property(handle)\n"
         "    return node\n"
-        "raise SystemExit(run_node(make, []))\n")
+        "raise SystemExit(run_node(make, []))\n",
+    )
 
 
 def test_a_callback_caught_by_the_shutdown_is_a_clean_exit(tmp_path):
@@ -386,4 +431,5 @@ def test_a_callback_caught_by_the_shutdown_is_a_clean_exit(tmp_path):
         "        pub.publish(String(data='late'))\n"
         "    node.create_timer(0.05, tick)\n"
         "    return node\n"
-        "raise SystemExit(run_node(make, []))\n")
+        "raise SystemExit(run_node(make, []))\n",
+    )

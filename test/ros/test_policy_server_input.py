@@ -10,7 +10,6 @@ import pickle
 import random
 
 import pytest
-
 from _ros_helpers import REPO, NodeProcess
 
 pytest.importorskip("rclpy")
@@ -38,10 +37,15 @@ def _bad_file(kind: str, tmp_path):
     return path
 
 
-@pytest.mark.parametrize("kind,says", [("truncated", "corrupt or truncated"),
-                                       ("empty", "empty"),
-                                       ("random", "corrupt or truncated"),
-                                       ("malicious", "refused")])
+@pytest.mark.parametrize(
+    "kind,says",
+    [
+        ("truncated", "corrupt or truncated"),
+        ("empty", "empty"),
+        ("random", "corrupt or truncated"),
+        ("malicious", "refused"),
+    ],
+)
 def test_policy_server_with_a_bad_checkpoint_says_so_in_one_line(tmp_path, kind, says):
     path = _bad_file(kind, tmp_path)
     server = NodeProcess("policy_server", tmp_path / "p.log", policy=str(path))

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _ros_helpers import NodeProcess, Probe
 
 pytest.importorskip("rclpy")
 
 from std_msgs.msg import String  # noqa: E402
-
-from mairl_ros.node import event_qos  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from mairl_core.data.bags import read_episode, reach_transitions  # noqa: E402
+from mairl_core.data.bags import reach_transitions, read_episode  # noqa: E402
 from mairl_core.envs.kinematics import fingertip_position  # noqa: E402
 from mairl_core.envs.ur5_model import load_ur5  # noqa: E402
 from mairl_core.safety import load_safety_limits  # noqa: E402
+from mairl_ros.node import event_qos  # noqa: E402
 
 STEPS = 40
 
@@ -28,34 +26,45 @@ STEPS = 40
 def _event_probe(name: str) -> tuple[Probe, list[str]]:
     """A probe node and the list the recorder's episode events land in."""
     probe, events = Probe(name), []
-    probe.node.create_subscription(String, "/mairl/episode/event", lambda m: events.append(m.data),
-                                   event_qos())
+    probe.node.create_subscription(
+        String, "/mairl/episode/event", lambda m: events.append(m.data), event_qos()
+    )
     return probe, events
 
 
 def _tip_distances(robot, ep) -> tuple[float, float]:
     """Fingertip-to-block distance at the start and at the end of a recorded episode."""
-    return tuple(float(np.linalg.norm(fingertip_position(robot, q) - ep.target))
-                 for q in (ep.q[0], ep.q[-1]))
+    return tuple(float(np.linalg.norm(fingertip_position(robot, q) - ep.target)) for q in (ep.q[0], ep.q[-1]))
 
 
 def test_recorder_writes_teleop_episodes_as_mcap(tmp_path):
     data = tmp_path / "demos"
     probe, events = _event_probe("mairl_test_recorder_probe")
-    procs = [NodeProcess("sim_node", tmp_path / "sim.log", seed=4),
-             NodeProcess("safety_node", tmp_path / "safety.log"),
-             NodeProcess("teleop", tmp_path / "teleop.log", mode="scripted", seed=1),
-             NodeProcess("recorder", tmp_path / "rec.log", dataset=str(data), episodes=2,
-                         episode_steps=STEPS, reset_service="/mairl/sim/reset")]
+    procs = [
+        NodeProcess("sim_node", tmp_path / "sim.log", seed=4),
+        NodeProcess("safety_node", tmp_path / "safety.log"),
+        NodeProcess("teleop", tmp_path / "teleop.log", mode="scripted", seed=1),
+        NodeProcess(
+            "recorder",
+            tmp_path / "rec.log",
+            dataset=str(data),
+            episodes=2,
+            episode_steps=STEPS,
+            reset_service="/mairl/sim/reset",
+        ),
+    ]
     try:
-        probe.wait_for(lambda: any(e.startswith("finished") for e in events), 60.0,
-                       "two recorded episodes", procs=tuple(procs[:3]))
+        probe.wait_for(
+            lambda: any(e.startswith("finished") for e in events),
+            60.0,
+            "two recorded episodes",
+            procs=tuple(procs[:3]),
+        )
         rec = procs[3]
         rec.proc.wait(timeout=20)
         assert rec.proc.returncode == 0, rec.output()
         # resume: a second recorder continues the numbering, and its services work
-        again = NodeProcess("recorder", tmp_path / "rec2.log", dataset=str(data),
-                            episode_steps=STEPS)
+        again = NodeProcess("recorder", tmp_path / "rec2.log", dataset=str(data), episode_steps=STEPS)
         try:
             probe.call(Trigger, "/mairl/episode/start", Trigger.Request())
             probe.wait_for(lambda: events[-1] == "start 2", 10.0, "the third episode to start")
@@ -69,17 +78,24 @@ def test_recorder_writes_teleop_episodes_as_mcap(tmp_path):
         probe.close()
     # (transient-local: events sent before this probe discovered the recorder arrive too)
     assert [e for e in events if e.startswith(("start", "saved"))][:4] == [
-        "start 0", "saved 0", "start 1", "saved 1"]
+        "start 0",
+        "saved 0",
+        "start 1",
+        "saved 1",
+    ]
     bags = sorted(p.name for p in data.iterdir())
     assert bags == ["episode_000", "episode_001"]
 
     from rosbags.rosbag2 import Reader
+
     with Reader(data / "episode_000") as r:
         types = {c.topic: c.msgtype for c in r.connections}
         counts = {c.topic: c.msgcount for c in r.connections}
-    assert types == {"/joint_states": "sensor_msgs/msg/JointState",
-                     "/mairl/target": "geometry_msgs/msg/PointStamped",
-                     "/mairl/command": "sensor_msgs/msg/JointState"}
+    assert types == {
+        "/joint_states": "sensor_msgs/msg/JointState",
+        "/mairl/target": "geometry_msgs/msg/PointStamped",
+        "/mairl/command": "sensor_msgs/msg/JointState",
+    }
     assert counts["/joint_states"] == STEPS + 1 and counts["/mairl/command"] == STEPS
 
     robot, limits = load_ur5(), load_safety_limits()
@@ -101,18 +117,34 @@ def test_automatic_recording_waits_for_the_operator(tmp_path):
     machine) held the arm still from start to end."""
     data = tmp_path / "demos"
     probe, events = _event_probe("mairl_test_recorder_wait_probe")
-    procs = [NodeProcess("sim_node", tmp_path / "sim.log", seed=5),
-             NodeProcess("safety_node", tmp_path / "safety.log"),
-             NodeProcess("recorder", tmp_path / "rec.log", dataset=str(data), episodes=1,
-                         episode_steps=STEPS, reset_service="/mairl/sim/reset")]
+    procs = [
+        NodeProcess("sim_node", tmp_path / "sim.log", seed=5),
+        NodeProcess("safety_node", tmp_path / "safety.log"),
+        NodeProcess(
+            "recorder",
+            tmp_path / "rec.log",
+            dataset=str(data),
+            episodes=1,
+            episode_steps=STEPS,
+            reset_service="/mairl/sim/reset",
+        ),
+    ]
     try:
-        probe.wait_for(lambda: "waiting for the operator" in procs[2].output(), 60.0,
-                       "the recorder to wait for the operator", procs=tuple(procs))
+        probe.wait_for(
+            lambda: "waiting for the operator" in procs[2].output(),
+            60.0,
+            "the recorder to wait for the operator",
+            procs=tuple(procs),
+        )
         probe.spin(2.0)
         assert not any(e.startswith("start") for e in events), events
         procs.append(NodeProcess("teleop", tmp_path / "teleop.log", mode="scripted", seed=2))
-        probe.wait_for(lambda: any(e.startswith("finished") for e in events), 60.0,
-                       "the recorded episode", procs=tuple(procs))
+        probe.wait_for(
+            lambda: any(e.startswith("finished") for e in events),
+            60.0,
+            "the recorded episode",
+            procs=tuple(procs),
+        )
     finally:
         for p in procs:
             p.stop()
@@ -131,16 +163,30 @@ def test_grasp_recording_over_ros_lifts_the_block(tmp_path):
     data = tmp_path / "grasp"
     probe = Probe("mairl_test_grasp_probe")
     events = []
-    probe.node.create_subscription(String, "/mairl/episode/event", lambda m: events.append(m.data),
-                                   event_qos())
-    procs = [NodeProcess("sim_node", tmp_path / "sim.log", task="grasp", seed=3),
-             NodeProcess("safety_node", tmp_path / "safety.log"),
-             NodeProcess("teleop", tmp_path / "teleop.log", task="grasp", mode="scripted", seed=2),
-             NodeProcess("recorder", tmp_path / "rec.log", task="grasp", dataset=str(data),
-                         episodes=1, require_success=True, reset_service="/mairl/sim/reset")]
+    probe.node.create_subscription(
+        String, "/mairl/episode/event", lambda m: events.append(m.data), event_qos()
+    )
+    procs = [
+        NodeProcess("sim_node", tmp_path / "sim.log", task="grasp", seed=3),
+        NodeProcess("safety_node", tmp_path / "safety.log"),
+        NodeProcess("teleop", tmp_path / "teleop.log", task="grasp", mode="scripted", seed=2),
+        NodeProcess(
+            "recorder",
+            tmp_path / "rec.log",
+            task="grasp",
+            dataset=str(data),
+            episodes=1,
+            require_success=True,
+            reset_service="/mairl/sim/reset",
+        ),
+    ]
     try:
-        probe.wait_for(lambda: any(e.startswith("finished") for e in events), 90.0,
-                       "a successful grasp episode", procs=tuple(procs[:3]))
+        probe.wait_for(
+            lambda: any(e.startswith("finished") for e in events),
+            90.0,
+            "a successful grasp episode",
+            procs=tuple(procs[:3]),
+        )
     finally:
         for p in procs:
             p.stop()
@@ -157,11 +203,19 @@ def test_grasp_recording_over_ros_lifts_the_block(tmp_path):
 def _record_session(tmp_path, name: str, data, episodes: int, seed: int = 4) -> str:
     """A whole recording stack started afresh (sim, safety, scripted teleop, recorder with
     ``episodes`` in total), run until the recorder exits; the recorder's log."""
-    procs = [NodeProcess("sim_node", tmp_path / f"{name}-sim.log", seed=seed),
-             NodeProcess("safety_node", tmp_path / f"{name}-safety.log"),
-             NodeProcess("teleop", tmp_path / f"{name}-teleop.log", mode="scripted", seed=1)]
-    rec = NodeProcess("recorder", tmp_path / f"{name}-rec.log", dataset=str(data), episodes=episodes,
-                      episode_steps=STEPS, reset_service="/mairl/sim/reset")
+    procs = [
+        NodeProcess("sim_node", tmp_path / f"{name}-sim.log", seed=seed),
+        NodeProcess("safety_node", tmp_path / f"{name}-safety.log"),
+        NodeProcess("teleop", tmp_path / f"{name}-teleop.log", mode="scripted", seed=1),
+    ]
+    rec = NodeProcess(
+        "recorder",
+        tmp_path / f"{name}-rec.log",
+        dataset=str(data),
+        episodes=episodes,
+        episode_steps=STEPS,
+        reset_service="/mairl/sim/reset",
+    )
     try:
         rec.proc.wait(timeout=90)
     finally:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from _ros_helpers import REPO, NodeProcess, Probe, node_env
 
 pytest.importorskip("rclpy")
@@ -21,16 +20,23 @@ from rosgraph_msgs.msg import Clock  # noqa: E402
 def test_keyboard_keys_become_a_twist(tmp_path):
     master, slave = pty.openpty()
     log = open(tmp_path / "teleop.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "mairl_ros.teleop", "--ros-args", "-p",
-                             "speed:=0.05"], stdin=slave, stdout=log, stderr=subprocess.STDOUT,
-                            env=node_env(), cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mairl_ros.teleop", "--ros-args", "-p", "speed:=0.05"],
+        stdin=slave,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=node_env(),
+        cwd=REPO,
+    )
     os.close(slave)
     probe = Probe("mairl_test_teleop_probe")
     probe.listen(TwistStamped, "/mairl/teleop/twist")
     try:
+
         def linear():
             m = probe.latest.get("/mairl/teleop/twist")
             return None if m is None else (m.twist.linear.x, m.twist.linear.y, m.twist.linear.z)
+
         probe.wait_for(lambda: linear() is not None, 30.0, "the teleop twist")
         assert linear() == (0.0, 0.0, 0.0)
         os.write(master, b"ww")  # two presses: +x twice
@@ -59,8 +65,9 @@ def test_keyboard_teleop_without_a_terminal_says_so(tmp_path):
 def test_sim_publishes_clock_faster_than_real_time(tmp_path):
     probe = Probe("mairl_test_clock_probe")
     stamps = []
-    probe.node.create_subscription(Clock, "/clock", lambda m: stamps.append(
-        m.clock.sec + m.clock.nanosec * 1e-9), 50)
+    probe.node.create_subscription(
+        Clock, "/clock", lambda m: stamps.append(m.clock.sec + m.clock.nanosec * 1e-9), 50
+    )
     sim = NodeProcess("sim_node", tmp_path / "sim.log", publish_clock=True, real_time_factor=3.0)
     try:
         probe.wait_for(lambda: len(stamps) > 0, 30.0, "/clock", procs=(sim,))
@@ -102,22 +109,34 @@ def test_joy_moves_the_arm_only_while_the_deadman_is_held(tmp_path):
         msg.axes, msg.buttons = list(state["axes"]), list(state["buttons"])
         joy.publish(msg)
         sent.append((time.time(), bool(state["buttons"][4])))
+
     probe.node.create_timer(period, publish)
-    procs = [NodeProcess("sim_node", tmp_path / "sim.log", seed=2),
-             NodeProcess("safety_node", tmp_path / "safety.log"),
-             NodeProcess("recorder", tmp_path / "rec.log", dataset=str(tmp_path / "demos")),
-             NodeProcess("teleop", tmp_path / "teleop.log", mode="joy", speed=0.1)]
+    procs = [
+        NodeProcess("sim_node", tmp_path / "sim.log", seed=2),
+        NodeProcess("safety_node", tmp_path / "safety.log"),
+        NodeProcess("recorder", tmp_path / "rec.log", dataset=str(tmp_path / "demos")),
+        NodeProcess("teleop", tmp_path / "teleop.log", mode="joy", speed=0.1),
+    ]
 
     def q_now():
         return np.array(probe.latest["/joint_states"].position)
 
     def twists_since(t):
-        return [m for _, m in probe.history.get("/mairl/teleop/twist", [])
-                if m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 >= t]
+        return [
+            m
+            for _, m in probe.history.get("/mairl/teleop/twist", [])
+            if m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 >= t
+        ]
+
     try:
-        probe.wait_for(lambda: all(t in probe.latest for t in (
-            "/joint_states", "/mairl/teleop/twist", "/mairl/fingertip")), 60.0,
-            "the sim and the teleop", procs=tuple(procs))
+        probe.wait_for(
+            lambda: all(
+                t in probe.latest for t in ("/joint_states", "/mairl/teleop/twist", "/mairl/fingertip")
+            ),
+            60.0,
+            "the sim and the teleop",
+            procs=tuple(procs),
+        )
         probe.spin(2.0)  # every node up and matched; the arm at rest
         # full stick towards the middle of the safety node's fingertip box (x: axis 1), so no
         # box wall stops the motion; deadman not held

@@ -8,12 +8,10 @@ import sys
 
 import pytest
 import yaml
-
 from _ros_helpers import REPO, NodeProcess, Probe
 
 pytest.importorskip("rclpy")
 
-from std_msgs.msg import String  # noqa: E402
 
 from mairl_core.data.operator import generate_demos  # noqa: E402
 from mairl_core.training import load_policy  # noqa: E402
@@ -25,9 +23,17 @@ def small_config(tmp_path, env_steps: int):
     data = yaml.safe_load((REPO / "config" / "reach_train.yaml").read_text())
     data["demos"]["n_demos"] = 3
     data["bc_steps"] = 20
-    data["algo"].update(n_envs=1, model_steps=2, policy_steps=2, disc_steps=2, rollout_batch=16,
-                        batch_size=64, env_steps=env_steps, policy_hidden=[8, 8],
-                        reward_hidden=[8, 8])
+    data["algo"].update(
+        n_envs=1,
+        model_steps=2,
+        policy_steps=2,
+        disc_steps=2,
+        rollout_batch=16,
+        batch_size=64,
+        env_steps=env_steps,
+        policy_hidden=[8, 8],
+        reward_hidden=[8, 8],
+    )
     path = tmp_path / "reach_train_small.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -44,19 +50,30 @@ def test_trainer_collects_over_ros_and_serves_each_checkpoint(tmp_path, demos):
     cfg = small_config(tmp_path, env_steps=200)  # two 100-step episodes over the topics
     policy = tmp_path / "policy" / "reach.pt"
     probe = Probe("mairl_test_trainer_probe")
-    procs = [NodeProcess("sim_node", tmp_path / "sim.log", seed=2),
-             NodeProcess("safety_node", tmp_path / "safety.log"),
-             NodeProcess("policy_server", tmp_path / "server.log", policy=str(policy), wait=True,
-                         enabled=False)]
+    procs = [
+        NodeProcess("sim_node", tmp_path / "sim.log", seed=2),
+        NodeProcess("safety_node", tmp_path / "safety.log"),
+        NodeProcess("policy_server", tmp_path / "server.log", policy=str(policy), wait=True, enabled=False),
+    ]
     trainer = None
     try:
-        trainer = NodeProcess("trainer", tmp_path / "trainer.log", demos=str(demos),
-                              policy=str(policy), config=str(cfg), collect="ros",
-                              reset_service="/mairl/sim/reset")
+        trainer = NodeProcess(
+            "trainer",
+            tmp_path / "trainer.log",
+            demos=str(demos),
+            policy=str(policy),
+            config=str(cfg),
+            collect="ros",
+            reset_service="/mairl/sim/reset",
+        )
         trainer.proc.wait(timeout=180)
         assert trainer.proc.returncode == 0, trainer.output()
-        probe.wait_for(lambda: "serving reach policy" in procs[2].output(), 20.0,
-                       "the policy server to load the new checkpoint", procs=tuple(procs))
+        probe.wait_for(
+            lambda: "serving reach policy" in procs[2].output(),
+            20.0,
+            "the policy server to load the new checkpoint",
+            procs=tuple(procs),
+        )
     finally:
         if trainer is not None:
             trainer.stop()
@@ -75,8 +92,15 @@ def test_trainer_collects_over_ros_and_serves_each_checkpoint(tmp_path, demos):
 def test_trainer_offline_modes(tmp_path, demos, algo, collect):
     cfg = small_config(tmp_path, env_steps=400)
     policy = tmp_path / "out" / "reach.pt"
-    trainer = NodeProcess("trainer", tmp_path / "trainer.log", demos=str(demos), policy=str(policy),
-                          config=str(cfg), collect=collect, algo=algo)
+    trainer = NodeProcess(
+        "trainer",
+        tmp_path / "trainer.log",
+        demos=str(demos),
+        policy=str(policy),
+        config=str(cfg),
+        collect=collect,
+        algo=algo,
+    )
     trainer.proc.wait(timeout=180)
     assert trainer.stop() == 0, trainer.output()
     _, meta = load_policy(policy)
@@ -86,8 +110,9 @@ def test_trainer_offline_modes(tmp_path, demos, algo, collect):
 
 
 def test_trainer_without_demos_says_so(tmp_path):
-    trainer = NodeProcess("trainer", tmp_path / "t.log", demos=str(tmp_path / "none"),
-                          policy=str(tmp_path / "p.pt"))
+    trainer = NodeProcess(
+        "trainer", tmp_path / "t.log", demos=str(tmp_path / "none"), policy=str(tmp_path / "p.pt")
+    )
     trainer.proc.wait(timeout=60)
     assert trainer.stop() == 2
     assert "cannot start" in trainer.output() and "does not exist" in trainer.output()

@@ -48,17 +48,21 @@ def colcon_install(tmp_path_factory) -> Path:
     env.pop("COLCON_DEFAULTS_FILE", None)
     cmd = [
         _colcon(),
-        "--log-base", str(work / "log"),
+        "--log-base",
+        str(work / "log"),
         "build",
-        "--base-paths", str(REPO_ROOT / "src"),
-        "--build-base", str(work / "build"),
-        "--install-base", str(work / "install"),
-        "--metas", str(REPO_ROOT / "colcon.meta"),
-        "--event-handlers", "console_cohesion+",
+        "--base-paths",
+        str(REPO_ROOT / "src"),
+        "--build-base",
+        str(work / "build"),
+        "--install-base",
+        str(work / "install"),
+        "--metas",
+        str(REPO_ROOT / "colcon.meta"),
+        "--event-handlers",
+        "console_cohesion+",
     ]
-    result = subprocess.run(
-        cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False
-    )
+    result = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False)
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"colcon build failed ({result.returncode}):\n{output}"
     assert "Skipping metadata file" not in output, output
@@ -98,16 +102,21 @@ def test_mairl_console_script_in_lib(colcon_install):
     assert not (colcon_install / "mairl_core" / "bin" / "mairl").exists()
 
 
-NODE_EXECUTABLES = ("mairl-sim", "mairl-safety", "mairl-policy-server", "mairl-recorder",
-                    "mairl-teleop", "mairl-control")
+NODE_EXECUTABLES = (
+    "mairl-sim",
+    "mairl-safety",
+    "mairl-policy-server",
+    "mairl-recorder",
+    "mairl-teleop",
+    "mairl-control",
+)
 
 
 @pytest.mark.parametrize("name", NODE_EXECUTABLES)
 def test_node_executables_where_ros2_run_looks(colcon_install, name):
     """`ros2 run mairl_ros <name>` runs install/mairl_ros/lib/mairl_ros/<name>."""
     script = colcon_install / "mairl_ros" / "lib" / "mairl_ros" / name
-    assert script.is_file() and os.access(script, os.X_OK), sorted(
-        (colcon_install / "mairl_ros").rglob("*"))
+    assert script.is_file() and os.access(script, os.X_OK), sorted((colcon_install / "mairl_ros").rglob("*"))
     assert f"'console_scripts', '{name}'" in script.read_text()
 
 
@@ -119,8 +128,13 @@ def test_installed_mairl_ros_finds_installed_profile(colcon_install, tmp_path):
     env["AMENT_PREFIX_PATH"] = str(colcon_install / "ur5_bringup")
     code = "import json, mairl_ros.dds as d; print(json.dumps([d.__file__, d.loopback_env()]))"
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     module, loopback = json.loads(result.stdout)

@@ -72,9 +72,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             more = f" and {len(imports) - 3} more" if len(imports) > 3 else ""
             raise CheckpointError(
                 f"refused to load {path}: it is not a weights-only checkpoint; its pickle imports "
-                f"{', '.join(imports[:3])}{more}, which could run code when unpickled") from None
-        raise CheckpointError(f"cannot read checkpoint {path} ({size} bytes): the file is corrupt "
-                              f"or truncated (not a checkpoint written by mairl)") from None
+                f"{', '.join(imports[:3])}{more}, which could run code when unpickled"
+            ) from None
+        raise CheckpointError(
+            f"cannot read checkpoint {path} ({size} bytes): the file is corrupt "
+            f"or truncated (not a checkpoint written by mairl)"
+        ) from None
     if not isinstance(payload, dict) or "state" not in payload or payload.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a mairl checkpoint (format {FORMAT_VERSION})")
     return payload
@@ -114,5 +117,8 @@ def _unsafe_imports(path: Path, limit: int = 64 << 20) -> list[str]:
             break
         found += names  # this pickle parsed up to its STOP
         pos += stream.tell()
-    return [n for n in dict.fromkeys(found) if _DOTTED_NAME.fullmatch(n)
-            and not n.startswith("torch.") and n != "collections.OrderedDict"]
+    return [
+        n
+        for n in dict.fromkeys(found)
+        if _DOTTED_NAME.fullmatch(n) and not n.startswith("torch.") and n != "collections.OrderedDict"
+    ]

@@ -29,7 +29,8 @@ EXAMPLES = """examples:
   mairl demos --task reach --n 50 --seed 0 --out demos/reach   # scripted teleop demos -> MCAP bags
   mairl data info demos/reach                  # episodes, steps, success, operator; `validate` checks
   mairl train --task reach --algo bc --demos demos/reach --out runs/reach-bc
-  mairl eval --task reach --policy runs/reach-bc/checkpoint.pt --episodes 100 --seed 10000 --out runs/reach-bc-eval --video
+  mairl eval --task reach --policy runs/reach-bc/checkpoint.pt --episodes 100 --seed 10000 \
+    --out runs/reach-bc-eval --video
 """
 
 
@@ -51,6 +52,7 @@ class UsageError(SystemExit):
 
 def _int_at_least(bound: int, what: str):
     """An argparse ``type``: an integer >= ``bound``, else one line that says so."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -59,6 +61,7 @@ def _int_at_least(bound: int, what: str):
         if value < bound:
             raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
         return value
+
     return parse
 
 
@@ -74,41 +77,72 @@ def _bench_gridworld(args: argparse.Namespace) -> int:
     exp = gw.load_experiment(args.config)
     if args.quick:  # a smoke-test config: figures from it are labelled quick and never quoted
         exp = dataclasses.replace(
-            exp, bench=dataclasses.replace(exp.bench, seeds=2, episodes=20),
-            algo=dataclasses.replace(exp.algo, env_steps=min(exp.algo.env_steps, 3200)))
+            exp,
+            bench=dataclasses.replace(exp.bench, seeds=2, episodes=20),
+            algo=dataclasses.replace(exp.algo, env_steps=min(exp.algo.env_steps, 3200)),
+        )
     if args.seeds is not None:
         exp = dataclasses.replace(exp, bench=dataclasses.replace(exp.bench, seeds=args.seeds))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    print(f"GridWorld benchmark: {', '.join(exp.bench.methods)}; {exp.bench.seeds} seeds x "
-          f"{exp.bench.episodes} test episodes; {exp.algo.env_steps} env steps per run"
-          + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
+    print(
+        f"GridWorld benchmark: {', '.join(exp.bench.methods)}; {exp.bench.seeds} seeds x "
+        f"{exp.bench.episodes} test episodes; {exp.algo.env_steps} env steps per run"
+        + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
+        flush=True,
+    )
     runs = gw.run_benchmark(exp, seed=args.seed, workers=args.workers, progress=not args.no_progress)
     rows = gw.summarise(exp, runs)
     wall = time.perf_counter() - t0
     (out / "runs.json").write_text(json.dumps(runs) + "\n")
     gw.plot_reward_maps(exp, runs, out / "reward_maps.png")
     gw.plot_learning_curves(exp, runs, out / "learning_curves.png")
-    return _finish_bench(args, out, "gridworld", rows, gw.format_table(rows), wall,
-                         [out / "reward_maps.png", out / "learning_curves.png"], base_seed=args.seed,
-                         config=dataclasses.asdict(exp),
-                         evaluation="100 test episodes per seed from start states no training run "
-                                    "saw (seed 10000+s); actions sampled from the policy")
+    return _finish_bench(
+        args,
+        out,
+        "gridworld",
+        rows,
+        gw.format_table(rows),
+        wall,
+        [out / "reward_maps.png", out / "learning_curves.png"],
+        base_seed=args.seed,
+        config=dataclasses.asdict(exp),
+        evaluation="100 test episodes per seed from start states no training run "
+        "saw (seed 10000+s); actions sampled from the policy",
+    )
 
 
-def _finish_bench(args: argparse.Namespace, out: Path, name: str, rows: list, table: str,
-                  wall: float, plots: list[Path], config: dict, **extra) -> int:
+def _finish_bench(
+    args: argparse.Namespace,
+    out: Path,
+    name: str,
+    rows: list,
+    table: str,
+    wall: float,
+    plots: list[Path],
+    config: dict,
+    **extra,
+) -> int:
     """Write results.json and print the table and where everything went."""
     from .eval.results import write_results
 
-    path = write_results(out, name, rows, quick=args.quick, wall_s=wall,
-                         config=json.loads(json.dumps(config)), commit_at_start=args.commit_at_start,
-                         **extra)
+    path = write_results(
+        out,
+        name,
+        rows,
+        quick=args.quick,
+        wall_s=wall,
+        config=json.loads(json.dumps(config)),
+        commit_at_start=args.commit_at_start,
+        **extra,
+    )
     print()
     print(table)
-    print(f"\n{'QUICK ' if args.quick else ''}results: {path}  plots: "
-          f"{', '.join(map(str, plots))}  ({wall:.0f} s)")
+    print(
+        f"\n{'QUICK ' if args.quick else ''}results: {path}  plots: "
+        f"{', '.join(map(str, plots))}  ({wall:.0f} s)"
+    )
     return 0
 
 
@@ -119,8 +153,12 @@ def _ur5_bench_config(args: argparse.Namespace):
     exp, bench = ur5.load_bench(_config_name(args))
     if args.quick:  # a smoke-test config: figures from it are labelled quick and never quoted
         bench = dataclasses.replace(bench, seeds=1, eval_every=1, curve_episodes=2)
-        exp = dataclasses.replace(exp, bc_steps=100, eval=dataclasses.replace(exp.eval, episodes=4),
-                                  algo=dataclasses.replace(exp.algo, env_steps=1600))
+        exp = dataclasses.replace(
+            exp,
+            bc_steps=100,
+            eval=dataclasses.replace(exp.eval, episodes=4),
+            algo=dataclasses.replace(exp.algo, env_steps=1600),
+        )
     if args.seeds is not None:
         bench = dataclasses.replace(bench, seeds=args.seeds)
     return exp, bench
@@ -130,11 +168,19 @@ def _bench_fuzz_bags(args: argparse.Namespace) -> int:
     from .benchmarks.fuzz_bags import run_fuzz
 
     command = f"mairl bench fuzz-bags --cases {args.cases} --seed {args.seed} --out {args.out}"
-    totals = run_fuzz(args.cases, args.seed, args.out, progress=not args.no_progress, command=command,
-                      commit_at_start=args.commit_at_start)
-    print(f"{totals['cases']} damaged bags: {totals['valid_loads']} valid loads, "
-          f"{totals['clear_errors']} clear errors, {totals['tracebacks']} tracebacks, "
-          f"{totals['hangs']} hangs -> {Path(args.out) / 'results.json'}")
+    totals = run_fuzz(
+        args.cases,
+        args.seed,
+        args.out,
+        progress=not args.no_progress,
+        command=command,
+        commit_at_start=args.commit_at_start,
+    )
+    print(
+        f"{totals['cases']} damaged bags: {totals['valid_loads']} valid loads, "
+        f"{totals['clear_errors']} clear errors, {totals['tracebacks']} tracebacks, "
+        f"{totals['hangs']} hangs -> {Path(args.out) / 'results.json'}"
+    )
     return 1 if totals["tracebacks"] or totals["hangs"] else 0
 
 
@@ -146,8 +192,10 @@ def _bench_ros(args: argparse.Namespace) -> int:
     import sys
 
     if importlib.util.find_spec("mairl_ros") is None:
-        raise SystemExit(f"error: `mairl bench {args.bench}` needs the mairl_ros package "
-                         "(`make venv` installs it; or pip install -e src/mairl_ros)")
+        raise SystemExit(
+            f"error: `mairl bench {args.bench}` needs the mairl_ros package "
+            "(`make venv` installs it; or pip install -e src/mairl_ros)"
+        )
     forward = args.ros_args  # its options are the mairl_ros module's own (one parser)
     try:
         return subprocess.call([sys.executable, "-m", f"mairl_ros.bench_{args.bench}", *forward])
@@ -184,15 +232,26 @@ def _bench_ur5(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     demo_dir = Path(args.demos) if args.demos else out / "demos"
     if not args.demos and not any(demo_dir.glob("episode_*")):
-        generate_demos(demo_dir, exp.demos.n_demos, exp.demos.seed, task=args.task,
-                       progress=not args.no_progress)
+        generate_demos(
+            demo_dir, exp.demos.n_demos, exp.demos.seed, task=args.task, progress=not args.no_progress
+        )
     t0 = time.perf_counter()
-    print(f"UR5 {args.task} benchmark: {', '.join(bench.methods)}; {bench.seeds} seeds; "
-          f"{exp.algo.env_steps} env steps per run; {exp.demos.n_demos} demos from {demo_dir}"
-          + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
-    runs = ur5.run_benchmark(exp, bench, str(demo_dir), str(out / "checkpoints"),
-                             workers=args.workers, progress=not args.no_progress, task=args.task,
-                             seed=args.seed)
+    print(
+        f"UR5 {args.task} benchmark: {', '.join(bench.methods)}; {bench.seeds} seeds; "
+        f"{exp.algo.env_steps} env steps per run; {exp.demos.n_demos} demos from {demo_dir}"
+        + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
+        flush=True,
+    )
+    runs = ur5.run_benchmark(
+        exp,
+        bench,
+        str(demo_dir),
+        str(out / "checkpoints"),
+        workers=args.workers,
+        progress=not args.no_progress,
+        task=args.task,
+        seed=args.seed,
+    )
     rows = ur5.summarise(bench, runs, task=args.task, demos=exp.demos.n_demos, robot="nominal")
     wall = time.perf_counter() - t0
     (out / "runs.json").write_text(json.dumps(runs) + "\n")
@@ -207,13 +266,23 @@ def _bench_ur5(args: argparse.Namespace) -> int:
             shutil.copyfile(src, dest)
             print(f"MAIRL policy and learned reward of seed {args.seed}: {dest}")
         else:  # its training diverged before the first evaluation (the table says so)
-            print(f"mairl: nothing published: MAIRL seed {args.seed} has no checkpoint "
-                  f"(diverged before its first evaluation)", file=sys.stderr)
-    return _finish_bench(args, out, f"ur5-{args.task}", rows, ur5.format_table(rows), wall,
-                         [out / "success_curves.png"],
-                         config={"experiment": dataclasses.asdict(exp), "bench": dataclasses.asdict(bench)},
-                         evaluation=f"{exp.eval.episodes} test episodes per seed, targets from seed "
-                                    f"{exp.eval.seed}+i (no training run used them); mean action")
+            print(
+                f"mairl: nothing published: MAIRL seed {args.seed} has no checkpoint "
+                f"(diverged before its first evaluation)",
+                file=sys.stderr,
+            )
+    return _finish_bench(
+        args,
+        out,
+        f"ur5-{args.task}",
+        rows,
+        ur5.format_table(rows),
+        wall,
+        [out / "success_curves.png"],
+        config={"experiment": dataclasses.asdict(exp), "bench": dataclasses.asdict(bench)},
+        evaluation=f"{exp.eval.episodes} test episodes per seed, targets from seed "
+        f"{exp.eval.seed}+i (no training run used them); mean action",
+    )
 
 
 def _bench_transfer(args: argparse.Namespace) -> int:
@@ -225,28 +294,55 @@ def _bench_transfer(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    print(f"UR5 {args.task} reward transfer to {args.env_config}: {', '.join(rows)}; {bench.seeds} "
-          f"seeds; {exp.algo.env_steps} env steps per new policy; source {args.source}"
-          + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
-    runs = transfer.run_transfer(exp, bench, args.source, args.task, args.env_config, rows,
-                                 workers=args.workers, progress=not args.no_progress, seed=args.seed)
+    print(
+        f"UR5 {args.task} reward transfer to {args.env_config}: {', '.join(rows)}; {bench.seeds} "
+        f"seeds; {exp.algo.env_steps} env steps per new policy; source {args.source}"
+        + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
+        flush=True,
+    )
+    runs = transfer.run_transfer(
+        exp,
+        bench,
+        args.source,
+        args.task,
+        args.env_config,
+        rows,
+        workers=args.workers,
+        progress=not args.no_progress,
+        seed=args.seed,
+    )
     table_rows = ur5.summarise(bench, runs, task=args.task, robot="changed")
     wall = time.perf_counter() - t0
     (out / "runs.json").write_text(json.dumps(runs) + "\n")
-    ur5.plot_curves(runs, out / "success_curves.png", task=args.task,
-                    title=f"UR5 {args.task}, changed robot ({args.env_config}): new policies on "
-                          "frozen rewards")
-    return _finish_bench(args, out, f"ur5-{args.task}-transfer", table_rows,
-                         ur5.format_table(table_rows), wall, [out / "success_curves.png"],
-                         config={"experiment": dataclasses.asdict(exp), "bench": dataclasses.asdict(bench),
-                                 "env_config": args.env_config, "source": str(args.source)},
-                         evaluation=f"{exp.eval.episodes} test episodes per seed on the changed robot, "
-                                    f"targets from seed {exp.eval.seed}+i; mean action")
+    ur5.plot_curves(
+        runs,
+        out / "success_curves.png",
+        task=args.task,
+        title=f"UR5 {args.task}, changed robot ({args.env_config}): new policies on frozen rewards",
+    )
+    return _finish_bench(
+        args,
+        out,
+        f"ur5-{args.task}-transfer",
+        table_rows,
+        ur5.format_table(table_rows),
+        wall,
+        [out / "success_curves.png"],
+        config={
+            "experiment": dataclasses.asdict(exp),
+            "bench": dataclasses.asdict(bench),
+            "env_config": args.env_config,
+            "source": str(args.source),
+        },
+        evaluation=f"{exp.eval.episodes} test episodes per seed on the changed robot, "
+        f"targets from seed {exp.eval.seed}+i; mean action",
+    )
 
 
 def _config_name(args: argparse.Namespace) -> str:
-    return args.config or {"gridworld": "gridworld", "reach": "reach_train",
-                           "grasp": "grasp_train"}[args.task]
+    return (
+        args.config or {"gridworld": "gridworld", "reach": "reach_train", "grasp": "grasp_train"}[args.task]
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -261,8 +357,13 @@ def _train(args: argparse.Namespace) -> int:
     state_only = args.mode == "s"
     overrides = {"env_steps": args.env_steps} if args.env_steps is not None else {}
     exp, trainer = build_gridworld(_config_name(args), args.algo, state_only, args.seed, overrides)
-    meta = {"task": args.task, "method": args.algo, "mode": args.mode, "seed": args.seed,
-            "config_file": str(_config_name(args))}
+    meta = {
+        "task": args.task,
+        "method": args.algo,
+        "mode": args.mode,
+        "seed": args.seed,
+        "config_file": str(_config_name(args)),
+    }
     return _run_training(args, trainer, meta)
 
 
@@ -276,23 +377,34 @@ def _train_mujoco(args: argparse.Namespace) -> int:
     if not args.env:
         raise UsageError("--task mujoco needs --env ID (a gymnasium MuJoCo env, e.g. HalfCheetah-v5)")
     if args.algo == "bc":
-        raise UsageError("--task mujoco: --algo bc is the mujoco bench's BC row "
-                         "(`mairl bench mujoco --methods BC`)")
+        raise UsageError(
+            "--task mujoco: --algo bc is the mujoco bench's BC row (`mairl bench mujoco --methods BC`)"
+        )
     cfg = mj.load_bench(args.config or "mujoco_scratch")
     if args.demos:
         cfg = dataclasses.replace(cfg, demos=Path(args.demos))
     if args.n_demos is not None:
         cfg = dataclasses.replace(cfg, n_demos=args.n_demos)
-    algo = dataclasses.replace(cfg.algo, state_only=args.mode == "s",
-                               **({"env_steps": args.env_steps} if args.env_steps is not None else {}))
+    algo = dataclasses.replace(
+        cfg.algo,
+        state_only=args.mode == "s",
+        **({"env_steps": args.env_steps} if args.env_steps is not None else {}),
+    )
     algo = with_overrides(algo, mj.trainer_overrides(cfg, args.algo, algo.state_only))
     cfg = dataclasses.replace(cfg, algo=algo)
     expert, _ = mj.expert_transitions(args.env, cfg, whole_episodes=args.algo == "gan-gcl")
     env = LocomotionVecEnv(args.env, algo.n_envs, seed=args.seed, horizon=cfg.horizon)
     trainer = AdversarialTrainer(args.algo, algo, env, expert, seed=args.seed)
-    meta = {"task": "mujoco", "env": args.env, "method": args.algo, "mode": args.mode,
-            "seed": args.seed, "config_file": str(args.config or "mujoco_scratch"),
-            "demos": str(mj.demo_path(cfg, args.env)), "n_demos": cfg.n_demos}
+    meta = {
+        "task": "mujoco",
+        "env": args.env,
+        "method": args.algo,
+        "mode": args.mode,
+        "seed": args.seed,
+        "config_file": str(args.config or "mujoco_scratch"),
+        "demos": str(mj.demo_path(cfg, args.env)),
+        "n_demos": cfg.n_demos,
+    }
     return _run_training(args, trainer, meta)
 
 
@@ -300,13 +412,21 @@ def _run_training(args: argparse.Namespace, trainer, meta: dict) -> int:
     """Train with progress, TensorBoard and checkpoints; say where everything went."""
     from .training import train_run
 
-    history = train_run(trainer, args.out, meta=meta, resume=args.resume,
-                        checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+    history = train_run(
+        trainer,
+        args.out,
+        meta=meta,
+        resume=args.resume,
+        checkpoint_every=args.checkpoint_every,
+        progress=not args.no_progress,
+    )
     last = history[-1] if history else {}
     succ = f"; last training success {last['env/success']:.2f}" if "env/success" in last else ""
-    print(f"trained {args.algo}({args.mode}) on {args.task}: {trainer.env_steps} env steps; "
-          f"last training-episode return {last.get('env/true_return', float('nan')):.2f}{succ}; "
-          f"checkpoint {Path(args.out) / 'checkpoint.pt'}; TensorBoard logs {Path(args.out) / 'tb'}")
+    print(
+        f"trained {args.algo}({args.mode}) on {args.task}: {trainer.env_steps} env steps; "
+        f"last training-episode return {last.get('env/true_return', float('nan')):.2f}{succ}; "
+        f"checkpoint {Path(args.out) / 'checkpoint.pt'}; TensorBoard logs {Path(args.out) / 'tb'}"
+    )
     return 0
 
 
@@ -317,13 +437,22 @@ def _train_robot(args: argparse.Namespace) -> int:
     from .training import policy_meta
 
     if not args.demos:
-        raise UsageError(f"--task {args.task} needs --demos DIR "
-                         f"(record them with `mairl demos --task {args.task} --out DIR`)")
+        raise UsageError(
+            f"--task {args.task} needs --demos DIR "
+            f"(record them with `mairl demos --task {args.task} --out DIR`)"
+        )
     exp, bench = ur5.load_bench(_config_name(args))  # the bench section: its rows' settings
     n = args.n_demos if args.n_demos is not None else exp.demos.n_demos
     expert = robot.load_robot_demos(args.demos, n, task=args.task)
-    meta = {"task": args.task, "method": args.algo, "mode": args.mode, "seed": args.seed,
-            "config_file": str(_config_name(args)), "demos": str(args.demos), "n_demos": n}
+    meta = {
+        "task": args.task,
+        "method": args.algo,
+        "mode": args.mode,
+        "seed": args.seed,
+        "config_file": str(_config_name(args)),
+        "demos": str(args.demos),
+        "n_demos": n,
+    }
     out = Path(args.out)
     if args.algo == "bc":
         ckpt = out / "checkpoint.pt"
@@ -332,13 +461,17 @@ def _train_robot(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         policy, state = robot.train_bc(exp, expert, args.seed)
         save_checkpoint(ckpt, state, **meta, **policy_meta(exp.algo, policy.policy))
-        print(f"trained bc on {args.task} from {n} demos in {time.perf_counter() - t0:.0f} s; "
-              f"checkpoint {ckpt}")
+        print(
+            f"trained bc on {args.task} from {n} demos in {time.perf_counter() - t0:.0f} s; checkpoint {ckpt}"
+        )
         return 0
-    overrides = {**ur5.trainer_overrides(bench, args.algo, args.mode == "s"),
-                 **({"env_steps": args.env_steps} if args.env_steps is not None else {})}
-    trainer = robot.make_robot_trainer(exp, args.algo, expert, args.seed, args.mode == "s", overrides,
-                                       task=args.task)
+    overrides = {
+        **ur5.trainer_overrides(bench, args.algo, args.mode == "s"),
+        **({"env_steps": args.env_steps} if args.env_steps is not None else {}),
+    }
+    trainer = robot.make_robot_trainer(
+        exp, args.algo, expert, args.seed, args.mode == "s", overrides, task=args.task
+    )
     return _run_training(args, trainer, meta)
 
 
@@ -368,33 +501,63 @@ def _eval(args: argparse.Namespace) -> int:
         from .envs.tasks import task_env_config
         from .robot import evaluate_robot
 
-        res = evaluate_robot(policy, episodes, seed, task=args.task,
-                             video=Path(args.out) / "episodes.gif" if args.video else None)
-        row = {"method": meta["method"].upper(), "mode": meta.get("mode"),
-               "env": f"UR5{args.task.capitalize()}-v0",
-               "seeds": 1, "policy": str(args.policy), "n_demos": meta.get("n_demos"), **res}
-        path = write_results(args.out, f"eval-{args.task}", [row], quick=False,
-                             wall_s=time.perf_counter() - t0)
+        res = evaluate_robot(
+            policy,
+            episodes,
+            seed,
+            task=args.task,
+            video=Path(args.out) / "episodes.gif" if args.video else None,
+        )
+        row = {
+            "method": meta["method"].upper(),
+            "mode": meta.get("mode"),
+            "env": f"UR5{args.task.capitalize()}-v0",
+            "seeds": 1,
+            "policy": str(args.policy),
+            "n_demos": meta.get("n_demos"),
+            **res,
+        }
+        path = write_results(
+            args.out, f"eval-{args.task}", [row], quick=False, wall_s=time.perf_counter() - t0
+        )
         steps = episodes * task_env_config(args.task).episode_steps
         rejected = res["safety_rejected_steps"]
-        print(f"{row['method']} on UR5 {args.task}, {episodes} episodes, seed {seed}: success "
-              f"{res['success_rate']:.2f}, final distance median {100 * res['final_distance_median']:.1f} cm"
-              f", safety: {res['safety_clipped_steps']} of {steps} steps clipped"
-              + (f", {rejected} of {steps} steps rejected (NaN/inf or malformed actions: the arm "
-                 f"held)" if rejected else "")
-              + (f", suction command rejected in {res['suction_rejected_steps']} steps"
-                 if res.get("suction_rejected_steps") else "")
-              + f" -> {path}" + (f"; video {res['video']}" if "video" in res else ""))
+        print(
+            f"{row['method']} on UR5 {args.task}, {episodes} episodes, seed {seed}: success "
+            f"{res['success_rate']:.2f}, final distance median {100 * res['final_distance_median']:.1f} cm"
+            f", safety: {res['safety_clipped_steps']} of {steps} steps clipped"
+            + (
+                f", {rejected} of {steps} steps rejected (NaN/inf or malformed actions: the arm held)"
+                if rejected
+                else ""
+            )
+            + (
+                f", suction command rejected in {res['suction_rejected_steps']} steps"
+                if res.get("suction_rejected_steps")
+                else ""
+            )
+            + f" -> {path}"
+            + (f"; video {res['video']}" if "video" in res else "")
+        )
         return 0
     returns = evaluate_gridworld_policy(policy, _config_name(args), episodes, seed)
-    row = {"method": meta["method"].upper(), "mode": meta.get("mode"), "env": "GridWorld",
-           "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
-           "episodes": episodes, "seeds": 1, "eval_seed": seed,
-           "returns": returns.tolist(), "policy": str(args.policy)}
-    path = write_results(args.out, "eval-gridworld", [row], quick=False,
-                         wall_s=time.perf_counter() - t0)
-    print(f"{row['method']}({row['mode']}) on GridWorld, {episodes} episodes, seed {seed}: "
-          f"return {row['return_mean']:.2f} ± {row['return_std']:.2f}  -> {path}")
+    row = {
+        "method": meta["method"].upper(),
+        "mode": meta.get("mode"),
+        "env": "GridWorld",
+        "return_mean": float(np.mean(returns)),
+        "return_std": float(np.std(returns)),
+        "episodes": episodes,
+        "seeds": 1,
+        "eval_seed": seed,
+        "returns": returns.tolist(),
+        "policy": str(args.policy),
+    }
+    path = write_results(args.out, "eval-gridworld", [row], quick=False, wall_s=time.perf_counter() - t0)
+    print(
+        f"{row['method']}({row['mode']}) on GridWorld, {episodes} episodes, seed {seed}: "
+        f"return {row['return_mean']:.2f} ± {row['return_std']:.2f}  -> {path}"
+    )
     return 0
 
 
@@ -402,8 +565,10 @@ def _demos(args: argparse.Namespace) -> int:
     from .data.operator import generate_demos
 
     stats = generate_demos(args.out, args.n, args.seed, task=args.task, progress=not args.no_progress)
-    print(f"wrote {stats['episodes']} {args.task} demos as MCAP bags in {args.out} "
-          f"({stats['attempts']} attempts, scripted-operator success {stats['success_rate']:.2f})")
+    print(
+        f"wrote {stats['episodes']} {args.task} demos as MCAP bags in {args.out} "
+        f"({stats['attempts']} attempts, scripted-operator success {stats['success_rate']:.2f})"
+    )
     return 0
 
 
@@ -420,8 +585,10 @@ def _data(args: argparse.Namespace) -> int:
         for line in problems:
             print(line)
         n = len(list(tools.list_bags(args.dataset)))
-        print(f"{args.dataset}: {n} episodes, " + (f"{len(problems)} problems" if problems else "valid"),
-              file=sys.stderr)
+        print(
+            f"{args.dataset}: {n} episodes, " + (f"{len(problems)} problems" if problems else "valid"),
+            file=sys.stderr,
+        )
         return 1 if problems else 0
     if args.data_cmd == "delete-episode":
         bag, left = tools.delete_episode(args.dataset, args.episode)
@@ -450,41 +617,75 @@ def _demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     exp = robot.load_robot_experiment(args.config)
     demo_dir = out / "demos"
-    print(f"mairl demo: UR5 reach in MuJoCo -> {out}\n[1/4] {exp.demos.n_demos} scripted-operator "
-          f"demos through the teleop path (rosbag2 MCAP) in {demo_dir}", flush=True)
+    print(
+        f"mairl demo: UR5 reach in MuJoCo -> {out}\n[1/4] {exp.demos.n_demos} scripted-operator "
+        f"demos through the teleop path (rosbag2 MCAP) in {demo_dir}",
+        flush=True,
+    )
     if not any(demo_dir.glob("episode_*")):
-        generate_demos(demo_dir, exp.demos.n_demos, exp.demos.seed, task="reach",
-                       progress=not args.no_progress)
+        generate_demos(
+            demo_dir, exp.demos.n_demos, exp.demos.seed, task="reach", progress=not args.no_progress
+        )
     expert = robot.load_robot_demos(demo_dir, exp.demos.n_demos)
     algo, state_only = METHOD_SPECS["MAIRL"]
-    print(f"[2/4] MAIRL training, {exp.algo.env_steps} env steps (checkpoints, TensorBoard: "
-          f"{out / 'mairl'})", flush=True)
+    print(
+        f"[2/4] MAIRL training, {exp.algo.env_steps} env steps (checkpoints, TensorBoard: {out / 'mairl'})",
+        flush=True,
+    )
     trainer = robot.make_robot_trainer(exp, algo, expert, args.seed, state_only)
-    meta = {"task": "reach", "method": algo, "mode": "s" if state_only else "s,a", "seed": args.seed,
-            "config_file": str(args.config), "demos": str(demo_dir), "n_demos": exp.demos.n_demos}
+    meta = {
+        "task": "reach",
+        "method": algo,
+        "mode": "s" if state_only else "s,a",
+        "seed": args.seed,
+        "config_file": str(args.config),
+        "demos": str(demo_dir),
+        "n_demos": exp.demos.n_demos,
+    }
     train_run(trainer, out / "mairl", meta=meta, resume=True, progress=not args.no_progress)
     print("[3/4] behaviour cloning on the same demos, for comparison", flush=True)
     bc_policy, bc_state = robot.train_bc(exp, expert, args.seed)
-    save_checkpoint(out / "bc" / "checkpoint.pt", bc_state, **{**meta, "method": "bc", "mode": "s"},
-                    **policy_meta(exp.algo, bc_policy.policy))
+    save_checkpoint(
+        out / "bc" / "checkpoint.pt",
+        bc_state,
+        **{**meta, "method": "bc", "mode": "s"},
+        **policy_meta(exp.algo, bc_policy.policy),
+    )
     ev = exp.eval
-    print(f"[4/4] testing both on {ev.episodes} episodes with unseen targets (seed {ev.seed}+i)",
-          flush=True)
+    print(f"[4/4] testing both on {ev.episodes} episodes with unseen targets (seed {ev.seed}+i)", flush=True)
     rows = []
-    for name, policy, video in (("MAIRL", trainer.deployable_policy(), out / "mairl_episodes.gif"),
-                                ("BC", bc_policy, None)):
+    for name, policy, video in (
+        ("MAIRL", trainer.deployable_policy(), out / "mairl_episodes.gif"),
+        ("BC", bc_policy, None),
+    ):
         res = robot.evaluate_robot(policy, ev.episodes, ev.seed, video=video)
-        rows.append({"method": name, "env": "UR5Reach-v0", "seeds": 1, "seed": args.seed,
-                     "env_steps": trainer.env_steps if name == "MAIRL" else 0,
-                     "n_demos": exp.demos.n_demos, **res})
+        rows.append(
+            {
+                "method": name,
+                "env": "UR5Reach-v0",
+                "seeds": 1,
+                "seed": args.seed,
+                "env_steps": trainer.env_steps if name == "MAIRL" else 0,
+                "n_demos": exp.demos.n_demos,
+                **res,
+            }
+        )
     wall = time.perf_counter() - t0
-    path = write_results(out, "demo-ur5-reach", rows, quick=False, wall_s=wall,
-                         commit_at_start=args.commit_at_start,
-                         evaluation="the last MAIRL policy (no checkpoint selection), mean action")
+    path = write_results(
+        out,
+        "demo-ur5-reach",
+        rows,
+        quick=False,
+        wall_s=wall,
+        commit_at_start=args.commit_at_start,
+        evaluation="the last MAIRL policy (no checkpoint selection), mean action",
+    )
     print()
     for r in rows:
-        print(f"{r['method']:<6} success {r['success_rate']:.2f}   final distance median "
-              f"{100 * r['final_distance_median']:.1f} cm")
+        print(
+            f"{r['method']:<6} success {r['success_rate']:.2f}   final distance median "
+            f"{100 * r['final_distance_median']:.1f} cm"
+        )
     print(f"\nresults: {path}  video: {rows[0].get('video')}  ({wall:.0f} s)")
     return 0
 
@@ -508,21 +709,52 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, env_steps=args.env_steps))
     if args.quick:  # a smoke test: figures from it are labelled quick and never quoted
         cfg = dataclasses.replace(
-            cfg, seeds=1, n_demos=2, bc_steps=20, eval_every=1, curve_episodes=1, test_episodes=1,
-            horizon=100, algo=dataclasses.replace(cfg.algo, env_steps=200, model_steps=2,
-                                                  policy_steps=2, disc_steps=2, rollout_batch=16,
-                                                  batch_size=64, ppo_epochs=1, disc_warmup_iters=0,
-                                                  bc_init_steps=min(cfg.algo.bc_init_steps, 20)))
+            cfg,
+            seeds=1,
+            n_demos=2,
+            bc_steps=20,
+            eval_every=1,
+            curve_episodes=1,
+            test_episodes=1,
+            horizon=100,
+            algo=dataclasses.replace(
+                cfg.algo,
+                env_steps=200,
+                model_steps=2,
+                policy_steps=2,
+                disc_steps=2,
+                rollout_batch=16,
+                batch_size=64,
+                ppo_epochs=1,
+                disc_warmup_iters=0,
+                bc_init_steps=min(cfg.algo.bc_init_steps, 20),
+            ),
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"{args.env} benchmark: {', '.join(cfg.methods) or 'none of ours'}"
-          + (" + imitation's GAIL, AIRL" if args.peer else "") + f"; {cfg.seeds} seeds; "
-          f"{cfg.algo.env_steps} env steps per run; {cfg.n_demos} demos from {mj.demo_path(cfg, args.env)}"
-          + (" (resuming)" if args.resume else "") + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
+    print(
+        f"{args.env} benchmark: {', '.join(cfg.methods) or 'none of ours'}"
+        + (" + imitation's GAIL, AIRL" if args.peer else "")
+        + f"; {cfg.seeds} seeds; "
+        f"{cfg.algo.env_steps} env steps per run; {cfg.n_demos} demos from {mj.demo_path(cfg, args.env)}"
+        + (" (resuming)" if args.resume else "")
+        + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
+        flush=True,
+    )
     t0 = time.perf_counter()
-    runs = mj.run_benchmark(cfg, args.env, workers=args.workers, progress=not args.no_progress,
-                            seed=args.seed, work_dir=out / "runs", resume=args.resume
-                            ) if cfg.methods else []
+    runs = (
+        mj.run_benchmark(
+            cfg,
+            args.env,
+            workers=args.workers,
+            progress=not args.no_progress,
+            seed=args.seed,
+            work_dir=out / "runs",
+            resume=args.resume,
+        )
+        if cfg.methods
+        else []
+    )
     expert = mj.expert_run(cfg, args.env)  # the demonstrator on the same held-out episodes
     runs = ([expert] if expert else []) + runs
     (out / "runs.json").write_text(json.dumps(runs) + "\n")  # kept if the peers fail
@@ -531,10 +763,19 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
         from .benchmarks import peer
 
         try:
-            runs += peer.run_peers(args.env, mj.demo_path(cfg, args.env), cfg.n_demos,
-                                   cfg.algo.env_steps, list(range(args.seed, args.seed + cfg.seeds)),
-                                   out / "peer", args.workers, cfg.curve_episodes, cfg.test_episodes,
-                                   mj.CURVE_SEED, mj.TEST_SEED)
+            runs += peer.run_peers(
+                args.env,
+                mj.demo_path(cfg, args.env),
+                cfg.n_demos,
+                cfg.algo.env_steps,
+                list(range(args.seed, args.seed + cfg.seeds)),
+                out / "peer",
+                args.workers,
+                cfg.curve_episodes,
+                cfg.test_episodes,
+                mj.CURVE_SEED,
+                mj.TEST_SEED,
+            )
             cfg = dataclasses.replace(cfg, methods=[*cfg.methods, *peer.PEERS])
         except peer.PeerError as exc:  # our rows are still written below
             peer_error = exc
@@ -543,12 +784,20 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
     (out / "runs.json").write_text(json.dumps(runs) + "\n")
     plot = mj.plot_curves(runs, out / "learning_curves.png", args.env)
     config = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-    code = _finish_bench(args, out, f"mujoco-{args.env}", rows, mj.format_table(rows), wall,
-                         [plot], config=config, base_seed=args.seed,
-                         evaluation=f"{cfg.test_episodes} held-out episodes per seed (reset seeds "
-                                    f"{mj.TEST_SEED}+), deterministic policy; selection: "
-                                    f"{mj.SELECTION_RULE}"
-                                    + ("; imitation rows on the v4 envs" if args.peer else ""))
+    code = _finish_bench(
+        args,
+        out,
+        f"mujoco-{args.env}",
+        rows,
+        mj.format_table(rows),
+        wall,
+        [plot],
+        config=config,
+        base_seed=args.seed,
+        evaluation=f"{cfg.test_episodes} held-out episodes per seed (reset seeds "
+        f"{mj.TEST_SEED}+), deterministic policy; selection: "
+        f"{mj.SELECTION_RULE}" + ("; imitation rows on the v4 envs" if args.peer else ""),
+    )
     if peer_error is not None:
         print(f"mairl: error: the imitation peer rows are missing: {peer_error}", file=sys.stderr)
         return 2
@@ -567,25 +816,52 @@ def _bench_rl(args: argparse.Namespace) -> int:
     if args.env_steps is not None:
         cfg = dataclasses.replace(cfg, env_steps=args.env_steps)
     if args.quick:  # a smoke test: figures from it are labelled quick and never quoted
-        cfg = dataclasses.replace(cfg, seeds=1, env_steps=1000, learning_starts=500, eval_every=500,
-                                  test_episodes=1, checkpoint_every=500,
-                                  svg=dataclasses.replace(cfg.svg, model_warmup=500))
+        cfg = dataclasses.replace(
+            cfg,
+            seeds=1,
+            env_steps=1000,
+            learning_starts=500,
+            eval_every=500,
+            test_episodes=1,
+            checkpoint_every=500,
+            svg=dataclasses.replace(cfg.svg, model_warmup=500),
+        )
     out = Path(args.out)
-    print(f"{args.env}, true reward: {', '.join(cfg.methods)}; {cfg.seeds} seeds; {cfg.env_steps} "
-          f"env steps per run" + (" (resuming)" if args.resume else "")
-          + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
+    print(
+        f"{args.env}, true reward: {', '.join(cfg.methods)}; {cfg.seeds} seeds; {cfg.env_steps} "
+        f"env steps per run"
+        + (" (resuming)" if args.resume else "")
+        + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
+        flush=True,
+    )
     t0 = time.perf_counter()
-    runs = rl.run_benchmark(cfg, args.env, out, workers=args.workers,
-                            progress=not args.no_progress, seed=args.seed, resume=args.resume)
+    runs = rl.run_benchmark(
+        cfg,
+        args.env,
+        out,
+        workers=args.workers,
+        progress=not args.no_progress,
+        seed=args.seed,
+        resume=args.resume,
+    )
     rows = rl.summarise(cfg, runs, args.env)
     wall = time.perf_counter() - t0
     (out / "runs.json").write_text(json.dumps(runs) + "\n")
     plot = rl.plot_curves(runs, out / "learning_curves.png", args.env)
     config = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-    return _finish_bench(args, out, f"rl-{args.env}", rows, rl.format_table(rows), wall, [plot],
-                         config=config, base_seed=args.seed,
-                         evaluation=f"every {cfg.eval_every} env steps, {cfg.test_episodes} held-out "
-                                    f"episodes (reset seeds {rl.TEST_SEED}+), deterministic policy")
+    return _finish_bench(
+        args,
+        out,
+        f"rl-{args.env}",
+        rows,
+        rl.format_table(rows),
+        wall,
+        [plot],
+        config=config,
+        base_seed=args.seed,
+        evaluation=f"every {cfg.eval_every} env steps, {cfg.test_episodes} held-out "
+        f"episodes (reset seeds {rl.TEST_SEED}+), deterministic policy",
+    )
 
 
 def _bench_dynamics(args: argparse.Namespace) -> int:
@@ -613,77 +889,121 @@ def _bench_dynamics(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, seeds=1, steps=min(cfg.steps, 60), episodes=4, max_starts=200)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"dynamics benchmark: {', '.join(cfg.models)} on {', '.join(cfg.envs)}; {cfg.seeds} seeds, "
-          f"{cfg.steps} Adam steps each; attention blocks: {cfg.attention_blocks}"
-          + (" [QUICK: smoke-test config, not a result]" if args.quick else ""), flush=True)
+    print(
+        f"dynamics benchmark: {', '.join(cfg.models)} on {', '.join(cfg.envs)}; {cfg.seeds} seeds, "
+        f"{cfg.steps} Adam steps each; attention blocks: {cfg.attention_blocks}"
+        + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
+        flush=True,
+    )
     t0 = time.perf_counter()
     runs = dyn.run_benchmark(cfg, out / "work", workers=args.workers, progress=not args.no_progress)
     rows = dyn.summarise(cfg, runs)
     wall = time.perf_counter() - t0
     (out / "runs.json").write_text(json.dumps(runs) + "\n")
     plot = dyn.plot_errors(rows, out / "kstep_errors.png", cfg.horizons)
-    return _finish_bench(args, out, "dynamics", rows, dyn.format_table(rows, cfg.horizons), wall,
-                         [plot], config={**dataclasses.asdict(cfg), "demo_dir": str(cfg.demo_dir)},
-                         evaluation="open-loop k-step squared error on held-out expert episodes "
-                                    "(last 20 % of each env's episodes), normalised state units")
+    return _finish_bench(
+        args,
+        out,
+        "dynamics",
+        rows,
+        dyn.format_table(rows, cfg.horizons),
+        wall,
+        [plot],
+        config={**dataclasses.asdict(cfg), "demo_dir": str(cfg.demo_dir)},
+        evaluation="open-loop k-step squared error on held-out expert episodes "
+        "(last 20 % of each env's episodes), normalised state units",
+    )
 
 
 def _expert(args: argparse.Namespace) -> int:
     from . import experts
 
     if args.expert_cmd == "train":
-        rec = experts.train_expert(args.env, args.out, args.steps, seed=args.seed,
-                                   eval_every=args.eval_every, progress=not args.no_progress,
-                                   resume=args.resume, stop_after=args.stop_after)
+        rec = experts.train_expert(
+            args.env,
+            args.out,
+            args.steps,
+            seed=args.seed,
+            eval_every=args.eval_every,
+            progress=not args.no_progress,
+            resume=args.resume,
+            stop_after=args.stop_after,
+        )
         if args.stop_after is not None:
-            print(f"SAC expert for {args.env}: stopped at {args.stop_after} env steps "
-                  f"({rec['wall_s']:.0f} s in all), best training-seed evaluation "
-                  f"{rec['eval_return_mean']:.0f}; continue with the same command and --resume")
+            print(
+                f"SAC expert for {args.env}: stopped at {args.stop_after} env steps "
+                f"({rec['wall_s']:.0f} s in all), best training-seed evaluation "
+                f"{rec['eval_return_mean']:.0f}; continue with the same command and --resume"
+            )
             return 0
-        print(f"SAC expert for {args.env}: {args.steps} env steps in {rec['wall_s']:.0f} s; "
-              f"return {rec['eval_return_mean']:.0f} +- {rec['eval_return_std']:.0f} over "
-              f"{rec['eval_episodes']} held-out episodes -> {args.out}")
+        print(
+            f"SAC expert for {args.env}: {args.steps} env steps in {rec['wall_s']:.0f} s; "
+            f"return {rec['eval_return_mean']:.0f} +- {rec['eval_return_std']:.0f} over "
+            f"{rec['eval_episodes']} held-out episodes -> {args.out}"
+        )
         return 0
-    res = experts.sample_demos(args.expert, args.env, args.n, args.seed, args.out,
-                               progress=not args.no_progress)
-    print(f"{res['episodes']} {args.env} demos, return {res['return_mean']:.0f} +- "
-          f"{res['return_std']:.0f}, {res['steps']} steps -> {res['path']}")
+    res = experts.sample_demos(
+        args.expert, args.env, args.n, args.seed, args.out, progress=not args.no_progress
+    )
+    print(
+        f"{res['episodes']} {args.env} demos, return {res['return_mean']:.0f} +- "
+        f"{res['return_std']:.0f}, {res['steps']} steps -> {res['path']}"
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .training import ALGOS, TASKS
 
-    p = Parser(prog="mairl", description="MAIRL: model-based adversarial inverse RL "
-                                "with a self-attention dynamics model.", epilog=EXAMPLES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(
+        prog="mairl",
+        description="MAIRL: model-based adversarial inverse RL with a self-attention dynamics model.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def common(sp, out_default=None, config_default="gridworld"):
-        sp.add_argument("--config", default=config_default,
-                        help="experiment YAML: a path, or a name under config/ "
-                             f"(default: {config_default or 'by --task: gridworld, reach_train, grasp_train'})")
-        sp.add_argument("--out", default=out_default, required=out_default is None,
-                        help="output directory")
+        sp.add_argument(
+            "--config",
+            default=config_default,
+            help="experiment YAML: a path, or a name under config/ "
+            f"(default: {config_default or 'by --task: gridworld, reach_train, grasp_train'})",
+        )
+        sp.add_argument("--out", default=out_default, required=out_default is None, help="output directory")
         sp.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     def threads_arg(sp):
-        sp.add_argument("--threads", type=count_arg, default=None,
-                        help="torch threads per run (default: the cores shared among the runs "
-                             "going at once; give 1 when other processes share the machine)")
+        sp.add_argument(
+            "--threads",
+            type=count_arg,
+            default=None,
+            help="torch threads per run (default: the cores shared among the runs "
+            "going at once; give 1 when other processes share the machine)",
+        )
 
-    def seeded_runs(sp, seed_help="base seed; runs use S, S+1, ... (default 0)",
-                    quick_help="tiny smoke-test config; not a result"):
+    def seeded_runs(
+        sp,
+        seed_help="base seed; runs use S, S+1, ... (default 0)",
+        quick_help="tiny smoke-test config; not a result",
+    ):
         """The arguments every multi-seed benchmark shares."""
         sp.add_argument("--seed", type=seed_arg, default=0, help=seed_help)
-        sp.add_argument("--seeds", type=count_arg, default=None, help="number of seeds (default: from the config)")
+        sp.add_argument(
+            "--seeds", type=count_arg, default=None, help="number of seeds (default: from the config)"
+        )
         sp.add_argument("--quick", action="store_true", help=quick_help)
-        sp.add_argument("--workers", type=count_arg, default=None, help="parallel processes (default: all cores)")
+        sp.add_argument(
+            "--workers", type=count_arg, default=None, help="parallel processes (default: all cores)"
+        )
         threads_arg(sp)
 
-    d = sub.add_parser("demo", help="the reach pipeline in-process: demos, MAIRL and BC training, "
-                                    "evaluation -> runs/demo (`make demo` / mairl-ros-demo: the "
-                                    "same through ROS 2)")
+    d = sub.add_parser(
+        "demo",
+        help="the reach pipeline in-process: demos, MAIRL and BC training, "
+        "evaluation -> runs/demo (`make demo` / mairl-ros-demo: the "
+        "same through ROS 2)",
+    )
     common(d, "runs/demo", config_default="reach_train")
     d.add_argument("--seed", type=seed_arg, default=0)
     d.set_defaults(func=_demo)
@@ -696,20 +1016,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=_demos)
 
-    da = sub.add_parser("data", help="demo datasets (directories of MCAP bags): info, validate, "
-                                     "delete-episode, merge")
+    da = sub.add_parser(
+        "data", help="demo datasets (directories of MCAP bags): info, validate, delete-episode, merge"
+    )
     dasub = da.add_subparsers(dest="data_cmd", required=True)
     di = dasub.add_parser("info", help="episodes, steps, topics, success and operator per bag")
     di.add_argument("dataset", help="dataset directory (episode bags)")
     di.add_argument("--json", action="store_true", help="print the full record as JSON")
-    dv = dasub.add_parser("validate", help="check every bag as a trainer reads it; exit 1 and "
-                                           "one line per problem when it is not sound")
+    dv = dasub.add_parser(
+        "validate",
+        help="check every bag as a trainer reads it; exit 1 and one line per problem when it is not sound",
+    )
     dv.add_argument("dataset", help="dataset directory (episode bags)")
     dd = dasub.add_parser("delete-episode", help="remove one episode bag from a dataset")
     dd.add_argument("dataset", help="dataset directory (episode bags)")
     dd.add_argument("episode", help="its name (episode_003) or index (3)")
-    dm = dasub.add_parser("merge", help="copy the bags of several datasets into a new one, "
-                                        "renumbered; every bag is checked first")
+    dm = dasub.add_parser(
+        "merge",
+        help="copy the bags of several datasets into a new one, renumbered; every bag is checked first",
+    )
     dm.add_argument("sources", nargs="+", help="dataset directories, in order")
     dm.add_argument("--out", required=True, help="the new dataset directory")
     for sp in (di, dv, dd, dm):
@@ -717,18 +1042,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("expert", help="HalfCheetah/Ant experts (SAC) and their demos (Table II)")
     exsub = ex.add_subparsers(dest="expert_cmd", required=True)
-    et = exsub.add_parser("train", help="train a SAC expert on the true reward; writes the "
-                                        "actor (safetensors) and expert.json to OUT")
+    et = exsub.add_parser(
+        "train",
+        help="train a SAC expert on the true reward; writes the actor (safetensors) and expert.json to OUT",
+    )
     et.add_argument("--env", required=True, choices=["HalfCheetah-v5", "Ant-v5"])
     et.add_argument("--steps", type=count_arg, default=300_000, help="env steps (default 300000)")
-    et.add_argument("--eval-every", type=count_arg, default=25_000,
-                    help="env steps between evaluations; the best evaluated actor is kept")
-    et.add_argument("--resume", action="store_true",
-                    help="continue the interrupted run in OUT (its SAC state is saved to "
-                         "OUT/training_state at every evaluation, and deleted when a run finishes)")
-    et.add_argument("--stop-after", type=count_arg, default=None, metavar="N",
-                    help="stop at N env steps (a multiple of --eval-every), keeping the state "
-                         "for --resume: a long run in pieces")
+    et.add_argument(
+        "--eval-every",
+        type=count_arg,
+        default=25_000,
+        help="env steps between evaluations; the best evaluated actor is kept",
+    )
+    et.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in OUT (its SAC state is saved to "
+        "OUT/training_state at every evaluation, and deleted when a run finishes)",
+    )
+    et.add_argument(
+        "--stop-after",
+        type=count_arg,
+        default=None,
+        metavar="N",
+        help="stop at N env steps (a multiple of --eval-every), keeping the state "
+        "for --resume: a long run in pieces",
+    )
     et.add_argument("--seed", type=seed_arg, default=0)
     et.add_argument("--out", required=True, help="expert directory")
     et.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -749,101 +1088,163 @@ def build_parser() -> argparse.ArgumentParser:
     seeded_runs(g, quick_help="reduced smoke-test config (2 seeds, 3200 env steps); not a result")
     g.set_defaults(func=_bench_gridworld)
 
-    u = bsub.add_parser("ur5", help="Table III in sim: Expert, Random, BC, GAIL, AIRL, MGAIL, MAIRL "
-                                    "on UR5 reach or grasp")
+    u = bsub.add_parser(
+        "ur5", help="Table III in sim: Expert, Random, BC, GAIL, AIRL, MGAIL, MAIRL on UR5 reach or grasp"
+    )
     common(u, config_default=None)
     u.add_argument("--task", choices=["reach", "grasp"], default="reach")
-    u.add_argument("--demos", default=None,
-                   help="demo bags (default: generate OUT/demos with the config's demos.seed)")
+    u.add_argument(
+        "--demos", default=None, help="demo bags (default: generate OUT/demos with the config's demos.seed)"
+    )
     seeded_runs(u)
-    u.add_argument("--n-demos", type=count_arg, default=None,
-                   help="train on the first N demos (default: from the config); the demo-count sweep")
+    u.add_argument(
+        "--n-demos",
+        type=count_arg,
+        default=None,
+        help="train on the first N demos (default: from the config); the demo-count sweep",
+    )
     u.add_argument("--methods", default=None, help="comma-separated subset, e.g. BC,MAIRL")
-    u.add_argument("--publish", default=None, metavar="DIR",
-                   help="also copy MAIRL's checkpoint of the base seed to DIR/TASK_mairl.pt "
-                        "(bench/checkpoints/ holds the ones RESULTS.md quotes)")
+    u.add_argument(
+        "--publish",
+        default=None,
+        metavar="DIR",
+        help="also copy MAIRL's checkpoint of the base seed to DIR/TASK_mairl.pt "
+        "(bench/checkpoints/ holds the ones RESULTS.md quotes)",
+    )
     u.set_defaults(func=_bench_ur5)
 
-    x = bsub.add_parser("transfer", help="reward transfer: frozen learned rewards train new policies "
-                                         "on a changed robot, beside the policies moved unchanged")
+    x = bsub.add_parser(
+        "transfer",
+        help="reward transfer: frozen learned rewards train new policies "
+        "on a changed robot, beside the policies moved unchanged",
+    )
     common(x, config_default=None)
     x.add_argument("--task", choices=["reach"], default="reach")
-    x.add_argument("--source", required=True,
-                   help="output directory of a `mairl bench ur5` run (its checkpoints/)")
-    x.add_argument("--env-config", default="ur5_reach_changed",
-                   help="env YAML of the changed robot (default: ur5_reach_changed)")
-    x.add_argument("--rows", default=None, help="comma-separated, of: Expert, BC moved, MAIRL moved, "
-                   "MAIRL reward, GAIL reward (the default set), MAIRL(s) moved, MAIRL(s) reward, "
-                   "True reward (reach's own reward: a control for the learner)")
+    x.add_argument(
+        "--source", required=True, help="output directory of a `mairl bench ur5` run (its checkpoints/)"
+    )
+    x.add_argument(
+        "--env-config",
+        default="ur5_reach_changed",
+        help="env YAML of the changed robot (default: ur5_reach_changed)",
+    )
+    x.add_argument(
+        "--rows",
+        default=None,
+        help="comma-separated, of: Expert, BC moved, MAIRL moved, "
+        "MAIRL reward, GAIL reward (the default set), MAIRL(s) moved, MAIRL(s) reward, "
+        "True reward (reach's own reward: a control for the learner)",
+    )
     seeded_runs(x, seed_help="base seed; runs use S, S+1, ... and the source's checkpoints of those seeds")
     x.set_defaults(func=_bench_transfer)
 
-    mjp = bsub.add_parser("mujoco", help="Table II: MAIRL (attention/GRU/MLP models), AIRL, GAIL, "
-                                         "GAN-GCL, MGAIL, BC on HalfCheetah-v5 or Ant-v5")
+    mjp = bsub.add_parser(
+        "mujoco",
+        help="Table II: MAIRL (attention/GRU/MLP models), AIRL, GAIL, "
+        "GAN-GCL, MGAIL, BC on HalfCheetah-v5 or Ant-v5",
+    )
     common(mjp, config_default="mujoco_train")
-    mjp.add_argument("--env", required=True,
-                     help="HalfCheetah-v5 or Ant-v5 (committed demos), or any gymnasium MuJoCo env "
-                          "id with --demos")
-    mjp.add_argument("--demos", default=None,
-                     help="a demos .npz: arrays obs, acts, next_obs (episodes x steps x dim, or flat "
-                          "with episode_lengths), optional returns (README, 'Your own demos')")
-    mjp.add_argument("--methods", default=None,
-                     help="comma-separated subset, e.g. 'MAIRL (s,a),BC'; '' for none (peers only)")
-    mjp.add_argument("--peer", choices=["imitation"], default=None,
-                     help="also run the imitation library's GAIL and AIRL (v4 envs, its own venv "
-                          ".peer-venv, built on first use) on the same demos and budget")
-    mjp.add_argument("--demo-dir", default=None,
-                     help="where ENV.npz demos are (default: bench/demos of this checkout)")
+    mjp.add_argument(
+        "--env",
+        required=True,
+        help="HalfCheetah-v5 or Ant-v5 (committed demos), or any gymnasium MuJoCo env id with --demos",
+    )
+    mjp.add_argument(
+        "--demos",
+        default=None,
+        help="a demos .npz: arrays obs, acts, next_obs (episodes x steps x dim, or flat "
+        "with episode_lengths), optional returns (README, 'Your own demos')",
+    )
+    mjp.add_argument(
+        "--methods",
+        default=None,
+        help="comma-separated subset, e.g. 'MAIRL (s,a),BC'; '' for none (peers only)",
+    )
+    mjp.add_argument(
+        "--peer",
+        choices=["imitation"],
+        default=None,
+        help="also run the imitation library's GAIL and AIRL (v4 envs, its own venv "
+        ".peer-venv, built on first use) on the same demos and budget",
+    )
+    mjp.add_argument(
+        "--demo-dir", default=None, help="where ENV.npz demos are (default: bench/demos of this checkout)"
+    )
     seeded_runs(mjp)
     mjp.add_argument("--env-steps", type=count_arg, default=None, help="budget (default: config)")
-    mjp.add_argument("--resume", action="store_true",
-                     help="skip our runs already finished in --out/runs and continue the others from "
-                          "their checkpoints (exactly); the imitation peers restart")
+    mjp.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip our runs already finished in --out/runs and continue the others from "
+        "their checkpoints (exactly); the imitation peers restart",
+    )
     mjp.set_defaults(func=_bench_mujoco)
 
-    rlp = bsub.add_parser("rl", help="our policy learner, SVG(H), on a task's TRUE reward beside "
-                                     "stable-baselines3's SAC (learning curves, returns at 100k/300k)")
+    rlp = bsub.add_parser(
+        "rl",
+        help="our policy learner, SVG(H), on a task's TRUE reward beside "
+        "stable-baselines3's SAC (learning curves, returns at 100k/300k)",
+    )
     common(rlp, config_default="rl")
     rlp.add_argument("--env", required=True, help="a gymnasium env id, e.g. HalfCheetah-v5")
-    rlp.add_argument("--methods", default=None,
-                     help="comma-separated subset, e.g. 'SVG(0),SVG(1)' (default: the config's)")
+    rlp.add_argument(
+        "--methods", default=None, help="comma-separated subset, e.g. 'SVG(0),SVG(1)' (default: the config's)"
+    )
     seeded_runs(rlp)
     rlp.add_argument("--env-steps", type=count_arg, default=None, help="budget (default: config)")
-    rlp.add_argument("--resume", action="store_true",
-                     help="skip runs already finished in --out and continue ours from checkpoints")
+    rlp.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip runs already finished in --out and continue ours from checkpoints",
+    )
     rlp.set_defaults(func=_bench_rl)
 
-    dy = bsub.add_parser("dynamics", help="attention vs GRU vs MLP dynamics models: open-loop "
-                                          "k-step error on held-out episodes, and cost")
+    dy = bsub.add_parser(
+        "dynamics",
+        help="attention vs GRU vs MLP dynamics models: open-loop k-step error on held-out episodes, and cost",
+    )
     dy.add_argument("--out", required=True, help="output directory")
-    dy.add_argument("--envs", default=None,
-                    help="comma-separated (default: HalfCheetah-v5,Ant-v5,UR5Reach-v0)")
-    dy.add_argument("--models", default=None,
-                    help="comma-separated (default: attention,gru,mlp)")
-    dy.add_argument("--demo-dir", default=None,
-                    help="where ENV.npz demos are (default: bench/demos of this checkout)")
+    dy.add_argument(
+        "--envs", default=None, help="comma-separated (default: HalfCheetah-v5,Ant-v5,UR5Reach-v0)"
+    )
+    dy.add_argument("--models", default=None, help="comma-separated (default: attention,gru,mlp)")
+    dy.add_argument(
+        "--demo-dir", default=None, help="where ENV.npz demos are (default: bench/demos of this checkout)"
+    )
     dy.add_argument("--steps", type=count_arg, default=None, help="Adam steps per model (default 5000)")
     dy.add_argument("--seeds", type=count_arg, default=None, help="seeds per model (default 3)")
-    dy.add_argument("--attention-blocks", type=non_negative_arg, default=None,
-                    help="the attention model's Transformer-decoder blocks (default 2; 0: eq. 13's "
-                         "single attention)")
+    dy.add_argument(
+        "--attention-blocks",
+        type=non_negative_arg,
+        default=None,
+        help="the attention model's Transformer-decoder blocks (default 2; 0: eq. 13's single attention)",
+    )
     dy.add_argument("--quick", action="store_true", help="tiny smoke-test config; not a result")
     dy.add_argument("--workers", type=count_arg, default=None, help="parallel processes (default: all cores)")
     threads_arg(dy)
     dy.add_argument("--no-progress", action="store_true", help="no progress bars")
     dy.set_defaults(func=_bench_dynamics)
 
-    lat = bsub.add_parser("latency", add_help=False,
-                          help="policy server + safety node over DDS (loopback): latency p50/p99/max "
-                               "and missed periods at 125 and 500 Hz (options: mairl bench latency -h)")
+    lat = bsub.add_parser(
+        "latency",
+        add_help=False,
+        help="policy server + safety node over DDS (loopback): latency p50/p99/max "
+        "and missed periods at 125 and 500 Hz (options: mairl bench latency -h)",
+    )
     lat.set_defaults(func=_bench_ros)
-    soak = bsub.add_parser("soak", add_help=False,
-                           help="the deploy graph for N minutes: node memory, command rate, e-stop "
-                                "latency (options: mairl bench soak -h)")
+    soak = bsub.add_parser(
+        "soak",
+        add_help=False,
+        help="the deploy graph for N minutes: node memory, command rate, e-stop "
+        "latency (options: mairl bench soak -h)",
+    )
     soak.set_defaults(func=_bench_ros)
 
-    fz = bsub.add_parser("fuzz-bags", help="the demo loader against damaged and adversarial MCAP "
-                                           "bags: every case a valid load or one clear error")
+    fz = bsub.add_parser(
+        "fuzz-bags",
+        help="the demo loader against damaged and adversarial MCAP "
+        "bags: every case a valid load or one clear error",
+    )
     fz.add_argument("--out", required=True, help="output directory (results.json)")
     fz.add_argument("--cases", type=count_arg, default=3000, help="damaged bags to try (default 3000)")
     fz.add_argument("--seed", type=seed_arg, default=0)
@@ -853,36 +1254,63 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train one method; checkpoints, TensorBoard, resume")
     common(t, config_default=None)
     t.add_argument("--task", choices=(*TASKS, "mujoco"), default="gridworld")
-    t.add_argument("--env", default=None,
-                   help="--task mujoco: a gymnasium MuJoCo env id (HalfCheetah-v5, Hopper-v4, ...)")
-    t.add_argument("--algo", choices=ALGOS, default="mairl",
-                   help="bc: behaviour cloning (robot tasks only)")
-    t.add_argument("--demos", default=None, help="reach/grasp: directory of demo bags (`mairl demos`); "
-                                                  "mujoco: a demos .npz (README, 'Your own demos')")
-    t.add_argument("--n-demos", type=count_arg, default=None,
-                   help="reach/grasp: use the first N demos (default: from the config)")
+    t.add_argument(
+        "--env",
+        default=None,
+        help="--task mujoco: a gymnasium MuJoCo env id (HalfCheetah-v5, Hopper-v4, ...)",
+    )
+    t.add_argument("--algo", choices=ALGOS, default="mairl", help="bc: behaviour cloning (robot tasks only)")
+    t.add_argument(
+        "--demos",
+        default=None,
+        help="reach/grasp: directory of demo bags (`mairl demos`); "
+        "mujoco: a demos .npz (README, 'Your own demos')",
+    )
+    t.add_argument(
+        "--n-demos",
+        type=count_arg,
+        default=None,
+        help="reach/grasp: use the first N demos (default: from the config)",
+    )
     t.add_argument("--mode", choices=["s", "s,a"], default="s", help="reward input: state or state-action")
     t.add_argument("--seed", type=seed_arg, default=0)
     t.add_argument("--env-steps", type=count_arg, default=None, help="budget (default: from the config)")
-    t.add_argument("--checkpoint-every", type=count_arg, default=20,
-                   help="iterations between checkpoints (default 20; one is always saved at the end)")
-    t.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoint.pt, exactly as if never interrupted (same "
-                        "method, mode, seed and config; only --env-steps may change)")
+    t.add_argument(
+        "--checkpoint-every",
+        type=count_arg,
+        default=20,
+        help="iterations between checkpoints (default 20; one is always saved at the end)",
+    )
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/checkpoint.pt, exactly as if never interrupted (same "
+        "method, mode, seed and config; only --env-steps may change)",
+    )
     t.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="evaluate a trained policy; writes results.json")
     common(e, config_default=None)
     e.add_argument("--task", choices=TASKS, default="gridworld")
-    e.add_argument("--video", action="store_true",
-                   help="reach/grasp: also write OUT/episodes.gif of the first 3 episodes (headless)")
+    e.add_argument(
+        "--video",
+        action="store_true",
+        help="reach/grasp: also write OUT/episodes.gif of the first 3 episodes (headless)",
+    )
     e.add_argument("--policy", required=True, help="checkpoint written by `mairl train`")
-    e.add_argument("--episodes", type=count_arg, default=None,
-                   help="test episodes (default: reach/grasp: the config's eval.episodes; "
-                        "gridworld: 100)")
-    e.add_argument("--seed", type=seed_arg, default=None,
-                   help="seed of the test episodes' start states / targets (default: reach/grasp: "
-                        "the config's eval.seed; gridworld: 10000)")
+    e.add_argument(
+        "--episodes",
+        type=count_arg,
+        default=None,
+        help="test episodes (default: reach/grasp: the config's eval.episodes; gridworld: 100)",
+    )
+    e.add_argument(
+        "--seed",
+        type=seed_arg,
+        default=None,
+        help="seed of the test episodes' start states / targets (default: reach/grasp: "
+        "the config's eval.seed; gridworld: 10000)",
+    )
     e.set_defaults(func=_eval)
     return p
 
@@ -890,9 +1318,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .config import ConfigError
-    from .experts import ExpertError
-
     from .eval.results import git_commit
+    from .experts import ExpertError
 
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
@@ -915,8 +1342,15 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"mairl: error: {exc}", file=sys.stderr)
         raise
-    except (ConfigError, CheckpointError, ExpertError, FileExistsError, FileNotFoundError, ValueError,
-            RuntimeError) as exc:
+    except (
+        ConfigError,
+        CheckpointError,
+        ExpertError,
+        FileExistsError,
+        FileNotFoundError,
+        ValueError,
+        RuntimeError,
+    ) as exc:
         print(f"mairl: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

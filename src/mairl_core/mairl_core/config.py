@@ -70,8 +70,11 @@ def config_dir() -> Path:
         looked.append(str(cand))
     except Exception:  # noqa: BLE001 - ament_index missing or package not installed
         looked.append("share/ur5_bringup/config (ament index: not found)")
-    raise ConfigError("cannot find the mairl config directory; looked in: " + ", ".join(looked)
-                      + ". Set MAIRL_CONFIG_DIR to the repository's config/ folder.")
+    raise ConfigError(
+        "cannot find the mairl config directory; looked in: "
+        + ", ".join(looked)
+        + ". Set MAIRL_CONFIG_DIR to the repository's config/ folder."
+    )
 
 
 def resolve_config(name_or_path: str | os.PathLike) -> Path:
@@ -119,8 +122,9 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{where}: {problem}" + (f" ({context})" if context else "")
 
 
-def read_experiment_yaml(path: str | os.PathLike, _seen: tuple[Path, ...] = ()
-                         ) -> tuple[Path, dict[str, Any]]:
+def read_experiment_yaml(
+    path: str | os.PathLike, _seen: tuple[Path, ...] = ()
+) -> tuple[Path, dict[str, Any]]:
     """An experiment file's resolved path and sections. ``base: NAME`` (a config name or a path,
     relative to the file) names another experiment file the rest of this one overrides: a
     section given as a mapping updates the base's key by key, anything else replaces it."""
@@ -265,12 +269,14 @@ def load_config(cls: type[T], name_or_path: str | os.PathLike, section: str | No
 
 def to_dict(obj: Any) -> dict[str, Any]:
     """A dataclass as plain, YAML/JSON-friendly types."""
+
     def conv(v: Any) -> Any:
         if dataclasses.is_dataclass(v):
             return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
         if isinstance(v, (list, tuple)):
             return [conv(x) for x in v]
         return v
+
     return conv(obj)
 
 

@@ -34,22 +34,27 @@ class Decision:
     observation: np.ndarray
 
 
-def robot_observation(task: str, robot: UR5Config, q, qdot, target, suction: bool = False,
-                      vacuum: bool = False) -> np.ndarray:
+def robot_observation(
+    task: str, robot: UR5Config, q, qdot, target, suction: bool = False, vacuum: bool = False
+) -> np.ndarray:
     """The observation of ``task`` from what a robot reports, by the envs' own functions."""
     q = np.asarray(q, float)
     tip = fingertip_position(robot, q)
     if task == "grasp":
-        return grasp_observation(q, qdot, tip, target, float(suction), float(vacuum),
-                                 robot.max_joint_speed)
+        return grasp_observation(q, qdot, tip, target, float(suction), float(vacuum), robot.max_joint_speed)
     return reach_observation(q, qdot, tip, target, robot.max_joint_speed)
 
 
 class PolicyRunner:
     """A checkpoint's policy (weights only) turned into joint commands."""
 
-    def __init__(self, checkpoint: str | os.PathLike, task: str | None = None,
-                 robot: UR5Config | None = None, deterministic: bool = True):
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike,
+        task: str | None = None,
+        robot: UR5Config | None = None,
+        deterministic: bool = True,
+    ):
         self.robot = robot or load_ur5()
         self.deterministic = deterministic
         self.task_wanted = task
@@ -65,9 +70,11 @@ class PolicyRunner:
         policy, meta = load_policy(path)
         task = TASK_BY_OBS_DIM.get(meta["obs_dim"])
         if meta["obs_dim"] == UR5GraspEnv.obs_dim - 1 and not meta.get("discrete"):
-            raise ValueError(f"{path}: a grasp policy from before the vacuum sensor joined the "
-                             f"observation ({meta['obs_dim']} entries, now {UR5GraspEnv.obs_dim}); "
-                             f"retrain it on demos that record /mairl/suction/vacuum")
+            raise ValueError(
+                f"{path}: a grasp policy from before the vacuum sensor joined the "
+                f"observation ({meta['obs_dim']} entries, now {UR5GraspEnv.obs_dim}); "
+                f"retrain it on demos that record /mairl/suction/vacuum"
+            )
         if task is None or meta.get("discrete"):
             raise ValueError(f"{path}: not a UR5 task policy (obs_dim {meta['obs_dim']})")
         if self.task_wanted is not None and task != self.task_wanted:
@@ -83,8 +90,7 @@ class PolicyRunner:
         except OSError:
             return False
 
-    def observation(self, q, qdot, target, suction: bool = False, vacuum: bool = False
-                    ) -> np.ndarray:
+    def observation(self, q, qdot, target, suction: bool = False, vacuum: bool = False) -> np.ndarray:
         return robot_observation(self.task, self.robot, q, qdot, target, suction, vacuum)
 
     @torch.no_grad()

@@ -79,17 +79,20 @@ def _export_actor(model, env) -> ExpertActor:
     """Copy SB3 SAC's actor (latent_pi + mu) into an ExpertActor."""
     sb_actor = model.policy.actor
     linears = [m for m in sb_actor.latent_pi if isinstance(m, nn.Linear)]
-    actor = ExpertActor(env.observation_space.shape[0], env.action_space.shape[0],
-                        [m.out_features for m in linears], env.action_space.low,
-                        env.action_space.high)
+    actor = ExpertActor(
+        env.observation_space.shape[0],
+        env.action_space.shape[0],
+        [m.out_features for m in linears],
+        env.action_space.low,
+        env.action_space.high,
+    )
     ours = [m for m in actor.latent if isinstance(m, nn.Linear)] + [actor.mu]
     for dst, src in zip(ours, linears + [sb_actor.mu]):
         dst.load_state_dict(src.state_dict())
     return actor
 
 
-def evaluate_actor(actor: ExpertActor, env_id: str, episodes: int, seed: int
-                   ) -> list[float]:
+def evaluate_actor(actor: ExpertActor, env_id: str, episodes: int, seed: int) -> list[float]:
     """Undiscounted true returns of ``episodes`` episodes (reset seeds seed, seed+1, ...)."""
     env = make_env(env_id)
     returns = []
@@ -143,12 +146,13 @@ def load_expert(path: str | Path, env_id: str | None = None) -> tuple[ExpertActo
 
     d = Path(path)
     if not (d / META_FILE).is_file() or not (d / ACTOR_FILE).is_file():
-        raise ExpertError(f"{d}: not an expert directory (needs {META_FILE} and {ACTOR_FILE}; "
-                          f"make one with `mairl expert train --env ENV --out {d}`)")
+        raise ExpertError(
+            f"{d}: not an expert directory (needs {META_FILE} and {ACTOR_FILE}; "
+            f"make one with `mairl expert train --env ENV --out {d}`)"
+        )
     try:
         meta = json.loads((d / META_FILE).read_text())
-        actor = ExpertActor(meta["obs_dim"], meta["act_dim"], meta["hidden"], meta["low"],
-                            meta["high"])
+        actor = ExpertActor(meta["obs_dim"], meta["act_dim"], meta["hidden"], meta["low"], meta["high"])
         actor.load_state_dict(load_file(str(d / ACTOR_FILE)))
     except (json.JSONDecodeError, KeyError, TypeError, RuntimeError, OSError) as exc:
         raise ExpertError(f"{d}: cannot load the expert ({type(exc).__name__}: {exc})") from None
@@ -170,15 +174,27 @@ def save_sac_state(model, path: Path, env_id: str, seed: int) -> None:
     rb = model.replay_buffer
     n = rb.buffer_size if rb.full else rb.pos
     with open(path / "replay.npz.tmp", "wb") as f:
-        np.savez(f, **{k: getattr(rb, k)[:n] for k in _BUFFER_FIELDS}, pos=np.array(rb.pos),
-                 full=np.array(rb.full), num_timesteps=np.array(model.num_timesteps))
-    torch.save({"policy": model.policy.state_dict(),
-                "actor_opt": model.actor.optimizer.state_dict(),
-                "critic_opt": model.critic.optimizer.state_dict(),
-                "ent_opt": model.ent_coef_optimizer.state_dict(),
-                "log_ent_coef": model.log_ent_coef.detach().clone(),
-                "num_timesteps": model.num_timesteps, "n_updates": model._n_updates,
-                "env_id": env_id, "seed": seed}, path / "sac.pt.tmp")
+        np.savez(
+            f,
+            **{k: getattr(rb, k)[:n] for k in _BUFFER_FIELDS},
+            pos=np.array(rb.pos),
+            full=np.array(rb.full),
+            num_timesteps=np.array(model.num_timesteps),
+        )
+    torch.save(
+        {
+            "policy": model.policy.state_dict(),
+            "actor_opt": model.actor.optimizer.state_dict(),
+            "critic_opt": model.critic.optimizer.state_dict(),
+            "ent_opt": model.ent_coef_optimizer.state_dict(),
+            "log_ent_coef": model.log_ent_coef.detach().clone(),
+            "num_timesteps": model.num_timesteps,
+            "n_updates": model._n_updates,
+            "env_id": env_id,
+            "seed": seed,
+        },
+        path / "sac.pt.tmp",
+    )
     (path / "replay.npz.tmp").replace(path / "replay.npz")
     (path / "sac.pt.tmp").replace(path / "sac.pt")
 
@@ -189,14 +205,19 @@ def load_sac_state(model, path: Path, env_id: str, seed: int) -> None:
         with np.load(path / "replay.npz", allow_pickle=False) as z:
             buf = {k: z[k] for k in (*_BUFFER_FIELDS, "pos", "full", "num_timesteps")}
     except (OSError, ValueError, RuntimeError, KeyError, EOFError) as exc:
-        raise ExpertError(f"{path}: cannot load the SAC training state "
-                          f"({type(exc).__name__}: {exc})") from None
+        raise ExpertError(
+            f"{path}: cannot load the SAC training state ({type(exc).__name__}: {exc})"
+        ) from None
     if (state.get("env_id"), state.get("seed")) != (env_id, seed):
-        raise ExpertError(f"{path}: the state of a {state.get('env_id')} run with seed "
-                          f"{state.get('seed')}, not {env_id} seed {seed}")
+        raise ExpertError(
+            f"{path}: the state of a {state.get('env_id')} run with seed "
+            f"{state.get('seed')}, not {env_id} seed {seed}"
+        )
     if int(buf["num_timesteps"]) != state["num_timesteps"]:
-        raise ExpertError(f"{path}: replay buffer ({int(buf['num_timesteps'])} steps) and networks "
-                          f"({state['num_timesteps']} steps) are from different saves")
+        raise ExpertError(
+            f"{path}: replay buffer ({int(buf['num_timesteps'])} steps) and networks "
+            f"({state['num_timesteps']} steps) are from different saves"
+        )
     model.policy.load_state_dict(state["policy"])
     model.actor.optimizer.load_state_dict(state["actor_opt"])
     model.critic.optimizer.load_state_dict(state["critic_opt"])
@@ -205,15 +226,23 @@ def load_sac_state(model, path: Path, env_id: str, seed: int) -> None:
         model.log_ent_coef.copy_(state["log_ent_coef"])
     rb = model.replay_buffer
     for k in _BUFFER_FIELDS:
-        getattr(rb, k)[:len(buf[k])] = buf[k]
+        getattr(rb, k)[: len(buf[k])] = buf[k]
     rb.pos, rb.full = int(buf["pos"]), bool(buf["full"])
     model.num_timesteps, model._n_updates = state["num_timesteps"], state["n_updates"]
 
 
-def train_expert(env_id: str, out: str | Path, steps: int, seed: int = 0,
-                 eval_every: int = 25_000, eval_episodes: int = 5, progress: bool = True,
-                 learning_starts: int = 10_000, resume: bool = False,
-                 stop_after: int | None = None) -> dict:
+def train_expert(
+    env_id: str,
+    out: str | Path,
+    steps: int,
+    seed: int = 0,
+    eval_every: int = 25_000,
+    eval_episodes: int = 5,
+    progress: bool = True,
+    learning_starts: int = 10_000,
+    resume: bool = False,
+    stop_after: int | None = None,
+) -> dict:
     """SAC with stable-baselines3's defaults (256x256 networks, lr 3e-4, batch 256) for
     ``steps`` env steps. Every ``eval_every`` steps the deterministic actor is evaluated on
     ``eval_episodes`` training-seed episodes; the actor with the best such evaluation is
@@ -234,40 +263,54 @@ def train_expert(env_id: str, out: str | Path, steps: int, seed: int = 0,
     if eval_every <= 0 or steps <= 0:
         raise ValueError("steps and eval_every must be > 0")
     if stop_after is not None and (stop_after % eval_every or not 0 < stop_after < steps):
-        raise ValueError(f"stop_after ({stop_after}) must be a multiple of eval_every "
-                         f"({eval_every}) below steps ({steps}): the state is saved at evaluations")
+        raise ValueError(
+            f"stop_after ({stop_after}) must be a multiple of eval_every "
+            f"({eval_every}) below steps ({steps}): the state is saved at evaluations"
+        )
     if not resume and state_dir.exists():
-        raise ExpertError(f"{out} holds an interrupted run's SAC state ({state_dir}): pass "
-                          f"--resume to continue it, or delete that directory to start over")
+        raise ExpertError(
+            f"{out} holds an interrupted run's SAC state ({state_dir}): pass "
+            f"--resume to continue it, or delete that directory to start over"
+        )
     if resume and not (state_dir / "sac.pt").is_file():
         raise ExpertError(f"{out}: nothing to resume ({state_dir / 'sac.pt'} does not exist)")
     t0 = time.perf_counter()
     env = make_env(env_id)
-    model = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
-                learning_starts=min(learning_starts, steps // 2))
+    model = SAC(
+        "MlpPolicy", env, seed=seed, device="cpu", verbose=0, learning_starts=min(learning_starts, steps // 2)
+    )
     curve: list[list[float]] = []
     best: dict[str, Any] = {"ret": -np.inf, "state": None}
     if resume:
         load_sac_state(model, state_dir, env_id, seed)
         actor, meta = load_expert(out, env_id)
         curve = [list(p) for p in meta["curve"]]
-        best.update(ret=meta["eval_return_mean"], steps=meta["steps"],
-                    state={k: v.clone() for k, v in actor.state_dict().items()})
+        best.update(
+            ret=meta["eval_return_mean"],
+            steps=meta["steps"],
+            state={k: v.clone() for k, v in actor.state_dict().items()},
+        )
         t0 -= meta["wall_s"]  # wall_s counts every piece of the run
         if model.num_timesteps >= steps:
-            raise ExpertError(f"{out}: the saved run is at {model.num_timesteps} steps; "
-                              f"--steps {steps} asks for no more")
+            raise ExpertError(
+                f"{out}: the saved run is at {model.num_timesteps} steps; --steps {steps} asks for no more"
+            )
     done_before = model.num_timesteps
-    bar = tqdm(total=steps, initial=done_before, desc=f"SAC {env_id}", unit="step",
-               disable=not progress, mininterval=5.0)
+    bar = tqdm(
+        total=steps,
+        initial=done_before,
+        desc=f"SAC {env_id}",
+        unit="step",
+        disable=not progress,
+        mininterval=5.0,
+    )
 
     def evaluate(n_steps: int) -> None:
         actor = _export_actor(model, env)
         ret = float(np.mean(evaluate_actor(actor, env_id, eval_episodes, seed=1000 * (seed + 1))))
         curve.append([n_steps, ret])
         if ret > best["ret"]:
-            best.update(ret=ret, steps=n_steps,
-                        state={k: v.clone() for k, v in actor.state_dict().items()})
+            best.update(ret=ret, steps=n_steps, state={k: v.clone() for k, v in actor.state_dict().items()})
         # saved after every evaluation: an interrupted run keeps its best actor and its whole
         # curve so far (the record is marked partial: eval_seed -1)
         actor.load_state_dict(best["state"])
@@ -286,17 +329,26 @@ def train_expert(env_id: str, out: str | Path, steps: int, seed: int = 0,
             if self.num_timesteps % eval_every == 0:
                 evaluate(self.num_timesteps)
 
-    def record(actor: ExpertActor, test: list[float], test_seed: int, done_steps: int
-               ) -> ExpertRecord:
-        return ExpertRecord(env_id, env.observation_space.shape[0], env.action_space.shape[0],
-                            [m.out_features for m in actor.latent if isinstance(m, nn.Linear)],
-                            env.action_space.low.tolist(), env.action_space.high.tolist(),
-                            done_steps, seed, float(np.mean(test)), float(np.std(test)), len(test),
-                            test_seed, curve, time.perf_counter() - t0,
-                            shlex.join(["mairl", *sys.argv[1:]]))
+    def record(actor: ExpertActor, test: list[float], test_seed: int, done_steps: int) -> ExpertRecord:
+        return ExpertRecord(
+            env_id,
+            env.observation_space.shape[0],
+            env.action_space.shape[0],
+            [m.out_features for m in actor.latent if isinstance(m, nn.Linear)],
+            env.action_space.low.tolist(),
+            env.action_space.high.tolist(),
+            done_steps,
+            seed,
+            float(np.mean(test)),
+            float(np.std(test)),
+            len(test),
+            test_seed,
+            curve,
+            time.perf_counter() - t0,
+            shlex.join(["mairl", *sys.argv[1:]]),
+        )
 
-    model.learn(total_timesteps=steps - done_before, callback=Progress(),
-                reset_num_timesteps=not resume)
+    model.learn(total_timesteps=steps - done_before, callback=Progress(), reset_num_timesteps=not resume)
     if stop_after is not None:
         bar.close()
         env.close()
@@ -319,8 +371,9 @@ def train_expert(env_id: str, out: str | Path, steps: int, seed: int = 0,
 DEMO_KEYS = ("obs", "act", "rewards", "episode_lengths", "returns")
 
 
-def sample_demos(expert_dir: str | Path, env_id: str, n: int, seed: int, out: str | Path,
-                 progress: bool = True) -> dict:
+def sample_demos(
+    expert_dir: str | Path, env_id: str, n: int, seed: int, out: str | Path, progress: bool = True
+) -> dict:
     """``n`` episodes of the expert (reset seeds seed, seed+1, ...) into the ``.npz`` ``out``:
     obs (sum(T_i + 1), d) with each episode's final observation, act (sum T_i, k), rewards,
     episode_lengths, returns, and env_id / seed / command as strings."""
@@ -345,14 +398,26 @@ def sample_demos(expert_dir: str | Path, env_id: str, n: int, seed: int, out: st
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npz")
-    np.savez_compressed(tmp, obs=np.concatenate(obs_all), act=np.concatenate(act_all),
-                        rewards=np.concatenate(rew_all), episode_lengths=np.array(lengths),
-                        returns=np.array(returns), env_id=np.array(env_id), seed=np.array(seed),
-                        command=np.array(shlex.join(["mairl", *sys.argv[1:]])),
-                        expert_steps=np.array(meta["steps"]))
+    np.savez_compressed(
+        tmp,
+        obs=np.concatenate(obs_all),
+        act=np.concatenate(act_all),
+        rewards=np.concatenate(rew_all),
+        episode_lengths=np.array(lengths),
+        returns=np.array(returns),
+        env_id=np.array(env_id),
+        seed=np.array(seed),
+        command=np.array(shlex.join(["mairl", *sys.argv[1:]])),
+        expert_steps=np.array(meta["steps"]),
+    )
     tmp.replace(out)
-    return {"episodes": n, "return_mean": float(np.mean(returns)),
-            "return_std": float(np.std(returns)), "steps": int(np.sum(lengths)), "path": str(out)}
+    return {
+        "episodes": n,
+        "return_mean": float(np.mean(returns)),
+        "return_std": float(np.std(returns)),
+        "steps": int(np.sum(lengths)),
+        "path": str(out),
+    }
 
 
 @dataclass
@@ -368,8 +433,7 @@ class Demos:
     command: str
     next_obs: list[np.ndarray] | None = None
 
-    def transitions(self, n: int | None = None, episodes: list[int] | None = None
-                    ) -> dict[str, np.ndarray]:
+    def transitions(self, n: int | None = None, episodes: list[int] | None = None) -> dict[str, np.ndarray]:
         """obs, act, next_obs of the first ``n`` episodes (or of the listed ``episodes``)."""
         eps = episodes if episodes is not None else range(len(self.act) if n is None else n)
         if self.next_obs is not None:
@@ -389,16 +453,19 @@ def _user_demos(path: Path, data: dict[str, np.ndarray], env_id: str | None) -> 
     return the tables normalise by) and ``env_id`` (checked against the env asked for)."""
     act = data["acts"] if "acts" in data else data.get("act")
     if act is None or "obs" not in data:
-        raise ExpertError(f"{path}: a demos file needs arrays obs, acts and next_obs "
-                          f"(found {', '.join(sorted(data))})")
+        raise ExpertError(
+            f"{path}: a demos file needs arrays obs, acts and next_obs (found {', '.join(sorted(data))})"
+        )
     obs, nxt = data["obs"], data["next_obs"]
     for name, x in (("obs", obs), ("acts", act), ("next_obs", nxt)):
         if x.dtype.kind not in "fiu":
             raise ExpertError(f"{path}: {name} is not numeric ({x.dtype})")
     if obs.ndim == 3:
         if not (act.ndim == nxt.ndim == 3 and obs.shape == nxt.shape and act.shape[:2] == obs.shape[:2]):
-            raise ExpertError(f"{path}: obs {obs.shape}, acts {act.shape} and next_obs {nxt.shape} "
-                              f"must be (episodes, steps, dim) with the same episodes and steps")
+            raise ExpertError(
+                f"{path}: obs {obs.shape}, acts {act.shape} and next_obs {nxt.shape} "
+                f"must be (episodes, steps, dim) with the same episodes and steps"
+            )
         lengths = np.full(obs.shape[0], obs.shape[1])
         obs, act, nxt = (x.reshape(-1, x.shape[-1]) for x in (obs, act, nxt))
     elif obs.ndim == 2:
@@ -407,27 +474,41 @@ def _user_demos(path: Path, data: dict[str, np.ndarray], env_id: str | None) -> 
         lengths = data["episode_lengths"]
         if lengths.ndim != 1 or lengths.dtype.kind not in "iu" or (lengths < 1).any():
             raise ExpertError(f"{path}: episode_lengths must be positive integers")
-        if not (len(obs) == len(act) == len(nxt) == lengths.sum() and act.ndim == nxt.ndim == 2
-                and nxt.shape[1] == obs.shape[1]):
-            raise ExpertError(f"{path}: obs {obs.shape}, acts {act.shape}, next_obs {nxt.shape} "
-                              f"do not match episode_lengths (sum {int(lengths.sum())})")
+        if not (
+            len(obs) == len(act) == len(nxt) == lengths.sum()
+            and act.ndim == nxt.ndim == 2
+            and nxt.shape[1] == obs.shape[1]
+        ):
+            raise ExpertError(
+                f"{path}: obs {obs.shape}, acts {act.shape}, next_obs {nxt.shape} "
+                f"do not match episode_lengths (sum {int(lengths.sum())})"
+            )
     else:
-        raise ExpertError(f"{path}: obs must be (episodes, steps, dim) or (transitions, dim), "
-                          f"got shape {obs.shape}")
+        raise ExpertError(
+            f"{path}: obs must be (episodes, steps, dim) or (transitions, dim), got shape {obs.shape}"
+        )
     if not all(np.isfinite(x).all() for x in (obs, act, nxt)):
         raise ExpertError(f"{path}: NaN or inf in the demos")
     returns = data.get("returns")
     if returns is not None and (returns.shape != (len(lengths),) or not np.isfinite(returns).all()):
-        raise ExpertError(f"{path}: returns must be one finite number per episode "
-                          f"({len(lengths)}), got shape {returns.shape}")
+        raise ExpertError(
+            f"{path}: returns must be one finite number per episode "
+            f"({len(lengths)}), got shape {returns.shape}"
+        )
     found = str(data["env_id"]) if "env_id" in data else None
     if env_id is not None and found is not None and found != env_id:
         raise ExpertError(f"{path}: demos of {found}, not {env_id}")
     ends = np.cumsum(lengths)[:-1]
     f32 = [x.astype(np.float32) for x in (obs, act, nxt)]
-    return Demos(found or env_id, np.split(f32[0], ends), np.split(f32[1], ends),
-                 None if returns is None else returns.astype(np.float64), -1, "",
-                 next_obs=np.split(f32[2], ends))
+    return Demos(
+        found or env_id,
+        np.split(f32[0], ends),
+        np.split(f32[1], ends),
+        None if returns is None else returns.astype(np.float64),
+        -1,
+        "",
+        next_obs=np.split(f32[2], ends),
+    )
 
 
 def load_demos(path: str | Path, env_id: str | None = None) -> Demos:
@@ -445,18 +526,29 @@ def load_demos(path: str | Path, env_id: str | None = None) -> Demos:
         return _user_demos(path, data, env_id)
     missing = [k for k in DEMO_KEYS + ("env_id",) if k not in data]
     if missing:
-        raise ExpertError(f"{path}: not a demo file (missing {', '.join(missing)}; or, as a "
-                          f"user's file: obs, acts, next_obs; README, 'Your own demos')")
+        raise ExpertError(
+            f"{path}: not a demo file (missing {', '.join(missing)}; or, as a "
+            f"user's file: obs, acts, next_obs; README, 'Your own demos')"
+        )
     found = str(data["env_id"])
     if env_id is not None and found != env_id:
         raise ExpertError(f"{path}: demos of {found}, not {env_id}")
     lengths = data["episode_lengths"].astype(int)
-    if (len(data["act"]) != lengths.sum() or len(data["obs"]) != lengths.sum() + len(lengths)
-            or len(data["returns"]) != len(lengths)):
+    if (
+        len(data["act"]) != lengths.sum()
+        or len(data["obs"]) != lengths.sum() + len(lengths)
+        or len(data["returns"]) != len(lengths)
+    ):
         raise ExpertError(f"{path}: array lengths do not match the episode lengths")
     if not (np.isfinite(data["obs"]).all() and np.isfinite(data["act"]).all()):
         raise ExpertError(f"{path}: NaN or inf in the demos")
     obs_ends = np.cumsum(lengths + 1)[:-1]
     act_ends = np.cumsum(lengths)[:-1]
-    return Demos(found, np.split(data["obs"], obs_ends), np.split(data["act"], act_ends),
-                 data["returns"], int(data.get("seed", -1)), str(data.get("command", "")))
+    return Demos(
+        found,
+        np.split(data["obs"], obs_ends),
+        np.split(data["act"], act_ends),
+        data["returns"],
+        int(data.get("seed", -1)),
+        str(data.get("command", "")),
+    )

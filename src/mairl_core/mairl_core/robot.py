@@ -24,12 +24,22 @@ import numpy as np
 import torch
 
 from .algos.adversarial import AdversarialTrainer, make_policy
-from .algos.transitions import Transitions
 from .algos.config import AlgoConfig
 from .algos.normalize import NormalizedPolicy, ObsNorm
-from .config import (ConfigError, Count, Seed, from_dict, read_experiment_yaml, read_yaml,
-                     resolve_config, section, with_overrides)
+from .algos.transitions import Transitions
+from .config import (
+    ConfigError,
+    Count,
+    Seed,
+    from_dict,
+    read_experiment_yaml,
+    read_yaml,
+    resolve_config,
+    section,
+    with_overrides,
+)
 from .envs.tasks import task_env_cls, task_env_config  # noqa: F401 - re-exported for callers
+
 
 @dataclass
 class RobotDemoConfig:
@@ -63,8 +73,9 @@ def robot_experiment(p: Path, data: dict[str, Any]) -> RobotExperiment:
     """The experiment of ``read_experiment_yaml``'s sections ``data``, read from ``p``."""
     unknown = set(data) - {"demos", "algo", "eval", "bc_steps", "bench"}
     if unknown:
-        raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; "
-                          "expected demos, algo, eval, bc_steps, bench")
+        raise ConfigError(
+            f"{p}: unknown section(s) {sorted(unknown)}; expected demos, algo, eval, bc_steps, bench"
+        )
     algo = {**read_yaml(resolve_config("mairl")), **section(data, "algo", p)}
     bc_steps = data.get("bc_steps", RobotExperiment.bc_steps)
     if not isinstance(bc_steps, int) or bc_steps < 0:
@@ -77,8 +88,7 @@ def robot_experiment(p: Path, data: dict[str, Any]) -> RobotExperiment:
     )
 
 
-def load_robot_demos(demo_dir: str | os.PathLike, n: int | None = None, task: str = "reach"
-                     ) -> Transitions:
+def load_robot_demos(demo_dir: str | os.PathLike, n: int | None = None, task: str = "reach") -> Transitions:
     """Expert transitions from a directory of MCAP episode bags (``mairl demos`` output);
     ``read_dataset`` checks the bags (BagError, a ValueError, names the bad one)."""
     from .data.bags import grasp_transitions, reach_transitions, read_dataset
@@ -94,21 +104,30 @@ def load_robot_demos(demo_dir: str | os.PathLike, n: int | None = None, task: st
     return Transitions(t["obs"], t["act"], t["next_obs"], torch.zeros(t["act"].shape[:2]))
 
 
-def make_robot_trainer(exp: RobotExperiment, algo: str, expert: Transitions, seed: int,
-                       state_only: bool = True, overrides: dict[str, Any] | None = None,
-                       task: str = "reach", env_config: str | os.PathLike | None = None
-                       ) -> AdversarialTrainer:
+def make_robot_trainer(
+    exp: RobotExperiment,
+    algo: str,
+    expert: Transitions,
+    seed: int,
+    state_only: bool = True,
+    overrides: dict[str, Any] | None = None,
+    task: str = "reach",
+    env_config: str | os.PathLike | None = None,
+) -> AdversarialTrainer:
     from .envs.ur5_reach import UR5ReachVecEnv
 
-    cfg = with_overrides(dataclasses.replace(exp.algo, state_only=state_only), overrides or {},
-                         f"{algo} settings")
-    env = UR5ReachVecEnv(cfg.n_envs, seed=seed, env_cls=task_env_cls(task),
-                         config=task_env_config(task, env_config))
+    cfg = with_overrides(
+        dataclasses.replace(exp.algo, state_only=state_only), overrides or {}, f"{algo} settings"
+    )
+    env = UR5ReachVecEnv(
+        cfg.n_envs, seed=seed, env_cls=task_env_cls(task), config=task_env_config(task, env_config)
+    )
     return AdversarialTrainer(algo, cfg, env, expert, seed=seed)
 
 
-def train_bc(exp: RobotExperiment, expert: Transitions, seed: int, steps: int | None = None
-             ) -> tuple[NormalizedPolicy, dict[str, Any]]:
+def train_bc(
+    exp: RobotExperiment, expert: Transitions, seed: int, steps: int | None = None
+) -> tuple[NormalizedPolicy, dict[str, Any]]:
     """Behaviour cloning: max log-likelihood of the demos' actions, the same policy class and
     normalisation as the adversarial methods. Returns the deployable policy and its state."""
     from .envs.ur5_reach import UR5ReachEnv
@@ -117,8 +136,7 @@ def train_bc(exp: RobotExperiment, expert: Transitions, seed: int, steps: int | 
     cfg = exp.algo
     bound = UR5ReachEnv.step_bound()
     norm = ObsNorm.fit(expert.obs, expert.act, cfg.obs_std_min, cfg.act_std_min_frac * bound)
-    policy = make_policy(cfg, expert.obs.shape[-1], expert.act.shape[-1], False,
-                         bound / norm.act_scale)
+    policy = make_policy(cfg, expert.obs.shape[-1], expert.act.shape[-1], False, bound / norm.act_scale)
     flat = expert.flat()
     obs, act = norm(flat.obs), flat.act / norm.act_scale
     gen = torch.Generator().manual_seed(seed)
@@ -134,10 +152,18 @@ def train_bc(exp: RobotExperiment, expert: Transitions, seed: int, steps: int | 
 
 
 @torch.no_grad()
-def evaluate_robot(policy: torch.nn.Module, episodes: int, seed: int, *, batch: int = 25,
-                   deterministic: bool = True, video: str | os.PathLike | None = None,
-                   video_episodes: int = 3, task: str = "reach",
-                   env_config: str | os.PathLike | None = None) -> dict[str, Any]:
+def evaluate_robot(
+    policy: torch.nn.Module,
+    episodes: int,
+    seed: int,
+    *,
+    batch: int = 25,
+    deterministic: bool = True,
+    video: str | os.PathLike | None = None,
+    video_episodes: int = 3,
+    task: str = "reach",
+    env_config: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     """Success and final distance of ``episodes`` episodes of ``task`` with targets from ``seed``
     (grasp: also the final lift of the block); ``env_config``: another env YAML (e.g. a
     changed robot).
@@ -147,16 +173,20 @@ def evaluate_robot(policy: torch.nn.Module, episodes: int, seed: int, *, batch: 
     env_cls = task_env_cls(task)
     want = (env_cls.obs_dim, env_cls.act_dim)
     if (getattr(policy, "obs_dim", want[0]), getattr(policy, "act_dim", want[1])) != want:
-        raise ValueError(f"policy has obs_dim {policy.obs_dim}, act_dim {policy.act_dim}; "
-                         f"UR5 {task} needs {want[0]} and {want[1]}")
+        raise ValueError(
+            f"policy has obs_dim {policy.obs_dim}, act_dim {policy.act_dim}; "
+            f"UR5 {task} needs {want[0]} and {want[1]}"
+        )
     config = task_env_config(task, env_config)
     finals, successes, lifts, clipped, rejected, suction_rejected = [], [], [], 0, 0, 0
     frames: list[np.ndarray] = []
     done = 0
     while done < episodes:
         n = min(batch, episodes - done)
-        envs = [env_cls(config, render_mode="rgb_array" if video and done + i < video_episodes
-                        else None) for i in range(n)]
+        envs = [
+            env_cls(config, render_mode="rgb_array" if video and done + i < video_episodes else None)
+            for i in range(n)
+        ]
         obs = np.stack([e.reset(seed=seed + done + i)[0] for i, e in enumerate(envs)])
         for _ in range(envs[0].cfg.episode_steps):
             act = policy.act(torch.as_tensor(obs), deterministic).numpy()
@@ -179,11 +209,14 @@ def evaluate_robot(policy: torch.nn.Module, episodes: int, seed: int, *, batch: 
     finals_a = np.array(finals)
     result = {
         "success_rate": float(np.mean(successes)),
-        "episodes": episodes, "eval_seed": seed, "deterministic": deterministic,
+        "episodes": episodes,
+        "eval_seed": seed,
+        "deterministic": deterministic,
         "final_distance_mean": float(finals_a.mean()),
         "final_distance_median": float(np.median(finals_a)),
-        "final_distance_quantiles": {q: float(np.quantile(finals_a, float(q)))
-                                     for q in ("0.1", "0.25", "0.5", "0.75", "0.9")},
+        "final_distance_quantiles": {
+            q: float(np.quantile(finals_a, float(q))) for q in ("0.1", "0.25", "0.5", "0.75", "0.9")
+        },
         "final_distances": finals_a.tolist(),
         "safety_clipped_steps": int(clipped),
         "safety_rejected_steps": int(rejected),

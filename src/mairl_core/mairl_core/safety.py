@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
 PATH_POINTS = 4
 """Fingertip checks along a step's joint-space path (its end point included)."""
 
@@ -90,8 +89,13 @@ def box_excess(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
     return float(np.linalg.norm(np.maximum(0.0, np.maximum(lo - p, p - hi))))
 
 
-def safe_command(q_now: Sequence[float], q_cmd: Sequence[float], limits: SafetyLimits,
-                 fingertip: Callable[[np.ndarray], np.ndarray], bisections: int = 12) -> SafetyResult:
+def safe_command(
+    q_now: Sequence[float],
+    q_cmd: Sequence[float],
+    limits: SafetyLimits,
+    fingertip: Callable[[np.ndarray], np.ndarray],
+    bisections: int = 12,
+) -> SafetyResult:
     """The safe version of ``q_cmd`` given the measured ``q_now`` (see the module docstring)."""
     n = len(limits.joint_lower)
     try:
@@ -113,11 +117,14 @@ def safe_command(q_now: Sequence[float], q_cmd: Sequence[float], limits: SafetyL
         clipped.append(f"joint limits on joints {np.nonzero(goal != cmd)[0].tolist()}")
     step = np.clip(goal - now, -limits.max_step, limits.max_step)
     if np.any(step != goal - now):
-        clipped.append(f"step limit {limits.max_step:.3f} rad on joints "
-                       f"{np.nonzero(step != goal - now)[0].tolist()}")
+        clipped.append(
+            f"step limit {limits.max_step:.3f} rad on joints {np.nonzero(step != goal - now)[0].tolist()}"
+        )
     out = np.where(step == goal - now, goal, now + step)  # land exactly on the goal when in reach
-    boxes = [(limits.box_lower + limits.box_margin, limits.box_upper - limits.box_margin),
-             (limits.box_lower, limits.box_upper)]  # the shrunk box, and the box itself
+    boxes = [
+        (limits.box_lower + limits.box_margin, limits.box_upper - limits.box_margin),
+        (limits.box_lower, limits.box_upper),
+    ]  # the shrunk box, and the box itself
     tip_now = fingertip(now)
     here = [box_excess(tip_now, lo, hi) for lo, hi in boxes]
 
@@ -145,8 +152,9 @@ def safe_command(q_now: Sequence[float], q_cmd: Sequence[float], limits: SafetyL
     return SafetyResult(out, clipped)
 
 
-def order_by_name(names: Sequence[str], values: Sequence[float], expected: Sequence[str]
-                  ) -> tuple[np.ndarray | None, str | None]:
+def order_by_name(
+    names: Sequence[str], values: Sequence[float], expected: Sequence[str]
+) -> tuple[np.ndarray | None, str | None]:
     """``values`` reordered to ``expected``'s joint order, or (None, why) when a name is unknown,
     missing or repeated, or the lengths differ. Empty ``names``: ``values`` already in order."""
     values = list(values)
@@ -204,18 +212,30 @@ class SafetyGate:
       the gate there for as long as both publish.
     """
 
-    def __init__(self, limits: SafetyLimits, joint_names: Sequence[str],
-                 fingertip: Callable[[np.ndarray], np.ndarray], timeout: float = 0.1,
-                 max_state_jump: float | None = None, settle_states: int = 3,
-                 rest_tolerance: float = 1e-3, rest_time: float = 0.5):
+    def __init__(
+        self,
+        limits: SafetyLimits,
+        joint_names: Sequence[str],
+        fingertip: Callable[[np.ndarray], np.ndarray],
+        timeout: float = 0.1,
+        max_state_jump: float | None = None,
+        settle_states: int = 3,
+        rest_tolerance: float = 1e-3,
+        rest_time: float = 0.5,
+    ):
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0, got {timeout}")
         self.max_state_jump = 2.0 * limits.max_step if max_state_jump is None else float(max_state_jump)
         if self.max_state_jump <= 0 or settle_states < 1 or rest_tolerance <= 0 or rest_time < 0:
-            raise ValueError("max_state_jump and rest_tolerance must be > 0, settle_states >= 1, "
-                             "rest_time >= 0")
+            raise ValueError(
+                "max_state_jump and rest_tolerance must be > 0, settle_states >= 1, rest_time >= 0"
+            )
         self.limits, self.names, self.fingertip, self.timeout = limits, list(joint_names), fingertip, timeout
-        self.settle_states, self.rest_tolerance, self.rest_time = int(settle_states), rest_tolerance, rest_time
+        self.settle_states, self.rest_tolerance, self.rest_time = (
+            int(settle_states),
+            rest_tolerance,
+            rest_time,
+        )
         self.q: np.ndarray | None = None
         self.q_time = -np.inf
         self.cmd_time = -np.inf
@@ -226,8 +246,9 @@ class SafetyGate:
         self.suspect: str | None = None
         self.agreeing = 0
 
-    def on_joint_state(self, names: Sequence[str], positions: Sequence[float], t: float,
-                       age: float | None = None) -> GateOutput | None:
+    def on_joint_state(
+        self, names: Sequence[str], positions: Sequence[float], t: float, age: float | None = None
+    ) -> GateOutput | None:
         """Record a measured joint state received at ``t``; ``age``: how old its stamp says it
         is (None: not known). Returns what to report, if anything: the state was ignored
         ('ignored': bad, or stamped more than ``timeout`` ago or ahead — a delayed stream is
@@ -237,9 +258,13 @@ class SafetyGate:
         if q is None or not np.all(np.isfinite(q)):
             return GateOutput(None, "ignored", f"joint state ignored: {why or 'NaN or inf'}")
         if age is not None and not abs(age) <= self.timeout:
-            return GateOutput(None, "ignored", f"joint state ignored: stamped {age:.3f} s ago, "
-                              f"more than the {self.timeout:.3f} s timeout (a delayed stream, or "
-                              "the publisher's clock is not this node's)")
+            return GateOutput(
+                None,
+                "ignored",
+                f"joint state ignored: stamped {age:.3f} s ago, "
+                f"more than the {self.timeout:.3f} s timeout (a delayed stream, or "
+                "the publisher's clock is not this node's)",
+            )
         report = None
         if self.rest_pose is None or np.max(np.abs(q - self.rest_pose)) > self.rest_tolerance:
             self.rest_pose, self.moved_time = q, t  # at rest: within the tolerance of one pose
@@ -247,17 +272,22 @@ class SafetyGate:
             moved = np.abs(q - self.q)
             if np.max(moved) > self.max_state_jump:
                 j = int(np.argmax(moved))
-                self.suspect = (f"joint state jumped {moved[j]:.3f} rad on {self.names[j]} (at most "
-                                f"{self.max_state_jump:.3f} rad between states): not commanded; "
-                                "forwarding nothing until the joint states agree again")
+                self.suspect = (
+                    f"joint state jumped {moved[j]:.3f} rad on {self.names[j]} (at most "
+                    f"{self.max_state_jump:.3f} rad between states): not commanded; "
+                    "forwarding nothing until the joint states agree again"
+                )
                 self.agreeing, self.held = 0, True
                 report = GateOutput(None, "suspect", self.suspect)
             elif self.suspect is not None:
                 self.agreeing += 1
                 if self.agreeing >= self.settle_states:
                     self.suspect = None
-                    report = GateOutput(None, "stale", "joint states agree again: holding where "
-                                        "the arm is until the next valid command")
+                    report = GateOutput(
+                        None,
+                        "stale",
+                        "joint states agree again: holding where the arm is until the next valid command",
+                    )
         self.q, self.q_time = q, t
         return report
 
@@ -310,8 +340,9 @@ class SafetyGate:
 
     def at_rest(self, t: float) -> bool:
         """Fresh joint states, every joint within ``rest_tolerance`` of one pose for ``rest_time``."""
-        return (self.q is not None and t - self.q_time <= self.timeout
-                and t - self.moved_time >= self.rest_time)
+        return (
+            self.q is not None and t - self.q_time <= self.timeout and t - self.moved_time >= self.rest_time
+        )
 
     def set_estop(self, on: bool = True) -> GateOutput | None:
         """Latch the e-stop (returns the hold command; None when it was already latched).
@@ -336,7 +367,9 @@ class SafetyGate:
         if self.suspect is not None:
             return False, f"e-stop kept: {self.suspect}"
         if not self.at_rest(t):
-            return False, (f"e-stop kept: the arm is moving (a joint left a {self.rest_tolerance:g} "
-                           f"rad band around one pose in the last {self.rest_time:g} s)")
+            return False, (
+                f"e-stop kept: the arm is moving (a joint left a {self.rest_tolerance:g} "
+                f"rad band around one pose in the last {self.rest_time:g} s)"
+            )
         self.estopped, self.held = False, True  # holding until the next valid command
         return True, f"e-stop released ({reason}); holding until the next valid command"

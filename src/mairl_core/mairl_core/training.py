@@ -8,8 +8,8 @@ rebuild the policy for evaluation from the file alone.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +24,13 @@ ALGOS = (*METHODS, "bc")
 TASKS = ("gridworld", "reach", "grasp")
 
 
-def build_gridworld(cfg_path: str | os.PathLike, algo: str, state_only: bool, seed: int,
-                    overrides: dict[str, Any] | None = None):
+def build_gridworld(
+    cfg_path: str | os.PathLike,
+    algo: str,
+    state_only: bool,
+    seed: int,
+    overrides: dict[str, Any] | None = None,
+):
     """The GridWorld experiment and a trainer for one seed."""
     from .benchmarks.gridworld import load_experiment, make_trainer
 
@@ -33,10 +38,18 @@ def build_gridworld(cfg_path: str | os.PathLike, algo: str, state_only: bool, se
     return exp, make_trainer(exp, algo, state_only, seed, overrides)
 
 
-def train_run(trainer: AdversarialTrainer, out_dir: str | os.PathLike, *, meta: dict[str, Any],
-              env_steps: int | None = None, checkpoint_every: int = 20, resume: bool = False,
-              progress: bool = True, tensorboard: bool = True,
-              on_checkpoint: Callable[[Path], None] | None = None) -> list[dict[str, float]]:
+def train_run(
+    trainer: AdversarialTrainer,
+    out_dir: str | os.PathLike,
+    *,
+    meta: dict[str, Any],
+    env_steps: int | None = None,
+    checkpoint_every: int = 20,
+    resume: bool = False,
+    progress: bool = True,
+    tensorboard: bool = True,
+    on_checkpoint: Callable[[Path], None] | None = None,
+) -> list[dict[str, float]]:
     """Train to ``env_steps`` with a progress bar, TensorBoard scalars and periodic checkpoints;
     returns the run's curve (one dict of metrics per iteration, from the run's start).
 
@@ -69,16 +82,23 @@ def train_run(trainer: AdversarialTrainer, out_dir: str | os.PathLike, *, meta: 
         history = list(payload["state"].get("curve", []))
         resumed = True
     elif ckpt.exists():
-        raise FileExistsError(f"{ckpt} exists: resume it (--resume; mairl-trainer: resume:=true), "
-                              f"or choose another --out")
+        raise FileExistsError(
+            f"{ckpt} exists: resume it (--resume; mairl-trainer: resume:=true), or choose another --out"
+        )
     budget = trainer.cfg.env_steps if env_steps is None else env_steps
     writer = None
     if tensorboard:
         from torch.utils.tensorboard import SummaryWriter
+
         # resumed: hide the events a killed run logged after its last checkpoint (redone now)
         writer = SummaryWriter(str(out / "tb"), purge_step=trainer.env_steps + 1 if resumed else None)
-    bar = tqdm(total=budget, initial=min(trainer.env_steps, budget), unit="step",
-               desc=f"{meta.get('method')} {meta.get('task')}", disable=not progress)
+    bar = tqdm(
+        total=budget,
+        initial=min(trainer.env_steps, budget),
+        unit="step",
+        desc=f"{meta.get('method')} {meta.get('task')}",
+        disable=not progress,
+    )
 
     saved_at = None
 
@@ -137,34 +157,53 @@ def _check_same_run(ckpt: Path, saved: dict[str, Any], asked: dict[str, Any]) ->
     Keys an older checkpoint does not record are not compared."""
     for key in ("method", "task", "mode", "seed"):
         if key in saved and key in asked and saved[key] != asked[key]:
-            raise CheckpointError(f"{ckpt} holds a {key} '{saved[key]}' run; asked to resume "
-                                  f"{key} '{asked[key]}' (use the run's own settings, or another --out)")
+            raise CheckpointError(
+                f"{ckpt} holds a {key} '{saved[key]}' run; asked to resume "
+                f"{key} '{asked[key]}' (use the run's own settings, or another --out)"
+            )
     old, new = saved.get("config"), asked.get("config")
     if isinstance(old, dict) and isinstance(new, dict):
-        old = {k: v for k, v in old.items()  # deleted options, off in that run: not a change
-               if not (k in REMOVED_OPTIONS and k not in new and v == REMOVED_OPTIONS[k])}
-        changed = sorted(k for k in set(old) | set(new)
-                         if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
+        old = {
+            k: v
+            for k, v in old.items()  # deleted options, off in that run: not a change
+            if not (k in REMOVED_OPTIONS and k not in new and v == REMOVED_OPTIONS[k])
+        }
+        changed = sorted(
+            k for k in set(old) | set(new) if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k)
+        )
         if changed:
             shown = ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
-            raise CheckpointError(f"{ckpt} was trained with another config ({shown}"
-                                  f"{', ...' if len(changed) > 3 else ''}); a resumed run must use "
-                                  f"the same one (only the env-step budget may change)")
+            raise CheckpointError(
+                f"{ckpt} was trained with another config ({shown}"
+                f"{', ...' if len(changed) > 3 else ''}); a resumed run must use "
+                f"the same one (only the env-step budget may change)"
+            )
 
 
 def policy_meta(cfg: AlgoConfig, policy: torch.nn.Module) -> dict[str, Any]:
     """What ``load_policy`` needs to rebuild ``policy``: config, sizes, action bound."""
     bound = policy.bound.tolist() if getattr(policy, "squashed", False) else None
-    return {"config": to_dict(cfg), "obs_dim": policy.obs_dim, "act_dim": policy.act_dim,
-            "discrete": bool(policy.discrete), "action_scale": bound,
-            "state_std": bool(getattr(policy, "state_std", False))}
+    return {
+        "config": to_dict(cfg),
+        "obs_dim": policy.obs_dim,
+        "act_dim": policy.act_dim,
+        "discrete": bool(policy.discrete),
+        "action_scale": bound,
+        "state_std": bool(getattr(policy, "state_std", False)),
+    }
 
 
 #: training options measured not to help and deleted (bench/NOTEBOOK.md has their history),
 #: with the values that meant "off"; older checkpoints' configs still name them
-REMOVED_OPTIONS = {"policy_uses_ema": False, "rollout_critic": False, "critic_lr": 3e-4,
-                   "critic_lambda": 0.95, "bound_policy_mean": False, "random_negatives": 0,
-                   "random_negative_frac": 0.25}
+REMOVED_OPTIONS = {
+    "policy_uses_ema": False,
+    "rollout_critic": False,
+    "critic_lr": 3e-4,
+    "critic_lambda": 0.95,
+    "bound_policy_mean": False,
+    "random_negatives": 0,
+    "random_negative_frac": 0.25,
+}
 
 
 def _older_config(meta: dict[str, Any], path: str | os.PathLike) -> dict[str, Any]:
@@ -175,10 +214,13 @@ def _older_config(meta: dict[str, Any], path: str | os.PathLike) -> dict[str, An
     matter (the std is moved likewise)."""
     conf = {k: v for k, v in meta["config"].items() if k not in REMOVED_OPTIONS}
     if meta["config"].get("bound_policy_mean") is True:
-        raise CheckpointError(f"{path}: its policy was trained with bound_policy_mean, an option "
-                              f"this mairl no longer has; load it with mairl at commit 0c86130")
-    if "state_std" in meta or not all(isinstance(conf.get(k), (int, float)) for k in
-                                      ("log_std_init", "log_std_min", "log_std_max")):
+        raise CheckpointError(
+            f"{path}: its policy was trained with bound_policy_mean, an option "
+            f"this mairl no longer has; load it with mairl at commit 0c86130"
+        )
+    if "state_std" in meta or not all(
+        isinstance(conf.get(k), (int, float)) for k in ("log_std_init", "log_std_min", "log_std_max")
+    ):
         return conf
     lo, init, hi = (float(conf[k]) for k in ("log_std_min", "log_std_init", "log_std_max"))
     if lo < init < hi:
@@ -208,17 +250,23 @@ def load_policy(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any
     cfg = from_dict(AlgoConfig, _older_config(meta, path), where=f"{path}:config")
     bound = meta.get("action_scale")
     try:
-        policy = make_policy(cfg, meta["obs_dim"], meta["act_dim"], meta["discrete"],
-                             None if bound is None else torch.as_tensor(bound, dtype=torch.float32),
-                             state_std=meta.get("state_std") is True)  # (older: state-independent)
+        policy = make_policy(
+            cfg,
+            meta["obs_dim"],
+            meta["act_dim"],
+            meta["discrete"],
+            None if bound is None else torch.as_tensor(bound, dtype=torch.float32),
+            state_std=meta.get("state_std") is True,
+        )  # (older: state-independent)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: its metadata does not describe a policy: {exc}") from None
     norm = None
     try:
         modules = payload["state"]["modules"]
         if "policy_avg" in modules:  # policy_ema: the average is the deployed policy
-            policy.load_state_dict({k[len("module."):]: v for k, v in modules["policy_avg"].items()
-                                    if k.startswith("module.")})
+            policy.load_state_dict(
+                {k[len("module.") :]: v for k, v in modules["policy_avg"].items() if k.startswith("module.")}
+            )
         else:
             policy.load_state_dict(modules["policy"])
         if "obs_norm" in modules:
@@ -229,14 +277,15 @@ def load_policy(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any
     return NormalizedPolicy(policy, norm).eval(), meta
 
 
-def evaluate_gridworld_policy(policy: torch.nn.Module, cfg_path: str | os.PathLike, episodes: int,
-                              seed: int) -> np.ndarray:
+def evaluate_gridworld_policy(
+    policy: torch.nn.Module, cfg_path: str | os.PathLike, episodes: int, seed: int
+) -> np.ndarray:
     """Returns of ``episodes`` test episodes of a GridWorld policy (sampled actions)."""
     from .benchmarks.gridworld import load_experiment, policy_table
     from .envs.gridworld import evaluate_tabular
 
     exp = load_experiment(cfg_path)
-    n = exp.env.size ** 2
+    n = exp.env.size**2
     if getattr(policy, "obs_dim", n) != n:
         raise ValueError(f"policy expects {policy.obs_dim} observations; this GridWorld has {n} states")
     return evaluate_tabular(exp.env, policy_table(policy, n), episodes, seed)

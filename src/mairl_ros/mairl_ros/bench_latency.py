@@ -37,16 +37,24 @@ def _start(module: str, log: Path, **params) -> subprocess.Popen:
     for k, v in params.items():
         args += ["-p", f"{k}:={v}"]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).resolve().parents[1]),
-                                                    env.get("PYTHONPATH", "")] if p)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")] if p
+    )
     return subprocess.Popen(args, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
 
 
 LAYOUTS = ("separate", "composed")
 
 
-def measure(hz: float, duration: float, policy: str, log_dir: Path, progress: bool = True,
-            layout: str = "separate", rt_priority: int = 0) -> dict:
+def measure(
+    hz: float,
+    duration: float,
+    policy: str,
+    log_dir: Path,
+    progress: bool = True,
+    layout: str = "separate",
+    rt_priority: int = 0,
+) -> dict:
     """One rate and layout: start the two nodes, stream states for ``duration`` s, return the
     row."""
     import rclpy
@@ -59,14 +67,20 @@ def measure(hz: float, duration: float, policy: str, log_dir: Path, progress: bo
     arm = SimArm("reach", seed=0)
     q, target, names = arm.positions, arm.target, arm.joint_names
     tag = f"{layout}_{hz:g}hz"
-    server = {"policy": policy, "trigger": "joint_states", "rate": hz, "watch": "false",
-              "rt_priority": rt_priority}
+    server = {
+        "policy": policy,
+        "trigger": "joint_states",
+        "rate": hz,
+        "watch": "false",
+        "rt_priority": rt_priority,
+    }
     if layout == "composed":  # -p reaches both nodes: each takes the parameters it declares
         procs = [_start("control", log_dir / f"control_{tag}.log", watchdog_rate=hz, **server)]
     else:
-        procs = [_start("safety_node", log_dir / f"safety_{tag}.log", watchdog_rate=hz,
-                        rt_priority=rt_priority),
-                 _start("policy_server", log_dir / f"policy_{tag}.log", **server)]
+        procs = [
+            _start("safety_node", log_dir / f"safety_{tag}.log", watchdog_rate=hz, rt_priority=rt_priority),
+            _start("policy_server", log_dir / f"policy_{tag}.log", **server),
+        ]
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("mairl_latency_driver", context=ctx)
@@ -76,11 +90,21 @@ def measure(hz: float, duration: float, policy: str, log_dir: Path, progress: bo
     cmd_stamps: list[int] = []
     cmd_times: list[int] = []
     out_times: list[int] = []
-    node.create_subscription(JointState, "/mairl/command", lambda m: (
-        cmd_stamps.append(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec),
-        cmd_times.append(time.perf_counter_ns())), 100)
-    node.create_subscription(Float64MultiArray, "/forward_position_controller/commands",
-                             lambda m: out_times.append(time.perf_counter_ns()), 100)
+    node.create_subscription(
+        JointState,
+        "/mairl/command",
+        lambda m: (
+            cmd_stamps.append(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec),
+            cmd_times.append(time.perf_counter_ns()),
+        ),
+        100,
+    )
+    node.create_subscription(
+        Float64MultiArray,
+        "/forward_position_controller/commands",
+        lambda m: out_times.append(time.perf_counter_ns()),
+        100,
+    )
     pub_js = node.create_publisher(JointState, "/joint_states", 100)
     pub_target = node.create_publisher(PointStamped, "/mairl/target", 10)
     stop = threading.Event()
@@ -88,8 +112,9 @@ def measure(hz: float, duration: float, policy: str, log_dir: Path, progress: bo
     if rt_priority > 0:  # this driver stand-in too, before its listener thread starts
         granted, message = make_realtime(rt_priority)
         sched = f"SCHED_FIFO {rt_priority}" if granted else f"SCHED_OTHER ({message})"
-    spinner = threading.Thread(target=lambda: [executor.spin_once(timeout_sec=0.05)
-                                               for _ in iter(stop.is_set, True)], daemon=True)
+    spinner = threading.Thread(
+        target=lambda: [executor.spin_once(timeout_sec=0.05) for _ in iter(stop.is_set, True)], daemon=True
+    )
     spinner.start()
 
     last = [0]
@@ -172,21 +197,31 @@ def measure(hz: float, duration: float, policy: str, log_dir: Path, progress: bo
     arrivals = np.sort(np.array(out_times[:pairs]))
     got = np.searchsorted(arrivals, starts[1:]) - np.searchsorted(arrivals, starts[:-1])
     missed = int((got == 0).sum())
-    return {"method": "policy server + safety (DDS)", "layout": layout,
-            "rt_priority": rt_priority, "driver_sched": sched, "hz": hz, "duration_s": duration,
-            "states": len(sent), "commands": int(len(lat)),
-            "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
-            "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
-            "max_ms": float(lat.max()) if len(lat) else None,
-            "policy_hop_p50_ms": float(np.percentile(hop_ms, 50)) if hop_ms else None,
-            "policy_hop_p99_ms": float(np.percentile(hop_ms, 99)) if hop_ms else None,
-            "missed": missed, "periods": int(len(starts) - 1), "late": late,
-            "unanswered": unanswered,
-            "latencies_ms": [round(v, 4) for v in lat.tolist()]}
+    return {
+        "method": "policy server + safety (DDS)",
+        "layout": layout,
+        "rt_priority": rt_priority,
+        "driver_sched": sched,
+        "hz": hz,
+        "duration_s": duration,
+        "states": len(sent),
+        "commands": int(len(lat)),
+        "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
+        "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
+        "max_ms": float(lat.max()) if len(lat) else None,
+        "policy_hop_p50_ms": float(np.percentile(hop_ms, 50)) if hop_ms else None,
+        "policy_hop_p99_ms": float(np.percentile(hop_ms, 99)) if hop_ms else None,
+        "missed": missed,
+        "periods": int(len(starts) - 1),
+        "late": late,
+        "unanswered": unanswered,
+        "latencies_ms": [round(v, 4) for v in lat.tolist()],
+    }
 
 
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -194,8 +229,11 @@ def plot(rows: list[dict], path: Path) -> None:
     for r in rows:
         lat = np.sort(np.array(r["latencies_ms"]))
         if len(lat):
-            ax.plot(lat, np.arange(1, len(lat) + 1) / len(lat),
-                    label=f"{r['hz']:g} Hz, {r.get('layout', 'separate')}")
+            ax.plot(
+                lat,
+                np.arange(1, len(lat) + 1) / len(lat),
+                label=f"{r['hz']:g} Hz, {r.get('layout', 'separate')}",
+            )
             ax.axvline(1e3 / r["hz"], ls=":", color=ax.lines[-1].get_color())
     ax.axvline(2.0, color="k", ls="--", lw=0.8, label="2 ms target")
     ax.set_xscale("log")
@@ -214,12 +252,19 @@ def main(argv=None) -> int:
     ap.add_argument("--rates", default="125,500", help="joint-state rates in Hz (default 125,500)")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds per rate (default 60)")
     ap.add_argument("--policy", default=str(REPO / "bench" / "checkpoints" / "reach_mairl.pt"))
-    ap.add_argument("--layout", default="separate,composed",
-                    help="separate (two processes), composed (mairl-control: one process) or both "
-                         "(default separate,composed)")
-    ap.add_argument("--rt-priority", type=int, default=0,
-                    help="SCHED_FIFO priority (1-99) of both nodes and the driver stand-in, memory "
-                         "locked; 0: normal scheduling (default 0)")
+    ap.add_argument(
+        "--layout",
+        default="separate,composed",
+        help="separate (two processes), composed (mairl-control: one process) or both "
+        "(default separate,composed)",
+    )
+    ap.add_argument(
+        "--rt-priority",
+        type=int,
+        default=0,
+        help="SCHED_FIFO priority (1-99) of both nodes and the driver stand-in, memory "
+        "locked; 0: normal scheduling (default 0)",
+    )
     ap.add_argument("--quick", action="store_true", help="3 s per rate (a smoke test, not a result)")
     ap.add_argument("--seed", type=int, default=0, help="unused (no randomness); for the CLI contract")
     ap.add_argument("--no-progress", action="store_true")
@@ -233,8 +278,10 @@ def main(argv=None) -> int:
         print(f"error: --layout takes {' and/or '.join(LAYOUTS)}, got {args.layout!r}", file=sys.stderr)
         return 2
     if not (duration > 0 and np.isfinite(duration)) or args.seed < 0:
-        print(f"error: --duration must be > 0 s and --seed >= 0, got {args.duration:g}, {args.seed}",
-              file=sys.stderr)
+        print(
+            f"error: --duration must be > 0 s and --seed >= 0, got {args.duration:g}, {args.seed}",
+            file=sys.stderr,
+        )
         return 2
     if not 0 <= args.rt_priority <= 99:
         print(f"error: --rt-priority must be 0..99, got {args.rt_priority}", file=sys.stderr)
@@ -248,18 +295,38 @@ def main(argv=None) -> int:
     rows = []
     for layout in layouts:
         for hz in (float(r) for r in args.rates.split(",")):
-            rows.append(measure(hz, duration, args.policy, out, progress=not args.no_progress,
-                                layout=layout, rt_priority=args.rt_priority))
+            rows.append(
+                measure(
+                    hz,
+                    duration,
+                    args.policy,
+                    out,
+                    progress=not args.no_progress,
+                    layout=layout,
+                    rt_priority=args.rt_priority,
+                )
+            )
     plot(rows, out / "latency_cdf.png")
-    write_results(out, "latency", rows, quick=bool(args.quick), wall_s=time.perf_counter() - t0,
-                  command="mairl bench latency " + " ".join(argv if argv is not None else sys.argv[1:]),
-                  commit_at_start=commit, platform=platform.platform())
-    print(f"{'layout':>9} {'rate':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'missed':>7} "
-          f"{'periods':>8} {'late':>5} {'unanswered':>10}  driver")
+    write_results(
+        out,
+        "latency",
+        rows,
+        quick=bool(args.quick),
+        wall_s=time.perf_counter() - t0,
+        command="mairl bench latency " + " ".join(argv if argv is not None else sys.argv[1:]),
+        commit_at_start=commit,
+        platform=platform.platform(),
+    )
+    print(
+        f"{'layout':>9} {'rate':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'missed':>7} "
+        f"{'periods':>8} {'late':>5} {'unanswered':>10}  driver"
+    )
     for r in rows:
-        print(f"{r['layout']:>9} {r['hz']:>5g}Hz {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} "
-              f"{r['max_ms']:8.3f} {r['missed']:7d} {r['periods']:8d} {r['late']:5d} "
-              f"{r['unanswered']:10d}  {r['driver_sched']}")
+        print(
+            f"{r['layout']:>9} {r['hz']:>5g}Hz {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} "
+            f"{r['max_ms']:8.3f} {r['missed']:7d} {r['periods']:8d} {r['late']:5d} "
+            f"{r['unanswered']:10d}  {r['driver_sched']}"
+        )
     print(f"results: {out / 'results.json'}  plot: {out / 'latency_cdf.png'}")
     return 0
 

@@ -69,8 +69,9 @@ class EstopTrial:
     arrival here (part of ``latency_ms`` is this, not the safety node)."""
 
 
-def analyse_estop(driver: Sequence[tuple[float, tuple]], states: Collection[tuple],
-                  t_call: float, t_response: float) -> EstopTrial:
+def analyse_estop(
+    driver: Sequence[tuple[float, tuple]], states: Collection[tuple], t_call: float, t_response: float
+) -> EstopTrial:
     """The driver commands (receipt time, positions) received from ``t_call`` on, of a safety
     node latched at ``t_call``, up to before its release. A hold commands a measured joint
     state, so a command equal to one of ``states`` (the joint states' positions, in the
@@ -81,14 +82,17 @@ def analyse_estop(driver: Sequence[tuple[float, tuple]], states: Collection[tupl
     before = is_hold[:first]
     return EstopTrial(
         latency_ms=(msgs[first][0] - t_call) * 1e3 if first < len(msgs) else None,
-        response_ms=(t_response - t_call) * 1e3, in_flight=before.count(False),
+        response_ms=(t_response - t_call) * 1e3,
+        in_flight=before.count(False),
         other_holds=before.count(True),
         after_response=sum(not h for (t, _), h in zip(msgs, is_hold) if t > t_response),
-        holds=len(msgs) - first)
+        holds=len(msgs) - first,
+    )
 
 
-def release_estop(call: Callable, wait: Callable[[float], None], reason: str,
-                  timeout: float = REST_TIMEOUT_S) -> int:
+def release_estop(
+    call: Callable, wait: Callable[[float], None], reason: str, timeout: float = REST_TIMEOUT_S
+) -> int:
     """Release a latched e-stop through ``/mairl/safety/release`` (diagnostic_msgs/
     AddDiagnostics, the reason in its one field), asking again while the safety node refuses
     (the arm not at rest yet) until ``timeout`` s; ``call(srv_type, name, request)`` returns
@@ -213,9 +217,16 @@ class SoakDriver:
         return future.result()
 
     def start(self, minutes: float) -> None:
-        self.spin_until(lambda: (self.reset.service_is_ready() and self.enable.service_is_ready()
-                                 and self.estop.service_is_ready() and self.driver_count > 0),
-                        "the sim, the safety node and the policy server", timeout=120.0)
+        self.spin_until(
+            lambda: (
+                self.reset.service_is_ready()
+                and self.enable.service_is_ready()
+                and self.estop.service_is_ready()
+                and self.driver_count > 0
+            ),
+            "the sim, the safety node and the policy server",
+            timeout=120.0,
+        )
         self.minutes = minutes
         self.t0 = self.next_sample = now_s()
         self.sample()
@@ -223,18 +234,30 @@ class SoakDriver:
     def sample(self) -> None:
         t = now_s()
         last = self.samples[-1] if self.samples else None
-        rate = (None if last is None else
-                (self.driver_count - last["driver_count"]) / (t - self.t0 - last["t_s"]))
-        self.samples.append({"t_s": round(t - self.t0, 3), "driver_count": self.driver_count,
-                             "rate_hz": rate, "flooded": self.flooded, "episodes": self.episodes,
-                             "rss_mb": {label: rss_mb(p.pid) for label, p in self.procs}})
+        rate = (
+            None if last is None else (self.driver_count - last["driver_count"]) / (t - self.t0 - last["t_s"])
+        )
+        self.samples.append(
+            {
+                "t_s": round(t - self.t0, 3),
+                "driver_count": self.driver_count,
+                "rate_hz": rate,
+                "flooded": self.flooded,
+                "episodes": self.episodes,
+                "rss_mb": {label: rss_mb(p.pid) for label, p in self.procs},
+            }
+        )
         self.flooded = bool(self.flood_hz)
         self.next_sample = t + self.sample_every
         if self.progress:
             rss = " ".join(f"{k} {v:.0f}" for k, v in self.samples[-1]["rss_mb"].items() if v)
-            print(f"\r  soak {(t - self.t0) / 60:5.1f} / {self.minutes:g} min  "
-                  f"episodes {self.episodes}  e-stops {len(self.trials)}  "
-                  f"rate {rate or 0:5.1f} Hz  RSS MB: {rss}", end="", flush=True)
+            print(
+                f"\r  soak {(t - self.t0) / 60:5.1f} / {self.minutes:g} min  "
+                f"episodes {self.episodes}  e-stops {len(self.trials)}  "
+                f"rate {rate or 0:5.1f} Hz  RSS MB: {rss}",
+                end="",
+                flush=True,
+            )
 
     def episode(self, steps: int, estop: float | None) -> None:
         """Pause, reset (new block), resume, ``steps`` policy commands; ``estop`` (not None):
@@ -268,13 +291,16 @@ class SoakDriver:
             self.flood_hz = 0.0
         trial = analyse_estop(self.driver, set(self.states), t_call, t_response)
         trial.flood_hz = flood_hz
-        trial.observer_lag_ms = max((lag * 1e3 for t, lag in self.state_lag if t >= t_call),
-                                    default=None)
+        trial.observer_lag_ms = max((lag * 1e3 for t, lag in self.state_lag if t >= t_call), default=None)
         self.trials.append(trial)
-        self.spin_until(lambda: self.speed is not None and self.speed < REST_SPEED,
-                        "the arm to come to rest", REST_TIMEOUT_S)
-        self.release_requests += release_estop(self.call_service, self.wait,
-                                               "mairl bench soak: e-stop cycle, arm at rest")
+        self.spin_until(
+            lambda: self.speed is not None and self.speed < REST_SPEED,
+            "the arm to come to rest",
+            REST_TIMEOUT_S,
+        )
+        self.release_requests += release_estop(
+            self.call_service, self.wait, "mairl bench soak: e-stop cycle, arm at rest"
+        )
         return trial
 
     def call_service(self, srv_type, name: str, request):
@@ -295,16 +321,24 @@ class SoakDriver:
 def estop_summary(trials: list[EstopTrial], flood_hz: float, control_period: float) -> dict:
     """The e-stops of one condition (flood rate): latency distribution and ordering counts."""
     lat = np.array([tr.latency_ms for tr in trials if tr.latency_ms is not None])
-    out = {"flood_hz": flood_hz, "trials": len(trials), "control_period_ms": control_period * 1e3,
-           "within_one_period": int((lat <= control_period * 1e3).sum()),
-           "no_hold_seen": sum(tr.latency_ms is None for tr in trials),
-           "in_flight_max": max((tr.in_flight for tr in trials), default=0),
-           "other_holds": sum(tr.other_holds for tr in trials),
-           "after_response_max": max((tr.after_response for tr in trials), default=0),
-           "observer_lag_max_ms": max((tr.observer_lag_ms or 0.0 for tr in trials), default=0.0)}
+    out = {
+        "flood_hz": flood_hz,
+        "trials": len(trials),
+        "control_period_ms": control_period * 1e3,
+        "within_one_period": int((lat <= control_period * 1e3).sum()),
+        "no_hold_seen": sum(tr.latency_ms is None for tr in trials),
+        "in_flight_max": max((tr.in_flight for tr in trials), default=0),
+        "other_holds": sum(tr.other_holds for tr in trials),
+        "after_response_max": max((tr.after_response for tr in trials), default=0),
+        "observer_lag_max_ms": max((tr.observer_lag_ms or 0.0 for tr in trials), default=0.0),
+    }
     if len(lat):
-        out.update(p50_ms=float(np.percentile(lat, 50)), p99_ms=float(np.percentile(lat, 99)),
-                   max_ms=float(lat.max()), mean_ms=float(lat.mean()))
+        out.update(
+            p50_ms=float(np.percentile(lat, 50)),
+            p99_ms=float(np.percentile(lat, 99)),
+            max_ms=float(lat.max()),
+            mean_ms=float(lat.mean()),
+        )
     out["latencies_ms"] = [round(float(v), 3) for v in lat]
     out["trials_detail"] = [asdict(tr) for tr in trials]
     return out
@@ -322,26 +356,39 @@ def summarise(driver: SoakDriver, control_period: float) -> tuple[list[dict], di
             continue
         ts, mb = zip(*pts)
         half = [(a, b) for a, b in pts if a >= t[-1] / 2]
-        rows.append({"node": label, "pid": p.pid, "rss_start_mb": round(mb[0], 1),
-                     "rss_end_mb": round(mb[-1], 1), "rss_max_mb": round(max(mb), 1),
-                     "slope_mb_per_h": slope_per_hour(ts, mb),
-                     "slope_mb_per_h_second_half": slope_per_hour(*zip(*half)) if len(half) > 1
-                     else None, "samples": len(pts)})
-    rates = np.array([s["rate_hz"] for s in samples if s["rate_hz"] is not None
-                      and not s["flooded"]])
-    rate = {"expected_hz": 1.0 / control_period, "windows": int(len(rates)),
-            "window_s": driver.sample_every,
-            "windows_left_out": sum(s["flooded"] for s in samples)}  # a flood's commands in them
+        rows.append(
+            {
+                "node": label,
+                "pid": p.pid,
+                "rss_start_mb": round(mb[0], 1),
+                "rss_end_mb": round(mb[-1], 1),
+                "rss_max_mb": round(max(mb), 1),
+                "slope_mb_per_h": slope_per_hour(ts, mb),
+                "slope_mb_per_h_second_half": slope_per_hour(*zip(*half)) if len(half) > 1 else None,
+                "samples": len(pts),
+            }
+        )
+    rates = np.array([s["rate_hz"] for s in samples if s["rate_hz"] is not None and not s["flooded"]])
+    rate = {
+        "expected_hz": 1.0 / control_period,
+        "windows": int(len(rates)),
+        "window_s": driver.sample_every,
+        "windows_left_out": sum(s["flooded"] for s in samples),
+    }  # a flood's commands in them
     if len(rates):
-        rate.update(mean_hz=float(rates.mean()), min_hz=float(rates.min()),
-                    p1_hz=float(np.percentile(rates, 1)))
-    estop = [estop_summary([tr for tr in driver.trials if tr.flood_hz == hz], hz, control_period)
-             for hz in sorted({tr.flood_hz for tr in driver.trials})]
+        rate.update(
+            mean_hz=float(rates.mean()), min_hz=float(rates.min()), p1_hz=float(np.percentile(rates, 1))
+        )
+    estop = [
+        estop_summary([tr for tr in driver.trials if tr.flood_hz == hz], hz, control_period)
+        for hz in sorted({tr.flood_hz for tr in driver.trials})
+    ]
     return rows, rate, estop
 
 
 def plot(driver: SoakDriver, estop: list[dict], control_period: float, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -363,8 +410,12 @@ def plot(driver: SoakDriver, estop: list[dict], control_period: float, path: Pat
     axes[1].legend(fontsize=8)
     for e in estop:
         if e["latencies_ms"]:
-            axes[2].hist(e["latencies_ms"], bins=np.geomspace(0.1, 2e4, 50), alpha=0.7,
-                         label=f"flood {e['flood_hz']:g} Hz" if e["flood_hz"] else "no flood")
+            axes[2].hist(
+                e["latencies_ms"],
+                bins=np.geomspace(0.1, 2e4, 50),
+                alpha=0.7,
+                label=f"flood {e['flood_hz']:g} Hz" if e["flood_hz"] else "no flood",
+            )
     axes[2].axvline(control_period * 1e3, color="k", ls=":", label="one control period")
     axes[2].set_xscale("log")
     axes[2].set_xlabel("e-stop request -> its hold on the driver topic (ms)")
@@ -383,13 +434,19 @@ def _parse(argv) -> argparse.Namespace | str:
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "soak"))
     ap.add_argument("--policy", default=str(REPO / "bench" / "checkpoints" / "reach_mairl.pt"))
     ap.add_argument("--seed", type=int, default=0, help="the sim's block sequence (default 0)")
-    ap.add_argument("--sample-every", type=float, default=5.0,
-                    help="seconds between memory and rate samples (default 5)")
-    ap.add_argument("--estop-every", type=float, default=20.0,
-                    help="seconds between e-stop cycles; 0: none (default 20)")
-    ap.add_argument("--flood-hz", type=float, default=1000.0,
-                    help="every other e-stop, a second command source repeats the policy's "
-                         "latest command at this rate around it; 0: never (default 1000)")
+    ap.add_argument(
+        "--sample-every", type=float, default=5.0, help="seconds between memory and rate samples (default 5)"
+    )
+    ap.add_argument(
+        "--estop-every", type=float, default=20.0, help="seconds between e-stop cycles; 0: none (default 20)"
+    )
+    ap.add_argument(
+        "--flood-hz",
+        type=float,
+        default=1000.0,
+        help="every other e-stop, a second command source repeats the policy's "
+        "latest command at this rate around it; 0: never (default 1000)",
+    )
     ap.add_argument("--quick", action="store_true", help="1 minute (a smoke test, not a result)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -418,8 +475,11 @@ def main(argv=None) -> int:
         from ur5_bringup.stack import params_file, stack
         from ur5_bringup.up import start_nodes, stop_nodes
     except ImportError:
-        print("error: `mairl bench soak` runs the deploy graph of the ur5_bringup package "
-              "(`make venv` installs it)", file=sys.stderr)
+        print(
+            "error: `mairl bench soak` runs the deploy graph of the ur5_bringup package "
+            "(`make venv` installs it)",
+            file=sys.stderr,
+        )
         return 2
     from mairl_core.config import load_config
     from mairl_core.envs.ur5_reach import ReachConfig
@@ -444,8 +504,7 @@ def main(argv=None) -> int:
         next_estop = driver.t0 + (args.estop_every or np.inf) / 2
         while now_s() < deadline:
             due = now_s() >= next_estop
-            driver.episode(steps, estop=(args.flood_hz if len(driver.trials) % 2 else 0.0)
-                           if due else None)
+            driver.episode(steps, estop=(args.flood_hz if len(driver.trials) % 2 else 0.0) if due else None)
             if due:
                 next_estop += args.estop_every
         driver.sample()
@@ -461,30 +520,46 @@ def main(argv=None) -> int:
         plot(driver, estop, control_period, out / "soak.png")
     ran_min = driver.samples[-1]["t_s"] / 60.0 if driver.samples else 0.0
     path = write_results(
-        out, "soak", rows, quick=bool(args.quick), wall_s=time.perf_counter() - t_start,
-        command="mairl bench soak " + " ".join(argv), commit_at_start=commit,
-        minutes=args.minutes, ran_minutes=round(ran_min, 3), episodes=driver.episodes,
-        exit_codes={label: p.returncode for label, p in procs}, error=error,
-        command_rate=rate, estop=estop, release_requests=driver.release_requests,
-        samples=driver.samples)
+        out,
+        "soak",
+        rows,
+        quick=bool(args.quick),
+        wall_s=time.perf_counter() - t_start,
+        command="mairl bench soak " + " ".join(argv),
+        commit_at_start=commit,
+        minutes=args.minutes,
+        ran_minutes=round(ran_min, 3),
+        episodes=driver.episodes,
+        exit_codes={label: p.returncode for label, p in procs},
+        error=error,
+        command_rate=rate,
+        estop=estop,
+        release_requests=driver.release_requests,
+        samples=driver.samples,
+    )
     print(f"{'node':>22} {'RSS start':>10} {'end':>8} {'max':>8} {'MB/h':>8}")
     for r in rows:
         slope = "-" if r["slope_mb_per_h"] is None else f"{r['slope_mb_per_h']:8.2f}"
-        print(f"{r['node']:>22} {r['rss_start_mb']:10.1f} {r['rss_end_mb']:8.1f} "
-              f"{r['rss_max_mb']:8.1f} {slope:>8}")
+        print(
+            f"{r['node']:>22} {r['rss_start_mb']:10.1f} {r['rss_end_mb']:8.1f} "
+            f"{r['rss_max_mb']:8.1f} {slope:>8}"
+        )
     if "mean_hz" in rate:
-        print(f"driver command rate: mean {rate['mean_hz']:.2f} Hz, min {rate['min_hz']:.2f}, "
-              f"p1 {rate['p1_hz']:.2f} ({rate['windows']} windows of {args.sample_every:g} s)")
+        print(
+            f"driver command rate: mean {rate['mean_hz']:.2f} Hz, min {rate['min_hz']:.2f}, "
+            f"p1 {rate['p1_hz']:.2f} ({rate['windows']} windows of {args.sample_every:g} s)"
+        )
     for e in estop:
         if "p50_ms" in e:
             label = f"flood {e['flood_hz']:g} Hz" if e["flood_hz"] else "no flood"
-            print(f"e-stop -> its hold ({label}): p50 {e['p50_ms']:.1f} ms, p99 {e['p99_ms']:.1f}, "
-                  f"max {e['max_ms']:.1f} over {e['trials']} e-stops, {e['within_one_period']} "
-                  f"within one control period; up to {e['in_flight_max']} commands forwarded "
-                  f"ahead of the hold; this process's own lag up to "
-                  f"{e['observer_lag_max_ms']:.1f} ms")
-    print(f"{ran_min:.1f} min, {driver.episodes} episodes; results: {path}  "
-          f"plot: {out / 'soak.png'}")
+            print(
+                f"e-stop -> its hold ({label}): p50 {e['p50_ms']:.1f} ms, p99 {e['p99_ms']:.1f}, "
+                f"max {e['max_ms']:.1f} over {e['trials']} e-stops, {e['within_one_period']} "
+                f"within one control period; up to {e['in_flight_max']} commands forwarded "
+                f"ahead of the hold; this process's own lag up to "
+                f"{e['observer_lag_max_ms']:.1f} ms"
+            )
+    print(f"{ran_min:.1f} min, {driver.episodes} episodes; results: {path}  plot: {out / 'soak.png'}")
     return 1 if error else 0
 
 

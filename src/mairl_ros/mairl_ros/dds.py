@@ -60,9 +60,7 @@ def find_loopback_profile() -> Path:
         path = Path(override).expanduser()
         if path.is_file():
             return path.resolve()
-        raise FileNotFoundError(
-            f"${PROFILE_ENV_VAR} names a Fast DDS profile that does not exist: {path}"
-        )
+        raise FileNotFoundError(f"${PROFILE_ENV_VAR} names a Fast DDS profile that does not exist: {path}")
 
     looked_in: list[str] = [f"${PROFILE_ENV_VAR} (unset)"]
     for candidate in _repo_profile_candidates():

@@ -11,15 +11,19 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
 from mairl_core.checkpoint import CheckpointError
 from mairl_core.safety import order_by_name
 
 from .dds import apply_loopback_env
 
 
-def run_node(make_node: Callable[[], object], args: Sequence[str] | None = None,
-             stop_when: Callable[[object], bool] | None = None,
-             body: Callable[[object, object], int] | None = None) -> int:
+def run_node(
+    make_node: Callable[[], object],
+    args: Sequence[str] | None = None,
+    stop_when: Callable[[object], bool] | None = None,
+    body: Callable[[object, object], int] | None = None,
+) -> int:
     """Start rclpy on loopback DDS (the domain id of the environment), build the node and spin
     it until Ctrl-C / SIGTERM (or ``stop_when(node)`` is true). A node that cannot start (bad
     parameter, missing or bad checkpoint) logs one clear line and exits with status 2.
@@ -125,13 +129,17 @@ def make_realtime(priority: int) -> tuple[bool, str]:
         for tid in os.listdir("/proc/self/task"):
             os.sched_setscheduler(int(tid), os.SCHED_FIFO, os.sched_param(priority))
     except PermissionError:
-        return False, (f"rt_priority {priority}: SCHED_FIFO refused (needs CAP_SYS_NICE or an rtprio "
-                       "limit in /etc/security/limits.conf); running without real-time scheduling")
+        return False, (
+            f"rt_priority {priority}: SCHED_FIFO refused (needs CAP_SYS_NICE or an rtprio "
+            "limit in /etc/security/limits.conf); running without real-time scheduling"
+        )
     mcl_current, mcl_future = 1, 2
     libc = ctypes.CDLL(None, use_errno=True)
     locked = libc.mlockall(mcl_current | mcl_future) == 0
-    return True, (f"real-time: SCHED_FIFO priority {priority} on every thread, memory "
-                  f"{'locked' if locked else 'not locked (mlockall refused)'}, GC frozen")
+    return True, (
+        f"real-time: SCHED_FIFO priority {priority} on every thread, memory "
+        f"{'locked' if locked else 'not locked (mlockall refused)'}, GC frozen"
+    )
 
 
 def event_qos():
@@ -140,8 +148,9 @@ def event_qos():
     gets the events it missed."""
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-    return QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    return QoSProfile(
+        depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+    )
 
 
 def make_executor(context=None):
@@ -154,6 +163,7 @@ def make_executor(context=None):
     if os.environ.get("MAIRL_EXECUTOR", "events") != "single":
         try:
             from rclpy.experimental import EventsExecutor
+
             return EventsExecutor(context=context)
         except ImportError:
             pass

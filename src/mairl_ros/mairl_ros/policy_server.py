@@ -21,17 +21,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .node import (SUCTION_TOPIC, VACUUM_TOPIC, SuctionState, joint_state_arrays, joint_state_msg,
-                   now_s, param, point_array, run_node, stamp_s)
+from .node import (
+    SUCTION_TOPIC,
+    VACUUM_TOPIC,
+    SuctionState,
+    joint_state_arrays,
+    joint_state_msg,
+    now_s,
+    param,
+    point_array,
+    run_node,
+    stamp_s,
+)
 
 
 def make_node():
+    import torch
     from geometry_msgs.msg import PointStamped
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
     from std_srvs.srv import SetBool, Trigger
-
-    import torch
 
     from mairl_core.deploy import PolicyRunner
     from mairl_core.envs.ur5_model import load_ur5
@@ -68,15 +77,19 @@ def make_node():
             self.min_gap = 0.5 / rate  # joint_states trigger: a state per period even with jitter
             self.last_decision = -1e9
             self.state_stamp = None
-            self.create_subscription(JointState, param(self, "joint_states_topic", "/joint_states"),
-                                     self.on_joint_state, 10)
-            self.create_subscription(PointStamped, param(self, "target_topic", "/mairl/target"),
-                                     self.on_target, 10)
-            self.cup = SuctionState(self, param(self, "suction_topic", SUCTION_TOPIC),
-                                    param(self, "vacuum_topic", VACUUM_TOPIC))
+            self.create_subscription(
+                JointState, param(self, "joint_states_topic", "/joint_states"), self.on_joint_state, 10
+            )
+            self.create_subscription(
+                PointStamped, param(self, "target_topic", "/mairl/target"), self.on_target, 10
+            )
+            self.cup = SuctionState(
+                self, param(self, "suction_topic", SUCTION_TOPIC), param(self, "vacuum_topic", VACUUM_TOPIC)
+            )
             self.pub = self.create_publisher(JointState, param(self, "command_topic", "/mairl/command"), 10)
             self.suction_client = self.create_client(
-                SetBool, param(self, "suction_service", "/mairl/suction/set"))
+                SetBool, param(self, "suction_service", "/mairl/suction/set")
+            )
             self.create_service(Trigger, "/mairl/policy/reload", self.on_reload)
             self.create_service(SetBool, "/mairl/policy/enable", self.on_enable)
             self._SetBool = SetBool
@@ -95,8 +108,9 @@ def make_node():
             self.runner = PolicyRunner(self.path, self.task, self.robot, self.deterministic)
 
         def announce(self):
-            self.get_logger().info(f"serving {self.runner.task} policy {self.runner.path} "
-                                   f"at {self.rate:g} Hz")
+            self.get_logger().info(
+                f"serving {self.runner.task} policy {self.runner.path} at {self.rate:g} Hz"
+            )
 
         def on_joint_state(self, msg):
             if stamp_s(msg) < self.ignore_before:  # sent before (re-)enabling
@@ -148,8 +162,14 @@ def make_node():
 
         def on_tick(self):
             t = now_s()
-            if (self.runner is None or not self.enabled or self.q is None or self.target is None
-                    or t - self.q_time > self.timeout or t - self.target_time > self.timeout):
+            if (
+                self.runner is None
+                or not self.enabled
+                or self.q is None
+                or self.target is None
+                or t - self.q_time > self.timeout
+                or t - self.target_time > self.timeout
+            ):
                 return
             try:
                 d = self.runner.decide(self.q, self.qdot, self.target, self.cup.on, self.cup.vacuum)

@@ -6,9 +6,10 @@ m/s) into an absolute joint command with the core's differential IK
 (``twist_to_joint_command``, the code the scripted demos use) and publishes it on
 ``/mairl/command`` for the safety node; while recording, it samples ``/joint_states``,
 ``/mairl/target`` (grasp: ``/mairl/suction`` and ``/mairl/suction/vacuum``) and the safe
-command the safety node forwarded (``/forward_position_controller/commands``), and after ``episode_steps`` commands saves the
-episode into ``dataset`` as ``episode_NNN`` (``mairl_core.data.recorder``; the format
-``mairl train --demos`` reads). An existing dataset is continued, not overwritten.
+command the safety node forwarded (``/forward_position_controller/commands``), and after
+``episode_steps`` commands saves the episode into ``dataset`` as ``episode_NNN``
+(``mairl_core.data.recorder``; the format ``mairl train --demos`` reads). An existing dataset
+is continued, not overwritten.
 
 Services (std_srvs/Trigger): ``/mairl/episode/start`` (resets the sim first when
 ``reset_service`` is set), ``/mairl/episode/stop`` (save now if complete, else discard),
@@ -46,17 +47,17 @@ from .node import SuctionState, event_qos, joint_state_arrays, now_s, param, poi
 
 def make_node():
     from geometry_msgs.msg import PointStamped, TwistStamped
+    from rcl_interfaces.srv import SetParameters
     from rclpy.node import Node
+    from rclpy.parameter import Parameter
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray, String
-    from rcl_interfaces.srv import SetParameters
-    from rclpy.parameter import Parameter
     from std_srvs.srv import Trigger
 
     from mairl_core.data.recorder import EpisodeRecorder, episode_success
     from mairl_core.envs.kinematics import twist_to_joint_command
-    from mairl_core.envs.ur5_model import load_ur5
     from mairl_core.envs.tasks import task_env_config
+    from mairl_core.envs.ur5_model import load_ur5
     from mairl_core.safety import load_safety_limits
 
     from .node import joint_state_msg
@@ -73,8 +74,14 @@ def make_node():
             self.period = load_safety_limits().control_period
             steps = int(param(self, "episode_steps", 0)) or env_cfg.episode_steps
             operator = param(self, "operator", "unknown")  # into each bag's metadata
-            self.rec = EpisodeRecorder(dataset, self.robot.joint_names, self.period, steps,
-                                       grasp=self.task == "grasp", meta={"operator": operator})
+            self.rec = EpisodeRecorder(
+                dataset,
+                self.robot.joint_names,
+                self.period,
+                steps,
+                grasp=self.task == "grasp",
+                meta={"operator": operator},
+            )
             self.success_radius = env_cfg.success_radius
             self.lift_height = getattr(env_cfg, "lift_height", 0.05)
             self.teleop = bool(param(self, "teleop", True))
@@ -89,8 +96,9 @@ def make_node():
             reset_service = param(self, "reset_service", "")
             self.reset_client = self.create_client(Trigger, reset_service) if reset_service else None
             sim_node = param(self, "sim_node", "mairl_sim").strip("/")
-            self.episode_client = (self.create_client(SetParameters, f"/{sim_node}/set_parameters")
-                                   if reset_service else None)
+            self.episode_client = (
+                self.create_client(SetParameters, f"/{sim_node}/set_parameters") if reset_service else None
+            )
             self._said_no_episode_param = False
             self.q = self.qdot = self.target = None
             self.twist, self.twist_time = np.zeros(3), -1e9
@@ -103,8 +111,9 @@ def make_node():
             self.create_subscription(PointStamped, "/mairl/target", self.on_target, 10)
             self.cup = SuctionState(self)
             self.create_subscription(TwistStamped, "/mairl/teleop/twist", self.on_twist, 10)
-            self.create_subscription(Float64MultiArray, "/forward_position_controller/commands",
-                                     self.on_forwarded, 10)
+            self.create_subscription(
+                Float64MultiArray, "/forward_position_controller/commands", self.on_forwarded, 10
+            )
             self.pub_cmd = self.create_publisher(JointState, "/mairl/command", 10)
             self.pub_event = self.create_publisher(String, "/mairl/episode/event", event_qos())
             self.create_service(Trigger, "/mairl/episode/start", self.srv_start)
@@ -116,10 +125,13 @@ def make_node():
             self.create_timer(self.period, self.on_tick)
             self.done = False
             for name in self.rec.removed:
-                self.get_logger().warning(f"removed {name}: its bag was left unfinished by an "
-                                          f"interrupted recorder (it is recorded again)")
-            self.get_logger().info(f"recording {self.task} episodes of {steps} steps into "
-                                   f"{dataset}: {self.progress()}")
+                self.get_logger().warning(
+                    f"removed {name}: its bag was left unfinished by an "
+                    f"interrupted recorder (it is recorded again)"
+                )
+            self.get_logger().info(
+                f"recording {self.task} episodes of {steps} steps into {dataset}: {self.progress()}"
+            )
             self._said_waiting = False
             if self.to_record and self.rec.index >= self.to_record:
                 self.finish()  # already complete: nothing to do
@@ -157,8 +169,10 @@ def make_node():
             left = self.to_record - self.rec.index
             if left <= 0:
                 return f"{have}: complete (episodes:={self.to_record} in total), nothing to record"
-            return (f"{have}; recording {left} more, up to episodes:={self.to_record} in total; "
-                    f"next: episode_{self.rec.index:03d}")
+            return (
+                f"{have}; recording {left} more, up to episodes:={self.to_record} in total; "
+                f"next: episode_{self.rec.index:03d}"
+            )
 
         def event(self, text: str):
             self.pub_event.publish(self._String(data=text))
@@ -169,8 +183,10 @@ def make_node():
                 if not self.reset_client.service_is_ready():
                     return "reset service not available"
                 if not self.episode_client.service_is_ready():
-                    return (f"the sim's parameter service {self.episode_client.srv_name} not "
-                            f"available (is sim_node its node name?)")
+                    return (
+                        f"the sim's parameter service {self.episode_client.srv_name} not "
+                        f"available (is sim_node its node name?)"
+                    )
                 # stop commanding first: the safety node then holds the arm where it is, so
                 # nothing computed from the old pose reaches the arm after the reset
                 self.q, self.resetting = None, True
@@ -183,8 +199,13 @@ def make_node():
         def _call_reset(self):
             self._reset_timer.cancel()
             self.destroy_timer(self._reset_timer)
-            req = self._SetParameters.Request(parameters=[self._Parameter(  # this index's block
-                "episode", self._Parameter.Type.INTEGER, self.rec.index).to_parameter_msg()])
+            req = self._SetParameters.Request(
+                parameters=[
+                    self._Parameter(  # this index's block
+                        "episode", self._Parameter.Type.INTEGER, self.rec.index
+                    ).to_parameter_msg()
+                ]
+            )
             self.episode_client.call_async(req).add_done_callback(self._on_episode_set)
 
         def _on_episode_set(self, future):
@@ -193,7 +214,8 @@ def make_node():
                 self._said_no_episode_param = True
                 self.get_logger().warning(
                     "the sim does not take the episode index (no 'episode' parameter): its "
-                    "blocks follow its own sequence, and a resumed recording may repeat them")
+                    "blocks follow its own sequence, and a resumed recording may repeat them"
+                )
             future = self.reset_client.call_async(self._Trigger.Request())
             future.add_done_callback(self._on_reset)
 
@@ -223,12 +245,14 @@ def make_node():
             """Automatic recording starts an episode only once the operator's twists arrive and
             the safety node listens to the commands: an episode recorded before that (a slow
             node start on a loaded machine) would hold the arm still from start to end."""
-            live = (self.pub_cmd.get_subscription_count() > 0
-                    and (not self.teleop or now_s() - self.twist_time <= self.twist_timeout))
+            live = self.pub_cmd.get_subscription_count() > 0 and (
+                not self.teleop or now_s() - self.twist_time <= self.twist_timeout
+            )
             if not live and not self._said_waiting:
                 self._said_waiting = True
-                self.get_logger().info("waiting for the operator's twists and the safety node "
-                                       "before the first episode")
+                self.get_logger().info(
+                    "waiting for the operator's twists and the safety node before the first episode"
+                )
             return live
 
         def _auto_start_once(self):
@@ -237,8 +261,9 @@ def make_node():
                     return
                 wanted = self.to_record - self.first_index
                 if self.attempts >= 3 * wanted:
-                    self.get_logger().error(f"only {self.saved} of {wanted} episodes "
-                                            f"succeeded in {self.attempts} attempts")
+                    self.get_logger().error(
+                        f"only {self.saved} of {wanted} episodes succeeded in {self.attempts} attempts"
+                    )
                     self.finish()
                     return
                 self.start()
@@ -255,7 +280,8 @@ def make_node():
                 return f"episode {index} incomplete: discarded"
             ep = self.rec.episode()
             if self.require_success and not self._success(
-                    ep, self.task, self.robot, self.success_radius, self.lift_height):
+                ep, self.task, self.robot, self.success_radius, self.lift_height
+            ):
                 self.rec.discard()
                 self.event(f"discarded {index}")
                 return f"episode {index} failed the task: discarded"
@@ -264,11 +290,14 @@ def make_node():
             except OSError as exc:  # e.g. a full disk: stop, keep what is saved
                 self.rec.discard()
                 self.event(f"failed {index}")
-                saved = f"the {index} episodes saved before are" if index != 1 else \
-                    "the episode saved before is"
-                msg = (f"cannot save episode_{index:03d} into {self.rec.dataset}: {exc}; nothing "
-                       f"of it was kept, {saved} intact; stopping (free space and start the "
-                       f"recorder again to continue at episode_{index:03d})")
+                saved = (
+                    f"the {index} episodes saved before are" if index != 1 else "the episode saved before is"
+                )
+                msg = (
+                    f"cannot save episode_{index:03d} into {self.rec.dataset}: {exc}; nothing "
+                    f"of it was kept, {saved} intact; stopping (free space and start the "
+                    f"recorder again to continue at episode_{index:03d})"
+                )
                 self.get_logger().error(msg)
                 self.exit_code = 1
                 self.done = True
@@ -297,8 +326,10 @@ def make_node():
             return res
 
         def _prompt(self):
-            print(f"[recorder] {self.progress()}\n"
-                  f"[recorder] Enter: next episode   r: re-record   q: quit", flush=True)
+            print(
+                f"[recorder] {self.progress()}\n[recorder] Enter: next episode   r: re-record   q: quit",
+                flush=True,
+            )
             for line in sys.stdin:
                 key = line.strip().lower()
                 if key == "q":
@@ -315,8 +346,9 @@ def make_node():
             if self.resetting or self.q is None or self.target is None:
                 return
             if self.rec.recording:
-                if self.rec.tick(self.q, self.qdot, self.target, self.cup.on, self.forwarded,
-                                 self.cup.vacuum):
+                if self.rec.tick(
+                    self.q, self.qdot, self.target, self.cup.on, self.forwarded, self.cup.vacuum
+                ):
                     self.save_or_discard()
                 self.forwarded = None
             if self.teleop:

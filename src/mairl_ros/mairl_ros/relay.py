@@ -46,10 +46,10 @@ def make_node():
             if not sink or sink == source:
                 raise ValueError("parameter 'output' is required and must differ from 'input'")
             self.drop = self.delay = 0.0
-            self.apply(float(param(self, "drop", 0.0, "fraction of messages dropped",
-                                   read_only=False)),
-                       float(param(self, "delay", 0.0, "seconds each message is held",
-                                   read_only=False)))
+            self.apply(
+                float(param(self, "drop", 0.0, "fraction of messages dropped", read_only=False)),
+                float(param(self, "delay", 0.0, "seconds each message is held", read_only=False)),
+            )
             self.rng = random.Random(int(param(self, "seed", 0)))
             self.held: deque = deque()  # (due time, message), in arrival order
             self.counts = {"in": 0, "dropped": 0, "out": 0}
@@ -58,8 +58,7 @@ def make_node():
             self.create_timer(FLUSH_PERIOD, self.flush)
             self.add_on_set_parameters_callback(self.on_set)
             self._Result = SetParametersResult
-            self.get_logger().info(f"relay {source} -> {sink}: drop {self.drop:g}, "
-                                   f"delay {self.delay:g} s")
+            self.get_logger().info(f"relay {source} -> {sink}: drop {self.drop:g}, delay {self.delay:g} s")
 
         def apply(self, drop: float, delay: float) -> None:
             if not 0.0 <= drop <= 1.0 or delay < 0.0:

@@ -22,13 +22,13 @@ from .node import joint_state_msg, param, point_msg, run_node
 
 
 def make_node():
+    from geometry_msgs.msg import PointStamped
     from rclpy.node import Node
     from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Bool, Float64, Float64MultiArray
     from std_srvs.srv import SetBool, Trigger
     from trajectory_msgs.msg import JointTrajectory
-    from geometry_msgs.msg import PointStamped
 
     from mairl_core.envs.sim_arm import SimArm
     from mairl_core.safety import order_by_name
@@ -45,20 +45,30 @@ def make_node():
             env_config = param(self, "env_config", "")
             self.arm = SimArm(task, seed=int(param(self, "seed", 0)), env_config=env_config or None)
             self.fixed_target = target if len(target) == 3 else None
-            param(self, "episode", 0, "index of the next reset's block (set live by the recorder)",
-                  read_only=False)
+            param(
+                self,
+                "episode",
+                0,
+                "index of the next reset's block (set live by the recorder)",
+                read_only=False,
+            )
             self.add_on_set_parameters_callback(self.on_set_parameters)
             if self.fixed_target is not None:
                 self.arm.reset(self.fixed_target)
             self.frame = param(self, "frame_id", "base")
             self.clock = bool(param(self, "publish_clock", False))
-            topics = {k: param(self, f"{k}_topic", v) for k, v in {
-                "joint_states": "/joint_states",
-                "command": "/forward_position_controller/commands",
-                "trajectory": "/scaled_joint_trajectory_controller/joint_trajectory",
-                "speed_scaling": "/speed_scaling_state_broadcaster/speed_scaling",
-                "target": "/mairl/target", "fingertip": "/mairl/fingertip",
-                "suction": "/mairl/suction"}.items()}
+            topics = {
+                k: param(self, f"{k}_topic", v)
+                for k, v in {
+                    "joint_states": "/joint_states",
+                    "command": "/forward_position_controller/commands",
+                    "trajectory": "/scaled_joint_trajectory_controller/joint_trajectory",
+                    "speed_scaling": "/speed_scaling_state_broadcaster/speed_scaling",
+                    "target": "/mairl/target",
+                    "fingertip": "/mairl/fingertip",
+                    "suction": "/mairl/suction",
+                }.items()
+            }
             self.pub_js = self.create_publisher(JointState, topics["joint_states"], 10)
             self.pub_scale = self.create_publisher(Float64, topics["speed_scaling"], 10)
             self.pub_target = self.create_publisher(PointStamped, topics["target"], 10)
@@ -69,8 +79,9 @@ def make_node():
             self.pub_clock = self.create_publisher(Clock, "/clock", 10) if self.clock else None
             self.create_subscription(Float64MultiArray, topics["command"], self.on_command, 10)
             self.create_subscription(JointTrajectory, topics["trajectory"], self.on_trajectory, 10)
-            self.create_service(SetBool, param(self, "suction_service", "/mairl/suction/set"),
-                                self.on_suction)
+            self.create_service(
+                SetBool, param(self, "suction_service", "/mairl/suction/set"), self.on_suction
+            )
             self.create_service(Trigger, "/mairl/sim/reset", self.on_reset)
             self._Bool, self._Float64, self._Clock = Bool, Float64, Clock
             self._order = order_by_name
@@ -78,7 +89,8 @@ def make_node():
             self.create_timer(1.0 / (self.rate * rtf), self.tick)
             self.get_logger().info(
                 f"UR5 {task} sim: {self.rate:g} Hz, {rtf:g}x real time, block at "
-                f"{[round(v, 3) for v in self.arm.target]}")
+                f"{[round(v, 3) for v in self.arm.target]}"
+            )
 
         def on_set_parameters(self, params):
             from rcl_interfaces.msg import SetParametersResult
@@ -86,8 +98,9 @@ def make_node():
             for p in params:
                 if p.name == "episode":
                     if not isinstance(p.value, int) or p.value < 0:
-                        return SetParametersResult(successful=False,
-                                                   reason=f"episode must be an int >= 0, got {p.value!r}")
+                        return SetParametersResult(
+                            successful=False, reason=f"episode must be an int >= 0, got {p.value!r}"
+                        )
                     self.arm.episode = p.value
             return SetParametersResult(successful=True)
 
@@ -119,8 +132,10 @@ def make_node():
 
         def on_reset(self, req, res):  # noqa: ARG002
             target = self.arm.reset(self.fixed_target)
-            res.success, res.message = True, json.dumps({"target": [float(v) for v in target],
-                                                         "episode": self.arm.episode})
+            res.success, res.message = (
+                True,
+                json.dumps({"target": [float(v) for v in target], "episode": self.arm.episode}),
+            )
             return res
 
         def tick(self):
@@ -131,8 +146,9 @@ def make_node():
                 msg.clock.sec = int(self.arm.time)
                 msg.clock.nanosec = int(round((self.arm.time % 1.0) * 1e9)) % 1_000_000_000
                 self.pub_clock.publish(msg)
-            self.pub_js.publish(joint_state_msg(self, self.arm.joint_names, self.arm.positions,
-                                                self.arm.velocities))
+            self.pub_js.publish(
+                joint_state_msg(self, self.arm.joint_names, self.arm.positions, self.arm.velocities)
+            )
             self.pub_target.publish(point_msg(self, self.arm.target, self.frame))
             self.pub_tip.publish(point_msg(self, self.arm.fingertip, self.frame))
             self.pub_suction.publish(self._Bool(data=self.arm.suction))

@@ -25,7 +25,8 @@ def load_ur_msgs():
     except ImportError:
         raise RuntimeError(
             "ur_msgs is not installed: the real robot's suction needs ur_robot_driver's "
-            "messages (apt install ros-$ROS_DISTRO-ur-msgs, then source the ROS 2 setup)") from None
+            "messages (apt install ros-$ROS_DISTRO-ur-msgs, then source the ROS 2 setup)"
+        ) from None
     return SetIO, IOStates
 
 
@@ -53,20 +54,24 @@ def make_node():
             super().__init__("mairl_suction_io")
             self.pin = int(param(self, "pin", 0))
             self.client = self.create_client(
-                SetIO, param(self, "set_io_service", "/io_and_status_controller/set_io"))
+                SetIO, param(self, "set_io_service", "/io_and_status_controller/set_io")
+            )
             self.pub = self.create_publisher(Bool, SUCTION_TOPIC, 10)
             self.state = False
             self.vacuum_pin = int(param(self, "vacuum_pin", 0))
             if self.vacuum_pin >= 0:
                 self.pub_vacuum = self.create_publisher(Bool, VACUUM_TOPIC, 10)
                 self.create_subscription(
-                    IOStates, param(self, "io_states_topic", "/io_and_status_controller/io_states"),
-                    self.on_io, 10)
+                    IOStates,
+                    param(self, "io_states_topic", "/io_and_status_controller/io_states"),
+                    self.on_io,
+                    10,
+                )
             else:
-                self.get_logger().warning("vacuum_pin -1: no vacuum sensor; grasp policies will "
-                                          "not see the block on the cup")
-            self.create_service(SetBool, param(self, "suction_service", "/mairl/suction/set"),
-                                self.on_set)
+                self.get_logger().warning(
+                    "vacuum_pin -1: no vacuum sensor; grasp policies will not see the block on the cup"
+                )
+            self.create_service(SetBool, param(self, "suction_service", "/mairl/suction/set"), self.on_set)
             self.create_timer(0.04, lambda: self.pub.publish(Bool(data=self.state)))
 
         def on_io(self, msg):
@@ -78,8 +83,9 @@ def make_node():
             if not self.client.service_is_ready():
                 res.success, res.message = False, "ur_robot_driver's set_io service is not available"
                 return res
-            io = SetIO.Request(fun=SetIO.Request.FUN_SET_DIGITAL_OUT, pin=self.pin,
-                               state=1.0 if req.data else 0.0)
+            io = SetIO.Request(
+                fun=SetIO.Request.FUN_SET_DIGITAL_OUT, pin=self.pin, state=1.0 if req.data else 0.0
+            )
             self.client.call_async(io)  # the driver answers within a cycle; state follows
             self.state = bool(req.data)
             res.success, res.message = True, f"digital out {self.pin} -> {int(req.data)}"

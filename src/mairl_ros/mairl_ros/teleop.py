@@ -40,10 +40,9 @@ def make_node():
     from std_msgs.msg import String
     from std_srvs.srv import SetBool
 
-    from mairl_core.data.operator import (GRASP_STYLE, GraspOperator, OperatorStyle,
-                                          ScriptedOperator)
-    from mairl_core.envs.ur5_grasp import GraspConfig, grasp_point
     from mairl_core.config import load_config
+    from mairl_core.data.operator import GRASP_STYLE, GraspOperator, OperatorStyle, ScriptedOperator
+    from mairl_core.envs.ur5_grasp import GraspConfig, grasp_point
     from mairl_core.safety import load_safety_limits
 
     class Teleop(Node):
@@ -58,7 +57,8 @@ def make_node():
             self.velocity = np.zeros(3)
             self.pub = self.create_publisher(TwistStamped, "/mairl/teleop/twist", 10)
             self.suction_client = self.create_client(
-                SetBool, param(self, "suction_service", "/mairl/suction/set"))
+                SetBool, param(self, "suction_service", "/mairl/suction/set")
+            )
             self.create_subscription(PointStamped, "/mairl/fingertip", self.on_tip, 10)
             self.create_subscription(PointStamped, "/mairl/target", self.on_target, 10)
             self.cup = SuctionState(self)
@@ -84,19 +84,24 @@ def make_node():
                     suction=int(param(self, "suction_button", 0)),
                     next_episode=int(param(self, "next_button", 7)),
                     rerecord=int(param(self, "rerecord_button", 6)),
-                    deadzone=float(param(self, "deadzone", 0.1)))
+                    deadzone=float(param(self, "deadzone", 0.1)),
+                )
                 self.device = JoyTeleop(mapping, self.speed, float(param(self, "input_timeout", 0.5)))
                 self.warned_missing = False
                 self.create_subscription(Joy, param(self, "joy_topic", "/joy"), self.on_joy, 10)
             elif self.mode == "spacemouse":
                 from mairl_core.data.devices import SpaceMouseTeleop
 
-                self.device = SpaceMouseTeleop(self.speed, deadzone=float(param(self, "deadzone", 0.1)),
-                                               timeout=float(param(self, "input_timeout", 0.5)))
+                self.device = SpaceMouseTeleop(
+                    self.speed,
+                    deadzone=float(param(self, "deadzone", 0.1)),
+                    timeout=float(param(self, "input_timeout", 0.5)),
+                )
             elif not sys.stdin.isatty():
                 raise ValueError("keyboard teleop needs a terminal (or use mode:=scripted)")
             else:
                 import threading
+
                 threading.Thread(target=self._keyboard, daemon=True).start()
             self.pending = None
             self.episode_clients = {}
@@ -119,9 +124,11 @@ def make_node():
             missing = self.device.missing()
             if missing and not self.warned_missing:
                 self.warned_missing = True
-                self.get_logger().warning(f"the joystick has {len(msg.axes)} axes and "
-                                          f"{len(msg.buttons)} buttons: {', '.join(missing)} of "
-                                          f"the mapping read as 0 / not pressed")
+                self.get_logger().warning(
+                    f"the joystick has {len(msg.axes)} axes and "
+                    f"{len(msg.buttons)} buttons: {', '.join(missing)} of "
+                    f"the mapping read as 0 / not pressed"
+                )
 
         def device_event(self, event: str):
             if event == "suction":
@@ -138,6 +145,7 @@ def make_node():
 
         def trigger(self, service: str):
             from std_srvs.srv import Trigger
+
             client = self.episode_clients.setdefault(service, self.create_client(Trigger, service))
             if client.service_is_ready():
                 client.call_async(Trigger.Request())
@@ -150,8 +158,10 @@ def make_node():
 
             fd = sys.stdin.fileno()
             old = termios.tcgetattr(fd)
-            print("[teleop] w/s x, a/d y, r/f z, space suction, x stop, n next episode, "
-                  "b re-record, q quit", flush=True)
+            print(
+                "[teleop] w/s x, a/d y, r/f z, space suction, x stop, n next episode, b re-record, q quit",
+                flush=True,
+            )
             try:
                 tty.setcbreak(fd)
                 while True:
@@ -185,8 +195,9 @@ def make_node():
                 if self.tip is None or self.target is None:
                     return
                 if self.task == "grasp":
-                    v, on = self.operator.command(self.tip, grasp_point(self.target, self.grasp_cfg),
-                                                  self.cup.vacuum)
+                    v, on = self.operator.command(
+                        self.tip, grasp_point(self.target, self.grasp_cfg), self.cup.vacuum
+                    )
                     if on != self.cup.on:
                         self.switch_suction(on)
                 else:

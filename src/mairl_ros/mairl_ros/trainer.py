@@ -43,11 +43,19 @@ class RosRobotEnv:
     dynamics_head = "gaussian"
     n_envs = 1
 
-    def __init__(self, node, executor, task: str, episode_steps: int, reset_service: str,
-                 success_radius: float, timeout: float = 10.0):
+    def __init__(
+        self,
+        node,
+        executor,
+        task: str,
+        episode_steps: int,
+        reset_service: str,
+        success_radius: float,
+        timeout: float = 10.0,
+    ):
         import torch
-        from sensor_msgs.msg import JointState
         from geometry_msgs.msg import PointStamped
+        from sensor_msgs.msg import JointState
         from std_srvs.srv import SetBool, Trigger
 
         from mairl_core.deploy import robot_observation
@@ -73,8 +81,10 @@ class RosRobotEnv:
         self._Trigger, self._SetBool, self._JointState = Trigger, SetBool, JointState
         self.next_tick = 0.0
         from trajectory_msgs.msg import JointTrajectory
+
         self.traj_pub = node.create_publisher(
-            JointTrajectory, "/scaled_joint_trajectory_controller/joint_trajectory", 10)
+            JointTrajectory, "/scaled_joint_trajectory_controller/joint_trajectory", 10
+        )
         self.q_start = env_cls().q_start  # the envs' start pose (fingertip mid right edge of the box)
 
     def _on_js(self, msg):
@@ -93,8 +103,9 @@ class RosRobotEnv:
             self.executor.spin_once(timeout_sec=0.005)
 
     def _obs(self):
-        return self.torch.as_tensor(self._observe(self.task, self.robot, self.q, self.qdot,
-                                                  self.target, self.cup.on, self.cup.vacuum))[None]
+        return self.torch.as_tensor(
+            self._observe(self.task, self.robot, self.q, self.qdot, self.target, self.cup.on, self.cup.vacuum)
+        )[None]
 
     def _call(self, client, request, what: str):
         self._spin_until(client.service_is_ready, f"{what} service")
@@ -112,8 +123,9 @@ class RosRobotEnv:
         if self.task == "grasp" and self.cup.on:
             self._call(self.suction_client, self._SetBool.Request(data=False), "suction")
         seen = self.stamp
-        self._spin_until(lambda: self.stamp > seen + 1 and self.target is not None,
-                         "joint state after the reset")
+        self._spin_until(
+            lambda: self.stamp > seen + 1 and self.target is not None, "joint state after the reset"
+        )
         self.next_tick = time.monotonic()
         return self._obs()
 
@@ -124,8 +136,9 @@ class RosRobotEnv:
         if moveit_available():
             moveit_home(self.q_start)
             return
-        msg, duration = trajectory_home(self.robot.joint_names, self.q, self.q_start,
-                                        self.robot.max_joint_speed)
+        msg, duration = trajectory_home(
+            self.robot.joint_names, self.q, self.q_start, self.robot.max_joint_speed
+        )
         self.traj_pub.publish(msg)
         end = time.monotonic() + duration + 0.5
         self._spin_until(lambda: time.monotonic() >= end, "the move home")
@@ -181,8 +194,9 @@ def make_node():
             demos = param(self, "demos", "")
             policy = param(self, "policy", "")
             if not demos or not policy:
-                raise ValueError("parameters 'demos' (demo bags) and 'policy' (the checkpoint to "
-                                 "write) are required")
+                raise ValueError(
+                    "parameters 'demos' (demo bags) and 'policy' (the checkpoint to write) are required"
+                )
             self.collect = param(self, "collect", "ros")
             if self.collect not in ("ros", "sim"):
                 raise ValueError(f"collect must be ros or sim, got {self.collect!r}")
@@ -200,18 +214,28 @@ def make_node():
             self.enable = self.create_client(SetBool, "/mairl/policy/enable")
             self._Trigger, self._SetBool = Trigger, SetBool
             self.demos = demos
+            source = (
+                "over ROS (policy -> safety -> robot)"
+                if self.collect == "ros"
+                else "an in-process copy of the sim"
+            )
             self.get_logger().info(
                 f"{self.algo} on {self.task} from {len(self.expert)} demo episodes in {demos}; "
-                f"on-policy data: {'over ROS (policy -> safety -> robot)' if self.collect == 'ros' else 'an in-process copy of the sim'}")
+                f"on-policy data: {source}"
+            )
 
         def log(self, m: dict, steps: int) -> None:
-            parts = [f"{k.split('/')[-1]} {v:.3g}" for k, v in m.items()
-                     if k in ("env/success", "env/true_return", "disc/accuracy")]
+            parts = [
+                f"{k.split('/')[-1]} {v:.3g}"
+                for k, v in m.items()
+                if k in ("env/success", "env/true_return", "disc/accuracy")
+            ]
             self.get_logger().info(f"{int(steps)} env steps: " + ", ".join(parts))
 
         def checkpoint(self, path: Path) -> None:
             if path.resolve() != self.policy.resolve():
                 from mairl_core.checkpoint import load_checkpoint, save_checkpoint
+
                 payload = load_checkpoint(path)
                 save_checkpoint(self.policy, payload["state"], **payload["meta"])
             if self.reload.service_is_ready():
@@ -229,26 +253,46 @@ def make_node():
                 policy, state = core.train_bc(self.exp, self.expert, self.seed)
                 from mairl_core.checkpoint import save_checkpoint
                 from mairl_core.training import policy_meta
-                save_checkpoint(self.policy, state, method="bc", task=self.task,
-                                **policy_meta(self.exp.algo, policy.policy))
+
+                save_checkpoint(
+                    self.policy,
+                    state,
+                    method="bc",
+                    task=self.task,
+                    **policy_meta(self.exp.algo, policy.policy),
+                )
                 self.checkpoint(self.policy)
                 self.get_logger().info(f"wrote {self.policy}")
                 return
             if self.collect == "sim":
-                trainer = core.make_robot_trainer(self.exp, self.algo, self.expert, self.seed,
-                                                  state_only=False, task=self.task)
+                trainer = core.make_robot_trainer(
+                    self.exp, self.algo, self.expert, self.seed, state_only=False, task=self.task
+                )
             else:
                 env_cfg = core.task_env_config(self.task)
                 cfg = dataclasses.replace(self.exp.algo, state_only=False, n_envs=1)
-                env = RosRobotEnv(self, executor, self.task, env_cfg.episode_steps,
-                                  self.reset_service, env_cfg.success_radius)
+                env = RosRobotEnv(
+                    self,
+                    executor,
+                    self.task,
+                    env_cfg.episode_steps,
+                    self.reset_service,
+                    env_cfg.success_radius,
+                )
                 trainer = AdversarialTrainer(self.algo, cfg, env, self.expert, seed=self.seed)
                 if self.enable.service_is_ready():  # the trainer drives; the server waits
                     self.enable.call_async(self._SetBool.Request(data=False))
             trainer.log_fn = self.log
-            train_run(trainer, out / f"{self.algo}_run", meta=meta, env_steps=self.env_steps,
-                      checkpoint_every=self.checkpoint_every, resume=self.resume, progress=False,
-                      on_checkpoint=self.checkpoint)
+            train_run(
+                trainer,
+                out / f"{self.algo}_run",
+                meta=meta,
+                env_steps=self.env_steps,
+                checkpoint_every=self.checkpoint_every,
+                resume=self.resume,
+                progress=False,
+                on_checkpoint=self.checkpoint,
+            )
             self.get_logger().info(f"done: {trainer.env_steps} env steps; policy {self.policy}")
 
     return Trainer()

@@ -69,13 +69,21 @@ def record(out: Path, n: int, seed: int, log: Log, progress: bool) -> Path:
     if have >= n:
         print(f"[1/3] demos: {have} recorded episodes in {demos} (kept)")
         return demos
-    print(f"[1/3] recording {n - have} scripted-teleop demos over ROS into {demos} "
-          f"(real time: about {4.3 * (n - have):.0f} s)")
+    print(
+        f"[1/3] recording {n - have} scripted-teleop demos over ROS into {demos} "
+        f"(real time: about {4.3 * (n - have):.0f} s)"
+    )
     bar = _progress(n, "demos", progress)
     bar.update(have)
     log.watchers.append(lambda line: bar.update(1) if SAVED.search(line) else None)
-    specs = stack("reaching", mode="record", operator="scripted", episodes=n,  # n in total
-                  dataset=str(demos), seed=seed)  # episode i gets block seed + i, resumed or not
+    specs = stack(
+        "reaching",
+        mode="record",
+        operator="scripted",
+        episodes=n,  # n in total
+        dataset=str(demos),
+        seed=seed,
+    )  # episode i gets block seed + i, resumed or not
     procs = start_nodes(specs, str(params_file("reaching")), sink=log)
     try:
         recorder = dict(procs)["mairl_recorder"]
@@ -102,8 +110,10 @@ def train(out: Path, demos: Path, config: str, collect: str, log: Log, progress:
     if policy.is_file() and _trained_steps(run_ckpt) >= budget:
         print(f"[2/3] policy: {policy} ({budget} env steps, kept)")
         return policy
-    print(f"[2/3] training MAIRL ({config}, {budget} env steps) from {demos}; on-policy data "
-          f"{'over ROS' if collect == 'ros' else 'from an in-process copy of the sim'}")
+    print(
+        f"[2/3] training MAIRL ({config}, {budget} env steps) from {demos}; on-policy data "
+        f"{'over ROS' if collect == 'ros' else 'from an in-process copy of the sim'}"
+    )
     bar = _progress(budget, "MAIRL env steps", progress)
     steps = re.compile(r"\]:? (\d+) env steps")  # "[mairl_trainer]: 800 env steps: ..."
 
@@ -113,12 +123,18 @@ def train(out: Path, demos: Path, config: str, collect: str, log: Log, progress:
             bar.update(min(int(m.group(1)), budget) - bar.n)
 
     log.watchers.append(on_line)
-    specs = [s for s in stack("reaching", mode="train", policy=str(policy), dataset=str(demos))
-             if s.executable == "mairl-trainer"]
+    specs = [
+        s
+        for s in stack("reaching", mode="train", policy=str(policy), dataset=str(demos))
+        if s.executable == "mairl-trainer"
+    ]
     specs[0].parameters.update(collect=collect, config=config, resume=True)
     if collect == "ros":  # the robot the episodes run on
-        specs = [s for s in stack("reaching", mode="train", policy=str(policy), dataset=str(demos))
-                 if s.executable != "mairl-trainer"] + specs
+        specs = [
+            s
+            for s in stack("reaching", mode="train", policy=str(policy), dataset=str(demos))
+            if s.executable != "mairl-trainer"
+        ] + specs
     procs = start_nodes(specs, str(params_file("reaching")), sink=log)
     try:
         trainer = dict(procs)["mairl_trainer"]
@@ -143,8 +159,9 @@ def _trained_steps(ckpt: Path) -> int:
         return 0
 
 
-def evaluate_over_ros(policy: Path, episodes: int, seed: int, steps: int, radius: float,
-                      log: Log, progress: bool) -> list[float]:
+def evaluate_over_ros(
+    policy: Path, episodes: int, seed: int, steps: int, radius: float, log: Log, progress: bool
+) -> list[float]:
     """Final fingertip-to-block distances of ``episodes`` episodes through policy server +
     safety + sim node."""
     import rclpy
@@ -164,12 +181,21 @@ def evaluate_over_ros(policy: Path, episodes: int, seed: int, steps: int, radius
     executor = make_executor(ctx)
     executor.add_node(node)
     state = {"commands": 0, "tip": None, "target": None}
-    node.create_subscription(JointState, "/mairl/command",
-                             lambda m: state.__setitem__("commands", state["commands"] + 1), 50)
-    node.create_subscription(PointStamped, "/mairl/fingertip", lambda m: state.__setitem__(
-        "tip", (m.point.x, m.point.y, m.point.z)), 10)
-    node.create_subscription(PointStamped, "/mairl/target", lambda m: state.__setitem__(
-        "target", (m.point.x, m.point.y, m.point.z)), 10)
+    node.create_subscription(
+        JointState, "/mairl/command", lambda m: state.__setitem__("commands", state["commands"] + 1), 50
+    )
+    node.create_subscription(
+        PointStamped,
+        "/mairl/fingertip",
+        lambda m: state.__setitem__("tip", (m.point.x, m.point.y, m.point.z)),
+        10,
+    )
+    node.create_subscription(
+        PointStamped,
+        "/mairl/target",
+        lambda m: state.__setitem__("target", (m.point.x, m.point.y, m.point.z)),
+        10,
+    )
     reset = node.create_client(Trigger, "/mairl/sim/reset")
     enable = node.create_client(SetBool, "/mairl/policy/enable")
 
@@ -186,8 +212,11 @@ def evaluate_over_ros(policy: Path, episodes: int, seed: int, steps: int, radius
     finals: list[float] = []
     bar = _progress(episodes, "evaluation (ROS)", progress)
     try:
-        spin_until(lambda: reset.service_is_ready() and enable.service_is_ready()
-                   and state["commands"] > 0, "the sim and the policy server", timeout=120.0)
+        spin_until(
+            lambda: reset.service_is_ready() and enable.service_is_ready() and state["commands"] > 0,
+            "the sim and the policy server",
+            timeout=120.0,
+        )
 
         def call(client, request, what):
             future = client.call_async(request)
@@ -198,11 +227,11 @@ def evaluate_over_ros(policy: Path, episodes: int, seed: int, steps: int, radius
             # the sim's reset, so no command computed from the old pose reaches the new episode
             call(enable, SetBool.Request(data=False), "the policy server to pause")
             pause_end = time.monotonic() + 0.25
-            spin_until(lambda: time.monotonic() >= pause_end, "the pause")
+            spin_until(lambda: time.monotonic() >= pause_end, "the pause")  # noqa: B023
             call(reset, Trigger.Request(), "the sim's reset")
             start = state["commands"]
             call(enable, SetBool.Request(data=True), "the policy server to resume")
-            spin_until(lambda: state["commands"] - start >= steps, "the episode's commands")
+            spin_until(lambda: state["commands"] - start >= steps, "the episode's commands")  # noqa: B023
             executor.spin_once(timeout_sec=0.01)
             finals.append(math.dist(state["tip"], state["target"]))
             bar.update(1)
@@ -218,6 +247,7 @@ def evaluate_over_ros(policy: Path, episodes: int, seed: int, steps: int, radius
 
 def plot(path: Path, ros: list[float], local: list[float], radius: float) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
@@ -236,25 +266,36 @@ def plot(path: Path, ros: list[float], local: list[float], radius: float) -> Non
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="mairl-ros-demo", description=__doc__.split("\n\n")[0],
-                                 epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="mairl-ros-demo",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
     ap.add_argument("--config", default="reach_train", help="training config (default reach_train)")
-    ap.add_argument("--episodes", type=int, default=None,
-                    help="evaluation episodes (default: the config's eval.episodes, 100)")
+    ap.add_argument(
+        "--episodes",
+        type=int,
+        default=None,
+        help="evaluation episodes (default: the config's eval.episodes, 100)",
+    )
     ap.add_argument("--n-demos", type=int, default=None, help="demos to record (default: the config's, 50)")
-    ap.add_argument("--collect", choices=["sim", "ros"], default="sim",
-                    help="where the trainer's on-policy episodes run (default sim: in-process)")
+    ap.add_argument(
+        "--collect",
+        choices=["sim", "ros"],
+        default="sim",
+        help="where the trainer's on-policy episodes run (default sim: in-process)",
+    )
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     progress = not args.no_progress
 
-    from mairl_core.envs.ur5_reach import ReachConfig
     from mairl_core.config import load_config
+    from mairl_core.envs.ur5_reach import ReachConfig
+    from mairl_core.eval.results import git_commit, write_results
     from mairl_core.robot import evaluate_robot, load_robot_experiment
     from mairl_core.training import load_policy
-    from mairl_core.eval.results import git_commit, write_results
 
     exp = load_robot_experiment(args.config)
     n_demos = args.n_demos or exp.demos.n_demos
@@ -273,10 +314,13 @@ def main(argv=None) -> int:
         policy = train(out, demos, args.config, args.collect, log, progress)
         timings["train_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        print(f"[3/3] evaluating {episodes} episodes over ROS (blocks of seed {exp.eval.seed}, "
-              f"never trained on; real time: about {episodes * env_cfg.episode_steps * 0.04 + episodes * 0.3:.0f} s)")
-        ros = evaluate_over_ros(policy, episodes, exp.eval.seed, env_cfg.episode_steps,
-                                env_cfg.success_radius, log, progress)
+        print(
+            f"[3/3] evaluating {episodes} episodes over ROS (blocks of seed {exp.eval.seed}, never "
+            f"trained on; real time: about {episodes * (env_cfg.episode_steps * 0.04 + 0.3):.0f} s)"
+        )
+        ros = evaluate_over_ros(
+            policy, episodes, exp.eval.seed, env_cfg.episode_steps, env_cfg.success_radius, log, progress
+        )
         timings["evaluate_s"] = time.perf_counter() - t
     except (RuntimeError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -288,30 +332,55 @@ def main(argv=None) -> int:
     radius = env_cfg.success_radius
     import numpy as np
 
-    rows = [{"method": "MAIRL", "mode": "s,a", "env": "UR5Reach (ROS: policy server + safety + sim node)",
-             "success_rate": float(np.mean([d <= radius for d in ros])), "episodes": episodes,
-             "seeds": 1, "demos": n_demos, "final_distance_median": float(np.median(ros)),
-             "eval_seed": exp.eval.seed},
-            {"method": "MAIRL", "mode": "s,a", "env": "UR5Reach-v0 (in-process, same blocks)",
-             "success_rate": local["success_rate"], "episodes": episodes, "seeds": 1,
-             "demos": n_demos, "final_distance_median": local["final_distance_median"],
-             "eval_seed": exp.eval.seed}]
-    write_results(out, "demo", rows, quick=False, wall_s=time.perf_counter() - t0,
-                  command="mairl-ros-demo " + " ".join(argv if argv is not None else sys.argv[1:]),
-                  commit_at_start=commit,
-                  timings_s={k: round(v, 1) for k, v in timings.items()},
-                  training={"config": args.config, "collect": args.collect,
-                            "env_steps": exp.algo.env_steps},
-                  final_distances_ros=ros, final_distances_in_process=local["final_distances"])
+    rows = [
+        {
+            "method": "MAIRL",
+            "mode": "s,a",
+            "env": "UR5Reach (ROS: policy server + safety + sim node)",
+            "success_rate": float(np.mean([d <= radius for d in ros])),
+            "episodes": episodes,
+            "seeds": 1,
+            "demos": n_demos,
+            "final_distance_median": float(np.median(ros)),
+            "eval_seed": exp.eval.seed,
+        },
+        {
+            "method": "MAIRL",
+            "mode": "s,a",
+            "env": "UR5Reach-v0 (in-process, same blocks)",
+            "success_rate": local["success_rate"],
+            "episodes": episodes,
+            "seeds": 1,
+            "demos": n_demos,
+            "final_distance_median": local["final_distance_median"],
+            "eval_seed": exp.eval.seed,
+        },
+    ]
+    write_results(
+        out,
+        "demo",
+        rows,
+        quick=False,
+        wall_s=time.perf_counter() - t0,
+        command="mairl-ros-demo " + " ".join(argv if argv is not None else sys.argv[1:]),
+        commit_at_start=commit,
+        timings_s={k: round(v, 1) for k, v in timings.items()},
+        training={"config": args.config, "collect": args.collect, "env_steps": exp.algo.env_steps},
+        final_distances_ros=ros,
+        final_distances_in_process=local["final_distances"],
+    )
     plot(out / "final_distance.png", ros, local["final_distances"], radius)
     print(f"\nUR5 reach, MAIRL from {n_demos} demos recorded over ROS; {episodes} episodes on unseen blocks")
     print(f"{'path':<48} {'success':>8} {'median final distance':>22}")
     for r in rows:
         print(f"{r['env']:<48} {r['success_rate']:>8.2f} {100 * r['final_distance_median']:>19.1f} cm")
-    print(f"times: record {timings['record_s']:.0f} s, train {timings['train_s']:.0f} s, "
-          f"evaluate {timings['evaluate_s']:.0f} s; total {time.perf_counter() - t0:.0f} s")
-    print(f"results: {out / 'results.json'}  plot: {out / 'final_distance.png'}  "
-          f"node logs: {out / 'nodes.log'}")
+    print(
+        f"times: record {timings['record_s']:.0f} s, train {timings['train_s']:.0f} s, "
+        f"evaluate {timings['evaluate_s']:.0f} s; total {time.perf_counter() - t0:.0f} s"
+    )
+    print(
+        f"results: {out / 'results.json'}  plot: {out / 'final_distance.png'}  node logs: {out / 'nodes.log'}"
+    )
     return 0
 
 

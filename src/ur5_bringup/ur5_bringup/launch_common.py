@@ -14,12 +14,19 @@ from .stack import ARGUMENTS, CHOICES, driver_arguments, params_file, stack
 
 
 def generate(job: str):
-    from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
-    declared = [DeclareLaunchArgument(name, default_value=default, description=text,
-                                      **({"choices": list(CHOICES[name])} if name in CHOICES else {}))
-                for name, (default, text) in ARGUMENTS.items()]
+    from launch import LaunchDescription
+
+    declared = [
+        DeclareLaunchArgument(
+            name,
+            default_value=default,
+            description=text,
+            **({"choices": list(CHOICES[name])} if name in CHOICES else {}),
+        )
+        for name, (default, text) in ARGUMENTS.items()
+    ]
     return LaunchDescription([*declared, OpaqueFunction(function=_nodes, args=[job])])
 
 
@@ -29,25 +36,40 @@ def _nodes(context, job: str):
 
     values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     params = str(params_file(job))
-    actions = [Node(package=s.package, executable=s.executable, name=s.name, output="screen",
-                    emulate_tty=True, parameters=[params, s.parameters])
-               for s in stack(job, **values)]
+    actions = [
+        Node(
+            package=s.package,
+            executable=s.executable,
+            name=s.name,
+            output="screen",
+            emulate_tty=True,
+            parameters=[params, s.parameters],
+        )
+        for s in stack(job, **values)
+    ]
     if values["sim"].lower() in ("false", "0", "no"):
         actions.insert(0, _driver(values))
     if values["mode"] == "record" and values["operator"] == "joy":
         # ROS's joy driver (package joy); repeating the held buttons keeps the deadman fresh
-        actions.append(Node(package="joy", executable="joy_node", name="joy_node", output="screen",
-                            parameters=[{"autorepeat_rate": 25.0}]))
+        actions.append(
+            Node(
+                package="joy",
+                executable="joy_node",
+                name="joy_node",
+                output="screen",
+                parameters=[{"autorepeat_rate": 25.0}],
+            )
+        )
     return actions
 
 
 def _driver(values):
     from launch.actions import IncludeLaunchDescription
     from launch.launch_description_sources import PythonLaunchDescriptionSource
-    from launch_ros.substitutions import FindPackageShare
     from launch.substitutions import PathJoinSubstitution
+    from launch_ros.substitutions import FindPackageShare
 
-    source = PathJoinSubstitution([FindPackageShare("ur_robot_driver"), "launch",
-                                   "ur_control.launch.py"])
-    return IncludeLaunchDescription(PythonLaunchDescriptionSource(source),
-                                    launch_arguments=driver_arguments(values).items())
+    source = PathJoinSubstitution([FindPackageShare("ur_robot_driver"), "launch", "ur_control.launch.py"])
+    return IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(source), launch_arguments=driver_arguments(values).items()
+    )

@@ -22,28 +22,49 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "mode": ("deploy", "record (teleop demos), train (MAIRL on the robot) or deploy (serve a policy)"),
     "policy": ("", "checkpoint to serve (deploy) or to write and serve (train)"),
     "dataset": ("demos", "directory of demo bags: written by record, read by train"),
-    "operator": ("keyboard", "record: keyboard teleop, joy (a gamepad on /joy, deadman held), "
-                             "spacemouse (3Dconnexion, pyspacemouse), or the scripted operator"),
-    "episodes": ("0", "record: stop once the dataset holds this many episodes in total (the same "
-                      "command again finishes an interrupted one; 0: until you quit)"),
+    "operator": (
+        "keyboard",
+        "record: keyboard teleop, joy (a gamepad on /joy, deadman held), "
+        "spacemouse (3Dconnexion, pyspacemouse), or the scripted operator",
+    ),
+    "episodes": (
+        "0",
+        "record: stop once the dataset holds this many episodes in total (the same "
+        "command again finishes an interrupted one; 0: until you quit)",
+    ),
     "ur_type": ("ur5", "ur_robot_driver's ur_type (real robot)"),
     "robot_ip": ("192.168.1.102", "the robot's IP (real robot)"),
     "target": ("", "real robot: the block position 'x,y,z' in the base frame (m)"),
-    "seed": ("0", "sim: blocks follow env.reset(seed=seed + i), i the episode's index when "
-                  "recording; the scripted operator's seed"),
-    "composed": ("false", "deploy/train: policy server and safety node in one process "
-                          "(mairl-control: one DDS hop less, for 500 Hz)"),
+    "seed": (
+        "0",
+        "sim: blocks follow env.reset(seed=seed + i), i the episode's index when "
+        "recording; the scripted operator's seed",
+    ),
+    "composed": (
+        "false",
+        "deploy/train: policy server and safety node in one process "
+        "(mairl-control: one DDS hop less, for 500 Hz)",
+    ),
 }
 
 #: the values a launch argument may take, where there is a fixed set (declared as choices)
 CHOICES: dict[str, tuple[str, ...]] = {
-    "sim": ("true", "false"), "mode": MODES, "operator": OPERATORS, "composed": ("true", "false")}
+    "sim": ("true", "false"),
+    "mode": MODES,
+    "operator": OPERATORS,
+    "composed": ("true", "false"),
+}
 
 EXECUTABLE_MODULES = {
-    "mairl-sim": "sim_node", "mairl-safety": "safety_node",
-    "mairl-policy-server": "policy_server", "mairl-recorder": "recorder",
-    "mairl-teleop": "teleop", "mairl-trainer": "trainer", "mairl-target": "target",
-    "mairl-suction-io": "suction_io", "mairl-control": "control",
+    "mairl-sim": "sim_node",
+    "mairl-safety": "safety_node",
+    "mairl-policy-server": "policy_server",
+    "mairl-recorder": "recorder",
+    "mairl-teleop": "teleop",
+    "mairl-trainer": "trainer",
+    "mairl-target": "target",
+    "mairl-suction-io": "suction_io",
+    "mairl-control": "control",
 }
 #: executables that run several nodes in one process, and which
 COMPOSED = {"mairl-control": ("mairl-safety", "mairl-policy-server")}
@@ -102,8 +123,10 @@ def stack(job: str, **args) -> list[NodeSpec]:
     if a["operator"] not in OPERATORS:
         raise ValueError(f"operator must be one of {', '.join(OPERATORS)}, got {a['operator']!r}")
     if mode in ("deploy", "train") and not a["policy"]:
-        raise ValueError(f"mode:={mode} needs policy:=PATH (the checkpoint to "
-                         f"{'serve' if mode == 'deploy' else 'write and serve'})")
+        raise ValueError(
+            f"mode:={mode} needs policy:=PATH (the checkpoint to "
+            f"{'serve' if mode == 'deploy' else 'write and serve'})"
+        )
     composed = _bool(a["composed"]) and mode != "record"
     nodes = [] if composed else [NodeSpec("mairl-safety", "mairl_safety")]
     if sim:
@@ -121,26 +144,48 @@ def stack(job: str, **args) -> list[NodeSpec]:
             nodes.append(NodeSpec("mairl-suction-io", "mairl_suction_io"))
     reset = {"reset_service": "/mairl/sim/reset"} if sim else {}
     if mode == "record":
-        nodes.append(NodeSpec("mairl-recorder", "mairl_recorder",
-                              {"task": task, "dataset": a["dataset"],
-                               "episodes": int(a["episodes"]), "operator": a["operator"],
-                               "require_success": a["operator"] == "scripted", **reset}))
-        nodes.append(NodeSpec("mairl-teleop", "mairl_teleop", {"task": task, "mode": a["operator"],
-                                                               "seed": int(a["seed"])}))
+        nodes.append(
+            NodeSpec(
+                "mairl-recorder",
+                "mairl_recorder",
+                {
+                    "task": task,
+                    "dataset": a["dataset"],
+                    "episodes": int(a["episodes"]),
+                    "operator": a["operator"],
+                    "require_success": a["operator"] == "scripted",
+                    **reset,
+                },
+            )
+        )
+        nodes.append(
+            NodeSpec(
+                "mairl-teleop", "mairl_teleop", {"task": task, "mode": a["operator"], "seed": int(a["seed"])}
+            )
+        )
     else:
-        server = {"policy": a["policy"], "task": task, "enabled": mode == "deploy",
-                  "wait": mode == "train"}
-        nodes.append(NodeSpec("mairl-control", None, server) if composed else
-                     NodeSpec("mairl-policy-server", "mairl_policy_server", server))
+        server = {"policy": a["policy"], "task": task, "enabled": mode == "deploy", "wait": mode == "train"}
+        nodes.append(
+            NodeSpec("mairl-control", None, server)
+            if composed
+            else NodeSpec("mairl-policy-server", "mairl_policy_server", server)
+        )
     if mode == "train":
-        nodes.append(NodeSpec("mairl-trainer", "mairl_trainer",
-                              {"task": task, "demos": a["dataset"], "policy": a["policy"], **reset}))
+        nodes.append(
+            NodeSpec(
+                "mairl-trainer",
+                "mairl_trainer",
+                {"task": task, "demos": a["dataset"], "policy": a["policy"], **reset},
+            )
+        )
     return nodes
 
 
 def driver_arguments(args: dict) -> dict[str, str]:
     """sim:=false: the arguments of ur_robot_driver's ur_control.launch.py."""
-    return {"ur_type": str(args.get("ur_type", ARGUMENTS["ur_type"][0])),
-            "robot_ip": str(args.get("robot_ip", ARGUMENTS["robot_ip"][0])),
-            "initial_joint_controller": "forward_position_controller",
-            "launch_rviz": "false"}
+    return {
+        "ur_type": str(args.get("ur_type", ARGUMENTS["ur_type"][0])),
+        "robot_ip": str(args.get("robot_ip", ARGUMENTS["robot_ip"][0])),
+        "initial_joint_controller": "forward_position_controller",
+        "launch_rviz": "false",
+    }

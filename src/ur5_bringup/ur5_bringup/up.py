@@ -43,8 +43,9 @@ def _pump(proc: subprocess.Popen, name: str, sink) -> None:
         sink(f"[{name}] {line}")
 
 
-def start_nodes(specs, params: str, keyboard: str | None = None, sink=None
-                ) -> list[tuple[str, subprocess.Popen]]:
+def start_nodes(
+    specs, params: str, keyboard: str | None = None, sink=None
+) -> list[tuple[str, subprocess.Popen]]:
     """Start every node of ``specs`` on loopback DDS; each output line goes to ``sink``
     (default: printed) prefixed with the node name. ``keyboard``: the node that gets the
     terminal's input, if any."""
@@ -54,9 +55,14 @@ def start_nodes(specs, params: str, keyboard: str | None = None, sink=None
     env = {**os.environ, **loopback_env()}
     procs = []
     for spec in specs:
-        proc = subprocess.Popen(command_line(spec, params), env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True,
-                                stdin=None if spec.name == keyboard else subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            command_line(spec, params),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            stdin=None if spec.name == keyboard else subprocess.DEVNULL,
+        )
         threading.Thread(target=_pump, args=(proc, spec.label, sink), daemon=True).start()
         procs.append((spec.label, proc))
     return procs
@@ -85,20 +91,31 @@ def main(argv=None) -> int:
     # runners), which left the nodes running
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    ap = argparse.ArgumentParser(prog="mairl-ros-up", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap = argparse.ArgumentParser(
+        prog="mairl-ros-up",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     ap.add_argument("job", choices=sorted(JOBS))
     for name, (default, help_text) in ARGUMENTS.items():
-        ap.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
-                        choices=CHOICES.get(name), help=f"{help_text} (default: {default!r})")
+        ap.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            default=default,
+            choices=CHOICES.get(name),
+            help=f"{help_text} (default: {default!r})",
+        )
     ap.add_argument("--print", action="store_true", help="print the node command lines and exit")
     args = ap.parse_args(argv)
     values = {k: getattr(args, k) for k in ARGUMENTS}
     if str(values["sim"]).lower() in ("false", "0", "no"):
-        print("error: --sim false drives the real UR5 through ur_robot_driver, which needs a ROS 2 "
-              "install: there run `ros2 launch ur5_bringup "
-              f"{args.job}.launch.py sim:=false robot_ip:=... target:=x,y,z`", file=sys.stderr)
+        print(
+            "error: --sim false drives the real UR5 through ur_robot_driver, which needs a ROS 2 "
+            "install: there run `ros2 launch ur5_bringup "
+            f"{args.job}.launch.py sim:=false robot_ip:=... target:=x,y,z`",
+            file=sys.stderr,
+        )
         return 2
     try:
         specs = stack(args.job, **values)
@@ -113,15 +130,24 @@ def main(argv=None) -> int:
         return 0
     # the terminal goes to the keyboard teleop (its keys include next / re-record), else to
     # the recorder's prompt
-    keyboard = ("mairl_teleop" if values["operator"] == "keyboard" else "mairl_recorder"
-                ) if sys.stdin.isatty() else None
+    keyboard = (
+        ("mairl_teleop" if values["operator"] == "keyboard" else "mairl_recorder")
+        if sys.stdin.isatty()
+        else None
+    )
     if values["mode"] == "record" and values["operator"] == "joy":
-        print("mairl-ros-up: operator joy reads /joy: start ROS's joystick driver beside it "
-              "(`ros2 run joy joy_node --ros-args -p autorepeat_rate:=25.0`; not on PyPI, so not "
-              "started here)", flush=True)
+        print(
+            "mairl-ros-up: operator joy reads /joy: start ROS's joystick driver beside it "
+            "(`ros2 run joy joy_node --ros-args -p autorepeat_rate:=25.0`; not on PyPI, so not "
+            "started here)",
+            flush=True,
+        )
     procs = start_nodes(specs, params, keyboard)
-    print(f"mairl-ros-up {args.job}: {', '.join(n for n, _ in lines)} "
-          f"(ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}); Ctrl-C stops", flush=True)
+    print(
+        f"mairl-ros-up {args.job}: {', '.join(n for n, _ in lines)} "
+        f"(ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}); Ctrl-C stops",
+        flush=True,
+    )
     code = 0
     try:
         while True:

@@ -48,20 +48,35 @@ class TrainingDiverged(RuntimeError):
     saved, so the last checkpoint written is still the last good state."""
 
 
-def make_policy(cfg: AlgoConfig, obs_dim: int, act_dim: int, discrete: bool,
-                action_scale: float | None = None, state_std: bool = False) -> nn.Module:
+def make_policy(
+    cfg: AlgoConfig,
+    obs_dim: int,
+    act_dim: int,
+    discrete: bool,
+    action_scale: float | None = None,
+    state_std: bool = False,
+) -> nn.Module:
     """The policy of ``cfg``: categorical (Gumbel-softmax) for discrete actions, else Gaussian
     (squashed into (-action_scale, action_scale) when the env has a hard action bound; a
     state-dependent std, as in SAC, with ``state_std``)."""
     if discrete:
         if cfg.binary_actions:
             raise ValueError("binary_actions is for continuous-action envs")
-        return CategoricalPolicy(obs_dim, act_dim, cfg.policy_hidden, cfg.gumbel_temperature,
-                                 cfg.straight_through)
-    return GaussianPolicy(obs_dim, act_dim, cfg.policy_hidden, cfg.log_std_init, cfg.log_std_min,
-                          cfg.log_std_max, action_scale, binary=cfg.binary_actions,
-                          temperature=cfg.gumbel_temperature,
-                          state_std=state_std)
+        return CategoricalPolicy(
+            obs_dim, act_dim, cfg.policy_hidden, cfg.gumbel_temperature, cfg.straight_through
+        )
+    return GaussianPolicy(
+        obs_dim,
+        act_dim,
+        cfg.policy_hidden,
+        cfg.log_std_init,
+        cfg.log_std_min,
+        cfg.log_std_max,
+        action_scale,
+        binary=cfg.binary_actions,
+        temperature=cfg.gumbel_temperature,
+        state_std=state_std,
+    )
 
 
 #: method -> (discriminator, policy learner); ImaginedLearner stands for the model-based
@@ -79,20 +94,33 @@ METHODS: dict[str, tuple[str, type]] = {
 class AdversarialTrainer:
     """Algorithm 1, for any discriminator / learner pair in ``METHODS``."""
 
-    def __init__(self, method: str, cfg: AlgoConfig, env: VecEnv, expert: Transitions | None,
-                 seed: int = 0, log_fn: Callable[[dict[str, float], int], None] | None = None,
-                 obs_norm: ObsNorm | None = None):
+    def __init__(
+        self,
+        method: str,
+        cfg: AlgoConfig,
+        env: VecEnv,
+        expert: Transitions | None,
+        seed: int = 0,
+        log_fn: Callable[[dict[str, float], int], None] | None = None,
+        obs_norm: ObsNorm | None = None,
+    ):
         """``expert`` may be None only with ``freeze_reward`` (then pass the ``obs_norm`` the
         reward was learned with, if it used one)."""
         if method not in METHODS:
             raise ValueError(f"unknown method '{method}' ({', '.join(METHODS)})")
-        if expert is None and not (cfg.freeze_reward and cfg.rollout_expert_frac == 0
-                                   and cfg.bc_weight == 0 and cfg.bc_init_steps == 0):
-            raise ValueError("training without demos needs freeze_reward and no demo-based terms "
-                             "(rollout_expert_frac, bc_weight, bc_init_steps = 0)")
+        if expert is None and not (
+            cfg.freeze_reward
+            and cfg.rollout_expert_frac == 0
+            and cfg.bc_weight == 0
+            and cfg.bc_init_steps == 0
+        ):
+            raise ValueError(
+                "training without demos needs freeze_reward and no demo-based terms "
+                "(rollout_expert_frac, bc_weight, bc_init_steps = 0)"
+            )
         torch.manual_seed(seed)
         np.random.seed(seed)  # unused by training, but seeded and checkpointed as torch's: a
-        random.seed(seed)     # resumed run's global streams then continue an uninterrupted one's
+        random.seed(seed)  # resumed run's global streams then continue an uninterrupted one's
         self.method, self.cfg, self.env, self.seed = method, cfg, env, seed
         self.gen = torch.Generator().manual_seed(seed)
         self.obs_norm = obs_norm
@@ -106,8 +134,10 @@ class AdversarialTrainer:
             self.penalty_obs_cols = keep.nonzero().squeeze(-1)
         if cfg.relabeled_negatives > 0 and not cfg.freeze_reward:  # D trains: its negatives
             if expert is None or not hasattr(env, "goal_positions") or method == "gan-gcl":
-                raise ValueError("relabeled_negatives needs demos, a goal-conditioned env "
-                                 "(goal_slice, goal_positions) and a transition-level discriminator")
+                raise ValueError(
+                    "relabeled_negatives needs demos, a goal-conditioned env "
+                    "(goal_slice, goal_positions) and a transition-level discriminator"
+                )
             # each demo episode's goal (constant within it), from its first raw observation
             goals = (env.goal_slice, env.goal_positions(expert.obs[:, 0]))
         if cfg.normalize_obs:  # every network works in the demos' normalised coordinates
@@ -119,9 +149,12 @@ class AdversarialTrainer:
                 self.obs_norm = ObsNorm.fit(expert.obs, expert.act, cfg.obs_std_min, act_floor)
             env = NormalizedVecEnv(env, self.obs_norm)
             if expert is not None:
-                expert = dataclasses.replace(expert, obs=self.obs_norm(expert.obs),
-                                             act=expert.act / self.obs_norm.act_scale,
-                                             next_obs=self.obs_norm(expert.next_obs))
+                expert = dataclasses.replace(
+                    expert,
+                    obs=self.obs_norm(expert.obs),
+                    act=expert.act / self.obs_norm.act_scale,
+                    next_obs=self.obs_norm(expert.next_obs),
+                )
             self.env = env
         if cfg.relabeled_negatives > 0 and not cfg.freeze_reward:
             self.relabeler = GoalRelabeler(*goals, None if self.obs_norm is None else self.obs_norm.std)
@@ -131,18 +164,28 @@ class AdversarialTrainer:
         if learner_cls is ImaginedLearner and cfg.learner == "svg":
             learner_cls = SVGLearner
         if learner_cls is SVGLearner and env.discrete:
-            raise ValueError(f"method '{method}' with the SVG learner needs continuous actions; "
-                             f"for discrete ones set `learner: imagined` (GridWorld does)")
-        self.policy = make_policy(cfg, env.obs_dim, env.act_dim, env.discrete, self.action_scale,
-                                  state_std=learner_cls is SVGLearner)
+            raise ValueError(
+                f"method '{method}' with the SVG learner needs continuous actions; "
+                f"for discrete ones set `learner: imagined` (GridWorld does)"
+            )
+        self.policy = make_policy(
+            cfg,
+            env.obs_dim,
+            env.act_dim,
+            env.discrete,
+            self.action_scale,
+            state_std=learner_cls is SVGLearner,
+        )
         hidden = cfg.disc_hidden if disc_kind == "gail" else cfg.reward_hidden
-        self.disc = make_discriminator(disc_kind, env.obs_dim, env.act_dim, hidden=hidden,
-                                       gamma=cfg.gamma, state_only=cfg.state_only)
+        self.disc = make_discriminator(
+            disc_kind, env.obs_dim, env.act_dim, hidden=hidden, gamma=cfg.gamma, state_only=cfg.state_only
+        )
         self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr)
         self.disc_avg = None
         if cfg.reward_ema > 0:
             self.disc_avg = torch.optim.swa_utils.AveragedModel(
-                self.disc, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.reward_ema))
+                self.disc, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.reward_ema)
+            )
         # AIRL's logit f - log pi (eq. 3) takes the agent's samples to be drawn from pi now and
         # pi to cover the demonstrated actions. The SVG learner's samples come from a replay
         # buffer of every past policy, and its tuned temperature narrows pi until the demos'
@@ -153,8 +196,12 @@ class AdversarialTrainer:
         # of the demos' and the agent's occupancies (algos/svg.py: the reward and the entropy).
         self.disc_reads_log_pi = learner_cls is not SVGLearner
         if learner_cls is SVGLearner:  # its own settings; AIRL (SAC) is SVG(0)
-            svg_cfg = dataclasses.replace(cfg.svg, gamma=cfg.gamma, model=cfg.dynamics,
-                                          horizon=0 if method == "airl-sac" else cfg.svg.horizon)
+            svg_cfg = dataclasses.replace(
+                cfg.svg,
+                gamma=cfg.gamma,
+                model=cfg.dynamics,
+                horizon=0 if method == "airl-sac" else cfg.svg.horizon,
+            )
             self.learner = SVGLearner(svg_cfg, env.obs_dim, env.act_dim, self.policy, self.gen)
         elif learner_cls is ImaginedLearner:
             self.learner = ImaginedLearner(cfg, env, self.policy, self.gen, self.expert)
@@ -163,17 +210,23 @@ class AdversarialTrainer:
         self.policy_avg = None
         if cfg.policy_ema > 0:
             self.policy_avg = torch.optim.swa_utils.AveragedModel(
-                self.policy, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.policy_ema))
+                self.policy, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.policy_ema)
+            )
         self.buffer = EpisodeBuffer(cfg.buffer_size, env.horizon)
         self.explorer: Explorer | None = None  # cfg.explorer_negatives
         if cfg.explorer_negatives > 0 and not cfg.freeze_reward:
             if learner_cls is not ImaginedLearner:
-                raise ValueError("explorer_negatives needs a model-based method (mairl, mgail) "
-                                 "with `learner: imagined`")
+                raise ValueError(
+                    "explorer_negatives needs a model-based method (mairl, mgail) with `learner: imagined`"
+                )
             # a fresh policy with the learner of reward transfer (no demo terms), sharing F
-            self.explorer = Explorer(cfg, env, make_policy(cfg, env.obs_dim, env.act_dim, env.discrete,
-                                                           self.action_scale),
-                                     self.learner.dynamics, self.gen)
+            self.explorer = Explorer(
+                cfg,
+                env,
+                make_policy(cfg, env.obs_dim, env.act_dim, env.discrete, self.action_scale),
+                self.learner.dynamics,
+                self.gen,
+            )
         self.iteration = 0
         self.env_steps = 0
         self.disc_steps_done = 0
@@ -181,14 +234,13 @@ class AdversarialTrainer:
 
     # ----- Algorithm 1, step by step -----
     @torch.no_grad()
-    def collect(self, policy: nn.Module | None = None, buffer: EpisodeBuffer | None = None
-                ) -> Transitions:
+    def collect(self, policy: nn.Module | None = None, buffer: EpisodeBuffer | None = None) -> Transitions:
         """Run pi (or ``policy``) in the real environment for T steps in each of n_envs envs,
         adding the episodes to the agent's buffer (or ``buffer``)."""
         policy = self.policy if policy is None else policy
         obs = self.env.reset()
         o, a, n, d, r, lp = [], [], [], [], [], []
-        for t in range(self.env.horizon):
+        for _ in range(self.env.horizon):
             env_act = policy.act(obs)
             act_vec = policy.one_hot(env_act) if self.env.discrete else env_act
             nxt, rew, over = self.env.step(env_act)
@@ -244,8 +296,9 @@ class AdversarialTrainer:
                 self.disc.shift_logits(shift / self.env.horizon if traj else shift)
                 le, lg = self._disc_logits(e, traj), self._disc_logits(g, traj)
             self.disc_steps_done += 1
-            loss = (F.binary_cross_entropy_with_logits(le, torch.ones_like(le))
-                    + F.binary_cross_entropy_with_logits(lg, torch.zeros_like(lg)))
+            loss = F.binary_cross_entropy_with_logits(
+                le, torch.ones_like(le)
+            ) + F.binary_cross_entropy_with_logits(lg, torch.zeros_like(lg))
             if cfg.grad_penalty > 0:
                 obs = e.obs.clone().requires_grad_(True)
                 act = e.act.clone().requires_grad_(True)
@@ -253,8 +306,9 @@ class AdversarialTrainer:
                 grads = torch.autograd.grad(out.sum(), [obs, act], create_graph=True, allow_unused=True)
                 if self.penalty_obs_cols is not None:
                     grads = (grads[0][..., self.penalty_obs_cols], grads[1])
-                loss = loss + cfg.grad_penalty * sum(gr.pow(2).sum(-1).mean() for gr in grads
-                                                     if gr is not None)
+                loss = loss + cfg.grad_penalty * sum(
+                    gr.pow(2).sum(-1).mean() for gr in grads if gr is not None
+                )
             self.disc_opt.zero_grad()
             loss.backward()
             self.disc_opt.step()
@@ -313,8 +367,9 @@ class AdversarialTrainer:
             if hasattr(self.env, "success_rate"):
                 metrics["explorer/success"] = float(self.env.success_rate())
         if isinstance(self.learner, ImaginedLearner):
-            metrics.update(self.learner.train_model(
-                self.buffer, None if self.explorer is None else self.explorer.buffer))
+            metrics.update(
+                self.learner.train_model(self.buffer, None if self.explorer is None else self.explorer.buffer)
+            )
         if not self.cfg.freeze_reward:
             metrics.update(self.train_discriminator())
         if isinstance(self.learner, SVGLearner) and self.iteration < self.cfg.disc_warmup_iters:
@@ -358,9 +413,14 @@ class AdversarialTrainer:
         e, t = batch.done.shape
         first = torch.zeros(e, t)
         first[:, 0] = 1.0
-        return Batch(batch.obs.reshape(e * t, -1), batch.act.reshape(e * t, -1),
-                     batch.next_obs.reshape(e * t, -1), batch.env_reward.reshape(-1),
-                     batch.done.reshape(-1), first.reshape(-1))
+        return Batch(
+            batch.obs.reshape(e * t, -1),
+            batch.act.reshape(e * t, -1),
+            batch.next_obs.reshape(e * t, -1),
+            batch.env_reward.reshape(-1),
+            batch.done.reshape(-1),
+            first.reshape(-1),
+        )
 
     def learner_context(self, batch: Transitions) -> LearnerContext:
         """What the SVG learner gets: the new transitions, the current discriminator's reward
@@ -371,18 +431,26 @@ class AdversarialTrainer:
         def reward(s, a, s2, d):
             return disc.policy_reward(s, a, s2, d, torch.zeros(s.shape[:-1]), 0.0)
 
-        return LearnerContext(self._replay_batch(batch), reward=reward,
-                              demo_obs=None if self.expert is None else self.expert.flat().obs,
-                              bc_loss=self._bc())
+        return LearnerContext(
+            self._replay_batch(batch),
+            reward=reward,
+            demo_obs=None if self.expert is None else self.expert.flat().obs,
+            bc_loss=self._bc(),
+        )
 
     def _non_finite_weights(self) -> list[str]:
-        return [f"{name} weights" for name, mod in self.modules().items()
-                if not all(bool(torch.isfinite(p).all()) for p in mod.parameters())]
+        return [
+            f"{name} weights"
+            for name, mod in self.modules().items()
+            if not all(bool(torch.isfinite(p).all()) for p in mod.parameters())
+        ]
 
     def _diverged_message(self, bad: list[str]) -> str:
-        return (f"training diverged in iteration {self.iteration} ({self.env_steps} env steps, "
-                f"method {self.method}): non-finite {', '.join(bad)}. Nothing from this iteration "
-                f"was saved; lower the learning rates or check the demos and the environment")
+        return (
+            f"training diverged in iteration {self.iteration} ({self.env_steps} env steps, "
+            f"method {self.method}): non-finite {', '.join(bad)}. Nothing from this iteration "
+            f"was saved; lower the learning rates or check the demos and the environment"
+        )
 
     def _check_finite(self, metrics: dict[str, float]) -> None:
         """Raise TrainingDiverged if a metric or a network weight is NaN or infinite."""
@@ -390,9 +458,11 @@ class AdversarialTrainer:
         if bad:
             raise TrainingDiverged(self._diverged_message(bad))
 
-    def train(self, env_steps: int | None = None,
-              callback: Callable[[AdversarialTrainer, dict[str, float]], None] | None = None
-              ) -> list[dict[str, float]]:
+    def train(
+        self,
+        env_steps: int | None = None,
+        callback: Callable[[AdversarialTrainer, dict[str, float]], None] | None = None,
+    ) -> list[dict[str, float]]:
         budget = self.cfg.env_steps if env_steps is None else env_steps
         history = []
         while self.env_steps < budget:
@@ -444,9 +514,13 @@ class AdversarialTrainer:
             "modules": {k: m.state_dict() for k, m in self.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
             "learner": self.learner.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "gen": self.gen.get_state(),
-                    "env": self.env.rng_state(), "numpy": _numpy_rng_state(),
-                    "python": _python_rng_state()},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "gen": self.gen.get_state(),
+                "env": self.env.rng_state(),
+                "numpy": _numpy_rng_state(),
+                "python": _python_rng_state(),
+            },
             "buffer": self.buffer.state_dict(),
             **({} if self.explorer is None else self.explorer.state_dict()),
         }
@@ -461,25 +535,39 @@ class AdversarialTrainer:
             raise ValueError(f"checkpoint is for method '{state.get('method')}', not '{self.method}'")
         version = int(state.get("version", 1))
         if version > STATE_VERSION:
-            raise ValueError(f"checkpoint state version {version} is newer than this mairl's "
-                             f"({STATE_VERSION}): update mairl to resume it")
-        missing = ([f"module '{k}'" for k in self.modules() if k not in state["modules"]]
-                   + [f"optimiser '{k}'" for k in self.optimizers() if k not in state["optimizers"]]
-                   + (["the explorer's buffer"] if self.explorer is not None
-                      and "explorer_buffer" not in state else []))
+            raise ValueError(
+                f"checkpoint state version {version} is newer than this mairl's "
+                f"({STATE_VERSION}): update mairl to resume it"
+            )
+        missing = (
+            [f"module '{k}'" for k in self.modules() if k not in state["modules"]]
+            + [f"optimiser '{k}'" for k in self.optimizers() if k not in state["optimizers"]]
+            + (
+                ["the explorer's buffer"]
+                if self.explorer is not None and "explorer_buffer" not in state
+                else []
+            )
+        )
         if missing:
-            raise ValueError(f"checkpoint lacks {', '.join(missing)} (an older mairl or another "
-                             f"configuration wrote it): it cannot be resumed exactly; start a new run")
+            raise ValueError(
+                f"checkpoint lacks {', '.join(missing)} (an older mairl or another "
+                f"configuration wrote it): it cannot be resumed exactly; start a new run"
+            )
         learner = state.get("learner")
         if learner is None:  # version 1
-            learner = {"model_scaled": self.learner.model_scaled or int(state["iteration"]) > 0
-                       } if isinstance(self.learner, ImaginedLearner) else {}
+            learner = (
+                {"model_scaled": self.learner.model_scaled or int(state["iteration"]) > 0}
+                if isinstance(self.learner, ImaginedLearner)
+                else {}
+            )
         for k, m in self.modules().items():
             try:
                 m.load_state_dict(state["modules"][k])
             except RuntimeError as exc:
-                raise ValueError(f"checkpoint's '{k}' does not fit this trainer (another "
-                                 f"configuration?): {str(exc).strip().splitlines()[-1].strip()}") from None
+                raise ValueError(
+                    f"checkpoint's '{k}' does not fit this trainer (another "
+                    f"configuration?): {str(exc).strip().splitlines()[-1].strip()}"
+                ) from None
         for k, o in self.optimizers().items():
             o.load_state_dict(state["optimizers"][k])
         self.learner.load_state_dict(learner)
@@ -508,13 +596,19 @@ model), the explorer's critic and numpy's and Python's global random streams."""
 def _numpy_rng_state() -> dict:
     """numpy's global (legacy) random state as tensors and numbers (weights-only loadable)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+    return {
+        "kind": kind,
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(cached),
+    }
 
 
 def _set_numpy_rng_state(s: dict) -> None:
-    np.random.set_state((s["kind"], s["keys"].numpy().astype(np.uint32), s["pos"], s["has_gauss"],
-                         s["cached_gaussian"]))
+    np.random.set_state(
+        (s["kind"], s["keys"].numpy().astype(np.uint32), s["pos"], s["has_gauss"], s["cached_gaussian"])
+    )
 
 
 def _python_rng_state() -> dict:

@@ -190,17 +190,49 @@ class AlgoConfig:
     def __post_init__(self) -> None:
         # Checked here, not only by the YAML loader: CLI overrides arrive by dataclasses.replace.
         # `not x > 0` (not `x <= 0`) so that NaN fails too.
-        positive = ["disc_lr", "policy_lr", "model_lr", "bc_lr", "ppo_lr",
-                    "batch_size", "horizon", "n_envs", "buffer_size", "env_steps", "agent_recent",
-                    "d_model", "n_heads", "embed_hidden", "rollout_horizon", "rollout_batch",
-                    "model_steps", "disc_steps", "policy_steps", "ppo_epochs", "ppo_minibatches",
-                    "gumbel_temperature", "obs_std_min", "act_std_min_frac", "delta_std_min",
-                    "model_grad_clip", "policy_grad_clip", "ppo_clip", "ppo_max_grad_norm"]
+        positive = [
+            "disc_lr",
+            "policy_lr",
+            "model_lr",
+            "bc_lr",
+            "ppo_lr",
+            "batch_size",
+            "horizon",
+            "n_envs",
+            "buffer_size",
+            "env_steps",
+            "agent_recent",
+            "d_model",
+            "n_heads",
+            "embed_hidden",
+            "rollout_horizon",
+            "rollout_batch",
+            "model_steps",
+            "disc_steps",
+            "policy_steps",
+            "ppo_epochs",
+            "ppo_minibatches",
+            "gumbel_temperature",
+            "obs_std_min",
+            "act_std_min_frac",
+            "delta_std_min",
+            "model_grad_clip",
+            "policy_grad_clip",
+            "ppo_clip",
+            "ppo_max_grad_norm",
+        ]
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        non_negative = ["attention_blocks", "bc_init_steps", "disc_warmup_iters", "binary_actions",
-                        "grad_penalty", "bc_weight", "value_coef"]
+        non_negative = [
+            "attention_blocks",
+            "bc_init_steps",
+            "disc_warmup_iters",
+            "binary_actions",
+            "grad_penalty",
+            "bc_weight",
+            "value_coef",
+        ]
         for name in non_negative:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -214,19 +246,27 @@ class AlgoConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not self.log_std_min < self.log_std_init < self.log_std_max:
-            raise ValueError(f"need log_std_min < log_std_init < log_std_max (the log std is kept "
-                             f"smoothly inside its bounds and starts strictly inside), got "
-                             f"{self.log_std_min}, {self.log_std_init}, {self.log_std_max}")
+            raise ValueError(
+                f"need log_std_min < log_std_init < log_std_max (the log std is kept "
+                f"smoothly inside its bounds and starts strictly inside), got "
+                f"{self.log_std_min}, {self.log_std_init}, {self.log_std_max}"
+            )
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
         if not self.entropy_weight >= 0:
             raise ValueError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
         if not 0.0 <= self.relabeled_negatives < 1.0:
             raise ValueError(f"relabeled_negatives must be in [0, 1), got {self.relabeled_negatives}")
-        if not 0.0 <= self.explorer_negatives < 1.0 or self.explorer_every < 1 or self.explorer_window < 0 or (
-                self.explorer_negatives + self.relabeled_negatives >= 1):
-            raise ValueError("explorer_negatives must be in [0, 1), explorer_every >= 1 and "
-                             "explorer_window >= 0, and with the other negatives leave some of "
-                             "D's agent batch to the agent")
+        if (
+            not 0.0 <= self.explorer_negatives < 1.0
+            or self.explorer_every < 1
+            or self.explorer_window < 0
+            or (self.explorer_negatives + self.relabeled_negatives >= 1)
+        ):
+            raise ValueError(
+                "explorer_negatives must be in [0, 1), explorer_every >= 1 and "
+                "explorer_window >= 0, and with the other negatives leave some of "
+                "D's agent batch to the agent"
+            )
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")

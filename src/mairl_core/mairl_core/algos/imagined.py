@@ -54,14 +54,27 @@ class ImaginedLearner:
 
     model_based = True
 
-    def __init__(self, cfg: AlgoConfig, env: VecEnv, policy: nn.Module, gen: torch.Generator,
-                 expert: Transitions | None = None):
+    def __init__(
+        self,
+        cfg: AlgoConfig,
+        env: VecEnv,
+        policy: nn.Module,
+        gen: torch.Generator,
+        expert: Transitions | None = None,
+    ):
         """``expert``: the demos, which F also fits with ``model_uses_demos``."""
         self.cfg, self.env, self.policy, self.gen = cfg, env, policy, gen
-        self.dynamics = make_dynamics(cfg.dynamics, env.obs_dim, env.act_dim, head=env.dynamics_head,
-                                      d_model=cfg.d_model, n_heads=cfg.n_heads,
-                                      embed_hidden=cfg.embed_hidden, gated_decoder=cfg.gated_decoder,
-                                      attention_blocks=cfg.attention_blocks)
+        self.dynamics = make_dynamics(
+            cfg.dynamics,
+            env.obs_dim,
+            env.act_dim,
+            head=env.dynamics_head,
+            d_model=cfg.d_model,
+            n_heads=cfg.n_heads,
+            embed_hidden=cfg.embed_hidden,
+            gated_decoder=cfg.gated_decoder,
+            attention_blocks=cfg.attention_blocks,
+        )
         self.expert = expert
         self.model_scaled = not (cfg.normalize_obs and env.dynamics_head == "gaussian")
         self.model_opt = torch.optim.Adam(self.dynamics.parameters(), lr=cfg.model_lr)
@@ -81,8 +94,7 @@ class ImaginedLearner:
     def load_state_dict(self, state: dict) -> None:
         self.model_scaled = bool(state["model_scaled"])
 
-    def train_model(self, buffer: EpisodeBuffer, extra: EpisodeBuffer | None = None
-                    ) -> dict[str, float]:
+    def train_model(self, buffer: EpisodeBuffer, extra: EpisodeBuffer | None = None) -> dict[str, float]:
         """Maximum likelihood on the buffer (eq. 15), and on ``extra`` (the explorer's) if given."""
         losses, norms = [], []
         data = buffer.recent_episodes(buffer.capacity * buffer.horizon).flat()
@@ -92,8 +104,13 @@ class ImaginedLearner:
             # the demos are real transitions too, and half the rollouts may start from them
             data = cat_transitions(data, self.expert.flat())
         if not self.model_scaled:  # first call: scale the model to expert + first agent steps
-            delta = torch.cat([(d.next_obs - d.obs).reshape(-1, self.env.obs_dim)
-                               for d in (self.expert, data) if d is not None])
+            delta = torch.cat(
+                [
+                    (d.next_obs - d.obs).reshape(-1, self.env.obs_dim)
+                    for d in (self.expert, data)
+                    if d is not None
+                ]
+            )
             self.dynamics.set_delta_scale(delta.std(0).clamp_min(self.cfg.delta_std_min))
             self.model_scaled = True
         for _ in range(self.cfg.model_steps):
@@ -101,8 +118,9 @@ class ImaginedLearner:
             loss = self.dynamics.nll(b.obs, b.act, b.next_obs)
             self.model_opt.zero_grad()
             loss.backward()
-            norms.append(float(nn.utils.clip_grad_norm_(self.dynamics.parameters(),
-                                                        self.cfg.model_grad_clip)))
+            norms.append(
+                float(nn.utils.clip_grad_norm_(self.dynamics.parameters(), self.cfg.model_grad_clip))
+            )
             self.model_opt.step()
             losses.append(loss.item())
         return {"model/nll": float(np.mean(losses)), "model/grad_norm": float(np.max(norms))}
@@ -138,8 +156,9 @@ class ImaginedLearner:
             return pred
         return pred + (target - pred).detach()
 
-    def rollout_objective(self, disc: nn.Module, start_obs: torch.Tensor,
-                          noises: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def rollout_objective(
+        self, disc: nn.Module, start_obs: torch.Tensor, noises: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Mean over starts of sum_{t<H} gamma^t r_hat_t along a differentiable rollout."""
         if self.env.dynamics_head == "categorical":
             return self._tabular_objective(disc, start_obs, noises)
@@ -149,14 +168,16 @@ class ImaginedLearner:
         for t in range(self.cfg.rollout_horizon):
             act, logp = self.policy.rsample(obs, None if noises is None else noises[t])
             nxt = self.next_state(obs, act, self.predict(obs, act))
-            total = total + discount * disc.policy_reward(obs, act, nxt, torch.zeros_like(logp), logp,
-                                                          self.cfg.entropy_weight)
+            total = total + discount * disc.policy_reward(
+                obs, act, nxt, torch.zeros_like(logp), logp, self.cfg.entropy_weight
+            )
             discount *= self.cfg.gamma
             obs = nxt
         return total.mean()
 
-    def _tabular_objective(self, disc: nn.Module, start_obs: torch.Tensor,
-                           noises: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def _tabular_objective(
+        self, disc: nn.Module, start_obs: torch.Tensor, noises: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """The same rollout for a finite state space (one-hot states, e.g. GridWorld).
 
         pi, F and r_hat are tabulated over all (s, a, s') and the rollout uses
@@ -169,27 +190,39 @@ class ImaginedLearner:
         n_s, n_a = self.env.obs_dim, self.env.act_dim
         eye_s, eye_a = torch.eye(n_s), torch.eye(n_a)
         logp_tab = self.policy(eye_s)  # (S, A), differentiable in the policy's parameters
-        k, i, j = (x.reshape(-1) for x in torch.meshgrid(torch.arange(n_s), torch.arange(n_a),
-                                                        torch.arange(n_s), indexing="ij"))
+        k, i, j = (
+            x.reshape(-1)
+            for x in torch.meshgrid(torch.arange(n_s), torch.arange(n_a), torch.arange(n_s), indexing="ij")
+        )
         zeros = torch.zeros(k.shape[0])
-        reward_tab = disc.policy_reward(eye_s[k], eye_a[i], eye_s[j], zeros, zeros, 0.0
-                                        ).reshape(n_s, n_a, n_s)  # f only; -alpha log pi added below
-        trans_tab = self.dynamics.predict(eye_s.repeat_interleave(n_a, 0), eye_a.repeat(n_s, 1)
-                                          ).reshape(n_s, n_a, n_s)
+        reward_tab = disc.policy_reward(eye_s[k], eye_a[i], eye_s[j], zeros, zeros, 0.0).reshape(
+            n_s, n_a, n_s
+        )  # f only; -alpha log pi added below
+        trans_tab = self.dynamics.predict(eye_s.repeat_interleave(n_a, 0), eye_a.repeat(n_s, 1)).reshape(
+            n_s, n_a, n_s
+        )
         obs = start_obs
         total = torch.zeros(obs.shape[0], dtype=obs.dtype)
         discount = 1.0
         for t in range(self.cfg.rollout_horizon):
             logp_all = obs @ logp_tab
-            act, logp = gumbel_softmax_sample(logp_all, self.cfg.gumbel_temperature,
-                                              self.cfg.straight_through,
-                                              None if noises is None else noises[t])
+            act, logp = gumbel_softmax_sample(
+                logp_all,
+                self.cfg.gumbel_temperature,
+                self.cfg.straight_through,
+                None if noises is None else noises[t],
+            )
             nxt = self.next_state(obs, act, torch.einsum("bk,bi,kij->bj", obs, act, trans_tab))
-            if self.cfg.exact_discrete_entropy:  # E_a[-log pi(a|s)] in closed form: same objective, no sampling bias
+            if (
+                self.cfg.exact_discrete_entropy
+            ):  # E_a[-log pi(a|s)] in closed form: same objective, no sampling bias
                 neg_logp = -(logp_all.exp() * logp_all).sum(-1)
             else:
                 neg_logp = -logp
-            r = torch.einsum("bk,bi,bj,kij->b", obs, act, nxt, reward_tab) + self.cfg.entropy_weight * neg_logp
+            r = (
+                torch.einsum("bk,bi,bj,kij->b", obs, act, nxt, reward_tab)
+                + self.cfg.entropy_weight * neg_logp
+            )
             total = total + discount * r
             discount *= self.cfg.gamma
             obs = nxt
@@ -207,24 +240,40 @@ class ImaginedLearner:
             p.requires_grad_(False)
         try:
             for _ in range(cfg.policy_steps):
-                starts = ctx.starts[torch.randint(0, len(ctx.starts), (cfg.rollout_batch - n_exp,),
-                                                  generator=self.gen)]
+                starts = ctx.starts[
+                    torch.randint(0, len(ctx.starts), (cfg.rollout_batch - n_exp,), generator=self.gen)
+                ]
                 if n_exp:  # imagined rollouts may start anywhere: also from demonstrated states
-                    starts = torch.cat([starts, ctx.demo_starts[torch.randint(
-                        0, len(ctx.demo_starts), (n_exp,), generator=self.gen)]])
+                    starts = torch.cat(
+                        [
+                            starts,
+                            ctx.demo_starts[
+                                torch.randint(0, len(ctx.demo_starts), (n_exp,), generator=self.gen)
+                            ],
+                        ]
+                    )
                 obj = self.rollout_objective(ctx.disc, starts)
                 loss = -obj if ctx.bc_loss is None else ctx.bc_loss() - obj
                 self.policy_opt.zero_grad()
                 loss.backward()
-                norms.append(float(torch.sqrt(sum(p.grad.pow(2).sum() for p in self.policy.parameters()
-                                                  if p.grad is not None))))
+                norms.append(
+                    float(
+                        torch.sqrt(
+                            sum(p.grad.pow(2).sum() for p in self.policy.parameters() if p.grad is not None)
+                        )
+                    )
+                )
                 nn.utils.clip_grad_value_(self.policy.parameters(), cfg.policy_grad_clip)
                 self.policy_opt.step()
                 objs.append(obj.item())
         finally:
             for p in frozen:
                 p.requires_grad_(True)
-        env_steps = cfg.policy_steps * cfg.rollout_batch * cfg.rollout_horizon \
-            if cfg.rollout_mode == "real" else 0
-        return {"policy/objective": float(np.mean(objs)), "policy/grad_norm": float(np.mean(norms)),
-                **({"policy/env_steps": float(env_steps)} if env_steps else {})}
+        env_steps = (
+            cfg.policy_steps * cfg.rollout_batch * cfg.rollout_horizon if cfg.rollout_mode == "real" else 0
+        )
+        return {
+            "policy/objective": float(np.mean(objs)),
+            "policy/grad_norm": float(np.mean(norms)),
+            **({"policy/env_steps": float(env_steps)} if env_steps else {}),
+        }

@@ -53,11 +53,13 @@ class Explorer:
     ``explorer_every`` iterations it collects episodes in the real env; D draws its share of
     negatives from its last ``explorer_window`` env steps (0: its whole history)."""
 
-    def __init__(self, cfg: AlgoConfig, env: VecEnv, policy: nn.Module, dynamics: nn.Module,
-                 gen: torch.Generator):
+    def __init__(
+        self, cfg: AlgoConfig, env: VecEnv, policy: nn.Module, dynamics: nn.Module, gen: torch.Generator
+    ):
         self.cfg, self.policy = cfg, policy
-        self.learner = ImaginedLearner(dataclasses.replace(cfg, rollout_expert_frac=0.0, bc_weight=0.0),
-                                       env, policy, gen, None)
+        self.learner = ImaginedLearner(
+            dataclasses.replace(cfg, rollout_expert_frac=0.0, bc_weight=0.0), env, policy, gen, None
+        )
         self.learner.dynamics = dynamics
         self.buffer = EpisodeBuffer(cfg.explorer_window or cfg.buffer_size, env.horizon)
 
@@ -77,8 +79,7 @@ class Explorer:
         return {"explorer_opt": self.learner.policy_opt}
 
     def state_dict(self) -> dict:
-        return {"explorer_buffer": self.buffer.state_dict(),
-                "explorer_learner": self.learner.state_dict()}
+        return {"explorer_buffer": self.buffer.state_dict(), "explorer_learner": self.learner.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.buffer.load_state_dict(state["explorer_buffer"])

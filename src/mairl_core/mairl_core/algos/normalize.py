@@ -28,8 +28,13 @@ class ObsNorm(nn.Module):
         self.register_buffer("act_scale", torch.ones(act_dim))
 
     @classmethod
-    def fit(cls, obs: torch.Tensor, act: torch.Tensor, min_std: float = 1e-2,
-            act_min_std: float | torch.Tensor = 0.0) -> ObsNorm:
+    def fit(
+        cls,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        min_std: float = 1e-2,
+        act_min_std: float | torch.Tensor = 0.0,
+    ) -> ObsNorm:
         """Statistics of demonstrations: obs (..., obs_dim), act (..., act_dim)."""
         flat = obs.reshape(-1, obs.shape[-1]).to(torch.float32)
         aflat = act.reshape(-1, act.shape[-1]).to(torch.float32)
@@ -41,8 +46,9 @@ class ObsNorm(nn.Module):
         a_std = aflat.std(0, unbiased=False)
         norm.act_scale.copy_(torch.maximum(a_std, torch.as_tensor(act_min_std, dtype=a_std.dtype)))
         if not bool((norm.act_scale > 0).all()):
-            raise ValueError("an action dimension never varies in the demonstrations: "
-                             "set a minimum action std")
+            raise ValueError(
+                "an action dimension never varies in the demonstrations: set a minimum action std"
+            )
         return norm
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -78,8 +84,7 @@ class NormalizedVecEnv:
 
     @torch.no_grad()
     def step_from(self, obs: torch.Tensor, env_actions: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.env.step_from(self.norm.inverse(obs),
-                                            env_actions * self.norm.act_scale))
+        return self.norm(self.env.step_from(self.norm.inverse(obs), env_actions * self.norm.act_scale))
 
 
 class NormalizedPolicy(nn.Module):

@@ -54,8 +54,9 @@ class PPOLearner:
     def update_policy(self, ctx: PPOContext) -> dict[str, float]:
         cfg, batch = self.cfg, ctx.batch
         with torch.no_grad():
-            rew = ctx.disc.policy_reward(batch.obs, batch.act, batch.next_obs, batch.done,
-                                         batch.logp, cfg.entropy_weight)
+            rew = ctx.disc.policy_reward(
+                batch.obs, batch.act, batch.next_obs, batch.done, batch.logp, cfg.entropy_weight
+            )
             v = self.value(batch.obs).squeeze(-1)
             v_next = self.value(batch.next_obs).squeeze(-1) * (1.0 - batch.done)
             adv = torch.zeros_like(rew)
@@ -73,7 +74,7 @@ class PPOLearner:
         for _ in range(cfg.ppo_epochs):
             perm = torch.randperm(n, generator=self.gen)
             for i in range(0, n, mb):
-                idx = perm[i:i + mb]
+                idx = perm[i : i + mb]
                 a = adv_f[idx]
                 a = (a - a.mean()) / (a.std() + 1e-8)
                 logp = self.policy.log_prob(flat.obs[idx], flat.act[idx])
@@ -90,8 +91,9 @@ class PPOLearner:
                     loss = loss + ctx.bc_loss()
                 self.opt.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_([*self.policy.parameters(), *self.value.parameters()],
-                                         cfg.ppo_max_grad_norm)
+                nn.utils.clip_grad_norm_(
+                    [*self.policy.parameters(), *self.value.parameters()], cfg.ppo_max_grad_norm
+                )
                 self.opt.step()
                 losses.append(pg.item())
         return {"policy/ppo_loss": float(np.mean(losses)), "policy/reward_mean": float(rew.mean())}

@@ -89,10 +89,14 @@ class SVGConfig:
     """Share of the actor's start states drawn from the demos (adversarial runs)."""
 
     def __post_init__(self):
-        if (self.horizon < 0 or self.model_seq < 1 or self.batch_size < 1 or self.replay_size < 1
-                or self.model_every < 1):
-            raise ValueError("need horizon >= 0 and model_seq, model_every, batch_size, "
-                             "replay_size >= 1")
+        if (
+            self.horizon < 0
+            or self.model_seq < 1
+            or self.batch_size < 1
+            or self.replay_size < 1
+            or self.model_every < 1
+        ):
+            raise ValueError("need horizon >= 0 and model_seq, model_every, batch_size, replay_size >= 1")
         if not 0 < self.gamma <= 1 or not 0 < self.tau <= 1:
             raise ValueError(f"need 0 < gamma <= 1 and 0 < tau <= 1, got {self.gamma}, {self.tau}")
         if self.updates_per_step <= 0 or self.alpha_init <= 0 or self.lr <= 0:
@@ -131,8 +135,10 @@ class ReplayBuffer:
     def add(self, b: Batch) -> None:
         n = b.obs.shape[0]
         if not self.data:
-            self.data = {k: torch.zeros((self.capacity, *getattr(b, k).shape[1:]),
-                                        dtype=torch.get_default_dtype()) for k in self.FIELDS}
+            self.data = {
+                k: torch.zeros((self.capacity, *getattr(b, k).shape[1:]), dtype=torch.get_default_dtype())
+                for k in self.FIELDS
+            }
         idx = (self.ptr + torch.arange(n)) % self.capacity
         for k in self.FIELDS:
             self.data[k][idx] = getattr(b, k).to(self.data[k].dtype)
@@ -154,8 +160,11 @@ class ReplayBuffer:
             if self.size == self.capacity:  # oldest entry first: offsets from the write position
                 start = (self.ptr + start) % self.capacity
             run = (start[:, None] + torch.arange(length)) % self.capacity
-            ok = ~self.data["first"][run[:, 1:]].bool().any(1) if length > 1 else \
-                torch.ones(len(run), dtype=torch.bool)
+            ok = (
+                ~self.data["first"][run[:, 1:]].bool().any(1)
+                if length > 1
+                else torch.ones(len(run), dtype=torch.bool)
+            )
             idx = torch.cat([idx, run[ok]])[:n]
             if len(idx) == n:
                 break
@@ -164,8 +173,12 @@ class ReplayBuffer:
         return Batch(*(self.data[k][idx] for k in self.FIELDS))
 
     def state_dict(self) -> dict:
-        return {"capacity": self.capacity, "size": self.size, "ptr": self.ptr,
-                "data": {k: v[:self.size].clone() for k, v in self.data.items()}}
+        return {
+            "capacity": self.capacity,
+            "size": self.size,
+            "ptr": self.ptr,
+            "data": {k: v[: self.size].clone() for k, v in self.data.items()},
+        }
 
     def load_state_dict(self, s: dict) -> None:
         self.capacity, self.size, self.ptr = int(s["capacity"]), 0, 0
@@ -196,8 +209,7 @@ class SVGLearner:
 
     model_based = True
 
-    def __init__(self, cfg: SVGConfig, obs_dim: int, act_dim: int, policy: nn.Module,
-                 gen: torch.Generator):
+    def __init__(self, cfg: SVGConfig, obs_dim: int, act_dim: int, policy: nn.Module, gen: torch.Generator):
         if getattr(policy, "discrete", False):
             raise ValueError("the SVG learner needs a continuous (Gaussian) policy")
         self.cfg, self.policy, self.gen = cfg, policy, gen
@@ -211,8 +223,9 @@ class SVGLearner:
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
         self.dynamics = self.reward_model = None
         if cfg.horizon > 0:
-            self.dynamics = make_dynamics(cfg.model, obs_dim, act_dim, d_model=cfg.model_d,
-                                          embed_hidden=cfg.model_d)
+            self.dynamics = make_dynamics(
+                cfg.model, obs_dim, act_dim, d_model=cfg.model_d, embed_hidden=cfg.model_d
+            )
             self.model_opt = torch.optim.Adam(self.dynamics.parameters(), lr=cfg.model_lr)
             self.reward_model = mlp(2 * obs_dim + act_dim, cfg.reward_hidden, 1)
             self.reward_opt = torch.optim.Adam(self.reward_model.parameters(), lr=cfg.lr)
@@ -236,9 +249,14 @@ class SVGLearner:
         return out
 
     def state_dict(self) -> dict:
-        return {"log_alpha": self.log_alpha.detach().clone(), "env_steps": self.env_steps,
-                "updates": self.updates, "owed": self._owed, "model_scaled": self.model_scaled,
-                "replay": self.replay.state_dict()}
+        return {
+            "log_alpha": self.log_alpha.detach().clone(),
+            "env_steps": self.env_steps,
+            "updates": self.updates,
+            "owed": self._owed,
+            "model_scaled": self.model_scaled,
+            "replay": self.replay.state_dict(),
+        }
 
     def load_state_dict(self, s: dict) -> None:
         with torch.no_grad():
@@ -281,9 +299,13 @@ class SVGLearner:
             return reward
         return lambda s, a, s2, d: self.reward_model(torch.cat([s, a, s2], -1)).squeeze(-1)
 
-    def actor_objective(self, start: torch.Tensor, horizon: int, reward: RewardFn | None,
-                        noises: list[torch.Tensor] | None = None
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    def actor_objective(
+        self,
+        start: torch.Tensor,
+        horizon: int,
+        reward: RewardFn | None,
+        noises: list[torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(J per start state, log pi of the first action): the SVG(H) objective."""
         r_fn = self._model_reward(reward) if horizon else None
         s, total, discount, first_logp = start, torch.zeros(start.shape[0]), 1.0, None
@@ -320,8 +342,9 @@ class SVGLearner:
         self._owed += self.cfg.updates_per_step * n_new
         n_updates, self._owed = int(self._owed), self._owed - int(self._owed)
         if self.dynamics is not None and not self.model_scaled:
-            delta = self.replay.data["next_obs"][:self.replay.size] - \
-                self.replay.data["obs"][:self.replay.size]
+            delta = (
+                self.replay.data["next_obs"][: self.replay.size] - self.replay.data["obs"][: self.replay.size]
+            )
             self.dynamics.set_delta_scale(delta.std(0).clamp_min(1e-3))
             self.model_scaled = True
         logs: dict[str, list[float]] = {}
@@ -351,8 +374,7 @@ class SVGLearner:
         # model and reward model (H > 0)
         use_model = self.dynamics is not None and self.env_steps >= cfg.model_warmup
         if self.dynamics is not None and self.updates % cfg.model_every == 0:
-            seq = self.replay.sample_sequences(cfg.batch_size, max(cfg.model_seq, cfg.horizon),
-                                               self.gen)
+            seq = self.replay.sample_sequences(cfg.batch_size, max(cfg.model_seq, cfg.horizon), self.gen)
             if seq is not None:
                 m_loss = self.model_loss(seq)
                 self.model_opt.zero_grad()
@@ -368,13 +390,17 @@ class SVGLearner:
                 self.reward_opt.step()
                 out["reward_model/mse"] = r_loss.item()
         # actor: model gradients once the model had its warm-up
-        frozen = [*self.q.parameters(), *(self.dynamics.parameters() if use_model else []),
-                  *(self.reward_model.parameters() if use_model and ctx.reward is None else [])]
+        frozen = [
+            *self.q.parameters(),
+            *(self.dynamics.parameters() if use_model else []),
+            *(self.reward_model.parameters() if use_model and ctx.reward is None else []),
+        ]
         for p in frozen:
             p.requires_grad_(False)
         try:
-            j, logp = self.actor_objective(self._starts(b, ctx.demo_obs),
-                                           cfg.horizon if use_model else 0, ctx.reward)
+            j, logp = self.actor_objective(
+                self._starts(b, ctx.demo_obs), cfg.horizon if use_model else 0, ctx.reward
+            )
             loss = -j.mean()
             if ctx.bc_loss is not None:
                 loss = loss + ctx.bc_loss()

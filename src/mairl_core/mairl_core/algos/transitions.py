@@ -58,8 +58,9 @@ FIELDS = tuple(f.name for f in dataclasses.fields(Transitions))
 
 def cat_transitions(*parts: Transitions) -> Transitions:
     """The fields F and D read (obs, act, next_obs, done) of ``parts``, one after another."""
-    return Transitions(*(torch.cat([getattr(x, k) for x in parts])
-                         for k in ("obs", "act", "next_obs", "done")))
+    return Transitions(
+        *(torch.cat([getattr(x, k) for x in parts]) for k in ("obs", "act", "next_obs", "done"))
+    )
 
 
 class EpisodeBuffer:
@@ -85,9 +86,15 @@ class EpisodeBuffer:
         self.size = min(self.size + n, self.capacity)
 
     def state_dict(self) -> dict:
-        fields = {} if self.data is None else {
-            k: getattr(self.data, k)[:self.size].clone() for k in FIELDS
-            if getattr(self.data, k) is not None}
+        fields = (
+            {}
+            if self.data is None
+            else {
+                k: getattr(self.data, k)[: self.size].clone()
+                for k in FIELDS
+                if getattr(self.data, k) is not None
+            }
+        )
         return {"ptr": self.ptr, "size": self.size, "fields": fields}
 
     def load_state_dict(self, state: dict) -> None:

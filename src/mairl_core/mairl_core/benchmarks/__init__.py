@@ -34,8 +34,12 @@ def report_steps(n: int) -> None:
         _report(int(n))
 
 
-def row_overrides(by_method: dict[str, dict[str, Any]], spec: Callable[[str], tuple[str, bool]],
-                  algo_name: str, state_only: bool) -> dict[str, Any]:
+def row_overrides(
+    by_method: dict[str, dict[str, Any]],
+    spec: Callable[[str], tuple[str, bool]],
+    algo_name: str,
+    state_only: bool,
+) -> dict[str, Any]:
     """A bench's ``algo_by_method`` changes for a trainer method run outside the bench (`mairl
     train`): those of the first row whose ``spec(row)`` is (``algo_name``, ``state_only``)."""
     return next((over for row, over in by_method.items() if spec(row) == (algo_name, state_only)), {})
@@ -62,10 +66,17 @@ def run_stem(method: str, seed: int) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", method).strip("_") + f"_seed{seed}"
 
 
-def run_parallel(fn: Callable[[J], dict[str, Any]], jobs: Sequence[J], *, workers: int | None,
-                 progress: bool, desc: str, unit: str = "run",
-                 postfix: Callable[[dict[str, Any]], str] = lambda r: "",
-                 env_steps: int | None = None) -> list[dict[str, Any]]:
+def run_parallel(
+    fn: Callable[[J], dict[str, Any]],
+    jobs: Sequence[J],
+    *,
+    workers: int | None,
+    progress: bool,
+    desc: str,
+    unit: str = "run",
+    postfix: Callable[[dict[str, Any]], str] = lambda r: "",
+    env_steps: int | None = None,
+) -> list[dict[str, Any]]:
     """``fn(job)`` for every job, results in job order, over ``workers`` processes (default:
     one per core, at most one per job; 1 runs in this process). The progress bar's postfix
     describes the last finished result. With ``env_steps`` (all jobs' budgets together) a
@@ -82,8 +93,14 @@ def run_parallel(fn: Callable[[J], dict[str, Any]], jobs: Sequence[J], *, worker
     threads = _threads_asked or max(1, (os.cpu_count() or 1) // min(workers, max(1, len(jobs))))
     here = torch.get_num_threads()
     out: list[dict[str, Any]] = []
-    steps = tqdm(total=env_steps, desc=f"{desc} env steps", unit="step", unit_scale=True,
-                 position=1, disable=not progress or not env_steps)
+    steps = tqdm(
+        total=env_steps,
+        desc=f"{desc} env steps",
+        unit="step",
+        unit_scale=True,
+        position=1,
+        disable=not progress or not env_steps,
+    )
     queue = drain = manager = None
     with tqdm(total=len(jobs), desc=desc, unit=unit, position=0, disable=not progress) as bar, steps:
         if workers <= 1:

@@ -58,8 +58,9 @@ class DynamicsBenchConfig:
     demo_dir: Path = field(default_factory=lambda: DEMO_DIR)
 
 
-def load_episodes(env: str, cfg: DynamicsBenchConfig, work: Path
-                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def load_episodes(
+    env: str, cfg: DynamicsBenchConfig, work: Path
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per-episode observations (T+1, d) and actions (T, k) of ``env``'s expert data."""
     if env == "UR5Reach-v0":
         from ..data.operator import generate_demos
@@ -79,8 +80,7 @@ def load_episodes(env: str, cfg: DynamicsBenchConfig, work: Path
     return demos.obs[:n], demos.act[:n]
 
 
-def open_loop_errors(model, norm: ObsNorm, obs_eps, act_eps, horizons, max_starts: int
-                     ) -> dict[int, float]:
+def open_loop_errors(model, norm: ObsNorm, obs_eps, act_eps, horizons, max_starts: int) -> dict[int, float]:
     """Mean squared k-step error (normalised state units, averaged over dimensions)."""
     out = {}
     with torch.no_grad():
@@ -88,7 +88,7 @@ def open_loop_errors(model, norm: ObsNorm, obs_eps, act_eps, horizons, max_start
             starts, acts, targets = [], [], []
             for o, a in zip(obs_eps, act_eps):
                 for t in range(len(a) - k + 1):
-                    starts.append(o[t]), acts.append(a[t:t + k]), targets.append(o[t + k])
+                    starts.append(o[t]), acts.append(a[t : t + k]), targets.append(o[t + k])
             if not starts:
                 continue
             idx = np.linspace(0, len(starts) - 1, min(max_starts, len(starts))).astype(int)
@@ -101,8 +101,7 @@ def open_loop_errors(model, norm: ObsNorm, obs_eps, act_eps, horizons, max_start
     return out
 
 
-def run_one(cfg: DynamicsBenchConfig, env: str, model_kind: str, seed: int, work: Path
-            ) -> dict[str, Any]:
+def run_one(cfg: DynamicsBenchConfig, env: str, model_kind: str, seed: int, work: Path) -> dict[str, Any]:
     obs_eps, act_eps = load_episodes(env, cfg, work)
     n_hold = max(1, int(round(cfg.holdout_frac * len(act_eps))))
     tr_o, tr_a, ho_o, ho_a = obs_eps[:-n_hold], act_eps[:-n_hold], obs_eps[-n_hold:], act_eps[-n_hold:]
@@ -113,9 +112,16 @@ def run_one(cfg: DynamicsBenchConfig, env: str, model_kind: str, seed: int, work
     on, nn_, an = norm(o), norm(nx), a / norm.act_scale
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = make_dynamics(model_kind, o.shape[1], a.shape[1], d_model=cfg.d_model,
-                          n_heads=cfg.n_heads, embed_hidden=cfg.embed_hidden,
-                          gated_decoder=cfg.gated_decoder, attention_blocks=cfg.attention_blocks)
+    model = make_dynamics(
+        model_kind,
+        o.shape[1],
+        a.shape[1],
+        d_model=cfg.d_model,
+        n_heads=cfg.n_heads,
+        embed_hidden=cfg.embed_hidden,
+        gated_decoder=cfg.gated_decoder,
+        attention_blocks=cfg.attention_blocks,
+    )
     model.set_delta_scale((nn_ - on).std(0).clamp_min(1e-3))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     t0 = time.perf_counter()
@@ -127,18 +133,26 @@ def run_one(cfg: DynamicsBenchConfig, env: str, model_kind: str, seed: int, work
         opt.step()
     train_s = time.perf_counter() - t0
     errs = open_loop_errors(model, norm, ho_o, ho_a, cfg.horizons, cfg.max_starts)
-    return {"env": env, "model": model_kind, "seed": seed, "train_s": train_s,
-            "params": sum(p.numel() for p in model.parameters()),
-            "train_transitions": len(on), "holdout_episodes": n_hold,
-            "final_nll": float(loss.detach()), "errors": {str(k): v for k, v in errs.items()}}
+    return {
+        "env": env,
+        "model": model_kind,
+        "seed": seed,
+        "train_s": train_s,
+        "params": sum(p.numel() for p in model.parameters()),
+        "train_transitions": len(on),
+        "holdout_episodes": n_hold,
+        "final_nll": float(loss.detach()),
+        "errors": {str(k): v for k, v in errs.items()},
+    }
 
 
 def _job(args):
     return run_one(*args)
 
 
-def run_benchmark(cfg: DynamicsBenchConfig, work: Path, workers: int | None = None,
-                  progress: bool = True) -> list[dict[str, Any]]:
+def run_benchmark(
+    cfg: DynamicsBenchConfig, work: Path, workers: int | None = None, progress: bool = True
+) -> list[dict[str, Any]]:
     work.mkdir(parents=True, exist_ok=True)
     for env in cfg.envs:  # fail before any work if data is missing (reach demos are made here)
         if env not in ENVS:
@@ -146,14 +160,22 @@ def run_benchmark(cfg: DynamicsBenchConfig, work: Path, workers: int | None = No
         if env != "UR5Reach-v0":
             path = cfg.demo_dir / f"{env}.npz"
             if not path.is_file():
-                raise FileNotFoundError(f"{path} does not exist: run `mairl expert demos --env "
-                                        f"{env} ...` (bench/RESULTS.md has the commands)")
+                raise FileNotFoundError(
+                    f"{path} does not exist: run `mairl expert demos --env "
+                    f"{env} ...` (bench/RESULTS.md has the commands)"
+                )
     if "UR5Reach-v0" in cfg.envs:
         load_episodes("UR5Reach-v0", cfg, work)  # generate once, before the workers start
     jobs = [(cfg, env, m, s, work) for env in cfg.envs for m in cfg.models for s in range(cfg.seeds)]
-    return run_parallel(_job, jobs, workers=workers, progress=progress, desc="dynamics", unit="fit",
-                        postfix=lambda r: f"{r['env']} {r['model']}: 10-step "
-                                          f"{r['errors'].get('10', float('nan')):.3g}")
+    return run_parallel(
+        _job,
+        jobs,
+        workers=workers,
+        progress=progress,
+        desc="dynamics",
+        unit="fit",
+        postfix=lambda r: f"{r['env']} {r['model']}: 10-step {r['errors'].get('10', float('nan')):.3g}",
+    )
 
 
 def summarise(cfg: DynamicsBenchConfig, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -164,21 +186,31 @@ def summarise(cfg: DynamicsBenchConfig, runs: list[dict[str, Any]]) -> list[dict
             if not rs:
                 continue
             errs = {k: [r["errors"][k] for r in rs if k in r["errors"]] for k in map(str, cfg.horizons)}
-            rows.append({"method": m, "env": env, "seeds": len(rs), "params": rs[0]["params"],
-                         "train_s_mean": float(np.mean([r["train_s"] for r in rs])),
-                         "steps": cfg.steps,
-                         **{f"error_k{k}": float(np.mean(v)) for k, v in errs.items() if v},
-                         **{f"error_k{k}_std": float(np.std(v)) for k, v in errs.items() if v}})
+            rows.append(
+                {
+                    "method": m,
+                    "env": env,
+                    "seeds": len(rs),
+                    "params": rs[0]["params"],
+                    "train_s_mean": float(np.mean([r["train_s"] for r in rs])),
+                    "steps": cfg.steps,
+                    **{f"error_k{k}": float(np.mean(v)) for k, v in errs.items() if v},
+                    **{f"error_k{k}_std": float(np.std(v)) for k, v in errs.items() if v},
+                }
+            )
     return rows
 
 
 def format_table(rows: list[dict[str, Any]], horizons=HORIZONS) -> str:
-    head = (f"{'env':<15} {'model':<10} {'params':>7} {'train s':>8} "
-            + " ".join(f"{'k=' + str(k):>10}" for k in horizons))
+    head = f"{'env':<15} {'model':<10} {'params':>7} {'train s':>8} " + " ".join(
+        f"{'k=' + str(k):>10}" for k in horizons
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['env']:<15} {r['method']:<10} {r['params']:>7} {r['train_s_mean']:>8.1f} "
-                     + " ".join(f"{r.get(f'error_k{k}', float('nan')):>10.4g}" for k in horizons))
+        lines.append(
+            f"{r['env']:<15} {r['method']:<10} {r['params']:>7} {r['train_s_mean']:>8.1f} "
+            + " ".join(f"{r.get(f'error_k{k}', float('nan')):>10.4g}" for k in horizons)
+        )
     return "\n".join(lines)
 
 
@@ -196,8 +228,13 @@ def plot_errors(rows: list[dict[str, Any]], path: Path, horizons=HORIZONS) -> Pa
             mean = np.array([r[f"error_k{k}"] for k in ks])
             std = np.array([r[f"error_k{k}_std"] for k in ks])
             ax.errorbar(ks, mean, yerr=std, marker="o", capsize=3, label=r["method"])
-        ax.set(xscale="log", yscale="log", title=env, xlabel="open-loop steps k",
-               ylabel="mean squared error (normalised state)")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            title=env,
+            xlabel="open-loop steps k",
+            ylabel="mean squared error (normalised state)",
+        )
         ax.set_xticks(list(horizons), [str(k) for k in horizons])
         ax.legend()
     fig.tight_layout()

@@ -30,10 +30,18 @@ import numpy as np
 from ..data import bags
 from ..data.bags import BagError, Episode, read_dataset, read_episode
 
-JOINT_STATE, POINT_STAMPED, BOOL = ("sensor_msgs/msg/JointState", "geometry_msgs/msg/PointStamped",
-                                    "std_msgs/msg/Bool")
-OTHER_TYPES = ["std_msgs/msg/String", "std_msgs/msg/Bool", "geometry_msgs/msg/PointStamped",
-               "sensor_msgs/msg/JointState", "std_msgs/msg/Float64"]
+JOINT_STATE, POINT_STAMPED, BOOL = (
+    "sensor_msgs/msg/JointState",
+    "geometry_msgs/msg/PointStamped",
+    "std_msgs/msg/Bool",
+)
+OTHER_TYPES = [
+    "std_msgs/msg/String",
+    "std_msgs/msg/Bool",
+    "geometry_msgs/msg/PointStamped",
+    "sensor_msgs/msg/JointState",
+    "std_msgs/msg/Float64",
+]
 STEPS = 8
 """Control steps of a fuzzed episode: small, so a case reads in milliseconds."""
 
@@ -60,8 +68,17 @@ def base_episode(robot, seed: int, grasp: bool, steps: int = STEPS) -> Episode:
         return Episode(list(robot.joint_names), q, qdot, q[1:].copy(), target, 0.04)
     suction = rng.random(steps) < 0.5
     path = np.repeat(target[None], steps + 1, 0)
-    return Episode(list(robot.joint_names), q, qdot, q[1:].copy(), target, 0.04, suction=suction,
-                   target_path=path, vacuum=np.concatenate([[False], suction]))
+    return Episode(
+        list(robot.joint_names),
+        q,
+        qdot,
+        q[1:].copy(),
+        target,
+        0.04,
+        suction=suction,
+        target_path=path,
+        vacuum=np.concatenate([[False], suction]),
+    )
 
 
 def episode_messages(ep: Episode) -> list[Message]:
@@ -70,24 +87,43 @@ def episode_messages(ep: Episode) -> list[Message]:
     grasp = ep.suction is not None
     for t in range(len(ep.q)):
         ns = int(round(t * ep.period * 1e9))
-        out.append(Message(bags.JOINT_STATES, JOINT_STATE, ns, {
-            "name": list(ep.joint_names), "position": np.array(ep.q[t], float),
-            "velocity": np.array(ep.qdot[t], float)}))
+        out.append(
+            Message(
+                bags.JOINT_STATES,
+                JOINT_STATE,
+                ns,
+                {
+                    "name": list(ep.joint_names),
+                    "position": np.array(ep.q[t], float),
+                    "velocity": np.array(ep.qdot[t], float),
+                },
+            )
+        )
         point = ep.target if ep.target_path is None else ep.target_path[t]
         out.append(Message(bags.TARGET, POINT_STAMPED, ns, {"point": tuple(map(float, point))}))
         if grasp:
             out.append(Message(bags.VACUUM, BOOL, ns, {"data": bool(ep.vacuum[t])}))
         if t < len(ep.commands):
-            out.append(Message(bags.COMMAND, JOINT_STATE, ns, {
-                "name": list(ep.joint_names), "position": np.array(ep.commands[t], float),
-                "velocity": np.zeros(0)}))
+            out.append(
+                Message(
+                    bags.COMMAND,
+                    JOINT_STATE,
+                    ns,
+                    {
+                        "name": list(ep.joint_names),
+                        "position": np.array(ep.commands[t], float),
+                        "velocity": np.zeros(0),
+                    },
+                )
+            )
             if grasp:
                 out.append(Message(bags.SUCTION, BOOL, ns, {"data": bool(ep.suction[t])}))
     return out
 
 
-def write_messages(path: Path, messages: list[Message],
-                   connections: list[tuple[str, str]] | None = None) -> Path:
+def write_messages(
+    path: Path, messages: list[Message], connections: list[tuple[str, str]] | None = None
+) -> Path:
     """Write ``messages`` as an MCAP rosbag2 directory; one connection per (topic, type),
     in ``connections``' order if given (a topic with no messages may then be declared)."""
     from rosbags.rosbag2 import StoragePlugin, Writer
@@ -100,8 +136,7 @@ def write_messages(path: Path, messages: list[Message],
     with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as w:
         conns = {k: w.add_connection(k[0], k[1], typestore=ts) for k in keys}
         for m in messages:
-            w.write(conns[(m.topic, m.msgtype)], m.stamp,
-                    ts.serialize_cdr(_build(ts, m), m.msgtype))
+            w.write(conns[(m.topic, m.msgtype)], m.stamp, ts.serialize_cdr(_build(ts, m), m.msgtype))
     return path
 
 
@@ -110,13 +145,15 @@ def _build(ts, m: Message):
     f = m.fields
     if m.msgtype == JOINT_STATE:
         return ts.types[JOINT_STATE](
-            header=header, name=list(f.get("name", [])),
+            header=header,
+            name=list(f.get("name", [])),
             position=np.ascontiguousarray(f.get("position", np.zeros(0)), float),
-            velocity=np.ascontiguousarray(f.get("velocity", np.zeros(0)), float), effort=np.zeros(0))
+            velocity=np.ascontiguousarray(f.get("velocity", np.zeros(0)), float),
+            effort=np.zeros(0),
+        )
     if m.msgtype == POINT_STAMPED:
         x, y, z = f.get("point", (0.0, 0.0, 0.0))
-        return ts.types[POINT_STAMPED](header=header,
-                                       point=ts.types["geometry_msgs/msg/Point"](x, y, z))
+        return ts.types[POINT_STAMPED](header=header, point=ts.types["geometry_msgs/msg/Point"](x, y, z))
     if m.msgtype == BOOL:
         return ts.types[BOOL](data=bool(f.get("data", False)))
     if m.msgtype == "std_msgs/msg/String":
@@ -127,6 +164,7 @@ def _build(ts, m: Message):
 
 
 # --- mutations: each takes the case's rng, the robot and a bag to damage ----------------
+
 
 def _mcap(bag: Path) -> Path:
     return next(p for p in bag.iterdir() if p.suffix == ".mcap")
@@ -147,7 +185,7 @@ def _bytes_randomise(rng, data: bytes) -> bytes:
     b = bytearray(data)
     i = int(rng.integers(0, len(b)))
     n = int(rng.integers(1, 65))
-    b[i:i + n] = rng.integers(0, 256, len(b[i:i + n]), dtype=np.uint8).tobytes()
+    b[i : i + n] = rng.integers(0, 256, len(b[i : i + n]), dtype=np.uint8).tobytes()
     return bytes(b)
 
 
@@ -155,7 +193,7 @@ def _bytes_zero(rng, data: bytes) -> bytes:
     b = bytearray(data)
     i = int(rng.integers(0, len(b)))
     n = int(rng.integers(1, 257))
-    b[i:i + n] = bytes(len(b[i:i + n]))
+    b[i : i + n] = bytes(len(b[i : i + n]))
     return bytes(b)
 
 
@@ -170,12 +208,17 @@ def _bytes_insert(rng, data: bytes) -> bytes:
 
 def _bytes_delete(rng, data: bytes) -> bytes:
     i = int(rng.integers(0, len(data)))
-    return data[:i] + data[i + int(rng.integers(1, 64)):]
+    return data[:i] + data[i + int(rng.integers(1, 64)) :]
 
 
 BYTE_MUTATIONS: dict[str, Callable[[np.random.Generator, bytes], bytes]] = {
-    "truncate": _bytes_truncate, "flip": _bytes_flip, "randomise": _bytes_randomise,
-    "zero": _bytes_zero, "append": _bytes_append, "insert": _bytes_insert, "delete": _bytes_delete,
+    "truncate": _bytes_truncate,
+    "flip": _bytes_flip,
+    "randomise": _bytes_randomise,
+    "zero": _bytes_zero,
+    "append": _bytes_append,
+    "insert": _bytes_insert,
+    "delete": _bytes_delete,
 }
 
 
@@ -183,6 +226,7 @@ def _file_mutation(name: str, target: str) -> Callable:
     def mutate(rng, robot, bag: Path, msgs: list[Message], grasp: bool) -> None:
         path = _mcap(bag) if target == "mcap" else bag / "metadata.yaml"
         path.write_bytes(BYTE_MUTATIONS[name](rng, path.read_bytes()))
+
     return mutate
 
 
@@ -241,7 +285,7 @@ def _m_permute_joints(rng, robot, bag, msgs, grasp):
     for m in _joint_msgs(msgs):
         if rng.random() < 0.7:
             names = m.fields["name"]
-            order = (np.argsort(names) if alphabetical else rng.permutation(len(names)))
+            order = np.argsort(names) if alphabetical else rng.permutation(len(names))
             m.fields["name"] = [names[i] for i in order]
             for key in ("position", "velocity"):
                 if len(m.fields[key]) == len(names):
@@ -257,7 +301,7 @@ def _m_bad_joints(rng, robot, bag, msgs, grasp):
         n = len(f["name"])
         j = int(rng.integers(0, n))
         if how == "drop":
-            f["name"] = f["name"][:j] + f["name"][j + 1:]
+            f["name"] = f["name"][:j] + f["name"][j + 1 :]
             for key in ("position", "velocity"):
                 if len(f[key]) == n:
                     f[key] = np.delete(f[key], j)
@@ -267,11 +311,13 @@ def _m_bad_joints(rng, robot, bag, msgs, grasp):
                 if len(f[key]) == n:
                     f[key] = np.append(f[key], 0.0)
         elif how == "rename":
-            f["name"] = f["name"][:j] + [_pick(rng, ["", "joint_1", f["name"][j].upper(),
-                                                   "wrist\n3_joint", "ellbogen_gelenk_ü"])] \
-                + f["name"][j + 1:]
+            f["name"] = (
+                f["name"][:j]
+                + [_pick(rng, ["", "joint_1", f["name"][j].upper(), "wrist\n3_joint", "ellbogen_gelenk_ü"])]
+                + f["name"][j + 1 :]
+            )
         elif how == "repeat":
-            f["name"] = f["name"][:j] + [f["name"][(j + 1) % n]] + f["name"][j + 1:]
+            f["name"] = f["name"][:j] + [f["name"][(j + 1) % n]] + f["name"][j + 1 :]
         elif how == "unname":
             f["name"] = []
         elif how == "short_values":
@@ -317,16 +363,34 @@ def _m_second_publisher(rng, robot, bag, msgs, grasp):
     """A second connection on a topic, of the same or of another type."""
     topic = _pick(rng, [bags.JOINT_STATES, bags.COMMAND])
     msgtype = JOINT_STATE if rng.random() < 0.5 else "std_msgs/msg/String"
-    msgs.append(Message(topic, msgtype, msgs[-1].stamp, {"name": list(robot.joint_names),
-                                                          "position": np.zeros(6),
-                                                          "velocity": np.zeros(6)}))
+    msgs.append(
+        Message(
+            topic,
+            msgtype,
+            msgs[-1].stamp,
+            {"name": list(robot.joint_names), "position": np.zeros(6), "velocity": np.zeros(6)},
+        )
+    )
 
 
 def _m_fs(rng, robot, bag, msgs, grasp):
     """Files missing, empty or replaced by directories; the bag a file or an empty directory."""
-    how = _pick(rng, ["no_metadata", "no_mcap", "metadata_dir", "mcap_dir", "empty_mcap",
-                      "empty_metadata", "bag_is_mcap_file", "bag_is_text_file", "bag_empty_dir",
-                      "metadata_not_yaml", "metadata_other_file"])
+    how = _pick(
+        rng,
+        [
+            "no_metadata",
+            "no_mcap",
+            "metadata_dir",
+            "mcap_dir",
+            "empty_mcap",
+            "empty_metadata",
+            "bag_is_mcap_file",
+            "bag_is_text_file",
+            "bag_empty_dir",
+            "metadata_not_yaml",
+            "metadata_other_file",
+        ],
+    )
     mcap = _mcap(bag)
     if how == "no_metadata":
         (bag / "metadata.yaml").unlink()
@@ -353,8 +417,9 @@ def _m_fs(rng, robot, bag, msgs, grasp):
         shutil.rmtree(bag)
         bag.mkdir()
     elif how == "metadata_not_yaml":
-        (bag / "metadata.yaml").write_text(_pick(rng, ["[: {", "- 1\n- 2\n", "42\n", "a: [b\n",
-                                                       "rosbag2_bagfile_information: 3\n"]))
+        (bag / "metadata.yaml").write_text(
+            _pick(rng, ["[: {", "- 1\n- 2\n", "42\n", "a: [b\n", "rosbag2_bagfile_information: 3\n"])
+        )
     else:
         import yaml
 
@@ -366,16 +431,24 @@ def _m_fs(rng, robot, bag, msgs, grasp):
 
 
 MESSAGE_MUTATIONS = {
-    "wrong_type": _m_wrong_type, "missing_topic": _m_missing_topic, "nonfinite": _m_nonfinite,
-    "out_of_range": _m_out_of_range, "permute_joints": _m_permute_joints,
-    "bad_joints": _m_bad_joints, "counts": _m_counts, "stamps": _m_stamps,
-    "moving_target": _m_moving_target, "second_publisher": _m_second_publisher,
+    "wrong_type": _m_wrong_type,
+    "missing_topic": _m_missing_topic,
+    "nonfinite": _m_nonfinite,
+    "out_of_range": _m_out_of_range,
+    "permute_joints": _m_permute_joints,
+    "bad_joints": _m_bad_joints,
+    "counts": _m_counts,
+    "stamps": _m_stamps,
+    "moving_target": _m_moving_target,
+    "second_publisher": _m_second_publisher,
 }
 """Mutations of the messages, applied before the bag is written."""
 FILE_MUTATIONS = {
     **{f"mcap_{k}": _file_mutation(k, "mcap") for k in BYTE_MUTATIONS},
-    **{f"metadata_{k}": _file_mutation(k, "metadata") for k in ("truncate", "flip", "randomise",
-                                                                "zero", "append")},
+    **{
+        f"metadata_{k}": _file_mutation(k, "metadata")
+        for k in ("truncate", "flip", "randomise", "zero", "append")
+    },
     "files": _m_fs,
 }
 """Mutations of the written files."""
@@ -390,8 +463,7 @@ def valid_bag(work: Path, grasp: bool, robot) -> Path:
     return path
 
 
-def make_case(kind: str, seed: int, out_dir: Path, robot, work: Path | None = None
-              ) -> tuple[Path, bool]:
+def make_case(kind: str, seed: int, out_dir: Path, robot, work: Path | None = None) -> tuple[Path, bool]:
     """Write case (kind, seed) as ``out_dir/dataset/episode_000`` beside a valid
     ``episode_001`` (a copy of ``valid_bag(work)``, default ``work = out_dir``); returns the
     damaged bag's path and whether it is a grasp bag."""
@@ -437,8 +509,12 @@ def valid_episode_problem(ep: Episode, robot, grasp: bool) -> str | None:
         return "a velocity above the speed limit"
     if not ep.period > 0:
         return f"period {ep.period}"
-    if grasp and (ep.suction is None or ep.suction.shape != (T,) or ep.vacuum.shape != (T + 1,)
-                  or ep.target_path.shape != (T + 1, 3)):
+    if grasp and (
+        ep.suction is None
+        or ep.suction.shape != (T,)
+        or ep.vacuum.shape != (T + 1,)
+        or ep.target_path.shape != (T + 1, 3)
+    ):
         return "grasp arrays' shapes"
     return None
 
@@ -463,8 +539,10 @@ def check_load(load: Callable[[], Any], names: list[Path]) -> tuple[str, Any]:
 def check_case(bag: Path, grasp: bool, robot) -> tuple[str, str]:
     """Read the case bag alone and as part of its dataset; the worse outcome of the two."""
     outcomes = []
-    for load, names in ((lambda: read_episode(bag, grasp=grasp, robot=robot), [bag]),
-                        (lambda: read_dataset(bag.parent, grasp=grasp, robot=robot), [bag, bag.parent])):
+    for load, names in (
+        (lambda: read_episode(bag, grasp=grasp, robot=robot), [bag]),
+        (lambda: read_dataset(bag.parent, grasp=grasp, robot=robot), [bag, bag.parent]),
+    ):
         kind, detail = check_load(load, names)
         if kind == "valid":
             eps = detail if isinstance(detail, list) else [detail]
@@ -497,9 +575,16 @@ def run_case(kind: str, seed: int, work: Path, robot, time_limit_s: float = 0.0)
             signal.signal(signal.SIGALRM, old)
 
 
-def run_fuzz(n_cases: int, seed: int, out_dir: str | Path, *, time_limit_s: float = 10.0,
-             progress: bool = True, command: str | None = None,
-             commit_at_start: str | None = None) -> dict[str, Any]:
+def run_fuzz(
+    n_cases: int,
+    seed: int,
+    out_dir: str | Path,
+    *,
+    time_limit_s: float = 10.0,
+    progress: bool = True,
+    command: str | None = None,
+    commit_at_start: str | None = None,
+) -> dict[str, Any]:
     """Fuzz the loader with ``n_cases`` cases (kinds in turn, seeds from ``seed``) and write
     ``out_dir/results.json``: totals (cases, valid_loads, clear_errors, tracebacks, hangs;
     tracebacks and hangs must be 0), one row per kind, and the first failures with the
@@ -513,8 +598,7 @@ def run_fuzz(n_cases: int, seed: int, out_dir: str | Path, *, time_limit_s: floa
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    counts = {k: {"kind": k, "cases": 0, "valid": 0, "error": 0, "traceback": 0, "hang": 0}
-              for k in KINDS}
+    counts = {k: {"kind": k, "cases": 0, "valid": 0, "error": 0, "traceback": 0, "hang": 0} for k in KINDS}
     failures: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="fuzz_bags_") as work:
         for i in tqdm(range(n_cases), desc="fuzz bags", unit="case", disable=not progress):
@@ -523,14 +607,24 @@ def run_fuzz(n_cases: int, seed: int, out_dir: str | Path, *, time_limit_s: floa
             counts[kind]["cases"] += 1
             counts[kind][outcome] += 1
             if outcome in ("traceback", "hang") and len(failures) < 50:
-                failures.append({"kind": kind, "seed": case_seed, "outcome": outcome,
-                                 "detail": detail[:500]})
-    totals = {"cases": n_cases,
-              "valid_loads": sum(c["valid"] for c in counts.values()),
-              "clear_errors": sum(c["error"] for c in counts.values()),
-              "tracebacks": sum(c["traceback"] for c in counts.values()),
-              "hangs": sum(c["hang"] for c in counts.values())}
-    write_results(out, "fuzz_bags", list(counts.values()), quick=False,
-                  wall_s=time.perf_counter() - t0, command=command,
-                  commit_at_start=commit_at_start, seed=seed, totals=totals, failures=failures)
+                failures.append({"kind": kind, "seed": case_seed, "outcome": outcome, "detail": detail[:500]})
+    totals = {
+        "cases": n_cases,
+        "valid_loads": sum(c["valid"] for c in counts.values()),
+        "clear_errors": sum(c["error"] for c in counts.values()),
+        "tracebacks": sum(c["traceback"] for c in counts.values()),
+        "hangs": sum(c["hang"] for c in counts.values()),
+    }
+    write_results(
+        out,
+        "fuzz_bags",
+        list(counts.values()),
+        quick=False,
+        wall_s=time.perf_counter() - t0,
+        command=command,
+        commit_at_start=commit_at_start,
+        seed=seed,
+        totals=totals,
+        failures=failures,
+    )
     return totals

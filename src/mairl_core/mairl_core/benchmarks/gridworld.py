@@ -22,8 +22,14 @@ import torch
 from ..algos.adversarial import AdversarialTrainer, TrainingDiverged
 from ..algos.config import AlgoConfig
 from ..config import Count, from_dict, read_yaml, resolve_config, section
-from ..envs.gridworld import (GridWorld, GridWorldConfig, GridWorldVecEnv, evaluate_tabular,
-                              sample_demos, soft_value_iteration)
+from ..envs.gridworld import (
+    GridWorld,
+    GridWorldConfig,
+    GridWorldVecEnv,
+    evaluate_tabular,
+    sample_demos,
+    soft_value_iteration,
+)
 from . import run_parallel
 
 METHOD_SPECS: dict[str, tuple[str, bool]] = {
@@ -35,8 +41,15 @@ METHOD_SPECS: dict[str, tuple[str, bool]] = {
     "MAIRL(s,a)": ("mairl", False),
     "MGAIL": ("mgail", False),
 }
-PAPER_TABLE_I = {"Expert": 15.09, "GAIL": 14.01, "GAN-GCL": 10.90, "AIRL(s,a)": 14.06,
-                 "AIRL(s)": 13.10, "MAIRL(s)": 15.02, "MAIRL(s,a)": 15.00}
+PAPER_TABLE_I = {
+    "Expert": 15.09,
+    "GAIL": 14.01,
+    "GAN-GCL": 10.90,
+    "AIRL(s,a)": 14.06,
+    "AIRL(s)": 13.10,
+    "MAIRL(s)": 15.02,
+    "MAIRL(s,a)": 15.00,
+}
 TEST_SEED_OFFSET = 10_000
 
 
@@ -69,6 +82,7 @@ def load_experiment(path: str | os.PathLike = "gridworld") -> GridWorldExperimen
     unknown = set(data) - {"env", "demos", "algo", "bench"}
     if unknown:
         from ..config import ConfigError
+
         raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; expected env, demos, algo, bench")
     algo = {**read_yaml(resolve_config("mairl")), **section(data, "algo", p)}
     exp = GridWorldExperiment(
@@ -80,6 +94,7 @@ def load_experiment(path: str | os.PathLike = "gridworld") -> GridWorldExperimen
     for m in exp.bench.methods:
         if m != "Expert" and m not in METHOD_SPECS:
             from ..config import ConfigError
+
             raise ConfigError(f"{p}:bench.methods: unknown method '{m}' (Expert, {', '.join(METHOD_SPECS)})")
     return exp
 
@@ -110,8 +125,9 @@ def expert_policy(exp: GridWorldExperiment) -> np.ndarray:
     return soft_value_iteration(GridWorld(exp.env), exp.env.expert_beta, exp.env.gamma)[1]
 
 
-def make_trainer(exp: GridWorldExperiment, algo: str, state_only: bool, seed: int,
-                 overrides: dict[str, Any] | None = None) -> AdversarialTrainer:
+def make_trainer(
+    exp: GridWorldExperiment, algo: str, state_only: bool, seed: int, overrides: dict[str, Any] | None = None
+) -> AdversarialTrainer:
     """A trainer for ``algo`` on GridWorld with this seed's expert demos."""
     demos = sample_demos(exp.env, expert_policy(exp), exp.demos.n_demos, seed=seed)
     cfg = dataclasses.replace(exp.algo, state_only=state_only, **(overrides or {}))
@@ -119,51 +135,81 @@ def make_trainer(exp: GridWorldExperiment, algo: str, state_only: bool, seed: in
     return AdversarialTrainer(algo, cfg, env, env.demos_to_transitions(demos), seed=seed)
 
 
-def run_one(exp: GridWorldExperiment, method: str, seed: int, env_steps: int | None = None
-            ) -> dict[str, Any]:
+def run_one(exp: GridWorldExperiment, method: str, seed: int, env_steps: int | None = None) -> dict[str, Any]:
     """Train one method on one seed; return its test returns and learned reward map."""
     t0 = time.perf_counter()
     core = GridWorld(exp.env)
     test_seed = TEST_SEED_OFFSET + seed
     if method == "Expert":
         ret = evaluate_tabular(exp.env, expert_policy(exp), exp.bench.episodes, test_seed)
-        return {"method": method, "seed": seed, "returns": ret.tolist(), "reward_map": None,
-                "env_steps": 0, "wall_s": time.perf_counter() - t0, "history": []}
+        return {
+            "method": method,
+            "seed": seed,
+            "returns": ret.tolist(),
+            "reward_map": None,
+            "env_steps": 0,
+            "wall_s": time.perf_counter() - t0,
+            "history": [],
+        }
     kind, state_only = METHOD_SPECS[method]
     trainer = make_trainer(exp, kind, state_only, seed)
     try:
         history = trainer.train(env_steps)
     except TrainingDiverged as exc:  # the run is reported (NaN returns), the others still written
-        return {"method": method, "seed": seed, "returns": [float("nan")] * exp.bench.episodes,
-                "reward_map": None, "reward_pearson": float("nan"), "env_steps": trainer.env_steps,
-                "wall_s": time.perf_counter() - t0, "history": [], "diverged": str(exc)}
+        return {
+            "method": method,
+            "seed": seed,
+            "returns": [float("nan")] * exp.bench.episodes,
+            "reward_map": None,
+            "reward_pearson": float("nan"),
+            "env_steps": trainer.env_steps,
+            "wall_s": time.perf_counter() - t0,
+            "history": [],
+            "diverged": str(exc),
+        }
     pi = policy_table(trainer.policy, core.n_states)
     ret = evaluate_tabular(exp.env, pi, exp.bench.episodes, test_seed)
     rmap = learned_reward_map(trainer.reward_net, core.n_states, core.n_actions)
     keep = ("env_steps", "env/true_return", "disc/loss", "disc/accuracy", "model/nll")
-    return {"method": method, "seed": seed, "returns": ret.tolist(), "reward_map": rmap.tolist(),
-            "reward_pearson": pearson(rmap, core.rewards), "env_steps": trainer.env_steps,
-            "wall_s": time.perf_counter() - t0,
-            "history": [{k: h[k] for k in keep if k in h} for h in history]}
+    return {
+        "method": method,
+        "seed": seed,
+        "returns": ret.tolist(),
+        "reward_map": rmap.tolist(),
+        "reward_pearson": pearson(rmap, core.rewards),
+        "env_steps": trainer.env_steps,
+        "wall_s": time.perf_counter() - t0,
+        "history": [{k: h[k] for k in keep if k in h} for h in history],
+    }
 
 
 def _run_job(args: tuple) -> dict[str, Any]:
     return run_one(*args)
 
 
-def run_benchmark(exp: GridWorldExperiment, seed: int = 0, workers: int | None = None,
-                  progress: bool = True) -> list[dict[str, Any]]:
+def run_benchmark(
+    exp: GridWorldExperiment, seed: int = 0, workers: int | None = None, progress: bool = True
+) -> list[dict[str, Any]]:
     """Every (method, seed) run, in parallel over ``workers`` processes."""
     jobs = [(exp, m, seed + i) for i in range(exp.bench.seeds) for m in exp.bench.methods]
-    return run_parallel(_run_job, jobs, workers=workers, progress=progress, desc="gridworld",
-                        postfix=lambda r: f"{r['method']} seed {r['seed']}")
+    return run_parallel(
+        _run_job,
+        jobs,
+        workers=workers,
+        progress=progress,
+        desc="gridworld",
+        postfix=lambda r: f"{r['method']} seed {r['seed']}",
+    )
 
 
 def summarise(exp: GridWorldExperiment, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One results.json row per method: mean/std of per-episode returns over all seeds."""
     rows = []
-    expert = np.concatenate([r["returns"] for r in runs if r["method"] == "Expert"]) \
-        if any(r["method"] == "Expert" for r in runs) else None
+    expert = (
+        np.concatenate([r["returns"] for r in runs if r["method"] == "Expert"])
+        if any(r["method"] == "Expert" for r in runs)
+        else None
+    )
     for m in exp.bench.methods:
         rs = [r for r in runs if r["method"] == m]
         if not rs:
@@ -171,11 +217,15 @@ def summarise(exp: GridWorldExperiment, runs: list[dict[str, Any]]) -> list[dict
         ret = np.concatenate([r["returns"] for r in rs])
         per_seed = [float(np.mean(r["returns"])) for r in rs]
         row: dict[str, Any] = {
-            "method": m.split("(")[0], "mode": (m[m.index("(") + 1:-1] if "(" in m else
-                                                ("" if m == "Expert" else "s,a")),
-            "label": m, "env": "GridWorld", "return_mean": float(ret.mean()),
-            "return_std": float(ret.std()), "return_seed_means": per_seed,
-            "episodes": len(rs[0]["returns"]), "seeds": len(rs),
+            "method": m.split("(")[0],
+            "mode": (m[m.index("(") + 1 : -1] if "(" in m else ("" if m == "Expert" else "s,a")),
+            "label": m,
+            "env": "GridWorld",
+            "return_mean": float(ret.mean()),
+            "return_std": float(ret.std()),
+            "return_seed_means": per_seed,
+            "episodes": len(rs[0]["returns"]),
+            "seeds": len(rs),
             "env_steps": int(np.mean([r["env_steps"] for r in rs])),
             "wall_s": float(np.mean([r["wall_s"] for r in rs])),
             "paper_return": PAPER_TABLE_I.get(m),
@@ -184,8 +234,11 @@ def summarise(exp: GridWorldExperiment, runs: list[dict[str, Any]]) -> list[dict
         if expert is not None:
             row["expert_normalized"] = float(ret.mean() / expert.mean())
             row["expert_normalized_seeds"] = [
-                float(np.mean(r["returns"]) / np.mean(e["returns"])) for r in rs
-                for e in runs if e["method"] == "Expert" and e["seed"] == r["seed"]]
+                float(np.mean(r["returns"]) / np.mean(e["returns"]))
+                for r in rs
+                for e in runs
+                if e["method"] == "Expert" and e["seed"] == r["seed"]
+            ]
             if m in PAPER_TABLE_I:
                 row["paper_expert_normalized"] = PAPER_TABLE_I[m] / PAPER_TABLE_I["Expert"]
         live = [r for r in rs if r["history"]]  # a diverged run has no history
@@ -208,8 +261,10 @@ def steps_to_fraction(runs: list[dict[str, Any]], target: float) -> int | None:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    head = (f"{'method':<12} {'return':>14} {'expert-norm':>11} {'paper':>7} {'reward r':>9} "
-            f"{'env steps':>10} {'to 0.9 expert':>13}")
+    head = (
+        f"{'method':<12} {'return':>14} {'expert-norm':>11} {'paper':>7} {'reward r':>9} "
+        f"{'env steps':>10} {'to 0.9 expert':>13}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         pn = r.get("paper_expert_normalized")
@@ -220,13 +275,15 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{(f'{pn:.3f}' if pn is not None else '-'):>7} "
             f"{(f'{rho:.3f}' if rho is not None else '-'):>9} "
             f"{r['env_steps']:>10d} {str(r.get('env_steps_to_90pct') or '-'):>13}"
-            + (f"  diverged: seeds {r['diverged_seeds']}" if r.get("diverged_seeds") else ""))
+            + (f"  diverged: seeds {r['diverged_seeds']}" if r.get("diverged_seeds") else "")
+        )
     return "\n".join(lines)
 
 
 def plot_reward_maps(exp: GridWorldExperiment, runs: list[dict[str, Any]], path: Path) -> None:
     """Fig. 3: the true reward beside each method's learned reward (first seed)."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -242,8 +299,7 @@ def plot_reward_maps(exp: GridWorldExperiment, runs: list[dict[str, Any]], path:
         ax.imshow(grid, cmap="viridis")
         ax.set_title(title if rho is None else f"{title}\nPearson {rho:.2f}", fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
-    fig.suptitle(f"GridWorld reward maps (seed {first}; learned maps min-max scaled per panel)",
-                 fontsize=9)
+    fig.suptitle(f"GridWorld reward maps (seed {first}; learned maps min-max scaled per panel)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -252,6 +308,7 @@ def plot_reward_maps(exp: GridWorldExperiment, runs: list[dict[str, Any]], path:
 def plot_learning_curves(exp: GridWorldExperiment, runs: list[dict[str, Any]], path: Path) -> None:
     """True return of the collected episodes against env steps, mean over seeds."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

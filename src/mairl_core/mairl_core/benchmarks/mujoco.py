@@ -27,17 +27,28 @@ import numpy as np
 import torch
 
 from ..algos.adversarial import AdversarialTrainer, TrainingDiverged
-from ..algos.transitions import Transitions
 from ..algos.config import AlgoConfig
+from ..algos.transitions import Transitions
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..config import (ConfigError, Count, NonNegative, from_dict, read_experiment_yaml, read_yaml,
-                      resolve_config, section, with_overrides)
+from ..config import (
+    ConfigError,
+    Count,
+    NonNegative,
+    from_dict,
+    read_experiment_yaml,
+    read_yaml,
+    resolve_config,
+    section,
+    with_overrides,
+)
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
 from ..experts import DEMO_DIR, ExpertError, load_demos
 from . import check_row_settings, report_steps, row_overrides, run_parallel, run_stem
 
-SELECTION_RULE = ("the policy with the highest mean return over the curve evaluations "
-                  "(training-seed episodes); ties go to the later one")
+SELECTION_RULE = (
+    "the policy with the highest mean return over the curve evaluations "
+    "(training-seed episodes); ties go to the later one"
+)
 TEST_SEED, CURVE_SEED = 100_000, 5_000
 
 #: row name -> (trainer method or 'bc', AlgoConfig overrides); every row sets its reward's
@@ -85,9 +96,12 @@ class MujocoBenchConfig(MujocoBenchSettings):
 
 def trainer_overrides(cfg: MujocoBenchConfig, algo_name: str, state_only: bool) -> dict[str, Any]:
     """``bench.algo_by_method``'s changes for ``algo_name`` run by `mairl train --task mujoco`."""
-    return row_overrides(cfg.algo_by_method,
-                         lambda row: (METHOD_SPECS[row][0], METHOD_SPECS[row][1].get("state_only")),
-                         algo_name, state_only)
+    return row_overrides(
+        cfg.algo_by_method,
+        lambda row: (METHOD_SPECS[row][0], METHOD_SPECS[row][1].get("state_only")),
+        algo_name,
+        state_only,
+    )
 
 
 def demo_path(cfg: MujocoBenchConfig, env_id: str) -> Path:
@@ -101,8 +115,9 @@ def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
     unknown = set(data) - {"algo", "bench"}
     if unknown:
         raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; expected algo, bench")
-    algo = from_dict(AlgoConfig, {**read_yaml(resolve_config("mairl")), **section(data, "algo", p)},
-                     f"{p}:algo")
+    algo = from_dict(
+        AlgoConfig, {**read_yaml(resolve_config("mairl")), **section(data, "algo", p)}, f"{p}:algo"
+    )
     bench = from_dict(MujocoBenchSettings, section(data, "bench", p), f"{p}:bench")
     cfg = MujocoBenchConfig(algo=algo, **dataclasses.asdict(bench))
     unknown = [m for m in [*cfg.methods, *cfg.algo_by_method] if m not in METHOD_SPECS]
@@ -112,8 +127,9 @@ def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
     return cfg
 
 
-def expert_transitions(env_id: str, cfg: MujocoBenchConfig, whole_episodes: bool = False
-                       ) -> tuple[Transitions, float | None]:
+def expert_transitions(
+    env_id: str, cfg: MujocoBenchConfig, whole_episodes: bool = False
+) -> tuple[Transitions, float | None]:
     """The first ``n_demos`` demos as Transitions in pieces of ``horizon`` steps (the agent's
     episode length; trajectory-level discriminators compare whole pieces), or as one flat
     sequence when an episode's length is not a multiple of it (an expert that fell); and
@@ -130,14 +146,19 @@ def expert_transitions(env_id: str, cfg: MujocoBenchConfig, whole_episodes: bool
     n = cfg.n_demos
     keep = [i for i in range(n) if len(demos.act[i]) % cfg.horizon == 0 or not whole_episodes]
     if not keep:
-        raise ExpertError(f"{path}: none of the first {n} demos is a whole number of "
-                          f"{cfg.horizon}-step pieces")
+        raise ExpertError(
+            f"{path}: none of the first {n} demos is a whole number of {cfg.horizon}-step pieces"
+        )
     t = {k: torch.as_tensor(v) for k, v in demos.transitions(episodes=keep).items()}
     steps = len(t["act"])
     pieces = all(len(demos.act[i]) % cfg.horizon == 0 for i in keep)
     shape = (steps // cfg.horizon, cfg.horizon) if pieces else (1, steps)
-    tr = Transitions(t["obs"].reshape(*shape, -1), t["act"].reshape(*shape, -1),
-                     t["next_obs"].reshape(*shape, -1), torch.zeros(shape))
+    tr = Transitions(
+        t["obs"].reshape(*shape, -1),
+        t["act"].reshape(*shape, -1),
+        t["next_obs"].reshape(*shape, -1),
+        torch.zeros(shape),
+    )
     return tr, None if demos.returns is None else float(np.mean(demos.returns[:n]))
 
 
@@ -148,18 +169,27 @@ def _bc(cfg: MujocoBenchConfig, env: LocomotionVecEnv, expert: Transitions, seed
     return trainer.deployable_policy()
 
 
-def _save_run(path: Path, trainer: AdversarialTrainer, record: dict[str, Any],
-              best: dict[str, Any]) -> None:
+def _save_run(path: Path, trainer: AdversarialTrainer, record: dict[str, Any], best: dict[str, Any]) -> None:
     """A run's checkpoint: the trainer's state, the record so far, the selected policy."""
     state = {"trainer": trainer.state_dict()}
     if best:
         state["best_policy"] = best["policy"].state_dict()
-    save_checkpoint(path, state, record=json.dumps(record),
-                    best=json.dumps({k: v for k, v in best.items() if k != "policy"}))
+    save_checkpoint(
+        path,
+        state,
+        record=json.dumps(record),
+        best=json.dumps({k: v for k, v in best.items() if k != "policy"}),
+    )
 
 
-def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int,
-            work_dir: str | None = None, resume: bool = False) -> dict[str, Any]:
+def run_one(
+    cfg: MujocoBenchConfig,
+    env_id: str,
+    method: str,
+    seed: int,
+    work_dir: str | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
     """One row's run; with ``work_dir``, its record is written there when it ends and its
     checkpoints as it goes, and ``resume`` continues a stopped one (the module docstring)."""
     work = None if work_dir is None else Path(work_dir)
@@ -172,17 +202,27 @@ def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int,
     algo_name, overrides = METHOD_SPECS[method]
     expert, expert_return = expert_transitions(env_id, cfg, whole_episodes=algo_name == "gan-gcl")
     env = LocomotionVecEnv(env_id, cfg.algo.n_envs, seed=seed, horizon=cfg.horizon)
-    out: dict[str, Any] = {"method": method, "env": env_id, "seed": seed, "curve": [],
-                           "env_steps": 0, "expert_return": expert_return,
-                           "demo_steps": int(expert.act.shape[0] * expert.act.shape[1])}
+    out: dict[str, Any] = {
+        "method": method,
+        "env": env_id,
+        "seed": seed,
+        "curve": [],
+        "env_steps": 0,
+        "expert_return": expert_return,
+        "demo_steps": int(expert.act.shape[0] * expert.act.shape[1]),
+    }
     if algo_name == "bc":
         policy = _bc(cfg, env, expert, seed)
         final = evaluate_locomotion(policy, env_id, cfg.test_episodes, TEST_SEED)
-        out.update(return_mean=final["return_mean"], return_std=final["return_std"],
-                   final_return_mean=final["return_mean"])
+        out.update(
+            return_mean=final["return_mean"],
+            return_std=final["return_std"],
+            final_return_mean=final["return_mean"],
+        )
     else:
-        algo = with_overrides(cfg.algo, {**overrides, **cfg.algo_by_method.get(method, {})},
-                              f"algo_by_method.{method}")
+        algo = with_overrides(
+            cfg.algo, {**overrides, **cfg.algo_by_method.get(method, {})}, f"algo_by_method.{method}"
+        )
         trainer = AdversarialTrainer(algo_name, algo, env, expert, seed=seed)
         best: dict[str, Any] = {}
         ckpt = None if work is None else work / f"{run_stem(method, seed)}.pt"
@@ -203,13 +243,24 @@ def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int,
             reported[0] = tr.env_steps
             if tr.iteration % cfg.eval_every == 0:
                 r = evaluate_locomotion(tr.deployable_policy(), env_id, cfg.curve_episodes, CURVE_SEED)
-                out["curve"].append({"env_steps": tr.env_steps, "return": r["return_mean"],
-                                     "train_return": m.get("env/true_return")})
+                out["curve"].append(
+                    {
+                        "env_steps": tr.env_steps,
+                        "return": r["return_mean"],
+                        "train_return": m.get("env/true_return"),
+                    }
+                )
                 if not best or r["return_mean"] >= best["ret"]:  # SELECTION_RULE
-                    best.update(ret=r["return_mean"], env_steps=tr.env_steps,
-                                policy=copy.deepcopy(tr.deployable_policy()))
-            if ckpt is not None and tr.iteration % cfg.checkpoint_every == 0 \
-                    and tr.env_steps < tr.cfg.env_steps:
+                    best.update(
+                        ret=r["return_mean"],
+                        env_steps=tr.env_steps,
+                        policy=copy.deepcopy(tr.deployable_policy()),
+                    )
+            if (
+                ckpt is not None
+                and tr.iteration % cfg.checkpoint_every == 0
+                and tr.env_steps < tr.cfg.env_steps
+            ):
                 out["wall_s"] = wall0 + time.perf_counter() - t0
                 _save_run(ckpt, tr, out, best)
 
@@ -217,12 +268,16 @@ def run_one(cfg: MujocoBenchConfig, env_id: str, method: str, seed: int,
             trainer.train(callback=cb)
             final = evaluate_locomotion(trainer.deployable_policy(), env_id, cfg.test_episodes, TEST_SEED)
         except TrainingDiverged as exc:  # keep the run (and the others): its curve so far, its
-            out["diverged"] = str(exc)   # best policy before it broke; the last policy is NaN
+            out["diverged"] = str(exc)  # best policy before it broke; the last policy is NaN
             final = {"return_mean": float("nan"), "return_std": float("nan")}
         sel = evaluate_locomotion(best["policy"], env_id, cfg.test_episodes, TEST_SEED) if best else final
-        out.update(return_mean=sel["return_mean"], return_std=sel["return_std"],
-                   final_return_mean=final["return_mean"], env_steps=trainer.env_steps,
-                   selected_at_env_steps=best.get("env_steps", trainer.env_steps))
+        out.update(
+            return_mean=sel["return_mean"],
+            return_std=sel["return_std"],
+            final_return_mean=final["return_mean"],
+            env_steps=trainer.env_steps,
+            selected_at_env_steps=best.get("env_steps", trainer.env_steps),
+        )
     out["wall_s"] = wall0 + time.perf_counter() - t0
     if done is not None:
         done.parent.mkdir(parents=True, exist_ok=True)
@@ -244,28 +299,49 @@ def expert_run(cfg: MujocoBenchConfig, env_id: str) -> dict[str, Any] | None:
     _, expert_return = expert_transitions(env_id, cfg)
     actor, _ = load_expert(path, env_id)
     rets = evaluate_actor(actor, env_id, cfg.test_episodes, TEST_SEED)
-    return {"method": "Expert", "env": env_id, "seed": 0, "curve": [], "env_steps": 0,
-            "expert_return": expert_return, "return_mean": float(np.mean(rets)),
-            "return_std": float(np.std(rets)), "final_return_mean": float(np.mean(rets)),
-            "demo_steps": 0, "expert_dir": str(path), "wall_s": time.perf_counter() - t0}
+    return {
+        "method": "Expert",
+        "env": env_id,
+        "seed": 0,
+        "curve": [],
+        "env_steps": 0,
+        "expert_return": expert_return,
+        "return_mean": float(np.mean(rets)),
+        "return_std": float(np.std(rets)),
+        "final_return_mean": float(np.mean(rets)),
+        "demo_steps": 0,
+        "expert_dir": str(path),
+        "wall_s": time.perf_counter() - t0,
+    }
 
 
 def _job(args):
     return run_one(*args)
 
 
-def run_benchmark(cfg: MujocoBenchConfig, env_id: str, workers: int | None = None,
-                  progress: bool = True, seed: int = 0, work_dir: str | Path | None = None,
-                  resume: bool = False) -> list[dict[str, Any]]:
+def run_benchmark(
+    cfg: MujocoBenchConfig,
+    env_id: str,
+    workers: int | None = None,
+    progress: bool = True,
+    seed: int = 0,
+    work_dir: str | Path | None = None,
+    resume: bool = False,
+) -> list[dict[str, Any]]:
     expert_transitions(env_id, cfg)  # fail before any work if the demos are missing or short
     work = None if work_dir is None else str(work_dir)
-    jobs = [(cfg, env_id, m, s, work, resume) for s in range(seed, seed + cfg.seeds)
-            for m in cfg.methods]
+    jobs = [(cfg, env_id, m, s, work, resume) for s in range(seed, seed + cfg.seeds) for m in cfg.methods]
     jobs.sort(key=lambda j: METHOD_SPECS[j[2]][0] == "bc")  # the long runs first
     budget = sum(cfg.algo.env_steps for j in jobs if METHOD_SPECS[j[2]][0] != "bc")
-    return run_parallel(_job, jobs, workers=workers, progress=progress, desc=env_id,
-                        postfix=lambda r: f"{r['method']} seed {r['seed']}: {r['return_mean']:.0f}",
-                        env_steps=budget)
+    return run_parallel(
+        _job,
+        jobs,
+        workers=workers,
+        progress=progress,
+        desc=env_id,
+        postfix=lambda r: f"{r['method']} seed {r['seed']}: {r['return_mean']:.0f}",
+        env_steps=budget,
+    )
 
 
 def steps_to(curve: list[dict[str, Any]], level: float) -> int | None:
@@ -283,36 +359,50 @@ def summarise(cfg: MujocoBenchConfig, runs: list[dict[str, Any]], env_id: str) -
         rets = [r["return_mean"] for r in rs]
         finals = [r["final_return_mean"] for r in rs]
         to90 = [None if exp_ret is None else steps_to(r["curve"], 0.9 * exp_ret) for r in rs]
-        norm = (lambda x: None) if exp_ret is None else (lambda x: x / exp_ret)  # noqa: E731
-        rows.append({
-            "method": m, "env": env_id, "seeds": len(rs), "env_steps": int(rs[0]["env_steps"]),
-            "return_mean": float(np.mean(rets)), "return_std": float(np.std(rets)),
-            "return_seeds": rets, "expert_return": exp_ret,
-            "normalised_return": norm(float(np.mean(rets))),
-            "final_return_mean": float(np.mean(finals)),
-            "final_normalised_return": norm(float(np.mean(finals))),
-            "env_steps_to_0.9_expert": to90, "demo_steps": rs[0].get("demo_steps"),
-            "wall_s": float(np.mean([r["wall_s"] for r in rs])),
-            "env_steps_per_s": float(np.mean([r["env_steps"] / r["wall_s"] if r["wall_s"] else 0.0
-                                              for r in rs])),
-            "diverged_seeds": [r["seed"] for r in rs if r.get("diverged")],
-        })
+        norm = (lambda x: None) if exp_ret is None else (lambda x: x / exp_ret)  # noqa: B023, E731
+        rows.append(
+            {
+                "method": m,
+                "env": env_id,
+                "seeds": len(rs),
+                "env_steps": int(rs[0]["env_steps"]),
+                "return_mean": float(np.mean(rets)),
+                "return_std": float(np.std(rets)),
+                "return_seeds": rets,
+                "expert_return": exp_ret,
+                "normalised_return": norm(float(np.mean(rets))),
+                "final_return_mean": float(np.mean(finals)),
+                "final_normalised_return": norm(float(np.mean(finals))),
+                "env_steps_to_0.9_expert": to90,
+                "demo_steps": rs[0].get("demo_steps"),
+                "wall_s": float(np.mean([r["wall_s"] for r in rs])),
+                "env_steps_per_s": float(
+                    np.mean([r["env_steps"] / r["wall_s"] if r["wall_s"] else 0.0 for r in rs])
+                ),
+                "diverged_seeds": [r["seed"] for r in rs if r.get("diverged")],
+            }
+        )
     return rows
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     w = max(8, *(len(r["method"]) for r in rows))
-    head = (f"{'method':<{w}} {'return':>14} {'normalised':>10} {'last policy':>11} "
-            f"{'to 0.9 expert (per seed)':<28} {'env steps':>9} {'steps/s':>7}")
+    head = (
+        f"{'method':<{w}} {'return':>14} {'normalised':>10} {'last policy':>11} "
+        f"{'to 0.9 expert (per seed)':<28} {'env steps':>9} {'steps/s':>7}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         to90 = ", ".join("-" if s is None else f"{s // 1000}k" for s in r["env_steps_to_0.9_expert"])
-        nr, fr = (float("nan") if v is None else v
-                  for v in (r["normalised_return"], r["final_normalised_return"]))
-        lines.append(f"{r['method']:<{w}} {r['return_mean']:>8.0f} ± {r['return_std']:<4.0f} "
-                     f"{nr:>10.2f} {fr:>11.2f} "
-                     f"{to90:<28} {r['env_steps']:>9} {r.get('env_steps_per_s', 0.0):>7.0f}"
-                     + (f"  diverged: seeds {r['diverged_seeds']}" if r.get("diverged_seeds") else ""))
+        nr, fr = (
+            float("nan") if v is None else v for v in (r["normalised_return"], r["final_normalised_return"])
+        )
+        lines.append(
+            f"{r['method']:<{w}} {r['return_mean']:>8.0f} ± {r['return_std']:<4.0f} "
+            f"{nr:>10.2f} {fr:>11.2f} "
+            f"{to90:<28} {r['env_steps']:>9} {r.get('env_steps_per_s', 0.0):>7.0f}"
+            + (f"  diverged: seeds {r['diverged_seeds']}" if r.get("diverged_seeds") else "")
+        )
     return "\n".join(lines)
 
 
@@ -329,18 +419,22 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, env_id: str) -> Path:
         curves = [r["curve"] for r in runs if r["method"] == m and r["curve"]]
         if not curves:
             bc = [r["return_mean"] for r in runs if r["method"] == m]
-            ax.axhline(np.mean(bc) / expert, ls=":", color="black" if m == "Expert" else "grey",
-                       label=f"{m} (test)")
+            ax.axhline(
+                np.mean(bc) / expert, ls=":", color="black" if m == "Expert" else "grey", label=f"{m} (test)"
+            )
             continue
         n = min(len(c) for c in curves)
         x = np.array([p["env_steps"] for p in curves[0][:n]])
         y = np.array([[p["return"] / expert for p in c[:n]] for c in curves])
-        line, = ax.plot(x, y.mean(0), label=m)
+        (line,) = ax.plot(x, y.mean(0), label=m)
         ax.fill_between(x, y.min(0), y.max(0), color=line.get_color(), alpha=0.15)
     ax.axhline(1.0, ls="--", color="black", label="expert")
     ax.axhline(0.9, ls=":", color="black", lw=0.8)
-    ax.set(xlabel="environment steps", ylabel="return / expert return (training-seed episodes)",
-           title=f"{env_id}: learning curves (band = min-max over seeds)")
+    ax.set(
+        xlabel="environment steps",
+        ylabel="return / expert return (training-seed episodes)",
+        title=f"{env_id}: learning curves (band = min-max over seeds)",
+    )
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

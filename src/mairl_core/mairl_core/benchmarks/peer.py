@@ -40,31 +40,65 @@ def ensure_venv(venv: Path = PEER_VENV, log=print) -> Path:
     stamp = venv / ".installed"
     if stamp.exists() and stamp.stat().st_mtime >= req.stat().st_mtime:
         return _python(venv)
-    log(f"building the peer venv {venv} (torch=={TORCH_VERSION} first, then {req}); "
-        "a few minutes, once")
-    steps = [[sys.executable, "-m", "venv", "--clear", str(venv)],
-             [str(_python(venv)), "-m", "pip", "install", "-q", f"torch=={TORCH_VERSION}"],
-             [str(_python(venv)), "-m", "pip", "install", "-q", "-r", str(req)]]
+    log(f"building the peer venv {venv} (torch=={TORCH_VERSION} first, then {req}); a few minutes, once")
+    steps = [
+        [sys.executable, "-m", "venv", "--clear", str(venv)],
+        [str(_python(venv)), "-m", "pip", "install", "-q", f"torch=={TORCH_VERSION}"],
+        [str(_python(venv)), "-m", "pip", "install", "-q", "-r", str(req)],
+    ]
     for cmd in steps:
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
-            raise PeerError(f"building the peer venv failed at `{' '.join(cmd)}`:\n"
-                            f"{res.stderr.strip()[-2000:]}")
+            raise PeerError(
+                f"building the peer venv failed at `{' '.join(cmd)}`:\n{res.stderr.strip()[-2000:]}"
+            )
     stamp.touch()
     return _python(venv)
 
 
-def run_peer(python: Path, method: str, env_id: str, demos: Path, n_demos: int, env_steps: int,
-             seed: int, out_dir: Path, curve_episodes: int, test_episodes: int,
-             curve_seed: int, test_seed: int) -> dict[str, Any]:
+def run_peer(
+    python: Path,
+    method: str,
+    env_id: str,
+    demos: Path,
+    n_demos: int,
+    env_steps: int,
+    seed: int,
+    out_dir: Path,
+    curve_episodes: int,
+    test_episodes: int,
+    curve_seed: int,
+    test_seed: int,
+) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{PEERS[method]}_seed{seed}"
     record, log = out_dir / f"{stem}.json", out_dir / f"{stem}.log"
-    cmd = [str(python), str(PEER_DIR / "imitation_run.py"), "--algo", PEERS[method], "--env", env_id,
-           "--demos", str(demos), "--n-demos", str(n_demos), "--env-steps", str(env_steps),
-           "--seed", str(seed), "--curve-episodes", str(curve_episodes),
-           "--test-episodes", str(test_episodes), "--curve-seed", str(curve_seed),
-           "--test-seed", str(test_seed), "--out", str(record)]
+    cmd = [
+        str(python),
+        str(PEER_DIR / "imitation_run.py"),
+        "--algo",
+        PEERS[method],
+        "--env",
+        env_id,
+        "--demos",
+        str(demos),
+        "--n-demos",
+        str(n_demos),
+        "--env-steps",
+        str(env_steps),
+        "--seed",
+        str(seed),
+        "--curve-episodes",
+        str(curve_episodes),
+        "--test-episodes",
+        str(test_episodes),
+        "--curve-seed",
+        str(curve_seed),
+        "--test-seed",
+        str(test_seed),
+        "--out",
+        str(record),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ""}
     with open(log, "w") as f:
         code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
@@ -74,12 +108,39 @@ def run_peer(python: Path, method: str, env_id: str, demos: Path, n_demos: int, 
     return json.loads(record.read_text())
 
 
-def run_peers(env_id: str, demos: Path, n_demos: int, env_steps: int, seeds: list[int],
-              out_dir: Path, workers: int | None, curve_episodes: int, test_episodes: int,
-              curve_seed: int, test_seed: int, log=print) -> list[dict[str, Any]]:
+def run_peers(
+    env_id: str,
+    demos: Path,
+    n_demos: int,
+    env_steps: int,
+    seeds: list[int],
+    out_dir: Path,
+    workers: int | None,
+    curve_episodes: int,
+    test_episodes: int,
+    curve_seed: int,
+    test_seed: int,
+    log=print,
+) -> list[dict[str, Any]]:
     python = ensure_venv(log=log)
     jobs = [(m, s) for s in seeds for m in PEERS]
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        return list(pool.map(lambda j: run_peer(python, j[0], env_id, demos, n_demos, env_steps,
-                                                j[1], out_dir, curve_episodes, test_episodes,
-                                                curve_seed, test_seed), jobs))
+        return list(
+            pool.map(
+                lambda j: run_peer(
+                    python,
+                    j[0],
+                    env_id,
+                    demos,
+                    n_demos,
+                    env_steps,
+                    j[1],
+                    out_dir,
+                    curve_episodes,
+                    test_episodes,
+                    curve_seed,
+                    test_seed,
+                ),
+                jobs,
+            )
+        )

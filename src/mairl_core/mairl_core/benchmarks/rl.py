@@ -9,10 +9,10 @@ means at those steps. Both learners start with ``learning_starts`` uniformly ran
 
 Rows: "SAC (stable-baselines3)" (its defaults, with ``learning_starts``), and "SVG(H)" for each
 H, our ``algos.svg.SVGLearner`` (SVG(0) is our SAC); optionally the paper's imagined-rollout
-update on HalfCheetah's true reward (a diagnostic, ``run_imagined``). Each run writes ``OUT/METHOD_seedS.json``
-when it ends, and a checkpoint every ``checkpoint_every`` env steps: ``--resume`` skips
-finished runs and continues the others from their checkpoints (ours exactly, at an episode's
-end; SB3's with its state restored and fresh random streams).
+update on HalfCheetah's true reward (a diagnostic, ``run_imagined``). Each run writes
+``OUT/METHOD_seedS.json`` when it ends, and a checkpoint every ``checkpoint_every`` env steps:
+``--resume`` skips finished runs and continues the others from their checkpoints (ours
+exactly, at an episode's end; SB3's with its state restored and fresh random streams).
 """
 
 from __future__ import annotations
@@ -100,16 +100,24 @@ def evaluate(act, env, episodes: int, seed: int = TEST_SEED) -> float:
 
 # ----- our learner -----
 
+
 def make_svg_policy(cfg: SVGConfig, env) -> GaussianPolicy:
     high = env.action_space.high
-    return GaussianPolicy(env.observation_space.shape[0], env.action_space.shape[0], cfg.hidden,
-                          log_std_init=0.0, log_std_min=cfg.log_std_min,
-                          log_std_max=cfg.log_std_max, action_scale=torch.as_tensor(high),
-                          state_std=True)
+    return GaussianPolicy(
+        env.observation_space.shape[0],
+        env.action_space.shape[0],
+        cfg.hidden,
+        log_std_init=0.0,
+        log_std_min=cfg.log_std_min,
+        log_std_max=cfg.log_std_max,
+        action_scale=torch.as_tensor(high),
+        state_std=True,
+    )
 
 
-def run_svg(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: Path,
-            resume: bool) -> dict[str, Any]:
+def run_svg(
+    cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: Path, resume: bool
+) -> dict[str, Any]:
     horizon = int(_SVG.match(method).group(1))
     scfg = dataclasses.replace(cfg.svg, horizon=horizon)
     torch.manual_seed(seed)
@@ -118,8 +126,7 @@ def run_svg(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: Pa
     policy = make_svg_policy(scfg, env)
     learner = SVGLearner(scfg, policy.obs_dim, policy.act_dim, policy, gen)
     ckpt = out_dir / f"{run_stem(method, seed)}.pt"
-    rec: dict[str, Any] = {"method": method, "env": env_id, "seed": seed, "curve": [],
-                           "wall_s": 0.0}
+    rec: dict[str, Any] = {"method": method, "env": env_id, "seed": seed, "curve": [], "wall_s": 0.0}
     obs, _ = env.reset(seed=seed)
     env.action_space.seed(seed)
     first = True
@@ -147,9 +154,14 @@ def run_svg(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: Pa
         else:
             a = policy.act(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
         nxt, r, term, trunc, _ = env.step(a)
-        new = Batch(torch.as_tensor(obs, dtype=torch.float32)[None], torch.as_tensor(a)[None].float(),
-                    torch.as_tensor(nxt, dtype=torch.float32)[None], torch.tensor([float(r)]),
-                    torch.tensor([float(term)]), torch.tensor([float(first)]))
+        new = Batch(
+            torch.as_tensor(obs, dtype=torch.float32)[None],
+            torch.as_tensor(a)[None].float(),
+            torch.as_tensor(nxt, dtype=torch.float32)[None],
+            torch.tensor([float(r)]),
+            torch.tensor([float(term)]),
+            torch.tensor([float(first)]),
+        )
         if steps < cfg.learning_starts:
             learner.replay.add(new)
             learner.env_steps += 1
@@ -159,8 +171,14 @@ def run_svg(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: Pa
         if steps % cfg.eval_every == 0:
             report_steps(steps - reported)
             reported = steps
-            rec["curve"].append({"env_steps": steps, "return": evaluate(act_fn, eval_env, cfg.test_episodes),
-                                 "alpha": float(learner.alpha), "wall_s": wall0 + time.perf_counter() - t0})
+            rec["curve"].append(
+                {
+                    "env_steps": steps,
+                    "return": evaluate(act_fn, eval_env, cfg.test_episodes),
+                    "alpha": float(learner.alpha),
+                    "wall_s": wall0 + time.perf_counter() - t0,
+                }
+            )
         if term or trunc:  # (a checkpoint is taken between episodes; resuming resets the env)
             if steps - rec.get("checkpoint_at", 0) >= cfg.checkpoint_every and steps < cfg.env_steps:
                 rec["wall_s"], rec["checkpoint_at"] = wall0 + time.perf_counter() - t0, steps
@@ -173,13 +191,17 @@ def run_svg(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: Pa
 
 
 def _save(path: Path, policy, learner: SVGLearner, rec: dict, gen, env) -> None:
-    state = {"policy": policy.state_dict(),
-             "modules": {k: m.state_dict() for k, m in learner.modules().items()},
-             "optimizers": {k: o.state_dict() for k, o in learner.optimizers().items()},
-             "learner": learner.state_dict(), "record": json.dumps(rec),
-             "torch_rng": torch.get_rng_state(), "gen_rng": gen.get_state(),
-             "env_rng": json.dumps(env.unwrapped.np_random.bit_generator.state),
-             "space_rng": json.dumps(env.action_space.np_random.bit_generator.state)}
+    state = {
+        "policy": policy.state_dict(),
+        "modules": {k: m.state_dict() for k, m in learner.modules().items()},
+        "optimizers": {k: o.state_dict() for k, o in learner.optimizers().items()},
+        "learner": learner.state_dict(),
+        "record": json.dumps(rec),
+        "torch_rng": torch.get_rng_state(),
+        "gen_rng": gen.get_state(),
+        "env_rng": json.dumps(env.unwrapped.np_random.bit_generator.state),
+        "space_rng": json.dumps(env.action_space.np_random.bit_generator.state),
+    }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)  # a kill mid-write leaves the previous checkpoint
@@ -187,8 +209,8 @@ def _save(path: Path, policy, learner: SVGLearner, rec: dict, gen, env) -> None:
 
 # ----- stable-baselines3 -----
 
-def run_sb3(cfg: RLBenchConfig, env_id: str, seed: int, out_dir: Path, resume: bool
-            ) -> dict[str, Any]:
+
+def run_sb3(cfg: RLBenchConfig, env_id: str, seed: int, out_dir: Path, resume: bool) -> dict[str, Any]:
     """SB3's SAC with its defaults; its whole state (networks, optimisers, replay buffer, no
     pickles: ``experts.save_sac_state``) saved every ``checkpoint_every`` steps, so ``resume``
     continues it (with fresh random streams and a new episode: not bit-identical)."""
@@ -200,8 +222,7 @@ def run_sb3(cfg: RLBenchConfig, env_id: str, seed: int, out_dir: Path, resume: b
     env, eval_env = _make_env(env_id), _make_env(env_id)
     state_dir = out_dir / f"{run_stem(SB3, seed)}.state"
     rec: dict[str, Any] = {"method": SB3, "env": env_id, "seed": seed, "curve": [], "wall_s": 0.0}
-    model = SAC("MlpPolicy", env, seed=seed, learning_starts=cfg.learning_starts, device="cpu",
-                verbose=0)
+    model = SAC("MlpPolicy", env, seed=seed, learning_starts=cfg.learning_starts, device="cpu", verbose=0)
     if resume and (state_dir / "sac.pt").is_file() and (state_dir / "record.json").is_file():
         load_sac_state(model, state_dir, env_id, seed)
         rec = json.loads((state_dir / "record.json").read_text())
@@ -221,10 +242,14 @@ def run_sb3(cfg: RLBenchConfig, env_id: str, seed: int, out_dir: Path, resume: b
             if n % cfg.eval_every == 0:
                 report_steps(n - reported[0])
                 reported[0] = n
-                rec["curve"].append({"env_steps": n,
-                                     "return": evaluate(act_fn, eval_env, cfg.test_episodes),
-                                     "alpha": float(model.log_ent_coef.exp().item()),
-                                     "wall_s": wall0 + time.perf_counter() - t0})
+                rec["curve"].append(
+                    {
+                        "env_steps": n,
+                        "return": evaluate(act_fn, eval_env, cfg.test_episodes),
+                        "alpha": float(model.log_ent_coef.exp().item()),
+                        "wall_s": wall0 + time.perf_counter() - t0,
+                    }
+                )
             if n % cfg.checkpoint_every == 0 and n < cfg.env_steps:
                 rec["wall_s"] = wall0 + time.perf_counter() - t0
                 state_dir.mkdir(parents=True, exist_ok=True)
@@ -232,14 +257,16 @@ def run_sb3(cfg: RLBenchConfig, env_id: str, seed: int, out_dir: Path, resume: b
                 (state_dir / "record.json.tmp").replace(state_dir / "record.json")
                 save_sac_state(model, state_dir, env_id, seed)
 
-    model.learn(cfg.env_steps - model.num_timesteps, callback=Curve(),
-                reset_num_timesteps=model.num_timesteps == 0)
+    model.learn(
+        cfg.env_steps - model.num_timesteps, callback=Curve(), reset_num_timesteps=model.num_timesteps == 0
+    )
     rec["wall_s"] = wall0 + time.perf_counter() - t0
     rec["env_steps"] = model.num_timesteps
     return rec
 
 
 # ----- the paper's update (imagined rollouts, no critic) on the true reward: a diagnostic -----
+
 
 class HalfCheetahTrueReward(torch.nn.Module):
     """HalfCheetah-v5's reward as a differentiable r(s, a, s') for the imagined-rollout learner:
@@ -269,9 +296,17 @@ def run_imagined(cfg: RLBenchConfig, env_id: str, seed: int) -> dict[str, Any]:
     if env_id != "HalfCheetah-v5":
         raise ValueError(f"'{IMAGINED}' is a HalfCheetah-v5 diagnostic (its reward is coded)")
     mcfg = mj.load_bench("mujoco_scratch")
-    algo = dataclasses.replace(mcfg.algo, learner="imagined", freeze_reward=True, bc_weight=0.0,
-                               bc_init_steps=0, rollout_expert_frac=0.0, model_uses_demos=False,
-                               state_only=False, env_steps=cfg.env_steps)
+    algo = dataclasses.replace(
+        mcfg.algo,
+        learner="imagined",
+        freeze_reward=True,
+        bc_weight=0.0,
+        bc_init_steps=0,
+        rollout_expert_frac=0.0,
+        model_uses_demos=False,
+        state_only=False,
+        env_steps=cfg.env_steps,
+    )
     expert, _ = mj.expert_transitions(env_id, mcfg)
     bound = torch.ones(expert.act.shape[-1])
     norm = ObsNorm.fit(expert.obs, expert.act, algo.obs_std_min, algo.act_std_min_frac * bound)
@@ -283,23 +318,27 @@ def run_imagined(cfg: RLBenchConfig, env_id: str, seed: int) -> dict[str, Any]:
     t0 = time.perf_counter()
 
     def act_fn(o):
-        return trainer.deployable_policy().act(torch.as_tensor(o, dtype=torch.float32)[None],
-                                               True)[0].numpy()
+        return trainer.deployable_policy().act(torch.as_tensor(o, dtype=torch.float32)[None], True)[0].numpy()
 
     def cb(tr, m):
         report_steps(tr.cfg.n_envs * tr.env.horizon)
         if tr.env_steps % cfg.eval_every == 0:
-            rec["curve"].append({"env_steps": tr.env_steps,
-                                 "return": evaluate(act_fn, eval_env, cfg.test_episodes),
-                                 "wall_s": time.perf_counter() - t0})
+            rec["curve"].append(
+                {
+                    "env_steps": tr.env_steps,
+                    "return": evaluate(act_fn, eval_env, cfg.test_episodes),
+                    "wall_s": time.perf_counter() - t0,
+                }
+            )
 
     trainer.train(callback=cb)
     rec.update(wall_s=time.perf_counter() - t0, env_steps=trainer.env_steps)
     return rec
 
 
-def run_one(cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: str,
-            resume: bool) -> dict[str, Any]:
+def run_one(
+    cfg: RLBenchConfig, env_id: str, method: str, seed: int, out_dir: str, resume: bool
+) -> dict[str, Any]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     done = out / f"{run_stem(method, seed)}.json"
@@ -324,16 +363,31 @@ def _job(args):
     return run_one(*args)
 
 
-def run_benchmark(cfg: RLBenchConfig, env_id: str, out_dir: Path, workers: int | None = None,
-                  progress: bool = True, seed: int = 0, resume: bool = False) -> list[dict[str, Any]]:
+def run_benchmark(
+    cfg: RLBenchConfig,
+    env_id: str,
+    out_dir: Path,
+    workers: int | None = None,
+    progress: bool = True,
+    seed: int = 0,
+    resume: bool = False,
+) -> list[dict[str, Any]]:
     _make_env(env_id).close()  # fail before any work on a bad id
     out_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(cfg, env_id, m, s, str(out_dir), resume)
-            for s in range(seed, seed + cfg.seeds) for m in cfg.methods]
-    return run_parallel(_job, jobs, workers=workers, progress=progress, desc=env_id,
-                        postfix=lambda r: f"{r['method']} seed {r['seed']}: "
-                                          f"{r['curve'][-1]['return'] if r['curve'] else float('nan'):.0f}",
-                        env_steps=len(jobs) * cfg.env_steps)
+    jobs = [
+        (cfg, env_id, m, s, str(out_dir), resume) for s in range(seed, seed + cfg.seeds) for m in cfg.methods
+    ]
+    return run_parallel(
+        _job,
+        jobs,
+        workers=workers,
+        progress=progress,
+        desc=env_id,
+        postfix=lambda r: (
+            f"{r['method']} seed {r['seed']}: {r['curve'][-1]['return'] if r['curve'] else float('nan'):.0f}"
+        ),
+        env_steps=len(jobs) * cfg.env_steps,
+    )
 
 
 def return_at(curve: list[dict[str, Any]], steps: int) -> float | None:
@@ -347,8 +401,7 @@ def summarise(cfg: RLBenchConfig, runs: list[dict[str, Any]], env_id: str) -> li
         rs = sorted((r for r in runs if r["method"] == m), key=lambda r: r["seed"])
         if not rs:
             continue
-        row: dict[str, Any] = {"method": m, "env": env_id, "seeds": len(rs),
-                               "env_steps": cfg.env_steps}
+        row: dict[str, Any] = {"method": m, "env": env_id, "seeds": len(rs), "env_steps": cfg.env_steps}
         for k in (100_000, 300_000):
             vals = [return_at(r["curve"], k) for r in rs]
             ok = [v for v in vals if v is not None]
@@ -358,8 +411,7 @@ def summarise(cfg: RLBenchConfig, runs: list[dict[str, Any]], env_id: str) -> li
         last = [r["curve"][-1]["return"] for r in rs if r["curve"]]
         row["final_return_mean"] = float(np.mean(last)) if last else None
         row["wall_s"] = float(np.mean([r["wall_s"] for r in rs]))
-        row["env_steps_per_s"] = float(np.mean([r.get("env_steps", cfg.env_steps) / r["wall_s"]
-                                                for r in rs]))
+        row["env_steps_per_s"] = float(np.mean([r.get("env_steps", cfg.env_steps) / r["wall_s"] for r in rs]))
         rows.append(row)
     return rows
 
@@ -372,9 +424,11 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     head = f"{'method':<{w}} {'at 100k':>14} {'at 300k':>14} {'last':>8} {'steps/s':>8}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['method']:<{w}} {f(r['return_at_100k'], r['return_at_100k_std']):>14} "
-                     f"{f(r['return_at_300k'], r['return_at_300k_std']):>14} "
-                     f"{r['final_return_mean'] or float('nan'):>8.0f} {r['env_steps_per_s']:>8.0f}")
+        lines.append(
+            f"{r['method']:<{w}} {f(r['return_at_100k'], r['return_at_100k_std']):>14} "
+            f"{f(r['return_at_300k'], r['return_at_300k_std']):>14} "
+            f"{r['final_return_mean'] or float('nan'):>8.0f} {r['env_steps_per_s']:>8.0f}"
+        )
     return "\n".join(lines)
 
 
@@ -392,10 +446,13 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, env_id: str) -> Path:
         n = min(len(c) for c in curves)
         x = np.array([p["env_steps"] for p in curves[0][:n]])
         y = np.array([[p["return"] for p in c[:n]] for c in curves])
-        line, = ax.plot(x, y.mean(0), label=f"{m} ({len(curves)} seeds)")
+        (line,) = ax.plot(x, y.mean(0), label=f"{m} ({len(curves)} seeds)")
         ax.fill_between(x, y.min(0), y.max(0), color=line.get_color(), alpha=0.15)
-    ax.set(xlabel="environment steps", ylabel="held-out return (true reward)",
-           title=f"{env_id}: true-reward learning curves (band = min-max over seeds)")
+    ax.set(
+        xlabel="environment steps",
+        ylabel="held-out return (true reward)",
+        title=f"{env_id}: true-reward learning curves (band = min-max over seeds)",
+    )
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -41,9 +41,13 @@ from .ur5 import DIVERGED_RESULT, UR5BenchConfig, evaluate_expert, train_and_sel
 
 #: row label -> (source checkpoint algo, how it is used)
 ROWS: dict[str, tuple[str, str]] = {
-    "Expert": ("", "expert"), "BC moved": ("bc", "moved"), "MAIRL moved": ("mairl", "moved"),
-    "MAIRL reward": ("mairl", "reward"), "GAIL reward": ("gail", "reward"),
-    "MAIRL(s) moved": ("mairl_s", "moved"), "MAIRL(s) reward": ("mairl_s", "reward"),
+    "Expert": ("", "expert"),
+    "BC moved": ("bc", "moved"),
+    "MAIRL moved": ("mairl", "moved"),
+    "MAIRL reward": ("mairl", "reward"),
+    "GAIL reward": ("gail", "reward"),
+    "MAIRL(s) moved": ("mairl_s", "moved"),
+    "MAIRL(s) reward": ("mairl_s", "reward"),
     "True reward": ("mairl", "true"),
 }
 DEFAULT_ROWS = ["Expert", "BC moved", "MAIRL moved", "MAIRL reward", "GAIL reward"]
@@ -55,8 +59,10 @@ REWARD_METHOD = {"mairl": "mairl", "airl": "mairl", "gail": "mgail", "mgail": "m
 def source_checkpoint(source: str | Path, task: str, algo: str, seed: int) -> Path:
     path = Path(source) / "checkpoints" / f"{task}_{algo}_seed{seed}.pt"
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run `mairl bench ur5 --task {task} "
-                                f"--out {source}` first (it saves the checkpoints)")
+        raise FileNotFoundError(
+            f"{path} does not exist: run `mairl bench ur5 --task {task} "
+            f"--out {source}` first (it saves the checkpoints)"
+        )
     return path
 
 
@@ -74,8 +80,9 @@ class TrueReachReward(torch.nn.Module):
         return -raw[..., 12:15].norm(dim=-1) / self.radius - alpha * log_pi
 
 
-def reward_trainer(exp: RobotExperiment, ckpt: Path, seed: int, task: str,
-                   env_config: str | None, true_reward: bool = False) -> AdversarialTrainer:
+def reward_trainer(
+    exp: RobotExperiment, ckpt: Path, seed: int, task: str, env_config: str | None, true_reward: bool = False
+) -> AdversarialTrainer:
     """A fresh policy and model on the changed robot, the reward loaded from ``ckpt`` and frozen
     (``true_reward``: the task's own reward instead, in the same coordinates)."""
     from ..envs.ur5_reach import UR5ReachVecEnv
@@ -93,10 +100,17 @@ def reward_trainer(exp: RobotExperiment, ckpt: Path, seed: int, task: str,
     if "obs_norm" in modules:
         norm = ObsNorm(meta["obs_dim"], meta["act_dim"])
         norm.load_state_dict(modules["obs_norm"])
-    cfg = dataclasses.replace(exp.algo, state_only=meta.get("mode") == "s", freeze_reward=True,
-                              rollout_expert_frac=0.0, bc_weight=0.0, bc_init_steps=0)
-    env = UR5ReachVecEnv(cfg.n_envs, seed=seed, env_cls=task_env_cls(task),
-                         config=task_env_config(task, env_config))
+    cfg = dataclasses.replace(
+        exp.algo,
+        state_only=meta.get("mode") == "s",
+        freeze_reward=True,
+        rollout_expert_frac=0.0,
+        bc_weight=0.0,
+        bc_init_steps=0,
+    )
+    env = UR5ReachVecEnv(
+        cfg.n_envs, seed=seed, env_cls=task_env_cls(task), config=task_env_config(task, env_config)
+    )
     trainer = AdversarialTrainer(method, cfg, env, None, seed=seed, obs_norm=norm)
     trainer.disc.load_state_dict(modules["disc"])
     if true_reward:
@@ -105,29 +119,55 @@ def reward_trainer(exp: RobotExperiment, ckpt: Path, seed: int, task: str,
     return trainer
 
 
-def run_one(exp: RobotExperiment, bench: UR5BenchConfig, row: str, seed: int, source: str,
-            task: str, env_config: str | None) -> dict[str, Any]:
+def run_one(
+    exp: RobotExperiment,
+    bench: UR5BenchConfig,
+    row: str,
+    seed: int,
+    source: str,
+    task: str,
+    env_config: str | None,
+) -> dict[str, Any]:
     from ..training import load_policy
 
     t0 = time.perf_counter()
     ev = exp.eval
     algo, use = ROWS[row]
-    out: dict[str, Any] = {"method": row, "seed": seed, "curve": [], "env_steps": 0,
-                           "row_fields": {"variant": {"moved": "policy-moved",
-                                                      "reward": "reward-retrained",
-                                                      "true": "true-reward-retrained"}.get(use)}}
+    out: dict[str, Any] = {
+        "method": row,
+        "seed": seed,
+        "curve": [],
+        "env_steps": 0,
+        "row_fields": {
+            "variant": {
+                "moved": "policy-moved",
+                "reward": "reward-retrained",
+                "true": "true-reward-retrained",
+            }.get(use)
+        },
+    }
     if use == "expert":
         out.update(evaluate_expert(ev.episodes, ev.seed, task, env_config))
     elif use == "moved":
         policy, _ = load_policy(source_checkpoint(source, task, algo, seed))
         out.update(evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
     else:
-        trainer = reward_trainer(exp, source_checkpoint(source, task, algo, seed), seed, task,
-                                 env_config, true_reward=use == "true")
+        trainer = reward_trainer(
+            exp,
+            source_checkpoint(source, task, algo, seed),
+            seed,
+            task,
+            env_config,
+            true_reward=use == "true",
+        )
         policy = train_and_select(trainer, exp, bench, out, task, env_config)
         out["env_steps"] = trainer.env_steps
-        out.update(DIVERGED_RESULT if policy is None else  # diverged before its first curve point
-                   evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
+        out.update(
+            DIVERGED_RESULT
+            if policy is None
+            # diverged before its first curve point
+            else evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config)
+        )
     out["wall_s"] = time.perf_counter() - t0
     return out
 
@@ -136,9 +176,17 @@ def _job(args: tuple) -> dict[str, Any]:
     return run_one(*args)
 
 
-def run_transfer(exp: RobotExperiment, bench: UR5BenchConfig, source: str, task: str,
-                 env_config: str | None, rows: list[str], workers: int | None = None,
-                 progress: bool = True, seed: int = 0) -> list[dict[str, Any]]:
+def run_transfer(
+    exp: RobotExperiment,
+    bench: UR5BenchConfig,
+    source: str,
+    task: str,
+    env_config: str | None,
+    rows: list[str],
+    workers: int | None = None,
+    progress: bool = True,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
     """``rows`` over seeds ``seed`` ... ``seed + bench.seeds - 1``, each using the source
     run's checkpoints of the same seed."""
     for r in rows:
@@ -148,9 +196,18 @@ def run_transfer(exp: RobotExperiment, bench: UR5BenchConfig, source: str, task:
         if ROWS[r][0]:
             for s in range(seed, seed + bench.seeds):
                 source_checkpoint(source, task, ROWS[r][0], s)
-    jobs = [(exp, bench, r, s, source, task, env_config) for s in range(seed, seed + bench.seeds)
-            for r in rows if not (r == "Expert" and s > seed)]
+    jobs = [
+        (exp, bench, r, s, source, task, env_config)
+        for s in range(seed, seed + bench.seeds)
+        for r in rows
+        if not (r == "Expert" and s > seed)
+    ]
     jobs.sort(key=lambda j: ROWS[j[2]][1] not in ("reward", "true"))  # slow training runs first
-    return run_parallel(_job, jobs, workers=workers, progress=progress, desc=f"{task} transfer",
-                        postfix=lambda r: f"{r['method']} seed {r['seed']}: "
-                                          f"success {r['success_rate']:.2f}")
+    return run_parallel(
+        _job,
+        jobs,
+        workers=workers,
+        progress=progress,
+        desc=f"{task} transfer",
+        postfix=lambda r: f"{r['method']} seed {r['seed']}: success {r['success_rate']:.2f}",
+    )

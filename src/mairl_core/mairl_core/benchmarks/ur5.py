@@ -30,17 +30,29 @@ import torch
 
 from ..algos.adversarial import TrainingDiverged
 from ..config import ConfigError, Count, section
-from ..robot import (RobotExperiment, evaluate_robot, load_robot_demos, make_robot_trainer,
-                     read_experiment_yaml, robot_experiment, task_env_cls, train_bc)
+from ..robot import (
+    RobotExperiment,
+    evaluate_robot,
+    load_robot_demos,
+    make_robot_trainer,
+    read_experiment_yaml,
+    robot_experiment,
+    task_env_cls,
+    train_bc,
+)
 from . import check_row_settings, row_overrides, run_parallel
 
 #: label -> (algo, state-only reward). AIRL and MAIRL use g(s, a): on reach the state-only
 #: reward did worse in every MAIRL setting tried (best deterministic success 0.04 vs 0.62);
 #: MAIRL(s), not in the default set, is there for reward transfer (AIRL's state-only form).
 METHOD_SPECS: dict[str, tuple[str, bool]] = {
-    "BC": ("bc", True), "GAIL": ("gail", False), "AIRL": ("airl", False),
+    "BC": ("bc", True),
+    "GAIL": ("gail", False),
+    "AIRL": ("airl", False),
     "AIRL (SAC)": ("airl-sac", False),
-    "MGAIL": ("mgail", False), "MAIRL": ("mairl", False), "MAIRL(s)": ("mairl", True),
+    "MGAIL": ("mgail", False),
+    "MAIRL": ("mairl", False),
+    "MAIRL(s)": ("mairl", True),
 }
 DEFAULT_METHODS = ["Expert", "Random", "BC", "GAIL", "AIRL", "MGAIL", "MAIRL"]
 
@@ -49,6 +61,8 @@ def checkpoint_name(task: str, method: str, seed: int) -> str:
     """``{task}_{algo}[_s]_seed{seed}.pt``: ``_s`` marks a state-only reward g(s)."""
     algo, state_only = METHOD_SPECS[method]
     return f"{task}_{algo}{'_s' if state_only and algo != 'bc' else ''}_seed{seed}.pt"
+
+
 CURVE_SEED = 5_000
 """Targets of the during-training evaluations: CURVE_SEED + i (training seeds, not test)."""
 
@@ -90,28 +104,47 @@ class _RandomPolicy(torch.nn.Module):
         return (2 * u - 1) * self.bound
 
 
-def evaluate_expert(episodes: int, seed: int, task: str = "reach", env_config: str | None = None
-                    ) -> dict[str, Any]:
+def evaluate_expert(
+    episodes: int, seed: int, task: str = "reach", env_config: str | None = None
+) -> dict[str, Any]:
     """The scripted operator through the teleop path on the test targets."""
+    from ..data.operator import (
+        GRASP_STYLE,
+        GraspOperator,
+        OperatorStyle,
+        ScriptedOperator,
+        run_teleop_episode,
+    )
     from ..robot import task_env_config
-    from ..data.operator import (GRASP_STYLE, GraspOperator, OperatorStyle, ScriptedOperator,
-                                 run_teleop_episode)
 
     env = task_env_cls(task)(task_env_config(task, env_config))
-    op = (ScriptedOperator(OperatorStyle(), np.random.default_rng(seed)) if task == "reach"
-          else GraspOperator(GRASP_STYLE, np.random.default_rng(seed)))
+    op = (
+        ScriptedOperator(OperatorStyle(), np.random.default_rng(seed))
+        if task == "reach"
+        else GraspOperator(GRASP_STYLE, np.random.default_rng(seed))
+    )
     finals, ok = [], []
     for i in range(episodes):
         _, success = run_teleop_episode(env, op, seed=seed + i)
         finals.append(env.distance())
         ok.append(success)
     f = np.array(finals)
-    return {"success_rate": float(np.mean(ok)), "final_distance_median": float(np.median(f)),
-            "final_distances": f.tolist()}
+    return {
+        "success_rate": float(np.mean(ok)),
+        "final_distance_median": float(np.median(f)),
+        "final_distances": f.tolist(),
+    }
 
 
-def run_one(exp: RobotExperiment, bench: UR5BenchConfig, method: str, seed: int, demo_dir: str,
-            ckpt_dir: str | None, task: str = "reach") -> dict[str, Any]:
+def run_one(
+    exp: RobotExperiment,
+    bench: UR5BenchConfig,
+    method: str,
+    seed: int,
+    demo_dir: str,
+    ckpt_dir: str | None,
+    task: str = "reach",
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     ev = exp.eval
     out: dict[str, Any] = {"method": method, "seed": seed, "curve": [], "env_steps": 0}
@@ -119,8 +152,12 @@ def run_one(exp: RobotExperiment, bench: UR5BenchConfig, method: str, seed: int,
         out.update(evaluate_expert(ev.episodes, ev.seed, task))
     elif method == "Random":
         env_cls = task_env_cls(task)
-        res = evaluate_robot(_RandomPolicy(env_cls.step_bound(), seed, env_cls.obs_dim, env_cls.act_dim),
-                             ev.episodes, ev.seed, task=task)
+        res = evaluate_robot(
+            _RandomPolicy(env_cls.step_bound(), seed, env_cls.obs_dim, env_cls.act_dim),
+            ev.episodes,
+            ev.seed,
+            task=task,
+        )
         out.update(res)
     else:
         algo, state_only = METHOD_SPECS[method]
@@ -128,35 +165,52 @@ def run_one(exp: RobotExperiment, bench: UR5BenchConfig, method: str, seed: int,
         if algo == "bc":
             policy, state = train_bc(exp, expert, seed)
         else:
-            trainer = make_robot_trainer(exp, algo, expert, seed, state_only, task=task,
-                                         overrides=bench.algo_by_method.get(method))
+            trainer = make_robot_trainer(
+                exp, algo, expert, seed, state_only, task=task, overrides=bench.algo_by_method.get(method)
+            )
             policy = train_and_select(trainer, exp, bench, out, task)
             out["env_steps"] = trainer.env_steps
             if policy is None:  # diverged before its first evaluation: nothing to test or save
                 out.update(DIVERGED_RESULT, wall_s=time.perf_counter() - t0)
                 return out
-            state = {"modules": {"policy": policy.policy.state_dict(),
-                                 **({"obs_norm": policy.norm.state_dict()} if policy.norm is not None
-                                    else {}),
-                                 "disc": trainer.reward_net.state_dict()}}  # the learned reward
+            state = {
+                "modules": {
+                    "policy": policy.policy.state_dict(),
+                    **({"obs_norm": policy.norm.state_dict()} if policy.norm is not None else {}),
+                    "disc": trainer.reward_net.state_dict(),
+                }
+            }  # the learned reward
         if ckpt_dir is not None:
             from ..checkpoint import save_checkpoint
             from ..training import policy_meta
-            save_checkpoint(Path(ckpt_dir) / checkpoint_name(task, method, seed), state, task=task,
-                            method=algo, mode="s" if state_only else "s,a", seed=seed,
-                            n_demos=exp.demos.n_demos, **policy_meta(exp.algo, policy.policy))
+
+            save_checkpoint(
+                Path(ckpt_dir) / checkpoint_name(task, method, seed),
+                state,
+                task=task,
+                method=algo,
+                mode="s" if state_only else "s,a",
+                seed=seed,
+                n_demos=exp.demos.n_demos,
+                **policy_meta(exp.algo, policy.policy),
+            )
         out.update(evaluate_robot(policy, ev.episodes, ev.seed, task=task))
     out["wall_s"] = time.perf_counter() - t0
     return out
 
 
 #: the test figures of a run that diverged before its first curve point (no policy to test)
-DIVERGED_RESULT = {"success_rate": float("nan"), "final_distance_median": float("nan"),
-                   "final_distances": []}
+DIVERGED_RESULT = {"success_rate": float("nan"), "final_distance_median": float("nan"), "final_distances": []}
 
 
-def train_and_select(trainer, exp: RobotExperiment, bench: UR5BenchConfig, out: dict[str, Any],
-                     task: str, env_config: str | None = None) -> torch.nn.Module | None:
+def train_and_select(
+    trainer,
+    exp: RobotExperiment,
+    bench: UR5BenchConfig,
+    out: dict[str, Any],
+    task: str,
+    env_config: str | None = None,
+) -> torch.nn.Module | None:
     """Train to the budget, evaluating every ``bench.eval_every`` iterations on training-seed
     targets (``out['curve']``); test the last policy (``out['final_policy']``) and return the
     one SELECTION_RULE picks. A run that diverges (TrainingDiverged) keeps its curve and its
@@ -166,17 +220,21 @@ def train_and_select(trainer, exp: RobotExperiment, bench: UR5BenchConfig, out: 
 
     def cb(tr, m):
         if tr.iteration % bench.eval_every == 0:
-            r = evaluate_robot(tr.deployable_policy(), bench.curve_episodes, CURVE_SEED, task=task,
-                               env_config=env_config)
-            out["curve"].append({"env_steps": tr.env_steps, "success": r["success_rate"],
-                                 "final_distance_median": r["final_distance_median"],
-                                 "train_success": m.get("env/success"),
-                                 **({"explorer_success": m["explorer/success"]}
-                                    if "explorer/success" in m else {})})
+            r = evaluate_robot(
+                tr.deployable_policy(), bench.curve_episodes, CURVE_SEED, task=task, env_config=env_config
+            )
+            out["curve"].append(
+                {
+                    "env_steps": tr.env_steps,
+                    "success": r["success_rate"],
+                    "final_distance_median": r["final_distance_median"],
+                    "train_success": m.get("env/success"),
+                    **({"explorer_success": m["explorer/success"]} if "explorer/success" in m else {}),
+                }
+            )
             key = (r["success_rate"], -r["final_distance_median"])
             if not best or key >= best["key"]:  # SELECTION_RULE
-                best.update(key=key, env_steps=tr.env_steps,
-                            policy=copy.deepcopy(tr.deployable_policy()))
+                best.update(key=key, env_steps=tr.env_steps, policy=copy.deepcopy(tr.deployable_policy()))
 
     try:
         trainer.train(callback=cb)
@@ -185,8 +243,9 @@ def train_and_select(trainer, exp: RobotExperiment, bench: UR5BenchConfig, out: 
         out["final_policy"] = {k: DIVERGED_RESULT[k] for k in ("success_rate", "final_distance_median")}
         out["selected_at_env_steps"] = best.get("env_steps")
         return best.get("policy")
-    final = evaluate_robot(trainer.deployable_policy(), exp.eval.episodes, exp.eval.seed, task=task,
-                           env_config=env_config)
+    final = evaluate_robot(
+        trainer.deployable_policy(), exp.eval.episodes, exp.eval.seed, task=task, env_config=env_config
+    )
     out["final_policy"] = {k: final[k] for k in ("success_rate", "final_distance_median")}
     out["selected_at_env_steps"] = best.get("env_steps", trainer.env_steps)
     return best["policy"] if best else trainer.deployable_policy()
@@ -196,22 +255,38 @@ def _job(args: tuple) -> dict[str, Any]:
     return run_one(*args)
 
 
-def run_benchmark(exp: RobotExperiment, bench: UR5BenchConfig, demo_dir: str,
-                  ckpt_dir: str | None, workers: int | None = None, progress: bool = True,
-                  task: str = "reach", seed: int = 0) -> list[dict[str, Any]]:
+def run_benchmark(
+    exp: RobotExperiment,
+    bench: UR5BenchConfig,
+    demo_dir: str,
+    ckpt_dir: str | None,
+    workers: int | None = None,
+    progress: bool = True,
+    task: str = "reach",
+    seed: int = 0,
+) -> list[dict[str, Any]]:
     """Every method of ``bench.methods`` over seeds ``seed`` ... ``seed + bench.seeds - 1``."""
-    jobs = [(exp, bench, m, s, demo_dir, ckpt_dir, task) for s in range(seed, seed + bench.seeds)
-            for m in bench.methods
-            if not (m == "Expert" and s > seed)]  # the scripted expert does not train: one run
+    jobs = [
+        (exp, bench, m, s, demo_dir, ckpt_dir, task)
+        for s in range(seed, seed + bench.seeds)
+        for m in bench.methods
+        if not (m == "Expert" and s > seed)
+    ]  # the scripted expert does not train: one run
     # the slow model-based runs first, so the pool stays busy to the end
     jobs.sort(key=lambda j: j[2] not in ("MAIRL", "MGAIL"))
-    return run_parallel(_job, jobs, workers=workers, progress=progress, desc=f"ur5 {task}",
-                        postfix=lambda r: f"{r['method']} seed {r['seed']}: "
-                                          f"success {r['success_rate']:.2f}")
+    return run_parallel(
+        _job,
+        jobs,
+        workers=workers,
+        progress=progress,
+        desc=f"ur5 {task}",
+        postfix=lambda r: f"{r['method']} seed {r['seed']}: success {r['success_rate']:.2f}",
+    )
 
 
-def summarise(bench: UR5BenchConfig, runs: list[dict[str, Any]], task: str = "reach",
-              **fields: Any) -> list[dict[str, Any]]:
+def summarise(
+    bench: UR5BenchConfig, runs: list[dict[str, Any]], task: str = "reach", **fields: Any
+) -> list[dict[str, Any]]:
     """One row per method (the fields of docs/results.md); ``fields`` are added to every row, and a
     run's own ``row_fields`` to its method's row."""
     rows = []
@@ -221,19 +296,26 @@ def summarise(bench: UR5BenchConfig, runs: list[dict[str, Any]], task: str = "re
             continue
         succ = [r["success_rate"] for r in rs]
         med = [r["final_distance_median"] for r in rs]
-        row = {"method": m, "env": f"UR5{task.capitalize()}-v0", "seeds": len(rs),
-               "success_rate": float(np.mean(succ)), "success_rate_seeds": succ,
-               "final_distance_median": float(np.mean(med)), "env_steps": int(rs[0]["env_steps"]),
-               "wall_s": float(np.mean([r["wall_s"] for r in rs])),
-               "diverged_seeds": [r["seed"] for r in rs if r.get("diverged")], **fields,
-               **rs[0].get("row_fields", {})}
+        row = {
+            "method": m,
+            "env": f"UR5{task.capitalize()}-v0",
+            "seeds": len(rs),
+            "success_rate": float(np.mean(succ)),
+            "success_rate_seeds": succ,
+            "final_distance_median": float(np.mean(med)),
+            "env_steps": int(rs[0]["env_steps"]),
+            "wall_s": float(np.mean([r["wall_s"] for r in rs])),
+            "diverged_seeds": [r["seed"] for r in rs if r.get("diverged")],
+            **fields,
+            **rs[0].get("row_fields", {}),
+        }
         finals = [r["final_policy"]["success_rate"] for r in rs if "final_policy" in r]
         if finals:
             row["final_policy_success_rate"] = float(np.mean(finals))
             row["final_policy_success_rate_seeds"] = finals
         curves = [r["curve"] for r in rs if r["curve"]]
         if curves:  # stability: share of evaluations in the last third with success >= 0.8
-            tail = [p["success"] for c in curves for p in c[len(c) - len(c) // 3:]]
+            tail = [p["success"] for c in curves for p in c[len(c) - len(c) // 3 :]]
             row["stable_frac"] = float(np.mean([s >= 0.8 for s in tail])) if tail else None
         rows.append(row)
     return rows
@@ -241,22 +323,29 @@ def summarise(bench: UR5BenchConfig, runs: list[dict[str, Any]], task: str = "re
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     w = max(8, *(len(r["method"]) for r in rows))
-    lines = [f"{'method':<{w}} {'success':>8} {'per seed':<22} {'last policy':>11} "
-             f"{'final dist (cm)':>16} {'env steps':>10}", "-" * (74 + w)]
+    lines = [
+        f"{'method':<{w}} {'success':>8} {'per seed':<22} {'last policy':>11} "
+        f"{'final dist (cm)':>16} {'env steps':>10}",
+        "-" * (74 + w),
+    ]
     for r in rows:
         seeds = ", ".join(f"{s:.2f}" for s in r["success_rate_seeds"])
         last = r.get("final_policy_success_rate")
-        lines.append(f"{r['method']:<{w}} {r['success_rate']:>8.2f} {seeds:<22} "
-                     f"{'-' if last is None else f'{last:.2f}':>11} "
-                     f"{100 * r['final_distance_median']:>16.1f} {r['env_steps']:>10}"
-                     + (f"  diverged: seeds {r['diverged_seeds']}" if r.get("diverged_seeds") else ""))
+        lines.append(
+            f"{r['method']:<{w}} {r['success_rate']:>8.2f} {seeds:<22} "
+            f"{'-' if last is None else f'{last:.2f}':>11} "
+            f"{100 * r['final_distance_median']:>16.1f} {r['env_steps']:>10}"
+            + (f"  diverged: seeds {r['diverged_seeds']}" if r.get("diverged_seeds") else "")
+        )
     return "\n".join(lines)
 
 
-def plot_curves(runs: list[dict[str, Any]], path: Path, task: str = "reach", title: str | None = None
-                ) -> None:
+def plot_curves(
+    runs: list[dict[str, Any]], path: Path, task: str = "reach", title: str | None = None
+) -> None:
     """Success vs env steps of every method with curves; the others (tested once) as lines."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -282,8 +371,7 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, task: str = "reach", tit
     ax.set_ylabel("success (training-seed targets, mean action)")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
-    ax.set_title(title or f"UR5 {task} (MuJoCo): success vs env steps, band = min-max over seeds",
-                 fontsize=9)
+    ax.set_title(title or f"UR5 {task} (MuJoCo): success vs env steps, band = min-max over seeds", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -291,10 +379,10 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, task: str = "reach", tit
 
 def load_bench(path: str = "reach_train") -> tuple[RobotExperiment, UR5BenchConfig]:
     from ..config import from_dict
+
     p, data = read_experiment_yaml(path)
     bench = from_dict(UR5BenchConfig, section(data, "bench", p), f"{p}:bench")
     check_methods([*bench.methods, *bench.algo_by_method])
     exp = robot_experiment(p, data)
     check_row_settings(exp.algo, bench.algo_by_method, p)
     return exp, bench
-

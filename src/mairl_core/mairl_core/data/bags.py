@@ -29,9 +29,17 @@ if TYPE_CHECKING:
     from ..envs.ur5_model import UR5Config
 
 JOINT_STATES, TARGET, COMMAND, SUCTION, VACUUM = (
-    "/joint_states", "/mairl/target", "/mairl/command", "/mairl/suction", "/mairl/suction/vacuum")
-TYPES = {JOINT_STATES: "sensor_msgs/msg/JointState", TARGET: "geometry_msgs/msg/PointStamped",
-         COMMAND: "sensor_msgs/msg/JointState"}
+    "/joint_states",
+    "/mairl/target",
+    "/mairl/command",
+    "/mairl/suction",
+    "/mairl/suction/vacuum",
+)
+TYPES = {
+    JOINT_STATES: "sensor_msgs/msg/JointState",
+    TARGET: "geometry_msgs/msg/PointStamped",
+    COMMAND: "sensor_msgs/msg/JointState",
+}
 SUCTION_TYPE = "std_msgs/msg/Bool"
 GRASP_TYPES = {SUCTION: SUCTION_TYPE, VACUUM: SUCTION_TYPE}
 POSITION_TOLERANCE = 0.05
@@ -78,7 +86,8 @@ def _typestore():
 def _stamp(ts, t_ns: int):
     return ts.types["std_msgs/msg/Header"](
         stamp=ts.types["builtin_interfaces/msg/Time"](sec=t_ns // 10**9, nanosec=t_ns % 10**9),
-        frame_id="base")
+        frame_id="base",
+    )
 
 
 META_PREFIX = "mairl."
@@ -93,8 +102,11 @@ def write_episode(path: str | Path, ep: Episode, meta: dict[str, str] | None = N
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     ts = _typestore()
-    js, pt, pnt = (ts.types["sensor_msgs/msg/JointState"], ts.types["geometry_msgs/msg/PointStamped"],
-                   ts.types["geometry_msgs/msg/Point"])
+    js, pt, pnt = (
+        ts.types["sensor_msgs/msg/JointState"],
+        ts.types["geometry_msgs/msg/PointStamped"],
+        ts.types["geometry_msgs/msg/Point"],
+    )
     path = Path(path)
     grasp = ep.suction is not None
     if grasp and (ep.vacuum is None or ep.target_path is None):
@@ -106,25 +118,54 @@ def write_episode(path: str | Path, ep: Episode, meta: dict[str, str] | None = N
         conns = {topic: w.add_connection(topic, types[topic], typestore=ts) for topic in types}
         for t in range(len(ep.q)):
             ns = int(round(t * ep.period * 1e9))
-            w.write(conns[JOINT_STATES], ns, ts.serialize_cdr(js(
-                header=_stamp(ts, ns), name=list(ep.joint_names),
-                # contiguous: rosbags cannot serialise a strided row (a column-reordered array's)
-                position=np.ascontiguousarray(ep.q[t], float),
-                velocity=np.ascontiguousarray(ep.qdot[t], float), effort=np.zeros(0)), TYPES[JOINT_STATES]))
+            w.write(
+                conns[JOINT_STATES],
+                ns,
+                ts.serialize_cdr(
+                    js(
+                        header=_stamp(ts, ns),
+                        name=list(ep.joint_names),
+                        # contiguous: rosbags cannot serialise a strided row (a column-reordered array's)
+                        position=np.ascontiguousarray(ep.q[t], float),
+                        velocity=np.ascontiguousarray(ep.qdot[t], float),
+                        effort=np.zeros(0),
+                    ),
+                    TYPES[JOINT_STATES],
+                ),
+            )
             target = ep.target if ep.target_path is None else ep.target_path[t]
-            w.write(conns[TARGET], ns, ts.serialize_cdr(pt(
-                header=_stamp(ts, ns), point=pnt(*map(float, target))), TYPES[TARGET]))
+            w.write(
+                conns[TARGET],
+                ns,
+                ts.serialize_cdr(pt(header=_stamp(ts, ns), point=pnt(*map(float, target))), TYPES[TARGET]),
+            )
             if grasp:
-                w.write(conns[VACUUM], ns, ts.serialize_cdr(
-                    ts.types[SUCTION_TYPE](data=bool(ep.vacuum[t])), SUCTION_TYPE))
+                w.write(
+                    conns[VACUUM],
+                    ns,
+                    ts.serialize_cdr(ts.types[SUCTION_TYPE](data=bool(ep.vacuum[t])), SUCTION_TYPE),
+                )
             if t < len(ep.commands):
-                w.write(conns[COMMAND], ns, ts.serialize_cdr(js(
-                    header=_stamp(ts, ns), name=list(ep.joint_names),
-                    position=np.ascontiguousarray(ep.commands[t], float), velocity=np.zeros(0),
-                    effort=np.zeros(0)), TYPES[COMMAND]))
+                w.write(
+                    conns[COMMAND],
+                    ns,
+                    ts.serialize_cdr(
+                        js(
+                            header=_stamp(ts, ns),
+                            name=list(ep.joint_names),
+                            position=np.ascontiguousarray(ep.commands[t], float),
+                            velocity=np.zeros(0),
+                            effort=np.zeros(0),
+                        ),
+                        TYPES[COMMAND],
+                    ),
+                )
                 if ep.suction is not None:
-                    w.write(conns[SUCTION], ns, ts.serialize_cdr(
-                        ts.types[SUCTION_TYPE](data=bool(ep.suction[t])), SUCTION_TYPE))
+                    w.write(
+                        conns[SUCTION],
+                        ns,
+                        ts.serialize_cdr(ts.types[SUCTION_TYPE](data=bool(ep.suction[t])), SUCTION_TYPE),
+                    )
     return path
 
 
@@ -136,8 +177,11 @@ def bag_meta(path: str | Path) -> dict[str, str]:
     try:
         doc = yaml.safe_load((Path(path) / "metadata.yaml").read_text())
         custom = doc["rosbag2_bagfile_information"].get("custom_data") or {}
-        return {k[len(META_PREFIX):]: str(v) for k, v in custom.items()
-                if isinstance(k, str) and k.startswith(META_PREFIX)}
+        return {
+            k[len(META_PREFIX) :]: str(v)
+            for k, v in custom.items()
+            if isinstance(k, str) and k.startswith(META_PREFIX)
+        }
     except Exception:  # noqa: BLE001 - metadata is advisory here; read_episode judges the bag
         return {}
 
@@ -168,8 +212,9 @@ def read_episode(path: str | Path, grasp: bool = False, robot: UR5Config | None 
     if len(states) < 2:
         raise BagError(f"{path}: incomplete episode ({len(states)} joint states)")
     if len(commands) != len(states) - 1:
-        raise BagError(f"{path}: {len(commands)} commands for {len(states)} joint states "
-                       f"(expected one fewer)")
+        raise BagError(
+            f"{path}: {len(commands)} commands for {len(states)} joint states (expected one fewer)"
+        )
     q = _joint_array(path, JOINT_STATES, states, "position", robot)
     qdot = _joint_array(path, JOINT_STATES, states, "velocity", robot)
     cmd = _joint_array(path, COMMAND, commands, "position", robot)
@@ -186,29 +231,33 @@ def read_episode(path: str | Path, grasp: bool = False, robot: UR5Config | None 
         suction = np.array([bool(m.data) for m in msgs[SUCTION]], bool)
         vacuum = np.array([bool(m.data) for m in msgs[VACUUM]], bool)
         if len(suction) != len(cmd) or len(target) != len(q) or len(vacuum) != len(q):
-            raise BagError(f"{path}: {len(suction)} suction commands, {len(target)} targets and "
-                           f"{len(vacuum)} vacuum readings for {len(cmd)} joint commands and "
-                           f"{len(q)} joint states")
+            raise BagError(
+                f"{path}: {len(suction)} suction commands, {len(target)} targets and "
+                f"{len(vacuum)} vacuum readings for {len(cmd)} joint commands and "
+                f"{len(q)} joint states"
+            )
     elif len(target) == 0 or np.ptp(target, axis=0).max() > 1e-9:
         raise BagError(f"{path}: the target must be recorded and fixed within an episode")
     for topic, ms in ((JOINT_STATES, states), (COMMAND, commands)):
         sensed = np.array([m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in ms], np.int64)
         back = np.flatnonzero(np.diff(sensed) <= 0)
         if len(back):
-            raise BagError(f"{path}: {topic} header stamps do not increase at message "
-                           f"{back[0] + 1} ({sensed[back[0]]} then {sensed[back[0] + 1]} ns)")
+            raise BagError(
+                f"{path}: {topic} header stamps do not increase at message "
+                f"{back[0] + 1} ({sensed[back[0]]} then {sensed[back[0] + 1]} ns)"
+            )
     period = float(np.median(np.diff(stamps))) * 1e-9
     if not period > 0:
         raise BagError(f"{path}: {JOINT_STATES} stamps do not advance (median period {period:g} s)")
     names = list(robot.joint_names)
     if not grasp:
         return Episode(names, q, qdot, cmd, target[0], period)
-    return Episode(names, q, qdot, cmd, target[0], period, suction=suction, target_path=target,
-                   vacuum=vacuum)
+    return Episode(names, q, qdot, cmd, target[0], period, suction=suction, target_path=target, vacuum=vacuum)
 
 
-def read_dataset(demo_dir: str | Path, n: int | None = None, grasp: bool = False,
-                 robot: UR5Config | None = None) -> list[Episode]:
+def read_dataset(
+    demo_dir: str | Path, n: int | None = None, grasp: bool = False, robot: UR5Config | None = None
+) -> list[Episode]:
     """The first ``n`` (default: all) episodes of a dataset directory, sorted by name.
 
     A dataset is a directory of bags (``mairl demos`` or ``mairl-recorder`` output:
@@ -233,8 +282,10 @@ def read_dataset(demo_dir: str | Path, n: int | None = None, grasp: bool = False
     steps = len(episodes[0].q) - 1
     for b, ep in zip(bags, episodes):
         if len(ep.q) - 1 != steps:
-            raise BagError(f"{b}: {len(ep.q) - 1} steps, but {bags[0].name} has {steps}; "
-                           f"trainers need episodes of one length")
+            raise BagError(
+                f"{b}: {len(ep.q) - 1} steps, but {bags[0].name} has {steps}; "
+                f"trainers need episodes of one length"
+            )
     return episodes
 
 
@@ -247,14 +298,18 @@ def list_bags(demo_dir: str | Path, task: str = "reach") -> list[Path]:
     if not d.exists():
         raise BagError(f"{d}: demo directory does not exist ({make})")
     if not d.is_dir():
-        raise BagError(f"{d}: is a file, not a directory of demo bags (pass the directory that "
-                       f"holds the episode bags, e.g. the --out of `mairl demos`)")
+        raise BagError(
+            f"{d}: is a file, not a directory of demo bags (pass the directory that "
+            f"holds the episode bags, e.g. the --out of `mairl demos`)"
+        )
     if (d / "metadata.yaml").exists():
-        raise BagError(f"{d}: is one bag, not a directory of demo bags (pass the directory "
-                       f"that holds it, {d.parent})")
+        raise BagError(
+            f"{d}: is one bag, not a directory of demo bags (pass the directory that holds it, {d.parent})"
+        )
     try:
-        bags = sorted(p for p in d.iterdir()
-                      if not p.name.startswith(".") and (p.is_dir() or p.suffix == ".mcap"))
+        bags = sorted(
+            p for p in d.iterdir() if not p.name.startswith(".") and (p.is_dir() or p.suffix == ".mcap")
+        )
     except OSError as exc:
         raise BagError(f"{d}: cannot list the demo directory ({_one_line(exc)})") from None
     if not bags:
@@ -287,8 +342,7 @@ def _read_messages(path: Path, types: dict[str, str]) -> tuple[dict[str, list], 
                     raise BagError(f"{path}: topic {topic} missing (has: {sorted(conns)})")
                 for c in conns[topic]:
                     if c.msgtype != msgtype:
-                        raise BagError(f"{path}: topic {topic} has type {c.msgtype}, "
-                                       f"expected {msgtype}")
+                        raise BagError(f"{path}: topic {topic} has type {c.msgtype}, expected {msgtype}")
             msgs: dict[str, list] = {t: [] for t in types}
             stamps: list[int] = []
             for conn, stamp, raw in r.messages(connections=[c for t in types for c in conns[t]]):
@@ -310,8 +364,9 @@ def _joint_array(path: Path, topic: str, msgs: list, field: str, robot: UR5Confi
     for i, m in enumerate(msgs):
         names = list(m.name)
         if not names:  # the gate reads unnamed values as in order; a recording must say
-            raise BagError(f"{path}: {topic} message {i} names no joints "
-                           f"(expected {list(robot.joint_names)})")
+            raise BagError(
+                f"{path}: {topic} message {i} names no joints (expected {list(robot.joint_names)})"
+            )
         values = getattr(m, field)
         if len(values) == 0:
             raise BagError(f"{path}: {topic} message {i} has no {field} values")
@@ -325,27 +380,33 @@ def _joint_array(path: Path, topic: str, msgs: list, field: str, robot: UR5Confi
     return arr
 
 
-def _check_range(path: Path, what: str, values: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                 unit: str, names: list[str]) -> None:
+def _check_range(
+    path: Path, what: str, values: np.ndarray, lo: np.ndarray, hi: np.ndarray, unit: str, names: list[str]
+) -> None:
     bad = np.argwhere((values < lo) | (values > hi))
     if len(bad):
         t, j = bad[0]
-        raise BagError(f"{path}: {what} of {names[j]} is {values[t, j]:.6g} {unit} at step {t}, "
-                       f"outside [{lo[j]:.4g}, {hi[j]:.4g}] (the robot's limits and tolerance)")
+        raise BagError(
+            f"{path}: {what} of {names[j]} is {values[t, j]:.6g} {unit} at step {t}, "
+            f"outside [{lo[j]:.4g}, {hi[j]:.4g}] (the robot's limits and tolerance)"
+        )
 
 
 def _stack_transitions(obs: list[np.ndarray], act: list[np.ndarray]) -> dict[str, np.ndarray]:
     """Per-episode observations (T+1, d) and actions (T, k) -> obs, act, next_obs arrays."""
     odd = [i for i, o in enumerate(obs) if o.shape != obs[0].shape]
     if odd:  # read_dataset names the bag; this guards callers that build episodes themselves
-        raise BagError(f"episode {odd[0]} has {len(obs[odd[0]]) - 1} steps, episode 0 has "
-                       f"{len(obs[0]) - 1}; trainers need episodes of one length")
+        raise BagError(
+            f"episode {odd[0]} has {len(obs[odd[0]]) - 1} steps, episode 0 has "
+            f"{len(obs[0]) - 1}; trainers need episodes of one length"
+        )
     obs_arr = np.stack(obs)
     return {"obs": obs_arr[:, :-1], "act": np.stack(act), "next_obs": obs_arr[:, 1:]}
 
 
-def reach_transitions(episodes: list[Episode], robot, max_joint_speed: float | None = None
-                      ) -> dict[str, np.ndarray]:
+def reach_transitions(
+    episodes: list[Episode], robot, max_joint_speed: float | None = None
+) -> dict[str, np.ndarray]:
     """Training arrays from reach episodes: obs (N, T, 15), act (N, T, 6) = command - q, next_obs.
 
     Observations come from ``reach_observation``, the function the env and the
@@ -357,15 +418,20 @@ def reach_transitions(episodes: list[Episode], robot, max_joint_speed: float | N
     speed = robot.max_joint_speed if max_joint_speed is None else max_joint_speed
     obs, act = [], []
     for ep in episodes:
-        o = np.stack([reach_observation(q, qd, fingertip_position(robot, q), ep.target, speed)
-                      for q, qd in zip(ep.q, ep.qdot)])
+        o = np.stack(
+            [
+                reach_observation(q, qd, fingertip_position(robot, q), ep.target, speed)
+                for q, qd in zip(ep.q, ep.qdot)
+            ]
+        )
         obs.append(o)
         act.append((ep.commands - ep.q[:-1]).astype(np.float32))
     return _stack_transitions(obs, act)
 
 
-def grasp_transitions(episodes: list[Episode], robot, suction_value: float,
-                      max_joint_speed: float | None = None) -> dict[str, np.ndarray]:
+def grasp_transitions(
+    episodes: list[Episode], robot, suction_value: float, max_joint_speed: float | None = None
+) -> dict[str, np.ndarray]:
     """Training arrays from grasp episodes: obs (N, T, 17), act (N, T, 7), next_obs.
 
     The suction state in obs[t] is the command of step t-1 (off at t = 0), the vacuum
@@ -380,12 +446,16 @@ def grasp_transitions(episodes: list[Episode], robot, suction_value: float,
     obs, act = [], []
     for ep in episodes:
         if ep.suction is None or ep.target_path is None or ep.vacuum is None:
-            raise BagError("a grasp episode needs suction commands, the block's path and the "
-                           "vacuum sensor")
+            raise BagError("a grasp episode needs suction commands, the block's path and the vacuum sensor")
         state = np.concatenate([[0.0], ep.suction.astype(float)])
-        obs.append(np.stack([grasp_observation(q, qd, fingertip_position(robot, q), b, s, v, speed)
-                             for q, qd, b, s, v in zip(ep.q, ep.qdot, ep.target_path, state,
-                                                       ep.vacuum.astype(float))]))
+        obs.append(
+            np.stack(
+                [
+                    grasp_observation(q, qd, fingertip_position(robot, q), b, s, v, speed)
+                    for q, qd, b, s, v in zip(ep.q, ep.qdot, ep.target_path, state, ep.vacuum.astype(float))
+                ]
+            )
+        )
         sign = np.where(ep.suction, suction_value, -suction_value)[:, None]
         act.append(np.concatenate([ep.commands - ep.q[:-1], sign], 1).astype(np.float32))
     return _stack_transitions(obs, act)

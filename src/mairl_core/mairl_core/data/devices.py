@@ -41,8 +41,10 @@ class JoyMapping:
 
     def __post_init__(self):
         if len(self.axes) != 3 or len(self.signs) != 3:
-            raise DeviceError(f"joystick axes and signs need 3 entries (x, y, z), got "
-                              f"{list(self.axes)} and {list(self.signs)}")
+            raise DeviceError(
+                f"joystick axes and signs need 3 entries (x, y, z), got "
+                f"{list(self.axes)} and {list(self.signs)}"
+            )
         if min(*self.axes, self.deadman, self.suction, self.next_episode, self.rerecord) < 0:
             raise DeviceError("joystick axis and button indices must be >= 0")
         if not 0 <= self.deadzone < 1:
@@ -83,8 +85,11 @@ class JoyTeleop:
     def missing(self) -> list[str]:
         m = self.map
         out = [f"axis {i}" for i in m.axes if i >= len(self.axes)]
-        out += [f"button {i}" for i in (m.deadman, m.suction, m.next_episode, m.rerecord)
-                if i >= len(self.buttons)]
+        out += [
+            f"button {i}"
+            for i in (m.deadman, m.suction, m.next_episode, m.rerecord)
+            if i >= len(self.buttons)
+        ]
         return out
 
     def on_joy(self, axes, buttons, now: float) -> list[str]:
@@ -113,21 +118,25 @@ class SpaceMouseTeleop:
     [-1, 1], springing back to 0 when let go) times ``speed`` is the fingertip velocity;
     button 0 toggles suction, button 1 starts the next episode. ``read(now)`` polls it."""
 
-    def __init__(self, speed: float, signs=(1.0, 1.0, 1.0), deadzone: float = 0.1,
-                 timeout: float = 0.5, device=None):
+    def __init__(
+        self, speed: float, signs=(1.0, 1.0, 1.0), deadzone: float = 0.1, timeout: float = 0.5, device=None
+    ):
         if device is None:
             try:
                 import pyspacemouse
             except ImportError:
-                raise DeviceError("mode:=spacemouse needs the pyspacemouse package "
-                                  "(`pip install pyspacemouse`, and hidapi's libhidapi)") from None
+                raise DeviceError(
+                    "mode:=spacemouse needs the pyspacemouse package "
+                    "(`pip install pyspacemouse`, and hidapi's libhidapi)"
+                ) from None
             try:
                 opened = pyspacemouse.open()
             except Exception as exc:  # noqa: BLE001 - hid raises its own kinds
                 raise DeviceError(f"cannot open a SpaceMouse ({type(exc).__name__}: {exc})") from None
             if not opened:
-                raise DeviceError("no 3Dconnexion SpaceMouse found (is it plugged in, and may "
-                                  "this user read /dev/hidraw*?)")
+                raise DeviceError(
+                    "no 3Dconnexion SpaceMouse found (is it plugged in, and may this user read /dev/hidraw*?)"
+                )
             device = pyspacemouse
         self.device, self.speed, self.signs = device, float(speed), np.asarray(signs, float)
         self.deadzone, self.timeout = deadzone, timeout

@@ -52,8 +52,9 @@ class ScriptedOperator:
 
     def velocity(self, fingertip: np.ndarray, target: np.ndarray) -> np.ndarray:
         s = self.style
-        self.disturbance = (s.noise_smoothing * self.disturbance
-                            + np.sqrt(1 - s.noise_smoothing ** 2) * self.rng.normal(0, s.noise, 3))
+        self.disturbance = s.noise_smoothing * self.disturbance + np.sqrt(
+            1 - s.noise_smoothing**2
+        ) * self.rng.normal(0, s.noise, 3)
         if self.paused > 0:
             self.paused -= 1
             return self.disturbance * 0.2
@@ -98,14 +99,14 @@ class GraspOperator:
         self.hand.reset()
         self.phase, self.wait, self.lift_goal = "approach", 0, None
 
-    def command(self, fingertip: np.ndarray, grasp_point: np.ndarray, held: bool
-                ) -> tuple[np.ndarray, bool]:
+    def command(self, fingertip: np.ndarray, grasp_point: np.ndarray, held: bool) -> tuple[np.ndarray, bool]:
         """(Cartesian velocity, suction on) for this control period. ``held``: the block is
         on the cup (what a person sees, or a vacuum sensor reports)."""
         tip, top = np.asarray(fingertip), np.asarray(grasp_point) - [0.0, 0.0, self.press]
         above = top + [0.0, 0.0, self.hover]
-        if self.phase == "approach" and (np.linalg.norm(tip[:2] - above[:2]) < 0.015
-                                         and abs(tip[2] - above[2]) < 0.03):
+        if self.phase == "approach" and (
+            np.linalg.norm(tip[:2] - above[:2]) < 0.015 and abs(tip[2] - above[2]) < 0.03
+        ):
             self.phase = "descend"
         if self.phase == "descend" and np.linalg.norm(tip - grasp_point) < 0.008:
             self.phase, self.wait = "attach", int(self.rng.integers(1, 4))
@@ -119,8 +120,7 @@ class GraspOperator:
         return self.hand.velocity(tip, goal), self.phase != "approach"
 
 
-def run_teleop_episode(env, operator: ScriptedOperator | GraspOperator, seed: int
-                       ) -> tuple[Episode, bool]:
+def run_teleop_episode(env, operator: ScriptedOperator | GraspOperator, seed: int) -> tuple[Episode, bool]:
     """One episode of ``UR5ReachEnv`` (``ScriptedOperator``) or ``UR5GraspEnv``
     (``GraspOperator``) driven through the teleop path."""
     env.reset(seed=seed)
@@ -147,16 +147,24 @@ def run_teleop_episode(env, operator: ScriptedOperator | GraspOperator, seed: in
         path.append(env.target.copy())
         if grasp:
             vacuum.append(info["holding"])
-    ep = Episode(list(env.robot.joint_names), np.array(qs), np.array(qds), np.array(cmds),
-                 path[0], period)
+    ep = Episode(list(env.robot.joint_names), np.array(qs), np.array(qds), np.array(cmds), path[0], period)
     if grasp:
-        ep.suction, ep.target_path, ep.vacuum = (np.array(suction, bool), np.array(path),
-                                                 np.array(vacuum, bool))
+        ep.suction, ep.target_path, ep.vacuum = (
+            np.array(suction, bool),
+            np.array(path),
+            np.array(vacuum, bool),
+        )
     return ep, bool(info["is_success"])
 
 
-def generate_demos(out_dir: str | Path, n: int, seed: int, task: str = "reach",
-                   style: OperatorStyle | None = None, progress: bool = True) -> dict[str, float]:
+def generate_demos(
+    out_dir: str | Path,
+    n: int,
+    seed: int,
+    task: str = "reach",
+    style: OperatorStyle | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
     """Write ``n`` successful scripted-operator episodes of ``task`` (reach or grasp) as bags
     ``out_dir/episode_NNN``.
 
@@ -176,7 +184,8 @@ def generate_demos(out_dir: str | Path, n: int, seed: int, task: str = "reach",
         raise FileExistsError(f"{out} already holds episodes: choose another --out or remove them")
     env = UR5ReachEnv() if task == "reach" else UR5GraspEnv()
     operator = (ScriptedOperator if task == "reach" else GraspOperator)(
-        style or (OperatorStyle() if task == "reach" else GRASP_STYLE), np.random.default_rng(seed))
+        style or (OperatorStyle() if task == "reach" else GRASP_STYLE), np.random.default_rng(seed)
+    )
     saved = attempts = 0
     bar = tqdm(total=n, desc="demos", disable=not progress)
     while saved < n and attempts < 3 * n:

@@ -37,8 +37,9 @@ def next_episode_index(dataset: str | Path) -> int:
     return max(found) + 1 if found else 0
 
 
-def episode_success(ep: Episode, task: str, robot, success_radius: float = 0.05,
-                    lift_height: float = 0.05) -> bool:
+def episode_success(
+    ep: Episode, task: str, robot, success_radius: float = 0.05, lift_height: float = 0.05
+) -> bool:
     """The task's success test on a recorded episode: reach, the fingertip ends within
     ``success_radius`` of the block; grasp, suction on and the block on the cup (vacuum
     sensor) at the end, and the block lifted by ``lift_height`` (from the recorded path)."""
@@ -48,15 +49,23 @@ def episode_success(ep: Episode, task: str, robot, success_radius: float = 0.05,
         return bool(np.linalg.norm(fingertip_position(robot, ep.q[-1]) - ep.target) <= success_radius)
     if ep.suction is None or ep.target_path is None or ep.vacuum is None:
         return False
-    return bool(ep.suction[-1] and ep.vacuum[-1]
-                and ep.target_path[-1][2] - ep.target_path[0][2] >= lift_height)
+    return bool(
+        ep.suction[-1] and ep.vacuum[-1] and ep.target_path[-1][2] - ep.target_path[0][2] >= lift_height
+    )
 
 
 class EpisodeRecorder:
     """Collects one fixed-length episode at a time and saves it into a dataset directory."""
 
-    def __init__(self, dataset: str | Path, joint_names, period: float, steps: int,
-                 grasp: bool = False, meta: dict[str, str] | None = None):
+    def __init__(
+        self,
+        dataset: str | Path,
+        joint_names,
+        period: float,
+        steps: int,
+        grasp: bool = False,
+        meta: dict[str, str] | None = None,
+    ):
         """``meta``: written into every bag's metadata (``write_episode``), e.g. the operator."""
         if steps < 1 or period <= 0:
             raise ValueError(f"steps must be >= 1 and period > 0, got {steps}, {period}")
@@ -90,8 +99,7 @@ class EpisodeRecorder:
     def complete(self) -> bool:
         return len(self.commands) >= self.steps
 
-    def tick(self, q, qdot, target, suction: bool = False, last_command=None,
-             vacuum: bool = False) -> bool:
+    def tick(self, q, qdot, target, suction: bool = False, last_command=None, vacuum: bool = False) -> bool:
         """Record the state at this tick (grasp: with the suction switch and the vacuum sensor)
         and ``last_command``, the safe command sent after the previous tick (ignored at the
         first tick). Returns True when the episode is complete."""
@@ -113,14 +121,23 @@ class EpisodeRecorder:
             raise ValueError(f"episode incomplete: {len(self.commands)} of {self.steps} commands")
         n = self.steps + 1
         q, qdot, targets = (np.array(x[:n]) for x in (self.q, self.qdot, self.targets))
-        commands = np.array(self.commands[:self.steps])
+        commands = np.array(self.commands[: self.steps])
         if not self.grasp:
             # the block stands still in reach; the recorded position is its mean (sensor noise)
             return Episode(self.names, q, qdot, commands, targets.mean(0), self.period)
         # the suction command of step k is the state seen at tick k + 1
         suction = np.array(self.suction_state[1:n], bool)
-        return Episode(self.names, q, qdot, commands, targets[0], self.period,
-                       suction=suction, target_path=targets, vacuum=np.array(self.vacuum[:n], bool))
+        return Episode(
+            self.names,
+            q,
+            qdot,
+            commands,
+            targets[0],
+            self.period,
+            suction=suction,
+            target_path=targets,
+            vacuum=np.array(self.vacuum[:n], bool),
+        )
 
     def save(self) -> Path:
         """Write the complete episode as ``episode_NNN`` and get ready for the next.

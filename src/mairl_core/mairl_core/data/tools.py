@@ -17,8 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .bags import (COMMAND, GRASP_TYPES, JOINT_STATES, SUCTION, TYPES, BagError, _one_line,
-                   bag_meta, list_bags, read_episode)
+from .bags import (
+    GRASP_TYPES,
+    JOINT_STATES,
+    SUCTION,
+    TYPES,
+    BagError,
+    _one_line,
+    bag_meta,
+    list_bags,
+    read_episode,
+)
 
 CONTRACT = {**TYPES, **GRASP_TYPES}
 """Every topic a demo bag may hold, with its type (docs/ros_interfaces.md)."""
@@ -74,8 +83,9 @@ def bag_info(path: str | Path, robot=None, task: str | None = None) -> BagInfo:
         robot = load_ur5() if robot is None else robot
         ep = read_episode(path, grasp=info.task == "grasp", robot=robot)
         cfg = task_env_config(info.task)
-        info.success = episode_success(ep, info.task, robot, cfg.success_radius,
-                                       getattr(cfg, "lift_height", 0.05))
+        info.success = episode_success(
+            ep, info.task, robot, cfg.success_radius, getattr(cfg, "lift_height", 0.05)
+        )
     except (BagError, ValueError) as exc:
         info.error = str(exc)
     return info
@@ -93,21 +103,31 @@ def dataset_info(demo_dir: str | Path) -> dict:
     operators: dict[str, int] = {}
     for b in bags:
         operators[b.operator] = operators.get(b.operator, 0) + 1
-    return {"dataset": str(demo_dir), "episodes": len(bags), "readable": len(ok),
-            "tasks": sorted({b.task for b in bags}),
-            "steps": {"min": min(steps), "max": max(steps), "mean": float(np.mean(steps))} if ok else None,
-            "success_rate": float(np.mean([b.success for b in ok])) if ok else None,
-            "operators": operators, "bags": [asdict(b) for b in bags]}
+    return {
+        "dataset": str(demo_dir),
+        "episodes": len(bags),
+        "readable": len(ok),
+        "tasks": sorted({b.task for b in bags}),
+        "steps": {"min": min(steps), "max": max(steps), "mean": float(np.mean(steps))} if ok else None,
+        "success_rate": float(np.mean([b.success for b in ok])) if ok else None,
+        "operators": operators,
+        "bags": [asdict(b) for b in bags],
+    }
 
 
 def format_info(info: dict) -> str:
     """``dataset_info`` as the table ``mairl data info`` prints."""
-    lines = [f"{info['dataset']}: {info['episodes']} episodes ({info['readable']} readable), "
-             f"task {'/'.join(info['tasks'])}"]
+    lines = [
+        f"{info['dataset']}: {info['episodes']} episodes ({info['readable']} readable), "
+        f"task {'/'.join(info['tasks'])}"
+    ]
     if info["steps"]:
         s = info["steps"]
-        lines.append(f"steps per episode: {s['min']}" if s["min"] == s["max"] else
-                     f"steps per episode: {s['min']}-{s['max']} (mean {s['mean']:.1f})")
+        lines.append(
+            f"steps per episode: {s['min']}"
+            if s["min"] == s["max"]
+            else f"steps per episode: {s['min']}-{s['max']} (mean {s['mean']:.1f})"
+        )
         lines.append(f"success rate: {info['success_rate']:.2f}")
     lines.append("operators: " + ", ".join(f"{k} ({v})" for k, v in sorted(info["operators"].items())))
     topics: dict[str, str] = {}
@@ -121,8 +141,10 @@ def format_info(info: dict) -> str:
         if b["error"]:
             lines.append(f"{b['name']:<{width}}  UNREADABLE: {b['error']}")
         else:
-            lines.append(f"{b['name']:<{width}}  {b['steps']:>5}  {b['duration_s']:>10.2f}  "
-                         f"{'yes' if b['success'] else 'no':>7}  {b['operator']}")
+            lines.append(
+                f"{b['name']:<{width}}  {b['steps']:>5}  {b['duration_s']:>10.2f}  "
+                f"{'yes' if b['success'] else 'no':>7}  {b['operator']}"
+            )
     return "\n".join(lines)
 
 
@@ -147,10 +169,13 @@ def validate_dataset(demo_dir: str | Path) -> list[str]:
         period = round(info.duration_s / max(info.steps, 1), 4)
         shapes.setdefault((info.task, info.steps, period), []).append(b.name)
     if len(shapes) > 1:
-        groups = "; ".join(f"{len(v)} {task} episodes of {steps} steps at {period:g} s "
-                           f"(e.g. {v[0]})" for (task, steps, period), v in shapes.items())
-        problems.append(f"{demo_dir}: trainers need one task, episode length and control "
-                        f"period, found {groups}")
+        groups = "; ".join(
+            f"{len(v)} {task} episodes of {steps} steps at {period:g} s (e.g. {v[0]})"
+            for (task, steps, period), v in shapes.items()
+        )
+        problems.append(
+            f"{demo_dir}: trainers need one task, episode length and control period, found {groups}"
+        )
     return problems
 
 
@@ -204,13 +229,16 @@ def merge_datasets(sources: list[str | Path], out: str | Path) -> dict:
         for b in list_bags(src):
             info = bag_info(b, robot)
             if info.error:
-                raise BagError(f"{info.error} (nothing merged: fix or delete it with "
-                               f"`mairl data delete-episode {src} {b.name}`)")
+                raise BagError(
+                    f"{info.error} (nothing merged: fix or delete it with "
+                    f"`mairl data delete-episode {src} {b.name}`)"
+                )
             shapes.add((info.task, info.steps))
             bags.append(b)
     if len(shapes) > 1:
-        raise BagError(f"the sources mix tasks or episode lengths {sorted(shapes)}: trainers need "
-                       f"one (nothing merged)")
+        raise BagError(
+            f"the sources mix tasks or episode lengths {sorted(shapes)}: trainers need one (nothing merged)"
+        )
     tmp = out.parent / f".{out.name}.merging"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

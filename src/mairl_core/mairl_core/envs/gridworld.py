@@ -84,8 +84,11 @@ class GridWorld:
         return p
 
     def reset(self, states: np.ndarray | None = None) -> np.ndarray:
-        self.state = (self.rng.integers(0, self.n_states, self.n_envs) if states is None
-                      else np.asarray(states, dtype=np.int64).copy())
+        self.state = (
+            self.rng.integers(0, self.n_states, self.n_envs)
+            if states is None
+            else np.asarray(states, dtype=np.int64).copy()
+        )
         self.t = 0
         return self.state.copy()
 
@@ -107,8 +110,9 @@ class GridWorld:
         return np.eye(self.n_states, dtype=np.float32)[np.asarray(states, dtype=np.int64)]
 
 
-def soft_value_iteration(env: GridWorld, beta: float, gamma: float, tol: float = 1e-10,
-                         max_iter: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
+def soft_value_iteration(
+    env: GridWorld, beta: float, gamma: float, tol: float = 1e-10, max_iter: int = 10_000
+) -> tuple[np.ndarray, np.ndarray]:
     """Soft (MaxEnt) value iteration on the true reward.
 
     Q(s,a) = E_{s'}[R[s'] + gamma V(s')], V(s) = (1/beta) log sum_a exp(beta Q(s,a)).
@@ -157,8 +161,7 @@ def sample_demos(env_cfg: GridWorldConfig, pi: np.ndarray, n_demos: int, seed: i
     return Demos(np.stack(states, 1), np.stack(actions, 1))
 
 
-def evaluate_tabular(env_cfg: GridWorldConfig, pi: np.ndarray, episodes: int, seed: int
-                     ) -> np.ndarray:
+def evaluate_tabular(env_cfg: GridWorldConfig, pi: np.ndarray, episodes: int, seed: int) -> np.ndarray:
     """Undiscounted returns of a tabular policy (S x A) over ``episodes`` episodes."""
     env = GridWorld(env_cfg, n_envs=episodes, seed=seed)
     rng = np.random.default_rng(seed + 7)
@@ -180,6 +183,7 @@ class GridWorldEnv(gym.Env):
     def __init__(self, config: GridWorldConfig | None = None, render_mode: str | None = None):
         if config is None:
             from ..config import load_config
+
             config = load_config(GridWorldConfig, "gridworld", section="env")
         self.cfg = config
         self.core = GridWorld(config, n_envs=1)
@@ -249,5 +253,9 @@ class GridWorldVecEnv:
         s = torch.as_tensor(demos.states)
         a = torch.as_tensor(demos.actions)
         obs = self._eye[s]
-        return Transitions(obs=obs[:, :-1], act=torch.eye(self.act_dim)[a], next_obs=obs[:, 1:],
-                           done=torch.zeros(a.shape, dtype=torch.float32))
+        return Transitions(
+            obs=obs[:, :-1],
+            act=torch.eye(self.act_dim)[a],
+            next_obs=obs[:, 1:],
+            done=torch.zeros(a.shape, dtype=torch.float32),
+        )

@@ -31,18 +31,26 @@ def dls_step(cfg: UR5Config, q: np.ndarray, dp: np.ndarray, damping: float = 0.0
     """Joint change that moves the fingertip by ``dp`` (damped least squares:
     dq = J^T (J J^T + lambda^2 I)^-1 dp, well-behaved near singularities)."""
     jac = position_jacobian(cfg, q)
-    return jac.T @ np.linalg.solve(jac @ jac.T + damping ** 2 * np.eye(3), np.asarray(dp, float))
+    return jac.T @ np.linalg.solve(jac @ jac.T + damping**2 * np.eye(3), np.asarray(dp, float))
 
 
-def twist_to_joint_command(cfg: UR5Config, q: np.ndarray, velocity: np.ndarray, dt: float,
-                           damping: float = 0.05) -> np.ndarray:
+def twist_to_joint_command(
+    cfg: UR5Config, q: np.ndarray, velocity: np.ndarray, dt: float, damping: float = 0.05
+) -> np.ndarray:
     """Absolute joint command after one control period of Cartesian fingertip ``velocity`` (m/s)."""
     return np.asarray(q, float) + dls_step(cfg, q, np.asarray(velocity, float) * dt, damping)
 
 
-def solve_position_ik(cfg: UR5Config, target: np.ndarray, q0: np.ndarray, *, tol: float = 1e-4,
-                      max_iters: int = 200, max_step: float = 0.2, damping: float = 0.05
-                      ) -> tuple[np.ndarray, float]:
+def solve_position_ik(
+    cfg: UR5Config,
+    target: np.ndarray,
+    q0: np.ndarray,
+    *,
+    tol: float = 1e-4,
+    max_iters: int = 200,
+    max_step: float = 0.2,
+    damping: float = 0.05,
+) -> tuple[np.ndarray, float]:
     """Iterate DLS steps from ``q0`` until the fingertip is within ``tol`` of ``target``;
     returns (q, remaining error in m)."""
     q = np.asarray(q0, float).copy()

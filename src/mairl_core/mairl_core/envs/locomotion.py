@@ -63,8 +63,9 @@ class LocomotionVecEnv:
         return obs, np.array([o[1] for o in out]), self.t >= self.horizon
 
     def step_from(self, obs, env_actions):
-        raise NotImplementedError("a MuJoCo locomotion env cannot be reset to an arbitrary "
-                                  "observation: use rollout_mode 'imagined'")
+        raise NotImplementedError(
+            "a MuJoCo locomotion env cannot be reset to an arbitrary observation: use rollout_mode 'imagined'"
+        )
 
     def rng_state(self) -> dict:
         return {"envs": [e.unwrapped.np_random.bit_generator.state for e in self.envs]}
@@ -80,8 +81,7 @@ class LocomotionVecEnv:
 _EVAL_ENVS: dict[str, object] = {}
 
 
-def evaluate_locomotion(policy, env_id: str, episodes: int, seed: int,
-                        deterministic: bool = True) -> dict:
+def evaluate_locomotion(policy, env_id: str, episodes: int, seed: int, deterministic: bool = True) -> dict:
     """True returns of ``policy`` (raw observations -> actions) on the standard task."""
     import torch
 
@@ -98,5 +98,9 @@ def evaluate_locomotion(policy, env_id: str, episodes: int, seed: int,
             obs, r, term, trunc, _ = env.step(a.numpy())
             total, n, done = total + float(r), n + 1, term or trunc
         returns.append(total), lengths.append(n)
-    return {"returns": returns, "return_mean": float(np.mean(returns)),
-            "return_std": float(np.std(returns)), "episode_lengths": lengths}
+    return {
+        "returns": returns,
+        "return_mean": float(np.mean(returns)),
+        "return_std": float(np.std(returns)),
+        "episode_lengths": lengths,
+    }

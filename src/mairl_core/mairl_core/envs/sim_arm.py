@@ -99,7 +99,8 @@ class SimArm:
         if any(q.shape != (6,) or not np.all(np.isfinite(q)) for q in qs):
             raise ValueError("every trajectory point needs 6 finite positions")
         self.trajectory = [(self.time, self.data.ctrl[:6].copy())] + [
-            (self.time + t, q) for t, q in zip(times, qs)]
+            (self.time + t, q) for t, q in zip(times, qs)
+        ]
 
     def set_suction(self, on: bool) -> None:
         if self.task != "grasp":
@@ -130,4 +131,3 @@ class SimArm:
 
     def distance(self) -> float:
         return self.env.distance()
-

@@ -12,9 +12,11 @@ def task_env_cls(task: str):
     """The gymnasium env class of a robot task."""
     if task == "reach":
         from .ur5_reach import UR5ReachEnv
+
         return UR5ReachEnv
     if task == "grasp":
         from .ur5_grasp import UR5GraspEnv
+
         return UR5GraspEnv
     raise ValueError(f"unknown robot task {task!r} ({', '.join(ROBOT_TASKS)})")
 

@@ -67,12 +67,17 @@ def grasp_point(block, cfg: GraspConfig) -> np.ndarray:
     return np.asarray(block, float) + np.array([0.0, 0.0, cfg.object_size + cfg.cup_radius])
 
 
-def grasp_observation(q, qdot, fingertip, block, suction: float, vacuum: float,
-                      max_joint_speed: float) -> np.ndarray:
+def grasp_observation(
+    q, qdot, fingertip, block, suction: float, vacuum: float, max_joint_speed: float
+) -> np.ndarray:
     """[reach_observation(q, qdot, fingertip, block) (15), suction state, vacuum sensor] as
     float32."""
-    return np.concatenate([reach_observation(q, qdot, fingertip, block, max_joint_speed),
-                           [np.float32(suction), np.float32(vacuum)]]).astype(np.float32)
+    return np.concatenate(
+        [
+            reach_observation(q, qdot, fingertip, block, max_joint_speed),
+            [np.float32(suction), np.float32(vacuum)],
+        ]
+    ).astype(np.float32)
 
 
 class UR5GraspEnv(UR5ReachEnv):
@@ -81,23 +86,29 @@ class UR5GraspEnv(UR5ReachEnv):
 
     def _mjcf(self) -> str:
         c = self.cfg
-        size = {"box": f"{c.object_size} {c.object_size} {c.object_size}",
-                "cylinder": f"{c.object_size} {c.object_size}",
-                "sphere": f"{c.object_size}"}[c.object]
+        size = {
+            "box": f"{c.object_size} {c.object_size} {c.object_size}",
+            "cylinder": f"{c.object_size} {c.object_size}",
+            "sphere": f"{c.object_size}",
+        }[c.object]
         # Only the cup, the block and the table top collide; the arm's links pass through
         # (the safety box keeps the fingertip above the table).
-        world = (f'<geom name="table_top" type="plane" size="1 1 0.1" rgba="0 0 0 0" '
-                 f'contype="1" conaffinity="1"/>'
-                 f'<body name="block" pos="0 -0.5 {c.object_size}"><freejoint name="block"/>'
-                 f'<geom name="block" type="{c.object}" size="{size}" mass="{c.object_mass}" '
-                 f'contype="1" conaffinity="1" friction="1 0.01 0.001" rgba="0.9 0.2 0.2 1"/></body>')
+        world = (
+            f'<geom name="table_top" type="plane" size="1 1 0.1" rgba="0 0 0 0" '
+            f'contype="1" conaffinity="1"/>'
+            f'<body name="block" pos="0 -0.5 {c.object_size}"><freejoint name="block"/>'
+            f'<geom name="block" type="{c.object}" size="{size}" mass="{c.object_mass}" '
+            f'contype="1" conaffinity="1" friction="1 0.01 0.001" rgba="0.9 0.2 0.2 1"/></body>'
+        )
         # no contact margin: MuJoCo 4 treats it as an inflated surface (gap does not undo it)
-        cup = (f'<geom name="cup" type="sphere" size="{c.cup_radius}" contype="1" conaffinity="1" '
-               f'rgba="0.15 0.15 0.15 1"/>')
-        suction = (f'<adhesion name="suction" body="tool_body" ctrlrange="0 1" '
-                   f'gain="{c.suction_force}"/>')
-        return ur5_mjcf(self.robot, extra_worldbody=world, tool_body=cup, extra_actuators=suction,
-                        **self._dynamics())
+        cup = (
+            f'<geom name="cup" type="sphere" size="{c.cup_radius}" contype="1" conaffinity="1" '
+            f'rgba="0.15 0.15 0.15 1"/>'
+        )
+        suction = f'<adhesion name="suction" body="tool_body" ctrlrange="0 1" gain="{c.suction_force}"/>'
+        return ur5_mjcf(
+            self.robot, extra_worldbody=world, tool_body=cup, extra_actuators=suction, **self._dynamics()
+        )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -124,7 +135,7 @@ class UR5GraspEnv(UR5ReachEnv):
         if self.suction <= 0:
             return False
         pair = {self._block_geom, self._cup_geom}
-        return any({int(c.geom1), int(c.geom2)} == pair for c in self.data.contact[:self.data.ncon])
+        return any({int(c.geom1), int(c.geom2)} == pair for c in self.data.contact[: self.data.ncon])
 
     def grasp_point(self) -> np.ndarray:
         """Where the fingertip touches the top of the block with the cup."""
@@ -139,16 +150,22 @@ class UR5GraspEnv(UR5ReachEnv):
 
     def _obs(self) -> np.ndarray:
         q = self.data.qpos[:6].copy()
-        return grasp_observation(q, self.data.qvel[:6], self._tip(q), self.block_position(),
-                                 self.suction, float(self.holding()), self.robot.max_joint_speed)
+        return grasp_observation(
+            q,
+            self.data.qvel[:6],
+            self._tip(q),
+            self.block_position(),
+            self.suction,
+            float(self.holding()),
+            self.robot.max_joint_speed,
+        )
 
     def _place_target(self, target) -> None:
         """The block on the table: at ``target``'s x, y if given, else uniform under the box."""
         lo, hi = self.limits.box_lower, self.limits.box_upper
-        xy = (np.asarray(target, float)[:2] if target is not None
-              else self.np_random.uniform(lo[:2], hi[:2]))
+        xy = np.asarray(target, float)[:2] if target is not None else self.np_random.uniform(lo[:2], hi[:2])
         a = self._block_qpos
-        self.data.qpos[a:a + 7] = [xy[0], xy[1], self.rest_height, 1.0, 0.0, 0.0, 0.0]
+        self.data.qpos[a : a + 7] = [xy[0], xy[1], self.rest_height, 1.0, 0.0, 0.0, 0.0]
         self.data.ctrl[6] = 0.0
         self.target = np.array([xy[0], xy[1], self.rest_height])
 
@@ -163,6 +180,7 @@ class UR5GraspEnv(UR5ReachEnv):
         self.t += 1
         self.target = self.block_position()
         dist, lift, held = self._distance(), self.lift(), self.holding()
-        info.update(distance=dist, lift=lift, suction=self.suction, holding=held,
-                    is_success=self.is_success(held))
+        info.update(
+            distance=dist, lift=lift, suction=self.suction, holding=held, is_success=self.is_success(held)
+        )
         return self._obs(), -dist + lift, False, self.t >= self.cfg.episode_steps, info

@@ -48,10 +48,14 @@ def dh_forward(cfg: UR5Config, q: np.ndarray) -> np.ndarray:
     t = np.eye(4)
     for qi, d, a, al in zip(np.asarray(q, float), cfg.dh_d, cfg.dh_a, cfg.dh_alpha):
         cq, sq, ca, sa = math.cos(qi), math.sin(qi), math.cos(al), math.sin(al)
-        t = t @ np.array([[cq, -sq * ca, sq * sa, a * cq],
-                          [sq, cq * ca, -cq * sa, a * sq],
-                          [0.0, sa, ca, d],
-                          [0.0, 0.0, 0.0, 1.0]])
+        t = t @ np.array(
+            [
+                [cq, -sq * ca, sq * sa, a * cq],
+                [sq, cq * ca, -cq * sa, a * sq],
+                [0.0, sa, ca, d],
+                [0.0, 0.0, 0.0, 1.0],
+            ]
+        )
     return t @ np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, cfg.tool_offset], [0, 0, 0, 1.0]])
 
 
@@ -59,9 +63,16 @@ def _quat_rx(alpha: float) -> str:
     return f"{math.cos(alpha / 2):.17g} {math.sin(alpha / 2):.17g} 0 0"
 
 
-def ur5_mjcf(cfg: UR5Config, kp: float = 1000.0, extra_worldbody: str = "",
-             timestep: float = 0.002, tool_body: str = "", extra_actuators: str = "",
-             damping: float = 2.0, payload: float = 0.0) -> str:
+def ur5_mjcf(
+    cfg: UR5Config,
+    kp: float = 1000.0,
+    extra_worldbody: str = "",
+    timestep: float = 0.002,
+    tool_body: str = "",
+    extra_actuators: str = "",
+    damping: float = 2.0,
+    payload: float = 0.0,
+) -> str:
     """MJCF of the arm on a fixed base: position-controlled joints with the configured limits.
 
     The links are gravity-compensated (``gravcomp``), as the UR controller compensates
@@ -76,35 +87,44 @@ def ur5_mjcf(cfg: UR5Config, kp: float = 1000.0, extra_worldbody: str = "",
     for i in range(6):
         # body i rotates about its local z (joint i); its child is offset by Tz(d_i) Tx(a_i) Rx(alpha_i)
         d, a = cfg.dh_d[i], cfg.dh_a[i]
-        seg = f'<geom type="capsule" fromto="0 0 0 {a:.17g} 0 {d:.17g}" size="{radius[i]}"/>' \
-            if abs(a) + abs(d) > 1e-9 else f'<geom type="sphere" size="{radius[i]}"/>'
+        seg = (
+            f'<geom type="capsule" fromto="0 0 0 {a:.17g} 0 {d:.17g}" size="{radius[i]}"/>'
+            if abs(a) + abs(d) > 1e-9
+            else f'<geom type="sphere" size="{radius[i]}"/>'
+        )
         parts.append(
             f'<body name="link{i + 1}" gravcomp="1">'
             f'<joint name="{cfg.joint_names[i]}" axis="0 0 1" range="{cfg.joint_lower[i]:.17g} '
             f'{cfg.joint_upper[i]:.17g}" damping="{damping:.6g}" armature="0.1"/>'
             f'{seg}<inertial pos="{a / 2:.17g} 0 {d / 2:.17g}" mass="{2.0 if i < 3 else 0.8}" '
             f'diaginertia="0.01 0.01 0.01"/>'
-            f'<body name="frame{i + 1}" pos="{a:.17g} 0 {d:.17g}" quat="{_quat_rx(cfg.dh_alpha[i])}">')
+            f'<body name="frame{i + 1}" pos="{a:.17g} 0 {d:.17g}" quat="{_quat_rx(cfg.dh_alpha[i])}">'
+        )
     tool = f'<site name="tool" pos="0 0 {cfg.tool_offset:.17g}" size="0.01"/>'
     if tool_body:
         tool += f'<body name="tool_body" pos="0 0 {cfg.tool_offset:.17g}">{tool_body}</body>'
     if payload > 0:
-        tool += (f'<body name="payload" pos="0 0 {cfg.tool_offset:.17g}"><inertial pos="0 0 0" '
-                 f'mass="{payload:.6g}" diaginertia="1e-4 1e-4 1e-4"/></body>')
+        tool += (
+            f'<body name="payload" pos="0 0 {cfg.tool_offset:.17g}"><inertial pos="0 0 0" '
+            f'mass="{payload:.6g}" diaginertia="1e-4 1e-4 1e-4"/></body>'
+        )
     chain = "".join(parts) + tool + "</body></body>" * 6
     actuators = "".join(
         f'<position name="{n}_pos" joint="{n}" kp="{kp}" kv="{2 * math.sqrt(kp):.6g}" '
         f'ctrlrange="{lo:.17g} {hi:.17g}"/>'
-        for n, lo, hi in zip(cfg.joint_names, cfg.joint_lower, cfg.joint_upper))
-    return (f'<mujoco model="ur5"><option timestep="{timestep}"/>'
-            f'<compiler angle="radian" autolimits="true"/>'
-            f'<visual><headlight ambient="0.35 0.35 0.35" diffuse="0.5 0.5 0.5"/></visual>'
-            f'<default><geom contype="0" conaffinity="0" rgba="0.7 0.7 0.75 1"/></default>'
-            f'<worldbody><light pos="0.5 -0.5 2.5" dir="-0.2 0.2 -1" directional="true"/>'
-            # the table the arm stands on (top at the base plane) and the floor
-            f'<geom name="table" type="box" pos="0 -0.3 -0.02" size="0.7 0.7 0.02" '
-            f'rgba="0.55 0.45 0.35 1"/>'
-            f'<geom name="floor" type="plane" pos="0 0 -0.75" size="3 3 0.1" rgba="0.3 0.32 0.35 1"/>'
-            f'<body name="base">{chain}</body>{extra_worldbody}'
-            f'</worldbody>'
-            f'<actuator>{actuators}{extra_actuators}</actuator></mujoco>')
+        for n, lo, hi in zip(cfg.joint_names, cfg.joint_lower, cfg.joint_upper)
+    )
+    return (
+        f'<mujoco model="ur5"><option timestep="{timestep}"/>'
+        f'<compiler angle="radian" autolimits="true"/>'
+        f'<visual><headlight ambient="0.35 0.35 0.35" diffuse="0.5 0.5 0.5"/></visual>'
+        f'<default><geom contype="0" conaffinity="0" rgba="0.7 0.7 0.75 1"/></default>'
+        f'<worldbody><light pos="0.5 -0.5 2.5" dir="-0.2 0.2 -1" directional="true"/>'
+        # the table the arm stands on (top at the base plane) and the floor
+        f'<geom name="table" type="box" pos="0 -0.3 -0.02" size="0.7 0.7 0.02" '
+        f'rgba="0.55 0.45 0.35 1"/>'
+        f'<geom name="floor" type="plane" pos="0 0 -0.75" size="3 3 0.1" rgba="0.3 0.32 0.35 1"/>'
+        f'<body name="base">{chain}</body>{extra_worldbody}'
+        f"</worldbody>"
+        f"<actuator>{actuators}{extra_actuators}</actuator></mujoco>"
+    )

@@ -38,11 +38,13 @@ class ReachConfig:
     """kg at the tool point, not gravity-compensated (the links are)."""
 
 
-def reach_observation(q: np.ndarray, qdot: np.ndarray, fingertip: np.ndarray, target: np.ndarray,
-                      max_joint_speed: float) -> np.ndarray:
+def reach_observation(
+    q: np.ndarray, qdot: np.ndarray, fingertip: np.ndarray, target: np.ndarray, max_joint_speed: float
+) -> np.ndarray:
     """[q (6), qdot / speed limit (6), fingertip - target (3)] as float32."""
-    return np.concatenate([q, np.asarray(qdot) / max_joint_speed,
-                           np.asarray(fingertip) - np.asarray(target)]).astype(np.float32)
+    return np.concatenate(
+        [q, np.asarray(qdot) / max_joint_speed, np.asarray(fingertip) - np.asarray(target)]
+    ).astype(np.float32)
 
 
 class UR5ReachEnv(gym.Env):
@@ -51,9 +53,15 @@ class UR5ReachEnv(gym.Env):
     obs_dim, act_dim = 15, 6
     goal_slice = slice(12, 15)  # observation entries fingertip - block (relabeled_negatives)
 
-    def __init__(self, config: ReachConfig | None = None, robot: UR5Config | None = None,
-                 limits: SafetyLimits | None = None, render_mode: str | None = None,
-                 width: int = 320, height: int = 240):
+    def __init__(
+        self,
+        config: ReachConfig | None = None,
+        robot: UR5Config | None = None,
+        limits: SafetyLimits | None = None,
+        render_mode: str | None = None,
+        width: int = 320,
+        height: int = 240,
+    ):
         from ..config import load_config
 
         if render_mode not in (None, "rgb_array"):
@@ -67,8 +75,9 @@ class UR5ReachEnv(gym.Env):
         period = self.limits.control_period
         self.substeps = int(round(period / self.cfg.sim_timestep))
         if self.substeps < 1 or abs(self.substeps * self.cfg.sim_timestep - period) > 1e-9:
-            raise ValueError(f"control period {period} s is not a multiple of the sim timestep "
-                             f"{self.cfg.sim_timestep} s")
+            raise ValueError(
+                f"control period {period} s is not a multiple of the sim timestep {self.cfg.sim_timestep} s"
+            )
         self.model = mujoco.MjModel.from_xml_string(self._mjcf())
         self.data = mujoco.MjData(self.model)
         lo, hi = self.limits.box_lower, self.limits.box_upper
@@ -85,22 +94,27 @@ class UR5ReachEnv(gym.Env):
         self.t = 0
 
     def _mjcf(self) -> str:
-        target_body = ('<body name="target" mocap="true"><geom type="box" size="0.02 0.02 0.02" '
-                       'rgba="0.9 0.2 0.2 1"/></body>')
+        target_body = (
+            '<body name="target" mocap="true"><geom type="box" size="0.02 0.02 0.02" '
+            'rgba="0.9 0.2 0.2 1"/></body>'
+        )
         return ur5_mjcf(self.robot, extra_worldbody=target_body, **self._dynamics())
 
     def _dynamics(self) -> dict:
         c = self.cfg
-        return {"timestep": c.sim_timestep, "kp": c.servo_kp, "damping": c.joint_damping,
-                "payload": c.payload}
+        return {
+            "timestep": c.sim_timestep,
+            "kp": c.servo_kp,
+            "damping": c.joint_damping,
+            "payload": c.payload,
+        }
 
     def _tip(self, q: np.ndarray) -> np.ndarray:
         return fingertip_position(self.robot, q)
 
     def _obs(self) -> np.ndarray:
         q = self.data.qpos[:6].copy()
-        return reach_observation(q, self.data.qvel[:6], self._tip(q), self.target,
-                                 self.robot.max_joint_speed)
+        return reach_observation(q, self.data.qvel[:6], self._tip(q), self.target, self.robot.max_joint_speed)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -114,8 +128,11 @@ class UR5ReachEnv(gym.Env):
 
     def _place_target(self, target) -> None:
         """The block: ``target`` if given, else uniform in the fingertip box."""
-        self.target = (np.asarray(target, float) if target is not None
-                       else self.np_random.uniform(self.limits.box_lower, self.limits.box_upper))
+        self.target = (
+            np.asarray(target, float)
+            if target is not None
+            else self.np_random.uniform(self.limits.box_lower, self.limits.box_upper)
+        )
         self.data.mocap_pos[0] = self.target
 
     def goal_position(self, obs: np.ndarray) -> np.ndarray:
@@ -148,7 +165,8 @@ class UR5ReachEnv(gym.Env):
             except Exception as exc:  # noqa: BLE001 - GL back-ends fail in many ways
                 raise RuntimeError(
                     f"cannot render headless ({type(exc).__name__}: {exc}); set MUJOCO_GL=egl "
-                    "(GPU/EGL) or MUJOCO_GL=osmesa (needs libosmesa6)") from None
+                    "(GPU/EGL) or MUJOCO_GL=osmesa (needs libosmesa6)"
+                ) from None
             self._camera = mujoco.MjvCamera()
             lo, hi = np.array(self.limits.box_lower), np.array(self.limits.box_upper)
             self._camera.lookat[:] = (lo + hi) / 2 * np.array([0.5, 0.7, 0.5])
@@ -191,8 +209,7 @@ class UR5ReachVecEnv:
     discrete = False
     dynamics_head = "gaussian"
 
-    def __init__(self, n_envs: int, seed: int = 0, env_cls: type[UR5ReachEnv] | None = None,
-                 config=None):
+    def __init__(self, n_envs: int, seed: int = 0, env_cls: type[UR5ReachEnv] | None = None, config=None):
         import torch
 
         self._torch = torch
@@ -210,8 +227,9 @@ class UR5ReachVecEnv:
 
     def goal_positions(self, obs):
         """(N, 3) block positions of (N, obs_dim) raw observations (see UR5ReachEnv.goal_position)."""
-        return self._torch.as_tensor(np.stack([self.envs[0].goal_position(o) for o in np.asarray(obs)]),
-                                     dtype=self._torch.float32)
+        return self._torch.as_tensor(
+            np.stack([self.envs[0].goal_position(o) for o in np.asarray(obs)]), dtype=self._torch.float32
+        )
 
     def reset(self):
         return self._torch.as_tensor(np.stack([e.reset()[0] for e in self.envs]))
@@ -222,8 +240,9 @@ class UR5ReachVecEnv:
         return obs, np.array([o[1] for o in out]), any(o[4] for o in out)
 
     def step_from(self, obs, env_actions):
-        raise NotImplementedError("a MuJoCo UR5 env cannot be reset to an arbitrary observation: "
-                                  "use rollout_mode 'imagined'")
+        raise NotImplementedError(
+            "a MuJoCo UR5 env cannot be reset to an arbitrary observation: use rollout_mode 'imagined'"
+        )
 
     def rng_state(self) -> dict:
         return {"envs": [e.np_random.bit_generator.state for e in self.envs]}

@@ -17,13 +17,24 @@ def git_commit() -> str:
     produce results (src/, config/) differ from it (edits to docs or results do not count)."""
     here = Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                "src", "config"], cwd=top, capture_output=True, text=True,
-                               timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "config"],
+            cwd=top,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -37,9 +48,17 @@ def machine() -> str:
     return f"{cores} cores, CPU ({platform.machine()}, {platform.system()})"
 
 
-def write_results(out_dir: str | os.PathLike, benchmark: str, rows: list[dict[str, Any]], *,
-                  quick: bool, wall_s: float, command: str | None = None,
-                  commit_at_start: str | None = None, **extra: Any) -> Path:
+def write_results(
+    out_dir: str | os.PathLike,
+    benchmark: str,
+    rows: list[dict[str, Any]],
+    *,
+    quick: bool,
+    wall_s: float,
+    command: str | None = None,
+    commit_at_start: str | None = None,
+    **extra: Any,
+) -> Path:
     """Write ``out_dir/results.json`` atomically; returns its path.
 
     ``commit_at_start``: the ``git_commit()`` taken when the run started (the code it ran);

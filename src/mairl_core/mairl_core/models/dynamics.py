@@ -45,8 +45,15 @@ class DynamicsModel(nn.Module):
     LOG_STD_RANGE = (-7.0, 2.0)
     """The Gaussian head's learned log std lies smoothly inside this range (BoundedLogStd)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian",
-                 d_model: int = 64, embed_hidden: int = 32, gated_decoder: bool = False):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        head: Head = "gaussian",
+        d_model: int = 64,
+        embed_hidden: int = 32,
+        gated_decoder: bool = False,
+    ):
         super().__init__()
         if head not in ("gaussian", "categorical"):
             raise ValueError(f"unknown dynamics head '{head}'")
@@ -150,9 +157,17 @@ class AttentionDynamics(DynamicsModel):
     parameters; a GRU of that size is better still), but not on Ant or UR5 reach.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian", d_model: int = 64,
-                 n_heads: int = 4, embed_hidden: int = 32, gated_decoder: bool = False,
-                 blocks: int = 0):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        head: Head = "gaussian",
+        d_model: int = 64,
+        n_heads: int = 4,
+        embed_hidden: int = 32,
+        gated_decoder: bool = False,
+        blocks: int = 0,
+    ):
         super().__init__(obs_dim, act_dim, head, d_model, embed_hidden, gated_decoder)
         if blocks < 0:
             raise ValueError(f"attention blocks must be >= 0, got {blocks}")
@@ -165,8 +180,9 @@ class AttentionDynamics(DynamicsModel):
             more = range(blocks - 1)
             self.more_key_embed = nn.ModuleList(mlp(d_model, (embed_hidden,), d_model) for _ in more)
             self.more_value_embed = nn.ModuleList(mlp(d_model, (embed_hidden,), d_model) for _ in more)
-            self.more_attn = nn.ModuleList(nn.MultiheadAttention(d_model, n_heads, batch_first=True)
-                                           for _ in more)
+            self.more_attn = nn.ModuleList(
+                nn.MultiheadAttention(d_model, n_heads, batch_first=True) for _ in more
+            )
             self.ffn = nn.ModuleList(mlp(d_model, (2 * d_model,), d_model) for _ in range(blocks))
             self.norm_attn = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(blocks))
             self.norm_ffn = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(blocks))
@@ -175,15 +191,17 @@ class AttentionDynamics(DynamicsModel):
     def features(self, obs, act, s_emb):
         tok = self.tokens(act)
         q = s_emb.unsqueeze(1)  # one query per sample: the state
-        out, w = self.attn(q, self.key_embed(tok), self.value_embed(tok),
-                           need_weights=True, average_attn_weights=False)
+        out, w = self.attn(
+            q, self.key_embed(tok), self.value_embed(tok), need_weights=True, average_attn_weights=False
+        )
         self.last_attention = w  # (B, heads, 1, A + 1) of the first attention, for inspection and tests
         if not self.blocks:
             return out.squeeze(1)
         for i in range(self.blocks):
             if i:
-                out, _ = self.more_attn[i - 1](q, self.more_key_embed[i - 1](tok),
-                                               self.more_value_embed[i - 1](tok), need_weights=False)
+                out, _ = self.more_attn[i - 1](
+                    q, self.more_key_embed[i - 1](tok), self.more_value_embed[i - 1](tok), need_weights=False
+                )
             q = self.norm_attn[i](q + out)
             q = self.norm_ffn[i](q + self.ffn[i](q))
         return q.squeeze(1)
@@ -192,8 +210,16 @@ class AttentionDynamics(DynamicsModel):
 class GRUDynamics(DynamicsModel):
     """GRU over the action tokens, initial hidden state = the state embedding."""
 
-    def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian", d_model: int = 64,
-                 embed_hidden: int = 32, gated_decoder: bool = False, **_: object):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        head: Head = "gaussian",
+        d_model: int = 64,
+        embed_hidden: int = 32,
+        gated_decoder: bool = False,
+        **_: object,
+    ):
         super().__init__(obs_dim, act_dim, head, d_model, embed_hidden, gated_decoder)
         self.tokens = _ActionTokens(act_dim, d_model)
         self.gru = nn.GRU(d_model, d_model, batch_first=True)
@@ -206,8 +232,16 @@ class GRUDynamics(DynamicsModel):
 class MLPDynamics(DynamicsModel):
     """Feed-forward baseline on [s, a]."""
 
-    def __init__(self, obs_dim: int, act_dim: int, head: Head = "gaussian", d_model: int = 64,
-                 embed_hidden: int = 32, gated_decoder: bool = False, **_: object):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        head: Head = "gaussian",
+        d_model: int = 64,
+        embed_hidden: int = 32,
+        gated_decoder: bool = False,
+        **_: object,
+    ):
         super().__init__(obs_dim, act_dim, head, d_model, embed_hidden, gated_decoder)
         self.body = mlp(obs_dim + act_dim, (d_model,), d_model)
 
@@ -218,13 +252,30 @@ class MLPDynamics(DynamicsModel):
 MODEL_KINDS = ("attention", "gru", "mlp")
 
 
-def make_dynamics(kind: str, obs_dim: int, act_dim: int, *, head: Head = "gaussian",
-                  d_model: int = 64, n_heads: int = 4, embed_hidden: int = 32,
-                  gated_decoder: bool = False, attention_blocks: int = 0) -> DynamicsModel:
+def make_dynamics(
+    kind: str,
+    obs_dim: int,
+    act_dim: int,
+    *,
+    head: Head = "gaussian",
+    d_model: int = 64,
+    n_heads: int = 4,
+    embed_hidden: int = 32,
+    gated_decoder: bool = False,
+    attention_blocks: int = 0,
+) -> DynamicsModel:
     """'attention', 'gru' or 'mlp' (``attention_blocks``: AttentionDynamics' ``blocks``)."""
     classes = dict(zip(MODEL_KINDS, (AttentionDynamics, GRUDynamics, MLPDynamics)))
     if kind not in classes:
         raise ValueError(f"unknown dynamics model '{kind}' ({', '.join(classes)})")
     extra = {"blocks": attention_blocks} if kind == "attention" else {}
-    return classes[kind](obs_dim, act_dim, head=head, d_model=d_model, n_heads=n_heads,
-                         embed_hidden=embed_hidden, gated_decoder=gated_decoder, **extra)
+    return classes[kind](
+        obs_dim,
+        act_dim,
+        head=head,
+        d_model=d_model,
+        n_heads=n_heads,
+        embed_hidden=embed_hidden,
+        gated_decoder=gated_decoder,
+        **extra,
+    )

@@ -8,8 +8,13 @@ import torch
 from torch import nn
 
 
-def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, activation: type[nn.Module] = nn.ReLU,
-        out_gain: float | None = None) -> nn.Sequential:
+def mlp(
+    in_dim: int,
+    hidden: Sequence[int],
+    out_dim: int,
+    activation: type[nn.Module] = nn.ReLU,
+    out_gain: float | None = None,
+) -> nn.Sequential:
     """ReLU MLP ``in -> hidden... -> out`` (the paper's nets are two layers of 32)."""
     layers: list[nn.Module] = []
     last = in_dim
@@ -36,8 +41,9 @@ def unbounded(value, lo: float, hi: float):
     """The ``raw`` with ``bounded(raw, lo, hi) == value``; ``value`` must lie strictly inside."""
     value = torch.as_tensor(value, dtype=torch.get_default_dtype())
     if not bool(((value > lo) & (value < hi)).all()):
-        raise ValueError(f"a bounded log std needs a value strictly inside ({lo}, {hi}), got "
-                         f"{value.tolist()}")
+        raise ValueError(
+            f"a bounded log std needs a value strictly inside ({lo}, {hi}), got {value.tolist()}"
+        )
     c, h = 0.5 * (lo + hi), 0.5 * (hi - lo)
     return h * torch.atanh((value - c) / h)
 
@@ -56,8 +62,11 @@ class BoundedLogStd(nn.Module):
         if not lo < hi:
             raise ValueError(f"log std bounds need lo < hi, got ({lo}, {hi})")
         self.lo, self.hi = float(lo), float(hi)
-        self.raw = nn.Parameter(unbounded(torch.as_tensor(init, dtype=torch.get_default_dtype())
-                                          .expand(size).clone(), self.lo, self.hi))
+        self.raw = nn.Parameter(
+            unbounded(
+                torch.as_tensor(init, dtype=torch.get_default_dtype()).expand(size).clone(), self.lo, self.hi
+            )
+        )
 
     def forward(self):
         return bounded(self.raw, self.lo, self.hi)
@@ -74,5 +83,6 @@ class BoundedLogStd(nn.Module):
         if key in state_dict and key + ".raw" not in state_dict:
             old = state_dict.pop(key)
             edge = 1e-3 * (self.hi - self.lo)
-            state_dict[key + ".raw"] = unbounded(old.clamp(self.lo + edge, self.hi - edge),
-                                                 self.lo, self.hi).to(old.dtype)
+            state_dict[key + ".raw"] = unbounded(
+                old.clamp(self.lo + edge, self.hi - edge), self.lo, self.hi
+            ).to(old.dtype)

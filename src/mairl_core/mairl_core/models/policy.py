@@ -36,8 +36,8 @@ class GaussianPolicy(nn.Module):
     With ``action_scale`` c (a scalar or one bound per dimension) the action is
     squashed into the box (-c, c): a = c tanh(u / c), u ~ N(mu, sigma^2), and
     log pi(a) = log N(u) - sum log(1 - tanh^2(u / c)) (change of variables);
-    near the origin a ~ u, so mu and sigma keep the action's units. Robot arms need this: the joint-step limit is a
-    hard bound, so an unsquashed Gaussian's samples beyond it would be clipped
+    near the origin a ~ u, so mu and sigma keep the action's units. Robot arms need this: the
+    joint-step limit is a hard bound, so an unsquashed Gaussian's samples beyond it would be clipped
     by the safety function and the recorded action would not be the one
     whose log-likelihood the discriminator (eq. 3) and the entropy term use.
 
@@ -55,21 +55,30 @@ class GaussianPolicy(nn.Module):
     """Squashed actions are evaluated at most (1 - _EDGE) c from the origin (|u| <= 3.8 c):
     demonstrated actions can sit exactly on the limit, where atanh is infinite."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (32, 32),
-                 log_std_init: float = -0.5, log_std_min: float = -5.0, log_std_max: float = 1.0,
-                 action_scale: float | Sequence[float] | torch.Tensor | None = None,
-                 binary: int = 0, temperature: float = 1.0,
-                 state_std: bool = False):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (32, 32),
+        log_std_init: float = -0.5,
+        log_std_min: float = -5.0,
+        log_std_max: float = 1.0,
+        action_scale: float | Sequence[float] | torch.Tensor | None = None,
+        binary: int = 0,
+        temperature: float = 1.0,
+        state_std: bool = False,
+    ):
         super().__init__()
         if not 0 <= binary <= act_dim or temperature <= 0:
-            raise ValueError(f"need 0 <= binary <= act_dim ({act_dim}) and temperature > 0, "
-                             f"got binary={binary}, temperature={temperature}")
+            raise ValueError(
+                f"need 0 <= binary <= act_dim ({act_dim}) and temperature > 0, "
+                f"got binary={binary}, temperature={temperature}"
+            )
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.binary, self.n_cont, self.temperature = binary, act_dim - binary, temperature
         self.state_std = bool(state_std)
         # outputs: continuous means, binary logits, then (state_std) the raw log stds
-        self.mean_net = mlp(obs_dim, hidden, act_dim + (self.n_cont if state_std else 0),
-                            out_gain=0.01)
+        self.mean_net = mlp(obs_dim, hidden, act_dim + (self.n_cont if state_std else 0), out_gain=0.01)
         self.log_std = BoundedLogStd(self.n_cont, log_std_init, log_std_min, log_std_max)
         if self.state_std:  # the head's raw output starts near 0: offset it to the initial value
             self.log_std.raw.requires_grad_(False)
@@ -91,39 +100,37 @@ class GaussianPolicy(nn.Module):
         shape = out.shape[:-1] + (self.n_cont,)
         if not self.state_std:
             return self.log_std().expand(shape)
-        return bounded(out[..., self.act_dim:] + self.log_std.raw, self.log_std_min,
-                       self.log_std_max)
+        return bounded(out[..., self.act_dim :] + self.log_std.raw, self.log_std_min, self.log_std_max)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean of the continuous entries, their log std); see ``logits`` for binary ones."""
         out = self.mean_net(obs)
-        return out[..., :self.n_cont], self._std_log(out)
+        return out[..., : self.n_cont], self._std_log(out)
 
     def _heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(mean, log std, logits of the binary entries) from one network pass."""
         out = self.mean_net(obs)
-        return (out[..., :self.n_cont], self._std_log(out),
-                out[..., self.n_cont:self.act_dim])
+        return (out[..., : self.n_cont], self._std_log(out), out[..., self.n_cont : self.act_dim])
 
     def _squash(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(a, log |da/du| summed over dims) for a = c tanh(u / c); identity without a bound."""
         if not self.squashed:
             return u, torch.zeros(u.shape[:-1], dtype=u.dtype)
-        x = u / self.bound[:self.n_cont]
+        x = u / self.bound[: self.n_cont]
         # log(1 - tanh^2 x) = 2 (log 2 - x - softplus(-2x)), stable for large |x|
         log_det = (2.0 * (math.log(2.0) - x - F.softplus(-2.0 * x))).sum(-1)
-        return self.bound[:self.n_cont] * torch.tanh(x), log_det
+        return self.bound[: self.n_cont] * torch.tanh(x), log_det
 
     def _unsquash(self, a: torch.Tensor) -> torch.Tensor:
         """u with c tanh(u / c) = a (the clamp edge for actions on the bound); identity unbounded."""
         if not self.squashed:
             return a
-        c = self.bound[:self.n_cont]
+        c = self.bound[: self.n_cont]
         return c * torch.atanh((a / c).clamp(-1 + self._EDGE, 1 - self._EDGE))
 
     def _switch_value(self, on: torch.Tensor) -> torch.Tensor:
         """Binary entries as action values: on (1) -> +c/2, off (0) -> -c/2."""
-        return (on - 0.5) * self.bound[self.n_cont:]
+        return (on - 0.5) * self.bound[self.n_cont :]
 
     @staticmethod
     def _bernoulli_logp(logits: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
@@ -131,11 +138,11 @@ class GaussianPolicy(nn.Module):
 
     def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         mean, log_std, logits = self._heads(obs)
-        u = self._unsquash(action[..., :self.n_cont])
+        u = self._unsquash(action[..., : self.n_cont])
         z = (u - mean) / log_std.exp()
         logp = (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1) - self._squash(u)[1]
         if self.binary:
-            logp = logp + self._bernoulli_logp(logits, (action[..., self.n_cont:] > 0).to(logits.dtype))
+            logp = logp + self._bernoulli_logp(logits, (action[..., self.n_cont :] > 0).to(logits.dtype))
         return logp
 
     def entropy(self, obs: torch.Tensor) -> torch.Tensor:
@@ -148,21 +155,22 @@ class GaussianPolicy(nn.Module):
             ent = ent - (p * F.logsigmoid(logits) + (1 - p) * F.logsigmoid(-logits)).sum(-1)
         return ent
 
-    def rsample(self, obs: torch.Tensor, noise: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def rsample(
+        self, obs: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``noise``: standard normal, one entry per action dimension (binary ones too: a
         normal variate is turned into the logistic noise of the binary concrete)."""
         mean, log_std, logits = self._heads(obs)
         if noise is None:
             noise = torch.randn(mean.shape[:-1] + (self.act_dim,), dtype=mean.dtype)
-        eps = noise[..., :self.n_cont]
+        eps = noise[..., : self.n_cont]
         action, log_det = self._squash(mean + log_std.exp() * eps)
         # log pi evaluated at the re-parameterised action keeps gradient to
         # mu and sigma (the reference stopped it, so eq. 4's entropy did nothing).
         logp = (-0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1) - log_det
         if self.binary:
             # binary concrete: on iff logit + L > 0 with L = logit(U) logistic, U = Phi(noise)
-            u = torch.special.ndtr(noise[..., self.n_cont:]).clamp(1e-6, 1 - 1e-6)
+            u = torch.special.ndtr(noise[..., self.n_cont :]).clamp(1e-6, 1 - 1e-6)
             soft = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / self.temperature)
             hard = (soft > 0.5).to(soft.dtype)
             on = hard + soft - soft.detach()  # straight-through: exact value, relaxed gradient
@@ -180,13 +188,14 @@ class GaussianPolicy(nn.Module):
         u = mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
         action = self._squash(u)[0]
         if self.binary:
-            on = ((logits > 0) if deterministic else (torch.rand_like(logits) < torch.sigmoid(logits)))
+            on = (logits > 0) if deterministic else (torch.rand_like(logits) < torch.sigmoid(logits))
             action = torch.cat([action, self._switch_value(on.to(action.dtype))], -1)
         return action
 
 
-def gumbel_softmax_sample(logp_all: torch.Tensor, temperature: float, straight_through: bool,
-                          noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def gumbel_softmax_sample(
+    logp_all: torch.Tensor, temperature: float, straight_through: bool, noise: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Concrete / Gumbel-softmax sample (eq. 22) from log-probabilities; returns (action, log pi).
 
     With ``straight_through`` the action is the one-hot argmax in the forward
@@ -215,8 +224,14 @@ class CategoricalPolicy(nn.Module):
 
     discrete = True
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (32, 32),
-                 temperature: float = 1.0, straight_through: bool = True):
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden: Sequence[int] = (32, 32),
+        temperature: float = 1.0,
+        straight_through: bool = True,
+    ):
         super().__init__()
         self.obs_dim, self.act_dim = obs_dim, n_actions
         self.logits_net = mlp(obs_dim, hidden, n_actions, out_gain=0.01)
@@ -234,8 +249,9 @@ class CategoricalPolicy(nn.Module):
         logp = self(obs)
         return -(logp.exp() * logp).sum(-1)
 
-    def rsample(self, obs: torch.Tensor, noise: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def rsample(
+        self, obs: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return gumbel_softmax_sample(self(obs), self.temperature, self.straight_through, noise)
 
     def env_action(self, action_vec: torch.Tensor) -> torch.Tensor:

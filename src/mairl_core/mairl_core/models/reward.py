@@ -31,8 +31,14 @@ class AIRLDiscriminator(nn.Module):
 
     shaped = True
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (32, 32),
-                 gamma: float = 0.99, state_only: bool = True):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (32, 32),
+        gamma: float = 0.99,
+        state_only: bool = True,
+    ):
         super().__init__()
         self.state_only = state_only
         self.gamma = gamma
@@ -70,8 +76,9 @@ class GAILDiscriminator(nn.Module):
 
     shaped = False
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (32, 32),
-                 state_only: bool = False):
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (32, 32), state_only: bool = False
+    ):
         super().__init__()
         self.state_only = state_only
         self.net = mlp(obs_dim if state_only else obs_dim + act_dim, hidden, 1)
@@ -104,16 +111,23 @@ class GANGCLDiscriminator(AIRLDiscriminator):
     shaped = False
     trajectory_level = True
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (32, 32),
-                 gamma: float = 0.99, state_only: bool = False):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (32, 32),
+        gamma: float = 0.99,
+        state_only: bool = False,
+    ):
         super().__init__(obs_dim, act_dim, hidden, gamma, state_only)
 
     def f(self, obs, act, next_obs, done) -> torch.Tensor:
         return self.g(obs, act)
 
 
-def make_discriminator(kind: str, obs_dim: int, act_dim: int, *, hidden: Sequence[int],
-                       gamma: float, state_only: bool) -> nn.Module:
+def make_discriminator(
+    kind: str, obs_dim: int, act_dim: int, *, hidden: Sequence[int], gamma: float, state_only: bool
+) -> nn.Module:
     """'airl', 'gail' or 'gan-gcl'."""
     if kind == "airl":
         return AIRLDiscriminator(obs_dim, act_dim, hidden, gamma, state_only)
