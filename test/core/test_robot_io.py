@@ -52,12 +52,32 @@ def test_gate_limits_a_step_and_forwards_a_safe_command():
     out = g.on_command(NAMES, Q0 + [0, 0, 0, 0, 0, 1.0], 0.01)  # +1 rad on wrist 3
     assert out.level == "clipped" and "step limit" in out.message
     assert out.command[5] - Q0[5] == pytest.approx(LIMITS.max_step)
-    out = g.on_command(NAMES, Q0 + [1.0, 0, 0, 0, 0, 0], 0.01)  # pan: out of the box at once
+    out = g.on_command(NAMES, Q0 + [1.0, 0, 0, 0, 0, 0], 0.05)  # pan: out of the box at once
     assert "fingertip box" in out.message and out.command[0] == pytest.approx(Q0[0])
     small = Q0 + [-0.01, 0, 0, 0, 0, 0.01]
-    out = g.on_command(NAMES, small, 0.02)
+    out = g.on_command(NAMES, small, 0.09)
     assert out.level == "ok" and np.array_equal(out.command, small)
-    assert g.tick(0.05) is None  # fresh: nothing to add
+    assert g.tick(0.12) is None  # fresh: nothing to add
+
+
+def test_gate_limits_the_speed_of_a_command_stream_faster_than_the_control_rate():
+    """Commands every 2 ms, each asking for a full step from the measured state: each may
+    move the arm only as far as the speed limit allows in 2 ms; one a full period after the
+    last forwarded one gets the full step again."""
+    g = gate()
+    period = LIMITS.control_period
+    g.on_joint_state(NAMES, Q0, 0.0)
+    far = Q0 + [0, 0, 0, 0, 0, 1.0]
+    out = g.on_command(NAMES, far, 0.01)  # the first command: the full step
+    assert out.command[5] - Q0[5] == pytest.approx(LIMITS.max_step)
+    for k in range(1, 6):
+        out = g.on_command(NAMES, far, 0.01 + 0.002 * k)
+        assert out.level == "clipped"
+        assert out.command[5] - Q0[5] == pytest.approx(LIMITS.max_step * 0.002 / period)
+    out = g.on_command(NAMES, far, 0.02 + period)
+    assert out.command[5] - Q0[5] == pytest.approx(LIMITS.max_step)
+    out = g.on_command(NAMES, far, 0.02 + period)  # the same instant: the arm is held
+    np.testing.assert_array_equal(out.command, Q0)
 
 
 @pytest.mark.parametrize("bad, why", [([np.nan] + [0.0] * 5, "NaN"), ([0.0] * 5, "missing joint")])
@@ -203,6 +223,8 @@ anything = st.lists(
 event = st.one_of(
     st.tuples(st.just("state"), inside),
     st.tuples(st.just("command"), anything),
+    # a command near the arm (the fingertip box rarely cuts it short): q + delta
+    st.tuples(st.just("delta"), st.lists(st.floats(-0.3, 0.3), min_size=6, max_size=6).map(np.array)),
     st.tuples(st.just("tick"), st.none()),
     st.tuples(st.just("estop"), st.none()),
     st.tuples(st.just("release"), st.none()),
@@ -210,14 +232,21 @@ event = st.one_of(
 
 
 @settings(max_examples=200, deadline=None)
-@given(start=inside, events=st.lists(st.tuples(event, st.floats(0, 0.3)), min_size=1, max_size=12))
+@given(
+    start=st.one_of(inside, st.just(Q0)),  # anywhere, or the fingertip inside the box
+    events=st.lists(
+        st.tuples(event, st.one_of(st.floats(0, 0.3), st.floats(0, 0.005))), min_size=1, max_size=12
+    ),
+)
 def test_gate_output_never_violates_a_limit_from_the_current_state(start, events):
     """Whatever arrives, in any order and at any time, the arm moved anywhere in between (sim
     resets, trajectories, spoofed states): every command sent is finite, within the step limit
-    of the latest measured state and inside the joint range; a hold is that state itself."""
+    of the latest measured state and inside the joint range, and within what the speed limit
+    allows since the last forwarded command (commands faster than the control rate); a hold is
+    that state itself."""
     g = gate()
     g.on_joint_state(NAMES, start, 0.0)
-    t = 0.0
+    t, forwarded = 0.0, -np.inf
     for (kind, value), dt in events:
         t += dt
         q = g.q.copy()
@@ -226,6 +255,7 @@ def test_gate_output_never_violates_a_limit_from_the_current_state(start, events
             continue
         out = {
             "command": lambda: g.on_command(NAMES, value, t),  # noqa: B023
+            "delta": lambda: g.on_command(NAMES, q + value, t),  # noqa: B023
             "tick": lambda: g.tick(t),  # noqa: B023
             "estop": g.set_estop,
             "release": lambda: g.release(t, "test") and None,  # noqa: B023
@@ -239,6 +269,10 @@ def test_gate_output_never_violates_a_limit_from_the_current_state(start, events
         assert np.all(c <= np.maximum(LIMITS.joint_upper, q) + 1e-12)
         if out.level not in ("ok", "clipped"):
             np.testing.assert_array_equal(c, q)
+        else:
+            rate = LIMITS.max_step * min(1.0, (t - forwarded) / LIMITS.control_period)
+            assert np.all(np.abs(c - q) <= rate + 1e-9)
+            forwarded = t
 
 
 # ----- the sim arm -----

@@ -95,8 +95,12 @@ def safe_command(
     limits: SafetyLimits,
     fingertip: Callable[[np.ndarray], np.ndarray],
     bisections: int = 12,
+    max_step: float | None = None,
 ) -> SafetyResult:
-    """The safe version of ``q_cmd`` given the measured ``q_now`` (see the module docstring)."""
+    """The safe version of ``q_cmd`` given the measured ``q_now`` (see the module docstring).
+    ``max_step``: a tighter step limit than ``limits.max_step`` (a command that comes sooner
+    than a control period after the last one may move the arm only as far as the speed
+    limit allows in that time: ``SafetyGate``)."""
     n = len(limits.joint_lower)
     try:
         now = np.asarray(q_now, dtype=float)
@@ -115,11 +119,10 @@ def safe_command(
     goal = np.clip(cmd, limits.joint_lower, limits.joint_upper)
     if np.any(goal != cmd):
         clipped.append(f"joint limits on joints {np.nonzero(goal != cmd)[0].tolist()}")
-    step = np.clip(goal - now, -limits.max_step, limits.max_step)
+    limit = limits.max_step if max_step is None else min(max(float(max_step), 0.0), limits.max_step)
+    step = np.clip(goal - now, -limit, limit)
     if np.any(step != goal - now):
-        clipped.append(
-            f"step limit {limits.max_step:.3f} rad on joints {np.nonzero(step != goal - now)[0].tolist()}"
-        )
+        clipped.append(f"step limit {limit:.3f} rad on joints {np.nonzero(step != goal - now)[0].tolist()}")
     out = np.where(step == goal - now, goal, now + step)  # land exactly on the goal when in reach
     boxes = [
         (limits.box_lower + limits.box_margin, limits.box_upper - limits.box_margin),
@@ -195,6 +198,10 @@ class SafetyGate:
     seconds on one clock.
 
     - A command or joint state older than ``timeout``, or a rejected command: hold.
+    - Rate: a command forwarded ``dt`` after the previously forwarded one may move each
+      joint at most ``max_step * dt / control_period`` from the measured state, so a stream
+      faster than the control rate cannot drive the arm faster than the speed limit (each
+      command's step is judged from the measured state, which lags a stiff servo's target).
     - Holding = commanding the arm's latest measured joint positions (never a pose remembered
       from earlier: something else may have moved the arm since, a sim reset, a homing
       trajectory, freedrive). Every command the gate sends, holds included, is within the step
@@ -239,6 +246,7 @@ class SafetyGate:
         self.q: np.ndarray | None = None
         self.q_time = -np.inf
         self.cmd_time = -np.inf
+        self.sent_time = -np.inf  # when a command (not a hold) was last forwarded
         self.moved_time = -np.inf
         self.rest_pose: np.ndarray | None = None
         self.estopped = False
@@ -309,10 +317,12 @@ class SafetyGate:
         cmd, why = order_by_name(names, positions, self.names)
         if cmd is None:
             return self._hold("rejected", f"command rejected: {why}")
-        res = safe_command(self.q, cmd, self.limits, self.fingertip)
+        since = t - self.sent_time  # inf for the first command
+        rate_step = self.limits.max_step * min(1.0, max(since, 0.0) / self.limits.control_period)
+        res = safe_command(self.q, cmd, self.limits, self.fingertip, max_step=rate_step)
         if res.command is None:
             return self._hold("rejected", f"command rejected: {res.rejected}")
-        self.cmd_time, self.held = t, False
+        self.cmd_time, self.sent_time, self.held = t, t, False
         if res.clipped:
             return GateOutput(res.command, "clipped", "; ".join(res.clipped))
         return GateOutput(res.command, "ok")
