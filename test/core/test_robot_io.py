@@ -61,23 +61,31 @@ def test_gate_limits_a_step_and_forwards_a_safe_command():
 
 
 def test_gate_limits_the_speed_of_a_command_stream_faster_than_the_control_rate():
-    """Commands every 2 ms, each asking for a full step from the measured state: each may
-    move the arm only as far as the speed limit allows in 2 ms; one a full period after the
-    last forwarded one gets the full step again."""
+    """A stiff servo (the measured state is the last command) and commands every 2 ms, each
+    asking for 1 rad on wrist 3: judged only from the measured state, each would be a full
+    step and the arm would turn at 20x the speed limit. The target may move only as far from
+    the last command as the speed limit allows in 2 ms; a command a full period later gets a
+    full step again."""
     g = gate()
-    period = LIMITS.control_period
+    period, dt = LIMITS.control_period, 0.002
     g.on_joint_state(NAMES, Q0, 0.0)
     far = Q0 + [0, 0, 0, 0, 0, 1.0]
-    out = g.on_command(NAMES, far, 0.01)  # the first command: the full step
+    out = g.on_command(NAMES, far, 0.0)  # the first command: a full step
     assert out.command[5] - Q0[5] == pytest.approx(LIMITS.max_step)
-    for k in range(1, 6):
-        out = g.on_command(NAMES, far, 0.01 + 0.002 * k)
-        assert out.level == "clipped"
-        assert out.command[5] - Q0[5] == pytest.approx(LIMITS.max_step * 0.002 / period)
-    out = g.on_command(NAMES, far, 0.02 + period)
-    assert out.command[5] - Q0[5] == pytest.approx(LIMITS.max_step)
-    out = g.on_command(NAMES, far, 0.02 + period)  # the same instant: the arm is held
-    np.testing.assert_array_equal(out.command, Q0)
+    t, last = 0.0, out.command
+    for _ in range(50):  # 0.1 s
+        t += dt
+        g.on_joint_state(NAMES, last, t)  # the servo got there
+        out = g.on_command(NAMES, far, t)
+        assert out.level == "clipped" and "rate limit" in out.message
+        assert out.command[5] - last[5] == pytest.approx(LIMITS.max_step * dt / period)
+        last = out.command
+    speed = LIMITS.max_step / period
+    assert last[5] - Q0[5] == pytest.approx(LIMITS.max_step + speed * 0.1)  # not 50 full steps
+    out = g.on_command(NAMES, far, t + period)  # a full period later: a full step
+    assert out.command[5] - g.q[5] == pytest.approx(LIMITS.max_step)
+    back = g.on_command(NAMES, Q0, t + period)  # at the same instant: the target stays
+    np.testing.assert_array_equal(back.command, out.command)
 
 
 @pytest.mark.parametrize("bad, why", [([np.nan] + [0.0] * 5, "NaN"), ([0.0] * 5, "missing joint")])
@@ -211,7 +219,7 @@ def test_a_joint_state_jump_that_was_not_commanded_holds_and_is_reported():
     assert out is not None and "agree again" in out.message and g.holding
     out = g.on_command(NAMES, [np.nan] * 6, t)
     np.testing.assert_array_equal(out.command, Q0)
-    assert g.on_command(NAMES, Q0 + DQ, t + 0.001).level == "ok"
+    assert g.on_command(NAMES, Q0 + DQ, t + LIMITS.control_period).level == "ok"
 
 
 inside = st.tuples(
@@ -241,12 +249,12 @@ event = st.one_of(
 def test_gate_output_never_violates_a_limit_from_the_current_state(start, events):
     """Whatever arrives, in any order and at any time, the arm moved anywhere in between (sim
     resets, trajectories, spoofed states): every command sent is finite, within the step limit
-    of the latest measured state and inside the joint range, and within what the speed limit
-    allows since the last forwarded command (commands faster than the control rate); a hold is
-    that state itself."""
+    of the latest measured state and inside the joint range, and no farther from the last
+    command sent than the speed limit allows in the time between (commands faster than the
+    control rate), unless towards the measured state; a hold is that state itself."""
     g = gate()
     g.on_joint_state(NAMES, start, 0.0)
-    t, forwarded = 0.0, -np.inf
+    t, sent, sent_t = 0.0, None, -np.inf
     for (kind, value), dt in events:
         t += dt
         q = g.q.copy()
@@ -269,10 +277,12 @@ def test_gate_output_never_violates_a_limit_from_the_current_state(start, events
         assert np.all(c <= np.maximum(LIMITS.joint_upper, q) + 1e-12)
         if out.level not in ("ok", "clipped"):
             np.testing.assert_array_equal(c, q)
-        else:
-            rate = LIMITS.max_step * min(1.0, (t - forwarded) / LIMITS.control_period)
-            assert np.all(np.abs(c - q) <= rate + 1e-9)
-            forwarded = t
+        elif t - sent_t < LIMITS.control_period:
+            # within the speed limit of the last command sent, or back towards the arm
+            r = LIMITS.max_step * (t - sent_t) / LIMITS.control_period
+            assert np.all(c >= np.minimum(q, sent - r) - 1e-9)
+            assert np.all(c <= np.maximum(q, sent + r) + 1e-9)
+        sent, sent_t = c, t
 
 
 # ----- the sim arm -----

@@ -95,12 +95,8 @@ def safe_command(
     limits: SafetyLimits,
     fingertip: Callable[[np.ndarray], np.ndarray],
     bisections: int = 12,
-    max_step: float | None = None,
 ) -> SafetyResult:
-    """The safe version of ``q_cmd`` given the measured ``q_now`` (see the module docstring).
-    ``max_step``: a tighter step limit than ``limits.max_step`` (a command that comes sooner
-    than a control period after the last one may move the arm only as far as the speed
-    limit allows in that time: ``SafetyGate``)."""
+    """The safe version of ``q_cmd`` given the measured ``q_now`` (see the module docstring)."""
     n = len(limits.joint_lower)
     try:
         now = np.asarray(q_now, dtype=float)
@@ -119,10 +115,10 @@ def safe_command(
     goal = np.clip(cmd, limits.joint_lower, limits.joint_upper)
     if np.any(goal != cmd):
         clipped.append(f"joint limits on joints {np.nonzero(goal != cmd)[0].tolist()}")
-    limit = limits.max_step if max_step is None else min(max(float(max_step), 0.0), limits.max_step)
-    step = np.clip(goal - now, -limit, limit)
+    step = np.clip(goal - now, -limits.max_step, limits.max_step)
     if np.any(step != goal - now):
-        clipped.append(f"step limit {limit:.3f} rad on joints {np.nonzero(step != goal - now)[0].tolist()}")
+        joints = np.nonzero(step != goal - now)[0].tolist()
+        clipped.append(f"step limit {limits.max_step:.3f} rad on joints {joints}")
     out = np.where(step == goal - now, goal, now + step)  # land exactly on the goal when in reach
     boxes = [
         (limits.box_lower + limits.box_margin, limits.box_upper - limits.box_margin),
@@ -198,10 +194,14 @@ class SafetyGate:
     seconds on one clock.
 
     - A command or joint state older than ``timeout``, or a rejected command: hold.
-    - Rate: a command forwarded ``dt`` after the previously forwarded one may move each
-      joint at most ``max_step * dt / control_period`` from the measured state, so a stream
-      faster than the control rate cannot drive the arm faster than the speed limit (each
-      command's step is judged from the measured state, which lags a stiff servo's target).
+    - Rate: a command that comes ``dt`` < ``control_period`` after the last command sent (a
+      hold included) may lie at most ``max_step * dt / control_period`` from that command,
+      per joint, before ``safe_command`` judges it against the measured state. Each step is
+      judged from the measured state, which lags the servo's target: without this, commands
+      every 2 ms could each ask a full step past wherever the arm is, and a stiff servo
+      would follow far faster than the speed limit. The target now moves no faster than the
+      speed limit at any command rate (or back towards the measured state, which slows the
+      arm).
     - Holding = commanding the arm's latest measured joint positions (never a pose remembered
       from earlier: something else may have moved the arm since, a sim reset, a homing
       trajectory, freedrive). Every command the gate sends, holds included, is within the step
@@ -246,7 +246,8 @@ class SafetyGate:
         self.q: np.ndarray | None = None
         self.q_time = -np.inf
         self.cmd_time = -np.inf
-        self.sent_time = -np.inf  # when a command (not a hold) was last forwarded
+        self.sent: np.ndarray | None = None  # the last command sent (a hold included) ...
+        self.sent_time = -np.inf  # ... and when
         self.moved_time = -np.inf
         self.rest_pose: np.ndarray | None = None
         self.estopped = False
@@ -299,32 +300,45 @@ class SafetyGate:
         self.q, self.q_time = q, t
         return report
 
-    def _hold(self, level: str, why: str) -> GateOutput:
-        """Hold: the arm's latest measured position (nothing while it cannot be trusted)."""
+    def _hold(self, level: str, why: str, t: float | None = None) -> GateOutput:
+        """Hold: the arm's latest measured position (nothing while it cannot be trusted);
+        ``t``: when it is sent (the rate limit's anchor)."""
         self.held = True
         if self.q is None or self.suspect is not None:
             return GateOutput(None, level, why)
+        if t is not None:
+            self.sent, self.sent_time = self.q.copy(), t
         return GateOutput(self.q.copy(), level, why)
 
     def on_command(self, names: Sequence[str], positions: Sequence[float], t: float) -> GateOutput:
         """A requested absolute joint command (``/mairl/command``) -> what to send the driver."""
         if self.estopped:
-            return self._hold("estop", "e-stop latched: command ignored")
+            return self._hold("estop", "e-stop latched: command ignored", t)
         if self.q is None or t - self.q_time > self.timeout:
-            return self._hold("stale", f"no joint state within {self.timeout:.3f} s: holding")
+            return self._hold("stale", f"no joint state within {self.timeout:.3f} s: holding", t)
         if self.suspect is not None:
-            return self._hold("suspect", f"command ignored: {self.suspect}")
+            return self._hold("suspect", f"command ignored: {self.suspect}", t)
         cmd, why = order_by_name(names, positions, self.names)
         if cmd is None:
-            return self._hold("rejected", f"command rejected: {why}")
-        since = t - self.sent_time  # inf for the first command
-        rate_step = self.limits.max_step * min(1.0, max(since, 0.0) / self.limits.control_period)
-        res = safe_command(self.q, cmd, self.limits, self.fingertip, max_step=rate_step)
+            return self._hold("rejected", f"command rejected: {why}", t)
+        rate = []
+        since = t - self.sent_time
+        if self.sent is not None and since < self.limits.control_period and np.all(np.isfinite(cmd)):
+            r = self.limits.max_step * max(since, 0.0) / self.limits.control_period
+            near = np.clip(cmd, self.sent - r, self.sent + r)
+            if np.any(near != cmd):
+                rate = [
+                    f"rate limit {r:.4f} rad from the command sent {since * 1e3:.1f} ms ago "
+                    f"on joints {np.nonzero(near != cmd)[0].tolist()}"
+                ]
+            cmd = near
+        res = safe_command(self.q, cmd, self.limits, self.fingertip)
         if res.command is None:
-            return self._hold("rejected", f"command rejected: {res.rejected}")
-        self.cmd_time, self.sent_time, self.held = t, t, False
-        if res.clipped:
-            return GateOutput(res.command, "clipped", "; ".join(res.clipped))
+            return self._hold("rejected", f"command rejected: {res.rejected}", t)
+        self.cmd_time, self.held = t, False
+        self.sent, self.sent_time = res.command.copy(), t
+        if rate or res.clipped:
+            return GateOutput(res.command, "clipped", "; ".join(rate + res.clipped))
         return GateOutput(res.command, "ok")
 
     def tick(self, t: float) -> GateOutput | None:
@@ -334,7 +348,7 @@ class SafetyGate:
         if self.holding:
             return None
         if np.isfinite(self.cmd_time) and t - self.cmd_time > self.timeout:
-            return self._hold("stale", f"no command within {self.timeout:.3f} s: holding")
+            return self._hold("stale", f"no command within {self.timeout:.3f} s: holding", t)
         return None
 
     @property
