@@ -162,6 +162,12 @@ def section(data: dict[str, Any], name: str, where: str | os.PathLike) -> dict[s
     return value
 
 
+def algo_settings(data: dict[str, Any], where: str | os.PathLike) -> dict[str, Any]:
+    """``config/mairl.yaml``'s algorithm settings with an experiment file's ``algo:`` section
+    on top: the one place an experiment's algorithm settings are merged."""
+    return {**read_yaml(resolve_config("mairl")), **section(data, "algo", where)}
+
+
 def _check_type(value: Any, tp: Any, where: str) -> Any:
     """Validate (and lightly coerce: int -> float, list -> tuple) one value."""
     origin = typing.get_origin(tp)

@@ -31,10 +31,9 @@ from .config import (
     ConfigError,
     Count,
     Seed,
+    algo_settings,
     from_dict,
     read_experiment_yaml,
-    read_yaml,
-    resolve_config,
     section,
     with_overrides,
 )
@@ -76,7 +75,7 @@ def robot_experiment(p: Path, data: dict[str, Any]) -> RobotExperiment:
         raise ConfigError(
             f"{p}: unknown section(s) {sorted(unknown)}; expected demos, algo, eval, bc_steps, bench"
         )
-    algo = {**read_yaml(resolve_config("mairl")), **section(data, "algo", p)}
+    algo = algo_settings(data, p)
     bc_steps = data.get("bc_steps", RobotExperiment.bc_steps)
     if not isinstance(bc_steps, int) or bc_steps < 0:
         raise ConfigError(f"{p}:bc_steps: expected a non-negative integer, got {bc_steps!r}")

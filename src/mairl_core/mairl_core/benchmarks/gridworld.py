@@ -21,7 +21,7 @@ import torch
 
 from ..algos.adversarial import AdversarialTrainer, TrainingDiverged
 from ..algos.config import AlgoConfig
-from ..config import Count, from_dict, read_yaml, resolve_config, section
+from ..config import Count, algo_settings, from_dict, read_yaml, resolve_config, section
 from ..envs.gridworld import (
     GridWorld,
     GridWorldConfig,
@@ -84,7 +84,7 @@ def load_experiment(path: str | os.PathLike = "gridworld") -> GridWorldExperimen
         from ..config import ConfigError
 
         raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; expected env, demos, algo, bench")
-    algo = {**read_yaml(resolve_config("mairl")), **section(data, "algo", p)}
+    algo = algo_settings(data, p)
     exp = GridWorldExperiment(
         env=from_dict(GridWorldConfig, section(data, "env", p), f"{p}:env"),
         demos=from_dict(DemoConfig, section(data, "demos", p), f"{p}:demos"),

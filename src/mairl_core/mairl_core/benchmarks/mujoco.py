@@ -34,10 +34,9 @@ from ..config import (
     ConfigError,
     Count,
     NonNegative,
+    algo_settings,
     from_dict,
     read_experiment_yaml,
-    read_yaml,
-    resolve_config,
     section,
     with_overrides,
 )
@@ -115,9 +114,7 @@ def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
     unknown = set(data) - {"algo", "bench"}
     if unknown:
         raise ConfigError(f"{p}: unknown section(s) {sorted(unknown)}; expected algo, bench")
-    algo = from_dict(
-        AlgoConfig, {**read_yaml(resolve_config("mairl")), **section(data, "algo", p)}, f"{p}:algo"
-    )
+    algo = from_dict(AlgoConfig, algo_settings(data, p), f"{p}:algo")
     bench = from_dict(MujocoBenchSettings, section(data, "bench", p), f"{p}:bench")
     cfg = MujocoBenchConfig(algo=algo, **dataclasses.asdict(bench))
     unknown = [m for m in [*cfg.methods, *cfg.algo_by_method] if m not in METHOD_SPECS]
