@@ -370,6 +370,29 @@ def test_policy_server_without_a_checkpoint_says_so(tmp_path):
     assert "cannot start" in server.output() and "none.pt" in server.output()
 
 
+@pytest.mark.parametrize(
+    "value, says",
+    [("abc", "must be a double (e.g. timeout:=1.0), got 'abc' (a string)"), ("true", "got True (a bool)")],
+)
+def test_a_parameter_of_the_wrong_type_is_one_line_and_exit_2(tmp_path, value, says):
+    node = NodeProcess("safety_node", tmp_path / "s.log", timeout=value)
+    node.proc.wait(timeout=60)
+    assert node.stop() == 2
+    out = node.output()
+    assert "Traceback" not in out and out.count("\n") == 1 and says in out, out
+
+
+def test_coerce_param_takes_an_integer_for_a_double_and_nothing_else():
+    from mairl_ros.node import coerce_param
+
+    assert coerce_param("rate", 25, 25.0) == 25.0 and isinstance(coerce_param("rate", 25, 25.0), float)
+    assert coerce_param("axes", [1, 2], [1, 0, 4]) == [1, 2]
+    assert coerce_param("signs", [1, -1, 1], [1.0, 1.0, 1.0]) == [1.0, -1.0, 1.0]
+    for name, value, default in [("n", 2.5, 3), ("on", 1, True), ("mode", 3, "joy"), ("axes", [1.0], [1, 0])]:
+        with pytest.raises(ValueError, match=f"parameter '{name}' must be"):
+            coerce_param(name, value, default)
+
+
 def _clean_exit_of(script_path, source: str) -> None:
     """Run ``source`` as a script in its own process (loopback env): exit 0, no traceback,
     no fatal error."""

@@ -173,11 +173,55 @@ def make_executor(context=None):
 def param(node, name: str, default, description: str = "", read_only: bool = True):
     """Declare a parameter with its default and return its value. Parameters are read-only by
     default: a node reads them once at start, so setting one live (``ros2 param set``) fails
-    with "read-only" instead of reporting a success that changes nothing."""
-    from rcl_interfaces.msg import ParameterDescriptor
+    with "read-only" instead of reporting a success that changes nothing.
 
-    descriptor = ParameterDescriptor(description=description, read_only=read_only)
-    return node.declare_parameter(name, default, descriptor).value
+    A read-only parameter takes an integer where the default is a double (``timeout:=1``);
+    any other type than the default's is refused with a ValueError of one line (the node
+    then exits with status 2), not rclpy's traceback. Live parameters keep rclpy's static
+    type check, since their callbacks read them later."""
+    from rcl_interfaces.msg import ParameterDescriptor
+    from rclpy.exceptions import ParameterException
+
+    descriptor = ParameterDescriptor(description=description, read_only=read_only, dynamic_typing=read_only)
+    try:
+        value = node.declare_parameter(name, default, descriptor).value
+    except ParameterException as exc:
+        raise ValueError(f"parameter {name!r}: {' '.join(str(exc).split())}") from None
+    return coerce_param(name, value, default) if read_only else value
+
+
+def _kind(v) -> str:
+    return {bool: "a bool", int: "an integer", float: "a double", str: "a string"}.get(
+        type(v), type(v).__name__
+    )
+
+
+def coerce_param(name: str, value, default):
+    """``value`` as the type of ``default`` (an integer for a double, element-wise in arrays),
+    or a ValueError of one line naming the parameter, what it got and an example."""
+    if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        if not default:
+            return list(value)
+        try:
+            return [coerce_param(name, v, default[0]) for v in value]
+        except ValueError:
+            shown = ", ".join(map(str, default))
+            raise ValueError(
+                f"parameter {name!r} must be a list like its default, of {_kind(default[0]).split()[-1]}s "
+                f"({name}:=[{shown}]), got {list(value)!r}"
+            ) from None
+    if isinstance(default, bool) or isinstance(value, bool):
+        if type(value) is type(default):
+            return value
+    elif isinstance(default, float) and isinstance(value, (int, float)):
+        return float(value)
+    elif type(value) is type(default):
+        return value
+    example = {bool: "true", int: "3", float: "1.0", str: "'text'"}.get(type(default), repr(default))
+    raise ValueError(
+        f"parameter {name!r} must be {_kind(default)} (e.g. {name}:={example}), got {value!r} "
+        f"({_kind(value)})"
+    )
 
 
 def now_s() -> float:
