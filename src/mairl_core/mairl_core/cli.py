@@ -75,75 +75,25 @@ def _bench_gridworld(args: argparse.Namespace) -> int:
     from .benchmarks import gridworld as gw
 
     exp = gw.load_experiment(args.config)
-    if args.quick:  # a smoke-test config: figures from it are labelled quick and never quoted
-        exp = dataclasses.replace(
-            exp,
-            bench=dataclasses.replace(exp.bench, seeds=2, episodes=20),
-            algo=dataclasses.replace(exp.algo, env_steps=min(exp.algo.env_steps, 3200)),
-        )
+    if args.quick:
+        exp = gw.quick_experiment(exp)
     if args.seeds is not None:
         exp = dataclasses.replace(exp, bench=dataclasses.replace(exp.bench, seeds=args.seeds))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
     print(
         f"GridWorld benchmark: {', '.join(exp.bench.methods)}; {exp.bench.seeds} seeds x "
         f"{exp.bench.episodes} test episodes; {exp.algo.env_steps} env steps per run"
         + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
         flush=True,
     )
-    runs = gw.run_benchmark(exp, seed=args.seed, workers=args.workers, progress=not args.no_progress)
-    rows = gw.summarise(exp, runs)
-    wall = time.perf_counter() - t0
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")
-    gw.plot_reward_maps(exp, runs, out / "reward_maps.png")
-    gw.plot_learning_curves(exp, runs, out / "learning_curves.png")
-    return _finish_bench(
-        args,
-        out,
-        "gridworld",
-        rows,
-        gw.format_table(rows),
-        wall,
-        [out / "reward_maps.png", out / "learning_curves.png"],
-        base_seed=args.seed,
-        config=dataclasses.asdict(exp),
-        evaluation="100 test episodes per seed from start states no training run "
-        "saw (seed 10000+s); actions sampled from the policy",
-    )
+    report = gw.run_bench(exp, args.out, seed=args.seed, workers=args.workers, progress=not args.no_progress)
+    return _finish(args, report)
 
 
-def _finish_bench(
-    args: argparse.Namespace,
-    out: Path,
-    name: str,
-    rows: list,
-    table: str,
-    wall: float,
-    plots: list[Path],
-    config: dict,
-    **extra,
-) -> int:
-    """Write results.json and print the table and where everything went."""
-    from .eval.results import write_results
+def _finish(args: argparse.Namespace, report) -> int:
+    """results.json, the table and where everything went (``benchmarks.finish_bench``)."""
+    from .benchmarks import finish_bench
 
-    path = write_results(
-        out,
-        name,
-        rows,
-        quick=args.quick,
-        wall_s=wall,
-        config=json.loads(json.dumps(config)),
-        commit_at_start=args.commit_at_start,
-        **extra,
-    )
-    print()
-    print(table)
-    print(
-        f"\n{'QUICK ' if args.quick else ''}results: {path}  plots: "
-        f"{', '.join(map(str, plots))}  ({wall:.0f} s)"
-    )
-    return 0
+    return finish_bench(report, args.out, quick=args.quick, commit_at_start=args.commit_at_start)
 
 
 def _ur5_bench_config(args: argparse.Namespace):
@@ -151,14 +101,8 @@ def _ur5_bench_config(args: argparse.Namespace):
     from .benchmarks import ur5
 
     exp, bench = ur5.load_bench(_config_name(args))
-    if args.quick:  # a smoke-test config: figures from it are labelled quick and never quoted
-        bench = dataclasses.replace(bench, seeds=1, eval_every=1, curve_episodes=2)
-        exp = dataclasses.replace(
-            exp,
-            bc_steps=100,
-            eval=dataclasses.replace(exp.eval, episodes=4),
-            algo=dataclasses.replace(exp.algo, env_steps=1600),
-        )
+    if args.quick:
+        exp, bench = ur5.quick_config(exp, bench)
     if args.seeds is not None:
         bench = dataclasses.replace(bench, seeds=args.seeds)
     return exp, bench
@@ -220,7 +164,6 @@ def split_names(text: str) -> list[str]:
 
 def _bench_ur5(args: argparse.Namespace) -> int:
     from .benchmarks import ur5
-    from .data.operator import generate_demos
 
     exp, bench = _ur5_bench_config(args)
     if args.n_demos is not None:
@@ -228,115 +171,51 @@ def _bench_ur5(args: argparse.Namespace) -> int:
     if args.methods:
         bench = dataclasses.replace(bench, methods=split_names(args.methods))
         ur5.check_methods(bench.methods)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    demo_dir = Path(args.demos) if args.demos else out / "demos"
-    if not args.demos and not any(demo_dir.glob("episode_*")):
-        generate_demos(
-            demo_dir, exp.demos.n_demos, exp.demos.seed, task=args.task, progress=not args.no_progress
-        )
-    t0 = time.perf_counter()
     print(
         f"UR5 {args.task} benchmark: {', '.join(bench.methods)}; {bench.seeds} seeds; "
-        f"{exp.algo.env_steps} env steps per run; {exp.demos.n_demos} demos from {demo_dir}"
+        f"{exp.algo.env_steps} env steps per run; {exp.demos.n_demos} demos from "
+        f"{args.demos or Path(args.out) / 'demos'}"
         + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
         flush=True,
     )
-    runs = ur5.run_benchmark(
+    report = ur5.run_bench(
         exp,
         bench,
-        str(demo_dir),
-        str(out / "checkpoints"),
-        workers=args.workers,
-        progress=not args.no_progress,
+        args.out,
         task=args.task,
         seed=args.seed,
+        workers=args.workers,
+        progress=not args.no_progress,
+        demos=args.demos,
+        publish=args.publish,
     )
-    rows = ur5.summarise(bench, runs, task=args.task, demos=exp.demos.n_demos, robot="nominal")
-    wall = time.perf_counter() - t0
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")
-    ur5.plot_curves(runs, out / "success_curves.png", task=args.task)
-    if args.publish and "MAIRL" in bench.methods:
-        import shutil
-
-        dest = Path(args.publish) / f"{args.task}_mairl.pt"
-        src = out / "checkpoints" / ur5.checkpoint_name(args.task, "MAIRL", args.seed)
-        if src.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, dest)
-            print(f"MAIRL policy and learned reward of seed {args.seed}: {dest}")
-        else:  # its training diverged before the first evaluation (the table says so)
-            print(
-                f"mairl: nothing published: MAIRL seed {args.seed} has no checkpoint "
-                f"(diverged before its first evaluation)",
-                file=sys.stderr,
-            )
-    return _finish_bench(
-        args,
-        out,
-        f"ur5-{args.task}",
-        rows,
-        ur5.format_table(rows),
-        wall,
-        [out / "success_curves.png"],
-        config={"experiment": dataclasses.asdict(exp), "bench": dataclasses.asdict(bench)},
-        evaluation=f"{exp.eval.episodes} test episodes per seed, targets from seed "
-        f"{exp.eval.seed}+i (no training run used them); mean action",
-    )
+    return _finish(args, report)
 
 
 def _bench_transfer(args: argparse.Namespace) -> int:
-    from .benchmarks import transfer, ur5
+    from .benchmarks import transfer
 
     exp, bench = _ur5_bench_config(args)
     rows = split_names(args.rows) if args.rows else list(transfer.DEFAULT_ROWS)
-    bench = dataclasses.replace(bench, methods=rows)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
     print(
         f"UR5 {args.task} reward transfer to {args.env_config}: {', '.join(rows)}; {bench.seeds} "
         f"seeds; {exp.algo.env_steps} env steps per new policy; source {args.source}"
         + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
         flush=True,
     )
-    runs = transfer.run_transfer(
+    report = transfer.run_bench(
         exp,
         bench,
-        args.source,
-        args.task,
-        args.env_config,
-        rows,
+        args.out,
+        source=args.source,
+        task=args.task,
+        env_config=args.env_config,
+        rows=rows,
+        seed=args.seed,
         workers=args.workers,
         progress=not args.no_progress,
-        seed=args.seed,
     )
-    table_rows = ur5.summarise(bench, runs, task=args.task, robot="changed")
-    wall = time.perf_counter() - t0
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")
-    ur5.plot_curves(
-        runs,
-        out / "success_curves.png",
-        task=args.task,
-        title=f"UR5 {args.task}, changed robot ({args.env_config}): new policies on frozen rewards",
-    )
-    return _finish_bench(
-        args,
-        out,
-        f"ur5-{args.task}-transfer",
-        table_rows,
-        ur5.format_table(table_rows),
-        wall,
-        [out / "success_curves.png"],
-        config={
-            "experiment": dataclasses.asdict(exp),
-            "bench": dataclasses.asdict(bench),
-            "env_config": args.env_config,
-            "source": str(args.source),
-        },
-        evaluation=f"{exp.eval.episodes} test episodes per seed on the changed robot, "
-        f"targets from seed {exp.eval.seed}+i; mean action",
-    )
+    return _finish(args, report)
 
 
 def _config_name(args: argparse.Namespace) -> str:
@@ -707,31 +586,8 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, seeds=args.seeds)
     if args.env_steps is not None:
         cfg = dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, env_steps=args.env_steps))
-    if args.quick:  # a smoke test: figures from it are labelled quick and never quoted
-        cfg = dataclasses.replace(
-            cfg,
-            seeds=1,
-            n_demos=2,
-            bc_steps=20,
-            eval_every=1,
-            curve_episodes=1,
-            test_episodes=1,
-            horizon=100,
-            algo=dataclasses.replace(
-                cfg.algo,
-                env_steps=200,
-                model_steps=2,
-                policy_steps=2,
-                disc_steps=2,
-                rollout_batch=16,
-                batch_size=64,
-                ppo_epochs=1,
-                disc_warmup_iters=0,
-                bc_init_steps=min(cfg.algo.bc_init_steps, 20),
-            ),
-        )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.quick:
+        cfg = mj.quick_config(cfg)
     print(
         f"{args.env} benchmark: {', '.join(cfg.methods) or 'none of ours'}"
         + (" + imitation's GAIL, AIRL" if args.peer else "")
@@ -741,67 +597,17 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
         + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
         flush=True,
     )
-    t0 = time.perf_counter()
-    runs = (
-        mj.run_benchmark(
-            cfg,
-            args.env,
-            workers=args.workers,
-            progress=not args.no_progress,
-            seed=args.seed,
-            work_dir=out / "runs",
-            resume=args.resume,
-        )
-        if cfg.methods
-        else []
+    report = mj.run_bench(
+        cfg,
+        args.env,
+        args.out,
+        seed=args.seed,
+        workers=args.workers,
+        progress=not args.no_progress,
+        resume=args.resume,
+        peer=args.peer,
     )
-    expert = mj.expert_run(cfg, args.env)  # the demonstrator on the same held-out episodes
-    runs = ([expert] if expert else []) + runs
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")  # kept if the peers fail
-    peer_error = None
-    if args.peer == "imitation":  # the same demos, budget, seeds and evaluation seeds
-        from .benchmarks import peer
-
-        try:
-            runs += peer.run_peers(
-                args.env,
-                mj.demo_path(cfg, args.env),
-                cfg.n_demos,
-                cfg.algo.env_steps,
-                list(range(args.seed, args.seed + cfg.seeds)),
-                out / "peer",
-                args.workers,
-                cfg.curve_episodes,
-                cfg.test_episodes,
-                mj.CURVE_SEED,
-                mj.TEST_SEED,
-            )
-            cfg = dataclasses.replace(cfg, methods=[*cfg.methods, *peer.PEERS])
-        except peer.PeerError as exc:  # our rows are still written below
-            peer_error = exc
-    rows = mj.summarise(cfg, runs, args.env)
-    wall = time.perf_counter() - t0
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")
-    plot = mj.plot_curves(runs, out / "learning_curves.png", args.env)
-    config = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-    code = _finish_bench(
-        args,
-        out,
-        f"mujoco-{args.env}",
-        rows,
-        mj.format_table(rows),
-        wall,
-        [plot],
-        config=config,
-        base_seed=args.seed,
-        evaluation=f"{cfg.test_episodes} held-out episodes per seed (reset seeds "
-        f"{mj.TEST_SEED}+), deterministic policy; selection: "
-        f"{mj.SELECTION_RULE}" + ("; imitation rows on the v4 envs" if args.peer else ""),
-    )
-    if peer_error is not None:
-        print(f"mairl: error: the imitation peer rows are missing: {peer_error}", file=sys.stderr)
-        return 2
-    return code
+    return _finish(args, report)
 
 
 def _bench_rl(args: argparse.Namespace) -> int:
@@ -815,18 +621,8 @@ def _bench_rl(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, seeds=args.seeds)
     if args.env_steps is not None:
         cfg = dataclasses.replace(cfg, env_steps=args.env_steps)
-    if args.quick:  # a smoke test: figures from it are labelled quick and never quoted
-        cfg = dataclasses.replace(
-            cfg,
-            seeds=1,
-            env_steps=1000,
-            learning_starts=500,
-            eval_every=500,
-            test_episodes=1,
-            checkpoint_every=500,
-            svg=dataclasses.replace(cfg.svg, model_warmup=500),
-        )
-    out = Path(args.out)
+    if args.quick:
+        cfg = rl.quick_config(cfg)
     print(
         f"{args.env}, true reward: {', '.join(cfg.methods)}; {cfg.seeds} seeds; {cfg.env_steps} "
         f"env steps per run"
@@ -834,34 +630,16 @@ def _bench_rl(args: argparse.Namespace) -> int:
         + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
         flush=True,
     )
-    t0 = time.perf_counter()
-    runs = rl.run_benchmark(
+    report = rl.run_bench(
         cfg,
         args.env,
-        out,
+        args.out,
+        seed=args.seed,
         workers=args.workers,
         progress=not args.no_progress,
-        seed=args.seed,
         resume=args.resume,
     )
-    rows = rl.summarise(cfg, runs, args.env)
-    wall = time.perf_counter() - t0
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")
-    plot = rl.plot_curves(runs, out / "learning_curves.png", args.env)
-    config = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-    return _finish_bench(
-        args,
-        out,
-        f"rl-{args.env}",
-        rows,
-        rl.format_table(rows),
-        wall,
-        [plot],
-        config=config,
-        base_seed=args.seed,
-        evaluation=f"every {cfg.eval_every} env steps, {cfg.test_episodes} held-out "
-        f"episodes (reset seeds {rl.TEST_SEED}+), deterministic policy",
-    )
+    return _finish(args, report)
 
 
 def _bench_dynamics(args: argparse.Namespace) -> int:
@@ -885,34 +663,16 @@ def _bench_dynamics(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, seeds=args.seeds)
     if args.attention_blocks is not None:
         cfg = dataclasses.replace(cfg, attention_blocks=args.attention_blocks)
-    if args.quick:  # a smoke test: figures from it are labelled quick and never quoted
-        cfg = dataclasses.replace(cfg, seeds=1, steps=min(cfg.steps, 60), episodes=4, max_starts=200)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.quick:
+        cfg = dyn.quick_config(cfg)
     print(
         f"dynamics benchmark: {', '.join(cfg.models)} on {', '.join(cfg.envs)}; {cfg.seeds} seeds, "
         f"{cfg.steps} Adam steps each; attention blocks: {cfg.attention_blocks}"
         + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
         flush=True,
     )
-    t0 = time.perf_counter()
-    runs = dyn.run_benchmark(cfg, out / "work", workers=args.workers, progress=not args.no_progress)
-    rows = dyn.summarise(cfg, runs)
-    wall = time.perf_counter() - t0
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")
-    plot = dyn.plot_errors(rows, out / "kstep_errors.png", cfg.horizons)
-    return _finish_bench(
-        args,
-        out,
-        "dynamics",
-        rows,
-        dyn.format_table(rows, cfg.horizons),
-        wall,
-        [plot],
-        config={**dataclasses.asdict(cfg), "demo_dir": str(cfg.demo_dir)},
-        evaluation="open-loop k-step squared error on held-out expert episodes "
-        "(last 20 % of each env's episodes), normalised state units",
-    )
+    report = dyn.run_bench(cfg, args.out, workers=args.workers, progress=not args.no_progress)
+    return _finish(args, report)
 
 
 def _expert(args: argparse.Namespace) -> int:

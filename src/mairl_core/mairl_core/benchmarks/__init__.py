@@ -1,13 +1,23 @@
-"""The ``mairl bench`` benchmarks, and the process pool they share."""
+"""The ``mairl bench`` benchmarks, the process pool they share, and what each leaves for
+results.json (``BenchReport``, written by ``finish_bench``).
+
+Each benchmark module's ``run_bench`` runs its jobs and writes its own files beside
+results.json (runs.json, plots, demos, checkpoints); ``mairl bench`` only turns the command
+line into its config and calls it.
+"""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..config import with_overrides
@@ -19,6 +29,50 @@ _report: Callable[[int], None] | None = None
 
 _threads_asked: int | None = None
 """``--threads``: torch threads per job (None: the cores shared among the jobs running at once)."""
+
+
+@dataclass
+class BenchReport:
+    """A finished benchmark: what ``finish_bench`` writes to results.json and prints."""
+
+    name: str
+    """results.json's ``benchmark``"""
+    rows: list[dict[str, Any]]
+    table: str
+    """the rows as the text table printed at the end"""
+    plots: list[Path]
+    config: dict[str, Any]
+    wall_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+    """more results.json fields (``evaluation``, ``base_seed``, ...)"""
+    error: str | None = None
+    """something that failed after the rows were written (e.g. peer rows): exit status 2"""
+
+
+def finish_bench(report: BenchReport, out: str | os.PathLike, *, quick: bool, commit_at_start: str) -> int:
+    """Write results.json, print the table and where everything went; the exit status."""
+    from ..eval.results import write_results
+
+    path = write_results(
+        out,
+        report.name,
+        report.rows,
+        quick=quick,
+        wall_s=report.wall_s,
+        config=json.loads(json.dumps(report.config, default=str)),
+        commit_at_start=commit_at_start,
+        **report.extra,
+    )
+    print()
+    print(report.table)
+    print(
+        f"\n{'QUICK ' if quick else ''}results: {path}  plots: "
+        f"{', '.join(map(str, report.plots))}  ({report.wall_s:.0f} s)"
+    )
+    if report.error is not None:
+        print(f"mairl: error: {report.error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def set_job_threads(n: int | None) -> None:

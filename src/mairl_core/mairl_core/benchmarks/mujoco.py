@@ -42,7 +42,7 @@ from ..config import (
 )
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
 from ..experts import DEMO_DIR, ExpertError, load_demos
-from . import check_row_settings, report_steps, row_overrides, run_parallel, run_stem
+from . import BenchReport, check_row_settings, report_steps, row_overrides, run_parallel, run_stem
 
 SELECTION_RULE = (
     "the policy with the highest mean return over the curve evaluations "
@@ -436,3 +436,99 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, env_id: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def quick_config(cfg: MujocoBenchSettings) -> MujocoBenchSettings:
+    """A smoke-test config (``--quick``): figures from it are labelled quick, never quoted."""
+    return dataclasses.replace(
+        cfg,
+        seeds=1,
+        n_demos=2,
+        bc_steps=20,
+        eval_every=1,
+        curve_episodes=1,
+        test_episodes=1,
+        horizon=100,
+        algo=dataclasses.replace(
+            cfg.algo,
+            env_steps=200,
+            model_steps=2,
+            policy_steps=2,
+            disc_steps=2,
+            rollout_batch=16,
+            batch_size=64,
+            ppo_epochs=1,
+            disc_warmup_iters=0,
+            bc_init_steps=min(cfg.algo.bc_init_steps, 20),
+        ),
+    )
+
+
+def run_bench(
+    cfg: MujocoBenchSettings,
+    env_id: str,
+    out: str | Path,
+    *,
+    seed: int,
+    workers: int | None,
+    progress: bool,
+    resume: bool,
+    peer: str | None = None,
+) -> BenchReport:
+    """Table II on ``env_id``: our rows (run records and checkpoints in ``out/runs``), the
+    expert on the same held-out episodes and, with ``peer="imitation"``, imitation's GAIL and
+    AIRL from their own venv; then runs.json and the learning curves in ``out``. Peer rows
+    that fail leave ours written and the report's ``error`` set."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    runs = (
+        run_benchmark(
+            cfg, env_id, workers=workers, progress=progress, seed=seed, work_dir=out / "runs", resume=resume
+        )
+        if cfg.methods
+        else []
+    )
+    expert = expert_run(cfg, env_id)  # the demonstrator on the same held-out episodes
+    runs = ([expert] if expert else []) + runs
+    (out / "runs.json").write_text(json.dumps(runs) + "\n")  # kept if the peers fail
+    error = None
+    if peer == "imitation":  # the same demos, budget, seeds and evaluation seeds
+        from . import peer as peers
+
+        try:
+            runs += peers.run_peers(
+                env_id,
+                demo_path(cfg, env_id),
+                cfg.n_demos,
+                cfg.algo.env_steps,
+                list(range(seed, seed + cfg.seeds)),
+                out / "peer",
+                workers,
+                cfg.curve_episodes,
+                cfg.test_episodes,
+                CURVE_SEED,
+                TEST_SEED,
+            )
+            cfg = dataclasses.replace(cfg, methods=[*cfg.methods, *peers.PEERS])
+        except peers.PeerError as exc:  # our rows are still written
+            error = f"the imitation peer rows are missing: {exc}"
+    rows = summarise(cfg, runs, env_id)
+    wall = time.perf_counter() - t0
+    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    plot = plot_curves(runs, out / "learning_curves.png", env_id)
+    return BenchReport(
+        f"mujoco-{env_id}",
+        rows,
+        format_table(rows),
+        [plot],
+        dataclasses.asdict(cfg),
+        wall,
+        {
+            "base_seed": seed,
+            "evaluation": f"{cfg.test_episodes} held-out episodes per seed (reset seeds "
+            f"{TEST_SEED}+), deterministic policy; selection: {SELECTION_RULE}"
+            + ("; imitation rows on the v4 envs" if peer else ""),
+        },
+        error,
+    )

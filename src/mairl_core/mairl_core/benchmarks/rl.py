@@ -32,7 +32,7 @@ import torch
 from ..algos.svg import Batch, LearnerContext, SVGConfig, SVGLearner
 from ..config import ConfigError, Count, NonNegative, from_dict, read_experiment_yaml, section
 from ..models.policy import GaussianPolicy
-from . import report_steps, run_parallel, run_stem
+from . import BenchReport, report_steps, run_parallel, run_stem
 
 TEST_SEED = 100_000
 SB3 = "SAC (stable-baselines3)"
@@ -458,3 +458,51 @@ def plot_curves(runs: list[dict[str, Any]], path: Path, env_id: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def quick_config(cfg: RLBenchConfig) -> RLBenchConfig:
+    """A smoke-test config (``--quick``): figures from it are labelled quick, never quoted."""
+    return dataclasses.replace(
+        cfg,
+        seeds=1,
+        env_steps=1000,
+        learning_starts=500,
+        eval_every=500,
+        test_episodes=1,
+        checkpoint_every=500,
+        svg=dataclasses.replace(cfg.svg, model_warmup=500),
+    )
+
+
+def run_bench(
+    cfg: RLBenchConfig,
+    env_id: str,
+    out: str | Path,
+    *,
+    seed: int,
+    workers: int | None,
+    progress: bool,
+    resume: bool,
+) -> BenchReport:
+    """Rung 1: every method and seed on ``env_id``'s true reward (run records and checkpoints
+    in ``out``), then runs.json and the learning curves."""
+    out = Path(out)
+    t0 = time.perf_counter()
+    runs = run_benchmark(cfg, env_id, out, workers=workers, progress=progress, seed=seed, resume=resume)
+    rows = summarise(cfg, runs, env_id)
+    wall = time.perf_counter() - t0
+    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    plot = plot_curves(runs, out / "learning_curves.png", env_id)
+    return BenchReport(
+        f"rl-{env_id}",
+        rows,
+        format_table(rows),
+        [plot],
+        dataclasses.asdict(cfg),
+        wall,
+        {
+            "base_seed": seed,
+            "evaluation": f"every {cfg.eval_every} env steps, {cfg.test_episodes} held-out "
+            f"episodes (reset seeds {TEST_SEED}+), deterministic policy",
+        },
+    )

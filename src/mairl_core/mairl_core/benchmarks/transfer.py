@@ -36,8 +36,16 @@ from ..algos.adversarial import AdversarialTrainer
 from ..algos.normalize import ObsNorm
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..robot import RobotExperiment, evaluate_robot, task_env_cls, task_env_config
-from . import run_parallel
-from .ur5 import DIVERGED_RESULT, UR5BenchConfig, evaluate_expert, train_and_select
+from . import BenchReport, run_parallel
+from .ur5 import (
+    DIVERGED_RESULT,
+    UR5BenchConfig,
+    evaluate_expert,
+    format_table,
+    plot_curves,
+    summarise,
+    train_and_select,
+)
 
 #: row label -> (source checkpoint algo, how it is used)
 ROWS: dict[str, tuple[str, str]] = {
@@ -210,4 +218,56 @@ def run_transfer(
         progress=progress,
         desc=f"{task} transfer",
         postfix=lambda r: f"{r['method']} seed {r['seed']}: success {r['success_rate']:.2f}",
+    )
+
+
+def run_bench(
+    exp: RobotExperiment,
+    bench: UR5BenchConfig,
+    out: str | Path,
+    *,
+    source: str,
+    task: str,
+    env_config: str | None,
+    rows: list[str],
+    seed: int,
+    workers: int | None,
+    progress: bool,
+) -> BenchReport:
+    """Reward transfer: ``rows`` on the changed robot, then runs.json and the success curves
+    in ``out``."""
+    import json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    bench = dataclasses.replace(bench, methods=rows)
+    t0 = time.perf_counter()
+    runs = run_transfer(
+        exp, bench, source, task, env_config, rows, workers=workers, progress=progress, seed=seed
+    )
+    table_rows = summarise(bench, runs, task=task, robot="changed")
+    wall = time.perf_counter() - t0
+    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    plot_curves(
+        runs,
+        out / "success_curves.png",
+        task=task,
+        title=f"UR5 {task}, changed robot ({env_config}): new policies on frozen rewards",
+    )
+    return BenchReport(
+        f"ur5-{task}-transfer",
+        table_rows,
+        format_table(table_rows),
+        [out / "success_curves.png"],
+        {
+            "experiment": dataclasses.asdict(exp),
+            "bench": dataclasses.asdict(bench),
+            "env_config": env_config,
+            "source": str(source),
+        },
+        wall,
+        {
+            "evaluation": f"{exp.eval.episodes} test episodes per seed on the changed robot, "
+            f"targets from seed {exp.eval.seed}+i; mean action"
+        },
     )

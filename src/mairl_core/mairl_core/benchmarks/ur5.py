@@ -40,7 +40,7 @@ from ..robot import (
     task_env_cls,
     train_bc,
 )
-from . import check_row_settings, row_overrides, run_parallel
+from . import BenchReport, check_row_settings, row_overrides, run_parallel
 
 #: label -> (algo, state-only reward). AIRL and MAIRL use g(s, a): on reach the state-only
 #: reward did worse in every MAIRL setting tried (best deterministic success 0.04 vs 0.62);
@@ -386,3 +386,87 @@ def load_bench(path: str = "reach_train") -> tuple[RobotExperiment, UR5BenchConf
     exp = robot_experiment(p, data)
     check_row_settings(exp.algo, bench.algo_by_method, p)
     return exp, bench
+
+
+def quick_config(exp: RobotExperiment, bench: UR5BenchConfig) -> tuple[RobotExperiment, UR5BenchConfig]:
+    """A smoke-test config (``--quick``): figures from it are labelled quick, never quoted."""
+    import dataclasses
+
+    bench = dataclasses.replace(bench, seeds=1, eval_every=1, curve_episodes=2)
+    exp = dataclasses.replace(
+        exp,
+        bc_steps=100,
+        eval=dataclasses.replace(exp.eval, episodes=4),
+        algo=dataclasses.replace(exp.algo, env_steps=1600),
+    )
+    return exp, bench
+
+
+def run_bench(
+    exp: RobotExperiment,
+    bench: UR5BenchConfig,
+    out: str | Path,
+    *,
+    task: str,
+    seed: int,
+    workers: int | None,
+    progress: bool,
+    demos: str | Path | None = None,
+    publish: str | Path | None = None,
+) -> BenchReport:
+    """Table III in sim: scripted-operator demos (``out/demos``, made once) unless ``demos``
+    is given, every method and seed, then runs.json, the success curves and the checkpoints
+    in ``out``; ``publish``: copy MAIRL seed ``seed``'s checkpoint there as
+    ``TASK_mairl.pt``."""
+    import dataclasses
+    import json
+    import shutil
+    import sys
+
+    from ..data.operator import generate_demos
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    demo_dir = Path(demos) if demos else out / "demos"
+    if not demos and not any(demo_dir.glob("episode_*")):
+        generate_demos(demo_dir, exp.demos.n_demos, exp.demos.seed, task=task, progress=progress)
+    t0 = time.perf_counter()
+    runs = run_benchmark(
+        exp,
+        bench,
+        str(demo_dir),
+        str(out / "checkpoints"),
+        workers=workers,
+        progress=progress,
+        task=task,
+        seed=seed,
+    )
+    rows = summarise(bench, runs, task=task, demos=exp.demos.n_demos, robot="nominal")
+    wall = time.perf_counter() - t0
+    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    plot_curves(runs, out / "success_curves.png", task=task)
+    if publish and "MAIRL" in bench.methods:
+        dest = Path(publish) / f"{task}_mairl.pt"
+        src = out / "checkpoints" / checkpoint_name(task, "MAIRL", seed)
+        if src.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+            print(f"MAIRL policy and learned reward of seed {seed}: {dest}")
+        else:  # its training diverged before the first evaluation (the table says so)
+            print(
+                f"mairl: nothing published: MAIRL seed {seed} has no checkpoint "
+                f"(diverged before its first evaluation)",
+                file=sys.stderr,
+            )
+    return BenchReport(
+        f"ur5-{task}",
+        rows,
+        format_table(rows),
+        [out / "success_curves.png"],
+        {"experiment": dataclasses.asdict(exp), "bench": dataclasses.asdict(bench)},
+        wall,
+        {
+            "evaluation": f"{exp.eval.episodes} test episodes per seed, targets from seed "
+            f"{exp.eval.seed}+i (no training run used them); mean action"
+        },
+    )
