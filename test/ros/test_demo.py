@@ -56,11 +56,6 @@ def test_ros_demo_pipeline_small(tmp_path):
     assert sorted(p.name for p in (out / "demos").iterdir()) == ["episode_000", "episode_001"]
     assert (out / "policy" / "reach_mairl.pt").is_file() and (out / "final_distance.png").is_file()
     assert "recording 2 scripted-teleop demos over ROS" in first.stdout
-    # the demo progress bar counts the recorder's "saved N" lines: the pattern matches its real output
-    from ur5_bringup.demo import SAVED
-
-    lines = (out / "nodes.log").read_text().splitlines()
-    assert [m.group(1) for m in map(SAVED.search, lines) if m] == ["0", "1"]
     again = subprocess.run(cmd, env=node_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("kept)") == 2  # the demos and the policy are reused

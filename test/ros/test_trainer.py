@@ -13,8 +13,11 @@ from _ros_helpers import REPO, NodeProcess, Probe
 pytest.importorskip("rclpy")
 
 
+from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
+
 from mairl_core.data.operator import generate_demos  # noqa: E402
 from mairl_core.training import load_policy  # noqa: E402
+from mairl_ros.node import event_qos  # noqa: E402
 
 sys.path.insert(0, str(REPO / "test" / "core"))
 
@@ -50,6 +53,13 @@ def test_trainer_collects_over_ros_and_serves_each_checkpoint(tmp_path, demos):
     cfg = small_config(tmp_path, env_steps=200)  # two 100-step episodes over the topics
     policy = tmp_path / "policy" / "reach.pt"
     probe = Probe("mairl_test_trainer_probe")
+    progress = []  # what a progress bar (mairl-ros-demo's) follows: the trainer's progress topic
+    probe.node.create_subscription(
+        DiagnosticStatus,
+        "/mairl/trainer/progress",
+        lambda m: progress.append({kv.key: kv.value for kv in m.values}),
+        event_qos(),
+    )
     procs = [
         NodeProcess("sim_node", tmp_path / "sim.log", seed=2),
         NodeProcess("safety_node", tmp_path / "safety.log"),
@@ -74,6 +84,7 @@ def test_trainer_collects_over_ros_and_serves_each_checkpoint(tmp_path, demos):
             "the policy server to load the new checkpoint",
             procs=tuple(procs),
         )
+        probe.wait_for(lambda: progress and progress[-1]["env_steps"] == "200", 10.0, "the final progress")
     finally:
         if trainer is not None:
             trainer.stop()

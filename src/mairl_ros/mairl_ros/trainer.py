@@ -3,7 +3,9 @@
 Reads the demo bags in ``demos`` (``mairl-recorder`` or ``mairl demos``), then repeats:
 collect episodes on the robot, train the forward model F, the discriminator D and the
 policy pi (``mairl_core``'s trainer, unchanged), write ``policy`` and ask the policy server
-to reload it. Progress goes to the ROS log, TensorBoard to ``<policy dir>/tb``.
+to reload it. Progress goes to the ROS log and to ``/mairl/trainer/progress``
+(diagnostic_msgs/DiagnosticStatus, transient-local: ``env_steps`` and the latest success,
+true return and discriminator accuracy as values), TensorBoard to ``<policy dir>/tb``.
 
 ``collect:=ros``: episodes run over the topics, through the safety node to the robot:
 ``RosRobotEnv`` resets the arm (``reset_service``: the sim's; on a real arm, a joint
@@ -33,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .node import SuctionState, joint_state_arrays, param, point_array, run_node
+from .node import SuctionState, event_qos, joint_state_arrays, param, point_array, run_node
 
 
 class RosRobotEnv:
@@ -179,6 +181,7 @@ class RosRobotEnv:
 def make_node():
     import dataclasses
 
+    from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
     from rclpy.node import Node
     from std_srvs.srv import SetBool, Trigger
 
@@ -213,6 +216,7 @@ def make_node():
             self.reload = self.create_client(Trigger, "/mairl/policy/reload")
             self.enable = self.create_client(SetBool, "/mairl/policy/enable")
             self._Trigger, self._SetBool = Trigger, SetBool
+            self.progress = self.create_publisher(DiagnosticStatus, "/mairl/trainer/progress", event_qos())
             self.demos = demos
             source = (
                 "over ROS (policy -> safety -> robot)"
@@ -231,6 +235,17 @@ def make_node():
                 if k in ("env/success", "env/true_return", "disc/accuracy")
             ]
             self.get_logger().info(f"{int(steps)} env steps: " + ", ".join(parts))
+            self.publish_progress(int(steps), m)
+
+        def publish_progress(self, steps: int, m: dict, done: bool = False) -> None:
+            msg = DiagnosticStatus(name="mairl_trainer", hardware_id=self.algo)
+            msg.message = f"{'done: ' if done else ''}{steps} env steps"
+            msg.values = [KeyValue(key="env_steps", value=str(steps))] + [
+                KeyValue(key=k.split("/")[-1], value=f"{v:.6g}")
+                for k, v in m.items()
+                if k in ("env/success", "env/true_return", "disc/accuracy")
+            ]
+            self.progress.publish(msg)
 
         def checkpoint(self, path: Path) -> None:
             if path.resolve() != self.policy.resolve():
@@ -262,6 +277,7 @@ def make_node():
                     **policy_meta(self.exp.algo, policy.policy),
                 )
                 self.checkpoint(self.policy)
+                self.publish_progress(0, {}, done=True)
                 self.get_logger().info(f"wrote {self.policy}")
                 return
             if self.collect == "sim":
@@ -293,6 +309,7 @@ def make_node():
                 progress=False,
                 on_checkpoint=self.checkpoint,
             )
+            self.publish_progress(trainer.env_steps, {}, done=True)
             self.get_logger().info(f"done: {trainer.env_steps} env steps; policy {self.policy}")
 
     return Trainer()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 import threading
 import time
@@ -38,27 +37,56 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 class Log:
-    """Node output into a log file; lines matching ``watch`` also go to a callback."""
+    """Node output into a log file."""
 
     def __init__(self, path: Path):
         self.file = open(path, "a")  # noqa: SIM115 - closed in close()
         self.lock = threading.Lock()
-        self.watchers: list = []
 
     def __call__(self, line: str) -> None:
         with self.lock:
             self.file.write(line)
             self.file.flush()
-        for fn in list(self.watchers):
-            fn(line)
 
     def close(self) -> None:
         self.file.close()
 
 
-#: the recorder's log line for a saved episode, as rclpy prints it:
-#: "[mairl_recorder] [INFO] [1796176662.93] [mairl_recorder]: saved 0"
-SAVED = re.compile(r"\[mairl_recorder\]: saved (\d+)")
+class Follower:
+    """A node of the demo's own, spun in a thread, that follows the stack's progress topics
+    (the recorder's episode events, the trainer's progress) for the progress bars."""
+
+    def __init__(self, name: str):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        from mairl_ros.dds import apply_loopback_env
+
+        apply_loopback_env()
+        self.rclpy, self.context = rclpy, rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.running = True
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        while self.running and self.context.ok():
+            self.executor.spin_once(timeout_sec=0.1)
+
+    def subscribe(self, msg_type, topic: str, callback) -> None:
+        from mairl_ros.node import event_qos
+
+        self.node.create_subscription(msg_type, topic, callback, event_qos())
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(timeout=5)
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.rclpy.try_shutdown(context=self.context)
 
 
 def record(out: Path, n: int, seed: int, log: Log, progress: bool) -> Path:
@@ -73,9 +101,14 @@ def record(out: Path, n: int, seed: int, log: Log, progress: bool) -> Path:
         f"[1/3] recording {n - have} scripted-teleop demos over ROS into {demos} "
         f"(real time: about {4.3 * (n - have):.0f} s)"
     )
+    from std_msgs.msg import String
+
     bar = _progress(n, "demos", progress)
     bar.update(have)
-    log.watchers.append(lambda line: bar.update(1) if SAVED.search(line) else None)
+    follower = Follower("mairl_demo_record_progress")
+    follower.subscribe(
+        String, "/mairl/episode/event", lambda m: bar.update(1) if m.data.startswith("saved") else None
+    )
     specs = stack(
         "reaching",
         mode="record",
@@ -94,8 +127,8 @@ def record(out: Path, n: int, seed: int, log: Log, progress: bool) -> Path:
             time.sleep(0.2)
     finally:
         stop_nodes(procs)
+        follower.close()
         bar.close()
-        log.watchers.clear()
     if recorder.returncode != 0 or next_episode_index(demos) < n:
         raise RuntimeError(f"recording failed (log: {log.file.name})")
     return demos
@@ -114,15 +147,17 @@ def train(out: Path, demos: Path, config: str, collect: str, log: Log, progress:
         f"[2/3] training MAIRL ({config}, {budget} env steps) from {demos}; on-policy data "
         f"{'over ROS' if collect == 'ros' else 'from an in-process copy of the sim'}"
     )
+    from diagnostic_msgs.msg import DiagnosticStatus
+
     bar = _progress(budget, "MAIRL env steps", progress)
-    steps = re.compile(r"\]:? (\d+) env steps")  # "[mairl_trainer]: 800 env steps: ..."
 
-    def on_line(line):
-        m = steps.search(line)
-        if m:
-            bar.update(min(int(m.group(1)), budget) - bar.n)
+    def on_progress(msg):
+        steps = next((int(kv.value) for kv in msg.values if kv.key == "env_steps"), None)
+        if steps is not None:
+            bar.update(max(min(steps, budget) - bar.n, 0))
 
-    log.watchers.append(on_line)
+    follower = Follower("mairl_demo_train_progress")
+    follower.subscribe(DiagnosticStatus, "/mairl/trainer/progress", on_progress)
     specs = [
         s
         for s in stack("reaching", mode="train", policy=str(policy), dataset=str(demos))
@@ -141,8 +176,8 @@ def train(out: Path, demos: Path, config: str, collect: str, log: Log, progress:
         trainer.wait()
     finally:
         stop_nodes(procs)
+        follower.close()
         bar.close()
-        log.watchers.clear()
     if trainer.returncode != 0 or not policy.is_file():
         raise RuntimeError(f"training failed (log: {log.file.name})")
     return policy
