@@ -37,7 +37,7 @@ check: $(VENV_STAMP)
 	$(VENV)/bin/ruff format --check src test
 
 test: $(VENV_STAMP)
-	$(VENV)/bin/python -m pytest test -q -rs -p no:cacheprovider --timeout=600
+	$(VENV)/bin/python -m pytest test -q -rs -p no:cacheprovider --timeout=600 --durations=25
 
 # the main job through ROS 2: record demos over the topics, train MAIRL, evaluate via
 # policy server + safety + sim node (`mairl demo` runs the same pipeline in-process)
