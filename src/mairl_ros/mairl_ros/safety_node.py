@@ -28,6 +28,19 @@ from __future__ import annotations
 import os
 import threading
 
+import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from diagnostic_msgs.srv import AddDiagnostics
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import SetBool
+
+from mairl_core.envs.kinematics import fingertip_position
+from mairl_core.envs.ur5_model import load_ur5
+from mairl_core.safety import GateOutput, SafetyGate, load_safety_limits
+
 from .dds import security_plugins_available
 from .node import now_s, param, run_node
 
@@ -42,230 +55,209 @@ LEVELS = {
 }  # DiagnosticStatus levels
 
 
-def make_node():
-    import rclpy
-    from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-    from diagnostic_msgs.srv import AddDiagnostics
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
-    from sensor_msgs.msg import JointState
-    from std_msgs.msg import Float64MultiArray
-    from std_srvs.srv import SetBool
-
-    from mairl_core.envs.kinematics import fingertip_position
-    from mairl_core.envs.ur5_model import load_ur5
-    from mairl_core.safety import GateOutput, SafetyGate, load_safety_limits
-
-    class SafetyNode(Node):
-        def __init__(self):
-            super().__init__("mairl_safety")
-            robot_config = param(self, "robot_config", "ur5", "robot model (config/<name>.yaml)")
-            robot = load_ur5(robot_config)
-            limits = load_safety_limits(
-                param(self, "safety_config", "safety", "limits (config/<name>.yaml)"), robot_config
+class SafetyNode(Node):
+    def __init__(self):
+        super().__init__("mairl_safety")
+        robot_config = param(self, "robot_config", "ur5", "robot model (config/<name>.yaml)")
+        robot = load_ur5(robot_config)
+        limits = load_safety_limits(
+            param(self, "safety_config", "safety", "limits (config/<name>.yaml)"), robot_config
+        )
+        timeout = float(param(self, "timeout", 0.1, "s without a command or joint state: hold"))
+        watchdog_rate = float(param(self, "watchdog_rate", 125.0, "Hz of the stale-input watchdog"))
+        if watchdog_rate <= 0:
+            raise ValueError("watchdog_rate must be > 0")
+        jump = float(
+            param(
+                self,
+                "max_state_jump",
+                2.0 * limits.max_step,
+                "rad a joint may move between two joint states before they are distrusted",
             )
-            timeout = float(param(self, "timeout", 0.1, "s without a command or joint state: hold"))
-            watchdog_rate = float(param(self, "watchdog_rate", 125.0, "Hz of the stale-input watchdog"))
-            if watchdog_rate <= 0:
-                raise ValueError("watchdog_rate must be > 0")
-            jump = float(
-                param(
-                    self,
-                    "max_state_jump",
-                    2.0 * limits.max_step,
-                    "rad a joint may move between two joint states before they are distrusted",
-                )
-            )
-            settle = int(param(self, "settle_states", 3, "agreeing joint states that end a distrust"))
-            rest_time = float(
-                param(self, "rest_time", 0.5, "s the arm must be still before an e-stop release")
-            )
-            self.gate = SafetyGate(
-                limits,
-                robot.joint_names,
-                lambda q: fingertip_position(robot, q),
-                timeout,
-                max_state_jump=jump,
-                settle_states=settle,
-                rest_time=rest_time,
-            )
-            self.pub_cmd = self.create_publisher(
-                Float64MultiArray,
-                param(
-                    self,
-                    "output_topic",
-                    "/forward_position_controller/commands",
-                    "the driver's position command topic",
-                ),
-                10,
-            )
-            self.pub_status = self.create_publisher(
-                DiagnosticStatus, param(self, "status_topic", "/mairl/safety/status"), 10
-            )
-            self.create_subscription(
-                JointState, param(self, "joint_states_topic", "/joint_states"), self.on_joint_state, 10
-            )
-            # depth 1: the latest command is the one that counts. A deeper queue let a flood of
-            # commands pile up ahead of an e-stop request (the executor serves events in order)
-            # and forwarded commands that were already stale.
-            self.create_subscription(
-                JointState, param(self, "command_topic", "/mairl/command"), self.on_command, 1
-            )
-            # The e-stop and its release are served by a node of their own, spun on a thread of
-            # their own: in this node's executor a request waited behind every command already
-            # queued (a 1 kHz flood on a loaded machine delayed it by up to 130 ms). The thread
-            # starts with the first watchdog tick, so that it inherits the real-time priority
-            # run_node gives the process after building its nodes. One lock orders the gate.
-            self._lock = threading.Lock()
-            self._estop_node = rclpy.create_node("mairl_safety_estop", context=self.context)
-            self._estop_node.create_service(
-                SetBool, param(self, "estop_service", "/mairl/safety/estop"), self.on_estop
-            )
-            self._estop_node.create_service(
-                AddDiagnostics, param(self, "release_service", "/mairl/safety/release"), self.on_release
-            )
-            self._estop_executor = SingleThreadedExecutor(context=self.context)
-            self._estop_executor.add_node(self._estop_node)
-            self._estop_thread: threading.Thread | None = None
-            self._estop_running = True
-            self.create_timer(1.0 / watchdog_rate, self.on_tick)
-            self.output_topic = self.pub_cmd.topic_name
-            self.foreign_publishers = 0
-            self.create_timer(0.2, self.check_output_topic)
-            self._Float64MultiArray, self._Status, self._KeyValue = (
-                Float64MultiArray,
-                DiagnosticStatus,
-                KeyValue,
-            )
-            self._GateOutput = GateOutput
-            self.counts = dict.fromkeys(LEVELS, 0)
-            self.rt_priority = int(
-                param(self, "rt_priority", 0, "0: off; 1-99: SCHED_FIFO priority")
-            )  # run_node: 0 off, 1-99 SCHED_FIFO
+        )
+        settle = int(param(self, "settle_states", 3, "agreeing joint states that end a distrust"))
+        rest_time = float(param(self, "rest_time", 0.5, "s the arm must be still before an e-stop release"))
+        self.gate = SafetyGate(
+            limits,
+            robot.joint_names,
+            lambda q: fingertip_position(robot, q),
+            timeout,
+            max_state_jump=jump,
+            settle_states=settle,
+            rest_time=rest_time,
+        )
+        self.pub_cmd = self.create_publisher(
+            Float64MultiArray,
+            param(
+                self,
+                "output_topic",
+                "/forward_position_controller/commands",
+                "the driver's position command topic",
+            ),
+            10,
+        )
+        self.pub_status = self.create_publisher(
+            DiagnosticStatus, param(self, "status_topic", "/mairl/safety/status"), 10
+        )
+        self.create_subscription(
+            JointState, param(self, "joint_states_topic", "/joint_states"), self.on_joint_state, 10
+        )
+        # depth 1: the latest command is the one that counts. A deeper queue let a flood of
+        # commands pile up ahead of an e-stop request (the executor serves events in order)
+        # and forwarded commands that were already stale.
+        self.create_subscription(
+            JointState, param(self, "command_topic", "/mairl/command"), self.on_command, 1
+        )
+        # The e-stop and its release are served by a node of their own, spun on a thread of
+        # their own: in this node's executor a request waited behind every command already
+        # queued (a 1 kHz flood on a loaded machine delayed it by up to 130 ms). The thread
+        # starts with the first watchdog tick, so that it inherits the real-time priority
+        # run_node gives the process after building its nodes. One lock orders the gate.
+        self._lock = threading.Lock()
+        self._estop_node = rclpy.create_node("mairl_safety_estop", context=self.context)
+        self._estop_node.create_service(
+            SetBool, param(self, "estop_service", "/mairl/safety/estop"), self.on_estop
+        )
+        self._estop_node.create_service(
+            AddDiagnostics, param(self, "release_service", "/mairl/safety/release"), self.on_release
+        )
+        self._estop_executor = SingleThreadedExecutor(context=self.context)
+        self._estop_executor.add_node(self._estop_node)
+        self._estop_thread: threading.Thread | None = None
+        self._estop_running = True
+        self.create_timer(1.0 / watchdog_rate, self.on_tick)
+        self.output_topic = self.pub_cmd.topic_name
+        self.foreign_publishers = 0
+        self.create_timer(0.2, self.check_output_topic)
+        self._Float64MultiArray, self._Status, self._KeyValue = (
+            Float64MultiArray,
+            DiagnosticStatus,
+            KeyValue,
+        )
+        self._GateOutput = GateOutput
+        self.counts = dict.fromkeys(LEVELS, 0)
+        self.rt_priority = int(
+            param(self, "rt_priority", 0, "0: off; 1-99: SCHED_FIFO priority")
+        )  # run_node: 0 off, 1-99 SCHED_FIFO
+        self.get_logger().info(
+            f"safety: step limit {limits.max_step:.3f} rad per {limits.control_period:g} s, "
+            f"timeout {timeout:g} s, fingertip box "
+            f"{limits.box_lower.tolist()}..{limits.box_upper.tolist()} m"
+        )
+        if os.environ.get("ROS_SECURITY_ENABLE", "").lower() != "true":
             self.get_logger().info(
-                f"safety: step limit {limits.max_step:.3f} rad per {limits.control_period:g} s, "
-                f"timeout {timeout:g} s, fingertip box "
-                f"{limits.box_lower.tolist()}..{limits.box_upper.tolist()} m"
+                "DDS access control is off (ROS_SECURITY_ENABLE is not true"
+                + ("" if security_plugins_available() else "; this Fast DDS build has no security plugins")
+                + "): any process on this host can publish the driver's command topic; "
+                "see docs/safety.md, 'Who may talk to the arm'"
             )
-            if os.environ.get("ROS_SECURITY_ENABLE", "").lower() != "true":
-                self.get_logger().info(
-                    "DDS access control is off (ROS_SECURITY_ENABLE is not true"
-                    + (
-                        ""
-                        if security_plugins_available()
-                        else "; this Fast DDS build has no security plugins"
-                    )
-                    + "): any process on this host can publish the driver's command topic; "
-                    "see docs/safety.md, 'Who may talk to the arm'"
-                )
 
-        def on_joint_state(self, msg):
-            stamp = msg.header.stamp
-            age = None  # unstamped: judged by arrival alone
-            if stamp.sec or stamp.nanosec:
-                age = (
-                    self.get_clock().now().nanoseconds - (stamp.sec * 1_000_000_000 + stamp.nanosec)
-                ) * 1e-9
-            with self._lock:
-                out = self.gate.on_joint_state(msg.name, list(msg.position), now_s(), age)
-                if out is not None:
-                    self.emit(out)
+    def on_joint_state(self, msg):
+        stamp = msg.header.stamp
+        age = None  # unstamped: judged by arrival alone
+        if stamp.sec or stamp.nanosec:
+            age = (self.get_clock().now().nanoseconds - (stamp.sec * 1_000_000_000 + stamp.nanosec)) * 1e-9
+        with self._lock:
+            out = self.gate.on_joint_state(msg.name, list(msg.position), now_s(), age)
+            if out is not None:
+                self.emit(out)
 
-        def on_command(self, msg):
-            with self._lock:
-                self.emit(self.gate.on_command(msg.name, list(msg.position), now_s()))
+    def on_command(self, msg):
+        with self._lock:
+            self.emit(self.gate.on_command(msg.name, list(msg.position), now_s()))
 
-        def on_tick(self):
-            if self._estop_thread is None:
-                self._estop_thread = threading.Thread(
-                    target=self.serve_estop, daemon=True, name="mairl_safety_estop"
-                )
-                self._estop_thread.start()
-            with self._lock:
-                out = self.gate.tick(now_s())
-                if out is not None:
-                    self.emit(out)
+    def on_tick(self):
+        if self._estop_thread is None:
+            self._estop_thread = threading.Thread(
+                target=self.serve_estop, daemon=True, name="mairl_safety_estop"
+            )
+            self._estop_thread.start()
+        with self._lock:
+            out = self.gate.tick(now_s())
+            if out is not None:
+                self.emit(out)
 
-        def serve_estop(self):
-            while self._estop_running:
-                try:
-                    self._estop_executor.spin_once(timeout_sec=0.05)
-                except Exception:  # the context shut down (Ctrl-C, SIGTERM) under the wait
-                    if self._estop_running and self.context.ok():
-                        raise
-                    return
+    def serve_estop(self):
+        while self._estop_running:
+            try:
+                self._estop_executor.spin_once(timeout_sec=0.05)
+            except Exception:  # the context shut down (Ctrl-C, SIGTERM) under the wait
+                if self._estop_running and self.context.ok():
+                    raise
+                return
 
-        def close(self):
-            """Stop the e-stop thread and its node (run_node calls this before destroy_node)."""
-            self._estop_running = False
-            if self._estop_thread is not None:
-                self._estop_thread.join(timeout=2.0)
-            self._estop_executor.remove_node(self._estop_node)
-            self._estop_executor.shutdown(timeout_sec=1.0)
-            self._estop_node.destroy_node()
+    def close(self):
+        """Stop the e-stop thread and its node (run_node calls this before destroy_node)."""
+        self._estop_running = False
+        if self._estop_thread is not None:
+            self._estop_thread.join(timeout=2.0)
+        self._estop_executor.remove_node(self._estop_node)
+        self._estop_executor.shutdown(timeout_sec=1.0)
+        self._estop_node.destroy_node()
 
-        def check_output_topic(self):
-            """This node must be the only publisher of the driver's command topic: another one
-            (a process writing the driver directly, past every limit) latches the e-stop and is
-            reported, once per appearance; it cannot be stopped from here (docs/safety.md)."""
-            others = self.count_publishers(self.output_topic) - 1
-            if others > 0 and others != self.foreign_publishers:
-                message = (
-                    f"{others} other publisher(s) on {self.output_topic}: commands that "
-                    "bypass the safety node; e-stop latched"
-                )
-                self.get_logger().error(message)
-                with self._lock:
-                    out = self.gate.set_estop()
-                    if out is not None:
-                        self.emit(out)
-                    self.emit(self._GateOutput(None, "estop", message))
-            self.foreign_publishers = max(others, 0)
-
-        def on_estop(self, req, res):
-            if not req.data:
-                res.success = False
-                res.message = (
-                    "e-stop kept: release it with /mairl/safety/release and a reason "
-                    "(diagnostic_msgs/srv/AddDiagnostics, field load_namespace)"
-                )
-                self.get_logger().warning(res.message)
-                return res
+    def check_output_topic(self):
+        """This node must be the only publisher of the driver's command topic: another one
+        (a process writing the driver directly, past every limit) latches the e-stop and is
+        reported, once per appearance; it cannot be stopped from here (docs/safety.md)."""
+        others = self.count_publishers(self.output_topic) - 1
+        if others > 0 and others != self.foreign_publishers:
+            message = (
+                f"{others} other publisher(s) on {self.output_topic}: commands that "
+                "bypass the safety node; e-stop latched"
+            )
+            self.get_logger().error(message)
             with self._lock:
                 out = self.gate.set_estop()
                 if out is not None:
                     self.emit(out)
-            res.success, res.message = True, "e-stop latched: holding"
-            self.get_logger().warning(res.message)
-            return res
+                self.emit(self._GateOutput(None, "estop", message))
+        self.foreign_publishers = max(others, 0)
 
-        def on_release(self, req, res):
-            with self._lock:
-                res.success, res.message = self.gate.release(now_s(), req.load_namespace)
-            self.get_logger().warning(res.message)
-            status = self._Status(
-                level=bytes([1]), name="mairl_safety", message=res.message, hardware_id="ur5"
+    def on_estop(self, req, res):
+        if not req.data:
+            res.success = False
+            res.message = (
+                "e-stop kept: release it with /mairl/safety/release and a reason "
+                "(diagnostic_msgs/srv/AddDiagnostics, field load_namespace)"
             )
-            status.values = [self._KeyValue(key="action", value="release" if res.success else "estop")]
-            self.pub_status.publish(status)
+            self.get_logger().warning(res.message)
             return res
+        with self._lock:
+            out = self.gate.set_estop()
+            if out is not None:
+                self.emit(out)
+        res.success, res.message = True, "e-stop latched: holding"
+        self.get_logger().warning(res.message)
+        return res
 
-        def emit(self, out):
-            if out.command is not None:
-                self.pub_cmd.publish(self._Float64MultiArray(data=[float(v) for v in out.command]))
-            self.counts[out.level] += 1
-            if out.level != "ok":
-                status = self._Status(
-                    level=bytes([LEVELS[out.level]]),
-                    name="mairl_safety",
-                    message=out.message,
-                    hardware_id="ur5",
-                )
-                status.values = [self._KeyValue(key="action", value=out.level)]
-                self.pub_status.publish(status)
-                if out.level in ("rejected", "estop", "suspect", "ignored"):
-                    self.get_logger().warning(out.message, throttle_duration_sec=1.0)
+    def on_release(self, req, res):
+        with self._lock:
+            res.success, res.message = self.gate.release(now_s(), req.load_namespace)
+        self.get_logger().warning(res.message)
+        status = self._Status(level=bytes([1]), name="mairl_safety", message=res.message, hardware_id="ur5")
+        status.values = [self._KeyValue(key="action", value="release" if res.success else "estop")]
+        self.pub_status.publish(status)
+        return res
 
+    def emit(self, out):
+        if out.command is not None:
+            self.pub_cmd.publish(self._Float64MultiArray(data=[float(v) for v in out.command]))
+        self.counts[out.level] += 1
+        if out.level != "ok":
+            status = self._Status(
+                level=bytes([LEVELS[out.level]]),
+                name="mairl_safety",
+                message=out.message,
+                hardware_id="ur5",
+            )
+            status.values = [self._KeyValue(key="action", value=out.level)]
+            self.pub_status.publish(status)
+            if out.level in ("rejected", "estop", "suspect", "ignored"):
+                self.get_logger().warning(out.message, throttle_duration_sec=1.0)
+
+
+def make_node():
+    """The node (``main`` spins it)."""
     return SafetyNode()
 
 

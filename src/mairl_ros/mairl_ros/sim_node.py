@@ -18,144 +18,144 @@ from __future__ import annotations
 
 import json
 
+from geometry_msgs.msg import PointStamped
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float64, Float64MultiArray
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from mairl_core.envs.sim_arm import SimArm
+from mairl_core.safety import order_by_name
+
 from .node import joint_state_msg, param, point_msg, run_node
 
 
+class SimNode(Node):
+    def __init__(self):
+        super().__init__("mairl_sim")
+        task = param(self, "task", "reach")
+        self.rate = float(param(self, "rate", 125.0))
+        rtf = float(param(self, "real_time_factor", 1.0))
+        if self.rate <= 0 or rtf <= 0:
+            raise ValueError("rate and real_time_factor must be > 0")
+        target = list(param(self, "target", [0.0]))  # [0.0]: none given, a seeded random block
+        env_config = param(self, "env_config", "")
+        self.arm = SimArm(task, seed=int(param(self, "seed", 0)), env_config=env_config or None)
+        self.fixed_target = target if len(target) == 3 else None
+        param(
+            self,
+            "episode",
+            0,
+            "index of the next reset's block (set live by the recorder)",
+            read_only=False,
+        )
+        self.add_on_set_parameters_callback(self.on_set_parameters)
+        if self.fixed_target is not None:
+            self.arm.reset(self.fixed_target)
+        self.frame = param(self, "frame_id", "base")
+        self.clock = bool(param(self, "publish_clock", False))
+        topics = {
+            k: param(self, f"{k}_topic", v)
+            for k, v in {
+                "joint_states": "/joint_states",
+                "command": "/forward_position_controller/commands",
+                "trajectory": "/scaled_joint_trajectory_controller/joint_trajectory",
+                "speed_scaling": "/speed_scaling_state_broadcaster/speed_scaling",
+                "target": "/mairl/target",
+                "fingertip": "/mairl/fingertip",
+                "suction": "/mairl/suction",
+            }.items()
+        }
+        self.pub_js = self.create_publisher(JointState, topics["joint_states"], 10)
+        self.pub_scale = self.create_publisher(Float64, topics["speed_scaling"], 10)
+        self.pub_target = self.create_publisher(PointStamped, topics["target"], 10)
+        self.pub_tip = self.create_publisher(PointStamped, topics["fingertip"], 10)
+        self.pub_suction = self.create_publisher(Bool, topics["suction"], 10)
+        # a vacuum sensor: the block is on the cup (suction grippers report it on a digital input)
+        self.pub_vacuum = self.create_publisher(Bool, topics["suction"] + "/vacuum", 10)
+        self.pub_clock = self.create_publisher(Clock, "/clock", 10) if self.clock else None
+        self.create_subscription(Float64MultiArray, topics["command"], self.on_command, 10)
+        self.create_subscription(JointTrajectory, topics["trajectory"], self.on_trajectory, 10)
+        self.create_service(SetBool, param(self, "suction_service", "/mairl/suction/set"), self.on_suction)
+        self.create_service(Trigger, "/mairl/sim/reset", self.on_reset)
+        self._Bool, self._Float64, self._Clock = Bool, Float64, Clock
+        self._order = order_by_name
+        self.ticks = 0
+        self.create_timer(1.0 / (self.rate * rtf), self.tick)
+        self.get_logger().info(
+            f"UR5 {task} sim: {self.rate:g} Hz, {rtf:g}x real time, block at "
+            f"{[round(v, 3) for v in self.arm.target]}"
+        )
+
+    def on_set_parameters(self, params):
+        from rcl_interfaces.msg import SetParametersResult
+
+        for p in params:
+            if p.name == "episode":
+                if not isinstance(p.value, int) or p.value < 0:
+                    return SetParametersResult(
+                        successful=False, reason=f"episode must be an int >= 0, got {p.value!r}"
+                    )
+                self.arm.episode = p.value
+        return SetParametersResult(successful=True)
+
+    def on_command(self, msg):
+        try:
+            self.arm.command(list(msg.data))
+        except ValueError as exc:
+            self.get_logger().warning(f"command ignored: {exc}", throttle_duration_sec=1.0)
+
+    def on_trajectory(self, msg):
+        try:
+            points = []
+            for p in msg.points:
+                q, why = self._order(msg.joint_names, list(p.positions), self.arm.joint_names)
+                if q is None:
+                    raise ValueError(why)
+                points.append((p.time_from_start.sec + p.time_from_start.nanosec * 1e-9, q))
+            self.arm.follow(points)
+        except ValueError as exc:
+            self.get_logger().warning(f"trajectory ignored: {exc}")
+
+    def on_suction(self, req, res):
+        try:
+            self.arm.set_suction(req.data)
+            res.success, res.message = True, f"suction {'on' if req.data else 'off'}"
+        except ValueError as exc:
+            res.success, res.message = False, str(exc)
+        return res
+
+    def on_reset(self, req, res):  # noqa: ARG002
+        target = self.arm.reset(self.fixed_target)
+        res.success, res.message = (
+            True,
+            json.dumps({"target": [float(v) for v in target], "episode": self.arm.episode}),
+        )
+        return res
+
+    def tick(self):
+        self.arm.advance(1.0 / self.rate)
+        self.ticks += 1
+        if self.pub_clock is not None:
+            msg = self._Clock()
+            msg.clock.sec = int(self.arm.time)
+            msg.clock.nanosec = int(round((self.arm.time % 1.0) * 1e9)) % 1_000_000_000
+            self.pub_clock.publish(msg)
+        self.pub_js.publish(
+            joint_state_msg(self, self.arm.joint_names, self.arm.positions, self.arm.velocities)
+        )
+        self.pub_target.publish(point_msg(self, self.arm.target, self.frame))
+        self.pub_tip.publish(point_msg(self, self.arm.fingertip, self.frame))
+        self.pub_suction.publish(self._Bool(data=self.arm.suction))
+        self.pub_vacuum.publish(self._Bool(data=self.arm.holding))
+        if self.ticks % max(1, int(self.rate / 10)) == 0:  # about 10 Hz
+            self.pub_scale.publish(self._Float64(data=1.0))
+
+
 def make_node():
-    from geometry_msgs.msg import PointStamped
-    from rclpy.node import Node
-    from rosgraph_msgs.msg import Clock
-    from sensor_msgs.msg import JointState
-    from std_msgs.msg import Bool, Float64, Float64MultiArray
-    from std_srvs.srv import SetBool, Trigger
-    from trajectory_msgs.msg import JointTrajectory
-
-    from mairl_core.envs.sim_arm import SimArm
-    from mairl_core.safety import order_by_name
-
-    class SimNode(Node):
-        def __init__(self):
-            super().__init__("mairl_sim")
-            task = param(self, "task", "reach")
-            self.rate = float(param(self, "rate", 125.0))
-            rtf = float(param(self, "real_time_factor", 1.0))
-            if self.rate <= 0 or rtf <= 0:
-                raise ValueError("rate and real_time_factor must be > 0")
-            target = list(param(self, "target", [0.0]))  # [0.0]: none given, a seeded random block
-            env_config = param(self, "env_config", "")
-            self.arm = SimArm(task, seed=int(param(self, "seed", 0)), env_config=env_config or None)
-            self.fixed_target = target if len(target) == 3 else None
-            param(
-                self,
-                "episode",
-                0,
-                "index of the next reset's block (set live by the recorder)",
-                read_only=False,
-            )
-            self.add_on_set_parameters_callback(self.on_set_parameters)
-            if self.fixed_target is not None:
-                self.arm.reset(self.fixed_target)
-            self.frame = param(self, "frame_id", "base")
-            self.clock = bool(param(self, "publish_clock", False))
-            topics = {
-                k: param(self, f"{k}_topic", v)
-                for k, v in {
-                    "joint_states": "/joint_states",
-                    "command": "/forward_position_controller/commands",
-                    "trajectory": "/scaled_joint_trajectory_controller/joint_trajectory",
-                    "speed_scaling": "/speed_scaling_state_broadcaster/speed_scaling",
-                    "target": "/mairl/target",
-                    "fingertip": "/mairl/fingertip",
-                    "suction": "/mairl/suction",
-                }.items()
-            }
-            self.pub_js = self.create_publisher(JointState, topics["joint_states"], 10)
-            self.pub_scale = self.create_publisher(Float64, topics["speed_scaling"], 10)
-            self.pub_target = self.create_publisher(PointStamped, topics["target"], 10)
-            self.pub_tip = self.create_publisher(PointStamped, topics["fingertip"], 10)
-            self.pub_suction = self.create_publisher(Bool, topics["suction"], 10)
-            # a vacuum sensor: the block is on the cup (suction grippers report it on a digital input)
-            self.pub_vacuum = self.create_publisher(Bool, topics["suction"] + "/vacuum", 10)
-            self.pub_clock = self.create_publisher(Clock, "/clock", 10) if self.clock else None
-            self.create_subscription(Float64MultiArray, topics["command"], self.on_command, 10)
-            self.create_subscription(JointTrajectory, topics["trajectory"], self.on_trajectory, 10)
-            self.create_service(
-                SetBool, param(self, "suction_service", "/mairl/suction/set"), self.on_suction
-            )
-            self.create_service(Trigger, "/mairl/sim/reset", self.on_reset)
-            self._Bool, self._Float64, self._Clock = Bool, Float64, Clock
-            self._order = order_by_name
-            self.ticks = 0
-            self.create_timer(1.0 / (self.rate * rtf), self.tick)
-            self.get_logger().info(
-                f"UR5 {task} sim: {self.rate:g} Hz, {rtf:g}x real time, block at "
-                f"{[round(v, 3) for v in self.arm.target]}"
-            )
-
-        def on_set_parameters(self, params):
-            from rcl_interfaces.msg import SetParametersResult
-
-            for p in params:
-                if p.name == "episode":
-                    if not isinstance(p.value, int) or p.value < 0:
-                        return SetParametersResult(
-                            successful=False, reason=f"episode must be an int >= 0, got {p.value!r}"
-                        )
-                    self.arm.episode = p.value
-            return SetParametersResult(successful=True)
-
-        def on_command(self, msg):
-            try:
-                self.arm.command(list(msg.data))
-            except ValueError as exc:
-                self.get_logger().warning(f"command ignored: {exc}", throttle_duration_sec=1.0)
-
-        def on_trajectory(self, msg):
-            try:
-                points = []
-                for p in msg.points:
-                    q, why = self._order(msg.joint_names, list(p.positions), self.arm.joint_names)
-                    if q is None:
-                        raise ValueError(why)
-                    points.append((p.time_from_start.sec + p.time_from_start.nanosec * 1e-9, q))
-                self.arm.follow(points)
-            except ValueError as exc:
-                self.get_logger().warning(f"trajectory ignored: {exc}")
-
-        def on_suction(self, req, res):
-            try:
-                self.arm.set_suction(req.data)
-                res.success, res.message = True, f"suction {'on' if req.data else 'off'}"
-            except ValueError as exc:
-                res.success, res.message = False, str(exc)
-            return res
-
-        def on_reset(self, req, res):  # noqa: ARG002
-            target = self.arm.reset(self.fixed_target)
-            res.success, res.message = (
-                True,
-                json.dumps({"target": [float(v) for v in target], "episode": self.arm.episode}),
-            )
-            return res
-
-        def tick(self):
-            self.arm.advance(1.0 / self.rate)
-            self.ticks += 1
-            if self.pub_clock is not None:
-                msg = self._Clock()
-                msg.clock.sec = int(self.arm.time)
-                msg.clock.nanosec = int(round((self.arm.time % 1.0) * 1e9)) % 1_000_000_000
-                self.pub_clock.publish(msg)
-            self.pub_js.publish(
-                joint_state_msg(self, self.arm.joint_names, self.arm.positions, self.arm.velocities)
-            )
-            self.pub_target.publish(point_msg(self, self.arm.target, self.frame))
-            self.pub_tip.publish(point_msg(self, self.arm.fingertip, self.frame))
-            self.pub_suction.publish(self._Bool(data=self.arm.suction))
-            self.pub_vacuum.publish(self._Bool(data=self.arm.holding))
-            if self.ticks % max(1, int(self.rate / 10)) == 0:  # about 10 Hz
-                self.pub_scale.publish(self._Float64(data=1.0))
-
+    """The node (``main`` spins it)."""
     return SimNode()
 
 

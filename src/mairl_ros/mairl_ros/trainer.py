@@ -30,10 +30,18 @@ one. ``resume:=true`` continues a stopped (even killed) run from its last checkp
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from std_srvs.srv import SetBool, Trigger
+
+from mairl_core import robot as core
+from mairl_core.algos.adversarial import AdversarialTrainer
+from mairl_core.training import train_run
 
 from .node import SuctionState, event_qos, joint_state_arrays, param, point_array, run_node
 
@@ -178,140 +186,132 @@ class RosRobotEnv:
         pass
 
 
+class Trainer(Node):
+    def __init__(self):
+        super().__init__("mairl_trainer")
+        self.task = param(self, "task", "reach")
+        self.algo = param(self, "algo", "mairl")
+        demos = param(self, "demos", "")
+        policy = param(self, "policy", "")
+        if not demos or not policy:
+            raise ValueError(
+                "parameters 'demos' (demo bags) and 'policy' (the checkpoint to write) are required"
+            )
+        self.collect = param(self, "collect", "ros")
+        if self.collect not in ("ros", "sim"):
+            raise ValueError(f"collect must be ros or sim, got {self.collect!r}")
+        self.exp = core.load_robot_experiment(param(self, "config", f"{self.task}_train"))
+        self.seed = int(param(self, "seed", 0))
+        self.env_steps = int(param(self, "env_steps", 0)) or None
+        self.resume = bool(param(self, "resume", False))
+        self.checkpoint_every = int(param(self, "checkpoint_every", 20))
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        self.reset_service = param(self, "reset_service", "")
+        self.policy = Path(policy)
+        self.expert = core.load_robot_demos(demos, self.exp.demos.n_demos, task=self.task)
+        self.reload = self.create_client(Trigger, "/mairl/policy/reload")
+        self.enable = self.create_client(SetBool, "/mairl/policy/enable")
+        self._Trigger, self._SetBool = Trigger, SetBool
+        self.progress = self.create_publisher(DiagnosticStatus, "/mairl/trainer/progress", event_qos())
+        self.demos = demos
+        source = (
+            "over ROS (policy -> safety -> robot)"
+            if self.collect == "ros"
+            else "an in-process copy of the sim"
+        )
+        self.get_logger().info(
+            f"{self.algo} on {self.task} from {len(self.expert)} demo episodes in {demos}; "
+            f"on-policy data: {source}"
+        )
+
+    def log(self, m: dict, steps: int) -> None:
+        parts = [
+            f"{k.split('/')[-1]} {v:.3g}"
+            for k, v in m.items()
+            if k in ("env/success", "env/true_return", "disc/accuracy")
+        ]
+        self.get_logger().info(f"{int(steps)} env steps: " + ", ".join(parts))
+        self.publish_progress(int(steps), m)
+
+    def publish_progress(self, steps: int, m: dict, done: bool = False) -> None:
+        msg = DiagnosticStatus(name="mairl_trainer", hardware_id=self.algo)
+        msg.message = f"{'done: ' if done else ''}{steps} env steps"
+        msg.values = [KeyValue(key="env_steps", value=str(steps))] + [
+            KeyValue(key=k.split("/")[-1], value=f"{v:.6g}")
+            for k, v in m.items()
+            if k in ("env/success", "env/true_return", "disc/accuracy")
+        ]
+        self.progress.publish(msg)
+
+    def checkpoint(self, path: Path) -> None:
+        if path.resolve() != self.policy.resolve():
+            from mairl_core.checkpoint import load_checkpoint, save_checkpoint
+
+            payload = load_checkpoint(path)
+            save_checkpoint(self.policy, payload["state"], **payload["meta"])
+        if self.reload.service_is_ready():
+            self.reload.call_async(self._Trigger.Request())
+
+    def train(self, executor):
+        """The whole run, in the caller's thread; ``executor`` spins this node meanwhile."""
+        from mairl_core.training import remove_unfinished_saves
+
+        out = self.policy.parent
+        out.mkdir(parents=True, exist_ok=True)
+        remove_unfinished_saves(self.policy)  # a copy a killed trainer never finished
+        meta = {"method": self.algo, "task": self.task, "demos": self.demos, "seed": self.seed}
+        if self.algo == "bc":
+            policy, state = core.train_bc(self.exp, self.expert, self.seed)
+            from mairl_core.checkpoint import save_checkpoint
+            from mairl_core.training import policy_meta
+
+            save_checkpoint(
+                self.policy,
+                state,
+                method="bc",
+                task=self.task,
+                **policy_meta(self.exp.algo, policy.policy),
+            )
+            self.checkpoint(self.policy)
+            self.publish_progress(0, {}, done=True)
+            self.get_logger().info(f"wrote {self.policy}")
+            return
+        if self.collect == "sim":
+            trainer = core.make_robot_trainer(
+                self.exp, self.algo, self.expert, self.seed, state_only=False, task=self.task
+            )
+        else:
+            env_cfg = core.task_env_config(self.task)
+            cfg = dataclasses.replace(self.exp.algo, state_only=False, n_envs=1)
+            env = RosRobotEnv(
+                self,
+                executor,
+                self.task,
+                env_cfg.episode_steps,
+                self.reset_service,
+                env_cfg.success_radius,
+            )
+            trainer = AdversarialTrainer(self.algo, cfg, env, self.expert, seed=self.seed)
+            if self.enable.service_is_ready():  # the trainer drives; the server waits
+                self.enable.call_async(self._SetBool.Request(data=False))
+        trainer.log_fn = self.log
+        train_run(
+            trainer,
+            out / f"{self.algo}_run",
+            meta=meta,
+            env_steps=self.env_steps,
+            checkpoint_every=self.checkpoint_every,
+            resume=self.resume,
+            progress=False,
+            on_checkpoint=self.checkpoint,
+        )
+        self.publish_progress(trainer.env_steps, {}, done=True)
+        self.get_logger().info(f"done: {trainer.env_steps} env steps; policy {self.policy}")
+
+
 def make_node():
-    import dataclasses
-
-    from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-    from rclpy.node import Node
-    from std_srvs.srv import SetBool, Trigger
-
-    from mairl_core import robot as core
-    from mairl_core.algos.adversarial import AdversarialTrainer
-    from mairl_core.training import train_run
-
-    class Trainer(Node):
-        def __init__(self):
-            super().__init__("mairl_trainer")
-            self.task = param(self, "task", "reach")
-            self.algo = param(self, "algo", "mairl")
-            demos = param(self, "demos", "")
-            policy = param(self, "policy", "")
-            if not demos or not policy:
-                raise ValueError(
-                    "parameters 'demos' (demo bags) and 'policy' (the checkpoint to write) are required"
-                )
-            self.collect = param(self, "collect", "ros")
-            if self.collect not in ("ros", "sim"):
-                raise ValueError(f"collect must be ros or sim, got {self.collect!r}")
-            self.exp = core.load_robot_experiment(param(self, "config", f"{self.task}_train"))
-            self.seed = int(param(self, "seed", 0))
-            self.env_steps = int(param(self, "env_steps", 0)) or None
-            self.resume = bool(param(self, "resume", False))
-            self.checkpoint_every = int(param(self, "checkpoint_every", 20))
-            if self.checkpoint_every < 1:
-                raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
-            self.reset_service = param(self, "reset_service", "")
-            self.policy = Path(policy)
-            self.expert = core.load_robot_demos(demos, self.exp.demos.n_demos, task=self.task)
-            self.reload = self.create_client(Trigger, "/mairl/policy/reload")
-            self.enable = self.create_client(SetBool, "/mairl/policy/enable")
-            self._Trigger, self._SetBool = Trigger, SetBool
-            self.progress = self.create_publisher(DiagnosticStatus, "/mairl/trainer/progress", event_qos())
-            self.demos = demos
-            source = (
-                "over ROS (policy -> safety -> robot)"
-                if self.collect == "ros"
-                else "an in-process copy of the sim"
-            )
-            self.get_logger().info(
-                f"{self.algo} on {self.task} from {len(self.expert)} demo episodes in {demos}; "
-                f"on-policy data: {source}"
-            )
-
-        def log(self, m: dict, steps: int) -> None:
-            parts = [
-                f"{k.split('/')[-1]} {v:.3g}"
-                for k, v in m.items()
-                if k in ("env/success", "env/true_return", "disc/accuracy")
-            ]
-            self.get_logger().info(f"{int(steps)} env steps: " + ", ".join(parts))
-            self.publish_progress(int(steps), m)
-
-        def publish_progress(self, steps: int, m: dict, done: bool = False) -> None:
-            msg = DiagnosticStatus(name="mairl_trainer", hardware_id=self.algo)
-            msg.message = f"{'done: ' if done else ''}{steps} env steps"
-            msg.values = [KeyValue(key="env_steps", value=str(steps))] + [
-                KeyValue(key=k.split("/")[-1], value=f"{v:.6g}")
-                for k, v in m.items()
-                if k in ("env/success", "env/true_return", "disc/accuracy")
-            ]
-            self.progress.publish(msg)
-
-        def checkpoint(self, path: Path) -> None:
-            if path.resolve() != self.policy.resolve():
-                from mairl_core.checkpoint import load_checkpoint, save_checkpoint
-
-                payload = load_checkpoint(path)
-                save_checkpoint(self.policy, payload["state"], **payload["meta"])
-            if self.reload.service_is_ready():
-                self.reload.call_async(self._Trigger.Request())
-
-        def train(self, executor):
-            """The whole run, in the caller's thread; ``executor`` spins this node meanwhile."""
-            from mairl_core.training import remove_unfinished_saves
-
-            out = self.policy.parent
-            out.mkdir(parents=True, exist_ok=True)
-            remove_unfinished_saves(self.policy)  # a copy a killed trainer never finished
-            meta = {"method": self.algo, "task": self.task, "demos": self.demos, "seed": self.seed}
-            if self.algo == "bc":
-                policy, state = core.train_bc(self.exp, self.expert, self.seed)
-                from mairl_core.checkpoint import save_checkpoint
-                from mairl_core.training import policy_meta
-
-                save_checkpoint(
-                    self.policy,
-                    state,
-                    method="bc",
-                    task=self.task,
-                    **policy_meta(self.exp.algo, policy.policy),
-                )
-                self.checkpoint(self.policy)
-                self.publish_progress(0, {}, done=True)
-                self.get_logger().info(f"wrote {self.policy}")
-                return
-            if self.collect == "sim":
-                trainer = core.make_robot_trainer(
-                    self.exp, self.algo, self.expert, self.seed, state_only=False, task=self.task
-                )
-            else:
-                env_cfg = core.task_env_config(self.task)
-                cfg = dataclasses.replace(self.exp.algo, state_only=False, n_envs=1)
-                env = RosRobotEnv(
-                    self,
-                    executor,
-                    self.task,
-                    env_cfg.episode_steps,
-                    self.reset_service,
-                    env_cfg.success_radius,
-                )
-                trainer = AdversarialTrainer(self.algo, cfg, env, self.expert, seed=self.seed)
-                if self.enable.service_is_ready():  # the trainer drives; the server waits
-                    self.enable.call_async(self._SetBool.Request(data=False))
-            trainer.log_fn = self.log
-            train_run(
-                trainer,
-                out / f"{self.algo}_run",
-                meta=meta,
-                env_steps=self.env_steps,
-                checkpoint_every=self.checkpoint_every,
-                resume=self.resume,
-                progress=False,
-                on_checkpoint=self.checkpoint,
-            )
-            self.publish_progress(trainer.env_steps, {}, done=True)
-            self.get_logger().info(f"done: {trainer.env_steps} env steps; policy {self.policy}")
-
+    """The node (``main`` spins it)."""
     return Trainer()
 
 
