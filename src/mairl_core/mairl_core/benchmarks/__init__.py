@@ -49,6 +49,14 @@ class BenchReport:
     """something that failed after the rows were written (e.g. peer rows): exit status 2"""
 
 
+def write_runs(out: str | os.PathLike, runs: list[dict[str, Any]]) -> Path:
+    """Every run's record, as the bench returned them: ``out/runs.json`` (the plots and the
+    table are made from it, and a bench can be re-summarised from it)."""
+    path = Path(out) / "runs.json"
+    path.write_text(json.dumps(runs) + "\n")
+    return path
+
+
 def finish_bench(report: BenchReport, out: str | os.PathLike, *, quick: bool, commit_at_start: str) -> int:
     """Write results.json, print the table and where everything went; the exit status."""
     from ..eval.results import write_results

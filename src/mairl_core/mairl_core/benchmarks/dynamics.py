@@ -27,7 +27,7 @@ import torch
 from ..algos.normalize import ObsNorm
 from ..experts import DEMO_DIR
 from ..models.dynamics import make_dynamics
-from . import BenchReport, run_parallel
+from . import BenchReport, run_parallel, write_runs
 
 MODELS = ("attention", "gru", "mlp")
 HORIZONS = (1, 5, 10, 25)
@@ -256,7 +256,6 @@ def run_bench(
     """Attention vs GRU vs MLP: every model, env and seed (work files in ``out/work``), then
     runs.json and the k-step error plot."""
     import dataclasses
-    import json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -264,7 +263,7 @@ def run_bench(
     runs = run_benchmark(cfg, out / "work", workers=workers, progress=progress)
     rows = summarise(cfg, runs)
     wall = time.perf_counter() - t0
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    write_runs(out, runs)
     plot = plot_errors(rows, out / "kstep_errors.png", cfg.horizons)
     return BenchReport(
         "dynamics",

@@ -30,7 +30,7 @@ from ..envs.gridworld import (
     sample_demos,
     soft_value_iteration,
 )
-from . import BenchReport, run_parallel
+from . import BenchReport, run_parallel, write_runs
 
 METHOD_SPECS: dict[str, tuple[str, bool]] = {
     "GAIL": ("gail", False),
@@ -347,7 +347,6 @@ def run_bench(
 ) -> BenchReport:
     """Table I + Fig. 3: every method and seed, then runs.json, the reward maps and the
     learning curves in ``out``."""
-    import json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -355,7 +354,7 @@ def run_bench(
     runs = run_benchmark(exp, seed=seed, workers=workers, progress=progress)
     rows = summarise(exp, runs)
     wall = time.perf_counter() - t0
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    write_runs(out, runs)
     plot_reward_maps(exp, runs, out / "reward_maps.png")
     plot_learning_curves(exp, runs, out / "learning_curves.png")
     return BenchReport(

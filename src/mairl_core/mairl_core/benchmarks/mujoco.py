@@ -42,7 +42,7 @@ from ..config import (
 )
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
 from ..experts import DEMO_DIR, ExpertError, load_demos
-from . import BenchReport, check_row_settings, report_steps, row_overrides, run_parallel, run_stem
+from . import BenchReport, check_row_settings, report_steps, row_overrides, run_parallel, run_stem, write_runs
 
 SELECTION_RULE = (
     "the policy with the highest mean return over the curve evaluations "
@@ -491,7 +491,7 @@ def run_bench(
     )
     expert = expert_run(cfg, env_id)  # the demonstrator on the same held-out episodes
     runs = ([expert] if expert else []) + runs
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")  # kept if the peers fail
+    write_runs(out, runs)  # kept if the peers fail
     error = None
     if peer == "imitation":  # the same demos, budget, seeds and evaluation seeds
         from . import peer as peers
@@ -515,7 +515,7 @@ def run_bench(
             error = f"the imitation peer rows are missing: {exc}"
     rows = summarise(cfg, runs, env_id)
     wall = time.perf_counter() - t0
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    write_runs(out, runs)
     plot = plot_curves(runs, out / "learning_curves.png", env_id)
     return BenchReport(
         f"mujoco-{env_id}",

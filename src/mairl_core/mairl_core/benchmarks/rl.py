@@ -32,7 +32,7 @@ import torch
 from ..algos.svg import Batch, LearnerContext, SVGConfig, SVGLearner
 from ..config import ConfigError, Count, NonNegative, from_dict, read_experiment_yaml, section
 from ..models.policy import GaussianPolicy
-from . import BenchReport, report_steps, run_parallel, run_stem
+from . import BenchReport, report_steps, run_parallel, run_stem, write_runs
 
 TEST_SEED = 100_000
 SB3 = "SAC (stable-baselines3)"
@@ -491,7 +491,7 @@ def run_bench(
     runs = run_benchmark(cfg, env_id, out, workers=workers, progress=progress, seed=seed, resume=resume)
     rows = summarise(cfg, runs, env_id)
     wall = time.perf_counter() - t0
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    write_runs(out, runs)
     plot = plot_curves(runs, out / "learning_curves.png", env_id)
     return BenchReport(
         f"rl-{env_id}",

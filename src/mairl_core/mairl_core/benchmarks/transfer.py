@@ -36,7 +36,7 @@ from ..algos.adversarial import AdversarialTrainer
 from ..algos.normalize import ObsNorm
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..robot import RobotExperiment, evaluate_robot, task_env_cls, task_env_config
-from . import BenchReport, run_parallel
+from . import BenchReport, run_parallel, write_runs
 from .ur5 import (
     DIVERGED_RESULT,
     UR5BenchConfig,
@@ -236,7 +236,6 @@ def run_bench(
 ) -> BenchReport:
     """Reward transfer: ``rows`` on the changed robot, then runs.json and the success curves
     in ``out``."""
-    import json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -247,7 +246,7 @@ def run_bench(
     )
     table_rows = summarise(bench, runs, task=task, robot="changed")
     wall = time.perf_counter() - t0
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    write_runs(out, runs)
     plot_curves(
         runs,
         out / "success_curves.png",

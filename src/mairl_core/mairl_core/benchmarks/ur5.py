@@ -40,7 +40,7 @@ from ..robot import (
     task_env_cls,
     train_bc,
 )
-from . import BenchReport, check_row_settings, row_overrides, run_parallel
+from . import BenchReport, check_row_settings, row_overrides, run_parallel, write_runs
 
 #: label -> (algo, state-only reward). AIRL and MAIRL use g(s, a): on reach the state-only
 #: reward did worse in every MAIRL setting tried (best deterministic success 0.04 vs 0.62);
@@ -419,7 +419,6 @@ def run_bench(
     in ``out``; ``publish``: copy MAIRL seed ``seed``'s checkpoint there as
     ``TASK_mairl.pt``."""
     import dataclasses
-    import json
     import shutil
     import sys
 
@@ -443,7 +442,7 @@ def run_bench(
     )
     rows = summarise(bench, runs, task=task, demos=exp.demos.n_demos, robot="nominal")
     wall = time.perf_counter() - t0
-    (out / "runs.json").write_text(json.dumps(runs) + "\n")
+    write_runs(out, runs)
     plot_curves(runs, out / "success_curves.png", task=task)
     if publish and "MAIRL" in bench.methods:
         dest = Path(publish) / f"{task}_mairl.pt"
