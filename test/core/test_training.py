@@ -75,6 +75,13 @@ def test_train_resume_eval_cli(tmp_path, capsys):
     ]
     assert main([*args, "--env-steps", "1280"]) == 0
     assert (out / "checkpoint.pt").exists() and any((out / "tb").iterdir())
+    # TensorBoard: the scalars, and the learned reward map beside the true one at each save
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = EventAccumulator(str(out / "tb"), size_guidance={"images": 0}).Reload()
+    assert "env/true_return" in tb.Tags()["scalars"]
+    maps = tb.Images("reward/map (true | learned)")
+    assert len(maps) >= 2 and maps[-1].step == 1280 and maps[-1].width == 2 * 5 * 24 + 12
     # a second run into the same directory without --resume refuses instead of overwriting
     assert main([*args, "--env-steps", "1280"]) == 2
     assert "--resume" in capsys.readouterr().err

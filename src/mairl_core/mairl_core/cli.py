@@ -236,6 +236,9 @@ def _train(args: argparse.Namespace) -> int:
     state_only = args.mode == "s"
     overrides = {"env_steps": args.env_steps} if args.env_steps is not None else {}
     exp, trainer = build_gridworld(_config_name(args), args.algo, state_only, args.seed, overrides)
+    from .benchmarks.gridworld import reward_map_images
+
+    images = lambda: reward_map_images(exp, trainer)  # noqa: E731 - TensorBoard, at each save
     meta = {
         "task": args.task,
         "method": args.algo,
@@ -243,7 +246,7 @@ def _train(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "config_file": str(_config_name(args)),
     }
-    return _run_training(args, trainer, meta)
+    return _run_training(args, trainer, meta, images)
 
 
 def _train_mujoco(args: argparse.Namespace) -> int:
@@ -287,7 +290,7 @@ def _train_mujoco(args: argparse.Namespace) -> int:
     return _run_training(args, trainer, meta)
 
 
-def _run_training(args: argparse.Namespace, trainer, meta: dict) -> int:
+def _run_training(args: argparse.Namespace, trainer, meta: dict, images=None) -> int:
     """Train with progress, TensorBoard and checkpoints; say where everything went."""
     from .training import train_run
 
@@ -298,6 +301,7 @@ def _run_training(args: argparse.Namespace, trainer, meta: dict) -> int:
         resume=args.resume,
         checkpoint_every=args.checkpoint_every,
         progress=not args.no_progress,
+        images=images,
     )
     last = history[-1] if history else {}
     succ = f"; last training success {last['env/success']:.2f}" if "env/success" in last else ""

@@ -49,6 +49,7 @@ def train_run(
     progress: bool = True,
     tensorboard: bool = True,
     on_checkpoint: Callable[[Path], None] | None = None,
+    images: Callable[[], dict[str, np.ndarray]] | None = None,
 ) -> list[dict[str, float]]:
     """Train to ``env_steps`` with a progress bar, TensorBoard scalars and periodic checkpoints;
     returns the run's curve (one dict of metrics per iteration, from the run's start).
@@ -61,7 +62,8 @@ def train_run(
     checkpoint is redone, and TensorBoard hides the events it had logged). A checkpoint of
     another method, task, mode, seed or config (the budget aside) is refused with a
     CheckpointError before anything is written. ``on_checkpoint(path)`` runs after every save
-    (e.g. to tell a policy server to reload).
+    (e.g. to tell a policy server to reload). ``images()``: pictures (name -> H x W x 3
+    uint8) logged to TensorBoard at every save, e.g. GridWorld's learned reward map.
     """
     from tqdm import tqdm
 
@@ -106,33 +108,38 @@ def train_run(
         nonlocal saved_at
         save_checkpoint(ckpt, {**trainer.state_dict(), "curve": history}, **meta)
         saved_at = trainer.iteration
+        if writer is not None and images is not None:
+            for name, img in images().items():
+                writer.add_image(name, img, trainer.env_steps, dataformats="HWC")
         if on_checkpoint is not None:
             on_checkpoint(ckpt)
 
     try:
-        while trainer.env_steps < budget:
-            before = trainer.env_steps
-            m = trainer.train_iteration()
-            history.append(m)
-            if writer is not None:
-                for k, v in m.items():
-                    if k != "env_steps":
-                        writer.add_scalar(k, v, trainer.env_steps)
-            bar.update(min(trainer.env_steps, budget) - min(before, budget))
-            post = {"ret": f"{m['env/true_return']:.2f}"}
-            if "disc/accuracy" in m:
-                post["d_acc"] = f"{m['disc/accuracy']:.2f}"
-            if "env/success" in m:
-                post["success"] = f"{m['env/success']:.2f}"
-            bar.set_postfix(post)
-            if trainer.iteration % checkpoint_every == 0:
-                save()
+        try:
+            while trainer.env_steps < budget:
+                before = trainer.env_steps
+                m = trainer.train_iteration()
+                history.append(m)
+                if writer is not None:
+                    for k, v in m.items():
+                        if k != "env_steps":
+                            writer.add_scalar(k, v, trainer.env_steps)
+                bar.update(min(trainer.env_steps, budget) - min(before, budget))
+                post = {"ret": f"{m['env/true_return']:.2f}"}
+                if "disc/accuracy" in m:
+                    post["d_acc"] = f"{m['disc/accuracy']:.2f}"
+                if "env/success" in m:
+                    post["success"] = f"{m['env/success']:.2f}"
+                bar.set_postfix(post)
+                if trainer.iteration % checkpoint_every == 0:
+                    save()
+        finally:
+            bar.close()
+        if saved_at != trainer.iteration:  # the end is not on disk yet (or nothing ran: hook anyway)
+            save()
     finally:
-        bar.close()
         if writer is not None:
             writer.close()
-    if saved_at != trainer.iteration:  # the end is not on disk yet (or nothing ran: hook anyway)
-        save()
     return history
 
 

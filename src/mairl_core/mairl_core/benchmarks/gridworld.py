@@ -113,6 +113,27 @@ def learned_reward_map(disc: torch.nn.Module, n_states: int, n_actions: int) -> 
         return disc.reward_map(s, a).reshape(n_states, n_actions).mean(1).numpy().astype(np.float64)
 
 
+def reward_map_images(exp: GridWorldExperiment, trainer: AdversarialTrainer, scale: int = 24) -> dict:
+    """For TensorBoard during training: the true reward map beside the learned one, each
+    min-max scaled, as one H x W x 3 uint8 picture ({} for methods without a reward)."""
+    from matplotlib import colormaps
+
+    net = getattr(trainer, "reward_net", None)
+    if net is None or not hasattr(net, "reward_map"):
+        return {}
+    n = exp.env.size
+    core = GridWorld(exp.env)
+    learned = learned_reward_map(net, core.n_states, core.n_actions).reshape(n, n)
+    panels = []
+    for grid in (np.asarray(exp.env.reward_map, float), learned):
+        span = grid.max() - grid.min()
+        unit = (grid - grid.min()) / span if span > 1e-12 else np.zeros_like(grid)
+        rgb = (colormaps["viridis"](unit)[..., :3] * 255).astype(np.uint8)
+        panels.append(np.kron(rgb, np.ones((scale, scale, 1), np.uint8)))
+    gap = np.full((n * scale, scale // 2, 3), 255, np.uint8)
+    return {"reward/map (true | learned)": np.concatenate([panels[0], gap, panels[1]], 1)}
+
+
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
     x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
     if x.std() < 1e-12 or y.std() < 1e-12:
