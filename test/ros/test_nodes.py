@@ -372,7 +372,11 @@ def test_policy_server_without_a_checkpoint_says_so(tmp_path):
 
 @pytest.mark.parametrize(
     "value, says",
-    [("abc", "must be a double (e.g. timeout:=1.0), got 'abc' (a string)"), ("true", "got True (a bool)")],
+    [
+        ("abc", "must be a double (e.g. timeout:=1.0), got 'abc' (a string)"),
+        ("true", "got True (a bool)"),
+        ("-1.0", "parameter 'timeout' must be > 0, got -1.0"),
+    ],
 )
 def test_a_parameter_of_the_wrong_type_is_one_line_and_exit_2(tmp_path, value, says):
     node = NodeProcess("safety_node", tmp_path / "s.log", timeout=value)
@@ -380,6 +384,26 @@ def test_a_parameter_of_the_wrong_type_is_one_line_and_exit_2(tmp_path, value, s
     assert node.stop() == 2
     out = node.output()
     assert "Traceback" not in out and out.count("\n") == 1 and says in out, out
+
+
+def test_allowed_ranges_and_choices():
+    from mairl_ros.node import check_allowed
+
+    for value, allowed in [
+        (0.1, "> 0"),
+        (1, ">= 1"),
+        (0, "0..99"),
+        (99, "0..99"),
+        ("joy", ("keyboard", "joy")),
+    ]:
+        check_allowed("p", value, allowed)
+    for value, allowed, says in [
+        (0.0, "> 0", "must be > 0, got 0.0"),
+        (100, "0..99", "must be 0..99, got 100"),
+        ("mouse", ("keyboard", "joy"), "must be one of keyboard, joy, got 'mouse'"),
+    ]:
+        with pytest.raises(ValueError, match=says):
+            check_allowed("p", value, allowed)
 
 
 def test_coerce_param_takes_an_integer_for_a_double_and_nothing_else():

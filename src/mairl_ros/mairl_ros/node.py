@@ -4,6 +4,7 @@ conversions between ROS types and the core's numpy arrays."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -170,7 +171,14 @@ def make_executor(context=None):
     return SingleThreadedExecutor(context=context)
 
 
-def param(node, name: str, default, description: str = "", read_only: bool = True):
+def param(
+    node,
+    name: str,
+    default,
+    description: str = "",
+    read_only: bool = True,
+    allowed: str | tuple | None = None,
+):
     """Declare a parameter with its default and return its value. Parameters are read-only by
     default: a node reads them once at start, so setting one live (``ros2 param set``) fails
     with "read-only" instead of reporting a success that changes nothing.
@@ -178,16 +186,52 @@ def param(node, name: str, default, description: str = "", read_only: bool = Tru
     A read-only parameter takes an integer where the default is a double (``timeout:=1``);
     any other type than the default's is refused with a ValueError of one line (the node
     then exits with status 2), not rclpy's traceback. Live parameters keep rclpy's static
-    type check, since their callbacks read them later."""
+    type check, since their callbacks read them later.
+
+    ``allowed``: a range (``"> 0"``, ``">= 1"``, ``"0..99"``, inclusive) or a tuple of the
+    values it may take; it is checked at start (one line naming the parameter) and shown by
+    ``ros2 param describe`` (the descriptor's additional constraints)."""
     from rcl_interfaces.msg import ParameterDescriptor
     from rclpy.exceptions import ParameterException
 
-    descriptor = ParameterDescriptor(description=description, read_only=read_only, dynamic_typing=read_only)
+    shown = "one of: " + ", ".join(map(str, allowed)) if isinstance(allowed, tuple) else (allowed or "")
+    descriptor = ParameterDescriptor(
+        description=description, read_only=read_only, dynamic_typing=read_only, additional_constraints=shown
+    )
     try:
         value = node.declare_parameter(name, default, descriptor).value
     except ParameterException as exc:
         raise ValueError(f"parameter {name!r}: {' '.join(str(exc).split())}") from None
-    return coerce_param(name, value, default) if read_only else value
+    if not read_only:
+        return value
+    value = coerce_param(name, value, default)
+    check_allowed(name, value, allowed)
+    return value
+
+
+_RANGE = re.compile(r"^(>=|>|<=|<)\s*(-?[0-9.]+)$|^(-?[0-9.]+)\s*\.\.\s*(-?[0-9.]+)$")
+
+
+def check_allowed(name: str, value, allowed: str | tuple | None) -> None:
+    """ValueError of one line if ``value`` is outside ``allowed`` (see ``param``)."""
+    if allowed is None:
+        return
+    if isinstance(allowed, tuple):
+        if value not in allowed:
+            raise ValueError(
+                f"parameter {name!r} must be one of {', '.join(map(str, allowed))}, got {value!r}"
+            )
+        return
+    m = _RANGE.match(allowed.strip())
+    if m is None:
+        raise ValueError(f"bad range {allowed!r} for parameter {name!r}")  # a bug, not input
+    if m.group(1):
+        op, bound = m.group(1), float(m.group(2))
+        ok = {">=": value >= bound, ">": value > bound, "<=": value <= bound, "<": value < bound}[op]
+    else:
+        ok = float(m.group(3)) <= value <= float(m.group(4))
+    if not ok:
+        raise ValueError(f"parameter {name!r} must be {allowed}, got {value!r}")
 
 
 def _kind(v) -> str:

@@ -51,26 +51,48 @@ class PolicyServer(Node):
         path = param(self, "policy", "")
         if not path:
             raise ValueError("parameter 'policy' (a checkpoint path) is required")
-        task = param(self, "task", "") or None
+        task = (
+            param(
+                self,
+                "task",
+                "",
+                "the task the checkpoint must be for (empty: any)",
+                allowed=("", "reach", "grasp"),
+            )
+            or None
+        )
         self.robot = load_ur5(param(self, "robot_config", "ur5"))
         self.path, self.task = path, task
-        self.deterministic = bool(param(self, "deterministic", True))
+        self.deterministic = bool(
+            param(self, "deterministic", True, "the policy's mean action (false: sample)")
+        )
         self.runner = None
         if bool(param(self, "wait", False)) and not Path(path).exists():
             # train mode: the trainer writes the checkpoint later
             self.get_logger().info(f"waiting for {path} to appear")
         else:
             self.load_runner()
-        rate = float(param(self, "rate", 0.0)) or 1.0 / load_safety_limits().control_period
-        self.timeout = float(param(self, "timeout", 0.2))
-        self.enabled = bool(param(self, "enabled", True))
+        rate = (
+            float(param(self, "rate", 0.0, "Hz of commands (0: the control rate)", allowed=">= 0"))
+            or 1.0 / load_safety_limits().control_period
+        )
+        self.timeout = float(
+            param(self, "timeout", 0.2, "s without a joint state or target: no command", allowed="> 0")
+        )
+        self.enabled = bool(
+            param(self, "enabled", True, "serve at start (false: wait for /mairl/policy/enable)")
+        )
         self.q = self.qdot = self.target = None
         self.ignore_before = 0.0
         self.q_time = self.target_time = -1e9
         self.pending = None
-        self.trigger = param(self, "trigger", "timer")
-        if self.trigger not in ("timer", "joint_states"):
-            raise ValueError(f"trigger must be timer or joint_states, got {self.trigger!r}")
+        self.trigger = param(
+            self,
+            "trigger",
+            "timer",
+            "command on a timer or on each joint state",
+            allowed=("timer", "joint_states"),
+        )
         self.min_gap = 0.5 / rate  # joint_states trigger: a state per period even with jitter
         self.last_decision = -1e9
         self.state_stamp = None
@@ -97,7 +119,9 @@ class PolicyServer(Node):
             self.create_timer(1.0, self.on_watch)
         self.steps = 0
         self.rate = rate
-        self.rt_priority = int(param(self, "rt_priority", 0))  # run_node: 0 off, 1-99 SCHED_FIFO
+        self.rt_priority = int(
+            param(self, "rt_priority", 0, "0: off; 1-99: SCHED_FIFO priority", allowed="0..99")
+        )  # run_node: 0 off, 1-99 SCHED_FIFO
         if self.runner is not None:
             self.announce()
 

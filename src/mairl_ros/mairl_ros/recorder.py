@@ -71,14 +71,17 @@ from .node import (
 class Recorder(Node):
     def __init__(self):
         super().__init__("mairl_recorder")
-        self.task = param(self, "task", "reach")
+        self.task = param(self, "task", "reach", "what is recorded", allowed=("reach", "grasp"))
         dataset = param(self, "dataset", "")
         if not dataset:
             raise ValueError("parameter 'dataset' (a directory for the episode bags) is required")
         env_cfg = task_env_config(self.task)
         self.robot = load_ur5()
         self.period = load_safety_limits().control_period
-        steps = int(param(self, "episode_steps", 0)) or env_cfg.episode_steps
+        steps = (
+            int(param(self, "episode_steps", 0, "commands per episode (0: the task's)", allowed=">= 0"))
+            or env_cfg.episode_steps
+        )
         operator = param(self, "operator", "unknown")  # into each bag's metadata
         self.rec = EpisodeRecorder(
             dataset,
@@ -91,8 +94,14 @@ class Recorder(Node):
         self.success_radius = env_cfg.success_radius
         self.lift_height = getattr(env_cfg, "lift_height", 0.05)
         self.teleop = bool(param(self, "teleop", True))
-        self.twist_timeout = float(param(self, "twist_timeout", 0.2))
-        self.to_record = int(param(self, "episodes", 0))  # in total, in the dataset
+        self.twist_timeout = float(
+            param(self, "twist_timeout", 0.2, "s after which an old twist counts as zero", allowed="> 0")
+        )
+        self.to_record = int(
+            param(
+                self, "episodes", 0, "episodes in the dataset to record up to (0: until quit)", allowed=">= 0"
+            )
+        )  # in total, in the dataset
         if self.to_record < 0:
             raise ValueError(f"episodes must be >= 0 (0: until you quit), got {self.to_record}")
         self.first_index = self.rec.index
@@ -112,7 +121,9 @@ class Recorder(Node):
         self.waiting_reset = None
         self.resetting = False
         self.ignore_before = 0.0
-        self.hold_before_reset = float(param(self, "hold_before_reset", 0.25))
+        self.hold_before_reset = float(
+            param(self, "hold_before_reset", 0.25, "s of hold before a sim reset", allowed=">= 0")
+        )
         self.create_subscription(JointState, "/joint_states", self.on_joint_state, 10)
         self.create_subscription(PointStamped, "/mairl/target", self.on_target, 10)
         self.cup = SuctionState(self)

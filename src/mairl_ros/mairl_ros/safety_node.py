@@ -63,8 +63,12 @@ class SafetyNode(Node):
         limits = load_safety_limits(
             param(self, "safety_config", "safety", "limits (config/<name>.yaml)"), robot_config
         )
-        timeout = float(param(self, "timeout", 0.1, "s without a command or joint state: hold"))
-        watchdog_rate = float(param(self, "watchdog_rate", 125.0, "Hz of the stale-input watchdog"))
+        timeout = float(
+            param(self, "timeout", 0.1, "s without a command or joint state: hold", allowed="> 0")
+        )
+        watchdog_rate = float(
+            param(self, "watchdog_rate", 125.0, "Hz of the stale-input watchdog", allowed="> 0")
+        )
         if watchdog_rate <= 0:
             raise ValueError("watchdog_rate must be > 0")
         jump = float(
@@ -75,8 +79,12 @@ class SafetyNode(Node):
                 "rad a joint may move between two joint states before they are distrusted",
             )
         )
-        settle = int(param(self, "settle_states", 3, "agreeing joint states that end a distrust"))
-        rest_time = float(param(self, "rest_time", 0.5, "s the arm must be still before an e-stop release"))
+        settle = int(
+            param(self, "settle_states", 3, "agreeing joint states that end a distrust", allowed=">= 1")
+        )
+        rest_time = float(
+            param(self, "rest_time", 0.5, "s the arm must be still before an e-stop release", allowed=">= 0")
+        )
         self.gate = SafetyGate(
             limits,
             robot.joint_names,
@@ -137,7 +145,7 @@ class SafetyNode(Node):
         self._GateOutput = GateOutput
         self.counts = dict.fromkeys(LEVELS, 0)
         self.rt_priority = int(
-            param(self, "rt_priority", 0, "0: off; 1-99: SCHED_FIFO priority")
+            param(self, "rt_priority", 0, "0: off; 1-99: SCHED_FIFO priority", allowed="0..99")
         )  # run_node: 0 off, 1-99 SCHED_FIFO
         self.get_logger().info(
             f"safety: step limit {limits.max_step:.3f} rad per {limits.control_period:g} s, "

@@ -35,9 +35,9 @@ from .node import joint_state_msg, param, point_msg, run_node
 class SimNode(Node):
     def __init__(self):
         super().__init__("mairl_sim")
-        task = param(self, "task", "reach")
-        self.rate = float(param(self, "rate", 125.0))
-        rtf = float(param(self, "real_time_factor", 1.0))
+        task = param(self, "task", "reach", "the task's scene", allowed=("reach", "grasp"))
+        self.rate = float(param(self, "rate", 125.0, "Hz of /joint_states", allowed="> 0"))
+        rtf = float(param(self, "real_time_factor", 1.0, "sim seconds per wall second", allowed="> 0"))
         if self.rate <= 0 or rtf <= 0:
             raise ValueError("rate and real_time_factor must be > 0")
         target = list(param(self, "target", [0.0]))  # [0.0]: none given, a seeded random block

@@ -46,11 +46,11 @@ KEYS = {"w": (0, 1), "s": (0, -1), "a": (1, 1), "d": (1, -1), "r": (2, 1), "f": 
 class Teleop(Node):
     def __init__(self):
         super().__init__("mairl_teleop")
-        self.mode = param(self, "mode", "keyboard")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        self.task = param(self, "task", "reach")
-        self.speed = float(param(self, "speed", 0.05))
+        self.mode = param(self, "mode", "keyboard", "the input device", allowed=MODES)
+        self.task = param(self, "task", "reach", "reach or grasp (suction)", allowed=("reach", "grasp"))
+        self.speed = float(
+            param(self, "speed", 0.05, "m/s per key press, or at full stick or push", allowed="> 0")
+        )
         self.tip = self.target = None
         self.velocity = np.zeros(3)
         self.pub = self.create_publisher(TwistStamped, "/mairl/teleop/twist", 10)
@@ -78,11 +78,15 @@ class Teleop(Node):
             mapping = JoyMapping(
                 axes=tuple(int(i) for i in param(self, "joy_axes", [1, 0, 4])),
                 signs=tuple(float(x) for x in param(self, "joy_signs", [1.0, 1.0, 1.0])),
-                deadman=int(param(self, "deadman_button", 4)),
+                deadman=int(
+                    param(self, "deadman_button", 4, "the button to hold for motion", allowed=">= 0")
+                ),
                 suction=int(param(self, "suction_button", 0)),
                 next_episode=int(param(self, "next_button", 7)),
                 rerecord=int(param(self, "rerecord_button", 6)),
-                deadzone=float(param(self, "deadzone", 0.1)),
+                deadzone=float(
+                    param(self, "deadzone", 0.1, "smaller deflections count as 0", allowed="0..0.99")
+                ),
             )
             self.device = JoyTeleop(mapping, self.speed, float(param(self, "input_timeout", 0.5)))
             self.warned_missing = False
@@ -92,7 +96,7 @@ class Teleop(Node):
 
             self.device = SpaceMouseTeleop(
                 self.speed,
-                deadzone=float(param(self, "deadzone", 0.1)),
+                deadzone=float(param(self, "deadzone", 0.1, "smaller pushes count as 0", allowed="0..0.99")),
                 timeout=float(param(self, "input_timeout", 0.5)),
             )
         elif not sys.stdin.isatty():
