@@ -165,6 +165,10 @@ def test_quick_mujoco_bench_runs_every_method(tmp_path, demo_dir):
         assert np.isfinite(r["return_mean"]) and r["expert_return"] == rows["BC"]["expert_return"]
     runs = json.loads((out / "runs.json").read_text())
     assert all(r["curve"] for r in runs if r["method"] != "BC")
+    # each curve point keeps the learner's state (what a dip is read from)
+    mairl = next(r for r in runs if r["method"] == "MAIRL (s,a)")
+    train = mairl["curve"][-1]["train"]
+    assert {"disc/accuracy", "disc/loss", "model/nll"} <= set(train) and all(map(np.isfinite, train.values()))
     assert (out / "learning_curves.png").stat().st_size > 5_000
     assert (
         main(

@@ -179,6 +179,18 @@ def _save_run(path: Path, trainer: AdversarialTrainer, record: dict[str, Any], b
     )
 
 
+TRAIN_DIAGNOSTICS = (
+    "disc/accuracy",
+    "disc/loss",
+    "critic/loss",
+    "policy/alpha",
+    "policy/entropy",
+    "policy/objective",
+    "model/nll",
+)
+"""Training metrics each curve point of a run record keeps (the iteration's values)."""
+
+
 def run_one(
     cfg: MujocoBenchConfig,
     env_id: str,
@@ -245,6 +257,9 @@ def run_one(
                         "env_steps": tr.env_steps,
                         "return": r["return_mean"],
                         "train_return": m.get("env/true_return"),
+                        # the learner's state at this point (D's accuracy and loss, the
+                        # critic's loss, alpha, the model's fit): what a dip is read from
+                        "train": {k: float(v) for k, v in m.items() if k in TRAIN_DIAGNOSTICS},
                     }
                 )
                 if not best or r["return_mean"] >= best["ret"]:  # SELECTION_RULE
