@@ -1,7 +1,7 @@
 """Every command the documentation shows is one the code accepts as written: each `mairl ...`
 line (fenced blocks, and inline commands with an --out, in README.md, docs/,
-launch/README.md and bench/RESULTS.md) parses with the `mairl` command's own parser, each `mairl-ros-up ...` line
-resolves to its nodes (`--print`), and each `ros2 launch ur5_bringup ...` line is a
+launch/README.md and bench/RESULTS.md) parses with the `mairl` command's own parser, each
+`mairl-ros-up ...` line resolves to its nodes (`--print`), and each `ros2 launch ur5_bringup ...` line is a
 combination the launch files' node list accepts. Running them is what the benches, the demo
 and the node tests do; this catches a doc that drifted from the options."""
 
