@@ -174,11 +174,9 @@ class Teleop(Node):
                     self.velocity = np.zeros(3)
                 elif key in ("n", "b"):
                     self.velocity = np.zeros(3)
-                    if key == "b":
-                        self.trigger("/mairl/episode/discard")
-                    self.trigger("/mairl/episode/start")
+                    self.device_event("next" if key == "n" else "rerecord")
                 elif key == " ":
-                    self.switch_suction(not self.cup.on)
+                    self.device_event("suction")
                 elif key in KEYS:
                     axis, sign = KEYS[key]
                     self.velocity[axis] += sign * self.speed

@@ -60,6 +60,16 @@ def _button(values, i: int) -> bool:
     return i < len(values) and bool(values[i])
 
 
+def _pressed(before, now, i: int) -> bool:
+    """Button ``i`` went down between two readings."""
+    return _button(now, i) and not _button(before, i)
+
+
+def _deadzoned(v: np.ndarray, deadzone: float) -> np.ndarray:
+    """``v`` with the entries below ``deadzone`` (a released stick or puck) set to 0."""
+    return np.where(np.abs(v) < deadzone, 0.0, v)
+
+
 class JoyTeleop:
     """Joy messages -> a fingertip velocity and button events.
 
@@ -95,13 +105,12 @@ class JoyTeleop:
     def on_joy(self, axes, buttons, now: float) -> list[str]:
         before = self.buttons
         self.axes, self.buttons, self.stamp = list(axes), [int(b) for b in buttons], now
-        pressed = lambda i: _button(self.buttons, i) and not _button(before, i)  # noqa: E731
         events = []
-        if pressed(self.map.suction) and self.deadman_held:
+        if _pressed(before, self.buttons, self.map.suction) and self.deadman_held:
             events.append("suction")
-        if pressed(self.map.next_episode):
+        if _pressed(before, self.buttons, self.map.next_episode):
             events.append("next")
-        if pressed(self.map.rerecord):
+        if _pressed(before, self.buttons, self.map.rerecord):
             events.append("rerecord")
         return events
 
@@ -109,8 +118,7 @@ class JoyTeleop:
         if not self.deadman_held or now - self.stamp > self.timeout:
             return np.zeros(3)
         v = np.array([_axis(self.axes, i) * s for i, s in zip(self.map.axes, self.map.signs)])
-        v[np.abs(v) < self.map.deadzone] = 0.0
-        return self.speed * v
+        return self.speed * _deadzoned(v, self.map.deadzone)
 
 
 class SpaceMouseTeleop:
@@ -147,11 +155,9 @@ class SpaceMouseTeleop:
         if state is None:
             return []
         raw = np.array([_axis([state.x, state.y, state.z], i) for i in range(3)]) * self.signs
-        raw[np.abs(raw) < self.deadzone] = 0.0
         before, self.buttons = self.buttons, list(getattr(state, "buttons", [0, 0]))
-        self.v, self.stamp = self.speed * raw, now
-        pressed = lambda i: _button(self.buttons, i) and not _button(before, i)  # noqa: E731
-        return [e for e, i in (("suction", 0), ("next", 1)) if pressed(i)]
+        self.v, self.stamp = self.speed * _deadzoned(raw, self.deadzone), now
+        return [e for e, i in (("suction", 0), ("next", 1)) if _pressed(before, self.buttons, i)]
 
     def velocity(self, now: float) -> np.ndarray:
         return self.v.copy() if now - self.stamp <= self.timeout else np.zeros(3)
