@@ -14,7 +14,7 @@ from _helpers import finite_difference
 from torch import nn
 
 from mairl_core.algos.svg import Batch, LearnerContext, ReplayBuffer, SVGConfig, SVGLearner
-from mairl_core.models.policy import GaussianPolicy
+from mairl_core.models.policy import CategoricalPolicy, GaussianPolicy
 
 OBS, ACT, B = 3, 2, 16
 
@@ -116,11 +116,11 @@ def test_relabelling_uses_the_current_reward(float64):
 def test_h0_is_the_sac_actor_loss(float64):
     learner = _learner(0)
     s, noise = _batch().obs, _noises(0)
-    j, logp = learner.actor_objective(s, 0, None, noise)
+    j, ent = learner.actor_objective(s, 0, None, noise)
     a, logp_ref = learner.policy.rsample(s, noise[0])
     sac = learner.log_alpha.exp().detach() * logp_ref - learner.min_q(s, a)  # SAC's actor loss
     torch.testing.assert_close(-j, sac)
-    torch.testing.assert_close(logp, logp_ref)
+    torch.testing.assert_close(ent, -logp_ref)
 
 
 def test_svg_objective_value_by_hand(float64):
@@ -170,6 +170,92 @@ def test_an_update_with_model_gradients_trains_every_part(float64):
             assert any(not torch.equal(p, q) for p, q in zip(m.parameters(), before[k])), k
     assert all(torch.equal(p, q) for p, q in zip(learner.reward_model.parameters(), before["reward_model"]))
     assert float(learner.alpha) != alpha
+
+
+N_ACT = 4
+
+
+def _discrete_learner(horizon, linear_model=True, **over):
+    torch.manual_seed(0)
+    cfg = SVGConfig(horizon=horizon, hidden=(8,), batch_size=B, model_d=8, alpha_init=0.3, **over)
+    pol = CategoricalPolicy(OBS, N_ACT, hidden=(8,), temperature=0.5)
+    with torch.no_grad():
+        for p in pol.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    learner = SVGLearner(cfg, OBS, N_ACT, pol, torch.Generator().manual_seed(0))
+    if horizon and linear_model:
+        learner.dynamics = DiscreteLinearModel()
+    return learner
+
+
+class DiscreteLinearModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(4)
+        self.A = nn.Parameter(torch.eye(OBS) + 0.1 * torch.randn(OBS, OBS, generator=g))
+        self.B = nn.Parameter(0.5 * torch.randn(OBS, N_ACT, generator=g))
+
+    def predict(self, s, a):
+        return s @ self.A.T + a @ self.B.T
+
+
+def _q_all(learner, obs, target):
+    qs = learner.q_target if target else learner.q
+    per_action = []
+    for k in range(N_ACT):
+        x = torch.cat([obs, torch.eye(N_ACT)[k].expand(len(obs), N_ACT)], -1)
+        per_action.append(torch.min(qs[0](x), qs[1](x)).squeeze(-1))
+    return torch.stack(per_action, -1)
+
+
+def test_discrete_actions_use_the_exact_soft_value(float64):
+    """Discrete SAC: the TD target's and the H = 0 actor's expectation over actions is exact."""
+    learner = _discrete_learner(0)
+    b = _batch()
+    alpha = learner.log_alpha.exp()
+    logp2 = learner.policy(b.next_obs)
+    v2 = (logp2.exp() * (_q_all(learner, b.next_obs, True) - alpha * logp2)).sum(-1)
+    by_hand = b.reward + 0.99 * (1 - b.terminal) * v2
+    torch.testing.assert_close(learner.td_target(b, b.reward), by_hand.detach())
+    j, ent = learner.actor_objective(b.obs, 0, None)
+    logp = learner.policy(b.obs)
+    torch.testing.assert_close(j, (logp.exp() * (_q_all(learner, b.obs, False) - alpha * logp)).sum(-1))
+    torch.testing.assert_close(ent, -(logp.exp() * logp).sum(-1))
+
+
+def test_discrete_svg1_objective_by_hand_and_its_gradient(float64):
+    learner = _discrete_learner(1)
+    s0 = _batch().obs
+    g = torch.Generator().manual_seed(9)
+    u = [torch.rand(B, N_ACT, generator=g).clamp(1e-10, 1 - 1e-10) for _ in range(2)]
+    noise = [-torch.log(-torch.log(x)) for x in u]  # Gumbel noise
+    j, _ = learner.actor_objective(s0, 1, _reward, noise)
+    alpha = learner.log_alpha.exp()
+    logp0 = learner.policy(s0)
+    a0 = torch.eye(N_ACT)[(logp0 + noise[0]).argmax(-1)]  # the straight-through sample's value
+    s1 = learner.dynamics.predict(s0, a0)
+    logp1 = learner.policy(s1)
+    v1 = (logp1.exp() * (_q_all(learner, s1, False) - alpha * logp1)).sum(-1)
+    by_hand = _reward(s0, a0, s1, None) - alpha * (logp0.exp() * logp0).sum(-1) + 0.99 * v1
+    torch.testing.assert_close(j, by_hand)
+    params = list(learner.policy.parameters())
+    grads = torch.autograd.grad(j.mean(), params)
+    assert all(torch.isfinite(g).all() for g in grads) and max(g.abs().max() for g in grads) > 1e-3
+
+
+def test_a_fixed_temperature_stays_and_a_tuned_one_moves():
+    for fixed in (None, 0.7):
+        learner = _discrete_learner(1, linear_model=False, model_warmup=0, fixed_alpha=fixed)
+        before = float(learner.alpha)
+        g = torch.Generator().manual_seed(2)
+        b = _batch(64)
+        b.act = torch.eye(N_ACT)[torch.randint(0, N_ACT, (64,), generator=g)]
+        out = learner.update(LearnerContext(b, reward=_reward))
+        assert np.isfinite(out["policy/objective"]) and 0 < out["policy/entropy"] <= np.log(N_ACT) + 1e-6
+        if fixed is None:
+            assert float(learner.alpha) != before
+        else:
+            assert before == float(learner.alpha) == pytest.approx(0.7)
 
 
 def test_replay_sequences_never_cross_an_episode_start():

@@ -8,6 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import mairl_core.envs  # noqa: F401 - registers the envs
+from mairl_core.algos.svg import SVGConfig
 from mairl_core.envs.kinematics import dls_step
 from mairl_core.safety import box_excess
 
@@ -68,6 +69,11 @@ def test_scripted_controller_reaches(env):
     assert successes >= 7
 
 
+# what these tests check is not the learner's: a small, cheap SVG(1) (the default is SAC's size,
+# 256x256 nets and one update of 256 per env step: 30 s for one iteration here)
+TINY_SVG = SVGConfig(hidden=(16,), batch_size=32, model_d=16, updates_per_step=0.05)
+
+
 def _tiny_trainer_setup(**overrides):
     """A 2-env reach VecEnv, one all-zero demo episode and a tiny AlgoConfig with ``overrides``."""
     import dataclasses
@@ -89,6 +95,7 @@ def _tiny_trainer_setup(**overrides):
         disc_steps=1,
         policy_steps=1,
         rollout_horizon=2,
+        svg=TINY_SVG,
         **overrides,
     )
     return UR5ReachVecEnv(2, seed=0), expert, cfg
@@ -177,6 +184,7 @@ def test_relabeled_negatives_are_demos_aimed_at_another_demos_block():
         rollout_horizon=2,
         normalize_obs=True,
         relabeled_negatives=0.25,
+        svg=TINY_SVG,
     )
     trainer = AdversarialTrainer("mairl", cfg, venv, expert, seed=0)
     seen = []

@@ -85,7 +85,9 @@ def _bench_gridworld(args: argparse.Namespace) -> int:
         + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
         flush=True,
     )
-    report = gw.run_bench(exp, args.out, seed=args.seed, workers=args.workers, progress=not args.no_progress)
+    report = gw.run_bench(
+        exp, args.out, seed=args.seed, workers=args.workers, progress=not args.no_progress, resume=args.resume
+    )
     return _finish(args, report)
 
 
@@ -850,6 +852,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = bsub.add_parser("gridworld", help="Table I + Fig. 3: Expert, GAIL, GAN-GCL, AIRL, MAIRL on GridWorld")
     common(g)
     seeded_runs(g, quick_help="reduced smoke-test config (2 seeds, 3200 env steps); not a result")
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the runs already finished in --out/runs (a long bench in pieces)",
+    )
     g.set_defaults(func=_bench_gridworld)
 
     u = bsub.add_parser(

@@ -163,11 +163,6 @@ class AdversarialTrainer:
         disc_kind, learner_cls = METHODS[method]
         if learner_cls is ImaginedLearner and cfg.learner == "svg":
             learner_cls = SVGLearner
-        if learner_cls is SVGLearner and env.discrete:
-            raise ValueError(
-                f"method '{method}' with the SVG learner needs continuous actions; "
-                f"for discrete ones set `learner: imagined` (GridWorld does)"
-            )
         self.policy = make_policy(
             cfg,
             env.obs_dim,
@@ -194,13 +189,17 @@ class AdversarialTrainer:
         # learning (measured: bench/NOTEBOOK.md, 2026-12-04). With the SVG learner D is
         # sigmoid(f): f keeps AIRL's form g + gamma h(s') - h(s) and estimates the log ratio
         # of the demos' and the agent's occupancies (algos/svg.py: the reward and the entropy).
-        self.disc_reads_log_pi = learner_cls is not SVGLearner
+        # A categorical policy's log pi stays bounded (it has as many values as actions), so
+        # for discrete actions D keeps eq. 3 and the learner's temperature is held at eq. 4's
+        # entropy weight: r_hat = f - entropy_weight log pi, whose optimum is the soft expert.
+        self.disc_reads_log_pi = learner_cls is not SVGLearner or env.discrete
         if learner_cls is SVGLearner:  # its own settings; AIRL (SAC) is SVG(0)
             svg_cfg = dataclasses.replace(
                 cfg.svg,
                 gamma=cfg.gamma,
                 model=cfg.dynamics,
                 horizon=0 if method == "airl-sac" else cfg.svg.horizon,
+                fixed_alpha=cfg.entropy_weight if env.discrete else cfg.svg.fixed_alpha,
             )
             self.learner = SVGLearner(svg_cfg, env.obs_dim, env.act_dim, self.policy, self.gen)
         elif learner_cls is ImaginedLearner:

@@ -30,9 +30,9 @@ class AlgoConfig:
     # --- the policy learner of the model-based methods (MAIRL, MGAIL) ---
     learner: Literal["svg", "imagined"] = "svg"
     """``svg``: the soft actor-critic with H-step model gradients (algos/svg.py, settings in
-    ``svg``); ``imagined``: the paper's update, ``rollout_horizon``-step imagined rollouts of
-    r_hat with no critic (algos/imagined.py; the only one for discrete
-    actions, GridWorld)."""
+    ``svg``; for discrete actions with the exact expectation over them); ``imagined``: the
+    paper's update, ``rollout_horizon``-step imagined rollouts of r_hat with no critic
+    (algos/imagined.py)."""
     svg: SVGConfig = field(default_factory=SVGConfig)
     """The SVG learner's settings (also AIRL (SAC)'s, with horizon 0); its discount is
     ``gamma`` and its model kind ``dynamics`` (the ones AIRL's shaping and the table rows use)."""

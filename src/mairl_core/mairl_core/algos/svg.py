@@ -32,6 +32,14 @@ temperature.
 
 With the task's true reward (``reward=None``) the critic uses the recorded rewards and the
 model rollouts a reward model fitted to them (``reward_model``), as SVG does.
+
+**Discrete actions** (a ``CategoricalPolicy``; GridWorld): the critics take the one-hot
+action; the soft value of a state is the exact expectation over the actions,
+``V(s) = sum_a pi(a|s) (min_i Q_i(s, a) - alpha log pi(a|s))``, in the TD target and at the
+end of the actor's rollout (H = 0 is discrete SAC); the H model steps before it take
+straight-through Gumbel-softmax samples (eq. 22) and count the policy's exact entropy. With
+``fixed_alpha`` the temperature is held (the trainer holds it at the entropy weight of eq. 4
+when its AIRL discriminator reads log pi, as it does for discrete actions).
 """
 
 from __future__ import annotations
@@ -69,7 +77,9 @@ class SVGConfig:
     """Gradient updates per new env transition."""
     alpha_init: float = 1.0
     target_entropy: float | None = None
-    """None: -act_dim."""
+    """None: -act_dim (continuous actions), 0.5 log(n_actions) (discrete)."""
+    fixed_alpha: float | None = None
+    """Hold the temperature at this value instead of tuning it to ``target_entropy``."""
     log_std_min: float = -5.0
     log_std_max: float = 2.0
     model: str = "mlp"
@@ -101,6 +111,8 @@ class SVGConfig:
             raise ValueError(f"need 0 < gamma <= 1 and 0 < tau <= 1, got {self.gamma}, {self.tau}")
         if self.updates_per_step <= 0 or self.alpha_init <= 0 or self.lr <= 0:
             raise ValueError("updates_per_step, alpha_init and lr must be > 0")
+        if self.fixed_alpha is not None and not self.fixed_alpha >= 0:
+            raise ValueError(f"fixed_alpha must be >= 0, got {self.fixed_alpha}")
         if not 0 <= self.demo_start_frac <= 1:
             raise ValueError(f"demo_start_frac must be in [0, 1], got {self.demo_start_frac}")
         if self.model not in MODEL_KINDS:
@@ -210,14 +222,16 @@ class SVGLearner:
     model_based = True
 
     def __init__(self, cfg: SVGConfig, obs_dim: int, act_dim: int, policy: nn.Module, gen: torch.Generator):
-        if getattr(policy, "discrete", False):
-            raise ValueError("the SVG learner needs a continuous (Gaussian) policy")
         self.cfg, self.policy, self.gen = cfg, policy, gen
+        self.discrete = bool(getattr(policy, "discrete", False))
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.q = nn.ModuleList(mlp(obs_dim + act_dim, cfg.hidden, 1) for _ in range(2))
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.log_alpha = nn.Parameter(torch.tensor(float(np.log(cfg.alpha_init))))
-        self.target_entropy = -float(act_dim) if cfg.target_entropy is None else cfg.target_entropy
+        alpha0 = cfg.alpha_init if cfg.fixed_alpha is None else max(cfg.fixed_alpha, 1e-12)
+        self.log_alpha = nn.Parameter(torch.tensor(float(np.log(alpha0))))
+        self.target_entropy = cfg.target_entropy
+        if self.target_entropy is None:
+            self.target_entropy = 0.5 * float(np.log(act_dim)) if self.discrete else -float(act_dim)
         self.policy_opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
         self.q_opt = torch.optim.Adam(self.q.parameters(), lr=cfg.lr)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
@@ -267,6 +281,8 @@ class SVGLearner:
 
     @property
     def alpha(self) -> torch.Tensor:
+        if self.cfg.fixed_alpha is not None:
+            return torch.tensor(float(self.cfg.fixed_alpha))
         return self.log_alpha.exp().detach()
 
     # ----- the pieces -----
@@ -282,11 +298,24 @@ class SVGLearner:
         with torch.no_grad():
             return reward(b.obs, b.act, b.next_obs, b.terminal)
 
+    def soft_value(self, obs: torch.Tensor, target: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Discrete actions: (V(s), entropy of pi(.|s)), the exact expectation over actions."""
+        logp = self.policy(obs)  # (N, A) log-probabilities
+        n, k = logp.shape
+        eye = torch.eye(k, dtype=obs.dtype)
+        q = self.min_q(obs.unsqueeze(1).expand(n, k, obs.shape[-1]), eye.expand(n, k, k), target)
+        probs = logp.exp()
+        return (probs * (q - self.alpha * logp)).sum(-1), -(probs * logp).sum(-1)
+
     def td_target(self, b: Batch, r: torch.Tensor) -> torch.Tensor:
-        """One-step soft TD target, a' drawn from the current policy at s'."""
+        """One-step soft TD target: a' drawn from the current policy at s' (the exact
+        expectation over a' for discrete actions)."""
         with torch.no_grad():
-            a2, logp2 = self.policy.rsample(b.next_obs)
-            soft = self.min_q(b.next_obs, a2, target=True) - self.alpha * logp2
+            if self.discrete:
+                soft = self.soft_value(b.next_obs, target=True)[0]
+            else:
+                a2, logp2 = self.policy.rsample(b.next_obs)
+                soft = self.min_q(b.next_obs, a2, target=True) - self.alpha * logp2
             return r + self.cfg.gamma * (1.0 - b.terminal) * soft
 
     def critic_loss(self, b: Batch, r: torch.Tensor) -> torch.Tensor:
@@ -306,16 +335,21 @@ class SVGLearner:
         reward: RewardFn | None,
         noises: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(J per start state, log pi of the first action): the SVG(H) objective."""
+        """(J per start state, an estimate of the policy's entropy at the start states: -log pi
+        of the first action, or the exact entropy for discrete actions): the SVG(H) objective."""
         r_fn = self._model_reward(reward) if horizon else None
-        s, total, discount, first_logp = start, torch.zeros(start.shape[0]), 1.0, None
+        s, total, discount, first_ent = start, torch.zeros(start.shape[0]), 1.0, None
         for t in range(horizon + 1):
+            if self.discrete and t == horizon:
+                v, ent = self.soft_value(s)
+                return total + discount * v, ent if first_ent is None else first_ent
             a, logp = self.policy.rsample(s, None if noises is None else noises[t])
-            first_logp = logp if first_logp is None else first_logp
+            ent = self.policy.entropy(s) if self.discrete else -logp
+            first_ent = ent if first_ent is None else first_ent
             if t == horizon:
-                return total + discount * (self.min_q(s, a) - self.alpha * logp), first_logp
+                return total + discount * (self.min_q(s, a) + self.alpha * ent), first_ent
             s2 = self.dynamics.predict(s, a)
-            total = total + discount * (r_fn(s, a, s2, torch.zeros_like(logp)) - self.alpha * logp)
+            total = total + discount * (r_fn(s, a, s2, torch.zeros_like(ent)) + self.alpha * ent)
             discount *= self.cfg.gamma
             s = s2
         raise AssertionError("unreachable")
@@ -398,7 +432,7 @@ class SVGLearner:
         for p in frozen:
             p.requires_grad_(False)
         try:
-            j, logp = self.actor_objective(
+            j, ent = self.actor_objective(
                 self._starts(b, ctx.demo_obs), cfg.horizon if use_model else 0, ctx.reward
             )
             loss = -j.mean()
@@ -412,12 +446,13 @@ class SVGLearner:
                 p.requires_grad_(True)
         out["policy/objective"] = float(j.detach().mean())
         # temperature
-        a_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
-        self.alpha_opt.zero_grad()
-        a_loss.backward()
-        self.alpha_opt.step()
+        if self.cfg.fixed_alpha is None:
+            a_loss = (self.log_alpha * (ent.detach() - self.target_entropy)).mean()
+            self.alpha_opt.zero_grad()
+            a_loss.backward()
+            self.alpha_opt.step()
         out["policy/alpha"] = float(self.alpha)
-        out["policy/entropy"] = float(-logp.detach().mean())
+        out["policy/entropy"] = float(ent.detach().mean())
         # targets
         with torch.no_grad():
             for p, pt in zip(self.q.parameters(), self.q_target.parameters()):

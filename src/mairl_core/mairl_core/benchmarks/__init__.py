@@ -128,6 +128,24 @@ def run_stem(method: str, seed: int) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", method).strip("_") + f"_seed{seed}"
 
 
+def finished_run(work: Path | None, method: str, seed: int, resume: bool) -> dict[str, Any] | None:
+    """With ``resume``, the record a stopped bench left in ``work`` for this run when it
+    finished (its env steps reported to the progress bar); else None."""
+    done = None if work is None else work / f"{run_stem(method, seed)}.json"
+    if not resume or done is None or not done.is_file():
+        return None
+    rec = json.loads(done.read_text())
+    report_steps(rec.get("env_steps", 0))
+    return rec
+
+
+def save_finished(work: Path | None, rec: dict[str, Any]) -> None:
+    """Keep a finished run's record in ``work`` (``finished_run`` reads it back)."""
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
+        (work / f"{run_stem(rec['method'], rec['seed'])}.json").write_text(json.dumps(rec) + "\n")
+
+
 def run_parallel(
     fn: Callable[[J], dict[str, Any]],
     jobs: Sequence[J],

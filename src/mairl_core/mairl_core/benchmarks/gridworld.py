@@ -21,7 +21,7 @@ import torch
 
 from ..algos.adversarial import AdversarialTrainer, TrainingDiverged
 from ..algos.config import AlgoConfig
-from ..config import Count, algo_settings, from_dict, read_yaml, resolve_config, section
+from ..config import Count, algo_settings, from_dict, read_experiment_yaml, section
 from ..envs.gridworld import (
     GridWorld,
     GridWorldConfig,
@@ -30,13 +30,15 @@ from ..envs.gridworld import (
     sample_demos,
     soft_value_iteration,
 )
-from . import BenchReport, run_parallel, write_runs
+from . import BenchReport, finished_run, run_parallel, save_finished, write_runs
 
 METHOD_SPECS: dict[str, tuple[str, bool]] = {
     "GAIL": ("gail", False),
     "GAN-GCL": ("gan-gcl", False),
     "AIRL(s)": ("airl", True),
     "AIRL(s,a)": ("airl", False),
+    "AIRL (SAC)(s)": ("airl-sac", True),
+    "AIRL (SAC)(s,a)": ("airl-sac", False),
     "MAIRL(s)": ("mairl", True),
     "MAIRL(s,a)": ("mairl", False),
     "MGAIL": ("mgail", False),
@@ -77,8 +79,7 @@ class GridWorldExperiment:
 
 def load_experiment(path: str | os.PathLike = "gridworld") -> GridWorldExperiment:
     """Read the GridWorld experiment; ``algo`` merges mairl.yaml then the task's overrides."""
-    p = resolve_config(path)
-    data = read_yaml(p)
+    p, data = read_experiment_yaml(path)
     unknown = set(data) - {"env", "demos", "algo", "bench"}
     if unknown:
         from ..config import ConfigError
@@ -205,14 +206,25 @@ def run_one(exp: GridWorldExperiment, method: str, seed: int, env_steps: int | N
 
 
 def _run_job(args: tuple) -> dict[str, Any]:
-    return run_one(*args)
+    exp, method, seed, work, resume = args
+    if (rec := finished_run(work, method, seed, resume)) is not None:
+        return rec
+    rec = run_one(exp, method, seed)
+    save_finished(work, rec)
+    return rec
 
 
 def run_benchmark(
-    exp: GridWorldExperiment, seed: int = 0, workers: int | None = None, progress: bool = True
+    exp: GridWorldExperiment,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = True,
+    work_dir: Path | None = None,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
-    """Every (method, seed) run, in parallel over ``workers`` processes."""
-    jobs = [(exp, m, seed + i) for i in range(exp.bench.seeds) for m in exp.bench.methods]
+    """Every (method, seed) run, in parallel over ``workers`` processes; with ``work_dir``
+    each finished run's record is kept there, and ``resume`` skips the runs it holds."""
+    jobs = [(exp, m, seed + i, work_dir, resume) for i in range(exp.bench.seeds) for m in exp.bench.methods]
     return run_parallel(
         _run_job,
         jobs,
@@ -238,8 +250,8 @@ def summarise(exp: GridWorldExperiment, runs: list[dict[str, Any]]) -> list[dict
         ret = np.concatenate([r["returns"] for r in rs])
         per_seed = [float(np.mean(r["returns"])) for r in rs]
         row: dict[str, Any] = {
-            "method": m.split("(")[0],
-            "mode": (m[m.index("(") + 1 : -1] if "(" in m else ("" if m == "Expert" else "s,a")),
+            "method": m.rsplit("(", 1)[0].strip() if m.endswith(")") else m,
+            "mode": (m[m.rindex("(") + 1 : -1] if m.endswith(")") else ("" if m == "Expert" else "s,a")),
             "label": m,
             "env": "GridWorld",
             "return_mean": float(ret.mean()),
@@ -283,7 +295,7 @@ def steps_to_fraction(runs: list[dict[str, Any]], target: float) -> int | None:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     head = (
-        f"{'method':<12} {'return':>14} {'expert-norm':>11} {'paper':>7} {'reward r':>9} "
+        f"{'method':<15} {'return':>14} {'expert-norm':>11} {'paper':>7} {'reward r':>9} "
         f"{'env steps':>10} {'to 0.9 expert':>13}"
     )
     lines = [head, "-" * len(head)]
@@ -291,7 +303,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         pn = r.get("paper_expert_normalized")
         rho = r.get("reward_pearson")
         lines.append(
-            f"{r['label']:<12} {r['return_mean']:7.2f} ± {r['return_std']:4.2f} "
+            f"{r['label']:<15} {r['return_mean']:7.2f} ± {r['return_std']:4.2f} "
             f"{r.get('expert_normalized', float('nan')):11.3f} "
             f"{(f'{pn:.3f}' if pn is not None else '-'):>7} "
             f"{(f'{rho:.3f}' if rho is not None else '-'):>9} "
@@ -364,15 +376,24 @@ def quick_experiment(exp: GridWorldExperiment) -> GridWorldExperiment:
 
 
 def run_bench(
-    exp: GridWorldExperiment, out: str | os.PathLike, *, seed: int, workers: int | None, progress: bool
+    exp: GridWorldExperiment,
+    out: str | os.PathLike,
+    *,
+    seed: int,
+    workers: int | None,
+    progress: bool,
+    resume: bool = False,
 ) -> BenchReport:
-    """Table I + Fig. 3: every method and seed, then runs.json, the reward maps and the
-    learning curves in ``out``."""
+    """Table I + Fig. 3: every method and seed (each run's record kept in ``out/runs`` as it
+    finishes; ``resume`` skips those), then runs.json, the reward maps and the learning
+    curves in ``out``."""
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    runs = run_benchmark(exp, seed=seed, workers=workers, progress=progress)
+    runs = run_benchmark(
+        exp, seed=seed, workers=workers, progress=progress, work_dir=out / "runs", resume=resume
+    )
     rows = summarise(exp, runs)
     wall = time.perf_counter() - t0
     write_runs(out, runs)

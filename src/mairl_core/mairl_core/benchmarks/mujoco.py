@@ -42,7 +42,17 @@ from ..config import (
 )
 from ..envs.locomotion import LocomotionVecEnv, evaluate_locomotion
 from ..experts import DEMO_DIR, ExpertError, load_demos
-from . import BenchReport, check_row_settings, report_steps, row_overrides, run_parallel, run_stem, write_runs
+from . import (
+    BenchReport,
+    check_row_settings,
+    finished_run,
+    report_steps,
+    row_overrides,
+    run_parallel,
+    run_stem,
+    save_finished,
+    write_runs,
+)
 
 SELECTION_RULE = (
     "the policy with the highest mean return over the curve evaluations "
@@ -202,10 +212,7 @@ def run_one(
     """One row's run; with ``work_dir``, its record is written there when it ends and its
     checkpoints as it goes, and ``resume`` continues a stopped one (the module docstring)."""
     work = None if work_dir is None else Path(work_dir)
-    done = None if work is None else work / f"{run_stem(method, seed)}.json"
-    if resume and done is not None and done.is_file():
-        rec = json.loads(done.read_text())
-        report_steps(rec.get("env_steps", 0))
+    if (rec := finished_run(work, method, seed, resume)) is not None:
         return rec
     t0, wall0 = time.perf_counter(), 0.0
     algo_name, overrides = METHOD_SPECS[method]
@@ -291,9 +298,8 @@ def run_one(
             selected_at_env_steps=best.get("env_steps", trainer.env_steps),
         )
     out["wall_s"] = wall0 + time.perf_counter() - t0
-    if done is not None:
-        done.parent.mkdir(parents=True, exist_ok=True)
-        done.write_text(json.dumps(out) + "\n")
+    save_finished(work, out)
+    if work is not None:
         (work / f"{run_stem(method, seed)}.pt").unlink(missing_ok=True)  # the record holds it all
     return out
 
