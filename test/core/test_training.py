@@ -38,7 +38,7 @@ def test_quick_mairl_run_learns(gridworld_experiment, expert_demos):
     assert end > start + 3.0, (start, end)  # a uniform policy ~6.5; the expert ~17.9
 
 
-def test_bench_gridworld_quick_writes_results(tmp_path, capsys):
+def test_bench_gridworld_quick_writes_results(tmp_path, capsys, monkeypatch):
     out = tmp_path / "bench"
     rc = main(["bench", "gridworld", "--quick", "--out", str(out), "--workers", "1", "--no-progress"])
     assert rc == 0
@@ -55,6 +55,18 @@ def test_bench_gridworld_quick_writes_results(tmp_path, capsys):
     assert (out / "learning_curves.png").stat().st_size > 1000
     printed = capsys.readouterr().out
     assert "QUICK" in printed and "MAIRL(s)" in printed
+    # --resume: every finished run's record was kept; none is trained again, the rows are the same
+    assert len(list((out / "runs").glob("*.json"))) == 2 * len(labels)
+    from mairl_core.benchmarks import gridworld
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(gridworld, "run_one", no_training)
+    args = ["bench", "gridworld", "--quick", "--out", str(out), "--workers", "1", "--no-progress"]
+    assert main([*args, "--resume"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again["rows"] == doc["rows"]
 
 
 def test_train_resume_eval_cli(tmp_path, capsys):

@@ -32,7 +32,7 @@ import torch
 from ..algos.svg import Batch, LearnerContext, SVGConfig, SVGLearner
 from ..config import ConfigError, Count, NonNegative, from_dict, read_experiment_yaml, section
 from ..models.policy import GaussianPolicy
-from . import BenchReport, report_steps, run_parallel, run_stem, write_runs
+from . import BenchReport, finished_run, report_steps, run_parallel, run_stem, save_finished, write_runs
 
 TEST_SEED = 100_000
 SB3 = "SAC (stable-baselines3)"
@@ -341,10 +341,7 @@ def run_one(
 ) -> dict[str, Any]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    done = out / f"{run_stem(method, seed)}.json"
-    if resume and done.exists():
-        rec = json.loads(done.read_text())
-        report_steps(rec.get("env_steps", 0))
+    if (rec := finished_run(out, method, seed, resume)) is not None:
         return rec
     if method == SB3:
         rec = run_sb3(cfg, env_id, seed, out, resume)
@@ -352,7 +349,7 @@ def run_one(
         rec = run_imagined(cfg, env_id, seed)
     else:
         rec = run_svg(cfg, env_id, method, seed, out, resume)
-    done.write_text(json.dumps(rec) + "\n")
+    save_finished(out, rec)
     # the run is finished: its record holds everything the tables use
     (out / f"{run_stem(method, seed)}.pt").unlink(missing_ok=True)
     shutil.rmtree(out / f"{run_stem(method, seed)}.state", ignore_errors=True)
