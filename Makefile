@@ -26,7 +26,7 @@ $(VENV_STAMP): requirements.txt $(SETUP_FILES)
 	$(PIP) install --upgrade pip
 	$(PIP) install torch==$(TORCH_VERSION)
 	$(PIP) install -r requirements.txt
-	$(PIP) install -e src/mairl_core
+	$(PIP) install -e "src/mairl_core[ray]"
 	$(PIP) install -e src/mairl_ros
 	$(PIP) install -e src/ur5_bringup
 	@touch $(VENV_STAMP)

@@ -31,8 +31,12 @@ setup(
         "safetensors",
         "tensorboard>=2.16",
     ],
-    # `mairl expert ...` (Table II's SAC experts): pip install "mairl_core[experts]"
-    extras_require={"experts": ["stable-baselines3>=2.7,<3", "imageio>=2.14,<3"]},
+    # `mairl expert ...` (Table II's SAC experts): pip install "mairl_core[experts]";
+    # `--backend ray` / `--address` (docs/cluster.md): pip install "mairl_core[ray]"
+    extras_require={
+        "experts": ["stable-baselines3>=2.7,<3", "imageio>=2.14,<3"],
+        "ray": ["ray>=2.50,<3"],
+    },
     zip_safe=True,
     entry_points={
         "console_scripts": [

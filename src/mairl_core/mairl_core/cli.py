@@ -17,6 +17,8 @@ EXAMPLES = """examples:
   mairl demo                                   # UR5 reach in-process: demos, MAIRL, BC, test -> runs/demo
                                                # (`make demo` = mairl-ros-demo: the same through ROS 2)
   mairl bench gridworld --out bench/results/gridworld
+  mairl bench gridworld --out bench/results/gridworld --backend ray   # the runs as Ray tasks
+  mairl sweep --task gridworld --method 'MAIRL(s)' --grid svg.horizon=0,1 --seeds 3 --out runs/sweep-h
   mairl bench ur5 --task reach --out bench/results/ur5-reach            # Table III in sim
   mairl bench ur5 --task grasp --out bench/results/ur5-grasp
   mairl bench transfer --task reach --source bench/results/ur5-reach --out bench/results/ur5-reach-transfer
@@ -616,6 +618,33 @@ def _bench_mujoco(args: argparse.Namespace) -> int:
     return _finish(args, report)
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from .benchmarks import sweep
+
+    grid = sweep.parse_grid(args.grid)
+    n = len(sweep.settings(grid)) * args.seeds
+    print(
+        f"sweep: {args.method} on {args.task}, {len(sweep.settings(grid))} settings x {args.seeds} seeds "
+        f"= {n} runs" + (" [QUICK: smoke-test config, not a result]" if args.quick else ""),
+        flush=True,
+    )
+    report = sweep.run_sweep(
+        args.task,
+        args.config,
+        args.method,
+        grid,
+        args.out,
+        seeds=args.seeds,
+        seed=args.seed,
+        metric=args.metric,
+        quick=args.quick,
+        workers=args.workers,
+        progress=not args.no_progress,
+        resume=args.resume,
+    )
+    return _finish(args, report)
+
+
 def _bench_rl(args: argparse.Namespace) -> int:
     from .benchmarks import rl
 
@@ -745,7 +774,20 @@ def build_parser() -> argparse.ArgumentParser:
             type=count_arg,
             default=None,
             help="torch threads per run (default: the cores shared among the runs "
-            "going at once; give 1 when other processes share the machine)",
+            "going at once; give 1 when other processes share the machine; with Ray: 1, "
+            "and each run asks Ray for this many CPUs)",
+        )
+        sp.add_argument(
+            "--backend",
+            choices=("pool", "ray"),
+            default=None,
+            help="where the runs go: pool (processes on this machine, the default) or ray "
+            "(a local Ray instance on 127.0.0.1 started for the run, or the cluster at --address)",
+        )
+        sp.add_argument(
+            "--address",
+            default=None,
+            help="join the Ray cluster at this address (e.g. HEAD:6379; implies --backend ray)",
         )
 
     def seeded_runs(
@@ -1022,6 +1064,35 @@ def build_parser() -> argparse.ArgumentParser:
     fz.add_argument("--no-progress", action="store_true", help="no progress bar")
     fz.set_defaults(func=_bench_fuzz_bags)
 
+    sw = sub.add_parser(
+        "sweep",
+        help="one method over a grid of algorithm settings x seeds: a metric per setting, a plot",
+    )
+    common(sw, config_default=None)
+    sw.add_argument("--task", choices=("gridworld", "reach", "grasp"), default="gridworld")
+    sw.add_argument("--method", required=True, help="a trained row of the task's bench ('MAIRL(s)', MAIRL)")
+    sw.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="an algo setting and its values (repeat for more keys; every combination runs), "
+        "e.g. --grid svg.horizon=0,1 --grid disc_steps=5,10",
+    )
+    sw.add_argument(
+        "--metric",
+        default=None,
+        help="gridworld: return (default) or reward_pearson; reach/grasp: success_rate (default) "
+        "or final_distance_median",
+    )
+    sw.add_argument("--seed", type=seed_arg, default=0, help="base seed; runs use S, S+1, ... (default 0)")
+    sw.add_argument("--seeds", type=count_arg, default=3, help="seeds per setting (default 3)")
+    sw.add_argument("--quick", action="store_true", help="the task's smoke-test budget; not a result")
+    sw.add_argument("--workers", type=count_arg, default=None, help="parallel processes (default: all cores)")
+    threads_arg(sw)
+    sw.add_argument("--resume", action="store_true", help="skip the runs already finished in --out/runs")
+    sw.set_defaults(func=_sweep)
+
     t = sub.add_parser("train", help="train one method; checkpoints, TensorBoard, resume")
     common(t, config_default=None)
     t.add_argument("--task", choices=(*TASKS, "mujoco"), default="gridworld")
@@ -1105,10 +1176,12 @@ def main(argv: list[str] | None = None) -> int:
     # processes it oversubscribes the cores: `mairl demo` with torch's default 2 threads beside
     # two benchmark workers trained at 40-100 env steps/s, against 420 when it ran alone.
     torch.set_num_threads(1)
-    from .benchmarks import set_job_threads
+    from .benchmarks import set_backend, set_job_threads
 
     set_job_threads(getattr(args, "threads", None))  # the torch threads of the benches' runs
     try:
+        address = getattr(args, "address", None)
+        set_backend(getattr(args, "backend", None) or ("ray" if address else "pool"), address)
         return args.func(args)
     except UsageError as exc:
         print(f"mairl: error: {exc}", file=sys.stderr)

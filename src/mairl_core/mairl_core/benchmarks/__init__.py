@@ -30,6 +30,14 @@ _report: Callable[[int], None] | None = None
 _threads_asked: int | None = None
 """``--threads``: torch threads per job (None: the cores shared among the jobs running at once)."""
 
+BACKENDS = ("pool", "ray")
+_backend: tuple[str, str | None] = ("pool", None)
+"""``--backend`` and ``--address``: where ``run_parallel`` runs its jobs."""
+
+RAY_RETRIES = 3
+"""How often Ray re-runs a job whose worker process or node died (an exception raised by the
+job itself is not retried: a bench's errors are deterministic)."""
+
 
 @dataclass
 class BenchReport:
@@ -87,6 +95,25 @@ def set_job_threads(n: int | None) -> None:
     """Torch threads per job for the next ``run_parallel`` (None: its share of the cores)."""
     global _threads_asked
     _threads_asked = n
+
+
+def set_backend(kind: str = "pool", address: str | None = None) -> None:
+    """Where the next ``run_parallel`` runs its jobs: ``pool`` (processes on this machine) or
+    ``ray`` (a local Ray instance started for the run and stopped after it, or the cluster
+    at ``address``). Ray missing is one clear error (RuntimeError), before any job runs."""
+    global _backend
+    if kind not in BACKENDS:
+        raise ValueError(f"unknown backend '{kind}' ({', '.join(BACKENDS)})")
+    if address is not None and kind != "ray":
+        raise ValueError("--address is a Ray cluster's address: it needs --backend ray")
+    if kind == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise RuntimeError(
+                "--backend ray needs Ray: pip install 'mairl_core[ray]' (make venv installs it)"
+            ) from None
+    _backend = (kind, address)
 
 
 def report_steps(n: int) -> None:
@@ -169,6 +196,10 @@ def run_parallel(
     import torch
     from tqdm import tqdm
 
+    if _backend[0] == "ray":
+        return _run_ray(
+            fn, jobs, progress=progress, desc=desc, unit=unit, postfix=postfix, env_steps=env_steps
+        )
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     threads = _threads_asked or max(1, (os.cpu_count() or 1) // min(workers, max(1, len(jobs))))
     here = torch.get_num_threads()
@@ -211,6 +242,104 @@ def run_parallel(
                 drain.join(timeout=5)
                 manager.shutdown()
     return out
+
+
+def _ray_job(fn: Callable[[J], dict[str, Any]], job: J, threads: int) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(threads)
+    return fn(job)
+
+
+def ray_init_kwargs(address: str | None) -> dict[str, Any]:
+    """``ray.init``'s arguments: join ``address``, or start a local instance on 127.0.0.1 with
+    the cores of this machine, no dashboard and no usage report."""
+    if address is not None:
+        return {"address": address, "log_to_driver": False}
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    return {
+        "address": "local",
+        "num_cpus": os.cpu_count() or 1,
+        "include_dashboard": False,
+        "_node_ip_address": "127.0.0.1",
+        "log_to_driver": False,
+        "configure_logging": False,
+    }
+
+
+def _check_reachable(address: str | None) -> None:
+    """A HOST:PORT address nothing listens at is one clear error now (Ray itself retries for
+    minutes before it gives up)."""
+    import socket
+
+    host, sep, port = (address or "").rpartition(":")
+    if not sep or not port.isdigit() or "://" in host:
+        return  # a local start, "auto", or a ray:// client address: Ray checks those
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise RuntimeError(
+            f"could not join the Ray cluster at {address}: nothing answers there ({exc.strerror or exc}); "
+            f"start its head with `ray start --head --port={port}`"
+        ) from None
+
+
+def _run_ray(
+    fn: Callable[[J], dict[str, Any]],
+    jobs: Sequence[J],
+    *,
+    progress: bool,
+    desc: str,
+    unit: str,
+    postfix: Callable[[dict[str, Any]], str],
+    env_steps: int | None,
+) -> list[dict[str, Any]]:
+    """``run_parallel`` on Ray: one task per job, each asking for ``--threads`` CPUs (1 by
+    default) and running that many torch threads, retried ``RAY_RETRIES`` times if its
+    worker dies; results in job order. The env-step bar counts a job's steps when it ends."""
+    import ray
+    from tqdm import tqdm
+
+    threads = _threads_asked or 1
+    started = not ray.is_initialized()
+    if started:
+        _check_reachable(_backend[1])
+        try:
+            ray.init(**ray_init_kwargs(_backend[1]))
+        except Exception as exc:  # a wrong address, a token missing: one line, not Ray's traceback
+            where = f"join the Ray cluster at {_backend[1]}" if _backend[1] else "start a local Ray instance"
+            detail = " ".join(str(exc).split())[:300]
+            raise RuntimeError(f"could not {where}: {type(exc).__name__}: {detail}") from None
+    try:
+        task = ray.remote(num_cpus=threads, max_retries=RAY_RETRIES, retry_exceptions=False)(_ray_job)
+        refs = [task.remote(fn, job, threads) for job in jobs]
+        where = {ref: i for i, ref in enumerate(refs)}
+        out: list[dict[str, Any] | None] = [None] * len(jobs)
+        off = not progress
+        with (
+            tqdm(total=len(jobs), desc=f"{desc} (ray)", unit=unit, position=0, disable=off) as bar,
+            tqdm(
+                total=env_steps,
+                desc=f"{desc} env steps",
+                unit="step",
+                unit_scale=True,
+                position=1,
+                disable=off or not env_steps,
+            ) as steps,
+        ):
+            pending = list(refs)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    r = ray.get(ref)
+                    out[where[ref]] = r
+                    bar.set_postfix_str(postfix(r))
+                    bar.update()
+                    steps.update(int(r.get("env_steps", 0) or 0))
+        return out  # type: ignore[return-value]
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _drain(queue, bar) -> None:
