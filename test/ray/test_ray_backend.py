@@ -97,7 +97,7 @@ def test_quick_ur5_reach_on_a_local_ray_gives_the_pool_s_rows(tmp_path):
         )
     )
     assert "(ray)" not in proc.stdout  # no progress bars asked for
-    assert _rows(tmp_path / "r") == _rows(tmp_path / "pool")
+    assert _rows(tmp_path / "ray") == _rows(tmp_path / "pool")
 
 
 def test_a_job_whose_worker_is_killed_is_retried_and_no_other_result_is_lost(tmp_path):
