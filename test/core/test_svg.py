@@ -30,11 +30,11 @@ def float64():
 class LinearModel(nn.Module):
     """s' = A s + B a: the small linear case of the gradient check."""
 
-    def __init__(self):
+    def __init__(self, act_dim: int = ACT, seed: int = 3):
         super().__init__()
-        g = torch.Generator().manual_seed(3)
+        g = torch.Generator().manual_seed(seed)
         self.A = nn.Parameter(torch.eye(OBS) + 0.1 * torch.randn(OBS, OBS, generator=g))
-        self.B = nn.Parameter(0.5 * torch.randn(OBS, ACT, generator=g))
+        self.B = nn.Parameter(0.5 * torch.randn(OBS, act_dim, generator=g))
 
     def predict(self, s, a):
         return s @ self.A.T + a @ self.B.T
@@ -184,19 +184,15 @@ def _discrete_learner(horizon, linear_model=True, **over):
             p.add_(0.5 * torch.randn_like(p))
     learner = SVGLearner(cfg, OBS, N_ACT, pol, torch.Generator().manual_seed(0))
     if horizon and linear_model:
-        learner.dynamics = DiscreteLinearModel()
+        learner.dynamics = LinearModel(N_ACT, seed=4)
     return learner
 
 
-class DiscreteLinearModel(nn.Module):
-    def __init__(self):
-        super().__init__()
-        g = torch.Generator().manual_seed(4)
-        self.A = nn.Parameter(torch.eye(OBS) + 0.1 * torch.randn(OBS, OBS, generator=g))
-        self.B = nn.Parameter(0.5 * torch.randn(OBS, N_ACT, generator=g))
-
-    def predict(self, s, a):
-        return s @ self.A.T + a @ self.B.T
+def _gumbel(n, seed=9):
+    """``n`` draws of Gumbel noise for the Gumbel-softmax samples."""
+    g = torch.Generator().manual_seed(seed)
+    u = [torch.rand(B, N_ACT, generator=g).clamp(1e-10, 1 - 1e-10) for _ in range(n)]
+    return [-torch.log(-torch.log(x)) for x in u]
 
 
 def _q_all(learner, obs, target):
@@ -226,9 +222,7 @@ def test_discrete_actions_use_the_exact_soft_value(float64):
 def test_discrete_svg1_objective_by_hand_and_its_gradient(float64):
     learner = _discrete_learner(1)
     s0 = _batch().obs
-    g = torch.Generator().manual_seed(9)
-    u = [torch.rand(B, N_ACT, generator=g).clamp(1e-10, 1 - 1e-10) for _ in range(2)]
-    noise = [-torch.log(-torch.log(x)) for x in u]  # Gumbel noise
+    noise = _gumbel(2)
     j, _ = learner.actor_objective(s0, 1, _reward, noise)
     alpha = learner.log_alpha.exp()
     logp0 = learner.policy(s0)
@@ -241,6 +235,20 @@ def test_discrete_svg1_objective_by_hand_and_its_gradient(float64):
     params = list(learner.policy.parameters())
     grads = torch.autograd.grad(j.mean(), params)
     assert all(torch.isfinite(g).all() for g in grads) and max(g.abs().max() for g in grads) > 1e-3
+
+
+def test_onehot_states_put_the_rollout_on_a_cell_and_keep_the_model_gradient(float64):
+    learner = _discrete_learner(1, onehot_states=True)
+    s0 = torch.eye(OBS)[torch.arange(B) % OBS]  # one-hot cells
+    noise = _gumbel(2)
+    seen = []
+    critic = learner.soft_value
+    learner.soft_value = lambda s, target=False: (seen.append(s), critic(s, target))[1]
+    j, _ = learner.actor_objective(s0, 1, _reward, noise)
+    s1 = seen[0]
+    assert torch.equal(s1.detach(), torch.eye(OBS)[s1.detach().argmax(-1)])  # a valid cell forward
+    grads = torch.autograd.grad(j.mean(), list(learner.dynamics.parameters()))
+    assert all(torch.isfinite(x).all() for x in grads) and max(x.abs().max() for x in grads) > 1e-4
 
 
 def test_a_fixed_temperature_stays_and_a_tuned_one_moves():

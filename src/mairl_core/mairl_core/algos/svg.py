@@ -97,6 +97,9 @@ class SVGConfig:
     replay_size: int = 1_000_000
     demo_start_frac: float = 0.0
     """Share of the actor's start states drawn from the demos (adversarial runs)."""
+    onehot_states: bool = False
+    """The states are one-hot cells (GridWorld): each model prediction in the actor's rollout
+    is the likeliest cell, straight-through (a valid state forward, the prediction's gradient)."""
 
     def __post_init__(self):
         if (
@@ -349,6 +352,8 @@ class SVGLearner:
             if t == horizon:
                 return total + discount * (self.min_q(s, a) + self.alpha * ent), first_ent
             s2 = self.dynamics.predict(s, a)
+            if self.cfg.onehot_states:
+                s2 = F.one_hot(s2.argmax(-1), s2.shape[-1]).to(s2.dtype) - s2.detach() + s2
             total = total + discount * (r_fn(s, a, s2, torch.zeros_like(ent)) + self.alpha * ent)
             discount *= self.cfg.gamma
             s = s2
