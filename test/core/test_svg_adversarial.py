@@ -130,12 +130,20 @@ def test_svg_trainer_resumes_bit_for_bit():
     assert torch.equal(run(False), run(True))
 
 
-def test_discrete_actions_need_the_imagined_learner():
-    class Discrete(PointMassVec):
-        discrete, act_dim = True, 3
+def test_discrete_actions_train_on_the_svg_learner_with_eq3_d_and_a_held_temperature():
+    """GridWorld on the SVG learner: D reads log pi (eq. 3) and alpha stays at entropy_weight."""
+    from mairl_core.benchmarks import gridworld
 
-    with pytest.raises(ValueError, match="learner: imagined"):
-        AdversarialTrainer("mairl", _cfg(), Discrete(), _demos(), seed=0)
+    exp = gridworld.load_experiment("gridworld_svg")
+    svg = dataclasses.replace(exp.algo.svg, model_warmup=0, batch_size=32, updates_per_step=0.05)
+    exp = dataclasses.replace(exp, algo=dataclasses.replace(exp.algo, svg=svg, entropy_weight=0.7))
+    tr = gridworld.make_trainer(exp, "mairl", True, seed=0)
+    assert isinstance(tr.learner, SVGLearner) and tr.learner.discrete and tr.disc_reads_log_pi
+    ms = [tr.train_iteration() for _ in range(2)]
+    assert all(np.isfinite(v) for m in ms for v in m.values())
+    assert ms[-1]["policy/alpha"] == pytest.approx(0.7) and float(tr.learner.alpha) == pytest.approx(0.7)
+    obs, act = tr.expert.obs[0, :3], tr.expert.act[0, :3]
+    assert torch.equal(tr.disc_log_pi(obs, act), tr.policy.log_prob(obs, act).detach())
 
 
 def test_airl_sac_learns_the_toy_task_from_scratch():

@@ -65,12 +65,13 @@ def test_quick_gridworld_through_a_running_cluster_gives_the_pool_s_rows(tmp_pat
     cfg.write_text(
         f"base: {REPO / 'config' / 'gridworld.yaml'}\nbench:\n  methods: [Expert, AIRL(s), MAIRL(s)]\n"
     )
-    common = ["bench", "gridworld", "--config", str(cfg), "--quick", "--no-progress"]
+    common = ["bench", "gridworld", "--config", str(cfg), "--quick", "--seeds", "1", "--no-progress"]
     _run(_mairl(*common, "--workers", "2", "--out", str(tmp_path / "pool")), loopback=False)
     # a head started on 127.0.0.1 inside the namespace, the bench joins it, the head stops
     script = (
         "set -e; ray start --head --node-ip-address=127.0.0.1 --port=6390 --num-cpus=2 "
-        "--include-dashboard=false --disable-usage-stats >/dev/null; "
+        "--include-dashboard=false --disable-usage-stats "
+        "--system-config='{\"worker_niceness\": 0}' >/dev/null; "
         'trap "ray stop --force >/dev/null" EXIT; "$@"'
     )
     ray_bin = str(Path(sys.executable).parent / "ray")
