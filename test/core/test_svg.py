@@ -188,13 +188,6 @@ def _discrete_learner(horizon, linear_model=True, **over):
     return learner
 
 
-def _gumbel(n, seed=9):
-    """``n`` draws of Gumbel noise for the Gumbel-softmax samples."""
-    g = torch.Generator().manual_seed(seed)
-    u = [torch.rand(B, N_ACT, generator=g).clamp(1e-10, 1 - 1e-10) for _ in range(n)]
-    return [-torch.log(-torch.log(x)) for x in u]
-
-
 def _q_all(learner, obs, target):
     qs = learner.q_target if target else learner.q
     per_action = []
@@ -219,32 +212,42 @@ def test_discrete_actions_use_the_exact_soft_value(float64):
     torch.testing.assert_close(ent, -(logp.exp() * logp).sum(-1))
 
 
-def test_discrete_svg1_objective_by_hand_and_its_gradient(float64):
-    learner = _discrete_learner(1)
+def test_discrete_svg_objective_is_the_exact_expectation_over_action_sequences(float64):
+    """SVG(1) and SVG(2) with discrete actions, by hand: every action sequence through F,
+    weighted by its probability; no sampling, so the same value on every call."""
     s0 = _batch().obs
-    noise = _gumbel(2)
-    j, _ = learner.actor_objective(s0, 1, _reward, noise)
-    alpha = learner.log_alpha.exp()
-    logp0 = learner.policy(s0)
-    a0 = torch.eye(N_ACT)[(logp0 + noise[0]).argmax(-1)]  # the straight-through sample's value
-    s1 = learner.dynamics.predict(s0, a0)
-    logp1 = learner.policy(s1)
-    v1 = (logp1.exp() * (_q_all(learner, s1, False) - alpha * logp1)).sum(-1)
-    by_hand = _reward(s0, a0, s1, None) - alpha * (logp0.exp() * logp0).sum(-1) + 0.99 * v1
-    torch.testing.assert_close(j, by_hand)
-    params = list(learner.policy.parameters())
-    grads = torch.autograd.grad(j.mean(), params)
-    assert all(torch.isfinite(g).all() for g in grads) and max(g.abs().max() for g in grads) > 1e-3
+    eye = torch.eye(N_ACT)
+
+    def by_hand(learner, s, h):
+        alpha = learner.log_alpha.exp()
+        logp = learner.policy(s)
+        if h == 0:
+            return (logp.exp() * (_q_all(learner, s, False) - alpha * logp)).sum(-1)
+        per_action = []
+        for k in range(N_ACT):
+            a = eye[k].expand(len(s), N_ACT)
+            s1 = learner.dynamics.predict(s, a)
+            per_action.append(_reward(s, a, s1, None) - alpha * logp[:, k] + 0.99 * by_hand(learner, s1, h - 1))
+        return (logp.exp() * torch.stack(per_action, -1)).sum(-1)
+
+    for h in (1, 2):
+        learner = _discrete_learner(h)
+        j, ent = learner.actor_objective(s0, h, _reward)
+        torch.testing.assert_close(j, by_hand(learner, s0, h))
+        torch.testing.assert_close(learner.actor_objective(s0, h, _reward)[0], j)
+        logp0 = learner.policy(s0)
+        torch.testing.assert_close(ent, -(logp0.exp() * logp0).sum(-1))
+        grads = torch.autograd.grad(j.mean(), list(learner.policy.parameters()))
+        assert all(torch.isfinite(g).all() for g in grads) and max(g.abs().max() for g in grads) > 1e-3
 
 
 def test_onehot_states_put_the_rollout_on_a_cell_and_keep_the_model_gradient(float64):
     learner = _discrete_learner(1, onehot_states=True)
     s0 = torch.eye(OBS)[torch.arange(B) % OBS]  # one-hot cells
-    noise = _gumbel(2)
     seen = []
     critic = learner.soft_value
     learner.soft_value = lambda s, target=False: (seen.append(s), critic(s, target))[1]
-    j, _ = learner.actor_objective(s0, 1, _reward, noise)
+    j, _ = learner.actor_objective(s0, 1, _reward)
     s1 = seen[0]
     assert torch.equal(s1.detach(), torch.eye(OBS)[s1.detach().argmax(-1)])  # a valid cell forward
     grads = torch.autograd.grad(j.mean(), list(learner.dynamics.parameters()))
