@@ -8,6 +8,7 @@ line into its config and calls it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -194,7 +195,6 @@ def run_parallel(
     module-level function (it is pickled)."""
     global _report
     import torch
-    from tqdm import tqdm
 
     if _backend[0] == "ray":
         return _run_ray(
@@ -204,16 +204,8 @@ def run_parallel(
     threads = _threads_asked or max(1, (os.cpu_count() or 1) // min(workers, max(1, len(jobs))))
     here = torch.get_num_threads()
     out: list[dict[str, Any]] = []
-    steps = tqdm(
-        total=env_steps,
-        desc=f"{desc} env steps",
-        unit="step",
-        unit_scale=True,
-        position=1,
-        disable=not progress or not env_steps,
-    )
     queue = drain = manager = None
-    with tqdm(total=len(jobs), desc=desc, unit=unit, position=0, disable=not progress) as bar, steps:
+    with _bars(len(jobs), desc, desc, unit, progress, env_steps) as (bar, steps):
         if workers <= 1:
             _report = steps.update
             torch.set_num_threads(threads)
@@ -242,6 +234,25 @@ def run_parallel(
                 drain.join(timeout=5)
                 manager.shutdown()
     return out
+
+
+@contextlib.contextmanager
+def _bars(n_jobs: int, desc: str, steps_desc: str, unit: str, progress: bool, env_steps: int | None):
+    """The two progress bars of a fan-out: finished jobs, and the env steps they report."""
+    from tqdm import tqdm
+
+    with (
+        tqdm(total=n_jobs, desc=desc, unit=unit, position=0, disable=not progress) as bar,
+        tqdm(
+            total=env_steps,
+            desc=f"{steps_desc} env steps",
+            unit="step",
+            unit_scale=True,
+            position=1,
+            disable=not progress or not env_steps,
+        ) as steps,
+    ):
+        yield bar, steps
 
 
 def _ray_job(fn: Callable[[J], dict[str, Any]], job: J, threads: int) -> dict[str, Any]:
@@ -301,7 +312,6 @@ def _run_ray(
     default) and running that many torch threads, retried ``RAY_RETRIES`` times if its
     worker dies; results in job order. The env-step bar counts a job's steps when it ends."""
     import ray
-    from tqdm import tqdm
 
     threads = _threads_asked or 1
     started = not ray.is_initialized()
@@ -318,18 +328,7 @@ def _run_ray(
         refs = [task.remote(fn, job, threads) for job in jobs]
         where = {ref: i for i, ref in enumerate(refs)}
         out: list[dict[str, Any] | None] = [None] * len(jobs)
-        off = not progress
-        with (
-            tqdm(total=len(jobs), desc=f"{desc} (ray)", unit=unit, position=0, disable=off) as bar,
-            tqdm(
-                total=env_steps,
-                desc=f"{desc} env steps",
-                unit="step",
-                unit_scale=True,
-                position=1,
-                disable=off or not env_steps,
-            ) as steps,
-        ):
+        with _bars(len(jobs), f"{desc} (ray)", desc, unit, progress, env_steps) as (bar, steps):
             pending = list(refs)
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
