@@ -558,3 +558,38 @@ def test_jobs_share_the_cores_or_take_the_threads_asked(workers, asked, monkeypa
     want = asked or 2 // workers
     assert [r["torch"] for r in out] == [want, want]
     assert torch.get_num_threads() == before
+
+
+def _maybe_failing_job(i):
+    if i % 2:
+        raise ValueError(f"job {i} is broken")
+    return {"method": "m", "seed": i}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failed_run_is_reported_and_the_others_are_kept(workers, tmp_path, capsys):
+    """One run raising does not lose the others: they are returned, the failure is a FAILED
+    line under the table and results.json's failed_runs, and the exit status is 2; if every
+    run fails, the first error is raised as before."""
+    from mairl_core import benchmarks
+
+    benchmarks.take_failed_runs()
+    out = benchmarks.run_parallel(
+        _maybe_failing_job, [0, 1, 2, 3], workers=workers, progress=False, desc="t", name=lambda i: f"m seed {i}"
+    )
+    assert [r["seed"] for r in out] == [0, 2]
+    assert "run m seed 1 failed: ValueError: job 1 is broken" in capsys.readouterr().err
+    report = benchmarks.BenchReport("t", [{"method": "m"}], "table", [], {}, 1.0)
+    assert benchmarks.finish_bench(report, tmp_path, quick=True, commit_at_start="x") == 2
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["failed_runs"] == [
+        {"run": "m seed 1", "error": "ValueError: job 1 is broken"},
+        {"run": "m seed 3", "error": "ValueError: job 3 is broken"},
+    ]
+    printed = capsys.readouterr()
+    assert "FAILED: m seed 3: ValueError: job 3 is broken" in printed.out
+    assert "2 run(s) failed" in printed.err
+    assert benchmarks.take_failed_runs() == []
+    with pytest.raises(ValueError, match="job 1 is broken"):
+        benchmarks.run_parallel(_maybe_failing_job, [1, 3], workers=workers, progress=False, desc="t")
+    assert benchmarks.take_failed_runs() == []

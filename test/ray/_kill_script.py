@@ -1,6 +1,7 @@
-"""Run by test_ray_backend.py inside a loopback-only network namespace: four jobs on a local
-Ray instance through ``run_parallel``; job 1's worker process is killed (SIGKILL) while it
-runs. Prints the results as JSON."""
+"""Run by test_ray_backend.py inside a loopback-only network namespace: six jobs on a local
+Ray instance through ``run_parallel``; job 1's worker process is killed (SIGKILL) once while
+it runs, job 4's kills itself every time, job 5 raises. Prints the results and the failed
+runs as JSON."""
 
 import json
 import os
@@ -19,6 +20,10 @@ def job(i: int) -> dict:
     (work / f"pid{i}-{os.getpid()}").write_text("")
     if i == 1 and not (work / "killed").exists():
         time.sleep(120)  # the watcher kills this worker first
+    if i == 4:
+        os.kill(os.getpid(), signal.SIGKILL)  # every try: fails after the retries
+    if i == 5:
+        raise ValueError("job 5 is broken")  # the job's own error: not retried
     return {"method": "m", "seed": i, "value": i * i, "env_steps": 10}
 
 
@@ -34,5 +39,7 @@ def watch() -> None:
 if __name__ == "__main__":
     benchmarks.set_backend("ray")
     threading.Thread(target=watch, daemon=True).start()
-    out = benchmarks.run_parallel(job, list(range(4)), workers=None, progress=False, desc="kill")
-    print("RESULT " + json.dumps(out))
+    out = benchmarks.run_parallel(
+        job, list(range(6)), workers=None, progress=False, desc="kill", name=lambda i: f"job {i}"
+    )
+    print("RESULT " + json.dumps({"results": out, "failed": benchmarks.take_failed_runs()}))

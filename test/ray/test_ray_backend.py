@@ -102,12 +102,17 @@ def test_quick_ur5_reach_on_a_local_ray_gives_the_pool_s_rows(tmp_path):
 
 
 def test_a_job_whose_worker_is_killed_is_retried_and_no_other_result_is_lost(tmp_path):
+    from mairl_core.benchmarks import RAY_RETRIES
+
     proc = _run([sys.executable, str(HERE / "_kill_script.py"), str(tmp_path)], timeout=300)
     out = json.loads(proc.stdout.split("RESULT ", 1)[1])
-    assert [r["value"] for r in out] == [0, 1, 4, 9]  # every job's result, in job order
-    started = sorted(p.name for p in tmp_path.glob("pid*"))
-    assert [n.split("-")[0] for n in started] == ["pid0", "pid1", "pid1", "pid2", "pid3"]
+    assert [r["value"] for r in out["results"]] == [0, 1, 4, 9]  # every other job's result, in job order
+    started = sorted(p.name.split("-")[0] for p in tmp_path.glob("pid*"))
+    assert started == ["pid0", "pid1", "pid1", "pid2", "pid3"] + ["pid4"] * (RAY_RETRIES + 1) + ["pid5"]
     assert (tmp_path / "killed").exists()
+    assert [f["run"] for f in out["failed"]] == ["job 4", "job 5"]
+    assert out["failed"][1]["error"] == "ValueError: job 5 is broken"  # the job's own error, not Ray's wrapper
+    assert "job 4 failed" in proc.stderr and "job 5 failed" in proc.stderr
 
 
 def test_bad_backend_arguments_are_one_line_and_exit_2(tmp_path):

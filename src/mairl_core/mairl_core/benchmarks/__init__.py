@@ -40,6 +40,18 @@ RAY_RETRIES = 3
 job itself is not retried: a bench's errors are deterministic)."""
 
 
+_failed_runs: list[dict[str, str]] = []
+"""Runs that raised (after Ray's retries), recorded by ``run_parallel`` and reported by
+``finish_bench``: {"run": name, "error": one line}."""
+
+
+def take_failed_runs() -> list[dict[str, str]]:
+    """The failed runs ``run_parallel`` recorded since the last call, and forget them."""
+    out = list(_failed_runs)
+    _failed_runs.clear()
+    return out
+
+
 @dataclass
 class BenchReport:
     """A finished benchmark: what ``finish_bench`` writes to results.json and prints."""
@@ -70,6 +82,12 @@ def finish_bench(report: BenchReport, out: str | os.PathLike, *, quick: bool, co
     """Write results.json, print the table and where everything went; the exit status."""
     from ..eval.results import write_results
 
+    failed = take_failed_runs()
+    if failed:
+        report.extra = {**report.extra, "failed_runs": failed}
+        report.table += "\n" + "\n".join(f"FAILED: {f['run']}: {f['error']}" for f in failed)
+        if report.error is None:
+            report.error = f"{len(failed)} run(s) failed; the table is over the others (FAILED lines above)"
     path = write_results(
         out,
         report.name,
@@ -184,9 +202,14 @@ def run_parallel(
     unit: str = "run",
     postfix: Callable[[dict[str, Any]], str] = lambda r: "",
     env_steps: int | None = None,
+    name: Callable[[J], str] | None = None,
 ) -> list[dict[str, Any]]:
     """``fn(job)`` for every job, results in job order, over ``workers`` processes (default:
-    one per core, at most one per job; 1 runs in this process). The progress bar's postfix
+    one per core, at most one per job; 1 runs in this process). A job that raises (on Ray:
+    after ``RAY_RETRIES`` retries of a dead worker) is left out of the results and recorded,
+    by ``name(job)``, for ``finish_bench`` to report (a FAILED line under the table, results.json's
+    ``failed_runs``, exit status 2); the others go on. If every job fails, the first error
+    is raised (a bad setting or input fails every run alike). The progress bar's postfix
     describes the last finished result. With ``env_steps`` (all jobs' budgets together) a
     second bar counts the env steps the jobs report (``report_steps``) and shows their rate.
     Each job runs with the cores shared among the workers as torch threads, or ``--threads``
@@ -198,7 +221,7 @@ def run_parallel(
 
     if _backend[0] == "ray":
         return _run_ray(
-            fn, jobs, progress=progress, desc=desc, unit=unit, postfix=postfix, env_steps=env_steps
+            fn, jobs, progress=progress, desc=desc, unit=unit, postfix=postfix, env_steps=env_steps, name=name
         )
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     threads = _threads_asked or max(1, (os.cpu_count() or 1) // min(workers, max(1, len(jobs))))
@@ -209,7 +232,7 @@ def run_parallel(
         if workers <= 1:
             _report = steps.update
             torch.set_num_threads(threads)
-            results = map(fn, jobs)
+            results = (_outcome(fn, job) for job in jobs)
             pool = None
         else:
             if env_steps and progress:
@@ -218,12 +241,18 @@ def run_parallel(
                 drain = threading.Thread(target=_drain, args=(queue, steps), daemon=True)
                 drain.start()
             pool = ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(queue, threads))
-            results = pool.map(fn, jobs)
+            futures = [pool.submit(fn, job) for job in jobs]
+            results = (_outcome(f.result) for f in futures)
         try:
-            for r in results:
+            failures: list[tuple[J, Exception]] = []
+            for job, (r, exc) in zip(jobs, results):
+                bar.update()
+                if exc is not None:
+                    failures.append((job, exc))
+                    continue
                 out.append(r)
                 bar.set_postfix_str(postfix(r))
-                bar.update()
+            _record_failures(failures, len(jobs), name)
         finally:
             _report = None
             torch.set_num_threads(here)
@@ -234,6 +263,31 @@ def run_parallel(
                 drain.join(timeout=5)
                 manager.shutdown()
     return out
+
+
+def _outcome(
+    call: Callable[..., dict[str, Any]], *args: Any
+) -> tuple[dict[str, Any] | None, Exception | None]:
+    try:
+        return call(*args), None
+    except Exception as exc:  # recorded; KeyboardInterrupt and SystemExit still stop the bench
+        return None, exc
+
+
+def _record_failures(
+    failures: list[tuple[Any, Exception]], n_jobs: int, name: Callable[[Any], str] | None
+) -> None:
+    """Keep the failed jobs for ``finish_bench`` (one line each, also printed now), or raise
+    the first error if no job succeeded."""
+    if not failures:
+        return
+    if len(failures) == n_jobs:
+        raise failures[0][1]
+    for i, (job, exc) in enumerate(failures):
+        what = name(job) if name is not None else f"job {i + 1} of {n_jobs}"
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        _failed_runs.append({"run": what, "error": error})
+        print(f"mairl: warning: run {what} failed: {error}", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -307,6 +361,7 @@ def _run_ray(
     unit: str,
     postfix: Callable[[dict[str, Any]], str],
     env_steps: int | None,
+    name: Callable[[J], str] | None,
 ) -> list[dict[str, Any]]:
     """``run_parallel`` on Ray: one task per job, each asking for ``--threads`` CPUs (1 by
     default) and running that many torch threads, retried ``RAY_RETRIES`` times if its
@@ -330,15 +385,20 @@ def _run_ray(
         out: list[dict[str, Any] | None] = [None] * len(jobs)
         with _bars(len(jobs), f"{desc} (ray)", desc, unit, progress, env_steps) as (bar, steps):
             pending = list(refs)
+            failed: dict[int, Exception] = {}
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
                 for ref in done:
-                    r = ray.get(ref)
+                    bar.update()
+                    r, exc = _outcome(ray.get, ref)
+                    if exc is not None:
+                        failed[where[ref]] = getattr(exc, "cause", None) or exc  # the job's own error
+                        continue
                     out[where[ref]] = r
                     bar.set_postfix_str(postfix(r))
-                    bar.update()
                     steps.update(int(r.get("env_steps", 0) or 0))
-        return out  # type: ignore[return-value]
+        _record_failures([(jobs[i], failed[i]) for i in sorted(failed)], len(jobs), name)
+        return [r for r in out if r is not None]
     finally:
         if started:
             ray.shutdown()

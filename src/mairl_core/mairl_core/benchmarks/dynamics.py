@@ -174,6 +174,7 @@ def run_benchmark(
         progress=progress,
         desc="dynamics",
         unit="fit",
+        name=lambda j: f"{j[1]} {j[2]} seed {j[3]}",
         postfix=lambda r: f"{r['env']} {r['model']}: 10-step {r['errors'].get('10', float('nan')):.3g}",
     )
 

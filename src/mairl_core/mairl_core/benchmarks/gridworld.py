@@ -231,6 +231,7 @@ def run_benchmark(
         workers=workers,
         progress=progress,
         desc="gridworld",
+        name=lambda j: f"{j[1]} seed {j[2]}",
         postfix=lambda r: f"{r['method']} seed {r['seed']}",
     )
 

@@ -358,6 +358,7 @@ def run_benchmark(
         progress=progress,
         desc=env_id,
         postfix=lambda r: f"{r['method']} seed {r['seed']}: {r['return_mean']:.0f}",
+        name=lambda j: f"{j[2]} seed {j[3]}",
         env_steps=budget,
     )
 

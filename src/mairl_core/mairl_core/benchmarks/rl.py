@@ -384,6 +384,7 @@ def run_benchmark(
             f"{r['method']} seed {r['seed']}: {r['curve'][-1]['return'] if r['curve'] else float('nan'):.0f}"
         ),
         env_steps=len(jobs) * cfg.env_steps,
+        name=lambda j: f"{j[2]} seed {j[3]}",
     )
 
 

@@ -241,6 +241,7 @@ def run_sweep(
         workers=workers,
         progress=progress,
         desc="sweep",
+        name=lambda j: f"{j.method} {' '.join(f'{k}={v}' for k, v in j.setting.items())} seed {j.seed}",
         postfix=lambda r: f"{r['method']} seed {r['seed']}",
     )
     wall = time.perf_counter() - t0

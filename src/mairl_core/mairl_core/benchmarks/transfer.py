@@ -217,6 +217,7 @@ def run_transfer(
         workers=workers,
         progress=progress,
         desc=f"{task} transfer",
+        name=lambda j: f"{j[2]} seed {j[3]}",
         postfix=lambda r: f"{r['method']} seed {r['seed']}: success {r['success_rate']:.2f}",
     )
 

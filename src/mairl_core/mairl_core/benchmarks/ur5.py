@@ -280,6 +280,7 @@ def run_benchmark(
         workers=workers,
         progress=progress,
         desc=f"ur5 {task}",
+        name=lambda j: f"{j[2]} seed {j[3]}",
         postfix=lambda r: f"{r['method']} seed {r['seed']}: success {r['success_rate']:.2f}",
     )
 
