@@ -225,7 +225,37 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
     runs = json.loads((out / "runs.json").read_text())
     assert any(r["curve"] for r in runs if r["method"] == "MAIRL")
     assert (out / "success_curves.png").stat().st_size > 5_000
-    assert (out / "checkpoints" / "reach_mairl_seed0.pt").exists()
+    ckpt = out / "checkpoints" / "reach_mairl_seed0.pt"
+    assert ckpt.exists()
+    # --resume: every run is in OUT/runs, so nothing trains again and the rows are the same
+    stamp = ckpt.stat().st_mtime_ns
+    argv = [
+        "bench",
+        "ur5",
+        "--task",
+        "reach",
+        "--quick",
+        "--config",
+        str(small_config),
+        "--demos",
+        str(demo_dir),
+    ]
+    argv += [
+        "--methods",
+        "Expert,Random,BC,GAIL,AIRL,MAIRL",
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+    assert main([*argv, "--resume"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert json.loads((out / "runs.json").read_text()) == runs
+    assert [{k: v for k, v in r.items() if "wall" not in k} for r in again["rows"]] == [
+        {k: v for k, v in r.items() if "wall" not in k} for r in res["rows"]
+    ]
+    assert ckpt.stat().st_mtime_ns == stamp
     assert (
         main(
             [

@@ -192,6 +192,7 @@ def _bench_ur5(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         demos=args.demos,
         publish=args.publish,
+        resume=args.resume,
     )
     return _finish(args, report)
 
@@ -806,6 +807,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         threads_arg(sp)
 
+    def resume_arg(sp):
+        sp.add_argument(
+            "--resume",
+            action="store_true",
+            help="skip the runs already finished in --out/runs (a long bench in pieces)",
+        )
+
     d = sub.add_parser(
         "demo",
         help="the reach pipeline in-process: demos, MAIRL and BC training, "
@@ -894,11 +902,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = bsub.add_parser("gridworld", help="Table I + Fig. 3: Expert, GAIL, GAN-GCL, AIRL, MAIRL on GridWorld")
     common(g)
     seeded_runs(g, quick_help="reduced smoke-test config (2 seeds, 3200 env steps); not a result")
-    g.add_argument(
-        "--resume",
-        action="store_true",
-        help="skip the runs already finished in --out/runs (a long bench in pieces)",
-    )
+    resume_arg(g)
     g.set_defaults(func=_bench_gridworld)
 
     u = bsub.add_parser(
@@ -924,6 +928,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also copy MAIRL's checkpoint of the base seed to DIR/TASK_mairl.pt "
         "(bench/checkpoints/ holds the ones RESULTS.md quotes)",
     )
+    resume_arg(u)
     u.set_defaults(func=_bench_ur5)
 
     x = bsub.add_parser(
@@ -1090,7 +1095,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--quick", action="store_true", help="the task's smoke-test budget; not a result")
     sw.add_argument("--workers", type=count_arg, default=None, help="parallel processes (default: all cores)")
     threads_arg(sw)
-    sw.add_argument("--resume", action="store_true", help="skip the runs already finished in --out/runs")
+    resume_arg(sw)
     sw.set_defaults(func=_sweep)
 
     t = sub.add_parser("train", help="train one method; checkpoints, TensorBoard, resume")

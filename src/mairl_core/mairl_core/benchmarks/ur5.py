@@ -40,7 +40,15 @@ from ..robot import (
     task_env_cls,
     train_bc,
 )
-from . import BenchReport, check_row_settings, row_overrides, run_parallel, write_runs
+from . import (
+    BenchReport,
+    check_row_settings,
+    finished_run,
+    row_overrides,
+    run_parallel,
+    save_finished,
+    write_runs,
+)
 
 #: label -> (algo, state-only reward). AIRL and MAIRL use g(s, a): on reach the state-only
 #: reward did worse in every MAIRL setting tried (best deterministic success 0.04 vs 0.62);
@@ -252,7 +260,13 @@ def train_and_select(
 
 
 def _job(args: tuple) -> dict[str, Any]:
-    return run_one(*args)
+    *run, work, resume = args
+    method, seed = run[2], run[3]
+    if (rec := finished_run(work, method, seed, resume)) is not None:
+        return rec
+    rec = run_one(*run)
+    save_finished(work, rec)
+    return rec
 
 
 def run_benchmark(
@@ -264,10 +278,14 @@ def run_benchmark(
     progress: bool = True,
     task: str = "reach",
     seed: int = 0,
+    work_dir: Path | None = None,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
-    """Every method of ``bench.methods`` over seeds ``seed`` ... ``seed + bench.seeds - 1``."""
+    """Every method of ``bench.methods`` over seeds ``seed`` ... ``seed + bench.seeds - 1``;
+    with ``work_dir`` each finished run's record is kept there, and ``resume`` skips the runs
+    it holds (their checkpoints are already in ``ckpt_dir``)."""
     jobs = [
-        (exp, bench, m, s, demo_dir, ckpt_dir, task)
+        (exp, bench, m, s, demo_dir, ckpt_dir, task, work_dir, resume)
         for s in range(seed, seed + bench.seeds)
         for m in bench.methods
         if not (m == "Expert" and s > seed)
@@ -414,11 +432,13 @@ def run_bench(
     progress: bool,
     demos: str | Path | None = None,
     publish: str | Path | None = None,
+    resume: bool = False,
 ) -> BenchReport:
     """Table III in sim: scripted-operator demos (``out/demos``, made once) unless ``demos``
     is given, every method and seed, then runs.json, the success curves and the checkpoints
     in ``out``; ``publish``: copy MAIRL seed ``seed``'s checkpoint there as
-    ``TASK_mairl.pt``."""
+    ``TASK_mairl.pt``. Each finished run's record is kept in ``out/runs``; ``resume`` skips
+    the runs found there (a long bench in pieces)."""
     import dataclasses
     import shutil
     import sys
@@ -440,6 +460,8 @@ def run_bench(
         progress=progress,
         task=task,
         seed=seed,
+        work_dir=out / "runs",
+        resume=resume,
     )
     rows = summarise(bench, runs, task=task, demos=exp.demos.n_demos, robot="nominal")
     wall = time.perf_counter() - t0
