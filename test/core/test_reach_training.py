@@ -188,31 +188,30 @@ def test_reach_errors(tmp_path, demo_dir, small_config, capsys):
 
 
 def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
-    """`mairl bench ur5 --quick` runs every kind of method end to end and writes its files."""
+    """`mairl bench ur5 --quick` runs every kind of method end to end and writes its files;
+    `--resume` then trains nothing again and writes the same rows."""
     out = tmp_path / "bench"
-    assert (
-        main(
-            [
-                "bench",
-                "ur5",
-                "--task",
-                "reach",
-                "--quick",
-                "--config",
-                str(small_config),
-                "--demos",
-                str(demo_dir),
-                "--methods",
-                "Expert,Random,BC,GAIL,AIRL,MAIRL",
-                "--out",
-                str(out),
-                "--workers",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    argv = [
+        "bench",
+        "ur5",
+        "--task",
+        "reach",
+        "--quick",
+        "--config",
+        str(small_config),
+        "--demos",
+        str(demo_dir),
+    ]
+    argv += [
+        "--methods",
+        "Expert,Random,BC,GAIL,AIRL,MAIRL",
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+    assert main(argv) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["quick"] is True and res["benchmark"] == "ur5-reach"
     rows = {r["method"]: r for r in res["rows"]}

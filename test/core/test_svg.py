@@ -227,7 +227,8 @@ def test_discrete_svg_objective_is_the_exact_expectation_over_action_sequences(f
         for k in range(N_ACT):
             a = eye[k].expand(len(s), N_ACT)
             s1 = learner.dynamics.predict(s, a)
-            per_action.append(_reward(s, a, s1, None) - alpha * logp[:, k] + 0.99 * by_hand(learner, s1, h - 1))
+            after = 0.99 * by_hand(learner, s1, h - 1)
+            per_action.append(_reward(s, a, s1, None) - alpha * logp[:, k] + after)
         return (logp.exp() * torch.stack(per_action, -1)).sum(-1)
 
     for h in (1, 2):

@@ -574,8 +574,9 @@ def test_a_failed_run_is_reported_and_the_others_are_kept(workers, tmp_path, cap
     from mairl_core import benchmarks
 
     benchmarks.take_failed_runs()
+    name = lambda i: f"m seed {i}"  # noqa: E731
     out = benchmarks.run_parallel(
-        _maybe_failing_job, [0, 1, 2, 3], workers=workers, progress=False, desc="t", name=lambda i: f"m seed {i}"
+        _maybe_failing_job, [0, 1, 2, 3], workers=workers, progress=False, desc="t", name=name
     )
     assert [r["seed"] for r in out] == [0, 2]
     assert "run m seed 1 failed: ValueError: job 1 is broken" in capsys.readouterr().err

@@ -111,7 +111,7 @@ def test_a_job_whose_worker_is_killed_is_retried_and_no_other_result_is_lost(tmp
     assert started == ["pid0", "pid1", "pid1", "pid2", "pid3"] + ["pid4"] * (RAY_RETRIES + 1) + ["pid5"]
     assert (tmp_path / "killed").exists()
     assert [f["run"] for f in out["failed"]] == ["job 4", "job 5"]
-    assert out["failed"][1]["error"] == "ValueError: job 5 is broken"  # the job's own error, not Ray's wrapper
+    assert out["failed"][1]["error"] == "ValueError: job 5 is broken"  # the job's error, not Ray's wrapper
     assert "job 4 failed" in proc.stderr and "job 5 failed" in proc.stderr
 
 
