@@ -28,13 +28,16 @@ def node_env() -> dict[str, str]:
 
 
 class NodeProcess:
-    """``python -m mairl_ros.<module> --ros-args -p k:=v ...`` with its output in ``log``."""
+    """``python -m mairl_ros.<module> --ros-args -p k:=v ... [-r from:=to ...]`` with its
+    output in ``log``."""
 
-    def __init__(self, module: str, log: Path, **params):
+    def __init__(self, module: str, log: Path, remaps: dict[str, str] | None = None, **params):
         self.module, self.log = module, log
         args = [sys.executable, "-m", f"mairl_ros.{module}", "--ros-args"]
         for k, v in params.items():
             args += ["-p", f"{k}:={_param(v)}"]
+        for a, b in (remaps or {}).items():
+            args += ["-r", f"{a}:={b}"]
         self._out = open(log, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             args, env=node_env(), stdout=self._out, stderr=subprocess.STDOUT, cwd=REPO

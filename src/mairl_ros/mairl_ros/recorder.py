@@ -117,7 +117,7 @@ class Recorder(Node):
         self._said_no_episode_param = False
         self.q = self.qdot = self.target = None
         self.twist, self.twist_time = np.zeros(3), -1e9
-        self.forwarded = None
+        self.forwarded, self.forwarded_time = None, -1e9
         self.waiting_reset = None
         self.resetting = False
         self.ignore_before = 0.0
@@ -175,7 +175,7 @@ class Recorder(Node):
         self.twist, self.twist_time = np.array([v.x, v.y, v.z]), now_s()
 
     def on_forwarded(self, msg):
-        self.forwarded = np.array(msg.data, float)
+        self.forwarded, self.forwarded_time = np.array(msg.data, float), now_s()
 
     # ----- episodes -----
     def progress(self) -> str:
@@ -260,15 +260,19 @@ class Recorder(Node):
 
     def _pipeline_live(self) -> bool:
         """Automatic recording starts an episode only once the operator's twists arrive and
-        the safety node listens to the commands: an episode recorded before that (a slow
-        node start on a loaded machine) would hold the arm still from start to end."""
+        the safety node forwards the commands made from them: an episode recorded before that
+        held the arm still from start to end (a slow node start on a loaded machine; a safety
+        node that has no joint state yet, because DDS has not matched it with the driver's
+        publisher, holds every command)."""
+        fresh = now_s() - self.twist_timeout
         live = self.pub_cmd.get_subscription_count() > 0 and (
-            not self.teleop or now_s() - self.twist_time <= self.twist_timeout
+            not self.teleop or (self.twist_time >= fresh and self.forwarded_time >= fresh)
         )
         if not live and not self._said_waiting:
             self._said_waiting = True
             self.get_logger().info(
-                "waiting for the operator's twists and the safety node before the first episode"
+                "waiting for the operator's twists, and for the safety node to forward commands, "
+                "before the first episode"
             )
         return live
 
