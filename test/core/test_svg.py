@@ -404,3 +404,19 @@ def test_bench_rl_command_writes_results_and_a_plot(tmp_path):
         cmd[:8] + ["SVG(x)", "--out", str(tmp_path / "o2")], capture_output=True, text=True, timeout=120
     )
     assert bad.returncode == 2 and "unknown methods" in bad.stderr
+
+
+def test_model_params_sizes_every_kind_alike():
+    """svg.model_params: F of each kind at the width nearest that many parameters (within
+    10 % at HalfCheetah's and reach's sizes), set from a config like any other setting."""
+    from mairl_core.config import ConfigError, with_overrides
+
+    for obs_dim, act_dim, target in ((17, 6, 52_706), (15, 6, 24_158)):
+        for kind in ("attention", "gru", "mlp"):
+            cfg = with_overrides(SVGConfig(), {"model": kind, "model_params": target, "hidden": [8]})
+            pol = GaussianPolicy(obs_dim, act_dim, hidden=(8,))
+            learner = SVGLearner(cfg, obs_dim, act_dim, pol, torch.Generator().manual_seed(0))
+            n = sum(p.numel() for p in learner.dynamics.parameters())
+            assert abs(n / target - 1) <= 0.10, (kind, n, target)
+    with pytest.raises(ConfigError, match="model_params"):
+        with_overrides(SVGConfig(), {"model_params": 0})

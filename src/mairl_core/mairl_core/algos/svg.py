@@ -57,7 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.dynamics import MODEL_KINDS, make_dynamics
+from ..models.dynamics import MODEL_KINDS, make_dynamics, width_for_params
 from ..models.nets import mlp
 
 RewardFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -87,6 +87,9 @@ class SVGConfig:
     log_std_max: float = 2.0
     model: str = "mlp"
     model_d: int = 200
+    model_params: int | None = None
+    """Size F by its parameter count instead: the width nearest this many parameters, for
+    comparing model kinds at equal size (``models.dynamics.width_for_params``)."""
     model_seq: int = 3
     """Steps of the model's multi-step training loss (at least H)."""
     model_lr: float = 1e-3
@@ -121,6 +124,8 @@ class SVGConfig:
             raise ValueError(f"fixed_alpha must be >= 0, got {self.fixed_alpha}")
         if not 0 <= self.demo_start_frac <= 1:
             raise ValueError(f"demo_start_frac must be in [0, 1], got {self.demo_start_frac}")
+        if self.model_params is not None and self.model_params < 1:
+            raise ValueError(f"model_params must be >= 1, got {self.model_params}")
         if self.model not in MODEL_KINDS:
             raise ValueError(f"unknown model '{self.model}' ({', '.join(MODEL_KINDS)})")
 
@@ -243,9 +248,10 @@ class SVGLearner:
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
         self.dynamics = self.reward_model = None
         if cfg.horizon > 0:
-            self.dynamics = make_dynamics(
-                cfg.model, obs_dim, act_dim, d_model=cfg.model_d, embed_hidden=cfg.model_d
-            )
+            d = cfg.model_d
+            if cfg.model_params is not None:
+                d = width_for_params(cfg.model, obs_dim, act_dim, cfg.model_params)
+            self.dynamics = make_dynamics(cfg.model, obs_dim, act_dim, d_model=d, embed_hidden=d)
             self.model_opt = torch.optim.Adam(self.dynamics.parameters(), lr=cfg.model_lr)
             self.reward_model = mlp(2 * obs_dim + act_dim, cfg.reward_hidden, 1)
             self.reward_opt = torch.optim.Adam(self.reward_model.parameters(), lr=cfg.lr)

@@ -279,3 +279,23 @@ def make_dynamics(
         gated_decoder=gated_decoder,
         **extra,
     )
+
+
+def width_for_params(kind: str, obs_dim: int, act_dim: int, params: int, n_heads: int = 4) -> int:
+    """The width (``d_model`` = ``embed_hidden``, a multiple of ``n_heads``) at which a
+    ``kind`` model has the parameter count nearest ``params``: models of different kinds
+    compared at equal size."""
+    if params < 1:
+        raise ValueError(f"params must be >= 1, got {params}")
+
+    def count(d: int) -> int:
+        m = make_dynamics(kind, obs_dim, act_dim, d_model=d, n_heads=n_heads, embed_hidden=d)
+        return sum(p.numel() for p in m.parameters())
+
+    lo, hi = 1, 1  # in units of n_heads; the count grows with the width
+    while count(hi * n_heads) < params and hi < 4096:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if count(mid * n_heads) < params else (lo, mid)
+    return n_heads * min((lo, hi), key=lambda k: abs(count(k * n_heads) - params))
