@@ -228,26 +228,6 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
     assert ckpt.exists()
     # --resume: every run is in OUT/runs, so nothing trains again and the rows are the same
     stamp = ckpt.stat().st_mtime_ns
-    argv = [
-        "bench",
-        "ur5",
-        "--task",
-        "reach",
-        "--quick",
-        "--config",
-        str(small_config),
-        "--demos",
-        str(demo_dir),
-    ]
-    argv += [
-        "--methods",
-        "Expert,Random,BC,GAIL,AIRL,MAIRL",
-        "--out",
-        str(out),
-        "--workers",
-        "1",
-        "--no-progress",
-    ]
     assert main([*argv, "--resume"]) == 0
     again = json.loads((out / "results.json").read_text())
     assert json.loads((out / "runs.json").read_text()) == runs
