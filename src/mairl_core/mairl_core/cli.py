@@ -219,6 +219,7 @@ def _bench_transfer(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         progress=not args.no_progress,
+        resume=args.resume,
     )
     return _finish(args, report)
 
@@ -954,6 +955,7 @@ def build_parser() -> argparse.ArgumentParser:
         "True reward (reach's own reward: a control for the learner)",
     )
     seeded_runs(x, seed_help="base seed; runs use S, S+1, ... and the source's checkpoints of those seeds")
+    resume_arg(x)
     x.set_defaults(func=_bench_transfer)
 
     mjp = bsub.add_parser(

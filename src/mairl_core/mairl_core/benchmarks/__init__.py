@@ -192,6 +192,18 @@ def save_finished(work: Path | None, rec: dict[str, Any]) -> None:
         (work / f"{run_stem(rec['method'], rec['seed'])}.json").write_text(json.dumps(rec) + "\n")
 
 
+def run_or_resume(
+    work: Path | None, method: str, seed: int, resume: bool, run: Callable[..., dict[str, Any]], *args: Any
+) -> dict[str, Any]:
+    """``run(*args)``, its record kept in ``work``; with ``resume``, the record a stopped bench
+    left there for (``method``, ``seed``) instead of running it again."""
+    if (rec := finished_run(work, method, seed, resume)) is not None:
+        return rec
+    rec = run(*args)
+    save_finished(work, rec)
+    return rec
+
+
 def run_parallel(
     fn: Callable[[J], dict[str, Any]],
     jobs: Sequence[J],

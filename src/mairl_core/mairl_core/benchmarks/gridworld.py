@@ -30,7 +30,7 @@ from ..envs.gridworld import (
     sample_demos,
     soft_value_iteration,
 )
-from . import BenchReport, finished_run, run_parallel, save_finished, write_runs
+from . import BenchReport, run_or_resume, run_parallel, write_runs
 
 METHOD_SPECS: dict[str, tuple[str, bool]] = {
     "GAIL": ("gail", False),
@@ -207,11 +207,7 @@ def run_one(exp: GridWorldExperiment, method: str, seed: int, env_steps: int | N
 
 def _run_job(args: tuple) -> dict[str, Any]:
     exp, method, seed, work, resume = args
-    if (rec := finished_run(work, method, seed, resume)) is not None:
-        return rec
-    rec = run_one(exp, method, seed)
-    save_finished(work, rec)
-    return rec
+    return run_or_resume(work, method, seed, resume, run_one, exp, method, seed)
 
 
 def run_benchmark(

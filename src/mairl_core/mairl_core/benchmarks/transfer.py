@@ -36,7 +36,7 @@ from ..algos.adversarial import AdversarialTrainer
 from ..algos.normalize import ObsNorm
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..robot import RobotExperiment, evaluate_robot, task_env_cls, task_env_config
-from . import BenchReport, run_parallel, write_runs
+from . import BenchReport, run_or_resume, run_parallel, write_runs
 from .ur5 import (
     DIVERGED_RESULT,
     UR5BenchConfig,
@@ -181,7 +181,8 @@ def run_one(
 
 
 def _job(args: tuple) -> dict[str, Any]:
-    return run_one(*args)
+    *run, work, resume = args
+    return run_or_resume(work, run[2], run[3], resume, run_one, *run)
 
 
 def run_transfer(
@@ -194,9 +195,12 @@ def run_transfer(
     workers: int | None = None,
     progress: bool = True,
     seed: int = 0,
+    work_dir: Path | None = None,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
     """``rows`` over seeds ``seed`` ... ``seed + bench.seeds - 1``, each using the source
-    run's checkpoints of the same seed."""
+    run's checkpoints of the same seed; with ``work_dir`` each finished run's record is kept
+    there, and ``resume`` skips the runs it holds."""
     for r in rows:
         if r not in ROWS:
             raise ValueError(f"unknown transfer row '{r}' ({', '.join(ROWS)})")
@@ -205,7 +209,7 @@ def run_transfer(
             for s in range(seed, seed + bench.seeds):
                 source_checkpoint(source, task, ROWS[r][0], s)
     jobs = [
-        (exp, bench, r, s, source, task, env_config)
+        (exp, bench, r, s, source, task, env_config, work_dir, resume)
         for s in range(seed, seed + bench.seeds)
         for r in rows
         if not (r == "Expert" and s > seed)
@@ -234,16 +238,27 @@ def run_bench(
     seed: int,
     workers: int | None,
     progress: bool,
+    resume: bool = False,
 ) -> BenchReport:
     """Reward transfer: ``rows`` on the changed robot, then runs.json and the success curves
-    in ``out``."""
+    in ``out``; each finished run's record is kept in ``out/runs`` (``resume`` skips those)."""
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     bench = dataclasses.replace(bench, methods=rows)
     t0 = time.perf_counter()
     runs = run_transfer(
-        exp, bench, source, task, env_config, rows, workers=workers, progress=progress, seed=seed
+        exp,
+        bench,
+        source,
+        task,
+        env_config,
+        rows,
+        workers=workers,
+        progress=progress,
+        seed=seed,
+        work_dir=out / "runs",
+        resume=resume,
     )
     table_rows = summarise(bench, runs, task=task, robot="changed")
     wall = time.perf_counter() - t0

@@ -43,10 +43,9 @@ from ..robot import (
 from . import (
     BenchReport,
     check_row_settings,
-    finished_run,
     row_overrides,
+    run_or_resume,
     run_parallel,
-    save_finished,
     write_runs,
 )
 
@@ -261,12 +260,7 @@ def train_and_select(
 
 def _job(args: tuple) -> dict[str, Any]:
     *run, work, resume = args
-    method, seed = run[2], run[3]
-    if (rec := finished_run(work, method, seed, resume)) is not None:
-        return rec
-    rec = run_one(*run)
-    save_finished(work, rec)
-    return rec
+    return run_or_resume(work, run[2], run[3], resume, run_one, *run)
 
 
 def run_benchmark(
