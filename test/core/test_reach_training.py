@@ -209,6 +209,8 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
         str(out),
         "--workers",
         "1",
+        "--threads",
+        "1",
         "--no-progress",
     ]
     assert main(argv) == 0

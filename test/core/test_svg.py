@@ -390,6 +390,8 @@ def test_bench_rl_command_writes_results_and_a_plot(tmp_path):
         "--no-progress",
         "--workers",
         "1",
+        "--threads",
+        "1",
         "--out",
         str(out),
     ]

@@ -417,7 +417,13 @@ def test_scratch_config_is_table_two_without_bc():
     assert (scratch.n_demos, scratch.seeds, scratch.eval_every) == (base.n_demos, base.seeds, base.eval_every)
     # the off-policy rows' discriminator keeps pace with their learner; the PPO rows keep theirs
     off = {"disc_steps": 100, "agent_recent": 300_000}
-    assert scratch.algo_by_method == {"MAIRL (s,a)": off, "AIRL (SAC)": off}
+    sized = {**off, "svg": {"model_params": 52_706}}  # rung 6: F at the attention model's size
+    assert scratch.algo_by_method == {
+        "MAIRL (s,a)": off,
+        "AIRL (SAC)": off,
+        "MAIRL (s,a) GRU": sized,
+        "MAIRL (s,a) MLP": sized,
+    }
     assert (scratch.algo.disc_steps, scratch.algo.agent_recent) == (
         base.algo.disc_steps,
         base.algo.agent_recent,
