@@ -1183,9 +1183,10 @@ def main(argv: list[str] | None = None) -> int:
     # processes it oversubscribes the cores: `mairl demo` with torch's default 2 threads beside
     # two benchmark workers trained at 40-100 env steps/s, against 420 when it ran alone.
     torch.set_num_threads(1)
-    from .benchmarks import set_backend, set_job_threads
+    from .benchmarks import set_backend, set_job_threads, take_failed_runs
 
     set_job_threads(getattr(args, "threads", None))  # the torch threads of the benches' runs
+    take_failed_runs()  # a command reports only its own runs' failures (main may run more than once)
     try:
         address = getattr(args, "address", None)
         set_backend(getattr(args, "backend", None) or ("ray" if address else "pool"), address)
