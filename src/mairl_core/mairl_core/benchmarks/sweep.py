@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from ..config import ConfigError, merge_settings, with_overrides
-from . import BenchReport, finished_run, run_parallel, save_finished, write_runs
+from . import BenchReport, run_or_resume, run_parallel, write_runs
 
 TASKS = ("gridworld", "reach", "grasp")
 METRICS = {
@@ -94,8 +94,10 @@ class SweepJob:
 
 def _run_job(job: SweepJob) -> dict[str, Any]:
     name = f"{job.method} {label(job.setting)}"
-    if (rec := finished_run(job.work, name, job.seed, job.resume)) is not None:
-        return rec
+    return run_or_resume(job.work, name, job.seed, job.resume, _train, job, name)
+
+
+def _train(job: SweepJob, name: str) -> dict[str, Any]:
     over = nested(job.setting)
     if job.task == "gridworld":
         from .gridworld import run_one
@@ -112,7 +114,7 @@ def _run_job(job: SweepJob) -> dict[str, Any]:
         bench = dataclasses.replace(job.bench, algo_by_method=rows)
         r = run_one(job.exp, bench, job.method, job.seed, job.demo_dir, None, job.task)
         values = {k: r.get(k) for k in METRICS[job.task]}
-    rec = {
+    return {
         "method": name,
         "seed": job.seed,
         "setting": job.setting,
@@ -121,8 +123,6 @@ def _run_job(job: SweepJob) -> dict[str, Any]:
         "wall_s": r.get("wall_s"),
         "diverged": r.get("diverged"),
     }
-    save_finished(job.work, rec)
-    return rec
 
 
 def summarise(
