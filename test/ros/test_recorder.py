@@ -62,11 +62,14 @@ def test_recorder_writes_teleop_episodes_as_mcap(tmp_path):
         probe.wait_for(lambda: not rec.alive(), 60.0, "two recorded episodes", procs=tuple(procs[:3]))
         assert rec.proc.wait(timeout=20) == 0, rec.output()
         logged = re.findall(r"\]: ((?:start|saved|finished) \d+)$", rec.output(), re.M)
-        # resume: a second recorder continues the numbering, and its services work
-        again = NodeProcess("recorder", tmp_path / "rec2.log", dataset=str(data), episode_steps=STEPS)
+        # resume: a second recorder continues the numbering, and its services work. Its
+        # episodes are long, so the one it starts is still recording when it is discarded
+        # (with STEPS it could finish and save first on a slow machine; seen in CI)
+        again = NodeProcess("recorder", tmp_path / "rec2.log", dataset=str(data), episode_steps=100_000)
         try:
-            probe.call(Trigger, "/mairl/episode/start", Trigger.Request())
-            probe.wait_for(lambda: events[-1] == "start 2", 10.0, "the third episode to start")
+            res = probe.call(Trigger, "/mairl/episode/start", Trigger.Request())
+            assert res.success and res.message == "recording episode_002", res.message
+            probe.wait_for(lambda: "start 2" in events, 30.0, "the third episode to start")
             res = probe.call(Trigger, "/mairl/episode/discard", Trigger.Request())
             assert res.success and "discarded episode 2" in res.message
         finally:
