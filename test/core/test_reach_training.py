@@ -191,28 +191,9 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
     """`mairl bench ur5 --quick` runs every kind of method end to end and writes its files;
     `--resume` then trains nothing again and writes the same rows."""
     out = tmp_path / "bench"
-    argv = [
-        "bench",
-        "ur5",
-        "--task",
-        "reach",
-        "--quick",
-        "--config",
-        str(small_config),
-        "--demos",
-        str(demo_dir),
-    ]
-    argv += [
-        "--methods",
-        "Expert,Random,BC,GAIL,AIRL,MAIRL",
-        "--out",
-        str(out),
-        "--workers",
-        "1",
-        "--threads",
-        "1",
-        "--no-progress",
-    ]
+    quick = [*"bench ur5 --task reach --quick --workers 1 --no-progress".split()]
+    quick += ["--config", str(small_config), "--demos", str(demo_dir)]
+    argv = [*quick, "--methods", "Expert,Random,BC,GAIL,AIRL,MAIRL", "--out", str(out), "--threads", "1"]
     assert main(argv) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["quick"] is True and res["benchmark"] == "ur5-reach"
@@ -256,31 +237,7 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
         == 2
     )
     # the demo-count sweep: the same bench on the first N demos
-    assert (
-        main(
-            [
-                "bench",
-                "ur5",
-                "--task",
-                "reach",
-                "--quick",
-                "--config",
-                str(small_config),
-                "--demos",
-                str(demo_dir),
-                "--methods",
-                "BC",
-                "--n-demos",
-                "2",
-                "--out",
-                str(tmp_path / "n2"),
-                "--workers",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main([*quick, "--methods", "BC", "--n-demos", "2", "--out", str(tmp_path / "n2")]) == 0
     assert (
         json.loads((tmp_path / "n2" / "results.json").read_text())["config"]["experiment"]["demos"]["n_demos"]
         == 2
