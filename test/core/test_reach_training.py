@@ -191,7 +191,7 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
     """`mairl bench ur5 --quick` runs every kind of method end to end and writes its files;
     `--resume` then trains nothing again and writes the same rows."""
     out = tmp_path / "bench"
-    quick = [*"bench ur5 --task reach --quick --workers 1 --no-progress".split()]
+    quick = "bench ur5 --task reach --quick --workers 1 --no-progress".split()
     quick += ["--config", str(small_config), "--demos", str(demo_dir)]
     argv = [*quick, "--methods", "Expert,Random,BC,GAIL,AIRL,MAIRL", "--out", str(out), "--threads", "1"]
     assert main(argv) == 0
