@@ -427,3 +427,32 @@ def test_demo_runs_the_reach_pipeline_and_resumes(tmp_path, small_config, capsys
     assert (out / "demos" / "episode_000").stat().st_mtime_ns == stamp
     again = {r["method"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
     assert again["MAIRL"]["final_distances"] == rows["MAIRL"]["final_distances"]
+
+
+def test_policy_selection_keeps_the_best_and_breaks_ties_late():
+    from mairl_core.benchmarks.ur5 import PolicySelection
+
+    sel = PolicySelection(2)
+    r = lambda s, d: {"success_rate": s, "final_distance_median": d}  # noqa: E731
+    assert sel.offer(r(0.5, 0.10))  # the first is the best so far
+    assert not sel.offer(r(0.25, 0.01))  # lower success: not served, however close
+    assert sel.offer(r(0.5, 0.05))  # same success, closer
+    assert not sel.offer(r(0.5, 0.06))
+    assert sel.offer(r(0.5, 0.05))  # a tie goes to the later policy
+    assert sel.best == (0.5, -0.05)
+    resumed = PolicySelection(2, best=PolicySelection.key(r(1.0, 0.02)))  # a resumed run's mark
+    assert not resumed.offer(r(0.5, 0.0)) and resumed.offer(r(1.0, 0.01))
+    with pytest.raises(ValueError, match="at least one episode"):
+        PolicySelection(0)
+    # evaluate: the bench's training-seed targets, figures for offer
+    res = sel.evaluate(_StandStill())
+    assert set(res) >= {"success_rate", "final_distance_median"} and res["success_rate"] == 0.0
+
+
+class _StandStill(torch.nn.Module):
+    """A policy that never moves the arm."""
+
+    obs_dim, act_dim = 15, 6
+
+    def act(self, obs, deterministic=True):
+        return torch.zeros(obs.shape[0], 6)

@@ -4,6 +4,7 @@ and the policy server told to reload it; and the in-process (collect:=sim) and b
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -111,13 +112,21 @@ def test_trainer_offline_modes(tmp_path, demos, algo, collect):
         config=str(cfg),
         collect=collect,
         algo=algo,
+        select_episodes=2,  # serve the best checkpoint on 2 sim episodes, not the last
+        checkpoint_every=1,
     )
     trainer.proc.wait(timeout=180)
     assert trainer.stop() == 0, trainer.output()
     _, meta = load_policy(policy)
     assert meta["method"] == algo
     if algo == "mairl":
-        assert "in-process copy" in trainer.output()
+        log = trainer.output()
+        assert "in-process copy" in log
+        scored = re.findall(r"(\d+) env steps: success ([\d.]+) on 2 sim episodes \((best so far)?", log)
+        assert len(scored) == 4, log  # 4 iterations of 100 steps, one checkpoint each
+        # the served policy is the last of the best-scoring ones (SELECTION_RULE)
+        assert meta["selection"]["success_rate"] == max(float(s) for _, s, _ in scored)
+        assert meta["selection"]["env_steps"] == [int(n) for n, _, best in scored if best][-1]
 
 
 def test_trainer_without_demos_says_so(tmp_path):

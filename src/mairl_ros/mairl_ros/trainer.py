@@ -20,7 +20,10 @@ from the bags alone. Ends after the config's env-step budget (``env_steps`` to c
 it).
 
 The run's checkpoint, ``<policy dir>/<algo>_run/checkpoint.pt``, is written every
-``checkpoint_every`` iterations (and at the end) and copied to ``policy``; both writes are
+``checkpoint_every`` iterations (and at the end) and copied to ``policy`` (``select_episodes``
+> 0: only when its policy is the best so far on that many episodes of an in-process copy of
+the sim, training-seed targets, the benchmarks' selection rule, so the server keeps the best
+policy rather than the last; 0 serves the last); both writes are
 atomic (a temporary file renamed over the old one), so the policy server, which reloads
 ``policy`` when it changes, never reads half a file and keeps serving the last complete
 one. ``resume:=true`` continues a stopped (even killed) run from its last checkpoint; with
@@ -41,6 +44,7 @@ from std_srvs.srv import SetBool, Trigger
 
 from mairl_core import robot as core
 from mairl_core.algos.adversarial import AdversarialTrainer
+from mairl_core.config import with_overrides
 from mairl_core.training import train_run
 
 from .node import SuctionState, event_qos, joint_state_arrays, param, point_array, run_node
@@ -200,7 +204,10 @@ class Trainer(Node):
         self.collect = param(self, "collect", "ros")
         if self.collect not in ("ros", "sim"):
             raise ValueError(f"collect must be ros or sim, got {self.collect!r}")
-        self.exp = core.load_robot_experiment(param(self, "config", f"{self.task}_train"))
+        from mairl_core.benchmarks import ur5
+
+        self.exp, bench = ur5.load_bench(param(self, "config", f"{self.task}_train"))
+        self.overrides = ur5.trainer_overrides(bench, self.algo, False)  # the bench row's settings
         self.seed = int(param(self, "seed", 0))
         self.env_steps = int(param(self, "env_steps", 0)) or None
         self.resume = bool(param(self, "resume", False))
@@ -208,6 +215,16 @@ class Trainer(Node):
         if self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
         self.reset_service = param(self, "reset_service", "")
+        episodes = int(
+            param(
+                self,
+                "select_episodes",
+                0,
+                "0: serve the last policy; N: the best on N sim episodes",
+                allowed=">= 0",
+            )
+        )
+        self.selection = ur5.PolicySelection(episodes, self.task) if episodes > 0 else None
         self.policy = Path(policy)
         self.expert = core.load_robot_demos(demos, self.exp.demos.n_demos, task=self.task)
         self.reload = self.create_client(Trigger, "/mairl/policy/reload")
@@ -244,14 +261,46 @@ class Trainer(Node):
         ]
         self.progress.publish(msg)
 
-    def checkpoint(self, path: Path) -> None:
+    def checkpoint(self, path: Path, trainer=None) -> None:
+        """Serve the run's checkpoint ``path``: copy it to ``policy`` and tell the server to
+        reload, unless selection is on and ``trainer``'s policy is not the best so far."""
+        selected = {}
+        if self.selection is not None and trainer is not None:
+            r = self.selection.evaluate(trainer.deployable_policy())
+            best = self.selection.offer(r)
+            self.get_logger().info(
+                f"{trainer.env_steps} env steps: success {r['success_rate']:.2f} on "
+                f"{self.selection.episodes} sim episodes"
+                + (" (best so far: served)" if best else f" (kept the best, {self.selection.best[0]:.2f})")
+            )
+            if not best:
+                return
+            selected = {
+                "selection": {
+                    "env_steps": int(trainer.env_steps),
+                    **{k: float(r[k]) for k in ("success_rate", "final_distance_median")},
+                }
+            }
         if path.resolve() != self.policy.resolve():
             from mairl_core.checkpoint import load_checkpoint, save_checkpoint
 
             payload = load_checkpoint(path)
-            save_checkpoint(self.policy, payload["state"], **payload["meta"])
+            save_checkpoint(self.policy, payload["state"], **{**payload["meta"], **selected})
         if self.reload.service_is_ready():
             self.reload.call_async(self._Trigger.Request())
+
+    def _resumed_selection(self) -> None:
+        """A resumed run keeps the figures of the policy it already serves as the ones to beat."""
+        if self.selection is None or not self.resume or not self.policy.is_file():
+            return
+        from mairl_core.checkpoint import CheckpointError, load_checkpoint
+
+        try:
+            sel = load_checkpoint(self.policy)["meta"].get("selection")
+        except CheckpointError:
+            return
+        if isinstance(sel, dict) and {"success_rate", "final_distance_median"} <= set(sel):
+            self.selection.best = self.selection.key(sel)
 
     def train(self, executor):
         """The whole run, in the caller's thread; ``executor`` spins this node meanwhile."""
@@ -279,11 +328,13 @@ class Trainer(Node):
             return
         if self.collect == "sim":
             trainer = core.make_robot_trainer(
-                self.exp, self.algo, self.expert, self.seed, state_only=False, task=self.task
+                self.exp, self.algo, self.expert, self.seed, False, self.overrides, task=self.task
             )
         else:
             env_cfg = core.task_env_config(self.task)
-            cfg = dataclasses.replace(self.exp.algo, state_only=False, n_envs=1)
+            cfg = with_overrides(
+                dataclasses.replace(self.exp.algo, state_only=False, n_envs=1), self.overrides, self.algo
+            )
             env = RosRobotEnv(
                 self,
                 executor,
@@ -296,6 +347,7 @@ class Trainer(Node):
             if self.enable.service_is_ready():  # the trainer drives; the server waits
                 self.enable.call_async(self._SetBool.Request(data=False))
         trainer.log_fn = self.log
+        self._resumed_selection()
         train_run(
             trainer,
             out / f"{self.algo}_run",
@@ -304,7 +356,7 @@ class Trainer(Node):
             checkpoint_every=self.checkpoint_every,
             resume=self.resume,
             progress=False,
-            on_checkpoint=self.checkpoint,
+            on_checkpoint=lambda path: self.checkpoint(path, trainer),
         )
         self.publish_progress(trainer.env_steps, {}, done=True)
         self.get_logger().info(f"done: {trainer.env_steps} env steps; policy {self.policy}")

@@ -134,7 +134,9 @@ def record(out: Path, n: int, seed: int, log: Log, progress: bool) -> Path:
     return demos
 
 
-def train(out: Path, demos: Path, config: str, collect: str, log: Log, progress: bool) -> Path:
+def train(
+    out: Path, demos: Path, config: str, collect: str, log: Log, progress: bool, select_episodes: int = 0
+) -> Path:
     from mairl_core.robot import load_robot_experiment
 
     policy = out / "policy" / "reach_mairl.pt"
@@ -163,7 +165,9 @@ def train(out: Path, demos: Path, config: str, collect: str, log: Log, progress:
         for s in stack("reaching", mode="train", policy=str(policy), dataset=str(demos))
         if s.executable == "mairl-trainer"
     ]
-    specs[0].parameters.update(collect=collect, config=config, resume=True)
+    specs[0].parameters.update(
+        collect=collect, config=config, resume=True, select_episodes=select_episodes, checkpoint_every=10
+    )
     if collect == "ros":  # the robot the episodes run on
         specs = [
             s
@@ -301,7 +305,9 @@ def plot(path: Path, ros: list[float], local: list[float], radius: float) -> Non
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
+    from mairl_core.cli import Parser, count_arg, non_negative_arg
+
+    ap = Parser(
         prog="mairl-ros-demo",
         description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1],
@@ -311,16 +317,25 @@ def main(argv=None) -> int:
     ap.add_argument("--config", default="reach_train", help="training config (default reach_train)")
     ap.add_argument(
         "--episodes",
-        type=int,
+        type=count_arg,
         default=None,
         help="evaluation episodes (default: the config's eval.episodes, 100)",
     )
-    ap.add_argument("--n-demos", type=int, default=None, help="demos to record (default: the config's, 50)")
+    ap.add_argument(
+        "--n-demos", type=count_arg, default=None, help="demos to record (default: the config's, 50)"
+    )
     ap.add_argument(
         "--collect",
         choices=["sim", "ros"],
         default="sim",
         help="where the trainer's on-policy episodes run (default sim: in-process)",
+    )
+    ap.add_argument(
+        "--select-episodes",
+        type=non_negative_arg,
+        default=16,
+        help="sim episodes (training-seed targets) that score each checkpoint's policy; the "
+        "trainer serves the best one (0: the last; default 16)",
     )
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -346,7 +361,7 @@ def main(argv=None) -> int:
         demos = record(out, n_demos, exp.demos.seed, log, progress)
         timings["record_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        policy = train(out, demos, args.config, args.collect, log, progress)
+        policy = train(out, demos, args.config, args.collect, log, progress, args.select_episodes)
         timings["train_s"] = time.perf_counter() - t
         t = time.perf_counter()
         print(

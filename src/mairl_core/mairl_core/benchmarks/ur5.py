@@ -210,6 +210,33 @@ def run_one(
 DIVERGED_RESULT = {"success_rate": float("nan"), "final_distance_median": float("nan"), "final_distances": []}
 
 
+class PolicySelection:
+    """SELECTION_RULE as training goes: ``evaluate`` a policy on ``episodes`` episodes with
+    training-seed targets (CURVE_SEED + i), then ``offer`` the figures; ``offer`` says whether
+    this policy is the best so far (ties go to the later one). ``best``: the key to beat, e.g.
+    the one a resumed run had (``key()`` of its figures)."""
+
+    def __init__(self, episodes: int, task: str = "reach", env_config: str | None = None, best=None) -> None:
+        if episodes < 1:
+            raise ValueError(f"selection needs at least one episode, got {episodes}")
+        self.episodes, self.task, self.env_config = episodes, task, env_config
+        self.best = None if best is None else tuple(best)
+
+    @staticmethod
+    def key(result: dict[str, Any]) -> tuple[float, float]:
+        return (float(result["success_rate"]), -float(result["final_distance_median"]))
+
+    def evaluate(self, policy: torch.nn.Module) -> dict[str, Any]:
+        return evaluate_robot(policy, self.episodes, CURVE_SEED, task=self.task, env_config=self.env_config)
+
+    def offer(self, result: dict[str, Any]) -> bool:
+        key = self.key(result)
+        if self.best is not None and key < self.best:
+            return False
+        self.best = key
+        return True
+
+
 def train_and_select(
     trainer,
     exp: RobotExperiment,
@@ -224,12 +251,11 @@ def train_and_select(
     best policy before it broke (None if it had none): ``out['diverged']`` says why, and
     its last policy's figures are NaN, so the bench's other runs are still written."""
     best: dict[str, Any] = {}
+    selection = PolicySelection(bench.curve_episodes, task, env_config)
 
     def cb(tr, m):
         if tr.iteration % bench.eval_every == 0:
-            r = evaluate_robot(
-                tr.deployable_policy(), bench.curve_episodes, CURVE_SEED, task=task, env_config=env_config
-            )
+            r = selection.evaluate(tr.deployable_policy())
             out["curve"].append(
                 {
                     "env_steps": tr.env_steps,
@@ -239,9 +265,8 @@ def train_and_select(
                     **({"explorer_success": m["explorer/success"]} if "explorer/success" in m else {}),
                 }
             )
-            key = (r["success_rate"], -r["final_distance_median"])
-            if not best or key >= best["key"]:  # SELECTION_RULE
-                best.update(key=key, env_steps=tr.env_steps, policy=copy.deepcopy(tr.deployable_policy()))
+            if selection.offer(r):  # SELECTION_RULE
+                best.update(env_steps=tr.env_steps, policy=copy.deepcopy(tr.deployable_policy()))
 
     try:
         trainer.train(callback=cb)
