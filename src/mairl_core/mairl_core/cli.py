@@ -1121,7 +1121,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="reach/grasp: use the first N demos (default: from the config)",
     )
-    t.add_argument("--mode", choices=["s", "s,a"], default="s", help="reward input: state or state-action")
+    t.add_argument(
+        "--mode",
+        choices=["s", "s,a"],
+        default="s",
+        metavar="s|s,a",
+        help="reward input: s (state, the default) or s,a (state-action; the UR5 bench's MAIRL row)",
+    )
     t.add_argument("--seed", type=seed_arg, default=0)
     t.add_argument("--env-steps", type=count_arg, default=None, help="budget (default: from the config)")
     t.add_argument(
