@@ -3,10 +3,9 @@
 1. Record: the reaching stack in record mode (``mairl-ros-up reaching --mode record
    --operator scripted``: sim, safety, recorder, scripted teleop) records the demos over
    the topics into MCAP bags; failed attempts are re-recorded.
-2. Train: ``mairl-trainer`` runs MAIRL (config/reach_demo.yaml: from scratch, no BC term)
-   from those bags; its on-policy data comes from an in-process copy of the same sim
-   (``collect:=sim``, much faster than real time; ``--collect ros`` sends every training
-   episode over the topics).
+2. Train: ``mairl-trainer`` runs MAIRL (config/reach_train.yaml) from those bags; its
+   on-policy data comes from an in-process copy of the same sim (``collect:=sim``, much
+   faster than real time; ``--collect ros`` sends every training episode over the topics).
 3. Evaluate: the deploy stack (sim, safety, policy server) runs the episodes on blocks the
    policy never trained on (the config's eval seed); an episode is reset through the sim's
    service and ends after the task's number of control periods; success = the fingertip
@@ -315,7 +314,7 @@ def main(argv=None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
-    ap.add_argument("--config", default="reach_demo", help="training config (default reach_demo)")
+    ap.add_argument("--config", default="reach_train", help="training config (default reach_train)")
     ap.add_argument(
         "--episodes",
         type=count_arg,
