@@ -211,28 +211,6 @@ def test_delta_scale_sets_units_and_std():
         cat.set_delta_scale(scale)
 
 
-def test_held_dimensions_copy_the_state_and_leave_the_likelihood():
-    """``held`` dimensions: s' = s there exactly, an error on them costs no likelihood (a
-    sensor's first switch cannot swamp the loss), the other dimensions are as before; a
-    checkpoint from before held dimensions loads with every dimension modelled."""
-    torch.manual_seed(0)
-    model = make_dynamics("mlp", 3, 2, head="gaussian", d_model=8, embed_hidden=8)
-    old_state = {k: v for k, v in model.state_dict().items() if k != "modelled"}
-    s, a = torch.randn(5, 3), torch.randn(5, 2)
-    model.set_delta_scale(torch.tensor([0.5, 2.0, 1e-3]), held=torch.tensor([False, False, True]))
-    pred = model.predict(s, a)
-    assert torch.equal(pred[:, 2], s[:, 2]) and not torch.equal(pred[:, :2], s[:, :2])
-    target = pred.detach().clone()
-    base = model.gaussian_nll(pred, target)
-    target[:, 2] += 1.0  # a switch on the held sensor: z = 1000 if it were modelled
-    assert torch.equal(model.gaussian_nll(pred, target), base)
-    target[:, 0] += 1.0
-    assert model.gaussian_nll(pred, target) > base + 1.0
-    fresh = make_dynamics("mlp", 3, 2, head="gaussian", d_model=8, embed_hidden=8)
-    fresh.load_state_dict(old_state)
-    assert torch.equal(fresh.modelled, torch.ones(3))
-
-
 def test_attention_blocks_stack_and_all_learn():
     """``blocks`` > 0: Transformer-decoder blocks after the first attention; every block's
     attention, feed-forward and norms get gradient; blocks = 0 keeps eq. 13's model and its

@@ -172,23 +172,6 @@ def test_an_update_with_model_gradients_trains_every_part(float64):
     assert float(learner.alpha) != alpha
 
 
-def test_a_dimension_still_through_the_warm_up_is_held_by_the_model():
-    """The first update scales F by the replay's one-step changes; a dimension that never
-    changed (a sensor yet to fire) is held (s' = s, outside the likelihood), the rest are
-    modelled in units of their spread."""
-    torch.manual_seed(0)
-    cfg = SVGConfig(horizon=1, hidden=(8,), batch_size=B, model_d=8, model_warmup=0)
-    pol = GaussianPolicy(OBS, ACT, hidden=(8,), log_std_init=-0.5, log_std_max=2.0, state_std=True)
-    learner = SVGLearner(cfg, OBS, ACT, pol, torch.Generator().manual_seed(0))
-    b = _batch(64)
-    b.next_obs[:, 1] = b.obs[:, 1]  # dimension 1 never changes in the warm-up
-    learner.update(LearnerContext(b, reward=_reward))
-    assert torch.equal(learner.dynamics.modelled, torch.tensor([1.0, 0.0, 1.0]))
-    assert learner.dynamics.delta_scale[1] == 0 and (learner.dynamics.delta_scale[[0, 2]] > 0.1).all()
-    s = torch.randn(4, OBS)
-    assert torch.equal(learner.dynamics.predict(s, torch.zeros(4, ACT))[:, 1], s[:, 1])
-
-
 N_ACT = 4
 
 

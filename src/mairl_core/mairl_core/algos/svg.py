@@ -416,9 +416,7 @@ class SVGLearner:
             delta = (
                 self.replay.data["next_obs"][: self.replay.size] - self.replay.data["obs"][: self.replay.size]
             )
-            # a dimension the warm-up never changed (a sensor yet to fire) is held, not fitted
-            spread = delta.std(0)
-            self.dynamics.set_delta_scale(spread.clamp_min(1e-3), held=spread == 0)
+            self.dynamics.set_delta_scale(delta.std(0).clamp_min(1e-3))
             self.model_scaled = True
         logs: dict[str, list[float]] = {}
         for _ in range(n_updates):

@@ -73,25 +73,16 @@ class DynamicsModel(nn.Module):
             self.log_std = BoundedLogStd(obs_dim, 0.0, *self.LOG_STD_RANGE)
         # s' = s + delta_scale * out: the decoder works in units of a typical one-step change
         self.register_buffer("delta_scale", torch.ones(obs_dim))
-        # 1 where the likelihood counts the dimension, 0 where the model holds it (s' = s)
-        self.register_buffer("modelled", torch.ones(obs_dim))
 
     @torch.no_grad()
-    def set_delta_scale(self, scale: torch.Tensor, held: torch.Tensor | None = None) -> None:
+    def set_delta_scale(self, scale: torch.Tensor) -> None:
         """Express the predicted change s' - s in units of ``scale`` (per dimension), and start
         the Gaussian head's std there. One control step moves a robot's state by a small
         fraction of its range; an unscaled decoder starts with errors many times the change
-        itself, and Adam needs thousands of steps to shrink a log-std by a few nats.
-
-        ``held`` (bool per dimension): dimensions the model does not predict: s' = s there,
-        and the likelihood leaves them out. For a sensor that has not yet changed when the
-        model is scaled (grasp's vacuum reads 0 until the first grasp), a Gaussian at a
-        floor scale prices every later switch at z^2 ~ 10^6 and swamps the model's loss."""
+        itself, and Adam needs thousands of steps to shrink a log-std by a few nats."""
         if self.head != "gaussian":
             raise ValueError("delta scaling is for the gaussian head")
-        keep = torch.ones_like(scale) if held is None else (~held.bool()).to(scale.dtype)
-        self.delta_scale.copy_(scale * keep)
-        self.modelled.copy_(keep)
+        self.delta_scale.copy_(scale)
         lo, hi = self.LOG_STD_RANGE
         edge = 1e-3 * (hi - lo)
         self.log_std.set_(scale.log().clamp(lo + edge, hi - edge))
@@ -99,7 +90,6 @@ class DynamicsModel(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         if self.head == "gaussian":  # checkpoints of the clamped log std
             self.log_std.upgrade(state_dict, prefix + "log_std")
-        state_dict.setdefault(prefix + "modelled", torch.ones(self.obs_dim))  # before held dims
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def features(self, obs: torch.Tensor, act: torch.Tensor, s_emb: torch.Tensor) -> torch.Tensor:
@@ -129,8 +119,7 @@ class DynamicsModel(nn.Module):
         """-log N(next_obs; mean, sigma^2) with the head's learned sigma, batch-averaged."""
         log_std = self.log_std()
         z = (next_obs - mean) / log_std.exp()
-        per_dim = 0.5 * z.pow(2) + log_std + 0.5 * math.log(2 * math.pi)
-        return (per_dim * self.modelled).sum(-1).mean()
+        return (0.5 * z.pow(2) + log_std + 0.5 * math.log(2 * math.pi)).sum(-1).mean()
 
     def mse(self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
         return (self.predict(obs, act) - next_obs).pow(2).sum(-1).mean()
