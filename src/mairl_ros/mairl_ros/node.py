@@ -41,22 +41,31 @@ def run_node(
     from rclpy.executors import ExternalShutdownException
 
     interrupted: list[int] = []
-    previous = None
-    if body is None and threading.current_thread() is threading.main_thread():
-        # Ctrl-C must not raise KeyboardInterrupt at whatever Python line runs when it comes:
-        # inside the EventsExecutor's update of its entities it left a callback registered
-        # that the executor no longer knew of, and the process aborted on the way out
-        # ("Destroying callback manager with callbacks remaining"). rclpy's handler
-        # (installed by init, chaining to this one) shuts the context down; the loop below
-        # ends on that. A second Ctrl-C raises as before (a node stuck on its way out).
-        # ``body`` (the trainer) keeps KeyboardInterrupt: it interrupts training.
-        def on_sigint(signum, frame):
+    previous: dict = {}
+    own_signals = body is None and threading.current_thread() is threading.main_thread()
+    if own_signals:
+        # Ctrl-C and SIGTERM are ours, not rclpy's. rclpy's handler shuts the context down
+        # from its own thread, whenever the signal lands: inside the EventsExecutor's update
+        # of its entities that left a callback registered behind the executor's back and the
+        # process aborted on the way out ("Destroying callback manager with callbacks
+        # remaining"; once in a make test under load; Python's KeyboardInterrupt raised
+        # there did the same). Here a signal only sets a flag; the loop below ends on it and
+        # the context is shut down last, in this thread, after the executor and the nodes.
+        # A second signal raises as before (a node stuck on its way out). ``body`` (the
+        # trainer) keeps rclpy's handler and KeyboardInterrupt: it interrupts training.
+        def on_signal(signum, frame):
             interrupted.append(signum)
             if len(interrupted) > 1:
                 raise KeyboardInterrupt
 
-        previous = signal.signal(signal.SIGINT, on_sigint)
-    rclpy.init(args=list(sys.argv if args is None else args))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(
+        signal_handler_options=SignalHandlerOptions.NO if own_signals else None,
+        args=list(sys.argv if args is None else args),
+    )
     nodes: list = []
     executor = None
     try:
@@ -66,8 +75,6 @@ def run_node(
             priority = max(int(getattr(n, "rt_priority", 0)) for n in nodes)
             realtime = make_realtime(priority) if priority else None  # threads made later inherit it
         except Exception as exc:
-            if interrupted:  # Ctrl-C while starting: what failed, failed on the closed context
-                return 0
             if not isinstance(exc, (ValueError, OSError, CheckpointError)):  # bad input, not a bug
                 raise
             print(f"[mairl] cannot start: {exc}", file=sys.stderr, flush=True)
@@ -81,7 +88,7 @@ def run_node(
             executor.add_node(n)
         if body is not None:
             return body(node, executor)
-        while rclpy.ok() and not (stop_when is not None and stop_when(node)):
+        while rclpy.ok() and not interrupted and not (stop_when is not None and stop_when(node)):
             try:
                 executor.spin_once(timeout_sec=0.1)
             except Exception:
@@ -105,8 +112,8 @@ def run_node(
                 close()
             n.destroy_node()
         rclpy.try_shutdown()
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 
