@@ -94,7 +94,7 @@ def run_node(
             except Exception:
                 if rclpy.ok():
                     raise
-                break  # Ctrl-C / SIGTERM shut the context down while a callback was publishing
+                break  # the context was shut down (rclpy.shutdown elsewhere) while a callback published
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
