@@ -256,9 +256,10 @@ def test_load_experiment_errors_name_section_and_key(tmp_path):
 
 
 def test_experiment_file_with_a_base(tmp_path):
-    """``base:`` names another experiment file: mapping sections update it key by key, the
-    rest replaces; the repo's reach_transfer.yaml is reach_train.yaml plus the explorer;
-    cycles and bad values are config errors naming the file."""
+    """``base:`` names another experiment file: mappings update it key by key at every depth
+    (a nested ``svg:`` keeps the base's other svg settings), the rest replaces; the repo's
+    reach_transfer.yaml is reach_train.yaml plus the explorer; cycles and bad values are
+    config errors naming the file."""
     from mairl_core.benchmarks.ur5 import load_bench
     from mairl_core.robot import load_robot_experiment, read_experiment_yaml
 
@@ -269,6 +270,9 @@ def test_experiment_file_with_a_base(tmp_path):
     exp, bench = load_bench(str(tmp_path / "b.yaml"))
     assert (exp.bc_steps, exp.algo.policy_lr, exp.algo.disc_lr) == (7, 0.5, 0.125)
     assert (bench.seeds, bench.methods) == (2, ["MAIRL"])
+    (tmp_path / "g.yaml").write_text("base: grasp_scratch\nalgo:\n  svg:\n    lr: 1.0e-4\n")
+    shipped = load_robot_experiment("grasp_scratch").algo.svg
+    assert load_robot_experiment(str(tmp_path / "g.yaml")).algo.svg == dataclasses.replace(shipped, lr=1e-4)
     shipped, base = load_robot_experiment("reach_transfer").algo, load_robot_experiment("reach_train").algo
     assert shipped.explorer_negatives > 0 and base.explorer_negatives == 0
     assert dataclasses.replace(shipped, explorer_negatives=0.0, explorer_window=0) == base

@@ -126,8 +126,9 @@ def read_experiment_yaml(
     path: str | os.PathLike, _seen: tuple[Path, ...] = ()
 ) -> tuple[Path, dict[str, Any]]:
     """An experiment file's resolved path and sections. ``base: NAME`` (a config name or a path,
-    relative to the file) names another experiment file the rest of this one overrides: a
-    section given as a mapping updates the base's key by key, anything else replaces it."""
+    relative to the file) names another experiment file the rest of this one overrides, by
+    ``merge_settings``: mappings update the base's key by key at every depth (``algo: {svg:
+    {lr: ...}}`` keeps the base's other ``svg`` settings), anything else replaces it."""
     p = resolve_config(path)
     data = dict(read_yaml(p))
     base = data.pop("base", None)
@@ -144,11 +145,12 @@ def read_experiment_yaml(
 
 
 def merge_settings(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``over``: a mapping updates the base's mapping key by key, anything
-    else replaces the base's value (the rule of ``base:`` files and ``with_overrides``)."""
+    """``base`` updated by ``over``: a mapping updates the base's mapping key by key, at every
+    depth; anything else replaces the base's value (the rule of ``base:`` files and
+    ``with_overrides``)."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = {**out[k], **v} if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge_settings(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
