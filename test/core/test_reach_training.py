@@ -206,6 +206,10 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
     assert 0.0 <= rows["MAIRL"]["stable_frac"] <= 1.0
     runs = json.loads((out / "runs.json").read_text())
     assert any(r["curve"] for r in runs if r["method"] == "MAIRL")
+    # each curve point keeps the learner's state (what a collapse is read from)
+    train = next(r for r in runs if r["method"] == "MAIRL")["curve"][-1]["train"]
+    assert {"disc/accuracy", "disc/loss", "policy/objective"} <= set(train)
+    assert all(map(np.isfinite, train.values()))
     assert (out / "success_curves.png").stat().st_size > 5_000
     ckpt = out / "checkpoints" / "reach_mairl_seed0.pt"
     assert ckpt.exists()

@@ -45,6 +45,23 @@ _failed_runs: list[dict[str, str]] = []
 ``finish_bench``: {"run": name, "error": one line}."""
 
 
+TRAIN_DIAGNOSTICS = (
+    "disc/accuracy",
+    "disc/loss",
+    "critic/loss",
+    "policy/alpha",
+    "policy/entropy",
+    "policy/objective",
+    "model/nll",
+)
+"""Training metrics each curve point of a run record keeps (the iteration's values)."""
+
+
+def train_diagnostics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The TRAIN_DIAGNOSTICS among one iteration's training metrics, as floats."""
+    return {k: float(v) for k, v in metrics.items() if k in TRAIN_DIAGNOSTICS}
+
+
 def take_failed_runs() -> list[dict[str, str]]:
     """The failed runs ``run_parallel`` recorded since the last call, and forget them."""
     out = list(_failed_runs)

@@ -51,6 +51,7 @@ from . import (
     run_parallel,
     run_stem,
     save_finished,
+    train_diagnostics,
     write_runs,
 )
 
@@ -189,18 +190,6 @@ def _save_run(path: Path, trainer: AdversarialTrainer, record: dict[str, Any], b
     )
 
 
-TRAIN_DIAGNOSTICS = (
-    "disc/accuracy",
-    "disc/loss",
-    "critic/loss",
-    "policy/alpha",
-    "policy/entropy",
-    "policy/objective",
-    "model/nll",
-)
-"""Training metrics each curve point of a run record keeps (the iteration's values)."""
-
-
 def run_one(
     cfg: MujocoBenchConfig,
     env_id: str,
@@ -266,7 +255,7 @@ def run_one(
                         "train_return": m.get("env/true_return"),
                         # the learner's state at this point (D's accuracy and loss, the
                         # critic's loss, alpha, the model's fit): what a dip is read from
-                        "train": {k: float(v) for k, v in m.items() if k in TRAIN_DIAGNOSTICS},
+                        "train": train_diagnostics(m),
                     }
                 )
                 if not best or r["return_mean"] >= best["ret"]:  # SELECTION_RULE

@@ -46,6 +46,7 @@ from . import (
     row_overrides,
     run_or_resume,
     run_parallel,
+    train_diagnostics,
     write_runs,
 )
 
@@ -262,6 +263,7 @@ def train_and_select(
                     "success": r["success_rate"],
                     "final_distance_median": r["final_distance_median"],
                     "train_success": m.get("env/success"),
+                    "train": train_diagnostics(m),  # the learner's state: what a collapse is read from
                     **({"explorer_success": m["explorer/success"]} if "explorer/success" in m else {}),
                 }
             )
