@@ -460,3 +460,65 @@ class _StandStill(torch.nn.Module):
 
     def act(self, obs, deterministic=True):
         return torch.zeros(obs.shape[0], 6)
+
+
+def test_a_stopped_ur5_run_resumes_exactly(tmp_path, demo_dir, monkeypatch):
+    """`bench ur5 --resume`: a training run killed right after a checkpoint and resumed gives
+    the record an uninterrupted run gives (curve with the learner's state, selected and last
+    policies' figures); the bench's job then drops the checkpoint beside the finished record."""
+    from mairl_core.benchmarks import ur5
+
+    small = {"hidden": [16, 16], "batch_size": 32, "model_d": 16, "model_warmup": 200}
+    small.update(reward_hidden=[16, 16], updates_per_step=0.05)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "base": "reach_scratch",
+                "demos": {"n_demos": 4},
+                "algo": {
+                    "n_envs": 2,
+                    "env_steps": 1000,
+                    "disc_steps": 2,
+                    "batch_size": 64,
+                    "agent_recent": 400,
+                    "policy_hidden": [16, 16],
+                    "reward_hidden": [16, 16],
+                    "svg": small,
+                },
+                "eval": {"episodes": 2},
+                "bench": {"eval_every": 1, "checkpoint_every": 2, "curve_episodes": 1},
+            }
+        )
+    )
+    exp, bench = ur5.load_bench(str(cfg))
+    args = (exp, bench, "MAIRL", 0, str(demo_dir), None, "reach")
+    full = ur5.run_one(*args)
+    real_save = ur5.save_run
+
+    def save_then_die(*a):
+        real_save(*a)
+        raise KeyboardInterrupt  # killed just after its first checkpoint (iteration 2)
+
+    work = tmp_path / "runs"
+    work.mkdir()
+    monkeypatch.setattr(ur5, "save_run", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        ur5.run_one(*args, work, False)
+    ckpt = work / "MAIRL_seed0.pt"
+    assert ckpt.is_file()
+    monkeypatch.setattr(ur5, "save_run", real_save)
+    from mairl_core.algos.adversarial import AdversarialTrainer
+
+    ran, real_iteration = [], AdversarialTrainer.train_iteration
+    monkeypatch.setattr(
+        AdversarialTrainer, "train_iteration", lambda tr: ran.append(tr.iteration) or real_iteration(tr)
+    )
+    resumed = ur5._job((*args, work, True))
+    assert ran == [2, 3, 4]  # it went on from the checkpoint, not from the start
+    assert resumed["wall_s"] > 0
+    for rec in (full, resumed):
+        rec.pop("wall_s")
+    assert len(full["curve"]) == 5 and "train" in full["curve"][-1]
+    assert resumed == full
+    assert (work / "MAIRL_seed0.json").is_file() and not ckpt.exists()

@@ -486,18 +486,18 @@ def test_a_stopped_mujoco_run_resumes_exactly(tmp_path, demo_dir, monkeypatch, m
         algo=algo,
     )
     full = mj.run_one(cfg, "HalfCheetah-v5", method, 0)
-    real_save = mj._save_run
+    real_save = mj.save_run
 
     def save_then_die(*args):
         real_save(*args)
         raise KeyboardInterrupt  # killed just after its first checkpoint (iteration 2)
 
-    monkeypatch.setattr(mj, "_save_run", save_then_die)
+    monkeypatch.setattr(mj, "save_run", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         mj.run_one(cfg, "HalfCheetah-v5", method, 0, work_dir=str(tmp_path))
     stem = mj.run_stem(method, 0)
     assert (tmp_path / f"{stem}.pt").is_file() and not (tmp_path / f"{stem}.json").exists()
-    monkeypatch.setattr(mj, "_save_run", real_save)
+    monkeypatch.setattr(mj, "save_run", real_save)
     resumed = mj.run_one(cfg, "HalfCheetah-v5", method, 0, work_dir=str(tmp_path), resume=True)
     for rec in (full, resumed):
         rec.pop("wall_s")

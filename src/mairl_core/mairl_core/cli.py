@@ -808,11 +808,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         threads_arg(sp)
 
-    def resume_arg(sp):
+    def resume_arg(sp, also=""):
         sp.add_argument(
             "--resume",
             action="store_true",
-            help="skip the runs already finished in --out/runs (a long bench in pieces)",
+            help=f"skip the runs already finished in --out/runs{also} (a long bench in pieces)",
         )
 
     d = sub.add_parser(
@@ -929,7 +929,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also copy MAIRL's checkpoint of the base seed to DIR/TASK_mairl.pt "
         "(bench/checkpoints/ holds the ones RESULTS.md quotes)",
     )
-    resume_arg(u)
+    resume_arg(u, " and continue a stopped one from its checkpoint there")
     u.set_defaults(func=_bench_ur5)
 
     x = bsub.add_parser(

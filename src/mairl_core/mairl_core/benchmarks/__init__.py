@@ -9,6 +9,7 @@ line into its config and calls it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import multiprocessing
 import os
@@ -189,6 +190,36 @@ def _worker_init(queue, threads: int) -> None:
 def run_stem(method: str, seed: int) -> str:
     """A run's file name stem: its table row and seed, e.g. ``MAIRL_s_a_seed0``."""
     return re.sub(r"[^A-Za-z0-9]+", "_", method).strip("_") + f"_seed{seed}"
+
+
+def save_run(path: Path, trainer: Any, record: dict[str, Any], best: dict[str, Any]) -> None:
+    """A stopped run's checkpoint: the trainer's whole state, its record so far and its selected
+    policy (``best['policy']``, a deployable module) with the rest of ``best`` (plain values)."""
+    from ..checkpoint import save_checkpoint
+
+    state = {"trainer": trainer.state_dict()}
+    if best.get("policy") is not None:
+        state["best_policy"] = best["policy"].state_dict()
+    save_checkpoint(
+        path,
+        state,
+        record=json.dumps(record),
+        best=json.dumps({k: v for k, v in best.items() if k != "policy"}),
+    )
+
+
+def load_run(path: Path, trainer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``save_run``'s checkpoint into ``trainer``: (the record so far, the selection with its
+    policy rebuilt as a copy of the trainer's deployable policy)."""
+    from ..checkpoint import load_checkpoint
+
+    payload = load_checkpoint(path)
+    trainer.load_state_dict(payload["state"]["trainer"])
+    record, best = json.loads(payload["meta"]["record"]), json.loads(payload["meta"]["best"])
+    if "best_policy" in payload["state"]:
+        best["policy"] = copy.deepcopy(trainer.deployable_policy())
+        best["policy"].load_state_dict(payload["state"]["best_policy"])
+    return record, best
 
 
 def finished_run(work: Path | None, method: str, seed: int, resume: bool) -> dict[str, Any] | None:

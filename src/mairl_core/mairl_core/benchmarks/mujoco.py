@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,6 @@ import torch
 from ..algos.adversarial import AdversarialTrainer, TrainingDiverged
 from ..algos.config import AlgoConfig
 from ..algos.transitions import Transitions
-from ..checkpoint import load_checkpoint, save_checkpoint
 from ..config import (
     ConfigError,
     Count,
@@ -46,11 +44,13 @@ from . import (
     BenchReport,
     check_row_settings,
     finished_run,
+    load_run,
     report_steps,
     row_overrides,
     run_parallel,
     run_stem,
     save_finished,
+    save_run,
     train_diagnostics,
     write_runs,
 )
@@ -177,19 +177,6 @@ def _bc(cfg: MujocoBenchConfig, env: LocomotionVecEnv, expert: Transitions, seed
     return trainer.deployable_policy()
 
 
-def _save_run(path: Path, trainer: AdversarialTrainer, record: dict[str, Any], best: dict[str, Any]) -> None:
-    """A run's checkpoint: the trainer's state, the record so far, the selected policy."""
-    state = {"trainer": trainer.state_dict()}
-    if best:
-        state["best_policy"] = best["policy"].state_dict()
-    save_checkpoint(
-        path,
-        state,
-        record=json.dumps(record),
-        best=json.dumps({k: v for k, v in best.items() if k != "policy"}),
-    )
-
-
 def run_one(
     cfg: MujocoBenchConfig,
     env_id: str,
@@ -232,13 +219,7 @@ def run_one(
         best: dict[str, Any] = {}
         ckpt = None if work is None else work / f"{run_stem(method, seed)}.pt"
         if resume and ckpt is not None and ckpt.is_file():
-            payload = load_checkpoint(ckpt)
-            trainer.load_state_dict(payload["state"]["trainer"])
-            out = json.loads(payload["meta"]["record"])
-            best = json.loads(payload["meta"]["best"])
-            if "best_policy" in payload["state"]:
-                best["policy"] = copy.deepcopy(trainer.deployable_policy())
-                best["policy"].load_state_dict(payload["state"]["best_policy"])
+            out, best = load_run(ckpt, trainer)
         wall0 = out.get("wall_s", 0.0)  # a resumed run's time before it stopped
         reported = [trainer.env_steps]
         report_steps(trainer.env_steps)
@@ -270,7 +251,7 @@ def run_one(
                 and tr.env_steps < tr.cfg.env_steps
             ):
                 out["wall_s"] = wall0 + time.perf_counter() - t0
-                _save_run(ckpt, tr, out, best)
+                save_run(ckpt, tr, out, best)
 
         try:
             trainer.train(callback=cb)

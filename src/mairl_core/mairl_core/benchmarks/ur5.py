@@ -43,9 +43,12 @@ from ..robot import (
 from . import (
     BenchReport,
     check_row_settings,
+    load_run,
     row_overrides,
     run_or_resume,
     run_parallel,
+    run_stem,
+    save_run,
     train_diagnostics,
     write_runs,
 )
@@ -82,6 +85,8 @@ class UR5BenchConfig:
     eval_every: Count = 10
     """Iterations between during-training evaluations."""
     curve_episodes: Count = 16
+    checkpoint_every: Count = 10
+    """Iterations between a run's checkpoints in the bench's work directory (``--resume``)."""
     algo_by_method: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Row name -> changes to ``algo`` for that row only (e.g. the off-policy rows' settings)."""
 
@@ -152,7 +157,12 @@ def run_one(
     demo_dir: str,
     ckpt_dir: str | None,
     task: str = "reach",
+    work_dir: Path | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
+    """One row's run. With ``work_dir`` a training run checkpoints there as it goes
+    (``RUN.pt``, every ``bench.checkpoint_every`` iterations) and ``resume`` continues a
+    stopped one from it, as if never stopped."""
     t0 = time.perf_counter()
     ev = exp.eval
     out: dict[str, Any] = {"method": method, "seed": seed, "curve": [], "env_steps": 0}
@@ -176,7 +186,9 @@ def run_one(
             trainer = make_robot_trainer(
                 exp, algo, expert, seed, state_only, task=task, overrides=bench.algo_by_method.get(method)
             )
-            policy = train_and_select(trainer, exp, bench, out, task)
+            run_ckpt = None if work_dir is None else Path(work_dir) / f"{run_stem(method, seed)}.pt"
+            policy = train_and_select(trainer, exp, bench, out, task, ckpt=run_ckpt, resume=resume)
+            t0 -= out.pop("wall_s_before", 0.0)  # a resumed run's time before it stopped
             out["env_steps"] = trainer.env_steps
             if policy is None:  # diverged before its first evaluation: nothing to test or save
                 out.update(DIVERGED_RESULT, wall_s=time.perf_counter() - t0)
@@ -245,14 +257,28 @@ def train_and_select(
     out: dict[str, Any],
     task: str,
     env_config: str | None = None,
+    ckpt: Path | None = None,
+    resume: bool = False,
 ) -> torch.nn.Module | None:
     """Train to the budget, evaluating every ``bench.eval_every`` iterations on training-seed
     targets (``out['curve']``); test the last policy (``out['final_policy']``) and return the
     one SELECTION_RULE picks. A run that diverges (TrainingDiverged) keeps its curve and its
     best policy before it broke (None if it had none): ``out['diverged']`` says why, and
-    its last policy's figures are NaN, so the bench's other runs are still written."""
+    its last policy's figures are NaN, so the bench's other runs are still written.
+
+    With ``ckpt``, the trainer's state, ``out`` so far and the selection are saved there every
+    ``bench.checkpoint_every`` iterations; ``resume`` continues from that file when it exists
+    (``out['wall_s_before']``: the time the run had taken when it was saved)."""
     best: dict[str, Any] = {}
     selection = PolicySelection(bench.curve_episodes, task, env_config)
+    t0, wall0 = time.perf_counter(), 0.0
+    if resume and ckpt is not None and ckpt.is_file():
+        record, best = load_run(ckpt, trainer)
+        wall0 = record.pop("wall_s", 0.0)
+        out.clear()
+        out.update(record)
+        key = best.pop("key", None)
+        selection.best = None if key is None else tuple(key)
 
     def cb(tr, m):
         if tr.iteration % bench.eval_every == 0:
@@ -269,10 +295,18 @@ def train_and_select(
             )
             if selection.offer(r):  # SELECTION_RULE
                 best.update(env_steps=tr.env_steps, policy=copy.deepcopy(tr.deployable_policy()))
+        if (
+            ckpt is not None
+            and tr.iteration % bench.checkpoint_every == 0
+            and tr.env_steps < tr.cfg.env_steps
+        ):
+            key = {} if selection.best is None else {"key": list(selection.best)}
+            save_run(ckpt, tr, {**out, "wall_s": wall0 + time.perf_counter() - t0}, {**best, **key})
 
     try:
         trainer.train(callback=cb)
     except TrainingDiverged as exc:
+        out["wall_s_before"] = wall0
         out["diverged"] = str(exc)
         out["final_policy"] = {k: DIVERGED_RESULT[k] for k in ("success_rate", "final_distance_median")}
         out["selected_at_env_steps"] = best.get("env_steps")
@@ -282,12 +316,16 @@ def train_and_select(
     )
     out["final_policy"] = {k: final[k] for k in ("success_rate", "final_distance_median")}
     out["selected_at_env_steps"] = best.get("env_steps", trainer.env_steps)
+    out["wall_s_before"] = wall0
     return best["policy"] if best else trainer.deployable_policy()
 
 
 def _job(args: tuple) -> dict[str, Any]:
     *run, work, resume = args
-    return run_or_resume(work, run[2], run[3], resume, run_one, *run)
+    rec = run_or_resume(work, run[2], run[3], resume, run_one, *run, work, resume)
+    if work is not None:  # the record holds it all now
+        (Path(work) / f"{run_stem(run[2], run[3])}.pt").unlink(missing_ok=True)
+    return rec
 
 
 def run_benchmark(
