@@ -189,7 +189,8 @@ class SafetyNode(Node):
         while self._estop_running:
             try:
                 self._estop_executor.spin_once(timeout_sec=0.05)
-            except Exception:  # the context shut down (Ctrl-C, SIGTERM) under the wait
+            except Exception:  # the context shut down under the wait (an rclpy.shutdown elsewhere;
+                # Ctrl-C and SIGTERM end run_node's loop, which calls close() first)
                 if self._estop_running and self.context.ok():
                     raise
                 return
