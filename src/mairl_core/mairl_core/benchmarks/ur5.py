@@ -306,7 +306,8 @@ def train_and_select(
     try:
         trainer.train(callback=cb)
     except TrainingDiverged as exc:
-        out["wall_s_before"] = wall0
+        if wall0:
+            out["wall_s_before"] = wall0
         out["diverged"] = str(exc)
         out["final_policy"] = {k: DIVERGED_RESULT[k] for k in ("success_rate", "final_distance_median")}
         out["selected_at_env_steps"] = best.get("env_steps")
@@ -316,7 +317,8 @@ def train_and_select(
     )
     out["final_policy"] = {k: final[k] for k in ("success_rate", "final_distance_median")}
     out["selected_at_env_steps"] = best.get("env_steps", trainer.env_steps)
-    out["wall_s_before"] = wall0
+    if wall0:  # only a resumed run has one; run_one takes it out of the record
+        out["wall_s_before"] = wall0
     return best["policy"] if best else trainer.deployable_policy()
 
 
