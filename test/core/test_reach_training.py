@@ -4,6 +4,7 @@ resume, evaluation with results.json and a headless GIF, and clear errors."""
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -495,10 +496,11 @@ def test_a_stopped_ur5_run_resumes_exactly(tmp_path, demo_dir, monkeypatch):
     exp, bench = ur5.load_bench(str(cfg))
     args = (exp, bench, "MAIRL", 0, str(demo_dir), None, "reach")
     full = ur5.run_one(*args)
-    real_save = ur5.save_run
+    real_save, saved = ur5.save_run, {}
 
     def save_then_die(*a):
         real_save(*a)
+        saved["wall_s"] = a[2]["wall_s"]
         raise KeyboardInterrupt  # killed just after its first checkpoint (iteration 2)
 
     work = tmp_path / "runs"
@@ -515,9 +517,12 @@ def test_a_stopped_ur5_run_resumes_exactly(tmp_path, demo_dir, monkeypatch):
     monkeypatch.setattr(
         AdversarialTrainer, "train_iteration", lambda tr: ran.append(tr.iteration) or real_iteration(tr)
     )
+    t0 = time.perf_counter()
     resumed = ur5._job((*args, work, True))
+    resumed_for = time.perf_counter() - t0
     assert ran == [2, 3, 4]  # it went on from the checkpoint, not from the start
-    assert resumed["wall_s"] > 0
+    # its wall time counts the time before the stop too (the resumed call alone took less)
+    assert saved["wall_s"] > 0 and resumed["wall_s"] > resumed_for
     for rec in (full, resumed):
         rec.pop("wall_s")
     assert len(full["curve"]) == 5 and "train" in full["curve"][-1]

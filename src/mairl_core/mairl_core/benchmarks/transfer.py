@@ -168,7 +168,7 @@ def run_one(
             env_config,
             true_reward=use == "true",
         )
-        policy = train_and_select(trainer, exp, bench, out, task, env_config)
+        policy, _ = train_and_select(trainer, exp, bench, out, task, env_config)
         out["env_steps"] = trainer.env_steps
         out.update(
             DIVERGED_RESULT

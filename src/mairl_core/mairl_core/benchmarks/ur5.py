@@ -187,8 +187,8 @@ def run_one(
                 exp, algo, expert, seed, state_only, task=task, overrides=bench.algo_by_method.get(method)
             )
             run_ckpt = None if work_dir is None else Path(work_dir) / f"{run_stem(method, seed)}.pt"
-            policy = train_and_select(trainer, exp, bench, out, task, ckpt=run_ckpt, resume=resume)
-            t0 -= out.pop("wall_s_before", 0.0)  # a resumed run's time before it stopped
+            policy, before = train_and_select(trainer, exp, bench, out, task, ckpt=run_ckpt, resume=resume)
+            t0 -= before  # a resumed run's time before it stopped
             out["env_steps"] = trainer.env_steps
             if policy is None:  # diverged before its first evaluation: nothing to test or save
                 out.update(DIVERGED_RESULT, wall_s=time.perf_counter() - t0)
@@ -259,16 +259,17 @@ def train_and_select(
     env_config: str | None = None,
     ckpt: Path | None = None,
     resume: bool = False,
-) -> torch.nn.Module | None:
+) -> tuple[torch.nn.Module | None, float]:
     """Train to the budget, evaluating every ``bench.eval_every`` iterations on training-seed
     targets (``out['curve']``); test the last policy (``out['final_policy']``) and return the
-    one SELECTION_RULE picks. A run that diverges (TrainingDiverged) keeps its curve and its
+    one SELECTION_RULE picks, and the seconds the run had taken before this call (0 unless it
+    was resumed). A run that diverges (TrainingDiverged) keeps its curve and its
     best policy before it broke (None if it had none): ``out['diverged']`` says why, and
     its last policy's figures are NaN, so the bench's other runs are still written.
 
     With ``ckpt``, the trainer's state, ``out`` so far and the selection are saved there every
     ``bench.checkpoint_every`` iterations; ``resume`` continues from that file when it exists
-    (``out['wall_s_before']``: the time the run had taken when it was saved)."""
+    (its time so far is the second value returned)."""
     best: dict[str, Any] = {}
     selection = PolicySelection(bench.curve_episodes, task, env_config)
     t0, wall0 = time.perf_counter(), 0.0
@@ -306,20 +307,16 @@ def train_and_select(
     try:
         trainer.train(callback=cb)
     except TrainingDiverged as exc:
-        if wall0:
-            out["wall_s_before"] = wall0
         out["diverged"] = str(exc)
         out["final_policy"] = {k: DIVERGED_RESULT[k] for k in ("success_rate", "final_distance_median")}
         out["selected_at_env_steps"] = best.get("env_steps")
-        return best.get("policy")
+        return best.get("policy"), wall0
     final = evaluate_robot(
         trainer.deployable_policy(), exp.eval.episodes, exp.eval.seed, task=task, env_config=env_config
     )
     out["final_policy"] = {k: final[k] for k in ("success_rate", "final_distance_median")}
     out["selected_at_env_steps"] = best.get("env_steps", trainer.env_steps)
-    if wall0:  # only a resumed run has one; run_one takes it out of the record
-        out["wall_s_before"] = wall0
-    return best["policy"] if best else trainer.deployable_policy()
+    return (best["policy"] if best else trainer.deployable_policy()), wall0
 
 
 def _job(args: tuple) -> dict[str, Any]:
