@@ -464,12 +464,10 @@ class _StandStill(torch.nn.Module):
         return torch.zeros(obs.shape[0], 6)
 
 
-def test_a_stopped_ur5_run_resumes_exactly(tmp_path, demo_dir, monkeypatch):
-    """`bench ur5 --resume`: a training run killed right after a checkpoint and resumed gives
-    the record an uninterrupted run gives (curve with the learner's state, selected and last
-    policies' figures); the bench's job then drops the checkpoint beside the finished record."""
-    from mairl_core.benchmarks import ur5
-
+@pytest.fixture
+def tiny_scratch_config(tmp_path):
+    """reach_scratch (the SVG learner) small enough for a test: 5 iterations of 200 env
+    steps, a curve point every iteration, a checkpoint every 2nd."""
     small = {"hidden": [16, 16], "batch_size": 32, "model_d": 16, "model_warmup": 200}
     small.update(reward_hidden=[16, 16], updates_per_step=0.05)
     cfg = tmp_path / "c.yaml"
@@ -493,30 +491,52 @@ def test_a_stopped_ur5_run_resumes_exactly(tmp_path, demo_dir, monkeypatch):
             }
         )
     )
-    exp, bench = ur5.load_bench(str(cfg))
-    args = (exp, bench, "MAIRL", 0, str(demo_dir), None, "reach")
-    full = ur5.run_one(*args)
+    return cfg
+
+
+def _die_after_first_checkpoint(monkeypatch, ur5):
+    """Make ``ur5.save_run`` raise right after its first save (a run killed at iteration 2);
+    returns what it saved and the real function."""
     real_save, saved = ur5.save_run, {}
 
     def save_then_die(*a):
         real_save(*a)
         saved["wall_s"] = a[2]["wall_s"]
-        raise KeyboardInterrupt  # killed just after its first checkpoint (iteration 2)
+        raise KeyboardInterrupt
 
-    work = tmp_path / "runs"
-    work.mkdir()
     monkeypatch.setattr(ur5, "save_run", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        ur5.run_one(*args, work, False)
-    ckpt = work / "MAIRL_seed0.pt"
-    assert ckpt.is_file()
-    monkeypatch.setattr(ur5, "save_run", real_save)
+    return saved, real_save
+
+
+def _count_iterations(monkeypatch) -> list[int]:
     from mairl_core.algos.adversarial import AdversarialTrainer
 
     ran, real_iteration = [], AdversarialTrainer.train_iteration
     monkeypatch.setattr(
         AdversarialTrainer, "train_iteration", lambda tr: ran.append(tr.iteration) or real_iteration(tr)
     )
+    return ran
+
+
+def test_a_stopped_ur5_run_resumes_exactly(tmp_path, demo_dir, tiny_scratch_config, monkeypatch):
+    """`bench ur5 --resume`: a training run killed right after a checkpoint and resumed gives
+    the record an uninterrupted run gives (curve with the learner's state, selected and last
+    policies' figures); the bench's job then drops the checkpoint beside the finished record."""
+    from mairl_core.benchmarks import ur5
+
+    cfg = tiny_scratch_config
+    exp, bench = ur5.load_bench(str(cfg))
+    args = (exp, bench, "MAIRL", 0, str(demo_dir), None, "reach")
+    full = ur5.run_one(*args)
+    work = tmp_path / "runs"
+    work.mkdir()
+    saved, real_save = _die_after_first_checkpoint(monkeypatch, ur5)
+    with pytest.raises(KeyboardInterrupt):
+        ur5.run_one(*args, work, False)
+    ckpt = work / "MAIRL_seed0.pt"
+    assert ckpt.is_file()
+    monkeypatch.setattr(ur5, "save_run", real_save)
+    ran = _count_iterations(monkeypatch)
     t0 = time.perf_counter()
     resumed = ur5._job((*args, work, True))
     resumed_for = time.perf_counter() - t0
@@ -528,3 +548,31 @@ def test_a_stopped_ur5_run_resumes_exactly(tmp_path, demo_dir, monkeypatch):
     assert len(full["curve"]) == 5 and "train" in full["curve"][-1]
     assert resumed == full
     assert (work / "MAIRL_seed0.json").is_file() and not ckpt.exists()
+
+
+def test_a_stopped_ur5_sweep_run_resumes_exactly(tmp_path, demo_dir, tiny_scratch_config, monkeypatch):
+    """`mairl sweep --resume` on a UR5 task: a run killed after its first checkpoint continues
+    from it (each setting's checkpoint in a folder of its own) and gives the uninterrupted
+    run's record; the folder is gone once the record is written."""
+    from mairl_core.benchmarks import sweep, ur5
+
+    exp, bench = ur5.load_bench(str(tiny_scratch_config))
+
+    def job(work, resume):
+        return sweep.SweepJob("reach", exp, bench, "MAIRL", {"svg.tau": 0.01}, 0, str(demo_dir), work, resume)
+
+    full = sweep._run_job(job(None, False))
+    work = tmp_path / "runs"
+    _die_after_first_checkpoint(monkeypatch, ur5)
+    with pytest.raises(KeyboardInterrupt):
+        sweep._run_job(job(work, True))
+    (ckpt,) = work.glob("*/MAIRL_seed0.pt")
+    assert ckpt.parent.name == "MAIRL_svg_tau_0_01_seed0"
+    monkeypatch.undo()
+    ran = _count_iterations(monkeypatch)
+    resumed = sweep._run_job(job(work, True))
+    assert ran == [2, 3, 4]  # from the checkpoint, not from the start
+    for rec in (full, resumed):
+        rec.pop("wall_s")
+    assert resumed == full and resumed["values"]["success_rate"] is not None
+    assert (work / "MAIRL_svg_tau_0_01_seed0.json").is_file() and not ckpt.parent.exists()

@@ -1097,7 +1097,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--quick", action="store_true", help="the task's smoke-test budget; not a result")
     sw.add_argument("--workers", type=count_arg, default=None, help="parallel processes (default: all cores)")
     threads_arg(sw)
-    resume_arg(sw)
+    resume_arg(sw, " and continue a stopped UR5 run from its checkpoint there")
     sw.set_defaults(func=_sweep)
 
     t = sub.add_parser("train", help="train one method; checkpoints, TensorBoard, resume")

@@ -5,13 +5,15 @@ Every (setting, seed) is one job of ``run_parallel``, so a sweep runs on the pro
 with ``--backend ray`` / ``--address``, as plain Ray tasks. Plain tasks, not Ray Tune: each
 point is a fixed, seeded run of a full budget with nothing to stop early or schedule, and
 plain tasks keep one code path, one results format and one resume rule (``--resume`` skips
-the runs recorded in ``OUT/runs``) for the benches and the sweeps, with no extra dependency.
+the runs recorded in ``OUT/runs``, and a UR5 run continues from its last checkpoint there)
+for the benches and the sweeps, with no extra dependency.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import numpy as np
 import yaml
 
 from ..config import ConfigError, merge_settings, with_overrides
-from . import BenchReport, run_or_resume, run_parallel, write_runs
+from . import BenchReport, run_or_resume, run_parallel, run_stem, write_runs
 
 TASKS = ("gridworld", "reach", "grasp")
 METRICS = {
@@ -112,7 +114,12 @@ def _train(job: SweepJob, name: str) -> dict[str, Any]:
         rows = dict(job.bench.algo_by_method)
         rows[job.method] = merge_settings(rows.get(job.method, {}), over)
         bench = dataclasses.replace(job.bench, algo_by_method=rows)
-        r = run_one(job.exp, bench, job.method, job.seed, job.demo_dir, None, job.task)
+        # a run checkpoints as it goes, in a folder of its own (the settings share a method and
+        # seed, so ur5's file names alone would collide), and --resume continues it from there
+        work = None if job.work is None else job.work / run_stem(name, job.seed)
+        r = run_one(job.exp, bench, job.method, job.seed, job.demo_dir, None, job.task, work, job.resume)
+        if work is not None:  # the record holds it all now
+            shutil.rmtree(work, ignore_errors=True)
         values = {k: r.get(k) for k in METRICS[job.task]}
     return {
         "method": name,
