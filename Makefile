@@ -33,8 +33,8 @@ $(VENV_STAMP): requirements.txt $(SETUP_FILES)
 
 # lint and format check (ruff.toml); .ci/run runs it before the tests
 check: $(VENV_STAMP)
-	$(VENV)/bin/ruff check src test
-	$(VENV)/bin/ruff format --check src test
+	$(VENV)/bin/ruff check src test bench/tools
+	$(VENV)/bin/ruff format --check src test bench/tools
 
 test: $(VENV_STAMP)
 	$(VENV)/bin/python -m pytest test -q -rs -p no:cacheprovider --timeout=600 --durations=25

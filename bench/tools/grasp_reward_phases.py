@@ -1,0 +1,77 @@
+"""Lab tool: where a grasp run's learned reward puts the policy and the demos, by phase.
+
+For each mid-run checkpoint of `mairl bench ur5 --task grasp` (OUT/runs/METHOD_seedN.pt,
+written every `checkpoint_every` iterations and removed when the run ends: copy them while
+it runs), print the deterministic policy's success on the 16 training-seed blocks of the
+curve, the share of steps it commands suction, and, on its steps and on the demos' steps,
+the discriminator's reward f (what the critic is trained on) and the critic's min Q, split by
+phase of the step's next state: suction off, suction on but not holding, holding.
+
+    .venv/bin/python bench/tools/grasp_reward_phases.py CONFIG DEMOS CKPT [CKPT ...]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import torch
+
+from mairl_core.benchmarks import load_run, ur5
+from mairl_core.envs.tasks import task_env_cls, task_env_config
+from mairl_core.robot import load_robot_demos, make_robot_trainer
+
+SUCTION, VACUUM = 15, 16  # grasp observation entries (envs/ur5_grasp.py, grasp_observation)
+
+
+def by_phase(trainer, obs, act, nxt) -> dict[str, tuple[float, float, int]]:
+    """(mean f, mean min Q, steps) over all steps and per phase of the next state."""
+    norm = trainer.obs_norm
+    o, a, o2 = norm(obs), act / norm.act_scale, norm(nxt)
+    zero = torch.zeros(len(o))
+    with torch.no_grad():
+        f = trainer.disc.policy_reward(o, a, o2, zero, zero, 0.0)
+        q = trainer.learner.min_q(o, a)
+    suction, vacuum = nxt[:, SUCTION] > 0.5, nxt[:, VACUUM] > 0.5
+    masks = {"all": torch.ones_like(suction), "off": ~suction, "on, not holding": suction & ~vacuum}
+    masks["holding"] = vacuum
+    out = {}
+    for k, m in masks.items():
+        if m.any():
+            out[k] = (round(float(f[m].mean()), 3), round(float(q[m].mean()), 2), int(m.sum()))
+    return out
+
+
+def main(config: str, demos: str, *ckpts: str, episodes: int = 16) -> None:
+    torch.set_num_threads(1)
+    exp, bench = ur5.load_bench(config)
+    expert = load_robot_demos(demos, exp.demos.n_demos, task="grasp")
+    env_cls, env_cfg = task_env_cls("grasp"), task_env_config("grasp")
+    for path in ckpts:
+        trainer = make_robot_trainer(
+            exp, "mairl", expert, 0, False, task="grasp", overrides=bench.algo_by_method.get("MAIRL")
+        )
+        load_run(path, trainer)
+        policy = trainer.deployable_policy()
+        envs = [env_cls(env_cfg) for _ in range(episodes)]
+        obs = np.stack([e.reset(seed=ur5.CURVE_SEED + i)[0] for i, e in enumerate(envs)])
+        steps = []
+        for _ in range(envs[0].cfg.episode_steps):
+            act = policy.act(torch.as_tensor(obs), True).numpy()
+            nxt = np.stack([e.step(a)[0] for e, a in zip(envs, act)])
+            steps.append((obs, act, nxt))
+            obs = nxt
+        o, a, n = (torch.as_tensor(np.concatenate(x), dtype=torch.float32) for x in zip(*steps))
+        demo = expert.flat()
+        print(
+            f"{path}: {trainer.env_steps} env steps, success {np.mean([e.is_success() for e in envs]):.2f}, "
+            f"suction commanded on {float((a[:, 6] > 0).float().mean()):.2f} of steps"
+        )
+        print("  policy (f, min Q, steps):", by_phase(trainer, o, a, n))
+        print("  demos  (f, min Q, steps):", by_phase(trainer, demo.obs, demo.act, demo.next_obs))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 4:
+        sys.exit(__doc__.strip().splitlines()[-1].strip())
+    main(*sys.argv[1:])
