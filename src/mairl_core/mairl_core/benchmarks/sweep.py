@@ -96,7 +96,16 @@ class SweepJob:
 
 def _run_job(job: SweepJob) -> dict[str, Any]:
     name = f"{job.method} {label(job.setting)}"
-    return run_or_resume(job.work, name, job.seed, job.resume, _train, job, name)
+    rec = run_or_resume(job.work, name, job.seed, job.resume, _train, job, name)
+    if job.work is not None:  # the record holds it all now (a UR5 run's checkpoint folder)
+        shutil.rmtree(_checkpoint_dir(job.work, name, job.seed), ignore_errors=True)
+    return rec
+
+
+def _checkpoint_dir(work: Path, name: str, seed: int) -> Path:
+    """A UR5 run's mid-run checkpoints: a folder of its own, since the settings share a method
+    and seed and ur5's file names alone would collide."""
+    return work / run_stem(name, seed)
 
 
 def _train(job: SweepJob, name: str) -> dict[str, Any]:
@@ -114,12 +123,9 @@ def _train(job: SweepJob, name: str) -> dict[str, Any]:
         rows = dict(job.bench.algo_by_method)
         rows[job.method] = merge_settings(rows.get(job.method, {}), over)
         bench = dataclasses.replace(job.bench, algo_by_method=rows)
-        # a run checkpoints as it goes, in a folder of its own (the settings share a method and
-        # seed, so ur5's file names alone would collide), and --resume continues it from there
-        work = None if job.work is None else job.work / run_stem(name, job.seed)
+        # a run checkpoints as it goes and --resume continues it from there
+        work = None if job.work is None else _checkpoint_dir(job.work, name, job.seed)
         r = run_one(job.exp, bench, job.method, job.seed, job.demo_dir, None, job.task, work, job.resume)
-        if work is not None:  # the record holds it all now
-            shutil.rmtree(work, ignore_errors=True)
         values = {k: r.get(k) for k in METRICS[job.task]}
     return {
         "method": name,
