@@ -115,29 +115,6 @@ def test_the_learner_gets_an_explicit_context(method):
     assert "critic/loss" in m and tr.learner.updates == N_ENVS * HORIZON
 
 
-def test_learner_reward_ema_relabels_with_the_average_of_d():
-    """``learner_reward_ema``: the learner's reward is the EMA of D (what ``reward_net`` reports),
-    which lags D once D has moved; off, it is D's own."""
-    cfg = _cfg(reward_ema=0.9, learner_reward_ema=True)
-    tr = AdversarialTrainer("mairl", cfg, PointMassVec(), _demos(), seed=0)
-    for _ in range(2):
-        tr.train_iteration()
-    batch = tr.collect()
-    ctx = tr.learner_context(batch)
-    s, a, s2, d = ctx.new.obs[:8], ctx.new.act[:8], ctx.new.next_obs[:8], ctx.new.terminal[:8]
-    zero = torch.zeros(8)
-    avg = tr.reward_net.policy_reward(s, a, s2, d, zero, 0.0)
-    last = tr.disc.policy_reward(s, a, s2, d, zero, 0.0)
-    assert not torch.allclose(avg, last)  # D moved, so the average lags it
-    torch.testing.assert_close(ctx.reward(s, a, s2, d), avg)
-    off = AdversarialTrainer("mairl", _cfg(reward_ema=0.9), PointMassVec(), _demos(), seed=0)
-    ctx = off.learner_context(off.collect())
-    s, a, s2, d = ctx.new.obs[:8], ctx.new.act[:8], ctx.new.next_obs[:8], ctx.new.terminal[:8]
-    torch.testing.assert_close(ctx.reward(s, a, s2, d), off.disc.policy_reward(s, a, s2, d, zero, 0.0))
-    with pytest.raises(ValueError, match="learner_reward_ema needs reward_ema"):
-        _cfg(learner_reward_ema=True)
-
-
 def test_svg_trainer_resumes_bit_for_bit():
     def run(split: bool):
         tr = AdversarialTrainer("mairl", _cfg(), PointMassVec(), _demos(), seed=3)

@@ -423,10 +423,9 @@ class AdversarialTrainer:
 
     def learner_context(self, batch: Transitions) -> LearnerContext:
         """What the SVG learner gets: the new transitions, the current discriminator's reward
-        (or its average, ``learner_reward_ema``) without its entropy term (the learner's alpha
-        weighs that: algos/svg.py), the demos' states to start rollouts from, and the BC term
-        if ``bc_weight`` is on."""
-        disc = self.reward_net if self.cfg.learner_reward_ema else self.disc
+        without its entropy term (the learner's alpha weighs that: algos/svg.py), the demos'
+        states to start rollouts from, and the BC term if ``bc_weight`` is on."""
+        disc = self.disc
 
         def reward(s, a, s2, d):
             return disc.policy_reward(s, a, s2, d, torch.zeros(s.shape[:-1]), 0.0)

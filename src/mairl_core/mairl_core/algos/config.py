@@ -102,9 +102,6 @@ class AlgoConfig:
     reward_ema: float = 0.0
     """Decay of an exponential moving average of the discriminator's weights, kept beside it
     and reported as the learned reward (0 = off: the last iterate is the reward)."""
-    learner_reward_ema: bool = False
-    """The SVG learner's reward (its critic's targets and its rollouts) from ``reward_ema``'s
-    average of D instead of D's last iterate: a reward that moves slowly under the policy."""
     policy_steps: int = 10
     bc_init_steps: int = 0
     """Behaviour-cloning steps (max log-likelihood of the demos, batch_size, lr bc_lr) on the
@@ -245,8 +242,6 @@ class AlgoConfig:
         for name in ("reward_ema", "policy_ema"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.learner_reward_ema and not self.reward_ema > 0:
-            raise ValueError("learner_reward_ema needs reward_ema > 0 (the average it reads)")
         for name in ("rollout_expert_frac", "gae_lambda"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
