@@ -112,7 +112,7 @@ def test_sim_speaks_the_driver_names(stack):
     assert list(js.name) == NAMES and len(js.position) == 6 and len(js.velocity) == 6
     assert js.header.stamp.sec > 0
     probe.wait_for(
-        lambda: "/speed_scaling_state_broadcaster/speed_scaling" in probe.latest, 5.0, "the speed scaling"
+        lambda: "/speed_scaling_state_broadcaster/speed_scaling" in probe.latest, what="the speed scaling"
     )
     assert probe.latest["/speed_scaling_state_broadcaster/speed_scaling"].data == 1.0
     t = probe.latest["/mairl/target"].point
@@ -128,7 +128,7 @@ def test_one_rad_command_reaches_the_sim_as_one_step_per_period(stack):
     for _ in range(5):  # stream the same goal at the control rate, as a policy would
         command(pub, probe, goal)
         probe.spin(period)
-    probe.wait_for(lambda: len(probe.history[DRIVER_CMD]) >= 5, 5.0, "5 driver commands")
+    probe.wait_for(lambda: len(probe.history[DRIVER_CMD]) >= 5, what="5 driver commands")
     sent = [np.array(m.data) for _, m in probe.history[DRIVER_CMD][:5]]
     moved = sent[0] - q0
     assert moved[5] == pytest.approx(LIMITS.max_step, abs=1e-3)  # clipped to one step
