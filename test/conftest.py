@@ -1,4 +1,5 @@
-"""Session-wide test setup: keep ROS 2 / Fast DDS on loopback, clean up its shared memory.
+"""Session-wide test setup: keep ROS 2 / Fast DDS on loopback, clean up its shared memory,
+one torch thread per process.
 
 Before any test: the loopback environment of ``mairl_ros.dds`` with a ROS domain id of
 its own for this run (so parallel runs on one host do not see each other). After the
@@ -20,6 +21,13 @@ SHM_PATTERNS = ("fastdds_*", "sem.fastdds_*")
 sys.path.insert(0, str(REPO_ROOT / "src" / "mairl_ros"))
 
 from mairl_ros.dds import apply_loopback_env  # noqa: E402
+
+# One torch (OpenMP) thread in this process, the benches it runs (benchmarks.run_parallel
+# reads it when --threads is not given) and every node or worker it starts: the networks
+# are tiny, and on a 2-core machine where other processes run (the suite starts nodes, a
+# CI host may run more) two threads stall for seconds at a time. A quick GridWorld sweep
+# took over 300 s with two beside one other process, 32 s with one.
+os.environ["OMP_NUM_THREADS"] = "1"
 
 _shm_at_start: set[Path] = set()
 

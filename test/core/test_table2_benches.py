@@ -544,10 +544,22 @@ def _threads_job(_):
     return {"torch": torch.get_num_threads()}
 
 
-@pytest.mark.parametrize("workers, asked", [(1, None), (2, None), (1, 1), (2, 3)])
-def test_jobs_share_the_cores_or_take_the_threads_asked(workers, asked, monkeypatch):
-    """A bench's jobs get the cores shared among the workers (one job alone on 2 cores: 2
-    threads), or --threads; this process's own thread count is back afterwards."""
+@pytest.mark.parametrize(
+    "workers, asked, omp, want",
+    [
+        (1, None, None, 2),
+        (2, None, None, 1),
+        (1, 1, None, 1),
+        (2, 3, None, 3),
+        (1, None, "1", 1),
+        (1, 3, "1", 3),
+    ]
+    + [(1, None, bad, 2) for bad in ("", "0", "two")],
+)
+def test_jobs_share_the_cores_or_take_the_threads_asked(workers, asked, omp, want, monkeypatch):
+    """A bench's jobs get --threads, else OMP_NUM_THREADS when it is a positive count, else
+    the cores shared among the workers (one job alone on 2 cores: 2 threads); this process's
+    own thread count is back afterwards."""
     import os
 
     import torch
@@ -555,13 +567,16 @@ def test_jobs_share_the_cores_or_take_the_threads_asked(workers, asked, monkeypa
     from mairl_core import benchmarks
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    if omp is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
     before = torch.get_num_threads()
     benchmarks.set_job_threads(asked)
     try:
         out = benchmarks.run_parallel(_threads_job, [0, 1], workers=workers, progress=False, desc="t")
     finally:
         benchmarks.set_job_threads(None)
-    want = asked or 2 // workers
     assert [r["torch"] for r in out] == [want, want]
     assert torch.get_num_threads() == before
 

@@ -775,8 +775,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--threads",
             type=count_arg,
             default=None,
-            help="torch threads per run (default: the cores shared among the runs "
-            "going at once; give 1 when other processes share the machine; with Ray: 1, "
+            help="torch threads per run (default: OMP_NUM_THREADS if set, else the cores shared "
+            "among the runs going at once; give 1 when other processes share the machine; with Ray: 1, "
             "and each run asks Ray for this many CPUs)",
         )
         sp.add_argument(

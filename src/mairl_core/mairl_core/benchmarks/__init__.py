@@ -128,6 +128,15 @@ def finish_bench(report: BenchReport, out: str | os.PathLike, *, quick: bool, co
     return 0
 
 
+def _env_threads() -> int | None:
+    """``OMP_NUM_THREADS`` when it is a positive count: a machine's owner who set it (the
+    test suite sets 1) keeps it. Two torch threads on 2 cores that another process also
+    uses stall for seconds at a time: a quick GridWorld sweep took over 300 s beside one
+    benchmark run, 32 s with one thread."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def set_job_threads(n: int | None) -> None:
     """Torch threads per job for the next ``run_parallel`` (None: its share of the cores)."""
     global _threads_asked
@@ -272,10 +281,10 @@ def run_parallel(
     is raised (a bad setting or input fails every run alike). The progress bar's postfix
     describes the last finished result. With ``env_steps`` (all jobs' budgets together) a
     second bar counts the env steps the jobs report (``report_steps``) and shows their rate.
-    Each job runs with the cores shared among the workers as torch threads, or ``--threads``
-    (``set_job_threads``): one job alone on 2 cores runs SVG(1)'s update on HalfCheetah 1.45x
-    as fast with 2 threads as with 1 (33.6 -> 23.2 ms; SAC's 1.28x). ``fn`` must be a
-    module-level function (it is pickled)."""
+    Each job runs with ``--threads`` torch threads (``set_job_threads``), else
+    ``OMP_NUM_THREADS``'s, else the cores shared among the workers: one job alone on 2 cores
+    runs SVG(1)'s update on HalfCheetah 1.45x as fast with 2 threads as with 1 (33.6 -> 23.2
+    ms; SAC's 1.28x). ``fn`` must be a module-level function (it is pickled)."""
     global _report
     import torch
 
@@ -284,7 +293,9 @@ def run_parallel(
             fn, jobs, progress=progress, desc=desc, unit=unit, postfix=postfix, env_steps=env_steps, name=name
         )
     workers = workers or min(len(jobs), os.cpu_count() or 1)
-    threads = _threads_asked or max(1, (os.cpu_count() or 1) // min(workers, max(1, len(jobs))))
+    threads = (
+        _threads_asked or _env_threads() or max(1, (os.cpu_count() or 1) // min(workers, max(1, len(jobs))))
+    )
     here = torch.get_num_threads()
     out: list[dict[str, Any]] = []
     queue = drain = manager = None
