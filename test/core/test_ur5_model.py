@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import mujoco
 import numpy as np
 import pytest
@@ -47,6 +48,26 @@ def test_mujoco_forward_kinematics_matches_dh(ur5):
         pose = dh_forward(cfg, q)
         assert np.abs(data.site("tool").xpos - pose[:3, 3]).max() <= 1e-3  # issue: <= 1 mm
         np.testing.assert_allclose(data.site("tool").xmat.reshape(3, 3), pose[:3, :3], atol=1e-6)
+
+
+def test_dh_forward_is_the_product_of_the_link_transforms():
+    """The written-out chain equals Rz(q) Tz(d) Tx(a) Rx(alpha) multiplied as 4x4 matrices, a
+    tool offset included, on angles beyond the joint limits too."""
+    cfg = dataclasses.replace(load_ur5(), tool_offset=0.15)
+    rng = np.random.default_rng(1)
+    for q in rng.uniform(-7.0, 7.0, size=(300, 6)):
+        t = np.eye(4)
+        for qi, d, a, al in zip(q, cfg.dh_d, cfg.dh_a, cfg.dh_alpha):
+            rz = np.eye(4)
+            rz[:2, :2] = [[np.cos(qi), -np.sin(qi)], [np.sin(qi), np.cos(qi)]]
+            rx = np.eye(4)
+            rx[1:3, 1:3] = [[np.cos(al), -np.sin(al)], [np.sin(al), np.cos(al)]]
+            move = np.eye(4)
+            move[:3, 3] = [a, 0.0, d]  # Tz(d) Tx(a) commute
+            t = t @ rz @ move @ rx
+        tool = np.eye(4)
+        tool[2, 3] = cfg.tool_offset
+        np.testing.assert_allclose(dh_forward(cfg, q), t @ tool, rtol=0, atol=1e-12)
 
 
 def test_joint_limits_in_model(ur5):
