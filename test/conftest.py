@@ -29,11 +29,21 @@ from mairl_ros.dds import apply_loopback_env  # noqa: E402
 # took over 300 s with two beside one other process, 32 s with one.
 os.environ["OMP_NUM_THREADS"] = "1"
 
+# MuJoCo picks its GL back-end when it is first imported, and mairl_core.envs picks headless
+# EGL where there is no display: import it before any test module imports mujoco itself (run
+# alone, test_ur5_model was collected first and every later render failed, then aborted).
+import mairl_core.envs  # noqa: E402,F401
+
 _shm_at_start: set[Path] = set()
 
 
 def run_domain_id(pid: int | None = None) -> int:
-    """A ROS domain id in 1..101 derived from the pid (0 is everyone's default)."""
+    """A ROS domain id in 1..101 derived from the pid (0 is everyone's default). Under
+    pytest-xdist (``make test`` runs two workers) worker gwN takes the pytest controller's pid
+    plus N, so the workers of one run never share a domain."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if pid is None and worker.startswith("gw") and worker[2:].isdigit():
+        pid = os.getppid() + int(worker[2:])
     return 1 + (os.getpid() if pid is None else pid) % 101
 
 
