@@ -24,7 +24,8 @@ def expert_dir(tmp_path_factory):
         eval_every=300,
         eval_episodes=1,
         progress=False,
-        learning_starts=300,
+        learning_starts=500,  # 100 SAC updates, 2 held-out episodes: these tests read files
+        test_episodes=2,
     )
     assert rec["steps"] == 600 and rec["eval_seed"] == 100_000 and len(rec["curve"]) == 2
     return out
@@ -143,7 +144,7 @@ def test_committed_demos_match_their_expert(env_id, obs_dim, act_dim):
 
 def test_an_interrupted_expert_run_resumes_where_it_stopped(tmp_path, capsys):
     out = tmp_path / "ant"
-    kw = dict(seed=3, eval_every=200, eval_episodes=1, progress=False, learning_starts=100)
+    kw = dict(seed=3, eval_every=200, eval_episodes=1, progress=False, learning_starts=350, test_episodes=2)
     part = train_expert("Ant-v5", out, steps=600, stop_after=200, **kw)
     assert part["eval_seed"] == -1 and [p[0] for p in part["curve"]] == [200]
     assert sorted(p.name for p in (out / "training_state").iterdir()) == ["replay.npz", "sac.pt"]

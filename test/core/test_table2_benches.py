@@ -362,6 +362,10 @@ def test_a_diverged_run_is_reported_and_the_others_kept(tmp_path, demo_dir, monk
         return real(self)
 
     monkeypatch.setattr(AdversarialTrainer, "_iteration", breaks_in_airl)
+    from mairl_core.benchmarks import mujoco as mj
+
+    quick = mj.quick_config  # a curve point each iteration: one before the break
+    monkeypatch.setattr(mj, "quick_config", lambda cfg: dataclasses.replace(quick(cfg), eval_every=1))
     out = tmp_path / "d"
     assert (
         main(

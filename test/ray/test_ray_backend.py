@@ -62,9 +62,7 @@ def _mairl(*args: str) -> list[str]:
 
 def test_quick_gridworld_through_a_running_cluster_gives_the_pool_s_rows(tmp_path):
     cfg = tmp_path / "gw.yaml"
-    cfg.write_text(
-        f"base: {REPO / 'config' / 'gridworld.yaml'}\nbench:\n  methods: [Expert, AIRL(s), MAIRL(s)]\n"
-    )
+    cfg.write_text(f"base: {REPO / 'config' / 'gridworld.yaml'}\nbench:\n  methods: [Expert, MAIRL(s)]\n")
     common = ["bench", "gridworld", "--config", str(cfg), "--quick", "--seeds", "1", "--no-progress"]
     _run(_mairl(*common, "--workers", "2", "--out", str(tmp_path / "pool")), loopback=False)
     # a head started on 127.0.0.1 inside the namespace, the bench joins it, the head stops
@@ -89,7 +87,9 @@ def test_quick_gridworld_through_a_running_cluster_gives_the_pool_s_rows(tmp_pat
 
 
 def test_quick_ur5_reach_on_a_local_ray_gives_the_pool_s_rows(tmp_path):
-    common = ["bench", "ur5", "--task", "reach", "--quick", "--no-progress", "--methods", "BC,AIRL"]
+    # BC only: the adversarial learners through Ray are the GridWorld test's; this one is the
+    # MuJoCo env, its demos and its checkpoints in Ray's workers
+    common = ["bench", "ur5", "--task", "reach", "--quick", "--no-progress", "--methods", "BC"]
     _run(_mairl(*common, "--workers", "2", "--out", str(tmp_path / "pool")), loopback=False)
     shutil.copytree(tmp_path / "pool" / "demos", tmp_path / "demos")  # the same demos, made once
     proc = _run(

@@ -151,6 +151,10 @@ def _bench_ros(args: argparse.Namespace) -> int:
         return 130
 
 
+#: what `mairl train`, `eval` and `demo` learn and test on
+TASKS = ("gridworld", "reach", "grasp")
+
+
 def split_names(text: str) -> list[str]:
     """Split a comma-separated list of row names, keeping commas inside parentheses:
     ``"MAIRL (s,a),BC"`` -> ``["MAIRL (s,a)", "BC"]``."""
@@ -750,7 +754,7 @@ def _expert(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .training import ALGOS, TASKS
+    from .algos import ALGOS
 
     p = Parser(
         prog="mairl",
@@ -1171,17 +1175,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "func", None) is _bench_ros:  # its options are parsed by its own module,
+        args.ros_args = rest  # in its own process: nothing here to import first
+        return _bench_ros(args)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     from .checkpoint import CheckpointError
     from .config import ConfigError
     from .eval.results import git_commit
     from .experts import ExpertError
 
-    parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
-    if getattr(args, "func", None) is _bench_ros:  # its options are parsed by its own module
-        args.ros_args = rest
-    elif rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.commit_at_start = git_commit()  # the code a long run actually ran
     import torch
 

@@ -242,6 +242,7 @@ def train_expert(
     learning_starts: int = 10_000,
     resume: bool = False,
     stop_after: int | None = None,
+    test_episodes: int = 10,
 ) -> dict:
     """SAC with stable-baselines3's defaults (256x256 networks, lr 3e-4, batch 256) for
     ``steps`` env steps. Every ``eval_every`` steps the deterministic actor is evaluated on
@@ -253,7 +254,7 @@ def train_expert(
     (the env's episode restarts and the random streams are fresh, so a resumed run is not
     bit-identical to an uninterrupted one). ``stop_after`` ends the run at that step count
     as if interrupted, keeping the state (splits a long run into pieces). A finished run
-    deletes the state and holds the held-out evaluation."""
+    deletes the state and holds the held-out evaluation (``test_episodes`` episodes)."""
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
     from tqdm import tqdm
@@ -359,7 +360,7 @@ def train_expert(
     bar.close()
     actor = _export_actor(model, env)
     actor.load_state_dict(best["state"])
-    test = evaluate_actor(actor, env_id, 10, seed=100_000)
+    test = evaluate_actor(actor, env_id, test_episodes, seed=100_000)
     rec = record(actor, test, 100_000, steps)
     save_expert(out, actor, rec)
     shutil.rmtree(state_dir, ignore_errors=True)

@@ -38,6 +38,7 @@ from .config import (
     with_overrides,
 )
 from .envs.tasks import task_env_cls, task_env_config  # noqa: F401 - re-exported for callers
+from .models.nets import adam
 
 
 @dataclass
@@ -139,7 +140,7 @@ def train_bc(
     flat = expert.flat()
     obs, act = norm(flat.obs), flat.act / norm.act_scale
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(policy.parameters(), lr=cfg.bc_lr)
+    opt = adam(policy.parameters(), cfg.bc_lr)
     for _ in range(exp.bc_steps if steps is None else steps):
         i = torch.randint(0, len(obs), (cfg.batch_size,), generator=gen)
         loss = -policy.log_prob(obs[i], act[i]).mean()

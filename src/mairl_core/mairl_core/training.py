@@ -15,13 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .algos.adversarial import METHODS, AdversarialTrainer, make_policy
+from .algos.adversarial import AdversarialTrainer, make_policy
 from .algos.config import AlgoConfig
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import from_dict, to_dict
-
-ALGOS = (*METHODS, "bc")
-TASKS = ("gridworld", "reach", "grasp")
 
 
 def build_gridworld(

@@ -30,8 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.nets import adam
 from ..models.policy import CategoricalPolicy, GaussianPolicy
 from ..models.reward import make_discriminator
+from . import METHOD_NAMES
 from .config import AlgoConfig
 from .imagined import ImaginedContext, ImaginedLearner
 from .negatives import Explorer, GoalRelabeler
@@ -89,6 +91,7 @@ METHODS: dict[str, tuple[str, type]] = {
     "gail": ("gail", PPOLearner),
     "gan-gcl": ("gan-gcl", PPOLearner),
 }
+assert tuple(METHODS) == METHOD_NAMES
 
 
 class AdversarialTrainer:
@@ -175,7 +178,7 @@ class AdversarialTrainer:
         self.disc = make_discriminator(
             disc_kind, env.obs_dim, env.act_dim, hidden=hidden, gamma=cfg.gamma, state_only=cfg.state_only
         )
-        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr)
+        self.disc_opt = adam(self.disc.parameters(), cfg.disc_lr)
         self.disc_avg = None
         if cfg.reward_ema > 0:
             self.disc_avg = torch.optim.swa_utils.AveragedModel(
@@ -329,7 +332,7 @@ class AdversarialTrainer:
 
     def behaviour_clone(self, steps: int) -> float:
         """Maximise the demos' log-likelihood under pi for ``steps`` Adam steps; the last loss."""
-        opt = torch.optim.Adam(self.policy.parameters(), lr=self.cfg.bc_lr)
+        opt = adam(self.policy.parameters(), self.cfg.bc_lr)
         loss = torch.zeros(())
         for _ in range(steps):
             loss = self.bc_loss(1.0)

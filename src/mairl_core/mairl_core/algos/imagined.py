@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.dynamics import make_dynamics
+from ..models.nets import adam
 from ..models.policy import gumbel_softmax_sample
 from .config import AlgoConfig
 from .transitions import EpisodeBuffer, Transitions, VecEnv, cat_transitions
@@ -77,8 +78,8 @@ class ImaginedLearner:
         )
         self.expert = expert
         self.model_scaled = not (cfg.normalize_obs and env.dynamics_head == "gaussian")
-        self.model_opt = torch.optim.Adam(self.dynamics.parameters(), lr=cfg.model_lr)
-        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.policy_lr)
+        self.model_opt = adam(self.dynamics.parameters(), cfg.model_lr)
+        self.policy_opt = adam(self.policy.parameters(), cfg.policy_lr)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"dynamics": self.dynamics}

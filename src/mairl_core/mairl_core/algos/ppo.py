@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.nets import mlp
+from ..models.nets import adam, mlp
 from .config import AlgoConfig
 from .transitions import Transitions, VecEnv
 
@@ -37,7 +37,7 @@ class PPOLearner:
     def __init__(self, cfg: AlgoConfig, env: VecEnv, policy: nn.Module, gen: torch.Generator):
         self.cfg, self.env, self.policy, self.gen = cfg, env, policy, gen
         self.value = mlp(env.obs_dim, cfg.policy_hidden, 1)
-        self.opt = torch.optim.Adam([*policy.parameters(), *self.value.parameters()], lr=cfg.ppo_lr)
+        self.opt = adam([*policy.parameters(), *self.value.parameters()], cfg.ppo_lr)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"value": self.value}

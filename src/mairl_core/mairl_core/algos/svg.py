@@ -58,7 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.dynamics import MODEL_KINDS, make_dynamics, width_for_params
-from ..models.nets import mlp
+from ..models.nets import adam, mlp
 
 RewardFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -243,18 +243,18 @@ class SVGLearner:
         self.target_entropy = cfg.target_entropy
         if self.target_entropy is None:
             self.target_entropy = 0.5 * float(np.log(act_dim)) if self.discrete else -float(act_dim)
-        self.policy_opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
-        self.q_opt = torch.optim.Adam(self.q.parameters(), lr=cfg.lr)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
+        self.policy_opt = adam(policy.parameters(), cfg.lr)
+        self.q_opt = adam(self.q.parameters(), cfg.lr)
+        self.alpha_opt = adam([self.log_alpha], cfg.lr)
         self.dynamics = self.reward_model = None
         if cfg.horizon > 0:
             d = cfg.model_d
             if cfg.model_params is not None:
                 d = width_for_params(cfg.model, obs_dim, act_dim, cfg.model_params)
             self.dynamics = make_dynamics(cfg.model, obs_dim, act_dim, d_model=d, embed_hidden=d)
-            self.model_opt = torch.optim.Adam(self.dynamics.parameters(), lr=cfg.model_lr)
+            self.model_opt = adam(self.dynamics.parameters(), cfg.model_lr)
             self.reward_model = mlp(2 * obs_dim + act_dim, cfg.reward_hidden, 1)
-            self.reward_opt = torch.optim.Adam(self.reward_model.parameters(), lr=cfg.lr)
+            self.reward_opt = adam(self.reward_model.parameters(), cfg.lr)
         self.replay = ReplayBuffer(cfg.replay_size)
         self.env_steps = 0
         self.updates = 0

@@ -27,6 +27,7 @@ import torch
 from ..algos.normalize import ObsNorm
 from ..experts import DEMO_DIR
 from ..models.dynamics import make_dynamics
+from ..models.nets import adam
 from . import BenchReport, run_parallel, write_runs
 
 MODELS = ("attention", "gru", "mlp")
@@ -123,7 +124,7 @@ def run_one(cfg: DynamicsBenchConfig, env: str, model_kind: str, seed: int, work
         attention_blocks=cfg.attention_blocks,
     )
     model.set_delta_scale((nn_ - on).std(0).clamp_min(1e-3))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = adam(model.parameters(), cfg.lr)
     t0 = time.perf_counter()
     for _ in range(cfg.steps):
         i = torch.randint(0, len(on), (cfg.batch_size,), generator=gen)

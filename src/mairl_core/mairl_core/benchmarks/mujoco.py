@@ -259,7 +259,10 @@ def run_one(
         except TrainingDiverged as exc:  # keep the run (and the others): its curve so far, its
             out["diverged"] = str(exc)  # best policy before it broke; the last policy is NaN
             final = {"return_mean": float("nan"), "return_std": float("nan")}
-        sel = evaluate_locomotion(best["policy"], env_id, cfg.test_episodes, TEST_SEED) if best else final
+        if best and ("diverged" in out or best["env_steps"] != trainer.env_steps):
+            sel = evaluate_locomotion(best["policy"], env_id, cfg.test_episodes, TEST_SEED)
+        else:  # the selected policy is the last one: the same deterministic episodes
+            sel = final
         out.update(
             return_mean=sel["return_mean"],
             return_std=sel["return_std"],
@@ -437,7 +440,7 @@ def quick_config(cfg: MujocoBenchSettings) -> MujocoBenchSettings:
         seeds=1,
         n_demos=2,
         bc_steps=20,
-        eval_every=1,
+        eval_every=2,  # one curve point, at the end: its evaluation is most of a quick run
         curve_episodes=1,
         test_episodes=1,
         horizon=100,

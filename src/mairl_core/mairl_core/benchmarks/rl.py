@@ -463,12 +463,12 @@ def quick_config(cfg: RLBenchConfig) -> RLBenchConfig:
     return dataclasses.replace(
         cfg,
         seeds=1,
-        env_steps=1000,
-        learning_starts=500,
-        eval_every=500,
+        env_steps=600,
+        learning_starts=300,
+        eval_every=300,
         test_episodes=1,
-        checkpoint_every=500,
-        svg=dataclasses.replace(cfg.svg, model_warmup=500),
+        checkpoint_every=300,
+        svg=dataclasses.replace(cfg.svg, model_warmup=300),
     )
 
 
