@@ -6,6 +6,7 @@ Every process inherits the session's loopback DDS environment and ROS domain id
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +26,15 @@ def node_env() -> dict[str, str]:
     env["MAIRL_CONFIG_DIR"] = str(REPO / "config")
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def run_ros_bench(name: str, out: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """``mairl bench <name> ARGS --out OUT --no-progress`` in its own process: (the process,
+    its results.json), asserting it exited 0."""
+    cmd = [sys.executable, "-m", "mairl_core.cli", "bench", name, *args, "--out", str(out), "--no-progress"]
+    proc = subprocess.run(cmd, env=node_env(), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc, json.loads((out / "results.json").read_text())
 
 
 class NodeProcess:

@@ -3,35 +3,12 @@ over DDS, and the results follow docs/results.md (timings are reported, never as
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from _ros_helpers import REPO, node_env
+from _ros_helpers import run_ros_bench
 
 
 def test_bench_latency_quick_writes_results(tmp_path):
     out = tmp_path / "lat"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mairl_core.cli",
-            "bench",
-            "latency",
-            "--quick",
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
-        env=node_env(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    res = json.loads((out / "results.json").read_text())
+    proc, res = run_ros_bench("latency", out, "--quick")
     assert res["benchmark"] == "latency" and res["quick"] is True
     # both layouts: two processes, and the two nodes composed in one (mairl-control)
     assert [(r["layout"], r["hz"]) for r in res["rows"]] == [

@@ -5,11 +5,7 @@ beside the fault tests of test_faults.py, which run alone (their bounds are on t
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from _ros_helpers import REPO, node_env
+from _ros_helpers import run_ros_bench
 
 from mairl_ros import bench_soak
 
@@ -20,31 +16,7 @@ def test_bench_soak_quick_writes_results(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("error: --minutes must be") for line in err), err
     out = tmp_path / "soak"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mairl_core.cli",
-            "bench",
-            "soak",
-            "--minutes",
-            "0.2",
-            "--sample-every",
-            "2",
-            "--estop-every",
-            "1",
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
-        env=node_env(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    res = json.loads((out / "results.json").read_text())
+    proc, res = run_ros_bench("soak", out, "--minutes", "0.2", "--sample-every", "2", "--estop-every", "1")
     print(proc.stdout)
     assert res["benchmark"] == "soak" and res["error"] is None and res["episodes"] >= 1
     assert {r["node"] for r in res["rows"]} == {"mairl_sim", "mairl_safety", "mairl_policy_server"}
