@@ -445,6 +445,26 @@ def test_bad_input_to_the_ros_benches(tmp_path, argv, names):
     assert "Traceback" not in res.stderr and not (tmp_path / "o").exists()
 
 
+def test_the_parser_and_the_ros_benches_start_without_torch(tmp_path):
+    """`mairl --help` and a ROS bench's bad value answer without importing torch (seconds on a
+    small machine): the parser is built from torch-free names, the ROS benches' arguments go to
+    their own process first."""
+    code = (
+        "import sys; from mairl_core import cli; cli.build_parser(); "
+        "rc = cli.main(['bench', 'latency', '--duration', '-1', '--out', sys.argv[1]]); "
+        "print(rc, 'torch' in sys.modules)"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+    )
+    assert res.stdout.split() == ["2", "False"], res.stdout + res.stderr
+    assert "--duration must be" in res.stderr and not (tmp_path / "o").exists()
+
+
 def test_eval_reports_safety_rejected_steps(tmp_path, capsys):
     """A policy whose every action is NaN: every step is rejected by the safety layer (the arm
     holds), and the evaluation says so instead of only 'success 0.00, 0 clipped steps'."""
