@@ -5,7 +5,8 @@ written every `checkpoint_every` iterations and removed when the run ends: copy 
 it runs), print the deterministic policy's success on the 16 training-seed blocks of the
 curve, the share of steps it commands suction, and, on its steps and on the demos' steps,
 the discriminator's reward f (what the critic is trained on) and the critic's min Q, split by
-phase of the step's next state: suction off, suction on but not holding, holding.
+phase of the step's next state: suction off, suction on but not holding, holding (and holding
+split by the block's lift: on the table, lifted 5 cm or more).
 
     .venv/bin/python bench/tools/grasp_reward_phases.py CONFIG DEMOS CKPT [CKPT ...]
 """
@@ -18,14 +19,25 @@ import numpy as np
 import torch
 
 from mairl_core.benchmarks import load_run, ur5
-from mairl_core.envs.tasks import task_env_cls, task_env_config
+from mairl_core.envs.kinematics import fingertip_position
+from mairl_core.envs.tasks import task_env_cls
+from mairl_core.envs.ur5_model import load_ur5
 from mairl_core.robot import load_robot_demos, make_robot_trainer
 
 SUCTION, VACUUM = 15, 16  # grasp observation entries (envs/ur5_grasp.py, grasp_observation)
 
 
-def by_phase(trainer, obs, act, nxt) -> dict[str, tuple[float, float, int]]:
-    """(mean f, mean min Q, steps) over all steps and per phase of the next state."""
+def block_lift(nxt: torch.Tensor, rest_height: float) -> torch.Tensor:
+    """The block's lift (m) in each next state: the fingertip's height (forward kinematics of
+    the joint angles) minus the fingertip-to-block entry, less the resting height."""
+    robot = load_ur5()
+    tip_z = [fingertip_position(robot, q.double().numpy())[2] for q in nxt[:, :6]]
+    return torch.as_tensor(tip_z, dtype=torch.float32) - nxt[:, 14] - rest_height
+
+
+def by_phase(trainer, obs, act, nxt, rest_height: float) -> dict[str, tuple[float, float, int]]:
+    """(mean f, mean min Q, steps) over all steps and per phase of the next state; holding
+    is also split by the block's lift (below 1 cm: on the table; 5 cm or more: lifted)."""
     norm = trainer.obs_norm
     o, a, o2 = norm(obs), act / norm.act_scale, norm(nxt)
     zero = torch.zeros(len(o))
@@ -33,8 +45,11 @@ def by_phase(trainer, obs, act, nxt) -> dict[str, tuple[float, float, int]]:
         f = trainer.disc.policy_reward(o, a, o2, zero, zero, 0.0)
         q = trainer.learner.min_q(o, a)
     suction, vacuum = nxt[:, SUCTION] > 0.5, nxt[:, VACUUM] > 0.5
+    lift = block_lift(nxt, rest_height)
     masks = {"all": torch.ones_like(suction), "off": ~suction, "on, not holding": suction & ~vacuum}
     masks["holding"] = vacuum
+    masks["holding, on the table"] = vacuum & (lift < 0.01)
+    masks["holding, lifted"] = vacuum & (lift >= 0.05)
     out = {}
     for k, m in masks.items():
         if m.any():
@@ -45,11 +60,19 @@ def by_phase(trainer, obs, act, nxt) -> dict[str, tuple[float, float, int]]:
 def main(config: str, demos: str, *ckpts: str, episodes: int = 16) -> None:
     torch.set_num_threads(1)
     exp, bench = ur5.load_bench(config)
-    expert = load_robot_demos(demos, exp.demos.n_demos, task="grasp")
-    env_cls, env_cfg = task_env_cls("grasp"), task_env_config("grasp")
+    env_cfg = ur5.task_env_config("grasp", ur5.bench_env_config("grasp", bench))
+    expert = load_robot_demos(demos, exp.demos.n_demos, task="grasp", env_config=env_cfg)
+    env_cls = task_env_cls("grasp")
     for path in ckpts:
         trainer = make_robot_trainer(
-            exp, "mairl", expert, 0, False, task="grasp", overrides=bench.algo_by_method.get("MAIRL")
+            exp,
+            "mairl",
+            expert,
+            0,
+            False,
+            task="grasp",
+            overrides=bench.algo_by_method.get("MAIRL"),
+            env_config=env_cfg,
         )
         load_run(path, trainer)
         policy = trainer.deployable_policy()
@@ -67,8 +90,9 @@ def main(config: str, demos: str, *ckpts: str, episodes: int = 16) -> None:
             f"{path}: {trainer.env_steps} env steps, success {np.mean([e.is_success() for e in envs]):.2f}, "
             f"suction commanded on {float((a[:, 6] > 0).float().mean()):.2f} of steps"
         )
-        print("  policy (f, min Q, steps):", by_phase(trainer, o, a, n))
-        print("  demos  (f, min Q, steps):", by_phase(trainer, demo.obs, demo.act, demo.next_obs))
+        rest = env_cfg.object_size
+        print("  policy (f, min Q, steps):", by_phase(trainer, o, a, n, rest))
+        print("  demos  (f, min Q, steps):", by_phase(trainer, demo.obs, demo.act, demo.next_obs, rest))
 
 
 if __name__ == "__main__":

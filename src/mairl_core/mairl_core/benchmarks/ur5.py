@@ -38,6 +38,7 @@ from ..robot import (
     read_experiment_yaml,
     robot_experiment,
     task_env_cls,
+    task_env_config,
     train_bc,
 )
 from . import (
@@ -89,6 +90,18 @@ class UR5BenchConfig:
     """Iterations between a run's checkpoints in the bench's work directory (``--resume``)."""
     algo_by_method: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Row name -> changes to ``algo`` for that row only (e.g. the off-policy rows' settings)."""
+    env: dict[str, Any] = field(default_factory=dict)
+    """Changes to the task's env config (config/ur5_TASK.yaml) for every run, e.g.
+    ``observe_height: true`` for grasp; the demos are read into the same observations."""
+
+
+def bench_env_config(task: str, bench: UR5BenchConfig):
+    """The env config of ``task`` with ``bench.env``'s changes (None: the task's default)."""
+    if not bench.env:
+        return None
+    from ..config import with_overrides
+
+    return with_overrides(task_env_config(task), bench.env, "bench:env")
 
 
 def trainer_overrides(bench: UR5BenchConfig, algo_name: str, state_only: bool) -> dict[str, Any]:
@@ -128,7 +141,6 @@ def evaluate_expert(
         ScriptedOperator,
         run_teleop_episode,
     )
-    from ..robot import task_env_config
 
     env = task_env_cls(task)(task_env_config(task, env_config))
     op = (
@@ -165,29 +177,41 @@ def run_one(
     stopped one from it, as if never stopped."""
     t0 = time.perf_counter()
     ev = exp.eval
+    env_config = bench_env_config(task, bench)
     out: dict[str, Any] = {"method": method, "seed": seed, "curve": [], "env_steps": 0}
     if method == "Expert":
-        out.update(evaluate_expert(ev.episodes, ev.seed, task))
+        out.update(evaluate_expert(ev.episodes, ev.seed, task, env_config))
     elif method == "Random":
         env_cls = task_env_cls(task)
+        obs_dim = env_cls.observation_dim(task_env_config(task, env_config))
         res = evaluate_robot(
-            _RandomPolicy(env_cls.step_bound(), seed, env_cls.obs_dim, env_cls.act_dim),
+            _RandomPolicy(env_cls.step_bound(), seed, obs_dim, env_cls.act_dim),
             ev.episodes,
             ev.seed,
             task=task,
+            env_config=env_config,
         )
         out.update(res)
     else:
         algo, state_only = METHOD_SPECS[method]
-        expert = load_robot_demos(demo_dir, exp.demos.n_demos, task=task)
+        expert = load_robot_demos(demo_dir, exp.demos.n_demos, task=task, env_config=env_config)
         if algo == "bc":
             policy, state = train_bc(exp, expert, seed)
         else:
             trainer = make_robot_trainer(
-                exp, algo, expert, seed, state_only, task=task, overrides=bench.algo_by_method.get(method)
+                exp,
+                algo,
+                expert,
+                seed,
+                state_only,
+                task=task,
+                overrides=bench.algo_by_method.get(method),
+                env_config=env_config,
             )
             run_ckpt = None if work_dir is None else Path(work_dir) / f"{run_stem(method, seed)}.pt"
-            policy, before = train_and_select(trainer, exp, bench, out, task, ckpt=run_ckpt, resume=resume)
+            policy, before = train_and_select(
+                trainer, exp, bench, out, task, env_config, ckpt=run_ckpt, resume=resume
+            )
             t0 -= before  # a resumed run's time before it stopped
             out["env_steps"] = trainer.env_steps
             if policy is None:  # diverged before its first evaluation: nothing to test or save
@@ -214,7 +238,7 @@ def run_one(
                 n_demos=exp.demos.n_demos,
                 **policy_meta(exp.algo, policy.policy),
             )
-        out.update(evaluate_robot(policy, ev.episodes, ev.seed, task=task))
+        out.update(evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
     out["wall_s"] = time.perf_counter() - t0
     return out
 
@@ -503,6 +527,7 @@ def run_bench(
 
     from ..data.operator import generate_demos
 
+    bench_env_config(task, bench)  # a bad `bench: env:` setting stops here, before any run
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     demo_dir = Path(demos) if demos else out / "demos"

@@ -3,8 +3,6 @@ the sim use these too)."""
 
 from __future__ import annotations
 
-import os
-
 ROBOT_TASKS = ("reach", "grasp")
 
 
@@ -21,9 +19,12 @@ def task_env_cls(task: str):
     raise ValueError(f"unknown robot task {task!r} ({', '.join(ROBOT_TASKS)})")
 
 
-def task_env_config(task: str, env_config: str | os.PathLike | None = None):
-    """The env config of ``task`` from a YAML name or path (None: the task's default file)."""
+def task_env_config(task: str, env_config=None):
+    """The env config of ``task`` from a YAML name or path (None: the task's default file); a
+    config object of the task's class is returned as it is."""
     from ..config import load_config
 
     cls = task_env_cls(task)
+    if isinstance(env_config, cls.config_cls):
+        return env_config
     return load_config(cls.config_cls, env_config or cls.config_name)

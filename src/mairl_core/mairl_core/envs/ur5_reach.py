@@ -93,6 +93,12 @@ class UR5ReachEnv(gym.Env):
         self.target = start_tip
         self.t = 0
 
+    @classmethod
+    def observation_dim(cls, cfg: ReachConfig) -> int:
+        """Entries of the observation under ``cfg`` (the class's ``obs_dim``; grasp adds an
+        option)."""
+        return cls.obs_dim
+
     def _mjcf(self) -> str:
         target_body = (
             '<body name="target" mocap="true"><geom type="box" size="0.02 0.02 0.02" '
