@@ -240,15 +240,20 @@ def test_train_and_eval_grasp_from_the_cli(tmp_path, grasp_demos):
         )
 
 
-def test_a_grasp_bench_reads_its_env_settings(tmp_path, grasp_demos):
+def test_a_grasp_bench_reads_its_env_settings(tmp_path, grasp_demos, monkeypatch):
     """`bench: env: {observe_height: true}`: the run's trainer, demos and evaluations all see
-    18 entries (the saved policy reads 18); a misspelt env setting stops the bench before
-    any run."""
+    18 entries (the saved policy reads 18), from the env config read once at the run's start
+    (a file edited during a run does not reach it); a misspelt env setting stops the bench
+    before any run."""
     import yaml
     from _helpers import CONFIG_DIR
 
+    import mairl_core.config
     from mairl_core.benchmarks import ur5
     from mairl_core.config import ConfigError
+
+    reads, real_load = [], mairl_core.config.load_config
+    monkeypatch.setattr(mairl_core.config, "load_config", lambda c, *a: reads.append(c) or real_load(c, *a))
 
     data = {
         "base": str(CONFIG_DIR / "grasp_scratch.yaml"),
@@ -262,6 +267,7 @@ def test_a_grasp_bench_reads_its_env_settings(tmp_path, grasp_demos):
     exp, bench = ur5.load_bench(str(cfg))
     rec = ur5.run_one(exp, bench, "MAIRL", 0, str(grasp_demos), str(tmp_path / "ck"), "grasp")
     assert rec["env_steps"] == 600 and len(rec["curve"]) == 2 and 0 <= rec["success_rate"] <= 1
+    assert reads.count(GraspConfig) == 1
     (ckpt,) = (tmp_path / "ck").iterdir()
     saved = torch.load(ckpt, weights_only=True)
     assert saved["meta"]["obs_dim"] == 18

@@ -96,9 +96,8 @@ class UR5BenchConfig:
 
 
 def bench_env_config(task: str, bench: UR5BenchConfig):
-    """The env config of ``task`` with ``bench.env``'s changes (None: the task's default)."""
-    if not bench.env:
-        return None
+    """The env config of ``task`` with ``bench.env``'s changes, read once: a run hands this
+    object to every env it makes, so a config file edited while it runs does not reach it."""
     from ..config import with_overrides
 
     return with_overrides(task_env_config(task), bench.env, "bench:env")
