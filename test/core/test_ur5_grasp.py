@@ -271,6 +271,16 @@ def test_a_grasp_bench_reads_its_env_settings(tmp_path, grasp_demos, monkeypatch
     (ckpt,) = (tmp_path / "ck").iterdir()
     saved = torch.load(ckpt, weights_only=True)
     assert saved["meta"]["obs_dim"] == 18
+    # the held-out figures are the saved policy's, whether or not the bench reused the last
+    # policy's test for them
+    from mairl_core.robot import evaluate_robot
+    from mairl_core.training import load_policy
+
+    policy, _ = load_policy(ckpt)
+    again = evaluate_robot(
+        policy, 2, exp.eval.seed, task="grasp", env_config=ur5.bench_env_config("grasp", bench)
+    )
+    assert again["final_distances"] == rec["final_distances"]
     first = next(v for k, v in saved["state"]["modules"]["policy"].items() if k.endswith("weight"))
     assert first.shape[-1] == 18
     data["bench"]["env"] = {"observe_hieght": True}

@@ -168,13 +168,13 @@ def run_one(
             env_config,
             true_reward=use == "true",
         )
-        policy, _ = train_and_select(trainer, exp, bench, out, task, env_config)
+        policy, _, tested = train_and_select(trainer, exp, bench, out, task, env_config)
         out["env_steps"] = trainer.env_steps
         out.update(
             DIVERGED_RESULT
             if policy is None
             # diverged before its first curve point
-            else evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config)
+            else tested or evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config)
         )
     out["wall_s"] = time.perf_counter() - t0
     return out

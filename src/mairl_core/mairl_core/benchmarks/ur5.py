@@ -194,6 +194,7 @@ def run_one(
     else:
         algo, state_only = METHOD_SPECS[method]
         expert = load_robot_demos(demo_dir, exp.demos.n_demos, task=task, env_config=env_config)
+        tested = None  # the held-out figures when training already has them
         if algo == "bc":
             policy, state = train_bc(exp, expert, seed)
         else:
@@ -208,7 +209,7 @@ def run_one(
                 env_config=env_config,
             )
             run_ckpt = None if work_dir is None else Path(work_dir) / f"{run_stem(method, seed)}.pt"
-            policy, before = train_and_select(
+            policy, before, tested = train_and_select(
                 trainer, exp, bench, out, task, env_config, ckpt=run_ckpt, resume=resume
             )
             t0 -= before  # a resumed run's time before it stopped
@@ -237,7 +238,7 @@ def run_one(
                 n_demos=exp.demos.n_demos,
                 **policy_meta(exp.algo, policy.policy),
             )
-        out.update(evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
+        out.update(tested or evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
     out["wall_s"] = time.perf_counter() - t0
     return out
 
@@ -282,13 +283,15 @@ def train_and_select(
     env_config: str | None = None,
     ckpt: Path | None = None,
     resume: bool = False,
-) -> tuple[torch.nn.Module | None, float]:
+) -> tuple[torch.nn.Module | None, float, dict[str, Any] | None]:
     """Train to the budget, evaluating every ``bench.eval_every`` iterations on training-seed
     targets (``out['curve']``); test the last policy (``out['final_policy']``) and return the
-    one SELECTION_RULE picks, and the seconds the run had taken before this call (0 unless it
-    was resumed). A run that diverges (TrainingDiverged) keeps its curve and its
-    best policy before it broke (None if it had none): ``out['diverged']`` says why, and
-    its last policy's figures are NaN, so the bench's other runs are still written.
+    one SELECTION_RULE picks, the seconds the run had taken before this call (0 unless it
+    was resumed), and that test's figures when the policy picked is the last one (the same
+    deterministic episodes: the caller need not test it again; else None). A run that
+    diverges (TrainingDiverged) keeps its curve and its best policy before it broke (None if
+    it had none): ``out['diverged']`` says why, and its last policy's figures are NaN, so the
+    bench's other runs are still written.
 
     With ``ckpt``, the trainer's state, ``out`` so far and the selection are saved there every
     ``bench.checkpoint_every`` iterations; ``resume`` continues from that file when it exists
@@ -333,13 +336,15 @@ def train_and_select(
         out["diverged"] = str(exc)
         out["final_policy"] = {k: DIVERGED_RESULT[k] for k in ("success_rate", "final_distance_median")}
         out["selected_at_env_steps"] = best.get("env_steps")
-        return best.get("policy"), wall0
+        return best.get("policy"), wall0, None
     final = evaluate_robot(
         trainer.deployable_policy(), exp.eval.episodes, exp.eval.seed, task=task, env_config=env_config
     )
     out["final_policy"] = {k: final[k] for k in ("success_rate", "final_distance_median")}
     out["selected_at_env_steps"] = best.get("env_steps", trainer.env_steps)
-    return (best["policy"] if best else trainer.deployable_policy()), wall0
+    if best and best["env_steps"] != trainer.env_steps:
+        return best["policy"], wall0, None
+    return trainer.deployable_policy(), wall0, final
 
 
 def _job(args: tuple) -> dict[str, Any]:
