@@ -182,7 +182,7 @@ def run_one(
         out.update(evaluate_expert(ev.episodes, ev.seed, task, env_config))
     elif method == "Random":
         env_cls = task_env_cls(task)
-        obs_dim = env_cls.observation_dim(task_env_config(task, env_config))
+        obs_dim = env_cls.observation_dim(env_config)
         res = evaluate_robot(
             _RandomPolicy(env_cls.step_bound(), seed, obs_dim, env_cls.act_dim),
             ev.episodes,

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
-from gymnasium import spaces
 
 from ..config import Count
 from .ur5_model import ur5_mjcf
@@ -125,9 +124,6 @@ class UR5GraspEnv(UR5ReachEnv):
         self._cup_geom = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, "cup")
         self._block_qpos = self.model.jnt_qposadr[self.model.body_jntadr[self._block]]
         self.rest_height = self.cfg.object_size
-        if self.cfg.observe_height:
-            self.obs_dim = self.observation_dim(self.cfg)
-            self.observation_space = spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float32)
 
     @classmethod
     def observation_dim(cls, cfg: GraspConfig) -> int:

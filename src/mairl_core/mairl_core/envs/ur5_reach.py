@@ -89,6 +89,7 @@ class UR5ReachEnv(gym.Env):
             raise ValueError(f"start pose unreachable from ik_seed (error {err:.3f} m)")
         s = self.limits.max_step
         self.action_space = spaces.Box(-s, s, (self.act_dim,), np.float32)
+        self.obs_dim = self.observation_dim(self.cfg)
         self.observation_space = spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float32)
         self.target = start_tip
         self.t = 0
