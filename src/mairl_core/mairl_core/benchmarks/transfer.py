@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -46,6 +46,9 @@ from .ur5 import (
     summarise,
     train_and_select,
 )
+
+if TYPE_CHECKING:
+    from ..envs.ur5_reach import ReachConfig
 
 #: row label -> (source checkpoint algo, how it is used)
 ROWS: dict[str, tuple[str, str]] = {
@@ -89,7 +92,12 @@ class TrueReachReward(torch.nn.Module):
 
 
 def reward_trainer(
-    exp: RobotExperiment, ckpt: Path, seed: int, task: str, env_config: str | None, true_reward: bool = False
+    exp: RobotExperiment,
+    ckpt: Path,
+    seed: int,
+    task: str,
+    env_config: str | ReachConfig | None,
+    true_reward: bool = False,
 ) -> AdversarialTrainer:
     """A fresh policy and model on the changed robot, the reward loaded from ``ckpt`` and frozen
     (``true_reward``: the task's own reward instead, in the same coordinates)."""
@@ -134,7 +142,7 @@ def run_one(
     seed: int,
     source: str,
     task: str,
-    env_config: str | None,
+    env_config: str | ReachConfig | None,
 ) -> dict[str, Any]:
     from ..training import load_policy
 
@@ -190,7 +198,7 @@ def run_transfer(
     bench: UR5BenchConfig,
     source: str,
     task: str,
-    env_config: str | None,
+    env_config: str | ReachConfig | None,
     rows: list[str],
     workers: int | None = None,
     progress: bool = True,
@@ -233,7 +241,7 @@ def run_bench(
     *,
     source: str,
     task: str,
-    env_config: str | None,
+    env_config: str | ReachConfig | None,
     rows: list[str],
     seed: int,
     workers: int | None,

@@ -23,7 +23,7 @@ import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -53,6 +53,9 @@ from . import (
     train_diagnostics,
     write_runs,
 )
+
+if TYPE_CHECKING:
+    from ..envs.ur5_reach import ReachConfig
 
 #: label -> (algo, state-only reward). AIRL and MAIRL use g(s, a): on reach the state-only
 #: reward did worse in every MAIRL setting tried (best deterministic success 0.04 vs 0.62);
@@ -130,7 +133,7 @@ class _RandomPolicy(torch.nn.Module):
 
 
 def evaluate_expert(
-    episodes: int, seed: int, task: str = "reach", env_config: str | None = None
+    episodes: int, seed: int, task: str = "reach", env_config: str | ReachConfig | None = None
 ) -> dict[str, Any]:
     """The scripted operator through the teleop path on the test targets."""
     from ..data.operator import (
@@ -253,7 +256,9 @@ class PolicySelection:
     this policy is the best so far (ties go to the later one). ``best``: the key to beat, e.g.
     the one a resumed run had (``key()`` of its figures)."""
 
-    def __init__(self, episodes: int, task: str = "reach", env_config: str | None = None, best=None) -> None:
+    def __init__(
+        self, episodes: int, task: str = "reach", env_config: str | ReachConfig | None = None, best=None
+    ) -> None:
         if episodes < 1:
             raise ValueError(f"selection needs at least one episode, got {episodes}")
         self.episodes, self.task, self.env_config = episodes, task, env_config
@@ -280,7 +285,7 @@ def train_and_select(
     bench: UR5BenchConfig,
     out: dict[str, Any],
     task: str,
-    env_config: str | None = None,
+    env_config: str | ReachConfig | None = None,
     ckpt: Path | None = None,
     resume: bool = False,
 ) -> tuple[torch.nn.Module | None, float, dict[str, Any] | None]:
