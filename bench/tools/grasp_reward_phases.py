@@ -60,8 +60,8 @@ def by_phase(trainer, obs, act, nxt, rest_height: float) -> dict[str, tuple[floa
 def main(config: str, demos: str, *ckpts: str, episodes: int = 16) -> None:
     torch.set_num_threads(1)
     exp, bench = ur5.load_bench(config)
-    env_cfg = ur5.task_env_config("grasp", ur5.bench_env_config("grasp", bench))
-    expert = load_robot_demos(demos, exp.demos.n_demos, task="grasp", env_config=env_cfg)
+    env_cfg = ur5.bench_env_config("grasp", bench)
+    expert = load_robot_demos(demos, exp.demos.n_demos, task="grasp")
     env_cls = task_env_cls("grasp")
     for path in ckpts:
         trainer = make_robot_trainer(

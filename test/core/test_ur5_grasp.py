@@ -34,19 +34,6 @@ def test_env_checker_and_spaces():
     e.close()
 
 
-def test_observe_height_appends_the_fingertips_height():
-    plain, high = UR5GraspEnv(), UR5GraspEnv(GraspConfig(observe_height=True))
-    assert high.observation_space.shape == (18,) and high.obs_dim == 18 and plain.obs_dim == 17
-    o1, o2 = plain.reset(seed=5)[0], high.reset(seed=5)[0]
-    act = np.zeros(7, np.float32)
-    act[1] = -0.01
-    for _ in range(3):
-        o1, o2 = plain.step(act)[0], high.step(act)[0]
-    np.testing.assert_array_equal(o2[:17], o1)
-    assert o2[17] == pytest.approx(high._tip(high.data.qpos[:6])[2], abs=1e-6)
-    assert high.observation_space.contains(o2)
-
-
 def test_reset_places_block_on_the_table_under_the_box(env):
     lo, hi = np.array(env.limits.box_lower), np.array(env.limits.box_upper)
     for seed in range(10):
@@ -148,13 +135,6 @@ def test_grasp_bags_round_trip_and_transitions(tmp_path):
     np.testing.assert_array_equal(arr["act"][0, :, 6] > 0, ep.suction)
     np.testing.assert_array_equal(arr["obs"][0, :, 16], ep.vacuum[:-1].astype(np.float32))
     np.testing.assert_allclose(arr["obs"][0, 1:], arr["next_obs"][0, :-1])
-    # with the env's observe_height: the same 17 entries, then the fingertip's height, which
-    # rises with the lift
-    high = grasp_transitions([ep], load_ur5(), suction_value=0.06, observe_height=True)
-    assert high["obs"].shape == (1, T, 18)
-    np.testing.assert_array_equal(high["obs"][..., :17], arr["obs"])
-    z = high["next_obs"][0, :, 17]
-    assert z[-1] - z[np.argmax(ep.vacuum[1:])] >= 0.05
     # a reach bag is not a grasp bag
     generate_demos(tmp_path / "r", n=1, seed=0, task="reach", progress=False)
     with pytest.raises(BagError, match="/mairl/suction"):
@@ -241,10 +221,10 @@ def test_train_and_eval_grasp_from_the_cli(tmp_path, grasp_demos):
 
 
 def test_a_grasp_bench_reads_its_env_settings(tmp_path, grasp_demos, monkeypatch):
-    """`bench: env: {observe_height: true}`: the run's trainer, demos and evaluations all see
-    18 entries (the saved policy reads 18), from the env config read once at the run's start
-    (a file edited during a run does not reach it); a misspelt env setting stops the bench
-    before any run."""
+    """`bench: env: {...}`: every env of the run (training, the curve's and the held-out
+    evaluations) gets the bench's env settings, from the env config read once at the run's
+    start (a file edited during a run does not reach it); a misspelt env setting stops the
+    bench before any run."""
     import yaml
     from _helpers import CONFIG_DIR
 
@@ -254,13 +234,20 @@ def test_a_grasp_bench_reads_its_env_settings(tmp_path, grasp_demos, monkeypatch
 
     reads, real_load = [], mairl_core.config.load_config
     monkeypatch.setattr(mairl_core.config, "load_config", lambda c, *a: reads.append(c) or real_load(c, *a))
+    masses, real_init = [], UR5GraspEnv.__init__
+
+    def init(self, *a, **k):
+        real_init(self, *a, **k)
+        masses.append(self.cfg.object_mass)
+
+    monkeypatch.setattr(UR5GraspEnv, "__init__", init)
 
     data = {
         "base": str(CONFIG_DIR / "grasp_scratch.yaml"),
         "demos": {"n_demos": 3},
         "algo": {"n_envs": 2, "env_steps": 600, "buffer_size": 600, "batch_size": 64},
         "eval": {"episodes": 2},
-        "bench": {"env": {"observe_height": True}, "eval_every": 1, "curve_episodes": 1},
+        "bench": {"env": {"object_mass": 0.123}, "eval_every": 1, "curve_episodes": 1},
     }
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(data))
@@ -268,9 +255,9 @@ def test_a_grasp_bench_reads_its_env_settings(tmp_path, grasp_demos, monkeypatch
     rec = ur5.run_one(exp, bench, "MAIRL", 0, str(grasp_demos), str(tmp_path / "ck"), "grasp")
     assert rec["env_steps"] == 600 and len(rec["curve"]) == 2 and 0 <= rec["success_rate"] <= 1
     assert reads.count(GraspConfig) == 1
+    # 2 training envs, 1 curve episode at each of 2 points, 2 held-out episodes at least
+    assert len(masses) >= 6 and set(masses) == {0.123}
     (ckpt,) = (tmp_path / "ck").iterdir()
-    saved = torch.load(ckpt, weights_only=True)
-    assert saved["meta"]["obs_dim"] == 18
     # the held-out figures are the saved policy's, whether or not the bench reused the last
     # policy's test for them
     from mairl_core.robot import evaluate_robot
@@ -281,11 +268,9 @@ def test_a_grasp_bench_reads_its_env_settings(tmp_path, grasp_demos, monkeypatch
         policy, 2, exp.eval.seed, task="grasp", env_config=ur5.bench_env_config("grasp", bench)
     )
     assert again["final_distances"] == rec["final_distances"]
-    first = next(v for k, v in saved["state"]["modules"]["policy"].items() if k.endswith("weight"))
-    assert first.shape[-1] == 18
-    data["bench"]["env"] = {"observe_hieght": True}
+    data["bench"]["env"] = {"object_mas": 0.1}
     cfg.write_text(yaml.safe_dump(data))
     exp, bench = ur5.load_bench(str(cfg))
-    with pytest.raises(ConfigError, match="observe_hieght"):
+    with pytest.raises(ConfigError, match="object_mas"):
         ur5.run_bench(exp, bench, tmp_path / "out", task="grasp", seed=0, workers=1, progress=False)
     assert not (tmp_path / "out").exists()

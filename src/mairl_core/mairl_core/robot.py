@@ -88,20 +88,16 @@ def robot_experiment(p: Path, data: dict[str, Any]) -> RobotExperiment:
     )
 
 
-def load_robot_demos(
-    demo_dir: str | os.PathLike, n: int | None = None, task: str = "reach", env_config=None
-) -> Transitions:
+def load_robot_demos(demo_dir: str | os.PathLike, n: int | None = None, task: str = "reach") -> Transitions:
     """Expert transitions from a directory of MCAP episode bags (``mairl demos`` output);
-    ``read_dataset`` checks the bags (BagError, a ValueError, names the bad one). The
-    observations are those of the task's env under ``env_config`` (``task_env_config``)."""
+    ``read_dataset`` checks the bags (BagError, a ValueError, names the bad one)."""
     from .data.bags import grasp_transitions, reach_transitions, read_dataset
     from .envs.ur5_model import load_ur5
 
     ur5 = load_ur5()
     episodes = read_dataset(demo_dir, n, grasp=task == "grasp", robot=ur5)
     if task == "grasp":
-        height = task_env_config(task, env_config).observe_height
-        arrays = grasp_transitions(episodes, ur5, task_env_cls(task).step_bound() / 2, observe_height=height)
+        arrays = grasp_transitions(episodes, ur5, task_env_cls(task).step_bound() / 2)
     else:
         arrays = reach_transitions(episodes, ur5)
     t = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in arrays.items()}
@@ -176,7 +172,7 @@ def evaluate_robot(
     """
     env_cls = task_env_cls(task)
     config = task_env_config(task, env_config)
-    want = (env_cls.observation_dim(config), env_cls.act_dim)
+    want = (env_cls.obs_dim, env_cls.act_dim)
     if (getattr(policy, "obs_dim", want[0]), getattr(policy, "act_dim", want[1])) != want:
         raise ValueError(
             f"policy has obs_dim {policy.obs_dim}, act_dim {policy.act_dim}; "

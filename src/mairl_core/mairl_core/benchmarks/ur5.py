@@ -95,7 +95,7 @@ class UR5BenchConfig:
     """Row name -> changes to ``algo`` for that row only (e.g. the off-policy rows' settings)."""
     env: dict[str, Any] = field(default_factory=dict)
     """Changes to the task's env config (config/ur5_TASK.yaml) for every run, e.g.
-    ``observe_height: true`` for grasp; the demos are read into the same observations."""
+    ``object: cylinder`` for grasp."""
 
 
 def bench_env_config(task: str, bench: UR5BenchConfig):
@@ -185,9 +185,8 @@ def run_one(
         out.update(evaluate_expert(ev.episodes, ev.seed, task, env_config))
     elif method == "Random":
         env_cls = task_env_cls(task)
-        obs_dim = env_cls.observation_dim(env_config)
         res = evaluate_robot(
-            _RandomPolicy(env_cls.step_bound(), seed, obs_dim, env_cls.act_dim),
+            _RandomPolicy(env_cls.step_bound(), seed, env_cls.obs_dim, env_cls.act_dim),
             ev.episodes,
             ev.seed,
             task=task,
@@ -196,7 +195,7 @@ def run_one(
         out.update(res)
     else:
         algo, state_only = METHOD_SPECS[method]
-        expert = load_robot_demos(demo_dir, exp.demos.n_demos, task=task, env_config=env_config)
+        expert = load_robot_demos(demo_dir, exp.demos.n_demos, task=task)
         tested = None  # the held-out figures when training already has them
         if algo == "bc":
             policy, state = train_bc(exp, expert, seed)

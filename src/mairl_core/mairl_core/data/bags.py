@@ -430,14 +430,9 @@ def reach_transitions(
 
 
 def grasp_transitions(
-    episodes: list[Episode],
-    robot,
-    suction_value: float,
-    max_joint_speed: float | None = None,
-    observe_height: bool = False,
+    episodes: list[Episode], robot, suction_value: float, max_joint_speed: float | None = None
 ) -> dict[str, np.ndarray]:
-    """Training arrays from grasp episodes: obs (N, T, 17; 18 with ``observe_height``, as
-    the env's option), act (N, T, 7), next_obs.
+    """Training arrays from grasp episodes: obs (N, T, 17), act (N, T, 7), next_obs.
 
     The suction state in obs[t] is the command of step t-1 (off at t = 0), the vacuum
     entry the sensor's reading at t; the
@@ -456,7 +451,7 @@ def grasp_transitions(
         obs.append(
             np.stack(
                 [
-                    grasp_observation(q, qd, fingertip_position(robot, q), b, s, v, speed, observe_height)
+                    grasp_observation(q, qd, fingertip_position(robot, q), b, s, v, speed)
                     for q, qd, b, s, v in zip(ep.q, ep.qdot, ep.target_path, state, ep.vacuum.astype(float))
                 ]
             )

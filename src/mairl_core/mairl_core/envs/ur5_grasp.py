@@ -8,8 +8,7 @@ one binary command, as the real robot switches a digital output.
 Observation (17): ``reach_observation`` with the block's centre as the target
 (joint angles, joint velocities / speed limit, fingertip - block), then the
 suction state (1 = on; the last command) and the vacuum sensor (1 = the block is
-on the cup with the suction on; suction grippers report it on a digital input);
-with ``observe_height`` an 18th entry, the fingertip's height above the table.
+on the cup with the suction on; suction grippers report it on a digital input).
 Without the sensor, "the block is on the cup" shows only as a few-millimetre change
 of the fingertip-to-block vector, and policies lifted too early or never (measured
 in bench/NOTEBOOK.md, the grasp runs before the sensor).
@@ -55,10 +54,6 @@ class GraspConfig(ReachConfig):
     """Adhesion force (N) when on and touching."""
     lift_height: float = 0.05
     """Success: the block's centre this far above its resting height (m)."""
-    observe_height: bool = False
-    """Append the fingertip's height above the table (m) to the observation (18 entries): the
-    lift is then one entry, where otherwise it shows only through the joint angles' forward
-    kinematics."""
 
     def __post_init__(self) -> None:
         if self.object not in SHAPES:
@@ -73,16 +68,14 @@ def grasp_point(block, cfg: GraspConfig) -> np.ndarray:
 
 
 def grasp_observation(
-    q, qdot, fingertip, block, suction: float, vacuum: float, max_joint_speed: float, height: bool = False
+    q, qdot, fingertip, block, suction: float, vacuum: float, max_joint_speed: float
 ) -> np.ndarray:
     """[reach_observation(q, qdot, fingertip, block) (15), suction state, vacuum sensor] as
-    float32, then with ``height`` the fingertip's height above the table (the table top is
-    z = 0)."""
-    extra = [np.float32(fingertip[2])] if height else []
+    float32."""
     return np.concatenate(
         [
             reach_observation(q, qdot, fingertip, block, max_joint_speed),
-            [np.float32(suction), np.float32(vacuum), *extra],
+            [np.float32(suction), np.float32(vacuum)],
         ]
     ).astype(np.float32)
 
@@ -125,11 +118,6 @@ class UR5GraspEnv(UR5ReachEnv):
         self._block_qpos = self.model.jnt_qposadr[self.model.body_jntadr[self._block]]
         self.rest_height = self.cfg.object_size
 
-    @classmethod
-    def observation_dim(cls, cfg: GraspConfig) -> int:
-        """Entries of the observation under ``cfg`` (17, or 18 with ``observe_height``)."""
-        return cls.obs_dim + int(cfg.observe_height)
-
     # ----- state -----
     def block_position(self) -> np.ndarray:
         return self.data.xpos[self._block].copy()
@@ -170,7 +158,6 @@ class UR5GraspEnv(UR5ReachEnv):
             self.suction,
             float(self.holding()),
             self.robot.max_joint_speed,
-            self.cfg.observe_height,
         )
 
     def _place_target(self, target) -> None:

@@ -89,16 +89,9 @@ class UR5ReachEnv(gym.Env):
             raise ValueError(f"start pose unreachable from ik_seed (error {err:.3f} m)")
         s = self.limits.max_step
         self.action_space = spaces.Box(-s, s, (self.act_dim,), np.float32)
-        self.obs_dim = self.observation_dim(self.cfg)
         self.observation_space = spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float32)
         self.target = start_tip
         self.t = 0
-
-    @classmethod
-    def observation_dim(cls, cfg: ReachConfig) -> int:
-        """Entries of the observation under ``cfg`` (the class's ``obs_dim``; grasp adds an
-        option)."""
-        return cls.obs_dim
 
     def _mjcf(self) -> str:
         target_body = (
