@@ -255,28 +255,6 @@ def test_onehot_states_put_the_rollout_on_a_cell_and_keep_the_model_gradient(flo
     assert all(torch.isfinite(x).all() for x in grads) and max(x.abs().max() for x in grads) > 1e-4
 
 
-def test_the_model_scale_of_a_dimension_the_warm_up_never_moved_comes_from_the_demos():
-    learner = _learner()
-    b = _batch(64)
-    b.next_obs[:, 2] = b.obs[:, 2]  # dimension 2 never changes in the replay (a vacuum sensor)
-    learner.replay.add(b)
-    spread = (b.next_obs - b.obs).std(0)
-    g = torch.Generator().manual_seed(4)
-    demo_obs = torch.randn(40, OBS, generator=g)
-    demo_next = demo_obs + 0.05 * torch.randn(40, OBS, generator=g)
-    demo_spread = (demo_next - demo_obs).std(0)
-    scale = learner.delta_scale(LearnerContext(b, demo_obs=demo_obs, demo_next_obs=demo_next))
-    assert torch.allclose(scale[:2], spread[:2])  # moved dimensions: the replay's spread
-    assert torch.isclose(scale[2], demo_spread[2]) and scale[2] > 10 * SVGLearner.DELTA_FLOOR
-    # without demos (or demos that do not move it either) the floor holds
-    assert scale.new_tensor(SVGLearner.DELTA_FLOOR) == learner.delta_scale(LearnerContext(b))[2]
-    still = demo_obs.clone()
-    assert (
-        learner.delta_scale(LearnerContext(b, demo_obs=demo_obs, demo_next_obs=still))[2]
-        == SVGLearner.DELTA_FLOOR
-    )
-
-
 def test_a_fixed_temperature_stays_and_a_tuned_one_moves():
     for fixed in (None, 0.7):
         learner = _discrete_learner(1, linear_model=False, model_warmup=0, fixed_alpha=fixed)

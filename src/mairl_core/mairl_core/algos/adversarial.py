@@ -433,12 +433,10 @@ class AdversarialTrainer:
         def reward(s, a, s2, d):
             return disc.policy_reward(s, a, s2, d, torch.zeros(s.shape[:-1]), 0.0)
 
-        demos = None if self.expert is None else self.expert.flat()
         return LearnerContext(
             self._replay_batch(batch),
             reward=reward,
-            demo_obs=None if demos is None else demos.obs,
-            demo_next_obs=None if demos is None else demos.next_obs,
+            demo_obs=None if self.expert is None else self.expert.flat().obs,
             bc_loss=self._bc(),
         )
 

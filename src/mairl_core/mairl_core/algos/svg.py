@@ -217,15 +217,12 @@ class LearnerContext:
 
     ``new``: the transitions collected since the last update. ``reward``: the learned reward
     r(s, a, s', terminal), differentiable in a and s' (None: the task's recorded rewards).
-    ``demo_obs``: demonstrated states the actor may start rollouts from; ``demo_next_obs``:
-    their successors (with ``demo_obs``, the demos' one-step changes scale the model on the
-    dimensions the warm-up never moved: ``delta_scale``). ``bc_loss``: an extra policy loss
-    (behaviour cloning), added to the actor's."""
+    ``demo_obs``: demonstrated states the actor may start rollouts from. ``bc_loss``: an extra
+    policy loss (behaviour cloning), added to the actor's."""
 
     new: Batch
     reward: RewardFn | None = None
     demo_obs: torch.Tensor | None = None
-    demo_next_obs: torch.Tensor | None = None
     bc_loss: Callable[[], torch.Tensor] | None = None
 
 
@@ -416,29 +413,16 @@ class SVGLearner:
         self._owed += self.cfg.updates_per_step * n_new
         n_updates, self._owed = int(self._owed), self._owed - int(self._owed)
         if self.dynamics is not None and not self.model_scaled:
-            self.dynamics.set_delta_scale(self.delta_scale(ctx))
+            delta = (
+                self.replay.data["next_obs"][: self.replay.size] - self.replay.data["obs"][: self.replay.size]
+            )
+            self.dynamics.set_delta_scale(delta.std(0).clamp_min(1e-3))
             self.model_scaled = True
         logs: dict[str, list[float]] = {}
         for _ in range(n_updates):
             for k, v in self.update_once(ctx).items():
                 logs.setdefault(k, []).append(v)
         return {k: float(np.mean(v)) for k, v in logs.items()}
-
-    #: the smallest one-step change the model's scale takes (units of the observation)
-    DELTA_FLOOR = 1e-3
-
-    def delta_scale(self, ctx: LearnerContext) -> torch.Tensor:
-        """The model's per-dimension scale of s' - s: the spread of the replay's changes. A
-        dimension the warm-up never moved (spread under DELTA_FLOOR) takes the demos' spread
-        instead, if larger: a suction's vacuum sensor reads 0 until the first grasp, and a
-        model scaled to 1e-3 there learned it as a constant of std 1e-3, paid z^2 ~ 10^6 at
-        each grasp (NLL 1,000+ from then on, UR5 grasp) and could not predict it."""
-        n = self.replay.size
-        spread = (self.replay.data["next_obs"][:n] - self.replay.data["obs"][:n]).std(0)
-        if ctx.demo_obs is not None and ctx.demo_next_obs is not None and len(ctx.demo_obs) > 1:
-            still = spread < self.DELTA_FLOOR
-            spread = torch.where(still, (ctx.demo_next_obs - ctx.demo_obs).std(0), spread)
-        return spread.clamp_min(self.DELTA_FLOOR)
 
     def _starts(self, b: Batch, demo_obs: torch.Tensor | None) -> torch.Tensor:
         n_demo = 0 if demo_obs is None else int(round(self.cfg.demo_start_frac * len(b.obs)))
