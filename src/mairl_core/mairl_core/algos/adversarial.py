@@ -32,7 +32,7 @@ from torch import nn
 
 from ..models.nets import adam
 from ..models.policy import CategoricalPolicy, GaussianPolicy
-from ..models.reward import make_discriminator
+from ..models.reward import TaskInputs, make_discriminator
 from . import METHOD_NAMES
 from .config import AlgoConfig
 from .imagined import ImaginedContext, ImaginedLearner
@@ -131,6 +131,9 @@ class AdversarialTrainer:
         # the observation entries D's gradient penalty covers (None: all of them)
         self.penalty_obs_cols: torch.Tensor | None = None
         goal = getattr(env, "goal_slice", None)
+        task_features = getattr(env, "task_features", None)  # the raw env's (cfg.disc_inputs)
+        if cfg.disc_inputs == "task" and task_features is None:
+            raise ValueError("disc_inputs 'task' needs an env with task_features (the UR5 tasks)")
         if not cfg.grad_penalty_goal and goal is not None:
             keep = torch.ones(env.obs_dim, dtype=torch.bool)
             keep[goal] = False
@@ -175,8 +178,19 @@ class AdversarialTrainer:
             state_std=learner_cls is SVGLearner,
         )
         hidden = cfg.disc_hidden if disc_kind == "gail" else cfg.reward_hidden
+        inputs = None
+        if cfg.disc_inputs == "task":  # statistics from the demos; a frozen reward loads its own
+            inputs = TaskInputs(task_features, env.obs_dim, self.obs_norm)
+            if expert is not None:
+                inputs.fit(expert.obs, cfg.obs_std_min)
         self.disc = make_discriminator(
-            disc_kind, env.obs_dim, env.act_dim, hidden=hidden, gamma=cfg.gamma, state_only=cfg.state_only
+            disc_kind,
+            env.obs_dim,
+            env.act_dim,
+            hidden=hidden,
+            gamma=cfg.gamma,
+            state_only=cfg.state_only,
+            inputs=inputs,
         )
         self.disc_opt = adam(self.disc.parameters(), cfg.disc_lr)
         self.disc_avg = None

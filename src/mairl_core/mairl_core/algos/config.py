@@ -26,6 +26,11 @@ class AlgoConfig:
     """Hidden sizes of GAIL's plain discriminator."""
     state_only: bool = True
     """Reward g(s) (True, the 's' mode) or g(s, a) (False, the 's,a' mode)."""
+    disc_inputs: Literal["obs", "task"] = "obs"
+    """What of the state the discriminator's g and h read: the whole observation, or ``task``:
+    the env's ``task_features`` (UR5: the fingertip relative to the target, and for grasping
+    the suction, vacuum and fingertip height), standardised by the demos' statistics -- a
+    reward that cannot tell the demos by the arm's pose, only by how the task stands."""
 
     # --- the policy learner of the model-based methods (MAIRL, MGAIL) ---
     learner: Literal["svg", "imagined"] = "svg"

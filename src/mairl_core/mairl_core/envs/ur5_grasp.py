@@ -25,13 +25,14 @@ point is where the cup touches the block's top.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 
 from ..config import Count
-from .ur5_model import ur5_mjcf
+from .ur5_model import fingertip_positions, ur5_mjcf
 from .ur5_reach import ReachConfig, UR5ReachEnv, reach_observation
 
 SHAPES = ("box", "cylinder", "sphere")
@@ -78,6 +79,16 @@ def grasp_observation(
             [np.float32(suction), np.float32(vacuum)],
         ]
     ).astype(np.float32)
+
+
+def grasp_task_features(robot, obs):
+    """[fingertip - block, suction, vacuum, fingertip height] of raw observations (torch,
+    (..., 17)): the grasp's state without the arm's pose. The height (forward kinematics of
+    the observed joints, differentiable) is the lift while the block is held."""
+    import torch
+
+    tip_z = fingertip_positions(robot, obs[..., :6])[..., 2:]
+    return torch.cat([obs[..., 12:17], tip_z.to(obs.dtype)], -1)
 
 
 class UR5GraspEnv(UR5ReachEnv):
@@ -147,6 +158,11 @@ class UR5GraspEnv(UR5ReachEnv):
     def is_success(self, holding: bool | None = None) -> bool:
         held = self.holding() if holding is None else holding
         return held and self.lift() >= self.cfg.lift_height
+
+    @property
+    def task_features(self):
+        """See UR5ReachEnv.task_features: ``grasp_task_features`` with this arm."""
+        return functools.partial(grasp_task_features, self.robot)
 
     def _obs(self) -> np.ndarray:
         q = self.data.qpos[:6].copy()

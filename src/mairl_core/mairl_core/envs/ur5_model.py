@@ -43,17 +43,15 @@ def load_ur5(path: str = "ur5") -> UR5Config:
     return load_config(UR5Config, path)
 
 
-def dh_forward(cfg: UR5Config, q: np.ndarray) -> np.ndarray:
-    """Pose (4x4) of the tool point for joint angles ``q`` (standard DH: Rz(q) Tz(d) Tx(a) Rx(alpha)).
-
-    The chain product written out on floats: the safety check evaluates it along every
-    command's path (tens of times per control step), and six 4x4 numpy products cost four times
-    as much; the two agree to rounding (a test holds them to 1e-12)."""
-    # columns x, y, z of the running rotation and its translation p, as floats
+def _dh_chain(cfg: UR5Config, qs, cos, sin) -> tuple:
+    """The chain product Rz(q) Tz(d) Tx(a) Rx(alpha) written out element-wise: the columns
+    x, y, z of the tool's rotation and its translation p (tool point included), each as three
+    values. ``qs`` is six joint angles, floats (``cos``/``sin``: math's) or same-shaped
+    tensors (torch's), so one text serves the safety check and batched, differentiable use."""
     x0, x1, x2, y0, y1, y2, z0, z1, z2 = 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0
     p0 = p1 = p2 = 0.0
-    for qi, d, a, al in zip(np.asarray(q, float).tolist(), cfg.dh_d, cfg.dh_a, cfg.dh_alpha):
-        cq, sq, ca, sa = math.cos(qi), math.sin(qi), math.cos(al), math.sin(al)
+    for qi, d, a, al in zip(qs, cfg.dh_d, cfg.dh_a, cfg.dh_alpha):
+        cq, sq, ca, sa = cos(qi), sin(qi), math.cos(al), math.sin(al)
         # Rz(q): x, y turn by q; Tz(d) Tx(a): p moves d along z and a along the new x;
         # Rx(alpha): y, z turn by alpha
         x0, x1, x2, y0, y1, y2 = (
@@ -66,14 +64,26 @@ def dh_forward(cfg: UR5Config, q: np.ndarray) -> np.ndarray:
             z0 * ca - y0 * sa, z1 * ca - y1 * sa, z2 * ca - y2 * sa,
         )  # fmt: skip
     t = cfg.tool_offset  # the tool point sits t along the flange's z
-    return np.array(
-        [
-            [x0, y0, z0, p0 + t * z0],
-            [x1, y1, z1, p1 + t * z1],
-            [x2, y2, z2, p2 + t * z2],
-            [0.0, 0.0, 0.0, 1.0],
-        ]
-    )
+    return (x0, x1, x2), (y0, y1, y2), (z0, z1, z2), (p0 + t * z0, p1 + t * z1, p2 + t * z2)
+
+
+def dh_forward(cfg: UR5Config, q: np.ndarray) -> np.ndarray:
+    """Pose (4x4) of the tool point for joint angles ``q`` (standard DH: Rz(q) Tz(d) Tx(a) Rx(alpha)).
+
+    The chain product on floats: the safety check evaluates it along every command's path
+    (tens of times per control step), and six 4x4 numpy products cost four times as much;
+    the two agree to rounding (a test holds them to 1e-12)."""
+    x, y, z, p = _dh_chain(cfg, np.asarray(q, float).tolist(), math.cos, math.sin)
+    return np.array([[x[i], y[i], z[i], p[i]] for i in range(3)] + [[0.0, 0.0, 0.0, 1.0]])
+
+
+def fingertip_positions(cfg: UR5Config, q):
+    """Tool-point positions (..., 3) of a torch tensor of joint angles (..., 6): batched and
+    differentiable (the discriminator's task inputs, ``UR5ReachEnv.task_features``)."""
+    import torch
+
+    p = _dh_chain(cfg, q.unbind(-1), torch.cos, torch.sin)[3]
+    return torch.stack([pi if torch.is_tensor(pi) else torch.full(q.shape[:-1], pi) for pi in p], -1)
 
 
 def _quat_rx(alpha: float) -> str:

@@ -47,6 +47,11 @@ def reach_observation(
     ).astype(np.float32)
 
 
+def reach_task_features(obs):
+    """fingertip - target of raw observations (..., 15)."""
+    return obs[..., 12:15]
+
+
 class UR5ReachEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
     config_cls, config_name = ReachConfig, "ur5_reach"
@@ -111,6 +116,12 @@ class UR5ReachEnv(gym.Env):
 
     def _tip(self, q: np.ndarray) -> np.ndarray:
         return fingertip_position(self.robot, q)
+
+    @property
+    def task_features(self):
+        """A function of raw observations (torch, (..., obs_dim)) giving the entries that say
+        how the task stands, whatever the arm's pose (``disc_inputs: task``)."""
+        return reach_task_features
 
     def _obs(self) -> np.ndarray:
         q = self.data.qpos[:6].copy()
@@ -224,6 +235,11 @@ class UR5ReachVecEnv:
     @property
     def goal_slice(self) -> slice:
         return self.envs[0].goal_slice
+
+    @property
+    def task_features(self):
+        """See UR5ReachEnv.task_features."""
+        return self.envs[0].task_features
 
     def goal_positions(self, obs):
         """(N, 3) block positions of (N, obs_dim) raw observations (see UR5ReachEnv.goal_position)."""

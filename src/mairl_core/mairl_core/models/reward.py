@@ -21,6 +21,38 @@ from torch import nn
 from .nets import mlp
 
 
+class TaskInputs(nn.Module):
+    """A discriminator's state inputs restricted to a task's entries: ``fn`` (an env's
+    ``task_features``, on raw observations) of the observations the networks see
+    (de-normalised by ``obs_norm`` when given), standardised by the demos' statistics
+    (``fit``; buffers, so a checkpoint carries them)."""
+
+    def __init__(self, fn, obs_dim: int, obs_norm: nn.Module | None = None):
+        super().__init__()
+        self.fn, self.obs_norm = fn, obs_norm
+        self.dim = int(fn(torch.zeros(1, obs_dim)).shape[-1])
+        self.register_buffer("mean", torch.zeros(self.dim))
+        self.register_buffer("std", torch.ones(self.dim))
+
+    def _raw(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.fn(obs if self.obs_norm is None else self.obs_norm.inverse(obs))
+
+    @torch.no_grad()
+    def fit(self, demo_obs: torch.Tensor, min_std: float) -> TaskInputs:
+        x = self._raw(demo_obs.reshape(-1, demo_obs.shape[-1]))
+        self.mean.copy_(x.mean(0))
+        self.std.copy_(x.std(0, unbiased=False).clamp_min(min_std))
+        return self
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return (self._raw(obs) - self.mean) / self.std
+
+
+def _state_inputs(obs_dim: int, inputs: nn.Module | None) -> tuple[nn.Module, int]:
+    """(the module mapping observations to the networks' state inputs, its width)."""
+    return (nn.Identity(), obs_dim) if inputs is None else (inputs, inputs.dim)
+
+
 class AIRLDiscriminator(nn.Module):
     """AIRL: f(s,a,s') = g(s[,a]) + gamma h(s') - h(s), D = e^f / (e^f + pi) (eq. 3).
 
@@ -38,19 +70,24 @@ class AIRLDiscriminator(nn.Module):
         hidden: Sequence[int] = (32, 32),
         gamma: float = 0.99,
         state_only: bool = True,
+        inputs: nn.Module | None = None,
     ):
+        """``inputs``: a module mapping observations to g's and h's state inputs (with a
+        ``dim``), e.g. ``TaskInputs``; None: the observation itself."""
         super().__init__()
         self.state_only = state_only
         self.gamma = gamma
-        self.g_net = mlp(obs_dim if state_only else obs_dim + act_dim, hidden, 1)
-        self.h_net = mlp(obs_dim, hidden, 1)
+        self.inputs, s_dim = _state_inputs(obs_dim, inputs)
+        self.g_net = mlp(s_dim if state_only else s_dim + act_dim, hidden, 1)
+        self.h_net = mlp(s_dim, hidden, 1)
 
     def g(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        x = obs if self.state_only else torch.cat([obs, act], -1)
+        s = self.inputs(obs)
+        x = s if self.state_only else torch.cat([s, act], -1)
         return self.g_net(x).squeeze(-1)
 
     def h(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.h_net(obs).squeeze(-1)
+        return self.h_net(self.inputs(obs)).squeeze(-1)
 
     def f(self, obs, act, next_obs, done) -> torch.Tensor:
         """f = g + gamma (1 - done) h(s') - h(s)."""
@@ -77,14 +114,21 @@ class GAILDiscriminator(nn.Module):
     shaped = False
 
     def __init__(
-        self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (32, 32), state_only: bool = False
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (32, 32),
+        state_only: bool = False,
+        inputs: nn.Module | None = None,
     ):
         super().__init__()
         self.state_only = state_only
-        self.net = mlp(obs_dim if state_only else obs_dim + act_dim, hidden, 1)
+        self.inputs, s_dim = _state_inputs(obs_dim, inputs)
+        self.net = mlp(s_dim if state_only else s_dim + act_dim, hidden, 1)
 
     def _x(self, obs, act):
-        return obs if self.state_only else torch.cat([obs, act], -1)
+        s = self.inputs(obs)
+        return s if self.state_only else torch.cat([s, act], -1)
 
     def logits(self, obs, act, next_obs, done, log_pi) -> torch.Tensor:
         return self.net(self._x(obs, act)).squeeze(-1)
@@ -118,21 +162,29 @@ class GANGCLDiscriminator(AIRLDiscriminator):
         hidden: Sequence[int] = (32, 32),
         gamma: float = 0.99,
         state_only: bool = False,
+        inputs: nn.Module | None = None,
     ):
-        super().__init__(obs_dim, act_dim, hidden, gamma, state_only)
+        super().__init__(obs_dim, act_dim, hidden, gamma, state_only, inputs)
 
     def f(self, obs, act, next_obs, done) -> torch.Tensor:
         return self.g(obs, act)
 
 
 def make_discriminator(
-    kind: str, obs_dim: int, act_dim: int, *, hidden: Sequence[int], gamma: float, state_only: bool
+    kind: str,
+    obs_dim: int,
+    act_dim: int,
+    *,
+    hidden: Sequence[int],
+    gamma: float,
+    state_only: bool,
+    inputs: nn.Module | None = None,
 ) -> nn.Module:
-    """'airl', 'gail' or 'gan-gcl'."""
+    """'airl', 'gail' or 'gan-gcl'; ``inputs``: see AIRLDiscriminator."""
     if kind == "airl":
-        return AIRLDiscriminator(obs_dim, act_dim, hidden, gamma, state_only)
+        return AIRLDiscriminator(obs_dim, act_dim, hidden, gamma, state_only, inputs)
     if kind == "gail":
-        return GAILDiscriminator(obs_dim, act_dim, hidden, state_only)
+        return GAILDiscriminator(obs_dim, act_dim, hidden, state_only, inputs)
     if kind == "gan-gcl":
-        return GANGCLDiscriminator(obs_dim, act_dim, hidden, gamma, state_only)
+        return GANGCLDiscriminator(obs_dim, act_dim, hidden, gamma, state_only, inputs)
     raise ValueError(f"unknown discriminator '{kind}' (airl, gail, gan-gcl)")
