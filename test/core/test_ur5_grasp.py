@@ -274,3 +274,85 @@ def test_a_grasp_bench_reads_its_env_settings(tmp_path, grasp_demos, monkeypatch
     with pytest.raises(ConfigError, match="object_mas"):
         ur5.run_bench(exp, bench, tmp_path / "out", task="grasp", seed=0, workers=1, progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_task_input_discriminator_reads_the_grasp_not_the_arm_pose(env):
+    """disc_inputs 'task': D's g and h read [fingertip - block, suction, vacuum, fingertip
+    height] (standardised by the demos), through the observation's normalisation: the joint
+    velocities and the base's turn (which moves neither the height nor the observed task
+    entries) do not change f; the lift does, and its gradient reaches the joint angles."""
+    from mairl_core.algos.normalize import ObsNorm
+    from mairl_core.models.reward import TaskInputs, make_discriminator
+
+    obs, _ = env.reset(seed=3)
+    seen = [obs]
+    for _ in range(30):
+        obs, *_ = env.step(np.r_[env.np_random.uniform(-1.0, 1.0, 6) * UR5GraspEnv.step_bound(), 1.0])
+        seen.append(obs)
+    raw = torch.as_tensor(np.stack(seen))
+    feats = env.task_features(raw)
+    tips = np.stack([env._tip(o[:6]) for o in raw.numpy()])
+    np.testing.assert_allclose(feats[:, :5].numpy(), raw[:, 12:17].numpy())
+    np.testing.assert_allclose(feats[:, 5].numpy(), tips[:, 2], atol=1e-6)
+    norm = ObsNorm.fit(raw, torch.randn(len(raw), 7, generator=torch.Generator().manual_seed(0)))
+    inputs = TaskInputs(env.task_features, 17, norm).fit(norm(raw), 1e-2)
+    assert abs(float(inputs(norm(raw)).mean())) < 1e-5  # standardised on the demos
+    torch.manual_seed(0)
+    disc = make_discriminator("airl", 17, 7, hidden=(16,), gamma=0.9, state_only=False, inputs=inputs)
+    act, done = torch.zeros(len(raw), 7), torch.zeros(len(raw))
+
+    def f(o):
+        x = norm(o)
+        return disc.f(x, act, x, done)
+
+    moved = raw.clone()
+    moved[:, 6:12] += 0.5  # velocities
+    moved[:, 0] += 0.3  # the base turns: same height
+    torch.testing.assert_close(f(moved), f(raw))
+    lifted = raw.clone()
+    lifted[:, 1] -= 0.2  # the shoulder lifts the fingertip
+    assert not torch.allclose(f(lifted), f(raw))
+    x = norm(raw).requires_grad_(True)
+    (grad,) = torch.autograd.grad(disc.f(x, act, x, done).sum(), x)
+    assert float(grad[:, 1:4].abs().sum()) > 0 and float(grad[:, 6:12].abs().sum()) == 0
+
+
+def test_task_inputs_need_an_env_that_has_them(gridworld_experiment, expert_demos):
+    from _helpers import make_trainer
+
+    with pytest.raises(ValueError, match="task_features"):
+        make_trainer(gridworld_experiment, expert_demos, disc_inputs="task")
+
+
+def test_a_grasp_run_with_task_inputs_trains_and_saves_them(tmp_path, grasp_demos):
+    """A short run with disc_inputs 'task' trains (D, model and policy updates) and its
+    checkpoint carries D's task-input statistics, fitted on the demos' task features."""
+    import yaml
+    from _helpers import CONFIG_DIR
+
+    from mairl_core.benchmarks import ur5
+    from mairl_core.data.bags import read_dataset
+    from mairl_core.envs.kinematics import fingertip_position
+
+    data = {
+        "base": str(CONFIG_DIR / "grasp_scratch.yaml"),
+        "demos": {"n_demos": 3},
+        "algo": {"n_envs": 2, "env_steps": 600, "buffer_size": 600, "batch_size": 64, "disc_inputs": "task"},
+        "eval": {"episodes": 1},
+        "bench": {"eval_every": 1, "curve_episodes": 1},
+    }
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    exp, bench = ur5.load_bench(str(cfg))
+    rec = ur5.run_one(exp, bench, "MAIRL", 0, str(grasp_demos), str(tmp_path / "ck"), "grasp")
+    assert rec["env_steps"] == 600
+    (ckpt,) = (tmp_path / "ck").iterdir()
+    state = torch.load(ckpt, weights_only=True)
+    disc = state["state"]["modules"]["disc"]
+    assert disc["inputs.mean"].shape == (6,)
+    robot = load_ur5()
+    q = np.concatenate([ep.q[:-1] for ep in read_dataset(grasp_demos, grasp=True)])
+    height = np.array([fingertip_position(robot, qq)[2] for qq in q])
+    np.testing.assert_allclose(float(disc["inputs.mean"][5]), height.mean(), atol=1e-4)
+    floor = exp.algo.obs_std_min  # the standardisation floors stds as the obs normalisation does
+    np.testing.assert_allclose(float(disc["inputs.std"][5]), max(height.std(), floor), atol=1e-4)

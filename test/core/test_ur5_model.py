@@ -71,6 +71,27 @@ def test_dh_forward_is_the_product_of_the_link_transforms():
         np.testing.assert_allclose(dh_forward(cfg, q), t @ tool, rtol=0, atol=1e-12)
 
 
+def test_batched_fingertip_positions_are_dh_forward_and_differentiable():
+    """The torch chain (the discriminator's task inputs) gives dh_forward's tool point for
+    every entry of a batch, and its gradient is that of the chain (central differences)."""
+    import torch
+
+    from mairl_core.envs.ur5_model import fingertip_positions
+
+    cfg = dataclasses.replace(load_ur5(), tool_offset=0.15)
+    q = torch.as_tensor(np.random.default_rng(2).uniform(-7.0, 7.0, size=(4, 5, 6)))
+    ref = np.array([[dh_forward(cfg, qq)[:3, 3] for qq in row] for row in q.numpy()])
+    np.testing.assert_allclose(fingertip_positions(cfg, q).numpy(), ref, rtol=0, atol=1e-12)
+    x = q[0, 0].clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(fingertip_positions(cfg, x)[2], x)
+    eps, q0 = 1e-6, q[0, 0].numpy()
+    fd = [
+        (dh_forward(cfg, q0 + eps * e)[2, 3] - dh_forward(cfg, q0 - eps * e)[2, 3]) / (2 * eps)
+        for e in np.eye(6)
+    ]
+    np.testing.assert_allclose(grad.numpy(), fd, atol=1e-6)
+
+
 def test_joint_limits_in_model(ur5):
     cfg, model = ur5
     np.testing.assert_allclose(model.jnt_range[:, 0], cfg.joint_lower)
