@@ -73,8 +73,10 @@ def dh_forward(cfg: UR5Config, q: np.ndarray) -> np.ndarray:
     The chain product on floats: the safety check evaluates it along every command's path
     (tens of times per control step), and six 4x4 numpy products cost four times as much;
     the two agree to rounding (a test holds them to 1e-12)."""
-    x, y, z, p = _dh_chain(cfg, np.asarray(q, float).tolist(), math.cos, math.sin)
-    return np.array([[x[i], y[i], z[i], p[i]] for i in range(3)] + [[0.0, 0.0, 0.0, 1.0]])
+    (x0, x1, x2), (y0, y1, y2), (z0, z1, z2), (p0, p1, p2) = _dh_chain(
+        cfg, np.asarray(q, float).tolist(), math.cos, math.sin
+    )
+    return np.array([[x0, y0, z0, p0], [x1, y1, z1, p1], [x2, y2, z2, p2], [0.0, 0.0, 0.0, 1.0]])
 
 
 def fingertip_positions(cfg: UR5Config, q):
