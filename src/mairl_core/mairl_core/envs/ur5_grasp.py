@@ -33,7 +33,7 @@ import numpy as np
 
 from ..config import Count
 from .ur5_model import fingertip_positions, ur5_mjcf
-from .ur5_reach import ReachConfig, UR5ReachEnv, reach_observation
+from .ur5_reach import GOAL_SLICE, ReachConfig, UR5ReachEnv, reach_observation
 
 SHAPES = ("box", "cylinder", "sphere")
 
@@ -88,7 +88,7 @@ def grasp_task_features(robot, obs):
     import torch
 
     tip_z = fingertip_positions(robot, obs[..., :6])[..., 2:]
-    return torch.cat([obs[..., 12:17], tip_z.to(obs.dtype)], -1)
+    return torch.cat([obs[..., GOAL_SLICE.start :], tip_z.to(obs.dtype)], -1)  # goal, suction, vacuum
 
 
 class UR5GraspEnv(UR5ReachEnv):

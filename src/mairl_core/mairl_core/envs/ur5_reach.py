@@ -47,16 +47,19 @@ def reach_observation(
     ).astype(np.float32)
 
 
+GOAL_SLICE = slice(12, 15)  # observation entries fingertip - target (reach_observation)
+
+
 def reach_task_features(obs):
     """fingertip - target of raw observations (..., 15)."""
-    return obs[..., 12:15]
+    return obs[..., GOAL_SLICE]
 
 
 class UR5ReachEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
     config_cls, config_name = ReachConfig, "ur5_reach"
     obs_dim, act_dim = 15, 6
-    goal_slice = slice(12, 15)  # observation entries fingertip - block (relabeled_negatives)
+    goal_slice = GOAL_SLICE  # relabeled_negatives, the gradient penalty's goal entries
 
     def __init__(
         self,
