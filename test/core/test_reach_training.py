@@ -575,3 +575,20 @@ def test_a_stopped_ur5_sweep_run_resumes_exactly(tmp_path, demo_dir, tiny_scratc
         rec.pop("wall_s")
     assert resumed == full and resumed["values"]["success_rate"] is not None
     assert (work / "MAIRL_svg_tau_0_01_seed0.json").is_file() and not ckpt.parent.exists()
+
+
+def test_true_reach_reward_is_the_distance_to_the_target_in_radii():
+    """The transfer bench's control row: -|fingertip - target| / radius at the next state, read
+    back through the observation normaliser, less alpha log pi."""
+    from mairl_core.algos.normalize import ObsNorm
+    from mairl_core.benchmarks.transfer import TrueReachReward
+
+    g = torch.Generator().manual_seed(0)
+    raw = torch.randn(64, 15, generator=g)
+    norm = ObsNorm.fit(3.0 * raw + 1.0, torch.randn(64, 6, generator=g))
+    r = TrueReachReward(norm, radius=0.05)
+    log_pi = torch.randn(8, generator=g)
+    nxt = raw[:8]
+    got = r.policy_reward(None, None, norm(nxt), None, log_pi, alpha=0.2)
+    want = -nxt[:, 12:15].norm(dim=-1) / 0.05 - 0.2 * log_pi
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)

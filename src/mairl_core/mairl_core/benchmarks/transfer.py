@@ -35,6 +35,7 @@ import torch
 from ..algos.adversarial import AdversarialTrainer
 from ..algos.normalize import ObsNorm
 from ..checkpoint import CheckpointError, load_checkpoint
+from ..envs.ur5_reach import GOAL_SLICE
 from ..robot import RobotExperiment, evaluate_robot, task_env_cls, task_env_config
 from . import BenchReport, run_or_resume, run_parallel, write_runs
 from .ur5 import (
@@ -79,7 +80,7 @@ def source_checkpoint(source: str | Path, task: str, algo: str, seed: int) -> Pa
 
 class TrueReachReward(torch.nn.Module):
     """Reach's own reward in the discriminator's place: -|fingertip - block| / ``radius`` at
-    the next state (observation entries 12:15, read through the normaliser ``norm``), plus
+    the next state (observation entries ``GOAL_SLICE``, read through the normaliser ``norm``), plus
     the same entropy bonus as the learned rewards."""
 
     def __init__(self, norm: ObsNorm | None, radius: float):
@@ -88,7 +89,7 @@ class TrueReachReward(torch.nn.Module):
 
     def policy_reward(self, obs, act, next_obs, done, log_pi, alpha: float) -> torch.Tensor:
         raw = next_obs if self.norm is None else self.norm.inverse(next_obs)
-        return -raw[..., 12:15].norm(dim=-1) / self.radius - alpha * log_pi
+        return -raw[..., GOAL_SLICE].norm(dim=-1) / self.radius - alpha * log_pi
 
 
 def reward_trainer(

@@ -182,7 +182,6 @@ class GaussianPolicy(nn.Module):
         return action_vec
 
     @torch.no_grad()
-    @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         mean, log_std, logits = self._heads(obs)
         u = mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
