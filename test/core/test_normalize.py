@@ -214,6 +214,21 @@ def test_binary_entry_passes_a_straight_through_gradient_to_its_logit():
     assert w[2].abs().sum() > 0 and w[:2].abs().sum() == 0
 
 
+def test_an_entropy_bonus_on_rsample_moves_the_switch_toward_even_odds():
+    """Maximising -log pi of rsample's actions (the actor's entropy bonus) must push a switch's
+    logit toward 0, by the gradient of the Bernoulli entropy; the sampled switch's
+    log-probability alone has a gradient of mean zero, so it would not move."""
+    pol = _switch_policy()
+    obs = torch.zeros(1, 4).expand(4000, 4)
+    with torch.no_grad():
+        pol.mean_net[2].bias[2] += 2.0 - pol._heads(obs[:1])[2][0, 0]  # the switch's logit: 2
+    _, logp = pol.rsample(obs)
+    (-logp.mean()).backward()
+    p = torch.sigmoid(torch.tensor(2.0))
+    want = -2.0 * p * (1 - p)  # dH/dlogit of a Bernoulli at logit 2
+    torch.testing.assert_close(pol.mean_net[2].bias.grad[2], want, rtol=1e-4, atol=1e-6)
+
+
 def test_binary_head_learns_a_switch_by_maximum_likelihood():
     """BC on a switch that is on iff obs[0] > 0: the Bernoulli head gets it right."""
     pol = _switch_policy()

@@ -47,7 +47,9 @@ class GaussianPolicy(nn.Module):
     means anything to the env. ``rsample`` draws it with the binary concrete
     relaxation (eq. 22 for two outcomes) and a straight-through estimator, so the
     forward value is exactly on/off and the model gradient (eq. 19-21) still reaches
-    the logit; ``log_prob`` and ``entropy`` are the exact Bernoulli ones.
+    the logit; ``log_prob`` and ``entropy`` are the exact Bernoulli ones, and ``rsample``'s log pi
+    has the sampled switch's value with the gradient of its expectation (so that an entropy
+    bonus reaches the logit).
     """
 
     discrete = False
@@ -136,6 +138,11 @@ class GaussianPolicy(nn.Module):
     def _bernoulli_logp(logits: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
         return (on * F.logsigmoid(logits) + (1 - on) * F.logsigmoid(-logits)).sum(-1)
 
+    @staticmethod
+    def _bernoulli_entropy(logits: torch.Tensor) -> torch.Tensor:
+        p = torch.sigmoid(logits)
+        return -(p * F.logsigmoid(logits) + (1 - p) * F.logsigmoid(-logits)).sum(-1)
+
     def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         mean, log_std, logits = self._heads(obs)
         u = self._unsquash(action[..., : self.n_cont])
@@ -151,8 +158,7 @@ class GaussianPolicy(nn.Module):
         _, log_std, logits = self._heads(obs)
         ent = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum(-1)
         if self.binary:
-            p = torch.sigmoid(logits)
-            ent = ent - (p * F.logsigmoid(logits) + (1 - p) * F.logsigmoid(-logits)).sum(-1)
+            ent = ent + self._bernoulli_entropy(logits)
         return ent
 
     def rsample(
@@ -175,7 +181,12 @@ class GaussianPolicy(nn.Module):
             hard = (soft > 0.5).to(soft.dtype)
             on = hard + soft - soft.detach()  # straight-through: exact value, relaxed gradient
             action = torch.cat([action, self._switch_value(on)], -1)
-            logp = logp + self._bernoulli_logp(logits, hard)
+            # value: the sampled switch's log-probability; gradient: that of its expectation,
+            # -H(p). The sample's own gradient has mean zero (its score term is what carries
+            # the entropy's gradient, and a pathwise estimate drops it), so without this the
+            # entropy bonus would never act on a switch.
+            neg_ent = -self._bernoulli_entropy(logits)
+            logp = logp + self._bernoulli_logp(logits, hard).detach() + neg_ent - neg_ent.detach()
         return action, logp
 
     def env_action(self, action_vec: torch.Tensor) -> torch.Tensor:
