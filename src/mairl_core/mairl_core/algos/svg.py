@@ -30,15 +30,6 @@ f estimates log(rho_E / rho_agent), the demos' over the replay's state-action oc
 the actor maximises E[f] + alpha H(pi), the adversarial objective of eq. 4 with a tuned
 temperature.
 
-**The reward's scale** (``reward_norm``). D = sigmoid(f) is trained to tell the demos from
-the replay; as the policy nears the demos f flattens (on a grasp run its spread over the
-replay fell from 1.9 to 0.26 while the policy still grasped) and the critic, whose errors do
-not shrink with it, is left fitting mostly its own bias: on that run Q was about 55 on every
-state, ten times the discounted reward it stood for, and the policy followed its errors away
-from the block. Dividing the reward by a running estimate of its spread keeps the signal at
-one scale for the critic and the actor's model steps (as ``imitation``'s normalised reward
-nets do for its adversarial learners).
-
 With the task's true reward (``reward=None``) the critic uses the recorded rewards and the
 model rollouts a reward model fitted to them (``reward_model``), as SVG does.
 
@@ -70,8 +61,6 @@ from ..models.dynamics import MODEL_KINDS, make_dynamics, width_for_params
 from ..models.nets import adam, mlp
 
 RewardFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-REWARD_NORM_RATE = 1e-3
-"""Per update, the weight of a batch in the running reward variance (``reward_norm``)."""
 
 
 @dataclass
@@ -114,13 +103,6 @@ class SVGConfig:
     replay_size: int = 1_000_000
     demo_start_frac: float = 0.0
     """Share of the actor's start states drawn from the demos (adversarial runs)."""
-    reward_norm: bool = False
-    """Divide a learned reward by a running estimate of its standard deviation (an average of
-    the relabelled batches' variances at rate ``REWARD_NORM_RATE``), in the critic's targets
-    and the actor's model steps alike. An adversarial reward's spread shrinks as the policy
-    nears the demos (D near chance); unscaled, the critic's errors then outweigh it (the
-    module docstring, "The reward's scale"). Not its mean: a shift would change what a
-    terminal is worth."""
     onehot_states: bool = False
     """The states are one-hot cells (GridWorld): each model prediction in the actor's rollout
     is the likeliest cell, straight-through (a valid state forward, the prediction's gradient)."""
@@ -278,7 +260,6 @@ class SVGLearner:
         self.updates = 0
         self._owed = 0.0  # fractional updates carried over (updates_per_step)
         self.model_scaled = False
-        self.reward_var: float | None = None  # running variance of the learned reward (reward_norm)
 
     # ----- bookkeeping -----
     def modules(self) -> dict[str, nn.Module]:
@@ -300,7 +281,6 @@ class SVGLearner:
             "updates": self.updates,
             "owed": self._owed,
             "model_scaled": self.model_scaled,
-            "reward_var": self.reward_var,
             "replay": self.replay.state_dict(),
         }
 
@@ -309,7 +289,6 @@ class SVGLearner:
             self.log_alpha.copy_(s["log_alpha"])
         self.env_steps, self.updates = int(s["env_steps"]), int(s["updates"])
         self._owed, self.model_scaled = float(s["owed"]), bool(s["model_scaled"])
-        self.reward_var = s.get("reward_var")
         self.replay.load_state_dict(s["replay"])
 
     @property
@@ -330,17 +309,6 @@ class SVGLearner:
             return b.reward
         with torch.no_grad():
             return reward(b.obs, b.act, b.next_obs, b.terminal)
-
-    def _normalised(self, reward: RewardFn | None, r: torch.Tensor) -> tuple[RewardFn | None, torch.Tensor]:
-        """(the reward function the actor uses, the batch's rewards ``r`` for the critic), both
-        divided by the running standard deviation when ``reward_norm`` is on (``r`` updates it)."""
-        if reward is None or not self.cfg.reward_norm:
-            return reward, r
-        var = float(r.var()) if len(r) > 1 else 0.0
-        a = REWARD_NORM_RATE
-        self.reward_var = var if self.reward_var is None else (1 - a) * self.reward_var + a * var
-        scale = 1.0 / max(self.reward_var, 1e-8) ** 0.5
-        return (lambda s, act, s2, d: scale * reward(s, act, s2, d)), scale * r
 
     def soft_value(self, obs: torch.Tensor, target: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Discrete actions: (V(s), entropy of pi(.|s)), the exact expectation over actions."""
@@ -467,7 +435,7 @@ class SVGLearner:
         cfg = self.cfg
         out: dict[str, float] = {}
         b = self.replay.sample(cfg.batch_size, self.gen)
-        reward, r = self._normalised(ctx.reward, self.rewards(b, ctx.reward))
+        r = self.rewards(b, ctx.reward)
         # critic
         q_loss = self.critic_loss(b, r)
         self.q_opt.zero_grad()
@@ -485,7 +453,7 @@ class SVGLearner:
                 nn.utils.clip_grad_norm_(self.dynamics.parameters(), 10.0)
                 self.model_opt.step()
                 out["model/nll"] = m_loss.item()
-            if reward is None:
+            if ctx.reward is None:
                 pred = self.reward_model(torch.cat([b.obs, b.act, b.next_obs], -1)).squeeze(-1)
                 r_loss = F.mse_loss(pred, b.reward)
                 self.reward_opt.zero_grad()
@@ -496,13 +464,13 @@ class SVGLearner:
         frozen = [
             *self.q.parameters(),
             *(self.dynamics.parameters() if use_model else []),
-            *(self.reward_model.parameters() if use_model and reward is None else []),
+            *(self.reward_model.parameters() if use_model and ctx.reward is None else []),
         ]
         for p in frozen:
             p.requires_grad_(False)
         try:
             j, ent = self.actor_objective(
-                self._starts(b, ctx.demo_obs), cfg.horizon if use_model else 0, reward
+                self._starts(b, ctx.demo_obs), cfg.horizon if use_model else 0, ctx.reward
             )
             loss = -j.mean()
             if ctx.bc_loss is not None:
@@ -521,8 +489,6 @@ class SVGLearner:
             a_loss.backward()
             self.alpha_opt.step()
         out["policy/alpha"] = float(self.alpha)
-        if self.reward_var is not None:
-            out["reward/std"] = self.reward_var**0.5
         out["policy/entropy"] = float(ent.detach().mean())
         # targets
         with torch.no_grad():
