@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
 import torch
+from grasp_reward_phases import curve_episodes, stopped_runs
 
-from mairl_core.benchmarks import load_run, ur5
-from mairl_core.envs.tasks import task_env_cls
 from mairl_core.envs.ur5_reach import GOAL_SLICE
-from mairl_core.robot import load_robot_demos, make_robot_trainer
 
 
 def replay_report(trainer, last: int = 20_000) -> None:
@@ -66,36 +63,11 @@ def episode_stats(trainer, obs, act, nxt) -> tuple[float, float, float, float]:
     return float(f.std()), float(ret.mean()), float(q[:, 0].mean()), float((q[:, t] + h[:, t]).mean())
 
 
-def main(config: str, demos: str, *ckpts: str, episodes: int = 16) -> None:
-    torch.set_num_threads(1)
-    exp, bench = ur5.load_bench(config)
-    env_cfg = ur5.bench_env_config("grasp", bench)
-    expert = load_robot_demos(demos, exp.demos.n_demos, task="grasp")
-    env_cls = task_env_cls("grasp")
-    for path in ckpts:
-        trainer = make_robot_trainer(
-            exp,
-            "mairl",
-            expert,
-            0,
-            False,
-            task="grasp",
-            overrides=bench.algo_by_method.get("MAIRL"),
-            env_config=env_cfg,
-        )
-        load_run(path, trainer)
+def main(config: str, demos: str, *ckpts: str) -> None:
+    for path, trainer, expert, env_cfg in stopped_runs(config, demos, ckpts):
         print(f"{path}: {trainer.env_steps} env steps")
         replay_report(trainer)
-        policy = trainer.deployable_policy()
-        envs = [env_cls(env_cfg) for _ in range(episodes)]
-        obs = np.stack([e.reset(seed=ur5.CURVE_SEED + i)[0] for i, e in enumerate(envs)])
-        steps = []
-        for _ in range(envs[0].cfg.episode_steps):
-            act = policy.act(torch.as_tensor(obs), True).numpy()
-            nxt = np.stack([e.step(x)[0] for e, x in zip(envs, act)])
-            steps.append((obs, act, nxt))
-            obs = nxt
-        own = [torch.as_tensor(np.stack(x, 1), dtype=torch.float32) for x in zip(*steps)]
+        own = curve_episodes(trainer, env_cfg)[1:]
         for name, eps in (("policy", own), ("demos", (expert.obs, expert.act, expert.next_obs))):
             spread, ret, q0, qh = episode_stats(trainer, *eps)
             print(

@@ -57,12 +57,13 @@ def by_phase(trainer, obs, act, nxt, rest_height: float) -> dict[str, tuple[floa
     return out
 
 
-def main(config: str, demos: str, *ckpts: str, episodes: int = 16) -> None:
+def stopped_runs(config: str, demos: str, ckpts):
+    """(path, trainer, demos, env config) for each mid-run checkpoint of a MAIRL grasp run
+    made with ``config``."""
     torch.set_num_threads(1)
     exp, bench = ur5.load_bench(config)
     env_cfg = ur5.bench_env_config("grasp", bench)
     expert = load_robot_demos(demos, exp.demos.n_demos, task="grasp")
-    env_cls = task_env_cls("grasp")
     for path in ckpts:
         trainer = make_robot_trainer(
             exp,
@@ -75,16 +76,28 @@ def main(config: str, demos: str, *ckpts: str, episodes: int = 16) -> None:
             env_config=env_cfg,
         )
         load_run(path, trainer)
-        policy = trainer.deployable_policy()
-        envs = [env_cls(env_cfg) for _ in range(episodes)]
-        obs = np.stack([e.reset(seed=ur5.CURVE_SEED + i)[0] for i, e in enumerate(envs)])
-        steps = []
-        for _ in range(envs[0].cfg.episode_steps):
-            act = policy.act(torch.as_tensor(obs), True).numpy()
-            nxt = np.stack([e.step(a)[0] for e, a in zip(envs, act)])
-            steps.append((obs, act, nxt))
-            obs = nxt
-        o, a, n = (torch.as_tensor(np.concatenate(x), dtype=torch.float32) for x in zip(*steps))
+        yield path, trainer, expert, env_cfg
+
+
+def curve_episodes(trainer, env_cfg, episodes: int = 16):
+    """The deterministic policy's episodes from the curve's blocks: (envs, observations,
+    actions, next observations), each (episodes, steps, dim)."""
+    policy = trainer.deployable_policy()
+    envs = [task_env_cls("grasp")(env_cfg) for _ in range(episodes)]
+    obs = np.stack([e.reset(seed=ur5.CURVE_SEED + i)[0] for i, e in enumerate(envs)])
+    steps = []
+    for _ in range(envs[0].cfg.episode_steps):
+        act = policy.act(torch.as_tensor(obs), True).numpy()
+        nxt = np.stack([e.step(a)[0] for e, a in zip(envs, act)])
+        steps.append((obs, act, nxt))
+        obs = nxt
+    return envs, *(torch.as_tensor(np.stack(x, 1), dtype=torch.float32) for x in zip(*steps))
+
+
+def main(config: str, demos: str, *ckpts: str) -> None:
+    for path, trainer, expert, env_cfg in stopped_runs(config, demos, ckpts):
+        envs, *eps = curve_episodes(trainer, env_cfg)
+        o, a, n = (x.reshape(-1, x.shape[-1]) for x in eps)
         demo = expert.flat()
         print(
             f"{path}: {trainer.env_steps} env steps, success {np.mean([e.is_success() for e in envs]):.2f}, "
