@@ -138,10 +138,9 @@ class GaussianPolicy(nn.Module):
     def _bernoulli_logp(logits: torch.Tensor, on: torch.Tensor) -> torch.Tensor:
         return (on * F.logsigmoid(logits) + (1 - on) * F.logsigmoid(-logits)).sum(-1)
 
-    @staticmethod
-    def _bernoulli_entropy(logits: torch.Tensor) -> torch.Tensor:
-        p = torch.sigmoid(logits)
-        return -(p * F.logsigmoid(logits) + (1 - p) * F.logsigmoid(-logits)).sum(-1)
+    @classmethod
+    def _bernoulli_entropy(cls, logits: torch.Tensor) -> torch.Tensor:
+        return -cls._bernoulli_logp(logits, torch.sigmoid(logits))  # -E[log p]
 
     def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         mean, log_std, logits = self._heads(obs)
