@@ -78,6 +78,9 @@ class SVGConfig:
     """Polyak rate of the target Q-functions."""
     updates_per_step: float = 1.0
     """Gradient updates per new env transition."""
+    actor_every: int = 1
+    """Update the actor and the temperature on every this-many-th critic update (TD3's delayed
+    policy update): the critic gets that many TD steps toward each policy's value."""
     alpha_init: float = 1.0
     target_entropy: float | None = None
     """None: -act_dim (continuous actions), 0.5 log(n_actions) (discrete)."""
@@ -114,8 +117,11 @@ class SVGConfig:
             or self.batch_size < 1
             or self.replay_size < 1
             or self.model_every < 1
+            or self.actor_every < 1
         ):
-            raise ValueError("need horizon >= 0 and model_seq, model_every, batch_size, replay_size >= 1")
+            raise ValueError(
+                "need horizon >= 0 and model_seq, model_every, actor_every, batch_size, replay_size >= 1"
+            )
         if not 0 < self.gamma <= 1 or not 0 < self.tau <= 1:
             raise ValueError(f"need 0 < gamma <= 1 and 0 < tau <= 1, got {self.gamma}, {self.tau}")
         if self.updates_per_step <= 0 or self.alpha_init <= 0 or self.lr <= 0:
@@ -431,36 +437,10 @@ class SVGLearner:
         pick = torch.randint(0, len(demo_obs), (n_demo,), generator=self.gen)
         return torch.cat([b.obs[n_demo:], demo_obs[pick]])
 
-    def update_once(self, ctx: LearnerContext) -> dict[str, float]:
-        cfg = self.cfg
-        out: dict[str, float] = {}
-        b = self.replay.sample(cfg.batch_size, self.gen)
-        r = self.rewards(b, ctx.reward)
-        # critic
-        q_loss = self.critic_loss(b, r)
-        self.q_opt.zero_grad()
-        q_loss.backward()
-        self.q_opt.step()
-        out["critic/loss"] = q_loss.item()
-        # model and reward model (H > 0)
-        use_model = self.dynamics is not None and self.env_steps >= cfg.model_warmup
-        if self.dynamics is not None and self.updates % cfg.model_every == 0:
-            seq = self.replay.sample_sequences(cfg.batch_size, max(cfg.model_seq, cfg.horizon), self.gen)
-            if seq is not None:
-                m_loss = self.model_loss(seq)
-                self.model_opt.zero_grad()
-                m_loss.backward()
-                nn.utils.clip_grad_norm_(self.dynamics.parameters(), 10.0)
-                self.model_opt.step()
-                out["model/nll"] = m_loss.item()
-            if ctx.reward is None:
-                pred = self.reward_model(torch.cat([b.obs, b.act, b.next_obs], -1)).squeeze(-1)
-                r_loss = F.mse_loss(pred, b.reward)
-                self.reward_opt.zero_grad()
-                r_loss.backward()
-                self.reward_opt.step()
-                out["reward_model/mse"] = r_loss.item()
-        # actor: model gradients once the model had its warm-up
+    def _actor_step(self, ctx: LearnerContext, b: Batch, use_model: bool) -> dict[str, float]:
+        """One actor step (model gradients once the model had its warm-up) and one temperature
+        step."""
+        cfg, out = self.cfg, {}
         frozen = [
             *self.q.parameters(),
             *(self.dynamics.parameters() if use_model else []),
@@ -490,6 +470,39 @@ class SVGLearner:
             self.alpha_opt.step()
         out["policy/alpha"] = float(self.alpha)
         out["policy/entropy"] = float(ent.detach().mean())
+        return out
+
+    def update_once(self, ctx: LearnerContext) -> dict[str, float]:
+        cfg = self.cfg
+        out: dict[str, float] = {}
+        b = self.replay.sample(cfg.batch_size, self.gen)
+        r = self.rewards(b, ctx.reward)
+        # critic
+        q_loss = self.critic_loss(b, r)
+        self.q_opt.zero_grad()
+        q_loss.backward()
+        self.q_opt.step()
+        out["critic/loss"] = q_loss.item()
+        # model and reward model (H > 0)
+        use_model = self.dynamics is not None and self.env_steps >= cfg.model_warmup
+        if self.dynamics is not None and self.updates % cfg.model_every == 0:
+            seq = self.replay.sample_sequences(cfg.batch_size, max(cfg.model_seq, cfg.horizon), self.gen)
+            if seq is not None:
+                m_loss = self.model_loss(seq)
+                self.model_opt.zero_grad()
+                m_loss.backward()
+                nn.utils.clip_grad_norm_(self.dynamics.parameters(), 10.0)
+                self.model_opt.step()
+                out["model/nll"] = m_loss.item()
+            if ctx.reward is None:
+                pred = self.reward_model(torch.cat([b.obs, b.act, b.next_obs], -1)).squeeze(-1)
+                r_loss = F.mse_loss(pred, b.reward)
+                self.reward_opt.zero_grad()
+                r_loss.backward()
+                self.reward_opt.step()
+                out["reward_model/mse"] = r_loss.item()
+        if self.updates % cfg.actor_every == 0:
+            out.update(self._actor_step(ctx, b, use_model))
         # targets
         with torch.no_grad():
             for p, pt in zip(self.q.parameters(), self.q_target.parameters()):
