@@ -64,7 +64,7 @@ def episode_stats(trainer, obs, act, nxt) -> tuple[float, float, float, float]:
 
 
 def main(config: str, demos: str, *ckpts: str) -> None:
-    for path, trainer, expert, env_cfg in stopped_runs(config, demos, ckpts):
+    for path, trainer, expert, env_cfg, _ in stopped_runs(config, demos, ckpts):
         print(f"{path}: {trainer.env_steps} env steps")
         replay_report(trainer)
         own = curve_episodes(trainer, env_cfg)[1:]

@@ -57,26 +57,27 @@ def by_phase(trainer, obs, act, nxt, rest_height: float) -> dict[str, tuple[floa
     return out
 
 
-def stopped_runs(config: str, demos: str, ckpts):
-    """(path, trainer, demos, env config) for each mid-run checkpoint of a MAIRL grasp run
-    made with ``config``."""
+def stopped_runs(config: str, demos: str, ckpts, row: str = "MAIRL"):
+    """(path, trainer, demos, env config, the record's best curve point) for each mid-run
+    checkpoint of a grasp run of the table row ``row`` made with ``config``."""
     torch.set_num_threads(1)
     exp, bench = ur5.load_bench(config)
     env_cfg = ur5.bench_env_config("grasp", bench)
     expert = load_robot_demos(demos, exp.demos.n_demos, task="grasp")
+    algo, state_only = ur5.METHOD_SPECS[row]
     for path in ckpts:
         trainer = make_robot_trainer(
             exp,
-            "mairl",
+            algo,
             expert,
             0,
-            False,
+            state_only,
             task="grasp",
-            overrides=bench.algo_by_method.get("MAIRL"),
+            overrides=bench.algo_by_method.get(row),
             env_config=env_cfg,
         )
-        load_run(path, trainer)
-        yield path, trainer, expert, env_cfg
+        _, best = load_run(path, trainer)
+        yield path, trainer, expert, env_cfg, best
 
 
 def curve_episodes(trainer, env_cfg, episodes: int = 16):
@@ -95,7 +96,7 @@ def curve_episodes(trainer, env_cfg, episodes: int = 16):
 
 
 def main(config: str, demos: str, *ckpts: str) -> None:
-    for path, trainer, expert, env_cfg in stopped_runs(config, demos, ckpts):
+    for path, trainer, expert, env_cfg, _ in stopped_runs(config, demos, ckpts):
         envs, *eps = curve_episodes(trainer, env_cfg)
         o, a, n = (x.reshape(-1, x.shape[-1]) for x in eps)
         demo = expert.flat()
