@@ -172,19 +172,6 @@ def test_an_update_with_model_gradients_trains_every_part(float64):
     assert float(learner.alpha) != alpha
 
 
-def test_a_delayed_actor_steps_once_per_actor_every_critic_steps(float64):
-    learner = _learner(horizon=0, actor_every=3)
-    before = [p.detach().clone() for p in learner.policy.parameters()]
-    out = learner.update(LearnerContext(_batch(30), reward=_reward))
-    opts = {"critic": learner.q_opt, "actor": learner.policy_opt, "alpha": learner.alpha_opt}
-    steps = {name: int(next(iter(opt.state.values()))["step"]) for name, opt in opts.items()}
-    assert steps == {"critic": 30, "actor": 10, "alpha": 10}
-    assert any(not torch.equal(p, q) for p, q in zip(learner.policy.parameters(), before))
-    assert {"critic/loss", "policy/objective", "policy/alpha"} <= set(out)
-    with pytest.raises(ValueError, match="actor_every"):
-        SVGConfig(actor_every=0)
-
-
 N_ACT = 4
 
 

@@ -78,9 +78,6 @@ class SVGConfig:
     """Polyak rate of the target Q-functions."""
     updates_per_step: float = 1.0
     """Gradient updates per new env transition."""
-    actor_every: int = 1
-    """Update the actor and the temperature on every this-many-th critic update (TD3's delayed
-    policy update): the critic gets that many TD steps toward each policy's value."""
     alpha_init: float = 1.0
     target_entropy: float | None = None
     """None: -act_dim (continuous actions), 0.5 log(n_actions) (discrete)."""
@@ -117,11 +114,8 @@ class SVGConfig:
             or self.batch_size < 1
             or self.replay_size < 1
             or self.model_every < 1
-            or self.actor_every < 1
         ):
-            raise ValueError(
-                "need horizon >= 0 and model_seq, model_every, actor_every, batch_size, replay_size >= 1"
-            )
+            raise ValueError("need horizon >= 0 and model_seq, model_every, batch_size, replay_size >= 1")
         if not 0 < self.gamma <= 1 or not 0 < self.tau <= 1:
             raise ValueError(f"need 0 < gamma <= 1 and 0 < tau <= 1, got {self.gamma}, {self.tau}")
         if self.updates_per_step <= 0 or self.alpha_init <= 0 or self.lr <= 0:
@@ -437,41 +431,6 @@ class SVGLearner:
         pick = torch.randint(0, len(demo_obs), (n_demo,), generator=self.gen)
         return torch.cat([b.obs[n_demo:], demo_obs[pick]])
 
-    def _actor_step(self, ctx: LearnerContext, b: Batch, use_model: bool) -> dict[str, float]:
-        """One actor step (model gradients once the model had its warm-up) and one temperature
-        step."""
-        cfg, out = self.cfg, {}
-        frozen = [
-            *self.q.parameters(),
-            *(self.dynamics.parameters() if use_model else []),
-            *(self.reward_model.parameters() if use_model and ctx.reward is None else []),
-        ]
-        for p in frozen:
-            p.requires_grad_(False)
-        try:
-            j, ent = self.actor_objective(
-                self._starts(b, ctx.demo_obs), cfg.horizon if use_model else 0, ctx.reward
-            )
-            loss = -j.mean()
-            if ctx.bc_loss is not None:
-                loss = loss + ctx.bc_loss()
-            self.policy_opt.zero_grad()
-            loss.backward()
-            self.policy_opt.step()
-        finally:
-            for p in frozen:
-                p.requires_grad_(True)
-        out["policy/objective"] = float(j.detach().mean())
-        # temperature
-        if self.cfg.fixed_alpha is None:
-            a_loss = (self.log_alpha * (ent.detach() - self.target_entropy)).mean()
-            self.alpha_opt.zero_grad()
-            a_loss.backward()
-            self.alpha_opt.step()
-        out["policy/alpha"] = float(self.alpha)
-        out["policy/entropy"] = float(ent.detach().mean())
-        return out
-
     def update_once(self, ctx: LearnerContext) -> dict[str, float]:
         cfg = self.cfg
         out: dict[str, float] = {}
@@ -501,8 +460,36 @@ class SVGLearner:
                 r_loss.backward()
                 self.reward_opt.step()
                 out["reward_model/mse"] = r_loss.item()
-        if self.updates % cfg.actor_every == 0:
-            out.update(self._actor_step(ctx, b, use_model))
+        # actor: model gradients once the model had its warm-up
+        frozen = [
+            *self.q.parameters(),
+            *(self.dynamics.parameters() if use_model else []),
+            *(self.reward_model.parameters() if use_model and ctx.reward is None else []),
+        ]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            j, ent = self.actor_objective(
+                self._starts(b, ctx.demo_obs), cfg.horizon if use_model else 0, ctx.reward
+            )
+            loss = -j.mean()
+            if ctx.bc_loss is not None:
+                loss = loss + ctx.bc_loss()
+            self.policy_opt.zero_grad()
+            loss.backward()
+            self.policy_opt.step()
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        out["policy/objective"] = float(j.detach().mean())
+        # temperature
+        if self.cfg.fixed_alpha is None:
+            a_loss = (self.log_alpha * (ent.detach() - self.target_entropy)).mean()
+            self.alpha_opt.zero_grad()
+            a_loss.backward()
+            self.alpha_opt.step()
+        out["policy/alpha"] = float(self.alpha)
+        out["policy/entropy"] = float(ent.detach().mean())
         # targets
         with torch.no_grad():
             for p, pt in zip(self.q.parameters(), self.q_target.parameters()):
