@@ -198,20 +198,3 @@ def test_the_svg_learners_discriminator_keeps_learning_against_a_narrow_policy(m
     else:  # eq. 3, and the defect it has against a narrow policy
         torch.testing.assert_close(le, f - tr.policy.log_prob(e.obs, e.act))
         assert float((le - f).mean()) > 1e3 and norm < 1e-6
-
-
-def test_disc_log_pi_weight_puts_a_weighted_floored_eq3_term_in_ds_logit():
-    """``disc_log_pi_weight`` w: D's logit is f - w log pi~, pi~ the policy with its std floored
-    at ``disc_log_pi_std_min``; a narrow policy's term stays bounded."""
-    cfg = _cfg(grad_penalty=0.0, disc_log_pi_weight=0.25, disc_log_pi_std_min=0.5)
-    tr = AdversarialTrainer("mairl", cfg, PointMassVec(), _demos(), seed=0)
-    assert tr.disc_reads_log_pi
-    tr.collect()
-    e = tr.expert.flat()
-    f = tr.disc.f(e.obs, e.act, e.next_obs, e.done)
-    logp = tr.policy.log_prob(e.obs, e.act, 0.5)
-    torch.testing.assert_close(tr._disc_logits(e, False), f - 0.25 * logp)
-    _narrow_policy(tr)
-    floored = tr.disc_log_pi(e.obs, e.act)
-    assert float(tr.policy.log_prob(e.obs, e.act).min()) < -1e3 < float(floored.min() / 0.25)
-    assert np.isfinite(tr.train_iteration()["disc/loss"])

@@ -207,6 +207,8 @@ REMOVED_OPTIONS = {
     "bound_policy_mean": False,
     "random_negatives": 0,
     "random_negative_frac": 0.25,
+    "disc_log_pi_weight": None,
+    "disc_log_pi_std_min": 0.1,
 }
 
 

@@ -209,13 +209,7 @@ class AdversarialTrainer:
         # A categorical policy's log pi stays bounded (it has as many values as actions), so
         # for discrete actions D keeps eq. 3 and the learner's temperature is held at eq. 4's
         # entropy weight: r_hat = f - entropy_weight log pi, whose optimum is the soft expert.
-        # ``disc_log_pi_weight`` w puts a bounded form of eq. 3 back for continuous actions:
-        # logit f - w log pi~, pi~ the policy with its std floored (at f's fixed point f =
-        # w log pi~_E, a reward left where the policy and the demos agree; bench/NOTEBOOK.md,
-        # 2026-12-07: unweighted or unfloored it diverges).
-        self.disc_reads_log_pi = (
-            learner_cls is not SVGLearner or env.discrete or cfg.disc_log_pi_weight is not None
-        )
+        self.disc_reads_log_pi = learner_cls is not SVGLearner or env.discrete
         if learner_cls is SVGLearner:  # its own settings; AIRL (SAC) is SVG(0)
             svg_cfg = dataclasses.replace(
                 cfg.svg,
@@ -278,14 +272,10 @@ class AdversarialTrainer:
     def disc_log_pi(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """The log pi(a|s) term of the discriminator's logit f - log pi (eq. 3), no gradient:
         the policy's log-density for the on-policy learners; 0 for the SVG learner, whose
-        discriminator is D = sigmoid(f) (``disc_reads_log_pi``), or with ``disc_log_pi_weight``
-        w, w log pi~ (the policy's std floored at ``disc_log_pi_std_min``)."""
+        discriminator is D = sigmoid(f) (``disc_reads_log_pi``)."""
         with torch.no_grad():
             if not self.disc_reads_log_pi:
                 return torch.zeros(obs.shape[:-1])
-            if isinstance(self.learner, SVGLearner) and not self.env.discrete:
-                cfg = self.cfg
-                return cfg.disc_log_pi_weight * self.policy.log_prob(obs, act, cfg.disc_log_pi_std_min)
             return self.policy.log_prob(obs, act)
 
     def _disc_logits(self, b: Transitions, trajectory: bool) -> torch.Tensor:

@@ -42,13 +42,6 @@ class AlgoConfig:
     """The SVG learner's settings (also AIRL (SAC)'s, with horizon 0); its discount is
     ``gamma`` and its model kind ``dynamics`` (the ones AIRL's shaping and the table rows use)."""
 
-    disc_log_pi_weight: float | None = None
-    """With the SVG learner and continuous actions, D's logit is f - w log pi~(a|s), eq. 3 with
-    its log pi weighted by this w and pi~ the policy with its std floored at
-    ``disc_log_pi_std_min``; None: D = sigmoid(f) (``AdversarialTrainer.disc_log_pi``)."""
-    disc_log_pi_std_min: float = 0.1
-    """Floor of pi~'s std in the policy's action units (``disc_log_pi_weight``)."""
-
     # --- optimisation (§V-A) ---
     disc_lr: float = 1e-3
     policy_lr: float = 1e-4
@@ -229,13 +222,10 @@ class AlgoConfig:
             "act_std_min_frac",
             "delta_std_min",
             "model_grad_clip",
-            "disc_log_pi_std_min",
             "policy_grad_clip",
             "ppo_clip",
             "ppo_max_grad_norm",
         ]
-        if self.disc_log_pi_weight is not None and not self.disc_log_pi_weight > 0:
-            raise ValueError(f"disc_log_pi_weight must be > 0 or null, got {self.disc_log_pi_weight}")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")

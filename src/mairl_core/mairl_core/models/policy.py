@@ -142,11 +142,8 @@ class GaussianPolicy(nn.Module):
     def _bernoulli_entropy(cls, logits: torch.Tensor) -> torch.Tensor:
         return -cls._bernoulli_logp(logits, torch.sigmoid(logits))  # -E[log p]
 
-    def log_prob(self, obs: torch.Tensor, action: torch.Tensor, std_min: float | None = None) -> torch.Tensor:
-        """log pi(a|s); with ``std_min`` the continuous entries' std is floored there."""
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         mean, log_std, logits = self._heads(obs)
-        if std_min is not None:
-            log_std = log_std.clamp(min=math.log(std_min))
         u = self._unsquash(action[..., : self.n_cont])
         z = (u - mean) / log_std.exp()
         logp = (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1) - self._squash(u)[1]
