@@ -198,3 +198,41 @@ def test_the_svg_learners_discriminator_keeps_learning_against_a_narrow_policy(m
     else:  # eq. 3, and the defect it has against a narrow policy
         torch.testing.assert_close(le, f - tr.policy.log_prob(e.obs, e.act))
         assert float((le - f).mean()) > 1e3 and norm < 1e-6
+
+
+def test_the_svg_learners_explorer_learns_on_the_reward_feeds_d_and_resumes_exactly():
+    """``explorer_negatives`` with the SVG learner: a demo-free SAC policy on the current
+    reward, its episodes a share of D's negatives, its state in the checkpoint."""
+    from mairl_core.algos.negatives import SVGExplorer
+
+    cfg = _cfg(explorer_negatives=0.25)
+    tr = AdversarialTrainer("mairl", cfg, PointMassVec(), _demos(), seed=1)
+    assert isinstance(tr.explorer, SVGExplorer) and tr.explorer.learner.cfg.horizon == 0
+    before = [p.detach().clone() for p in tr.explorer.policy.parameters()]
+    for _ in range(2):
+        m = tr.train_iteration()
+    assert "explorer/true_return" in m and "explorer/critic/loss" not in m and "explorer/loss" in m
+    assert tr.env_steps == 4 * N_ENVS * HORIZON  # its episodes count in the budget
+    assert len(tr.explorer.negatives()) == 2 * N_ENVS * HORIZON
+    assert tr.explorer.learner.env_steps == 2 * N_ENVS * HORIZON  # observed in D's warm-up too
+    assert any(not torch.equal(a, b) for a, b in zip(before, tr.explorer.policy.parameters()))
+    assert {"explorer", "explorer_q", "explorer_q_target"} <= set(tr.modules())
+    assert {"explorer_opt", "explorer_q_opt", "explorer_alpha_opt"} <= set(tr.optimizers())
+
+    def run(split: bool):  # each run restores torch's global random stream from its own state
+        t = AdversarialTrainer("mairl", cfg, PointMassVec(), _demos(), seed=1)
+        for _ in range(2):
+            t.train_iteration()
+        if split:
+            state = t.state_dict()
+            t = AdversarialTrainer("mairl", cfg, PointMassVec(), _demos(), seed=1)
+            t.load_state_dict(state)
+        t.train_iteration()
+        return torch.cat([p.detach().reshape(-1) for p in t.explorer.policy.parameters()])
+
+    assert torch.equal(run(False), run(True))
+
+
+def test_the_ppo_rows_refuse_an_explorer():
+    with pytest.raises(ValueError, match="not PPO"):
+        AdversarialTrainer("airl", _cfg(explorer_negatives=0.25), PointMassVec(), _demos(), seed=0)

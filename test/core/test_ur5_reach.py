@@ -225,11 +225,13 @@ def test_explorer_negatives_come_from_a_demo_free_policy_sharing_the_model():
     import torch
 
     from mairl_core.algos.adversarial import AdversarialTrainer
+    from mairl_core.algos.negatives import SVGExplorer
     from mairl_core.envs.ur5_reach import UR5ReachVecEnv
 
-    with pytest.raises(ValueError, match="learner: imagined"):
-        _, exp0, cfg0 = _tiny_trainer_setup(explorer_negatives=0.5)
-        AdversarialTrainer("mairl", cfg0, UR5ReachVecEnv(2, seed=0), exp0, seed=0)
+    _, exp0, cfg0 = _tiny_trainer_setup(explorer_negatives=0.5)  # the SVG learner's is SAC
+    assert isinstance(
+        AdversarialTrainer("mairl", cfg0, UR5ReachVecEnv(2, seed=0), exp0, seed=0).explorer, SVGExplorer
+    )
     venv, expert, cfg = _tiny_trainer_setup(
         bc_weight=1.0, rollout_expert_frac=0.5, explorer_negatives=0.5, learner="imagined"
     )
@@ -258,7 +260,7 @@ def test_explorer_negatives_come_from_a_demo_free_policy_sharing_the_model():
         for a, b in zip(other.explorer.policy.parameters(), trainer.explorer.policy.parameters())
     )
     assert torch.equal(other.explorer.buffer.data.obs, trainer.explorer.buffer.data.obs)
-    with pytest.raises(ValueError, match="explorer_negatives needs a model-based"):
+    with pytest.raises(ValueError, match="not PPO"):
         AdversarialTrainer("airl", cfg, UR5ReachVecEnv(2, seed=0), expert, seed=0)
     with pytest.raises(ValueError, match="explorer_negatives must be"):
         dataclasses.replace(cfg, explorer_negatives=0.5, relabeled_negatives=0.5)

@@ -36,10 +36,10 @@ from ..models.reward import TaskInputs, make_discriminator
 from . import METHOD_NAMES
 from .config import AlgoConfig
 from .imagined import ImaginedContext, ImaginedLearner
-from .negatives import Explorer, GoalRelabeler
+from .negatives import Explorer, GoalRelabeler, SVGExplorer
 from .normalize import NormalizedPolicy, NormalizedVecEnv, ObsNorm
 from .ppo import PPOContext, PPOLearner
-from .svg import Batch, LearnerContext, SVGLearner
+from .svg import Batch, LearnerContext, SVGLearner, entropy_free_reward
 from .transitions import EpisodeBuffer, Transitions, VecEnv, cat_transitions
 
 
@@ -229,20 +229,21 @@ class AdversarialTrainer:
                 self.policy, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.policy_ema)
             )
         self.buffer = EpisodeBuffer(cfg.buffer_size, env.horizon)
-        self.explorer: Explorer | None = None  # cfg.explorer_negatives
+        self.explorer: Explorer | SVGExplorer | None = None  # cfg.explorer_negatives
         if cfg.explorer_negatives > 0 and not cfg.freeze_reward:
-            if learner_cls is not ImaginedLearner:
+            if learner_cls is PPOLearner:
                 raise ValueError(
-                    "explorer_negatives needs a model-based method (mairl, mgail) with `learner: imagined`"
+                    "explorer_negatives needs a method with an off-policy or model-based learner "
+                    "(mairl, mgail, airl-sac), not PPO"
                 )
-            # a fresh policy with the learner of reward transfer (no demo terms), sharing F
-            self.explorer = Explorer(
-                cfg,
-                env,
-                make_policy(cfg, env.obs_dim, env.act_dim, env.discrete, self.action_scale),
-                self.learner.dynamics,
-                self.gen,
-            )
+            # a fresh policy with the learner of reward transfer (no demo terms)
+            explorer_policy = make_policy(cfg, env.obs_dim, env.act_dim, env.discrete, self.action_scale)
+            if learner_cls is SVGLearner:
+                self.explorer = SVGExplorer(
+                    cfg, self.learner.cfg, env.obs_dim, env.act_dim, explorer_policy, self.gen
+                )
+            else:  # sharing F
+                self.explorer = Explorer(cfg, env, explorer_policy, self.learner.dynamics, self.gen)
         self.iteration = 0
         self.env_steps = 0
         self.disc_steps_done = 0
@@ -388,14 +389,17 @@ class AdversarialTrainer:
             )
         if not self.cfg.freeze_reward:
             metrics.update(self.train_discriminator())
+        explored_new = None if explored is None else self._replay_batch(explored)
         if isinstance(self.learner, SVGLearner) and self.iteration < self.cfg.disc_warmup_iters:
             self.learner.observe(self._replay_batch(batch))  # D warms up: keep, do not learn
+            if self.explorer is not None:
+                self.explorer.observe(explored_new)
         if self.iteration >= self.cfg.disc_warmup_iters:
             metrics.update(self._update_policy(batch))
             if self.policy_avg is not None:
                 self.policy_avg.update_parameters(self.policy)
             if self.explorer is not None:
-                xm = self.explorer.update(self.disc)
+                xm = self.explorer.update(self.disc, explored_new)
                 self.env_steps += int(xm.pop("policy/env_steps", 0))
                 metrics.update({f"explorer/{k.split('/')[-1]}": v for k, v in xm.items()})
         self._check_finite(metrics)
@@ -442,14 +446,9 @@ class AdversarialTrainer:
         """What the SVG learner gets: the new transitions, the current discriminator's reward
         without its entropy term (the learner's alpha weighs that: algos/svg.py), the demos'
         states to start rollouts from, and the BC term if ``bc_weight`` is on."""
-        disc = self.disc
-
-        def reward(s, a, s2, d):
-            return disc.policy_reward(s, a, s2, d, torch.zeros(s.shape[:-1]), 0.0)
-
         return LearnerContext(
             self._replay_batch(batch),
-            reward=reward,
+            reward=entropy_free_reward(self.disc),
             demo_obs=None if self.expert is None else self.expert.flat().obs,
             bc_loss=self._bc(),
         )

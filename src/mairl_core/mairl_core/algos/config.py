@@ -171,12 +171,13 @@ class AlgoConfig:
     no env steps; 0 = off. Transition-level discriminators only."""
     explorer_negatives: float = 0.0
     """This share of D's agent-side batch comes from an *explorer*: a second policy, trained
-    from scratch by the same model-based update on the current reward but with no demos (no
-    BC term, rollouts started only from its own states) -- the reward-transfer learner, run
-    alongside D. It finds what the current reward scores highest away from the demos, and D
-    is shown what it finds. Every ``explorer_every`` iterations it collects n_envs episodes in
-    the real env (their env steps count in the budget; the forward model trains on them too).
-    0 = off. Model-based methods (MAIRL, MGAIL) only."""
+    from scratch on the current reward with no demos (no BC term, rollouts started only from
+    its own states) -- the reward-transfer learner, run alongside D. It finds what the current
+    reward scores highest away from the demos, and D is shown what it finds. Every
+    ``explorer_every`` iterations it collects n_envs episodes in the real env (their env steps
+    count in the budget). With ``learner: imagined`` it shares the agent's forward model (which
+    trains on its episodes too); with ``learner: svg`` it is SAC (SVG(0)) with its own critic,
+    temperature and replay (``negatives.SVGExplorer``). 0 = off. Not for the PPO rows."""
     explorer_every: int = 1
     explorer_window: int = 0
     """D draws the explorer's negatives from its last this many env steps (0 = its whole

@@ -19,6 +19,7 @@ from torch import nn
 
 from .config import AlgoConfig
 from .imagined import ImaginedContext, ImaginedLearner
+from .svg import Batch, LearnerContext, SVGConfig, SVGLearner, entropy_free_reward
 from .transitions import EpisodeBuffer, Transitions, VecEnv
 
 
@@ -67,7 +68,10 @@ class Explorer:
         """Every transition D may draw from, flat."""
         return self.buffer.recent_episodes(self.buffer.capacity * self.buffer.horizon).flat()
 
-    def update(self, disc: nn.Module) -> dict[str, float]:
+    def observe(self, new: Batch | None) -> None:
+        """The imagined learner keeps no replay of its own: nothing to do."""
+
+    def update(self, disc: nn.Module, new: Batch | None = None) -> dict[str, float]:
         starts = self.buffer.recent_episodes(self.cfg.agent_recent).flat().obs
         return self.learner.update_policy(ImaginedContext(disc, starts))
 
@@ -85,3 +89,52 @@ class Explorer:
         self.buffer.load_state_dict(state["explorer_buffer"])
         if "explorer_learner" in state:
             self.learner.load_state_dict(state["explorer_learner"])
+
+
+class SVGExplorer:
+    """The explorer of the SVG learner: a second policy trained by SAC (SVG(0), its own twin
+    critic, temperature and replay) on the current reward with no demos, as a new policy is
+    in reward transfer. It collects episodes every ``explorer_every`` iterations (the trainer
+    hands them over as ``new``); D draws its share of negatives from them (``Explorer``)."""
+
+    def __init__(
+        self,
+        cfg: AlgoConfig,
+        svg_cfg: SVGConfig,
+        obs_dim: int,
+        act_dim: int,
+        policy: nn.Module,
+        gen: torch.Generator,
+    ):
+        self.cfg, self.policy = cfg, policy
+        svg_cfg = dataclasses.replace(svg_cfg, horizon=0, demo_start_frac=0.0)
+        self.learner = SVGLearner(svg_cfg, obs_dim, act_dim, policy, gen)
+        self.buffer = EpisodeBuffer(cfg.explorer_window or cfg.buffer_size, cfg.horizon)
+
+    def negatives(self) -> Transitions:
+        """Every transition D may draw from, flat."""
+        return self.buffer.recent_episodes(self.buffer.capacity * self.buffer.horizon).flat()
+
+    def observe(self, new: Batch | None) -> None:
+        """Keep ``new`` in the explorer's replay without learning (D's warm-up)."""
+        if new is not None:
+            self.learner.observe(new)
+
+    def update(self, disc: nn.Module, new: Batch | None = None) -> dict[str, float]:
+        if new is None:  # nothing collected this iteration: SVG updates per new env step
+            return {}
+        return self.learner.update(LearnerContext(new, reward=entropy_free_reward(disc)))
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"explorer": self.policy, **{f"explorer_{k}": m for k, m in self.learner.modules().items()}}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        opts = self.learner.optimizers()
+        return {"explorer_opt": opts.pop("policy_opt"), **{f"explorer_{k}": o for k, o in opts.items()}}
+
+    def state_dict(self) -> dict:
+        return {"explorer_buffer": self.buffer.state_dict(), "explorer_learner": self.learner.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.buffer.load_state_dict(state["explorer_buffer"])
+        self.learner.load_state_dict(state["explorer_learner"])

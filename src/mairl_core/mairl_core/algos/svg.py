@@ -226,6 +226,17 @@ class LearnerContext:
     bc_loss: Callable[[], torch.Tensor] | None = None
 
 
+def entropy_free_reward(disc: nn.Module) -> RewardFn:
+    """The reward an SVG learner is handed from an adversarial discriminator: D's policy reward
+    without its entropy term (f for AIRL, -log(1 - D) for GAIL); the learner's alpha weighs
+    the entropy (module docstring)."""
+
+    def reward(s, a, s2, d):
+        return disc.policy_reward(s, a, s2, d, torch.zeros(s.shape[:-1]), 0.0)
+
+    return reward
+
+
 class SVGLearner:
     """The SVG(H) policy learner (module docstring). It owns its replay buffer, critics,
     model and temperature; ``update`` returns metrics and changes nothing outside it."""
