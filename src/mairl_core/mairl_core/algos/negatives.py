@@ -47,29 +47,46 @@ class GoalRelabeler:
         return dataclasses.replace(b, obs=b.obs + shift, next_obs=b.next_obs + shift)
 
 
-class Explorer:
-    """A second policy, trained from scratch by the imagined update on the current reward
-    with no demo terms (the reward-transfer learner, run alongside D), sharing the agent's
-    forward model F (``dynamics``: F is fitted by the agent's learner, on both buffers). Every
-    ``explorer_every`` iterations it collects episodes in the real env; D draws its share of
-    negatives from its last ``explorer_window`` env steps (0: its whole history)."""
+class _ExplorerEpisodes:
+    """What both explorers share: the policy, its learner, the episodes it collected (D's
+    negatives: its last ``explorer_window`` env steps, 0: its whole history) and their state
+    in a checkpoint. No-op ``observe``: a learner without a replay of its own keeps nothing."""
 
-    def __init__(
-        self, cfg: AlgoConfig, env: VecEnv, policy: nn.Module, dynamics: nn.Module, gen: torch.Generator
-    ):
-        self.cfg, self.policy = cfg, policy
-        self.learner = ImaginedLearner(
-            dataclasses.replace(cfg, rollout_expert_frac=0.0, bc_weight=0.0), env, policy, gen, None
-        )
-        self.learner.dynamics = dynamics
-        self.buffer = EpisodeBuffer(cfg.explorer_window or cfg.buffer_size, env.horizon)
+    def __init__(self, cfg: AlgoConfig, policy: nn.Module, learner, horizon: int):
+        self.cfg, self.policy, self.learner = cfg, policy, learner
+        self.buffer = EpisodeBuffer(cfg.explorer_window or cfg.buffer_size, horizon)
 
     def negatives(self) -> Transitions:
         """Every transition D may draw from, flat."""
         return self.buffer.recent_episodes(self.buffer.capacity * self.buffer.horizon).flat()
 
     def observe(self, new: Batch | None) -> None:
-        """The imagined learner keeps no replay of its own: nothing to do."""
+        """Keep ``new`` without learning (D's warm-up)."""
+
+    def state_dict(self) -> dict:
+        return {"explorer_buffer": self.buffer.state_dict(), "explorer_learner": self.learner.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.buffer.load_state_dict(state["explorer_buffer"])
+        if "explorer_learner" in state:  # older imagined explorers' states lack it
+            self.learner.load_state_dict(state["explorer_learner"])
+
+
+class Explorer(_ExplorerEpisodes):
+    """A second policy, trained from scratch by the imagined update on the current reward
+    with no demo terms (the reward-transfer learner, run alongside D), sharing the agent's
+    forward model F (``dynamics``: F is fitted by the agent's learner, on both buffers). Every
+    ``explorer_every`` iterations it collects episodes in the real env; D draws its share of
+    negatives from them."""
+
+    def __init__(
+        self, cfg: AlgoConfig, env: VecEnv, policy: nn.Module, dynamics: nn.Module, gen: torch.Generator
+    ):
+        learner = ImaginedLearner(
+            dataclasses.replace(cfg, rollout_expert_frac=0.0, bc_weight=0.0), env, policy, gen, None
+        )
+        learner.dynamics = dynamics
+        super().__init__(cfg, policy, learner, env.horizon)
 
     def update(self, disc: nn.Module, new: Batch | None = None) -> dict[str, float]:
         starts = self.buffer.recent_episodes(self.cfg.agent_recent).flat().obs
@@ -82,20 +99,12 @@ class Explorer:
         # its learner's model_opt is never stepped: F is fitted by the agent's learner
         return {"explorer_opt": self.learner.policy_opt}
 
-    def state_dict(self) -> dict:
-        return {"explorer_buffer": self.buffer.state_dict(), "explorer_learner": self.learner.state_dict()}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.buffer.load_state_dict(state["explorer_buffer"])
-        if "explorer_learner" in state:
-            self.learner.load_state_dict(state["explorer_learner"])
-
-
-class SVGExplorer:
+class SVGExplorer(_ExplorerEpisodes):
     """The explorer of the SVG learner: a second policy trained by SAC (SVG(0), its own twin
     critic, temperature and replay) on the current reward with no demos, as a new policy is
     in reward transfer. It collects episodes every ``explorer_every`` iterations (the trainer
-    hands them over as ``new``); D draws its share of negatives from them (``Explorer``)."""
+    hands them over as ``new``); D draws its share of negatives from them."""
 
     def __init__(
         self,
@@ -106,14 +115,8 @@ class SVGExplorer:
         policy: nn.Module,
         gen: torch.Generator,
     ):
-        self.cfg, self.policy = cfg, policy
         svg_cfg = dataclasses.replace(svg_cfg, horizon=0, demo_start_frac=0.0)
-        self.learner = SVGLearner(svg_cfg, obs_dim, act_dim, policy, gen)
-        self.buffer = EpisodeBuffer(cfg.explorer_window or cfg.buffer_size, cfg.horizon)
-
-    def negatives(self) -> Transitions:
-        """Every transition D may draw from, flat."""
-        return self.buffer.recent_episodes(self.buffer.capacity * self.buffer.horizon).flat()
+        super().__init__(cfg, policy, SVGLearner(svg_cfg, obs_dim, act_dim, policy, gen), cfg.horizon)
 
     def observe(self, new: Batch | None) -> None:
         """Keep ``new`` in the explorer's replay without learning (D's warm-up)."""
@@ -131,10 +134,3 @@ class SVGExplorer:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         opts = self.learner.optimizers()
         return {"explorer_opt": opts.pop("policy_opt"), **{f"explorer_{k}": o for k, o in opts.items()}}
-
-    def state_dict(self) -> dict:
-        return {"explorer_buffer": self.buffer.state_dict(), "explorer_learner": self.learner.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.buffer.load_state_dict(state["explorer_buffer"])
-        self.learner.load_state_dict(state["explorer_learner"])
