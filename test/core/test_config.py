@@ -365,6 +365,8 @@ def test_non_finite_numbers_are_refused(tmp_path, text, key):
         ("rollout_expert_frac: 1.5\n", "rollout_expert_frac must be in"),
         ("log_std_min: 2.0\n", "need log_std_min < log_std_init < log_std_max"),
         ("log_std_init: 1.0\n", "need log_std_min < log_std_init < log_std_max"),
+        ("explorer_horizon: -1\n", "explorer_horizon >= 0"),
+        ("learner: imagined\nexplorer_horizon: 1\n", "explorer_horizon is for learner: svg"),
     ],
 )
 def test_algo_config_ranges(tmp_path, text, match):

@@ -200,14 +200,17 @@ def test_the_svg_learners_discriminator_keeps_learning_against_a_narrow_policy(m
         assert float((le - f).mean()) > 1e3 and norm < 1e-6
 
 
-def test_the_svg_learners_explorer_learns_on_the_reward_feeds_d_and_resumes_exactly():
-    """``explorer_negatives`` with the SVG learner: a demo-free SAC policy on the current
-    reward, its episodes a share of D's negatives, its state in the checkpoint."""
+@pytest.mark.parametrize("explorer_horizon", [0, 1])
+def test_the_svg_learners_explorer_learns_on_the_reward_feeds_d_and_resumes_exactly(explorer_horizon):
+    """``explorer_negatives`` with the SVG learner: a demo-free SAC (or SVG(1), with a model
+    of its own) policy on the current reward, its episodes a share of D's negatives, its
+    state in the checkpoint."""
     from mairl_core.algos.negatives import SVGExplorer
 
-    cfg = _cfg(explorer_negatives=0.25)
+    cfg = _cfg(explorer_negatives=0.25, explorer_horizon=explorer_horizon)
     tr = AdversarialTrainer("mairl", cfg, PointMassVec(), _demos(), seed=1)
-    assert isinstance(tr.explorer, SVGExplorer) and tr.explorer.learner.cfg.horizon == 0
+    assert isinstance(tr.explorer, SVGExplorer) and tr.explorer.learner.cfg.horizon == explorer_horizon
+    assert ("explorer_dynamics" in tr.modules()) == (explorer_horizon > 0)
     before = [p.detach().clone() for p in tr.explorer.policy.parameters()]
     for _ in range(2):
         m = tr.train_iteration()
@@ -218,6 +221,7 @@ def test_the_svg_learners_explorer_learns_on_the_reward_feeds_d_and_resumes_exac
     assert any(not torch.equal(a, b) for a, b in zip(before, tr.explorer.policy.parameters()))
     assert {"explorer", "explorer_q", "explorer_q_target"} <= set(tr.modules())
     assert {"explorer_opt", "explorer_q_opt", "explorer_alpha_opt"} <= set(tr.optimizers())
+    assert ("explorer_model_opt" in tr.optimizers()) == (explorer_horizon > 0)
 
     def run(split: bool):  # each run restores torch's global random stream from its own state
         t = AdversarialTrainer("mairl", cfg, PointMassVec(), _demos(), seed=1)

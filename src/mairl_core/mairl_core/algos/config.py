@@ -178,6 +178,9 @@ class AlgoConfig:
     count in the budget). With ``learner: imagined`` it shares the agent's forward model (which
     trains on its episodes too); with ``learner: svg`` it is SAC (SVG(0)) with its own critic,
     temperature and replay (``negatives.SVGExplorer``). 0 = off. Not for the PPO rows."""
+    explorer_horizon: int = 0
+    """``learner: svg``: H of the explorer's actor (0: SAC; 1: SVG(1) with a forward model
+    of its own, fitted on its own episodes, as the reward-transfer learner is)."""
     explorer_every: int = 1
     explorer_window: int = 0
     """D draws the explorer's negatives from its last this many env steps (0 = its whole
@@ -266,13 +269,18 @@ class AlgoConfig:
         if (
             not 0.0 <= self.explorer_negatives < 1.0
             or self.explorer_every < 1
+            or self.explorer_horizon < 0
             or self.explorer_window < 0
             or (self.explorer_negatives + self.relabeled_negatives >= 1)
         ):
             raise ValueError(
-                "explorer_negatives must be in [0, 1), explorer_every >= 1 and "
+                "explorer_negatives must be in [0, 1), explorer_every >= 1, explorer_horizon >= 0 and "
                 "explorer_window >= 0, and with the other negatives leave some of "
                 "D's agent batch to the agent"
+            )
+        if self.explorer_horizon > 0 and self.learner != "svg":
+            raise ValueError(
+                "explorer_horizon is for learner: svg (the imagined explorer uses the agent's update)"
             )
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")

@@ -101,10 +101,11 @@ class Explorer(_ExplorerEpisodes):
 
 
 class SVGExplorer(_ExplorerEpisodes):
-    """The explorer of the SVG learner: a second policy trained by SAC (SVG(0), its own twin
-    critic, temperature and replay) on the current reward with no demos, as a new policy is
-    in reward transfer. It collects episodes every ``explorer_every`` iterations (the trainer
-    hands them over as ``new``); D draws its share of negatives from them."""
+    """The explorer of the SVG learner: a second policy trained by SVG(``explorer_horizon``)
+    (0: SAC; its own twin critic, temperature, replay and, for H > 0, forward model) on the
+    current reward with no demos, as a new policy is in reward transfer. It collects episodes
+    every ``explorer_every`` iterations (the trainer hands them over as ``new``); D draws its
+    share of negatives from them."""
 
     def __init__(
         self,
@@ -115,7 +116,7 @@ class SVGExplorer(_ExplorerEpisodes):
         policy: nn.Module,
         gen: torch.Generator,
     ):
-        svg_cfg = dataclasses.replace(svg_cfg, horizon=0, demo_start_frac=0.0)
+        svg_cfg = dataclasses.replace(svg_cfg, horizon=cfg.explorer_horizon, demo_start_frac=0.0)
         super().__init__(cfg, policy, SVGLearner(svg_cfg, obs_dim, act_dim, policy, gen), cfg.horizon)
 
     def observe(self, new: Batch | None) -> None:
