@@ -282,6 +282,15 @@ def test_bench_ur5_quick(tmp_path, demo_dir, small_config):
         and all(r["robot"] == "changed" for r in rows.values())
     )
     assert (tr_out / "success_curves.png").stat().st_size > 5_000
+    # each new policy is kept (as `mairl eval` loads it); no run state is left behind
+    from mairl_core.training import load_policy
+
+    assert {p.name for p in (tr_out / "checkpoints").iterdir()} == {
+        "reach_MAIRL_reward_seed0.pt",
+        "reach_GAIL_reward_seed0.pt",
+    }
+    assert load_policy(tr_out / "checkpoints" / "reach_MAIRL_reward_seed0.pt")[0] is not None
+    assert not list((tr_out / "runs").glob("*.pt"))
     # --resume: every run's record is in OUT/runs, so nothing trains again
     tr_runs = json.loads((tr_out / "runs.json").read_text())
     tr_argv = ["bench", "transfer", "--task", "reach", "--source", str(out), "--quick", "--config"]
@@ -575,6 +584,36 @@ def test_a_stopped_ur5_sweep_run_resumes_exactly(tmp_path, demo_dir, tiny_scratc
         rec.pop("wall_s")
     assert resumed == full and resumed["values"]["success_rate"] is not None
     assert (work / "MAIRL_svg_tau_0_01_seed0.json").is_file() and not ckpt.parent.exists()
+
+
+def test_a_stopped_transfer_run_resumes_exactly(tmp_path, demo_dir, tiny_scratch_config, monkeypatch):
+    """`bench transfer --resume`: a new policy's run killed right after a checkpoint goes on
+    from it and gives the uninterrupted run's record; the finished run keeps its policy in
+    OUT/checkpoints (as `mairl eval` loads it) and drops the training state."""
+    from mairl_core.benchmarks import transfer, ur5
+    from mairl_core.training import load_policy
+
+    exp, bench = ur5.load_bench(str(tiny_scratch_config))
+    src = tmp_path / "source"
+    ur5.run_one(exp, bench, "MAIRL", 0, str(demo_dir), str(src / "checkpoints"), "reach")
+    args = (exp, bench, "MAIRL reward", 0, str(src), "reach", None)
+    full = transfer.run_one(*args)
+    work = tmp_path / "out" / "runs"
+    work.mkdir(parents=True)
+    _die_after_first_checkpoint(monkeypatch, ur5)
+    with pytest.raises(KeyboardInterrupt):
+        transfer.run_one(*args, work, False)
+    assert (work / "MAIRL_reward_seed0.pt").is_file()
+    monkeypatch.undo()
+    ran = _count_iterations(monkeypatch)
+    resumed = transfer._job((*args, work, True))
+    assert ran == [2, 3, 4]  # from the checkpoint, not from the start
+    for rec in (full, resumed):
+        rec.pop("wall_s")
+    assert resumed == full and len(full["curve"]) == 5
+    assert (work / "MAIRL_reward_seed0.json").is_file() and not (work / "MAIRL_reward_seed0.pt").exists()
+    policy, _ = load_policy(tmp_path / "out" / "checkpoints" / "reach_MAIRL_reward_seed0.pt")
+    assert policy is not None
 
 
 def test_true_reach_reward_is_the_distance_to_the_target_in_radii():

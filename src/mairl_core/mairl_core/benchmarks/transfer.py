@@ -20,7 +20,10 @@ a 0.5 kg payload at the tool point). Rows, one run per source seed:
 - ``Expert``: the scripted operator on the changed robot, for reference.
 
 Both reward rows use the same learner, budget and checkpoint selection
-(``ur5.SELECTION_RULE``, training-seed targets), so they differ only in the reward.
+(``ur5.SELECTION_RULE``, training-seed targets), so they differ only in the reward. Each new
+policy is saved as ``OUT/checkpoints/{task}_{row}_seed{s}.pt`` (e.g.
+``reach_MAIRL_reward_seed0.pt``: the selected policy, its normaliser and the frozen reward;
+``mairl eval`` runs it), and a stopped training run goes on from ``OUT/runs`` with ``--resume``.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from ..algos.normalize import ObsNorm
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..envs.ur5_reach import GOAL_SLICE
 from ..robot import RobotExperiment, evaluate_robot, task_env_cls, task_env_config
-from . import BenchReport, run_or_resume, run_parallel, write_runs
+from . import BenchReport, run_or_resume, run_parallel, run_stem, write_runs
 from .ur5 import (
     DIVERGED_RESULT,
     UR5BenchConfig,
@@ -144,7 +147,11 @@ def run_one(
     source: str,
     task: str,
     env_config: str | ReachConfig | None,
+    work_dir: Path | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
+    """One row's run; a reward row's new policy goes to ``work_dir/../checkpoints`` and its
+    training state to ``work_dir`` while it runs (``resume`` goes on from there)."""
     from ..training import load_policy
 
     t0 = time.perf_counter()
@@ -177,21 +184,53 @@ def run_one(
             env_config,
             true_reward=use == "true",
         )
-        policy, _, tested = train_and_select(trainer, exp, bench, out, task, env_config)
-        out["env_steps"] = trainer.env_steps
-        out.update(
-            DIVERGED_RESULT
-            if policy is None
-            # diverged before its first curve point
-            else tested or evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config)
+        run_ckpt = None if work_dir is None else Path(work_dir) / f"{run_stem(row, seed)}.pt"
+        policy, before, tested = train_and_select(
+            trainer, exp, bench, out, task, env_config, ckpt=run_ckpt, resume=resume
         )
+        t0 -= before  # a resumed run's time before it stopped
+        out["env_steps"] = trainer.env_steps
+        if policy is None:  # diverged before its first curve point
+            out.update(DIVERGED_RESULT)
+        else:
+            if work_dir is not None:
+                _save_policy(Path(work_dir).parent / "checkpoints", exp, trainer, policy, task, row, seed)
+            out.update(
+                tested or evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config)
+            )
     out["wall_s"] = time.perf_counter() - t0
     return out
 
 
+def _save_policy(ckpt_dir: Path, exp, trainer, policy, task: str, row: str, seed: int) -> None:
+    """The new policy (selected), its normaliser and the frozen learned reward (none for the
+    true-reward control), as ``mairl eval`` loads."""
+    from ..checkpoint import save_checkpoint
+    from ..training import policy_meta
+
+    modules = {"policy": policy.policy.state_dict()}
+    if not isinstance(trainer.disc, TrueReachReward):
+        modules["disc"] = trainer.reward_net.state_dict()
+    if policy.norm is not None:
+        modules["obs_norm"] = policy.norm.state_dict()
+    save_checkpoint(
+        ckpt_dir / f"{task}_{run_stem(row, seed)}.pt",
+        {"modules": modules},
+        task=task,
+        method=trainer.method,
+        mode="s" if trainer.cfg.state_only else "s,a",
+        seed=seed,
+        n_demos=0,
+        **policy_meta(exp.algo, policy.policy),
+    )
+
+
 def _job(args: tuple) -> dict[str, Any]:
     *run, work, resume = args
-    return run_or_resume(work, run[2], run[3], resume, run_one, *run)
+    rec = run_or_resume(work, run[2], run[3], resume, run_one, *run, work, resume)
+    if work is not None:  # the record holds it all now
+        (Path(work) / f"{run_stem(run[2], run[3])}.pt").unlink(missing_ok=True)
+    return rec
 
 
 def run_transfer(
