@@ -47,6 +47,7 @@ from .ur5 import (
     evaluate_expert,
     format_table,
     plot_curves,
+    policy_state,
     summarise,
     train_and_select,
 )
@@ -208,14 +209,10 @@ def _save_policy(ckpt_dir: Path, exp, trainer, policy, task: str, row: str, seed
     from ..checkpoint import save_checkpoint
     from ..training import policy_meta
 
-    modules = {"policy": policy.policy.state_dict()}
-    if not isinstance(trainer.disc, TrueReachReward):
-        modules["disc"] = trainer.reward_net.state_dict()
-    if policy.norm is not None:
-        modules["obs_norm"] = policy.norm.state_dict()
+    disc = None if isinstance(trainer.disc, TrueReachReward) else trainer.reward_net
     save_checkpoint(
         ckpt_dir / f"{task}_{run_stem(row, seed)}.pt",
-        {"modules": modules},
+        policy_state(policy, disc),
         task=task,
         method=trainer.method,
         mode="s" if trainer.cfg.state_only else "s,a",

@@ -219,13 +219,7 @@ def run_one(
             if policy is None:  # diverged before its first evaluation: nothing to test or save
                 out.update(DIVERGED_RESULT, wall_s=time.perf_counter() - t0)
                 return out
-            state = {
-                "modules": {
-                    "policy": policy.policy.state_dict(),
-                    **({"obs_norm": policy.norm.state_dict()} if policy.norm is not None else {}),
-                    "disc": trainer.reward_net.state_dict(),
-                }
-            }  # the learned reward
+            state = policy_state(policy, trainer.reward_net)
         if ckpt_dir is not None:
             from ..checkpoint import save_checkpoint
             from ..training import policy_meta
@@ -243,6 +237,17 @@ def run_one(
         out.update(tested or evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
     out["wall_s"] = time.perf_counter() - t0
     return out
+
+
+def policy_state(policy, disc: torch.nn.Module | None) -> dict[str, Any]:
+    """A checkpoint's state for a deployable ``policy`` (``NormalizedPolicy``): its network,
+    its normaliser and, when given, the learned reward ``disc`` it was trained on."""
+    modules = {"policy": policy.policy.state_dict()}
+    if policy.norm is not None:
+        modules["obs_norm"] = policy.norm.state_dict()
+    if disc is not None:
+        modules["disc"] = disc.state_dict()
+    return {"modules": modules}
 
 
 #: the test figures of a run that diverged before its first curve point (no policy to test)
