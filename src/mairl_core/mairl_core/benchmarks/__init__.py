@@ -243,10 +243,13 @@ def finished_run(work: Path | None, method: str, seed: int, resume: bool) -> dic
 
 
 def save_finished(work: Path | None, rec: dict[str, Any]) -> None:
-    """Keep a finished run's record in ``work`` (``finished_run`` reads it back)."""
+    """Keep a finished run's record in ``work`` (``finished_run`` reads it back); the record
+    holds it all now, so a stopped run's checkpoint beside it (``RUN.pt``) goes."""
     if work is not None:
         work.mkdir(parents=True, exist_ok=True)
-        (work / f"{run_stem(rec['method'], rec['seed'])}.json").write_text(json.dumps(rec) + "\n")
+        stem = run_stem(rec["method"], rec["seed"])
+        (work / f"{stem}.json").write_text(json.dumps(rec) + "\n")
+        (work / f"{stem}.pt").unlink(missing_ok=True)
 
 
 def run_or_resume(

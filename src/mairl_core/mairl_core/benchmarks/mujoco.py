@@ -271,9 +271,7 @@ def run_one(
             selected_at_env_steps=best.get("env_steps", trainer.env_steps),
         )
     out["wall_s"] = wall0 + time.perf_counter() - t0
-    save_finished(work, out)
-    if work is not None:
-        (work / f"{run_stem(method, seed)}.pt").unlink(missing_ok=True)  # the record holds it all
+    save_finished(work, out)  # drops the run's checkpoint: the record holds it all
     return out
 
 

@@ -349,9 +349,7 @@ def run_one(
         rec = run_imagined(cfg, env_id, seed)
     else:
         rec = run_svg(cfg, env_id, method, seed, out, resume)
-    save_finished(out, rec)
-    # the run is finished: its record holds everything the tables use
-    (out / f"{run_stem(method, seed)}.pt").unlink(missing_ok=True)
+    save_finished(out, rec)  # drops the run's checkpoint: the record holds it all
     shutil.rmtree(out / f"{run_stem(method, seed)}.state", ignore_errors=True)
     return rec
 

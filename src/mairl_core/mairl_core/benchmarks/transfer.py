@@ -224,10 +224,7 @@ def _save_policy(ckpt_dir: Path, exp, trainer, policy, task: str, row: str, seed
 
 def _job(args: tuple) -> dict[str, Any]:
     *run, work, resume = args
-    rec = run_or_resume(work, run[2], run[3], resume, run_one, *run, work, resume)
-    if work is not None:  # the record holds it all now
-        (Path(work) / f"{run_stem(run[2], run[3])}.pt").unlink(missing_ok=True)
-    return rec
+    return run_or_resume(work, run[2], run[3], resume, run_one, *run, work, resume)
 
 
 def run_transfer(
