@@ -959,7 +959,7 @@ def build_parser() -> argparse.ArgumentParser:
         "True reward (reach's own reward: a control for the learner)",
     )
     seeded_runs(x, seed_help="base seed; runs use S, S+1, ... and the source's checkpoints of those seeds")
-    resume_arg(x)
+    resume_arg(x, " and continue a stopped new policy's run from its checkpoint there")
     x.set_defaults(func=_bench_transfer)
 
     mjp = bsub.add_parser(
