@@ -631,3 +631,40 @@ def test_true_reach_reward_is_the_distance_to_the_target_in_radii():
     got = r.policy_reward(None, None, norm(nxt), None, log_pi, alpha=0.2)
     want = -nxt[:, 12:15].norm(dim=-1) / 0.05 - 0.2 * log_pi
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("explorer_wins", [True, False])
+def test_select_explorer_offers_the_explorers_policy_and_the_agent_wins_ties(
+    tmp_path, demo_dir, tiny_scratch_config, monkeypatch, explorer_wins
+):
+    """`bench.select_explorer`: at every evaluation the explorer's policy is a candidate of
+    SELECTION_RULE beside the agent's. Where it scores higher it is the tested and saved policy
+    (``selected_policy`` "explorer"); on a tie the agent's policy wins."""
+    from mairl_core.benchmarks import ur5
+    from mairl_core.checkpoint import load_checkpoint
+
+    cfg = yaml.safe_load(tiny_scratch_config.read_text())
+    cfg["algo"].update(explorer_negatives=0.25, explorer_window=0, explorer_horizon=1)
+    cfg["bench"]["select_explorer"] = True
+    tiny_scratch_config.write_text(yaml.safe_dump(cfg))
+    exp, bench = ur5.load_bench(str(tiny_scratch_config))
+    trainers, real_make = [], ur5.make_robot_trainer
+    monkeypatch.setattr(
+        ur5, "make_robot_trainer", lambda *a, **k: trainers.append(real_make(*a, **k)) or trainers[-1]
+    )
+
+    def score(self, policy):  # the explorer's policy succeeds; the agent's only where it ties
+        mine = policy.policy is trainers[0].explorer.policy
+        return {"success_rate": 1.0 if mine or not explorer_wins else 0.0, "final_distance_median": 0.01}
+
+    monkeypatch.setattr(ur5.PolicySelection, "evaluate", score)
+    rec = ur5.run_one(exp, bench, "MAIRL", 0, str(demo_dir), str(tmp_path / "ckpt"), "reach")
+    tr = trainers[0]
+    assert all("explorer_eval_success" in p for p in rec["curve"]) and len(rec["curve"]) >= 2
+    assert rec["selected_policy"] == ("explorer" if explorer_wins else "agent")
+    assert rec["selected_at_env_steps"] == tr.env_steps  # the last of equal candidates
+    saved = load_checkpoint(tmp_path / "ckpt" / "reach_mairl_seed0.pt")["state"]["modules"]["policy"]
+    chosen = (tr.explorer.policy if explorer_wins else tr.deployable_policy().policy).state_dict()
+    assert all(torch.equal(saved[k], chosen[k]) for k in chosen)
+    row = ur5.summarise(bench, [rec])[0]
+    assert row["explorer_selected_seeds"] == ([0] if explorer_wins else [])

@@ -493,6 +493,11 @@ class AdversarialTrainer:
         policy = self.policy if self.policy_avg is None else self.policy_avg.module
         return NormalizedPolicy(policy, self.obs_norm)
 
+    def deployable_explorer(self) -> nn.Module | None:
+        """The explorer's policy taking raw observations (None without ``explorer_negatives``):
+        a second policy of the learned reward, which a bench may select (``select_explorer``)."""
+        return None if self.explorer is None else NormalizedPolicy(self.explorer.policy, self.obs_norm)
+
     @property
     def reward_net(self) -> nn.Module:
         """The learned reward: the EMA of the discriminator if ``reward_ema`` is on, else D."""

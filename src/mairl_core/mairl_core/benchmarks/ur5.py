@@ -12,9 +12,10 @@ the policy is tested on ``eval.episodes`` episodes with targets from
 Checkpoint selection (SELECTION_RULE): the tested policy of an adversarial
 method is the one of its during-training evaluations (training-seed targets
 only) with the highest success, ties broken by the smaller median final
-distance, then by the later evaluation. The last policy is tested too
-(``final_policy`` in runs.json, "final" in the table), so what selection
-adds is visible.
+distance, then by the later evaluation; with ``bench.select_explorer`` the
+explorer's policy of each evaluation is a candidate too (the agent's wins a tie).
+The last policy is tested too (``final_policy`` in runs.json, "final" in the
+table), so what selection adds is visible.
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ class UR5BenchConfig:
     """Iterations between a run's checkpoints in the bench's work directory (``--resume``)."""
     algo_by_method: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Row name -> changes to ``algo`` for that row only (e.g. the off-policy rows' settings)."""
+    select_explorer: bool = False
+    """Offer the explorer's policy (``algo.explorer_negatives``) to SELECTION_RULE beside the
+    agent's at every evaluation: the tested policy is the better of the two policies trained
+    on the one learned reward (``selected_policy`` in runs.json says which)."""
     env: dict[str, Any] = field(default_factory=dict)
     """Changes to the task's env config (config/ur5_TASK.yaml) for every run, e.g.
     ``object: cylinder`` for grasp."""
@@ -318,6 +323,11 @@ def train_and_select(
 
     def cb(tr, m):
         if tr.iteration % bench.eval_every == 0:
+            explorer = tr.deployable_explorer() if bench.select_explorer else None
+            if explorer is not None:  # offered first: on a tie the agent's policy wins
+                rx = selection.evaluate(explorer)
+                if selection.offer(rx):
+                    best.update(env_steps=tr.env_steps, policy=copy.deepcopy(explorer), source="explorer")
             r = selection.evaluate(tr.deployable_policy())
             out["curve"].append(
                 {
@@ -327,10 +337,12 @@ def train_and_select(
                     "train_success": m.get("env/success"),
                     "train": train_diagnostics(m),  # the learner's state: what a collapse is read from
                     **({"explorer_success": m["explorer/success"]} if "explorer/success" in m else {}),
+                    **({"explorer_eval_success": rx["success_rate"]} if explorer is not None else {}),
                 }
             )
             if selection.offer(r):  # SELECTION_RULE
-                best.update(env_steps=tr.env_steps, policy=copy.deepcopy(tr.deployable_policy()))
+                agent = copy.deepcopy(tr.deployable_policy())
+                best.update(env_steps=tr.env_steps, policy=agent, source="agent")
         if (
             ckpt is not None
             and tr.iteration % bench.checkpoint_every == 0
@@ -345,13 +357,15 @@ def train_and_select(
         out["diverged"] = str(exc)
         out["final_policy"] = {k: DIVERGED_RESULT[k] for k in ("success_rate", "final_distance_median")}
         out["selected_at_env_steps"] = best.get("env_steps")
+        out["selected_policy"] = best.get("source")
         return best.get("policy"), wall0, None
     final = evaluate_robot(
         trainer.deployable_policy(), exp.eval.episodes, exp.eval.seed, task=task, env_config=env_config
     )
     out["final_policy"] = {k: final[k] for k in ("success_rate", "final_distance_median")}
     out["selected_at_env_steps"] = best.get("env_steps", trainer.env_steps)
-    if best and best["env_steps"] != trainer.env_steps:
+    out["selected_policy"] = best.get("source", "agent")
+    if best and (best["env_steps"] != trainer.env_steps or best.get("source", "agent") != "agent"):
         return best["policy"], wall0, None
     return trainer.deployable_policy(), wall0, final
 
@@ -417,6 +431,11 @@ def summarise(
             "env_steps": int(rs[0]["env_steps"]),
             "wall_s": float(np.mean([r["wall_s"] for r in rs])),
             "diverged_seeds": [r["seed"] for r in rs if r.get("diverged")],
+            **(
+                {"explorer_selected_seeds": [r["seed"] for r in rs if r.get("selected_policy") == "explorer"]}
+                if bench.select_explorer
+                else {}
+            ),
             **fields,
             **rs[0].get("row_fields", {}),
         }
@@ -583,5 +602,6 @@ def run_bench(
         {
             "evaluation": f"{exp.eval.episodes} test episodes per seed, targets from seed "
             f"{exp.eval.seed}+i (no training run used them); mean action"
+            + ("; selection among the agent's and the explorer's policies" if bench.select_explorer else "")
         },
     )
