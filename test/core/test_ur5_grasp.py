@@ -276,6 +276,34 @@ def test_a_grasp_bench_reads_its_env_settings(tmp_path, grasp_demos, monkeypatch
     assert not (tmp_path / "out").exists()
 
 
+def test_train_and_eval_from_the_cli_use_the_configs_env_settings(tmp_path, grasp_demos, monkeypatch):
+    """`mairl train` and `mairl eval` with a config that has `bench: env: {...}` train and test
+    on that env, as the bench does (they read the task's env config without it before)."""
+    import yaml
+    from _helpers import small_robot_config
+
+    masses, real_init = [], UR5GraspEnv.__init__
+
+    def init(self, *a, **k):
+        real_init(self, *a, **k)
+        masses.append(self.cfg.object_mass)
+
+    monkeypatch.setattr(UR5GraspEnv, "__init__", init)
+    cfg = small_robot_config(tmp_path, "grasp_train", n_demos=3, bc_steps=100, agent_recent=600)
+    data = yaml.safe_load(cfg.read_text())
+    data["bench"]["env"] = {"object_mass": 0.123}
+    cfg.write_text(yaml.safe_dump(data))
+    common = ["--task", "grasp", "--config", str(cfg), "--no-progress"]
+    out = tmp_path / "mairl"
+    args = ["--algo", "mairl", "--demos", str(grasp_demos), "--out", str(out), "--env-steps", "200"]
+    assert main(["train", *common, *args]) == 0
+    assert masses and set(masses) == {0.123}
+    masses.clear()
+    ev = ["--policy", str(out / "checkpoint.pt"), "--episodes", "1", "--out", str(tmp_path / "ev")]
+    assert main(["eval", *[a for a in common if a != "--no-progress"], *ev]) == 0
+    assert masses and set(masses) == {0.123}
+
+
 def test_a_task_input_discriminator_reads_the_grasp_not_the_arm_pose(env):
     """disc_inputs 'task': D's g and h read [fingertip - block, suction, vacuum, fingertip
     height] (standardised by the demos), through the observation's normalisation: the joint

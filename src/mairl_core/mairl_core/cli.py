@@ -363,7 +363,14 @@ def _train_robot(args: argparse.Namespace) -> int:
         **({"env_steps": args.env_steps} if args.env_steps is not None else {}),
     }
     trainer = robot.make_robot_trainer(
-        exp, args.algo, expert, args.seed, args.mode == "s", overrides, task=args.task
+        exp,
+        args.algo,
+        expert,
+        args.seed,
+        args.mode == "s",
+        overrides,
+        task=args.task,
+        env_config=ur5.bench_env_config(args.task, bench),  # the config's `bench: env:` changes
     )
     return _run_training(args, trainer, meta)
 
@@ -376,9 +383,11 @@ def _eval(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     if args.task in ("reach", "grasp"):  # the experiment's eval section: checked before any work
-        from .robot import load_robot_experiment
+        from .benchmarks import ur5
 
-        ev = load_robot_experiment(_config_name(args)).eval
+        exp, bench = ur5.load_bench(_config_name(args))
+        ev = exp.eval
+        env_config = ur5.bench_env_config(args.task, bench)  # the config's `bench: env:` changes
         episodes = ev.episodes if args.episodes is None else args.episodes
         seed = ev.seed if args.seed is None else args.seed
     else:
@@ -391,7 +400,6 @@ def _eval(args: argparse.Namespace) -> int:
     if meta.get("task") != args.task:
         raise UsageError(f"{args.policy} was trained on task '{meta.get('task')}', not '{args.task}'")
     if args.task in ("reach", "grasp"):
-        from .envs.tasks import task_env_config
         from .robot import evaluate_robot
 
         res = evaluate_robot(
@@ -400,6 +408,7 @@ def _eval(args: argparse.Namespace) -> int:
             seed,
             task=args.task,
             video=Path(args.out) / "episodes.gif" if args.video else None,
+            env_config=env_config,
         )
         row = {
             "method": meta["method"].upper(),
@@ -413,7 +422,7 @@ def _eval(args: argparse.Namespace) -> int:
         path = write_results(
             args.out, f"eval-{args.task}", [row], quick=False, wall_s=time.perf_counter() - t0
         )
-        steps = episodes * task_env_config(args.task).episode_steps
+        steps = episodes * env_config.episode_steps
         rejected = res["safety_rejected_steps"]
         print(
             f"{row['method']} on UR5 {args.task}, {episodes} episodes, seed {seed}: success "
@@ -499,7 +508,7 @@ def _demo(args: argparse.Namespace) -> int:
     training run resumes from its checkpoint.
     """
     from . import robot
-    from .benchmarks.ur5 import METHOD_SPECS
+    from .benchmarks import ur5
     from .checkpoint import save_checkpoint
     from .data.operator import generate_demos
     from .eval.results import write_results
@@ -508,7 +517,8 @@ def _demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    exp = robot.load_robot_experiment(args.config)
+    exp, bench = ur5.load_bench(args.config)  # MAIRL's row settings and env changes: as the bench's
+    env_config = ur5.bench_env_config("reach", bench)
     demo_dir = out / "demos"
     print(
         f"mairl demo: UR5 reach in MuJoCo -> {out}\n[1/4] {exp.demos.n_demos} scripted-operator "
@@ -520,12 +530,20 @@ def _demo(args: argparse.Namespace) -> int:
             demo_dir, exp.demos.n_demos, exp.demos.seed, task="reach", progress=not args.no_progress
         )
     expert = robot.load_robot_demos(demo_dir, exp.demos.n_demos)
-    algo, state_only = METHOD_SPECS["MAIRL"]
+    algo, state_only = ur5.METHOD_SPECS["MAIRL"]
     print(
         f"[2/4] MAIRL training, {exp.algo.env_steps} env steps (checkpoints, TensorBoard: {out / 'mairl'})",
         flush=True,
     )
-    trainer = robot.make_robot_trainer(exp, algo, expert, args.seed, state_only)
+    trainer = robot.make_robot_trainer(
+        exp,
+        algo,
+        expert,
+        args.seed,
+        state_only,
+        ur5.trainer_overrides(bench, algo, state_only),
+        env_config=env_config,
+    )
     meta = {
         "task": "reach",
         "method": algo,
@@ -551,7 +569,7 @@ def _demo(args: argparse.Namespace) -> int:
         ("MAIRL", trainer.deployable_policy(), out / "mairl_episodes.gif"),
         ("BC", bc_policy, None),
     ):
-        res = robot.evaluate_robot(policy, ev.episodes, ev.seed, video=video)
+        res = robot.evaluate_robot(policy, ev.episodes, ev.seed, video=video, env_config=env_config)
         rows.append(
             {
                 "method": name,

@@ -208,6 +208,7 @@ class Trainer(Node):
 
         self.exp, bench = ur5.load_bench(param(self, "config", f"{self.task}_train"))
         self.overrides = ur5.trainer_overrides(bench, self.algo, False)  # the bench row's settings
+        self.env_config = ur5.bench_env_config(self.task, bench)  # its `bench: env:` changes (sim)
         self.seed = int(param(self, "seed", 0))
         self.env_steps = int(param(self, "env_steps", 0)) or None
         self.resume = bool(param(self, "resume", False))
@@ -224,7 +225,7 @@ class Trainer(Node):
                 allowed=">= 0",
             )
         )
-        self.selection = ur5.PolicySelection(episodes, self.task) if episodes > 0 else None
+        self.selection = ur5.PolicySelection(episodes, self.task, self.env_config) if episodes > 0 else None
         self.policy = Path(policy)
         self.expert = core.load_robot_demos(demos, self.exp.demos.n_demos, task=self.task)
         self.reload = self.create_client(Trigger, "/mairl/policy/reload")
@@ -328,7 +329,14 @@ class Trainer(Node):
             return
         if self.collect == "sim":
             trainer = core.make_robot_trainer(
-                self.exp, self.algo, self.expert, self.seed, False, self.overrides, task=self.task
+                self.exp,
+                self.algo,
+                self.expert,
+                self.seed,
+                False,
+                self.overrides,
+                task=self.task,
+                env_config=self.env_config,
             )
         else:
             env_cfg = core.task_env_config(self.task)
