@@ -339,7 +339,7 @@ class Trainer(Node):
                 env_config=self.env_config,
             )
         else:
-            env_cfg = core.task_env_config(self.task)
+            env_cfg = self.env_config  # episode length and success radius as the config sets them
             cfg = with_overrides(
                 dataclasses.replace(self.exp.algo, state_only=False, n_envs=1), self.overrides, self.algo
             )
