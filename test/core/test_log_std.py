@@ -5,12 +5,17 @@ was zero for good, which froze every continuous policy's noise at its maximum.)"
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from mairl_core.models.dynamics import make_dynamics
 from mairl_core.models.nets import BoundedLogStd
 from mairl_core.models.policy import GaussianPolicy
+
+#: a policy checkpoint from before the fix (its std clamped at the top bound)
+CLAMPED_STD_CHECKPOINT = Path(__file__).resolve().parent / "data" / "reach_mairl_clamped_std.pt"
 
 
 def _fit(params, loss_fn, steps=200, lr=0.05):
@@ -103,13 +108,12 @@ def test_checkpoints_of_the_clamped_log_std_still_load():
 
 
 def test_the_committed_checkpoint_of_the_clamped_std_still_deploys():
-    """bench/checkpoints/reach_mairl.pt was written with log_std_init = log_std_max = 0 (no
-    longer a valid config) and its std clamped at the top: it loads, with that std."""
-    from pathlib import Path
-
+    """data/reach_mairl_clamped_std.pt (bench/checkpoints/reach_mairl.pt until 2026-12-07, from
+    Table III with the BC term) was written with log_std_init = log_std_max = 0 (no longer a
+    valid config) and its std clamped at the top: it loads, with that std."""
     from mairl_core.training import load_policy
 
-    path = Path(__file__).resolve().parents[2] / "bench" / "checkpoints" / "reach_mairl.pt"
+    path = CLAMPED_STD_CHECKPOINT
     policy, meta = load_policy(path)
     assert meta["config"]["log_std_init"] == meta["config"]["log_std_max"] == 0.0
     log_std = policy.policy.log_std().detach()
@@ -120,12 +124,10 @@ def test_checkpoints_naming_deleted_options_load_unless_the_policy_needed_one(tm
     """Options measured not to help were deleted (training.REMOVED_OPTIONS). A checkpoint whose
     config still names them, off, loads; one whose policy was trained with the bounded mean
     (the one deleted option that changed the policy itself) is refused in one line."""
-    from pathlib import Path
-
     from mairl_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from mairl_core.training import REMOVED_OPTIONS, load_policy
 
-    src = Path(__file__).resolve().parents[2] / "bench" / "checkpoints" / "reach_mairl.pt"
+    src = CLAMPED_STD_CHECKPOINT
     payload = load_checkpoint(src)
     meta = payload["meta"]
     meta["config"].update(REMOVED_OPTIONS)
