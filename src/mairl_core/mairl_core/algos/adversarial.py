@@ -389,7 +389,10 @@ class AdversarialTrainer:
             )
         if not self.cfg.freeze_reward:
             metrics.update(self.train_discriminator())
-        explored_new = None if explored is None else self._replay_batch(explored)
+        # the SVG explorer's replay takes the new episodes; the imagined one starts from its buffer
+        explored_new = None
+        if explored is not None and isinstance(self.explorer, SVGExplorer):
+            explored_new = self._replay_batch(explored)
         if isinstance(self.learner, SVGLearner) and self.iteration < self.cfg.disc_warmup_iters:
             self.learner.observe(self._replay_batch(batch))  # D warms up: keep, do not learn
             if self.explorer is not None:
