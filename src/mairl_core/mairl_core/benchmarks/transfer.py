@@ -9,8 +9,11 @@ a 0.5 kg payload at the tool point). Rows, one run per source seed:
 
 - ``BC moved``, ``MAIRL moved``: the source policies, unchanged, on the changed robot;
 - ``MAIRL reward``: a fresh policy trained on the changed robot with MAIRL's frozen
-  reward f (no discriminator updates, no demos), by MAIRL's model-based update with a
-  fresh forward model, in the source's observation coordinates;
+  reward f (no discriminator updates, no demos), by the config's policy learner with a
+  fresh forward model, in the source's observation coordinates (``reach_train`` and
+  ``reach_transfer``: the paper's imagined-rollout update, whose 10-step sum of f keeps
+  h(s_H), AIRL's value-like term; the SVG learner's critic cancels h from the actor's
+  gradient, and its new policies did not climb the from-scratch rewards, bench/RESULTS.md);
 - ``GAIL reward``: the same with GAIL's frozen discriminator as the reward (-log(1 - D));
 - ``MAIRL(s) reward`` (not by default): the same with a state-only MAIRL reward g(s), AIRL's
   form for transfer (the source run must include the ``MAIRL(s)`` method);
