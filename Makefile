@@ -56,13 +56,18 @@ demo: $(VENV_STAMP)
 bench-gridworld: $(VENV_STAMP)
 	$(VENV)/bin/mairl bench gridworld --out bench/results/gridworld
 
-# UR5 in sim (about 4 hours on 2 cores): Table III for reach from scratch (reach_table3: no BC
-# term, SVG learner) and with the BC term (reach_train, ur5-reach-bc), grasp (grasp_train, BC
-# term), the reward-transfer source run (reach_transfer: + the explorer), transfer to both
-# changed robots (payload; softer servos + payload), and the demo-count sweep (5 and 10 demos)
+# UR5 in sim (about 4.5 hours on 2 cores): Table III for reach from scratch (reach_table3: no
+# BC term, SVG learner) and its rewards' transfer to both changed robots (payload; softer
+# servos + payload); with the BC term (reach_train, ur5-reach-bc): Table III for reach and
+# grasp, the reward-transfer source run (reach_transfer: + the explorer), transfer to both
+# changed robots, and the demo-count sweep (5 and 10 demos)
 bench-ur5: $(VENV_STAMP)
 	$(VENV)/bin/mairl bench ur5 --task reach --config reach_table3 --out bench/results/ur5-reach \
 	  --publish bench/checkpoints
+	for e in ur5_reach_changed:ur5-reach-table3-transfer ur5_reach_soft:ur5-reach-table3-transfer-soft; do \
+	  $(VENV)/bin/mairl bench transfer --task reach --config reach_transfer --env-config $${e%%:*} \
+	    --source bench/results/ur5-reach --out bench/results/$${e##*:} \
+	    --rows 'Expert,BC moved,MAIRL moved,MAIRL reward,GAIL reward'; done
 	$(VENV)/bin/mairl bench ur5 --task reach --out bench/results/ur5-reach-bc
 	$(VENV)/bin/mairl bench ur5 --task reach --config reach_transfer --demos bench/results/ur5-reach-bc/demos \
 	  --out bench/results/ur5-reach-explorer-gpgoal
