@@ -67,7 +67,7 @@ bench-ur5: $(VENV_STAMP)
 	for e in ur5_reach_changed:ur5-reach-table3-transfer ur5_reach_soft:ur5-reach-table3-transfer-soft; do \
 	  $(VENV)/bin/mairl bench transfer --task reach --config reach_transfer --env-config $${e%%:*} \
 	    --source bench/results/ur5-reach --out bench/results/$${e##*:} \
-	    --rows 'Expert,BC moved,MAIRL moved,MAIRL reward,GAIL reward'; done
+	    --rows 'Expert,BC moved,MAIRL moved,MAIRL reward,GAIL reward,True reward'; done
 	$(VENV)/bin/mairl bench ur5 --task reach --out bench/results/ur5-reach-bc
 	$(VENV)/bin/mairl bench ur5 --task reach --config reach_transfer --demos bench/results/ur5-reach-bc/demos \
 	  --out bench/results/ur5-reach-explorer-gpgoal
