@@ -358,19 +358,9 @@ def _train_robot(args: argparse.Namespace) -> int:
             f"trained bc on {args.task} from {n} demos in {time.perf_counter() - t0:.0f} s; checkpoint {ckpt}"
         )
         return 0
-    overrides = {
-        **ur5.trainer_overrides(bench, args.algo, args.mode == "s"),
-        **({"env_steps": args.env_steps} if args.env_steps is not None else {}),
-    }
-    trainer = robot.make_robot_trainer(
-        exp,
-        args.algo,
-        expert,
-        args.seed,
-        args.mode == "s",
-        overrides,
-        task=args.task,
-        env_config=ur5.bench_env_config(args.task, bench),  # the config's `bench: env:` changes
+    extra = {"env_steps": args.env_steps} if args.env_steps is not None else {}
+    trainer = ur5.config_trainer(
+        exp, bench, args.algo, expert, args.seed, args.mode == "s", task=args.task, extra=extra
     )
     return _run_training(args, trainer, meta)
 
@@ -518,7 +508,6 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     exp, bench = ur5.load_bench(args.config)  # MAIRL's row settings and env changes: as the bench's
-    env_config = ur5.bench_env_config("reach", bench)
     demo_dir = out / "demos"
     print(
         f"mairl demo: UR5 reach in MuJoCo -> {out}\n[1/4] {exp.demos.n_demos} scripted-operator "
@@ -535,15 +524,8 @@ def _demo(args: argparse.Namespace) -> int:
         f"[2/4] MAIRL training, {exp.algo.env_steps} env steps (checkpoints, TensorBoard: {out / 'mairl'})",
         flush=True,
     )
-    trainer = robot.make_robot_trainer(
-        exp,
-        algo,
-        expert,
-        args.seed,
-        state_only,
-        ur5.trainer_overrides(bench, algo, state_only),
-        env_config=env_config,
-    )
+    trainer = ur5.config_trainer(exp, bench, algo, expert, args.seed, state_only)
+    env_config = trainer.env.envs[0].cfg  # tested on the env it trained on
     meta = {
         "task": "reach",
         "method": algo,

@@ -116,6 +116,31 @@ def trainer_overrides(bench: UR5BenchConfig, algo_name: str, state_only: bool) -
     return row_overrides(bench.algo_by_method, lambda row: METHOD_SPECS[row], algo_name, state_only)
 
 
+def config_trainer(
+    exp: RobotExperiment,
+    bench: UR5BenchConfig,
+    algo_name: str,
+    expert,
+    seed: int,
+    state_only: bool,
+    task: str = "reach",
+    extra: dict[str, Any] | None = None,
+):
+    """The trainer a config gives a method run outside the bench (`mairl train`, `mairl demo`):
+    the bench's row settings for it (``trainer_overrides``) and ``extra`` on top, on the task's
+    env with ``bench.env``'s changes, as the bench would train it."""
+    return make_robot_trainer(
+        exp,
+        algo_name,
+        expert,
+        seed,
+        state_only,
+        {**trainer_overrides(bench, algo_name, state_only), **(extra or {})},
+        task=task,
+        env_config=bench_env_config(task, bench),
+    )
+
+
 def check_methods(methods: list[str]) -> None:
     for m in methods:
         if m not in ("Expert", "Random", *METHOD_SPECS):
@@ -365,7 +390,7 @@ def train_and_select(
     out["final_policy"] = {k: final[k] for k in ("success_rate", "final_distance_median")}
     out["selected_at_env_steps"] = best.get("env_steps", trainer.env_steps)
     out["selected_policy"] = best.get("source", "agent")
-    if best and (best["env_steps"] != trainer.env_steps or best.get("source", "agent") != "agent"):
+    if best and (best["env_steps"] != trainer.env_steps or out["selected_policy"] != "agent"):
         return best["policy"], wall0, None
     return trainer.deployable_policy(), wall0, final
 
