@@ -639,7 +639,8 @@ def test_select_explorer_offers_the_explorers_policy_and_the_agent_wins_ties(
 ):
     """`bench.select_explorer`: at every evaluation the explorer's policy is a candidate of
     SELECTION_RULE beside the agent's. Where it scores higher it is the tested and saved policy
-    (``selected_policy`` "explorer"); on a tie the agent's policy wins."""
+    (``selected_policy`` "explorer"); on a tie the agent's policy wins. The row's stability is
+    that of the selected policy's curve."""
     from mairl_core.benchmarks import ur5
     from mairl_core.checkpoint import load_checkpoint
 
@@ -668,3 +669,4 @@ def test_select_explorer_offers_the_explorers_policy_and_the_agent_wins_ties(
     assert all(torch.equal(saved[k], chosen[k]) for k in chosen)
     row = ur5.summarise(bench, [rec])[0]
     assert row["explorer_selected_seeds"] == ([0] if explorer_wins else [])
+    assert row["stable_frac"] == 1.0  # judged on the selected policy's curve, not the agent's

@@ -434,6 +434,13 @@ def run_benchmark(
     )
 
 
+def selected_curve(run: dict[str, Any]) -> list[float]:
+    """A run's success at each during-training evaluation of the policy it selected: the
+    agent's, or with ``bench.select_explorer`` the explorer's where that was picked."""
+    key = "explorer_eval_success" if run.get("selected_policy") == "explorer" else "success"
+    return [p[key] for p in run["curve"]]
+
+
 def summarise(
     bench: UR5BenchConfig, runs: list[dict[str, Any]], task: str = "reach", **fields: Any
 ) -> list[dict[str, Any]]:
@@ -468,9 +475,9 @@ def summarise(
         if finals:
             row["final_policy_success_rate"] = float(np.mean(finals))
             row["final_policy_success_rate_seeds"] = finals
-        curves = [r["curve"] for r in rs if r["curve"]]
+        curves = [selected_curve(r) for r in rs if r["curve"]]
         if curves:  # stability: share of evaluations in the last third with success >= 0.8
-            tail = [p["success"] for c in curves for p in c[len(c) - len(c) // 3 :]]
+            tail = [s for c in curves for s in c[len(c) - len(c) // 3 :]]
             row["stable_frac"] = float(np.mean([s >= 0.8 for s in tail])) if tail else None
         rows.append(row)
     return rows
