@@ -643,6 +643,7 @@ def test_select_explorer_offers_the_explorers_policy_and_the_agent_wins_ties(
     that of the selected policy's curve."""
     from mairl_core.benchmarks import ur5
     from mairl_core.checkpoint import load_checkpoint
+    from mairl_core.training import load_policy
 
     cfg = yaml.safe_load(tiny_scratch_config.read_text())
     cfg["algo"].update(explorer_negatives=0.25, explorer_window=0, explorer_horizon=1)
@@ -667,6 +668,8 @@ def test_select_explorer_offers_the_explorers_policy_and_the_agent_wins_ties(
     saved = load_checkpoint(tmp_path / "ckpt" / "reach_mairl_seed0.pt")["state"]["modules"]["policy"]
     chosen = (tr.explorer.policy if explorer_wins else tr.deployable_policy().policy).state_dict()
     assert all(torch.equal(saved[k], chosen[k]) for k in chosen)
+    served, _ = load_policy(tmp_path / "ckpt" / "reach_mairl_seed0.pt")  # as the policy server loads it
+    assert all(torch.equal(served.policy.state_dict()[k], chosen[k]) for k in chosen)
     row = ur5.summarise(bench, [rec])[0]
     assert row["explorer_selected_seeds"] == ([0] if explorer_wins else [])
     assert row["stable_frac"] == 1.0  # judged on the selected policy's curve, not the agent's

@@ -129,6 +129,43 @@ def test_trainer_offline_modes(tmp_path, demos, algo, collect):
         assert meta["selection"]["env_steps"] == [int(n) for n, _, best in scored if best][-1]
 
 
+def test_trainer_offers_the_explorers_policy_when_the_config_selects_it(tmp_path, demos):
+    """With the config's ``bench.select_explorer`` each checkpoint scores the explorer's policy
+    too (before the agent's, which wins ties), as the benchmarks do; the served file is the
+    policy picked, loadable by the policy server."""
+    cfg = small_config(tmp_path, env_steps=800)  # 4 iterations: 100 agent + 100 explorer steps each
+    data = yaml.safe_load(cfg.read_text())
+    data["algo"].update(explorer_negatives=0.25, bc_weight=0.0, bc_init_steps=0)  # no head start
+    data["bc_steps"] = 0
+    data.setdefault("bench", {})["select_explorer"] = True
+    cfg.write_text(yaml.safe_dump(data))
+    policy = tmp_path / "out" / "reach.pt"
+    trainer = NodeProcess(
+        "trainer",
+        tmp_path / "trainer.log",
+        demos=str(demos),
+        policy=str(policy),
+        config=str(cfg),
+        collect="sim",
+        select_episodes=2,
+        checkpoint_every=1,
+    )
+    trainer.proc.wait(timeout=180)
+    assert trainer.stop() == 0, trainer.output()
+    log = trainer.output()
+    xs = re.findall(r"(\d+) env steps: the explorer's policy: success ([\d.]+) on 2 sim episodes", log)
+    ags = re.findall(
+        r"(\d+) env steps: success ([\d.]+) on 2 sim episodes \((best so far: )?(the explorer's)?", log
+    )
+    assert len(xs) == len(ags) == 4, log
+    assert [n for n, _ in xs] == [n for n, *_ in ags]
+    _, meta = load_policy(policy)
+    sel = meta["selection"]
+    assert sel["success_rate"] == max(float(s) for _, s in xs + [(n, s) for n, s, *_ in ags])
+    served = [(int(n), "explorer" if ex else "agent") for n, _, best, ex in ags if best][-1]
+    assert (sel["env_steps"], sel["policy"]) == served
+
+
 def test_trainer_without_demos_says_so(tmp_path):
     trainer = NodeProcess(
         "trainer", tmp_path / "t.log", demos=str(tmp_path / "none"), policy=str(tmp_path / "p.pt")

@@ -23,7 +23,8 @@ The run's checkpoint, ``<policy dir>/<algo>_run/checkpoint.pt``, is written ever
 ``checkpoint_every`` iterations (and at the end) and copied to ``policy`` (``select_episodes``
 > 0: only when its policy is the best so far on that many episodes of an in-process copy of
 the sim, training-seed targets, the benchmarks' selection rule, so the server keeps the best
-policy rather than the last; 0 serves the last); both writes are
+policy rather than the last; with the config's ``bench.select_explorer`` the explorer's policy
+is a candidate too, as in the benchmarks; 0 serves the last); both writes are
 atomic (a temporary file renamed over the old one), so the policy server, which reloads
 ``policy`` when it changes, never reads half a file and keeps serving the last complete
 one. ``resume:=true`` continues a stopped (even killed) run from its last checkpoint; with
@@ -207,6 +208,7 @@ class Trainer(Node):
         from mairl_core.benchmarks import ur5
 
         self.exp, bench = ur5.load_bench(param(self, "config", f"{self.task}_train"))
+        self.select_explorer = bench.select_explorer  # its explorer's policy may be served too
         self.overrides = ur5.trainer_overrides(bench, self.algo, False)  # the bench row's settings
         self.env_config = ur5.bench_env_config(self.task, bench)  # its `bench: env:` changes (sim)
         self.seed = int(param(self, "seed", 0))
@@ -265,28 +267,43 @@ class Trainer(Node):
     def checkpoint(self, path: Path, trainer=None) -> None:
         """Serve the run's checkpoint ``path``: copy it to ``policy`` and tell the server to
         reload, unless selection is on and ``trainer``'s policy is not the best so far."""
-        selected = {}
+        from mairl_core.benchmarks import ur5
+
+        selected, state = {}, None
         if self.selection is not None and trainer is not None:
-            r = self.selection.evaluate(trainer.deployable_policy())
-            best = self.selection.offer(r)
+            picked, r, rx = ur5.offer_policies(self.selection, trainer, self.select_explorer)
+            n, steps = self.selection.episodes, trainer.env_steps
+            if rx is not None:
+                self.get_logger().info(
+                    f"{steps} env steps: the explorer's policy: success {rx['success_rate']:.2f} "
+                    f"on {n} sim episodes"
+                )
+            whose = "the explorer's policy " if picked is not None and picked[0] == "explorer" else ""
             self.get_logger().info(
-                f"{trainer.env_steps} env steps: success {r['success_rate']:.2f} on "
-                f"{self.selection.episodes} sim episodes"
-                + (" (best so far: served)" if best else f" (kept the best, {self.selection.best[0]:.2f})")
+                f"{steps} env steps: success {r['success_rate']:.2f} on {n} sim episodes"
+                + (
+                    f" (best so far: {whose}served)"
+                    if picked
+                    else f" (kept the best, {self.selection.best[0]:.2f})"
+                )
             )
-            if not best:
+            if picked is None:
                 return
+            figures = rx if picked[0] == "explorer" else r
             selected = {
                 "selection": {
-                    "env_steps": int(trainer.env_steps),
-                    **{k: float(r[k]) for k in ("success_rate", "final_distance_median")},
+                    "env_steps": int(steps),
+                    "policy": picked[0],
+                    **{k: float(figures[k]) for k in ("success_rate", "final_distance_median")},
                 }
             }
-        if path.resolve() != self.policy.resolve():
+            if picked[0] == "explorer":  # served on its own, with the reward it was trained on
+                state = ur5.policy_state(picked[1], trainer.reward_net)
+        if state is not None or path.resolve() != self.policy.resolve():
             from mairl_core.checkpoint import load_checkpoint, save_checkpoint
 
             payload = load_checkpoint(path)
-            save_checkpoint(self.policy, payload["state"], **{**payload["meta"], **selected})
+            save_checkpoint(self.policy, state or payload["state"], **{**payload["meta"], **selected})
         if self.reload.service_is_ready():
             self.reload.call_async(self._Trigger.Request())
 

@@ -313,6 +313,27 @@ class PolicySelection:
         return True
 
 
+def offer_policies(
+    selection: PolicySelection, trainer, with_explorer: bool
+) -> tuple[tuple[str, torch.nn.Module] | None, dict[str, Any], dict[str, Any] | None]:
+    """One evaluation of SELECTION_RULE as training goes: the trainer's deployable policy, and
+    with ``with_explorer`` (``bench.select_explorer``) its explorer's, offered to ``selection``;
+    the explorer's first, so that on a tie the agent's wins. Returns the policy picked as
+    (``"agent"`` or ``"explorer"``, policy), or None if neither beats the best so far; the
+    agent's figures; the explorer's (None when not offered)."""
+    picked, rx = None, None
+    explorer = trainer.deployable_explorer() if with_explorer else None
+    if explorer is not None:
+        rx = selection.evaluate(explorer)
+        if selection.offer(rx):
+            picked = ("explorer", explorer)
+    agent = trainer.deployable_policy()
+    r = selection.evaluate(agent)
+    if selection.offer(r):
+        picked = ("agent", agent)
+    return picked, r, rx
+
+
 def train_and_select(
     trainer,
     exp: RobotExperiment,
@@ -348,12 +369,9 @@ def train_and_select(
 
     def cb(tr, m):
         if tr.iteration % bench.eval_every == 0:
-            explorer = tr.deployable_explorer() if bench.select_explorer else None
-            if explorer is not None:  # offered first: on a tie the agent's policy wins
-                rx = selection.evaluate(explorer)
-                if selection.offer(rx):
-                    best.update(env_steps=tr.env_steps, policy=copy.deepcopy(explorer), source="explorer")
-            r = selection.evaluate(tr.deployable_policy())
+            picked, r, rx = offer_policies(selection, tr, bench.select_explorer)
+            if picked is not None:
+                best.update(env_steps=tr.env_steps, policy=copy.deepcopy(picked[1]), source=picked[0])
             out["curve"].append(
                 {
                     "env_steps": tr.env_steps,
@@ -362,12 +380,9 @@ def train_and_select(
                     "train_success": m.get("env/success"),
                     "train": train_diagnostics(m),  # the learner's state: what a collapse is read from
                     **({"explorer_success": m["explorer/success"]} if "explorer/success" in m else {}),
-                    **({"explorer_eval_success": rx["success_rate"]} if explorer is not None else {}),
+                    **({"explorer_eval_success": rx["success_rate"]} if rx is not None else {}),
                 }
             )
-            if selection.offer(r):  # SELECTION_RULE
-                agent = copy.deepcopy(tr.deployable_policy())
-                best.update(env_steps=tr.env_steps, policy=agent, source="agent")
         if (
             ckpt is not None
             and tr.iteration % bench.checkpoint_every == 0
