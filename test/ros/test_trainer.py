@@ -100,9 +100,9 @@ def test_trainer_collects_over_ros_and_serves_each_checkpoint(tmp_path, demos):
     assert (tmp_path / "policy" / "mairl_run" / "checkpoint.pt").is_file()
 
 
-@pytest.mark.parametrize("algo, collect", [("mairl", "sim"), ("bc", "sim")])
-def test_trainer_offline_modes(tmp_path, demos, algo, collect):
-    cfg = small_config(tmp_path, env_steps=400)
+def train_in_sim(tmp_path, demos, cfg, **params) -> tuple[str, dict]:
+    """The trainer node with ``collect:=sim``, each checkpoint scored on 2 sim episodes: its
+    log and the served checkpoint's metadata."""
     policy = tmp_path / "out" / "reach.pt"
     trainer = NodeProcess(
         "trainer",
@@ -110,17 +110,21 @@ def test_trainer_offline_modes(tmp_path, demos, algo, collect):
         demos=str(demos),
         policy=str(policy),
         config=str(cfg),
-        collect=collect,
-        algo=algo,
+        collect="sim",
         select_episodes=2,  # serve the best checkpoint on 2 sim episodes, not the last
         checkpoint_every=1,
+        **params,
     )
     trainer.proc.wait(timeout=180)
     assert trainer.stop() == 0, trainer.output()
-    _, meta = load_policy(policy)
+    return trainer.output(), load_policy(policy)[1]
+
+
+@pytest.mark.parametrize("algo", ["mairl", "bc"])
+def test_trainer_offline_modes(tmp_path, demos, algo):
+    log, meta = train_in_sim(tmp_path, demos, small_config(tmp_path, env_steps=400), algo=algo)
     assert meta["method"] == algo
     if algo == "mairl":
-        log = trainer.output()
         assert "in-process copy" in log
         scored = re.findall(r"(\d+) env steps: success ([\d.]+) on 2 sim episodes \((best so far)?", log)
         assert len(scored) == 4, log  # 4 iterations of 100 steps, one checkpoint each
@@ -139,27 +143,13 @@ def test_trainer_offers_the_explorers_policy_when_the_config_selects_it(tmp_path
     data["bc_steps"] = 0
     data.setdefault("bench", {})["select_explorer"] = True
     cfg.write_text(yaml.safe_dump(data))
-    policy = tmp_path / "out" / "reach.pt"
-    trainer = NodeProcess(
-        "trainer",
-        tmp_path / "trainer.log",
-        demos=str(demos),
-        policy=str(policy),
-        config=str(cfg),
-        collect="sim",
-        select_episodes=2,
-        checkpoint_every=1,
-    )
-    trainer.proc.wait(timeout=180)
-    assert trainer.stop() == 0, trainer.output()
-    log = trainer.output()
+    log, meta = train_in_sim(tmp_path, demos, cfg)
     xs = re.findall(r"(\d+) env steps: the explorer's policy: success ([\d.]+) on 2 sim episodes", log)
     ags = re.findall(
         r"(\d+) env steps: success ([\d.]+) on 2 sim episodes \((best so far: )?(the explorer's)?", log
     )
     assert len(xs) == len(ags) == 4, log
     assert [n for n, _ in xs] == [n for n, *_ in ags]
-    _, meta = load_policy(policy)
     sel = meta["selection"]
     assert sel["success_rate"] == max(float(s) for _, s in xs + [(n, s) for n, s, *_ in ags])
     served = [(int(n), "explorer" if ex else "agent") for n, _, best, ex in ags if best][-1]
