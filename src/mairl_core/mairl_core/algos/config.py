@@ -182,7 +182,8 @@ class AlgoConfig:
     explorer_horizon: int = 0
     """``learner: svg``: H of the explorer's actor (0: SAC; 1: SVG(1) with a forward model
     of its own, fitted on its own episodes, as the reward-transfer learner is). UR5 reach,
-    3 seeds: MAIRL 0.970 with H = 1 (bench/RESULTS.md, rung 3)."""
+    3 seeds: MAIRL 0.970 with H = 1, 0.987 with the explorer's policy selectable; AIRL (SAC)
+    keeps H = 0 (bench/RESULTS.md, Table III)."""
     explorer_every: int = 1
     explorer_window: int = 0
     """D draws the explorer's negatives from its last this many env steps (0 = its whole
