@@ -633,6 +633,27 @@ def test_true_reach_reward_is_the_distance_to_the_target_in_radii():
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
+def test_select_explorer_without_an_explorer_is_a_config_error(tmp_path):
+    """``bench.select_explorer`` where no row has an explorer would do nothing: refused when
+    the config loads, naming the setting."""
+    from mairl_core.benchmarks import ur5
+    from mairl_core.config import ConfigError
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"base": "reach_scratch", "bench": {"select_explorer": True}}))
+    with pytest.raises(ConfigError, match="select_explorer"):
+        ur5.load_bench(str(cfg))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "base": "reach_scratch",
+                "bench": {"select_explorer": True, "algo_by_method": {"MAIRL": {"explorer_negatives": 0.25}}},
+            }
+        )
+    )
+    assert ur5.load_bench(str(cfg))[1].select_explorer  # one row with an explorer is enough
+
+
 @pytest.mark.parametrize("explorer_wins", [True, False])
 def test_select_explorer_offers_the_explorers_policy_and_the_agent_wins_ties(
     tmp_path, demo_dir, tiny_scratch_config, monkeypatch, explorer_wins

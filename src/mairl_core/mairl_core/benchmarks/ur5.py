@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..algos.adversarial import TrainingDiverged
-from ..config import ConfigError, Count, section
+from ..config import ConfigError, Count, section, with_overrides
 from ..robot import (
     RobotExperiment,
     evaluate_robot,
@@ -106,8 +106,6 @@ class UR5BenchConfig:
 def bench_env_config(task: str, bench: UR5BenchConfig):
     """The env config of ``task`` with ``bench.env``'s changes, read once: a run hands this
     object to every env it makes, so a config file edited while it runs does not reach it."""
-    from ..config import with_overrides
-
     return with_overrides(task_env_config(task), bench.env, "bench:env")
 
 
@@ -562,6 +560,14 @@ def load_bench(path: str = "reach_train") -> tuple[RobotExperiment, UR5BenchConf
     check_methods([*bench.methods, *bench.algo_by_method])
     exp = robot_experiment(p, data)
     check_row_settings(exp.algo, bench.algo_by_method, p)
+    trained = [m for m in bench.methods if METHOD_SPECS.get(m, ("bc",))[0] != "bc"]
+    if bench.select_explorer and not any(
+        with_overrides(exp.algo, bench.algo_by_method.get(m, {})).explorer_negatives > 0 for m in trained
+    ):
+        raise ConfigError(
+            f"{p}: bench.select_explorer offers an explorer's policy, but no row of bench.methods "
+            "has an explorer (algo.explorer_negatives is 0 for every one)"
+        )
     return exp, bench
 
 
