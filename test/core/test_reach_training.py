@@ -691,6 +691,19 @@ def test_select_explorer_offers_the_explorers_policy_and_the_agent_wins_ties(
     assert all(torch.equal(saved[k], chosen[k]) for k in chosen)
     served, _ = load_policy(tmp_path / "ckpt" / "reach_mairl_seed0.pt")  # as the policy server loads it
     assert all(torch.equal(served.policy.state_dict()[k], chosen[k]) for k in chosen)
+    # mairl-trainer serves a picked explorer's policy from a run checkpoint whatever that holds
+    # (here the agent's where it won): in the explorer's own shape (its std is not state-dependent)
+    ur5.write_served(
+        tmp_path / "served.pt",
+        tmp_path / "ckpt" / "reach_mairl_seed0.pt",
+        tr,
+        ("explorer", tr.deployable_explorer()),
+        {"policy": "explorer"},
+    )
+    served, meta = load_policy(tmp_path / "served.pt")
+    mine = tr.explorer.policy.state_dict()
+    assert meta["selection"] == {"policy": "explorer"} and meta["state_std"] is False
+    assert all(torch.equal(served.policy.state_dict()[k], mine[k]) for k in mine)
     row = ur5.summarise(bench, [rec])[0]
     assert row["explorer_selected_seeds"] == ([0] if explorer_wins else [])
     assert row["stable_frac"] == 1.0  # judged on the selected policy's curve, not the agent's

@@ -269,7 +269,7 @@ class Trainer(Node):
         reload, unless selection is on and ``trainer``'s policy is not the best so far."""
         from mairl_core.benchmarks import ur5
 
-        selected, state = {}, None
+        picked, selected = None, None
         if self.selection is not None and trainer is not None:
             picked, r, rx = ur5.offer_policies(self.selection, trainer, self.select_explorer)
             n, steps = self.selection.episodes, trainer.env_steps
@@ -291,19 +291,11 @@ class Trainer(Node):
                 return
             figures = rx if picked[0] == "explorer" else r
             selected = {
-                "selection": {
-                    "env_steps": int(steps),
-                    "policy": picked[0],
-                    **{k: float(figures[k]) for k in ("success_rate", "final_distance_median")},
-                }
+                "env_steps": int(steps),
+                "policy": picked[0],
+                **{k: float(figures[k]) for k in ("success_rate", "final_distance_median")},
             }
-            if picked[0] == "explorer":  # served on its own, with the reward it was trained on
-                state = ur5.policy_state(picked[1], trainer.reward_net)
-        if state is not None or path.resolve() != self.policy.resolve():
-            from mairl_core.checkpoint import load_checkpoint, save_checkpoint
-
-            payload = load_checkpoint(path)
-            save_checkpoint(self.policy, state or payload["state"], **{**payload["meta"], **selected})
+        ur5.write_served(self.policy, path, trainer, picked, selected)
         if self.reload.service_is_ready():
             self.reload.call_async(self._Trigger.Request())
 

@@ -226,7 +226,7 @@ def run_one(
         expert = load_robot_demos(demo_dir, exp.demos.n_demos, task=task)
         tested = None  # the held-out figures when training already has them
         if algo == "bc":
-            policy, state = train_bc(exp, expert, seed)
+            policy, disc = train_bc(exp, expert, seed)[0], None
         else:
             trainer = make_robot_trainer(
                 exp,
@@ -247,24 +247,57 @@ def run_one(
             if policy is None:  # diverged before its first evaluation: nothing to test or save
                 out.update(DIVERGED_RESULT, wall_s=time.perf_counter() - t0)
                 return out
-            state = policy_state(policy, trainer.reward_net)
+            disc = trainer.reward_net
         if ckpt_dir is not None:
-            from ..checkpoint import save_checkpoint
-            from ..training import policy_meta
-
-            save_checkpoint(
+            save_policy(
                 Path(ckpt_dir) / checkpoint_name(task, method, seed),
-                state,
+                policy,
+                disc,
+                exp.algo,
                 task=task,
                 method=algo,
                 mode="s" if state_only else "s,a",
                 seed=seed,
                 n_demos=exp.demos.n_demos,
-                **policy_meta(exp.algo, policy.policy),
             )
         out.update(tested or evaluate_robot(policy, ev.episodes, ev.seed, task=task, env_config=env_config))
     out["wall_s"] = time.perf_counter() - t0
     return out
+
+
+def save_policy(path: Path, policy, disc: torch.nn.Module | None, cfg, **meta: Any) -> None:
+    """A deployable checkpoint (what ``load_policy`` and the policy server read): ``policy``
+    (``NormalizedPolicy``) with ``disc``, the metadata ``meta`` and ``policy``'s own shape
+    (``policy_meta`` with the run's AlgoConfig ``cfg``: the agent's and the explorer's
+    policies differ, e.g. in a state-dependent std)."""
+    from ..checkpoint import save_checkpoint
+    from ..training import policy_meta
+
+    save_checkpoint(path, policy_state(policy, disc), **{**meta, **policy_meta(cfg, policy.policy)})
+
+
+def write_served(
+    path: Path,
+    run_ckpt: Path,
+    trainer=None,
+    picked: tuple[str, torch.nn.Module] | None = None,
+    selection: dict[str, Any] | None = None,
+) -> None:
+    """The file a policy server loads, ``path``, from a training run's checkpoint ``run_ckpt``:
+    a copy of it (nothing to do when they are one file), or where ``picked`` is the explorer's
+    policy (``offer_policies``), that policy on its own with ``trainer``'s learned reward;
+    ``selection`` (the picked policy's figures) goes into its metadata."""
+    from ..checkpoint import load_checkpoint, save_checkpoint
+
+    explorer = picked is not None and picked[0] == "explorer"
+    if not explorer and Path(run_ckpt).resolve() == Path(path).resolve():
+        return
+    payload = load_checkpoint(run_ckpt)
+    meta = {**payload["meta"], **({"selection": selection} if selection else {})}
+    if explorer:
+        save_policy(path, picked[1], trainer.reward_net, trainer.cfg, **meta)
+    else:
+        save_checkpoint(path, payload["state"], **meta)
 
 
 def policy_state(policy, disc: torch.nn.Module | None) -> dict[str, Any]:
