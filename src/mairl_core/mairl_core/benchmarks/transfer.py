@@ -50,7 +50,7 @@ from .ur5 import (
     evaluate_expert,
     format_table,
     plot_curves,
-    policy_state,
+    save_policy,
     summarise,
     train_and_select,
 )
@@ -209,19 +209,17 @@ def run_one(
 def _save_policy(ckpt_dir: Path, exp, trainer, policy, task: str, row: str, seed: int) -> None:
     """The new policy (selected), its normaliser and the frozen learned reward (none for the
     true-reward control), as ``mairl eval`` loads."""
-    from ..checkpoint import save_checkpoint
-    from ..training import policy_meta
-
     disc = None if isinstance(trainer.disc, TrueReachReward) else trainer.reward_net
-    save_checkpoint(
+    save_policy(
         ckpt_dir / f"{task}_{run_stem(row, seed)}.pt",
-        policy_state(policy, disc),
+        policy,
+        disc,
+        exp.algo,
         task=task,
         method=trainer.method,
         mode="s" if trainer.cfg.state_only else "s,a",
         seed=seed,
         n_demos=0,
-        **policy_meta(exp.algo, policy.policy),
     )
 
 
