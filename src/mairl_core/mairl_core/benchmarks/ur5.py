@@ -593,7 +593,7 @@ def load_bench(path: str = "reach_train") -> tuple[RobotExperiment, UR5BenchConf
     check_methods([*bench.methods, *bench.algo_by_method])
     exp = robot_experiment(p, data)
     check_row_settings(exp.algo, bench.algo_by_method, p)
-    trained = [m for m in bench.methods if METHOD_SPECS.get(m, ("bc",))[0] != "bc"]
+    trained = [m for m in bench.methods if m in METHOD_SPECS and METHOD_SPECS[m][0] != "bc"]
     if bench.select_explorer and not any(
         with_overrides(exp.algo, bench.algo_by_method.get(m, {})).explorer_negatives > 0 for m in trained
     ):
