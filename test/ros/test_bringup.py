@@ -68,6 +68,13 @@ def all_stacks():
             "composed": composed,
         }
         yield (job, args), stack(job, **args)
+        if mode == "deploy" and sim == "true":  # the sim faster than real time, on its /clock
+            args = {**args, "real_time_factor": "4"}
+            yield (job, args), stack(job, **args)
+
+
+#: parameters every rclpy node has without declaring them
+BUILT_IN = {"use_sim_time"}
 
 
 def nodes_of(executable: str) -> list[str]:
@@ -105,7 +112,7 @@ def test_every_stack_names_real_nodes_and_declared_parameters():
             else:
                 node_name, names = declared(EXECUTABLE_MODULES[s.executable])
                 assert s.name == node_name, (job, args, s)
-            unknown = set(s.parameters) - names
+            unknown = set(s.parameters) - names - BUILT_IN
             assert not unknown, f"{job} {args}: {s.executable} does not declare {sorted(unknown)}"
             seen.add(s.executable)
         # always the one path to the driver, in its own process or composed with the server
@@ -115,6 +122,14 @@ def test_every_stack_names_real_nodes_and_declared_parameters():
         )
         sim = args["sim"] == "true"
         assert any(s.executable == "mairl-sim" for s in specs) == sim
+        # on sim time: the sim publishes /clock, the two nodes that time limits read it
+        fast = args.get("real_time_factor", "1") != "1"
+        for s in specs:
+            if s.executable == "mairl-sim":
+                assert s.parameters.get("publish_clock", False) == fast
+                assert s.parameters.get("real_time_factor", 1.0) == (4.0 if fast else 1.0)
+            timed = s.executable in ("mairl-safety", "mairl-policy-server", "mairl-control")
+            assert s.parameters.get("use_sim_time", False) == (fast and timed), (job, args, s)
     assert seen == set(EXECUTABLE_MODULES)
 
 
@@ -129,6 +144,14 @@ def test_impossible_combinations_say_why():
         stack("reaching", use_sim="true")
     with pytest.raises(ValueError, match="operator must be one of keyboard, joy, spacemouse, scripted"):
         stack("reaching", mode="record", operator="mouse")
+    for mode in ("record", "train"):  # their nodes time on the wall clock
+        with pytest.raises(ValueError, match="needs sim:=true and mode:=deploy"):
+            stack("reaching", mode=mode, policy="p.pt", real_time_factor="2")
+    with pytest.raises(ValueError, match="needs sim:=true and mode:=deploy"):
+        stack("reaching", policy="p.pt", sim="false", target="0.1,-0.5,0.05", real_time_factor="2")
+    for bad in ("0", "-1", "nan", "inf", "fast"):
+        with pytest.raises(ValueError, match="real_time_factor must be a number > 0"):
+            stack("reaching", policy="p.pt", real_time_factor=bad)
 
 
 def test_declared_choices_are_what_the_stack_accepts():

@@ -46,6 +46,7 @@ def test_ros_demo_pipeline_small(tmp_path):
     assert first.returncode == 0, first.stdout + first.stderr
     res = json.loads((out / "results.json").read_text())
     assert res["benchmark"] == "demo" and len(res["rows"]) == 2
+    assert res["real_time_factor"] == 4.0  # evaluated on the sim's clock, 4x real time
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()

@@ -73,6 +73,17 @@ non_negative_arg = _int_at_least(0, "an integer >= 0")
 seed_arg = _int_at_least(0, "a seed >= 0 (numpy and gymnasium take no negative seeds)")
 
 
+def positive_float_arg(text: str) -> float:
+    """An argparse ``type``: a finite number > 0, else one line that says so."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
 def _bench_gridworld(args: argparse.Namespace) -> int:
     from .benchmarks import gridworld as gw
 

@@ -280,11 +280,24 @@ def now_s() -> float:
     return time.monotonic()
 
 
-def joint_state_msg(node, names: Sequence[str], positions, velocities=None):
+def node_clock(node) -> Callable[[], float]:
+    """The clock a node times its limits and staleness on, read once at start: monotonic
+    seconds (:func:`now_s`), or with the node's ``use_sim_time`` the ROS clock, which then
+    follows the sim node's ``/clock`` (physics time, at the sim's ``real_time_factor``).
+    Under sim time a clock that stops stops the arm too: the safety gate lets a command move
+    at most ``max_step * dt / control_period`` from the last one sent, and dt is then 0."""
+    if not node.get_parameter("use_sim_time").value:
+        return now_s
+    clock = node.get_clock()
+    return lambda: clock.now().nanoseconds * 1e-9
+
+
+def joint_state_msg(node, names: Sequence[str], positions, velocities=None, stamp=None):
+    """A JointState stamped ``stamp`` (a builtin_interfaces Time; None: the node's clock now)."""
     from sensor_msgs.msg import JointState
 
     msg = JointState()
-    msg.header.stamp = node.get_clock().now().to_msg()
+    msg.header.stamp = node.get_clock().now().to_msg() if stamp is None else stamp
     msg.name = list(names)
     msg.position = [float(x) for x in positions]
     if velocities is not None:
@@ -292,11 +305,11 @@ def joint_state_msg(node, names: Sequence[str], positions, velocities=None):
     return msg
 
 
-def point_msg(node, xyz, frame: str = "base"):
+def point_msg(node, xyz, frame: str = "base", stamp=None):
     from geometry_msgs.msg import PointStamped
 
     msg = PointStamped()
-    msg.header.stamp = node.get_clock().now().to_msg()
+    msg.header.stamp = node.get_clock().now().to_msg() if stamp is None else stamp
     msg.header.frame_id = frame
     msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
     return msg

@@ -37,7 +37,7 @@ from .node import (
     SuctionState,
     joint_state_arrays,
     joint_state_msg,
-    now_s,
+    node_clock,
     param,
     point_array,
     run_node,
@@ -82,6 +82,7 @@ class PolicyServer(Node):
         self.enabled = bool(
             param(self, "enabled", True, "serve at start (false: wait for /mairl/policy/enable)")
         )
+        self.now = node_clock(self)  # use_sim_time: the sim's /clock
         self.q = self.qdot = self.target = None
         self.ignore_before = 0.0
         self.q_time = self.target_time = -1e9
@@ -136,7 +137,7 @@ class PolicyServer(Node):
             return
         q, qd = joint_state_arrays(msg, self.robot.joint_names)
         if q is not None:
-            self.q, self.qdot, self.q_time = q, qd, now_s()
+            self.q, self.qdot, self.q_time = q, qd, self.now()
             self.state_stamp = msg.header.stamp
             if self.trigger == "joint_states" and self.q_time - self.last_decision >= self.min_gap:
                 self.on_tick()
@@ -144,7 +145,7 @@ class PolicyServer(Node):
     def on_target(self, msg):
         if stamp_s(msg) < self.ignore_before:
             return
-        self.target, self.target_time = point_array(msg), now_s()
+        self.target, self.target_time = point_array(msg), self.now()
 
     def on_enable(self, req, res):
         if req.data and not self.enabled:  # act on fresh state only (e.g. after a reset)
@@ -180,7 +181,7 @@ class PolicyServer(Node):
         return True, f"reloaded {self.path}"
 
     def on_tick(self):
-        t = now_s()
+        t = self.now()
         if (
             self.runner is None
             or not self.enabled

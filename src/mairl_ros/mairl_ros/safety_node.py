@@ -21,6 +21,11 @@ reason::
 What was clipped, rejected or held, and why, goes out on ``/mairl/safety/status``
 (diagnostic_msgs/DiagnosticStatus). Limits: ``config/safety.yaml`` + ``config/ur5.yaml``.
 Every parameter is read-only: the limits and timeouts are fixed for the node's life.
+
+Times (the speed limit's dt, the timeouts) are monotonic wall seconds; with ``use_sim_time``
+they are the sim node's ``/clock`` instead, so that a sim run faster than real time
+(``real_time_factor``) is held to the arm's limits in its own physics time. That is for the
+simulator only: a real arm's limits are in real seconds.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from mairl_core.envs.ur5_model import load_ur5
 from mairl_core.safety import GateOutput, SafetyGate, load_safety_limits
 
 from .dds import security_plugins_available
-from .node import now_s, param, run_node
+from .node import node_clock, param, run_node
 
 LEVELS = {
     "ok": 0,
@@ -85,6 +90,7 @@ class SafetyNode(Node):
         rest_time = float(
             param(self, "rest_time", 0.5, "s the arm must be still before an e-stop release", allowed=">= 0")
         )
+        self.now = node_clock(self)  # use_sim_time: the sim's /clock (docs/ros_interfaces.md)
         self.gate = SafetyGate(
             limits,
             robot.joint_names,
@@ -166,13 +172,13 @@ class SafetyNode(Node):
         if stamp.sec or stamp.nanosec:
             age = (self.get_clock().now().nanoseconds - (stamp.sec * 1_000_000_000 + stamp.nanosec)) * 1e-9
         with self._lock:
-            out = self.gate.on_joint_state(msg.name, list(msg.position), now_s(), age)
+            out = self.gate.on_joint_state(msg.name, list(msg.position), self.now(), age)
             if out is not None:
                 self.emit(out)
 
     def on_command(self, msg):
         with self._lock:
-            self.emit(self.gate.on_command(msg.name, list(msg.position), now_s()))
+            self.emit(self.gate.on_command(msg.name, list(msg.position), self.now()))
 
     def on_tick(self):
         if self._estop_thread is None:
@@ -181,7 +187,7 @@ class SafetyNode(Node):
             )
             self._estop_thread.start()
         with self._lock:
-            out = self.gate.tick(now_s())
+            out = self.gate.tick(self.now())
             if out is not None:
                 self.emit(out)
 
@@ -241,7 +247,7 @@ class SafetyNode(Node):
 
     def on_release(self, req, res):
         with self._lock:
-            res.success, res.message = self.gate.release(now_s(), req.load_namespace)
+            res.success, res.message = self.gate.release(self.now(), req.load_namespace)
         self.get_logger().warning(res.message)
         status = self._Status(level=bytes([1]), name="mairl_safety", message=res.message, hardware_id="ur5")
         status.values = [self._KeyValue(key="action", value="release" if res.success else "estop")]

@@ -138,16 +138,18 @@ class SimNode(Node):
     def tick(self):
         self.arm.advance(1.0 / self.rate)
         self.ticks += 1
+        stamp = None  # the wall clock; with /clock, sim time, which the nodes under use_sim_time read
         if self.pub_clock is not None:
             msg = self._Clock()
-            msg.clock.sec = int(self.arm.time)
-            msg.clock.nanosec = int(round((self.arm.time % 1.0) * 1e9)) % 1_000_000_000
+            ns = int(round(self.arm.time * 1e9))
+            msg.clock.sec, msg.clock.nanosec = divmod(ns, 1_000_000_000)
             self.pub_clock.publish(msg)
+            stamp = msg.clock
         self.pub_js.publish(
-            joint_state_msg(self, self.arm.joint_names, self.arm.positions, self.arm.velocities)
+            joint_state_msg(self, self.arm.joint_names, self.arm.positions, self.arm.velocities, stamp)
         )
-        self.pub_target.publish(point_msg(self, self.arm.target, self.frame))
-        self.pub_tip.publish(point_msg(self, self.arm.fingertip, self.frame))
+        self.pub_target.publish(point_msg(self, self.arm.target, self.frame, stamp))
+        self.pub_tip.publish(point_msg(self, self.arm.fingertip, self.frame, stamp))
         self.pub_suction.publish(self._Bool(data=self.arm.suction))
         self.pub_vacuum.publish(self._Bool(data=self.arm.holding))
         if self.ticks % max(1, int(self.rate / 10)) == 0:  # about 10 Hz

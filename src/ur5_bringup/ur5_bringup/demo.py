@@ -7,7 +7,9 @@
    on-policy data comes from an in-process copy of the same sim (``collect:=sim``, much
    faster than real time; ``--collect ros`` sends every training episode over the topics).
 3. Evaluate: the deploy stack (sim, safety, policy server) runs the episodes on blocks the
-   policy never trained on (the config's eval seed); an episode is reset through the sim's
+   policy never trained on (the config's eval seed), the sim 4 times faster than real time
+   (``--real-time-factor``) with the safety node and the policy server timing their limits
+   on its /clock (``use_sim_time``); an episode is reset through the sim's
    service and ends after the task's number of control periods; success = the fingertip
    within 5 cm of the block at the end. The same policy is also evaluated in-process on the
    same blocks (``mairl eval``'s path), as a check that the ROS path behaves like the env.
@@ -28,6 +30,8 @@ from pathlib import Path
 
 from .stack import params_file, stack
 from .up import start_nodes, stop_nodes
+
+RTF = 4.0  # evaluation: the sim at 4x real time (--real-time-factor); like 1x up to 5x (2026-12-07)
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -199,10 +203,17 @@ def _trained_steps(ckpt: Path) -> int:
 
 
 def evaluate_over_ros(
-    policy: Path, episodes: int, seed: int, steps: int, radius: float, log: Log, progress: bool
+    policy: Path,
+    episodes: int,
+    seed: int,
+    steps: int,
+    radius: float,
+    log: Log,
+    progress: bool,
+    real_time_factor: float = 1.0,
 ) -> list[float]:
     """Final fingertip-to-block distances of ``episodes`` episodes through policy server +
-    safety + sim node."""
+    safety + sim node (the sim at ``real_time_factor``, the other two on its /clock)."""
     import rclpy
     from geometry_msgs.msg import PointStamped
     from sensor_msgs.msg import JointState
@@ -212,7 +223,7 @@ def evaluate_over_ros(
     from mairl_ros.node import make_executor
 
     apply_loopback_env()
-    specs = stack("reaching", mode="deploy", policy=str(policy), seed=seed)
+    specs = stack("reaching", mode="deploy", policy=str(policy), seed=seed, real_time_factor=real_time_factor)
     procs = start_nodes(specs, str(params_file("reaching")), sink=log)
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
@@ -305,7 +316,7 @@ def plot(path: Path, ros: list[float], local: list[float], radius: float) -> Non
 
 
 def main(argv=None) -> int:
-    from mairl_core.cli import Parser, count_arg, non_negative_arg
+    from mairl_core.cli import Parser, count_arg, non_negative_arg, positive_float_arg
 
     ap = Parser(
         prog="mairl-ros-demo",
@@ -337,6 +348,13 @@ def main(argv=None) -> int:
         help="sim episodes (training-seed targets) that score each checkpoint's policy; the "
         "trainer serves the best one (0: the last; default 16)",
     )
+    ap.add_argument(
+        "--real-time-factor",
+        type=positive_float_arg,
+        default=RTF,
+        help="evaluation: sim seconds per wall second; the safety node and policy server then "
+        f"time their limits on the sim's /clock (use_sim_time) (default {RTF:g})",
+    )
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     progress = not args.no_progress
@@ -364,12 +382,21 @@ def main(argv=None) -> int:
         policy = train(out, demos, args.config, args.collect, log, progress, args.select_episodes)
         timings["train_s"] = time.perf_counter() - t
         t = time.perf_counter()
+        rtf = args.real_time_factor
         print(
             f"[3/3] evaluating {episodes} episodes over ROS (blocks of seed {exp.eval.seed}, never "
-            f"trained on; real time: about {episodes * (env_cfg.episode_steps * 0.04 + 0.3):.0f} s)"
+            f"trained on; the sim at {rtf:g}x real time: about "
+            f"{episodes * (env_cfg.episode_steps * 0.04 / rtf + 0.3):.0f} s)"
         )
         ros = evaluate_over_ros(
-            policy, episodes, exp.eval.seed, env_cfg.episode_steps, env_cfg.success_radius, log, progress
+            policy,
+            episodes,
+            exp.eval.seed,
+            env_cfg.episode_steps,
+            env_cfg.success_radius,
+            log,
+            progress,
+            rtf,
         )
         timings["evaluate_s"] = time.perf_counter() - t
     except (RuntimeError, OSError, ValueError) as exc:
@@ -416,6 +443,7 @@ def main(argv=None) -> int:
         commit_at_start=commit,
         timings_s={k: round(v, 1) for k, v in timings.items()},
         training={"config": args.config, "collect": args.collect, "env_steps": exp.algo.env_steps},
+        real_time_factor=args.real_time_factor,
         final_distances_ros=ros,
         final_distances_in_process=local["final_distances"],
     )

@@ -40,6 +40,11 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
         "sim: blocks follow env.reset(seed=seed + i), i the episode's index when "
         "recording; the scripted operator's seed",
     ),
+    "real_time_factor": (
+        "1",
+        "sim, deploy: sim seconds per wall second; other than 1 the sim publishes /clock and "
+        "the safety node and policy server time their limits on it (use_sim_time)",
+    ),
     "composed": (
         "false",
         "deploy/train: policy server and safety node in one process "
@@ -127,10 +132,23 @@ def stack(job: str, **args) -> list[NodeSpec]:
             f"mode:={mode} needs policy:=PATH (the checkpoint to "
             f"{'serve' if mode == 'deploy' else 'write and serve'})"
         )
+    try:
+        rtf = float(a["real_time_factor"])
+    except ValueError:
+        rtf = float("nan")
+    if not rtf > 0 or rtf == float("inf"):
+        raise ValueError(f"real_time_factor must be a number > 0, got {a['real_time_factor']!r}")
+    sim_time = rtf != 1.0
+    if sim_time and not (sim and mode == "deploy"):
+        raise ValueError(
+            "real_time_factor other than 1 needs sim:=true and mode:=deploy (the recorder, "
+            "teleop and trainer time on the wall clock)"
+        )
     composed = _bool(a["composed"]) and mode != "record"
     nodes = [] if composed else [NodeSpec("mairl-safety", "mairl_safety")]
     if sim:
-        nodes.append(NodeSpec("mairl-sim", "mairl_sim", {"task": task, "seed": int(a["seed"])}))
+        clock = {"real_time_factor": rtf, "publish_clock": True} if sim_time else {}
+        nodes.append(NodeSpec("mairl-sim", "mairl_sim", {"task": task, "seed": int(a["seed"]), **clock}))
     else:
         # the real arm: ur_robot_driver serves the driver names; the block comes from a
         # parameter and the fingertip from forward kinematics; suction is a digital output
@@ -170,6 +188,10 @@ def stack(job: str, **args) -> list[NodeSpec]:
             if composed
             else NodeSpec("mairl-policy-server", "mairl_policy_server", server)
         )
+    if sim_time:  # safety node and policy server (or mairl-control, both) on the sim's /clock
+        for n in nodes:
+            if n.executable in ("mairl-safety", "mairl-policy-server", "mairl-control"):
+                n.parameters["use_sim_time"] = True
     if mode == "train":
         nodes.append(
             NodeSpec(

@@ -1,0 +1,139 @@
+"""The sim faster than real time (``real_time_factor``, ``publish_clock``) with the safety node
+on its ``/clock`` (``use_sim_time``): the arm is held to its limits in physics time, and may
+use them; a stopped clock stops the arm.
+
+On the wall clock a sim four times faster than real time sees its commands a quarter period
+apart, and the gate's rate rule lets each move a quarter step: the arm crawled at a quarter of
+its speed limit, which is what the first test catches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _ros_helpers import NodeProcess, Probe
+
+pytest.importorskip("rclpy")
+
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_msgs.msg import Float64MultiArray  # noqa: E402
+
+from mairl_core.envs.ur5_model import load_ur5  # noqa: E402
+from mairl_core.safety import load_safety_limits  # noqa: E402
+
+NAMES = list(load_ur5().joint_names)
+LIMITS = load_safety_limits()
+DRIVER_CMD = "/forward_position_controller/commands"
+RTF = 4.0
+
+
+def stamp_s(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def command(pub, q, stamp=None) -> None:
+    msg = JointState()
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.name, msg.position = list(NAMES), [float(v) for v in q]
+    pub.publish(msg)
+
+
+def q_of(msg) -> np.ndarray:
+    return np.array([msg.position[msg.name.index(n)] for n in NAMES])
+
+
+def test_a_fast_sim_on_its_clock_moves_at_the_speed_limit_in_sim_time_and_no_faster(tmp_path):
+    probe = Probe("mairl_test_sim_time")
+    topics = [(Clock, "/clock"), (JointState, "/joint_states"), (Float64MultiArray, DRIVER_CMD)]
+    for msg_type, topic in topics:
+        probe.listen(msg_type, topic, keep=topic != "/clock")
+    procs = [
+        NodeProcess(
+            "sim_node",
+            tmp_path / "sim.log",
+            target=[0.1, -0.5, 0.2],
+            real_time_factor=RTF,
+            publish_clock=True,
+        ),
+        NodeProcess("safety_node", tmp_path / "safety.log", use_sim_time=True),
+    ]
+    pub = probe.node.create_publisher(JointState, "/mairl/command", 10)
+    try:
+        probe.wait_for(
+            lambda: "/joint_states" in probe.latest and "/clock" in probe.latest,
+            what="the sim's joint states and clock",
+            procs=tuple(procs),
+        )
+        probe.wait_for(lambda: pub.get_subscription_count() > 0, what="the safety node", procs=tuple(procs))
+        probe.spin(0.5)
+        # the sim stamps its states with its own clock, not the wall's
+        js, clock = probe.latest["/joint_states"], probe.latest["/clock"].clock
+        assert abs(stamp_s(js.header.stamp) - stamp_s(clock)) < 0.05
+        q0 = q_of(js)
+        goal = q0 + [0, 0, 0, 0, 0, 1.0]  # +1 rad on wrist 3, streamed once per control period
+        probe.history[DRIVER_CMD], probe.history["/joint_states"] = [], []
+        periods, t_next = 12, stamp_s(clock)
+        while periods:
+            now = stamp_s(probe.latest["/clock"].clock)
+            if now >= t_next:
+                command(pub, goal)
+                periods, t_next = periods - 1, now + LIMITS.control_period
+            probe.executor.spin_once(timeout_sec=0.001)
+        probe.spin(0.2)
+        sent = np.array([m.data[5] for _, m in probe.history[DRIVER_CMD]])
+        # at the speed limit in sim time: about one step per period (the wall clock: a quarter)
+        assert len(sent) >= 10
+        assert sent[9] - sent[0] > 9 * 0.35 * LIMITS.max_step, np.diff(sent)
+        # and no faster, measured on the sim's stamps
+        states = [(stamp_s(m.header.stamp), q_of(m)[5]) for _, m in probe.history["/joint_states"]]
+        (t_a, a), (t_b, b) = states[0], states[-1]
+        assert t_b - t_a > 0.3
+        assert (b - a) / (t_b - t_a) <= 1.1 * LIMITS.max_step / LIMITS.control_period
+        assert np.all(np.diff(sent) <= LIMITS.max_step + 1e-9)
+    finally:
+        codes = [p.stop() for p in procs]
+        probe.close()
+    assert codes == [0, 0], [p.output() for p in procs]
+
+
+def test_a_stopped_clock_stops_the_arm(tmp_path):
+    """A frozen /clock, an arm that follows every forwarded command at once (the joint states
+    published here), and a stream of commands far away. The first goes one step; every later
+    one comes dt = 0 after it and may not move past it (on the wall clock each moved on)."""
+    probe = Probe("mairl_test_frozen_clock")
+    probe.listen(Float64MultiArray, DRIVER_CMD, keep=True)
+    proc = NodeProcess("safety_node", tmp_path / "safety.log", use_sim_time=True)
+    clock_pub = probe.node.create_publisher(Clock, "/clock", 10)
+    js_pub = probe.node.create_publisher(JointState, "/joint_states", 10)
+    cmd_pub = probe.node.create_publisher(JointState, "/mairl/command", 10)
+    tick = Clock()
+    tick.clock.sec = 100
+    q0 = np.array([0.0, -1.57, 1.57, -1.57, -1.57, 0.0])
+    try:
+        probe.wait_for(
+            lambda: cmd_pub.get_subscription_count() > 0 and clock_pub.get_subscription_count() > 0,
+            what="the safety node",
+            procs=(proc,),
+        )
+        for _ in range(30):
+            clock_pub.publish(tick)
+            probe.spin(0.01)
+        for _ in range(20):
+            msg = JointState()
+            msg.header.stamp = tick.clock
+            sent = probe.history.get(DRIVER_CMD)
+            msg.name, msg.position = list(NAMES), list(sent[-1][1].data if sent else q0)
+            js_pub.publish(msg)
+            probe.spin(0.01)
+            command(cmd_pub, q0 + [0, 0, 0, 0, 0, 1.0])
+            probe.spin(0.03)
+        probe.wait_for(lambda: len(probe.history.get(DRIVER_CMD, [])) >= 5, what="5 driver commands")
+        sent = np.array([m.data for _, m in probe.history[DRIVER_CMD]])
+        assert sent[0][5] == pytest.approx(q0[5] + LIMITS.max_step)
+        assert np.all(np.abs(sent - sent[0]) < 1e-9)  # not a step more while the clock stands
+    finally:
+        code = proc.stop()
+        probe.close()
+    assert code == 0, proc.output()
