@@ -160,3 +160,34 @@ class Probe:
         self.executor.shutdown()
         self.node.destroy_node()
         self.rclpy.try_shutdown(context=self.context)
+
+
+def start_sim_and_safety(
+    probe: Probe, logs: Path, ready: tuple[str, ...], sim: dict | None = None, safety: dict | None = None
+) -> tuple[list[NodeProcess], object]:
+    """mairl-sim and mairl-safety as processes (their parameters ``sim``, ``safety``) and the
+    probe's publisher of ``/mairl/command``, returned once the probe has heard every topic in
+    ``ready`` and the safety node has subscribed; the processes are stopped if that fails."""
+    from sensor_msgs.msg import JointState
+
+    procs = [
+        NodeProcess("sim_node", logs / "sim.log", **(sim or {})),
+        NodeProcess("safety_node", logs / "safety.log", **(safety or {})),
+    ]
+    pub = probe.node.create_publisher(JointState, "/mairl/command", 10)
+    try:
+        probe.wait_for(
+            lambda: all(t in probe.latest for t in ready),
+            what=f"the sim's {', '.join(ready)}",
+            procs=tuple(procs),
+        )
+        probe.wait_for(
+            lambda: pub.get_subscription_count() > 0,
+            what="the safety node to subscribe to /mairl/command",
+            procs=tuple(procs),
+        )
+    except BaseException:
+        for proc in procs:
+            proc.stop()
+        raise
+    return procs, pub

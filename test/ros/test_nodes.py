@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from _ros_helpers import REPO, NodeProcess, Probe
+from _ros_helpers import REPO, NodeProcess, Probe, start_sim_and_safety
 
 pytest.importorskip("rclpy")
 
@@ -50,22 +50,14 @@ def stack(tmp_path_factory):
         (Float64, "/speed_scaling_state_broadcaster/speed_scaling"),
     ]:
         probe.listen(msg_type, topic, keep=topic in (DRIVER_CMD, "/mairl/safety/status", "/joint_states"))
-    procs = [
-        NodeProcess("sim_node", logs / "sim.log", target=TARGET),
-        NodeProcess("safety_node", logs / "safety.log", timeout=TIMEOUT),
-    ]
-    cmd_pub = probe.node.create_publisher(JointState, "/mairl/command", 10)
     try:
-        probe.wait_for(
-            lambda: "/joint_states" in probe.latest and "/mairl/target" in probe.latest,
-            what="the sim's joint states and target",
-            procs=tuple(procs),
+        procs, cmd_pub = start_sim_and_safety(
+            probe, logs, ("/joint_states", "/mairl/target"), {"target": TARGET}, {"timeout": TIMEOUT}
         )
-        probe.wait_for(
-            lambda: cmd_pub.get_subscription_count() > 0,
-            what="the safety node to subscribe to /mairl/command",
-            procs=tuple(procs),
-        )
+    except BaseException:
+        probe.close()
+        raise
+    try:
         yield probe, cmd_pub, procs
     finally:
         codes = [p.stop() for p in procs]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _ros_helpers import NodeProcess, Probe
+from _ros_helpers import NodeProcess, Probe, start_sim_and_safety
 
 pytest.importorskip("rclpy")
 
@@ -49,24 +49,18 @@ def test_a_fast_sim_on_its_clock_moves_at_the_speed_limit_in_sim_time_and_no_fas
     topics = [(Clock, "/clock"), (JointState, "/joint_states"), (Float64MultiArray, DRIVER_CMD)]
     for msg_type, topic in topics:
         probe.listen(msg_type, topic, keep=topic != "/clock")
-    procs = [
-        NodeProcess(
-            "sim_node",
-            tmp_path / "sim.log",
-            target=[0.1, -0.5, 0.2],
-            real_time_factor=RTF,
-            publish_clock=True,
-        ),
-        NodeProcess("safety_node", tmp_path / "safety.log", use_sim_time=True),
-    ]
-    pub = probe.node.create_publisher(JointState, "/mairl/command", 10)
     try:
-        probe.wait_for(
-            lambda: "/joint_states" in probe.latest and "/clock" in probe.latest,
-            what="the sim's joint states and clock",
-            procs=tuple(procs),
+        procs, pub = start_sim_and_safety(
+            probe,
+            tmp_path,
+            ("/joint_states", "/clock"),
+            {"target": [0.1, -0.5, 0.2], "real_time_factor": RTF, "publish_clock": True},
+            {"use_sim_time": True},
         )
-        probe.wait_for(lambda: pub.get_subscription_count() > 0, what="the safety node", procs=tuple(procs))
+    except BaseException:
+        probe.close()
+        raise
+    try:
         probe.spin(0.5)
         # the sim stamps its states with its own clock, not the wall's
         js, clock = probe.latest["/joint_states"], probe.latest["/clock"].clock
