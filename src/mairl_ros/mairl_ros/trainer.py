@@ -222,6 +222,7 @@ class Trainer(Node):
         from mairl_core.benchmarks import ur5
 
         self.exp, bench = ur5.load_bench(param(self, "config", f"{self.task}_train"))
+        self.bench = bench
         self.select_explorer = bench.select_explorer  # its explorer's policy may be served too
         self.overrides = ur5.trainer_overrides(bench, self.algo, False)  # the bench row's settings
         self.env_config = ur5.bench_env_config(self.task, bench)  # its `bench: env:` changes (sim)
@@ -328,6 +329,7 @@ class Trainer(Node):
 
     def train(self, executor):
         """The whole run, in the caller's thread; ``executor`` spins this node meanwhile."""
+        from mairl_core.benchmarks import ur5
         from mairl_core.training import remove_unfinished_saves
 
         out = self.policy.parent
@@ -351,15 +353,8 @@ class Trainer(Node):
             self.get_logger().info(f"wrote {self.policy}")
             return
         if self.collect == "sim":
-            trainer = core.make_robot_trainer(
-                self.exp,
-                self.algo,
-                self.expert,
-                self.seed,
-                False,
-                self.overrides,
-                task=self.task,
-                env_config=self.env_config,
+            trainer = ur5.config_trainer(  # as the bench trains the row
+                self.exp, self.bench, self.algo, self.expert, self.seed, False, task=self.task
             )
         else:
             env_cfg = self.env_config  # episode length and success radius as the config sets them
