@@ -73,15 +73,23 @@ non_negative_arg = _int_at_least(0, "an integer >= 0")
 seed_arg = _int_at_least(0, "a seed >= 0 (numpy and gymnasium take no negative seeds)")
 
 
-def positive_float_arg(text: str) -> float:
-    """An argparse ``type``: a finite number > 0, else one line that says so."""
+def positive_float(text: str) -> float:
+    """``text`` as a finite number > 0, else a ValueError of one line that says so."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+        value = float("nan")
     if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+        raise ValueError(f"expected a number > 0, got {text!r}")
     return value
+
+
+def positive_float_arg(text: str) -> float:
+    """An argparse ``type``: :func:`positive_float`."""
+    try:
+        return positive_float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _bench_gridworld(args: argparse.Namespace) -> int:

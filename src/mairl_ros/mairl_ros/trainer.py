@@ -412,10 +412,7 @@ def _train(node, executor) -> int:
 
 def main(args=None) -> int:
     """Not ``run_node``'s spin loop: training runs in this thread and spins the node itself
-    while it waits for the robot."""
-    import torch
-
-    torch.set_num_threads(1)  # until the node reads its `threads` parameter
+    while it waits for the robot. The node sets torch's threads (its ``threads`` parameter)."""
     return run_node(make_node, args, body=_train)
 
 

@@ -132,12 +132,12 @@ def stack(job: str, **args) -> list[NodeSpec]:
             f"mode:={mode} needs policy:=PATH (the checkpoint to "
             f"{'serve' if mode == 'deploy' else 'write and serve'})"
         )
+    from mairl_core.cli import positive_float
+
     try:
-        rtf = float(a["real_time_factor"])
-    except ValueError:
-        rtf = float("nan")
-    if not rtf > 0 or rtf == float("inf"):
-        raise ValueError(f"real_time_factor must be a number > 0, got {a['real_time_factor']!r}")
+        rtf = positive_float(a["real_time_factor"])
+    except ValueError as exc:
+        raise ValueError(f"real_time_factor: {exc}") from None
     sim_time = rtf != 1.0
     if sim_time and not (sim and mode == "deploy"):
         raise ValueError(
