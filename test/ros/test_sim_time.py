@@ -62,9 +62,11 @@ def test_a_fast_sim_on_its_clock_moves_at_the_speed_limit_in_sim_time_and_no_fas
         raise
     try:
         probe.spin(0.5)
-        # the sim stamps its states with its own clock, not the wall's
+        # the sim stamps its states with its own clock (seconds since it started), not the wall's
+        # (~1.8e9 s); the two topics arrive on their own, so under load the latest of each may be
+        # some ticks apart (0.14 s of sim time seen on CI): the bound only tells the clocks apart
         js, clock = probe.latest["/joint_states"], probe.latest["/clock"].clock
-        assert abs(stamp_s(js.header.stamp) - stamp_s(clock)) < 0.05
+        assert abs(stamp_s(js.header.stamp) - stamp_s(clock)) < 1.0
         q0 = q_of(js)
         goal = q0 + [0, 0, 0, 0, 0, 1.0]  # +1 rad on wrist 3, streamed once per control period
         probe.history[DRIVER_CMD], probe.history["/joint_states"] = [], []
