@@ -60,7 +60,7 @@ from .node import (
     event_qos,
     joint_state_arrays,
     joint_state_msg,
-    now_s,
+    node_clock,
     param,
     point_array,
     run_node,
@@ -116,7 +116,9 @@ class Recorder(Node):
         )
         self._said_no_episode_param = False
         self.q = self.qdot = self.target = None
+        self.clock = node_clock(self)  # with use_sim_time the sim's /clock (a fast sim)
         self.twist, self.twist_time = np.zeros(3), -1e9
+        self.late = 0  # commands of this episode not forwarded before the next tick
         self.forwarded, self.forwarded_time = None, -1e9
         self.waiting_reset = None
         self.resetting = False
@@ -172,10 +174,10 @@ class Recorder(Node):
 
     def on_twist(self, msg):
         v = msg.twist.linear
-        self.twist, self.twist_time = np.array([v.x, v.y, v.z]), now_s()
+        self.twist, self.twist_time = np.array([v.x, v.y, v.z]), self.clock()
 
     def on_forwarded(self, msg):
-        self.forwarded, self.forwarded_time = np.array(msg.data, float), now_s()
+        self.forwarded, self.forwarded_time = np.array(msg.data, float), self.clock()
 
     # ----- episodes -----
     def progress(self) -> str:
@@ -255,6 +257,7 @@ class Recorder(Node):
         self.waiting_reset = None
         self.q = None  # wait for a joint state from after the reset
         self.forwarded = None
+        self.late = 0
         self.attempts += 1
         self.event(f"start {self.rec.start()}")
 
@@ -264,7 +267,7 @@ class Recorder(Node):
         held the arm still from start to end (a slow node start on a loaded machine; a safety
         node that has no joint state yet, because DDS has not matched it with the driver's
         publisher, holds every command)."""
-        fresh = now_s() - self.twist_timeout
+        fresh = self.clock() - self.twist_timeout
         live = self.pub_cmd.get_subscription_count() > 0 and (
             not self.teleop or (self.twist_time >= fresh and self.forwarded_time >= fresh)
         )
@@ -322,6 +325,11 @@ class Recorder(Node):
             self.done = True
             return msg
         self.saved += 1
+        if self.late:  # a loaded machine, or a sim too fast for it (real_time_factor)
+            self.get_logger().warning(
+                f"episode_{index:03d}: {self.late} of {self.rec.steps} commands were not "
+                f"forwarded before the next tick and are recorded as holds"
+            )
         self.event(f"saved {index}")
         if self.to_record and self.rec.index >= self.to_record:
             self.finish()
@@ -365,11 +373,12 @@ class Recorder(Node):
         if self.resetting or self.q is None or self.target is None:
             return
         if self.rec.recording:
+            self.late += bool(self.rec.q) and self.forwarded is None
             if self.rec.tick(self.q, self.qdot, self.target, self.cup.on, self.forwarded, self.cup.vacuum):
                 self.save_or_discard()
             self.forwarded = None
         if self.teleop:
-            v = self.twist if now_s() - self.twist_time <= self.twist_timeout else np.zeros(3)
+            v = self.twist if self.clock() - self.twist_time <= self.twist_timeout else np.zeros(3)
             cmd = self._ik(self.robot, self.q, v, self.period)
             self.pub_cmd.publish(joint_state_msg(self, self.robot.joint_names, cmd))
 
