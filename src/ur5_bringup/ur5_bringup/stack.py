@@ -42,8 +42,8 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     ),
     "real_time_factor": (
         "1",
-        "sim, deploy or record with operator:=scripted: sim seconds per wall second; other "
-        "than 1 the sim publishes /clock and the other nodes time on it (use_sim_time)",
+        "sim, deploy: sim seconds per wall second; other than 1 the sim publishes /clock and "
+        "the safety node and policy server time their limits on it (use_sim_time)",
     ),
     "composed": (
         "false",
@@ -139,12 +139,10 @@ def stack(job: str, **args) -> list[NodeSpec]:
     except ValueError as exc:
         raise ValueError(f"real_time_factor: {exc}") from None
     sim_time = rtf != 1.0
-    scripted_record = mode == "record" and a["operator"] == "scripted"
-    if sim_time and not (sim and (mode == "deploy" or scripted_record)):
+    if sim_time and not (sim and mode == "deploy"):
         raise ValueError(
-            "real_time_factor other than 1 needs sim:=true and mode:=deploy, or mode:=record "
-            "with operator:=scripted (a person teleoperates in real time; the trainer times "
-            "its episodes on the wall clock)"
+            "real_time_factor other than 1 needs sim:=true and mode:=deploy (the trainer and a "
+            "person's teleop run in real time; demos recorded on a fast sim lag their commands)"
         )
     composed = _bool(a["composed"]) and mode != "record"
     nodes = [] if composed else [NodeSpec("mairl-safety", "mairl_safety")]
@@ -190,9 +188,9 @@ def stack(job: str, **args) -> list[NodeSpec]:
             if composed
             else NodeSpec("mairl-policy-server", "mairl_policy_server", server)
         )
-    if sim_time:  # every node but the sim on its /clock
+    if sim_time:  # safety node and policy server (or mairl-control, both) on the sim's /clock
         for n in nodes:
-            if n.executable != "mairl-sim":
+            if n.executable in ("mairl-safety", "mairl-policy-server", "mairl-control"):
                 n.parameters["use_sim_time"] = True
     if mode == "train":
         nodes.append(
