@@ -68,7 +68,8 @@ def all_stacks():
             "composed": composed,
         }
         yield (job, args), stack(job, **args)
-        if mode == "deploy" and sim == "true":  # the sim faster than real time, on its /clock
+        fast_ok = mode == "deploy" or (mode == "record" and operator == "scripted")
+        if fast_ok and sim == "true":  # the sim faster than real time, on its /clock
             args = {**args, "real_time_factor": "4"}
             yield (job, args), stack(job, **args)
 
@@ -122,13 +123,14 @@ def test_every_stack_names_real_nodes_and_declared_parameters():
         )
         sim = args["sim"] == "true"
         assert any(s.executable == "mairl-sim" for s in specs) == sim
-        # on sim time: the sim publishes /clock, the two nodes that time limits read it
+        # on sim time: the sim publishes /clock, every other node reads it
         fast = args.get("real_time_factor", "1") != "1"
         for s in specs:
             if s.executable == "mairl-sim":
                 assert s.parameters.get("publish_clock", False) == fast
+                assert s.parameters.get("lockstep", False) == fast
                 assert s.parameters.get("real_time_factor", 1.0) == (4.0 if fast else 1.0)
-            timed = s.executable in ("mairl-safety", "mairl-policy-server", "mairl-control")
+            timed = s.executable != "mairl-sim"
             assert s.parameters.get("use_sim_time", False) == (fast and timed), (job, args, s)
     assert seen == set(EXECUTABLE_MODULES)
 
@@ -144,9 +146,19 @@ def test_impossible_combinations_say_why():
         stack("reaching", use_sim="true")
     with pytest.raises(ValueError, match="operator must be one of keyboard, joy, spacemouse, scripted"):
         stack("reaching", mode="record", operator="mouse")
-    for mode in ("record", "train"):  # their nodes time on the wall clock
+    # a person teleoperates in real time; the trainer times episodes on the wall clock
+    for mode, operator in (("record", "keyboard"), ("record", "joy"), ("train", "scripted")):
         with pytest.raises(ValueError, match="needs sim:=true and mode:=deploy"):
-            stack("reaching", mode=mode, policy="p.pt", real_time_factor="2")
+            stack("reaching", mode=mode, operator=operator, policy="p.pt", real_time_factor="2")
+    with pytest.raises(ValueError, match="needs sim:=true and mode:=deploy"):
+        stack(
+            "reaching",
+            mode="record",
+            operator="scripted",
+            sim="false",
+            target="0.1,-0.5,0.05",
+            real_time_factor="2",
+        )
     with pytest.raises(ValueError, match="needs sim:=true and mode:=deploy"):
         stack("reaching", policy="p.pt", sim="false", target="0.1,-0.5,0.05", real_time_factor="2")
     for bad in ("0", "-1", "nan", "inf", "fast"):

@@ -56,7 +56,9 @@ def test_ros_demo_pipeline_small(tmp_path):
     assert len(res["final_distances_ros"]) == 2
     assert sorted(p.name for p in (out / "demos").iterdir()) == ["episode_000", "episode_001"]
     assert (out / "policy" / "reach_mairl.pt").is_file() and (out / "final_distance.png").is_file()
+    # recorded, like evaluated, with the sim at 4x real time and the other nodes on its clock
     assert "recording 2 scripted-teleop demos over ROS" in first.stdout
+    assert "the sim at 4x real time" in first.stdout.split("[2/3]")[0]
     again = subprocess.run(cmd, env=node_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("kept)") == 2  # the demos and the policy are reused

@@ -133,3 +133,62 @@ def test_a_stopped_clock_stops_the_arm(tmp_path):
         code = proc.stop()
         probe.close()
     assert code == 0, proc.output()
+
+
+def test_a_lockstep_sim_waits_for_each_periods_command_and_applies_it_over_the_whole_period(tmp_path):
+    """``lockstep``: /clock moves a control period at a time and the sim simulates a period
+    only once its command is in. A client commanding on every /clock (as the nodes' timers on
+    sim time do) then gets periods that are what the in-process arm makes of each command from
+    that state (on a free-running fast sim the command lands a tick or two into the period),
+    and a client that stops leaves the clock standing for ``lockstep_timeout``."""
+    from mairl_core.envs.sim_arm import SimArm
+
+    probe = Probe("mairl_test_lockstep")
+    probe.listen(Clock, "/clock", keep=True)
+    cmd_pub = probe.node.create_publisher(Float64MultiArray, DRIVER_CMD, 10)
+    states, sent = [], []
+
+    def on_state(msg):
+        states.append((stamp_s(msg.header.stamp), q_of(msg), np.array(msg.velocity)))
+
+    def on_clock(msg):  # a period starts: command from its state, wrist 3 on 0.02 rad
+        if len(sent) < 12 and states and states[-1][0] == stamp_s(msg.clock):
+            q = states[-1][1] + [0, 0, 0, 0, 0.01, 0.02]
+            sent.append((states[-1][0], q))
+            cmd_pub.publish(Float64MultiArray(data=[float(v) for v in q]))
+
+    probe.node.create_subscription(JointState, "/joint_states", on_state, 50)
+    probe.node.create_subscription(Clock, "/clock", on_clock, 50)
+    sim = NodeProcess(
+        "sim_node",
+        tmp_path / "sim.log",
+        target=[0.1, -0.5, 0.2],
+        real_time_factor=RTF,
+        publish_clock=True,
+        lockstep=True,
+        lockstep_timeout=5.0,
+    )
+    try:
+        probe.wait_for(lambda: len(sent) == 12, what="12 periods", procs=(sim,))
+        probe.spin(1.0)  # the 12th command's period, then the sim waits for a 13th (5 s)
+        stood = stamp_s(probe.latest["/clock"].clock)
+        probe.spin(1.0)
+        assert stamp_s(probe.latest["/clock"].clock) == stood  # waiting, not simulating
+        by_time = {round(t, 6): (q, qd) for t, q, qd in states}
+        period = LIMITS.control_period
+        ticks = [stamp_s(m.clock) for _, m in probe.history["/clock"]]
+        assert np.allclose(np.diff(ticks), period)  # the clock moves a period at a time
+        arm = SimArm("reach", seed=0)
+        arm.reset([0.1, -0.5, 0.2])
+        # from the 2nd command on (the 1st may land while the sim still runs free)
+        for t, q_cmd in sent[1:]:
+            q, qd = by_time[round(t, 6)]
+            after = by_time[round(t + period, 6)][0]
+            arm.data.qpos[:6], arm.data.qvel[:6] = q, qd
+            arm.command(q_cmd)
+            arm.advance(period)
+            assert np.max(np.abs(arm.positions - after)) < 1e-6, (t, arm.positions - after)
+    finally:
+        code = sim.stop()
+        probe.close()
+    assert code == 0, sim.output()

@@ -11,12 +11,19 @@ driver's forward_position_controller) and joint trajectories on
 resets from 0 unless the ``episode`` parameter sets it, as the recorder does with its episode
 index). Physics advances ``1/rate`` s per tick,
 ``real_time_factor`` times real time; with ``publish_clock`` it publishes ``/clock``
-(sim time) so nodes run with ``use_sim_time``. All logic is ``mairl_core.envs.sim_arm``.
+(sim time) so nodes run with ``use_sim_time``. With ``lockstep`` as well, the clock moves
+one control period at a time (the states still come every tick) and the sim waits (at most
+``lockstep_timeout`` wall seconds) for each period's command before simulating the period:
+the command acts over the whole period, as in the task env's ``step``, however long the
+round trip through the nodes takes (on a free-running fast sim it lands a tick or two
+late). With no client commanding, each period costs the timeout.
+All logic is ``mairl_core.envs.sim_arm``.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 from geometry_msgs.msg import PointStamped
 from rclpy.node import Node
@@ -27,7 +34,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from mairl_core.envs.sim_arm import SimArm
-from mairl_core.safety import order_by_name
+from mairl_core.safety import load_safety_limits, order_by_name
 
 from .node import joint_state_msg, param, point_msg, run_node
 
@@ -56,6 +63,23 @@ class SimNode(Node):
             self.arm.reset(self.fixed_target)
         self.frame = param(self, "frame_id", "base")
         self.clock = bool(param(self, "publish_clock", False))
+        self.lockstep = bool(
+            param(self, "lockstep", False, "with publish_clock: wait for each period's command")
+        )
+        self.lockstep_timeout = float(
+            param(
+                self,
+                "lockstep_timeout",
+                0.05,
+                "wall s to wait for a period's command before going on",
+                allowed="> 0",
+            )
+        )
+        if self.lockstep and not self.clock:
+            raise ValueError("lockstep needs publish_clock (the nodes wait on the sim's /clock)")
+        self.period_ticks = max(1, round(load_safety_limits().control_period * self.rate))
+        self.commanded = False  # a command since the last period's start
+        self.waiting_since: float | None = None
         topics = {
             k: param(self, f"{k}_topic", v)
             for k, v in {
@@ -102,6 +126,7 @@ class SimNode(Node):
         return SetParametersResult(successful=True)
 
     def on_command(self, msg):
+        self.commanded = True
         try:
             self.arm.command(list(msg.data))
         except ValueError as exc:
@@ -136,6 +161,11 @@ class SimNode(Node):
         return res
 
     def tick(self):
+        if self.waiting_since is not None:  # lockstep, at a period's start
+            waited = time.monotonic() - self.waiting_since
+            if not self.commanded and waited < self.lockstep_timeout:
+                return  # this period's command is on its way: the physics waits for it
+            self.waiting_since = None
         self.arm.advance(1.0 / self.rate)
         self.ticks += 1
         stamp = None  # the wall clock; with /clock, sim time, which the nodes under use_sim_time read
@@ -143,7 +173,6 @@ class SimNode(Node):
             msg = self._Clock()
             ns = int(round(self.arm.time * 1e9))
             msg.clock.sec, msg.clock.nanosec = divmod(ns, 1_000_000_000)
-            self.pub_clock.publish(msg)
             stamp = msg.clock
         self.pub_js.publish(
             joint_state_msg(self, self.arm.joint_names, self.arm.positions, self.arm.velocities, stamp)
@@ -154,6 +183,13 @@ class SimNode(Node):
         self.pub_vacuum.publish(self._Bool(data=self.arm.holding))
         if self.ticks % max(1, int(self.rate / 10)) == 0:  # about 10 Hz
             self.pub_scale.publish(self._Float64(data=1.0))
+        if self.lockstep and self.ticks % self.period_ticks:
+            return  # inside a period: the clock moves a period at a time (the safety node
+            # still sees every state, as it counts states that agree after a jump)
+        if self.pub_clock is not None:  # after the states: a node's timer that this tick
+            self.pub_clock.publish(msg)  # fires finds the new state already in
+        if self.lockstep:  # wait for this period's command
+            self.commanded, self.waiting_since = False, time.monotonic()
 
 
 def make_node():

@@ -2,16 +2,19 @@
 
 1. Record: the reaching stack in record mode (``mairl-ros-up reaching --mode record
    --operator scripted``: sim, safety, recorder, scripted teleop) records the demos over
-   the topics into MCAP bags; failed attempts are re-recorded.
+   the topics into MCAP bags; failed attempts are re-recorded. The sim runs
+   up to ``--real-time-factor`` times faster than real time, in lockstep with the other three
+   nodes, which time on its /clock (``use_sim_time``): it waits for each control period's
+   command, so every period is what the in-process env makes of that command.
 2. Train: ``mairl-trainer`` runs MAIRL from scratch (config/reach_table3.yaml, Table III's
    MAIRL row: no BC) from those bags; its on-policy data comes from an in-process copy of
    the same sim (``collect:=sim``, much faster than real time; ``--collect ros`` sends every
    training episode over the topics). Every 10 iterations the agent's and the explorer's
    policies are scored on 50 sim episodes and the best so far is served.
 3. Evaluate: the deploy stack (sim, safety, policy server) runs the episodes on blocks the
-   policy never trained on (the config's eval seed), the sim 4 times faster than real time
-   (``--real-time-factor``) with the safety node and the policy server timing their limits
-   on its /clock (``use_sim_time``); an episode is reset through the sim's
+   policy never trained on (the config's eval seed), the sim again 4 times faster than real
+   time (``--real-time-factor``) with the safety node and the policy server timing their
+   limits on its /clock; an episode is reset through the sim's
    service and ends after the task's number of control periods; success = the fingertip
    within 5 cm of the block at the end. The same policy is also evaluated in-process on the
    same blocks (``mairl eval``'s path), as a check that the ROS path behaves like the env.
@@ -33,7 +36,7 @@ from pathlib import Path
 from .stack import params_file, stack
 from .up import start_nodes, stop_nodes
 
-RTF = 4.0  # evaluation: the sim at 4x real time (--real-time-factor); like 1x up to 5x (2026-12-07)
+RTF = 4.0  # record and evaluate with the sim at 4x real time (--real-time-factor); see bench/NOTEBOOK.md
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -95,7 +98,7 @@ class Follower:
         self.rclpy.try_shutdown(context=self.context)
 
 
-def record(out: Path, n: int, seed: int, log: Log, progress: bool) -> Path:
+def record(out: Path, n: int, seed: int, log: Log, progress: bool, rtf: float = 1.0) -> Path:
     from mairl_core.data.recorder import next_episode_index
 
     demos = out / "demos"
@@ -105,7 +108,7 @@ def record(out: Path, n: int, seed: int, log: Log, progress: bool) -> Path:
         return demos
     print(
         f"[1/3] recording {n - have} scripted-teleop demos over ROS into {demos} "
-        f"(real time: about {4.3 * (n - have):.0f} s)"
+        f"(the sim at {rtf:g}x real time: about {4.3 * (n - have) / rtf:.0f} s)"
     )
     from std_msgs.msg import String
 
@@ -122,6 +125,7 @@ def record(out: Path, n: int, seed: int, log: Log, progress: bool) -> Path:
         episodes=n,  # n in total
         dataset=str(demos),
         seed=seed,
+        real_time_factor=rtf,
     )  # episode i gets block seed + i, resumed or not
     procs = start_nodes(specs, str(params_file("reaching")), sink=log)
     try:
@@ -355,8 +359,8 @@ def main(argv=None) -> int:
         "--real-time-factor",
         type=positive_float_arg,
         default=RTF,
-        help="evaluation: sim seconds per wall second; the safety node and policy server then "
-        f"time their limits on the sim's /clock (use_sim_time) (default {RTF:g})",
+        help="recording and evaluation: sim seconds per wall second; the other nodes then "
+        f"time on the sim's /clock (use_sim_time) (default {RTF:g})",
     )
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -379,7 +383,7 @@ def main(argv=None) -> int:
     timings = {}
     try:
         t = time.perf_counter()
-        demos = record(out, n_demos, exp.demos.seed, log, progress)
+        demos = record(out, n_demos, exp.demos.seed, log, progress, args.real_time_factor)
         timings["record_s"] = time.perf_counter() - t
         t = time.perf_counter()
         policy = train(out, demos, args.config, args.collect, log, progress, args.select_episodes)

@@ -42,8 +42,9 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     ),
     "real_time_factor": (
         "1",
-        "sim, deploy: sim seconds per wall second; other than 1 the sim publishes /clock and "
-        "the safety node and policy server time their limits on it (use_sim_time)",
+        "sim, deploy or record with operator:=scripted: sim seconds per wall second, at most; "
+        "other than 1 the sim publishes /clock, the other nodes time on it (use_sim_time) and "
+        "the sim waits for each period's command (lockstep)",
     ),
     "composed": (
         "false",
@@ -139,15 +140,19 @@ def stack(job: str, **args) -> list[NodeSpec]:
     except ValueError as exc:
         raise ValueError(f"real_time_factor: {exc}") from None
     sim_time = rtf != 1.0
-    if sim_time and not (sim and mode == "deploy"):
+    scripted_record = mode == "record" and a["operator"] == "scripted"
+    if sim_time and not (sim and (mode == "deploy" or scripted_record)):
         raise ValueError(
-            "real_time_factor other than 1 needs sim:=true and mode:=deploy (the trainer and a "
-            "person's teleop run in real time; demos recorded on a fast sim lag their commands)"
+            "real_time_factor other than 1 needs sim:=true and mode:=deploy, or mode:=record "
+            "with operator:=scripted (a person teleoperates in real time; the trainer times "
+            "its episodes on the wall clock)"
         )
     composed = _bool(a["composed"]) and mode != "record"
     nodes = [] if composed else [NodeSpec("mairl-safety", "mairl_safety")]
     if sim:
-        clock = {"real_time_factor": rtf, "publish_clock": True} if sim_time else {}
+        # on sim time in lockstep: each period's command acts over the whole period, however
+        # long the round trip through the nodes (free-running at 4x it landed 1-2 ticks late)
+        clock = {"real_time_factor": rtf, "publish_clock": True, "lockstep": True} if sim_time else {}
         nodes.append(NodeSpec("mairl-sim", "mairl_sim", {"task": task, "seed": int(a["seed"]), **clock}))
     else:
         # the real arm: ur_robot_driver serves the driver names; the block comes from a
@@ -188,9 +193,9 @@ def stack(job: str, **args) -> list[NodeSpec]:
             if composed
             else NodeSpec("mairl-policy-server", "mairl_policy_server", server)
         )
-    if sim_time:  # safety node and policy server (or mairl-control, both) on the sim's /clock
+    if sim_time:  # every node but the sim on its /clock
         for n in nodes:
-            if n.executable in ("mairl-safety", "mairl-policy-server", "mairl-control"):
+            if n.executable != "mairl-sim":
                 n.parameters["use_sim_time"] = True
     if mode == "train":
         nodes.append(
