@@ -127,6 +127,9 @@ class Probe:
         while not cond():
             for p in procs:
                 if not p.alive():
+                    self.spin(1.0)  # what it sent just before it exited may still be on its way
+                    if cond():
+                        return
                     raise AssertionError(f"{p.module} exited:\n{p.output()}")
             if time.monotonic() > end:
                 logs = "\n".join(f"--- {p.module}:\n{p.output()[-3000:]}" for p in procs)
