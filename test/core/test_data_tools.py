@@ -181,5 +181,11 @@ def test_recorder_writes_operator_into_each_bag(tmp_path):
     q = np.zeros(6)
     for _ in range(3):
         rec.tick(q, q, np.array([0.4, 0.1, 0.3]), last_command=q)
+    assert rec.holds == 0
     path = rec.save()
     assert bag_meta(path) == {"task": "reach", "operator": "keyboard"}
+    # a command not forwarded before the next tick is recorded as a hold, and counted
+    rec.start()
+    for cmd in (None, q + 0.1, None):  # the first tick's command is ignored
+        rec.tick(q, q, np.array([0.4, 0.1, 0.3]), last_command=cmd)
+    assert rec.holds == 1 and np.array_equal(rec.commands[-1], q + 0.1)

@@ -118,7 +118,6 @@ class Recorder(Node):
         self.q = self.qdot = self.target = None
         self.clock = node_clock(self)  # with use_sim_time the sim's /clock (a fast sim)
         self.twist, self.twist_time = np.zeros(3), -1e9
-        self.late = 0  # commands of this episode not forwarded before the next tick
         self.forwarded, self.forwarded_time = None, -1e9
         self.waiting_reset = None
         self.resetting = False
@@ -257,7 +256,6 @@ class Recorder(Node):
         self.waiting_reset = None
         self.q = None  # wait for a joint state from after the reset
         self.forwarded = None
-        self.late = 0
         self.attempts += 1
         self.event(f"start {self.rec.start()}")
 
@@ -309,6 +307,7 @@ class Recorder(Node):
             self.rec.discard()
             self.event(f"discarded {index}")
             return f"episode {index} failed the task: discarded"
+        holds = self.rec.holds
         try:
             path = self.rec.save()
         except OSError as exc:  # e.g. a full disk: stop, keep what is saved
@@ -325,9 +324,9 @@ class Recorder(Node):
             self.done = True
             return msg
         self.saved += 1
-        if self.late:  # a loaded machine, or a sim too fast for it (real_time_factor)
+        if holds:  # a loaded machine, or a free-running sim too fast for it
             self.get_logger().warning(
-                f"episode_{index:03d}: {self.late} of {self.rec.steps} commands were not "
+                f"episode_{index:03d}: {holds} of {self.rec.steps} commands were not "
                 f"forwarded before the next tick and are recorded as holds"
             )
         self.event(f"saved {index}")
@@ -373,7 +372,6 @@ class Recorder(Node):
         if self.resetting or self.q is None or self.target is None:
             return
         if self.rec.recording:
-            self.late += bool(self.rec.q) and self.forwarded is None
             if self.rec.tick(self.q, self.qdot, self.target, self.cup.on, self.forwarded, self.cup.vacuum):
                 self.save_or_discard()
             self.forwarded = None

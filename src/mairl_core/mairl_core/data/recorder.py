@@ -84,6 +84,7 @@ class EpisodeRecorder:
     def _clear(self) -> None:
         self.q, self.qdot, self.targets, self.commands = [], [], [], []
         self.suction_state, self.vacuum = [], []
+        self.holds = 0  # commands of this episode recorded as holds: nothing was forwarded
 
     def start(self) -> int:
         """Begin episode ``self.index`` (discarding one in progress); returns its index."""
@@ -108,6 +109,7 @@ class EpisodeRecorder:
         if self.q:
             if last_command is None:  # nothing forwarded: the arm was told to stay
                 last_command = self.commands[-1] if self.commands else self.q[-1]
+                self.holds += 1
             self.commands.append(np.asarray(last_command, float).copy())
         self.q.append(np.asarray(q, float).copy())
         self.qdot.append(np.asarray(qdot, float).copy())
