@@ -62,13 +62,13 @@ bench-gridworld: $(VENV_STAMP)
 # grasp, the reward-transfer source run (reach_transfer: + the explorer), transfer to both
 # changed robots, and the demo-count sweep (5 and 10 demos)
 bench-ur5: $(VENV_STAMP)
-	$(VENV)/bin/mairl bench ur5 --task reach --config reach_table3 --out bench/results/ur5-reach \
+	$(VENV)/bin/mairl bench ur5 --task reach --out bench/results/ur5-reach \
 	  --publish bench/checkpoints
 	for e in ur5_reach_changed:ur5-reach-table3-transfer ur5_reach_soft:ur5-reach-table3-transfer-soft; do \
 	  $(VENV)/bin/mairl bench transfer --task reach --config reach_transfer --env-config $${e%%:*} \
 	    --source bench/results/ur5-reach --out bench/results/$${e##*:} \
 	    --rows 'Expert,BC moved,MAIRL moved,MAIRL reward,GAIL reward,True reward'; done
-	$(VENV)/bin/mairl bench ur5 --task reach --out bench/results/ur5-reach-bc
+	$(VENV)/bin/mairl bench ur5 --task reach --config reach_train --out bench/results/ur5-reach-bc
 	$(VENV)/bin/mairl bench ur5 --task reach --config reach_transfer --demos bench/results/ur5-reach-bc/demos \
 	  --out bench/results/ur5-reach-explorer-gpgoal
 	for e in ur5_reach_changed:ur5-reach-transfer-explorer-gpgoal ur5_reach_soft:ur5-reach-transfer-soft; do \
@@ -76,10 +76,12 @@ bench-ur5: $(VENV_STAMP)
 	    --source bench/results/ur5-reach-explorer-gpgoal --out bench/results/$${e##*:} \
 	    --rows 'Expert,BC moved,MAIRL moved,MAIRL(s) moved,MAIRL reward,MAIRL(s) reward,True reward'; done
 	for e in ur5_reach_changed:ur5-reach-transfer ur5_reach_soft:ur5-reach-transfer-table3-soft; do \
-	  $(VENV)/bin/mairl bench transfer --task reach --env-config $${e%%:*} --source bench/results/ur5-reach-bc \
+	  $(VENV)/bin/mairl bench transfer --task reach --config reach_train --env-config $${e%%:*} \
+	    --source bench/results/ur5-reach-bc \
 	    --out bench/results/$${e##*:} --rows 'BC moved,MAIRL moved,MAIRL reward,GAIL reward'; done
 	$(VENV)/bin/mairl bench ur5 --task grasp --out bench/results/ur5-grasp --publish bench/checkpoints
-	for n in 5 10; do $(VENV)/bin/mairl bench ur5 --task reach --n-demos $$n --methods BC,GAIL,MAIRL \
+	for n in 5 10; do $(VENV)/bin/mairl bench ur5 --task reach --config reach_train --n-demos $$n \
+	  --methods BC,GAIL,MAIRL \
 	  --demos bench/results/ur5-reach-bc/demos --out bench/results/ur5-reach-demos$$n; done
 
 # Table II (issue 5), with imitation's GAIL and AIRL as peer rows (their own venv, .peer-venv,

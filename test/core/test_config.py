@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import pytest
+import yaml
 from _helpers import CONFIG_DIR
 
 from mairl_core.algos.config import AlgoConfig
@@ -509,3 +510,27 @@ def test_mairl_train_takes_the_ur5_rows_settings():
     assert trainer_overrides(bench, "mairl", False) == bench.algo_by_method["MAIRL"]
     assert trainer_overrides(bench, "airl-sac", False) == bench.algo_by_method["AIRL (SAC)"]
     assert trainer_overrides(bench, "airl", False) == {} == trainer_overrides(bench, "mairl", True)
+
+
+def test_reach_commands_default_to_table_three_from_scratch():
+    """Without --config, reach's commands (`mairl train`, `bench ur5`, `sweep`, the trainer node)
+    read Table III's from-scratch recipe: the SVG learner, no BC start or term, MAIRL's row
+    with its explorer; `bench transfer` reads the measured transfer recipe; grasp keeps BC."""
+    import argparse
+
+    from mairl_core.benchmarks.ur5 import load_bench, trainer_overrides
+    from mairl_core.cli import _config_name, build_parser
+    from mairl_core.config import with_overrides
+
+    args = argparse.Namespace(config=None, task="reach")
+    assert _config_name(args) == "reach_table3"
+    exp, bench = load_bench(_config_name(args))
+    algo = with_overrides(exp.algo, trainer_overrides(bench, "mairl", False))
+    assert (algo.learner, algo.bc_weight, algo.bc_init_steps) == ("svg", 0.0, 0)
+    assert algo.explorer_negatives > 0 and bench.select_explorer
+    exp, _ = load_bench(_config_name(argparse.Namespace(config=None, task="grasp")))
+    assert exp.algo.bc_weight > 0  # grasp from scratch is not met yet (bench/RESULTS.md)
+    transfer = build_parser().parse_args(["bench", "transfer", "--source", "s", "--out", "o"])
+    assert transfer.config == "reach_transfer"
+    ros = yaml.safe_load((CONFIG_DIR / "ros_reaching.yaml").read_text())
+    assert ros["mairl_trainer"]["ros__parameters"]["config"] == "reach_table3"

@@ -248,9 +248,9 @@ def _bench_transfer(args: argparse.Namespace) -> int:
 
 
 def _config_name(args: argparse.Namespace) -> str:
-    return (
-        args.config or {"gridworld": "gridworld", "reach": "reach_train", "grasp": "grasp_train"}[args.task]
-    )
+    from .robot import default_config
+
+    return args.config or ("gridworld" if args.task == "gridworld" else default_config(args.task))
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -783,12 +783,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="cmd", required=True)
 
+    BY_TASK = "by --task: gridworld, reach_table3, grasp_train, mujoco_scratch"
+
     def common(sp, out_default=None, config_default="gridworld"):
         sp.add_argument(
             "--config",
             default=config_default,
-            help="experiment YAML: a path, or a name under config/ "
-            f"(default: {config_default or 'by --task: gridworld, reach_train, grasp_train'})",
+            help=f"experiment YAML: a path, or a name under config/ (default: {config_default or BY_TASK})",
         )
         sp.add_argument("--out", default=out_default, required=out_default is None, help="output directory")
         sp.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -960,7 +961,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="reward transfer: frozen learned rewards train new policies "
         "on a changed robot, beside the policies moved unchanged",
     )
-    common(x, config_default=None)
+    common(x, config_default="reach_transfer")  # the new policy's learner: rung 5's measured one
     x.add_argument("--task", choices=["reach"], default="reach")
     x.add_argument(
         "--source", required=True, help="output directory of a `mairl bench ur5` run (its checkpoints/)"

@@ -65,7 +65,18 @@ class RobotExperiment:
     """Gradient steps of the ``bc`` method (batch_size, bc_lr)."""
 
 
-def load_robot_experiment(path: str | os.PathLike = "reach_train") -> RobotExperiment:
+#: The experiment file a task's commands read when none is given (``mairl train``, ``mairl bench
+#: ur5``, ``mairl sweep``, the ``mairl-trainer`` node): reach's Table III recipe from scratch
+#: (SVG(1), no BC; bench/RESULTS.md); grasp keeps the BC term, its from-scratch bar not yet met.
+DEFAULT_CONFIGS = {"reach": "reach_table3", "grasp": "grasp_train"}
+
+
+def default_config(task: str) -> str:
+    """``DEFAULT_CONFIGS[task]``: the experiment file of ``task`` when none is given."""
+    return DEFAULT_CONFIGS[task]
+
+
+def load_robot_experiment(path: str | os.PathLike = DEFAULT_CONFIGS["reach"]) -> RobotExperiment:
     return robot_experiment(*read_experiment_yaml(path))
 
 

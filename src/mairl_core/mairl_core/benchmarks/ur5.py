@@ -32,6 +32,7 @@ import torch
 from ..algos.adversarial import TrainingDiverged
 from ..config import ConfigError, Count, section, with_overrides
 from ..robot import (
+    DEFAULT_CONFIGS,
     RobotExperiment,
     evaluate_robot,
     load_robot_demos,
@@ -585,7 +586,7 @@ def plot_curves(
     plt.close(fig)
 
 
-def load_bench(path: str = "reach_train") -> tuple[RobotExperiment, UR5BenchConfig]:
+def load_bench(path: str = DEFAULT_CONFIGS["reach"]) -> tuple[RobotExperiment, UR5BenchConfig]:
     from ..config import from_dict
 
     p, data = read_experiment_yaml(path)
