@@ -496,7 +496,7 @@ def test_every_shipped_config_still_loads():
         "grasp_train_wide",
     ):
         ur5.load_bench(name)
-    for name in ("mujoco_train", "mujoco_scratch"):
+    for name in ("mujoco_train", "mujoco_scratch", "mujoco_scratch_ant"):
         mujoco.load_bench(name)
     load_experiment("gridworld")
 
