@@ -248,9 +248,9 @@ def _bench_transfer(args: argparse.Namespace) -> int:
 
 
 def _config_name(args: argparse.Namespace) -> str:
-    from .robot import default_config
+    from .robot import DEFAULT_CONFIGS
 
-    return args.config or ("gridworld" if args.task == "gridworld" else default_config(args.task))
+    return args.config or ("gridworld" if args.task == "gridworld" else DEFAULT_CONFIGS[args.task])
 
 
 def _train(args: argparse.Namespace) -> int:

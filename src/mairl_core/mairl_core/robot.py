@@ -71,11 +71,6 @@ class RobotExperiment:
 DEFAULT_CONFIGS = {"reach": "reach_table3", "grasp": "grasp_train"}
 
 
-def default_config(task: str) -> str:
-    """``DEFAULT_CONFIGS[task]``: the experiment file of ``task`` when none is given."""
-    return DEFAULT_CONFIGS[task]
-
-
 def load_robot_experiment(path: str | os.PathLike = DEFAULT_CONFIGS["reach"]) -> RobotExperiment:
     return robot_experiment(*read_experiment_yaml(path))
 

@@ -220,9 +220,9 @@ class Trainer(Node):
         # measured on reach_table3, 2 cores: 2 threads 20 % faster per iteration than 1 (2026-12-07)
         torch.set_num_threads(threads or (min(2, os.cpu_count() or 1) if self.collect == "sim" else 1))
         from mairl_core.benchmarks import ur5
-        from mairl_core.robot import default_config
+        from mairl_core.robot import DEFAULT_CONFIGS
 
-        self.exp, bench = ur5.load_bench(param(self, "config", default_config(self.task)))
+        self.exp, bench = ur5.load_bench(param(self, "config", DEFAULT_CONFIGS[self.task]))
         self.bench = bench
         self.select_explorer = bench.select_explorer  # its explorer's policy may be served too
         self.overrides = ur5.trainer_overrides(bench, self.algo, False)  # the bench row's settings

@@ -195,10 +195,10 @@ def load(task: str, config: str | None, quick: bool) -> tuple[Any, Any]:
 
         exp = gridworld.load_experiment(config or "gridworld")
         return (gridworld.quick_experiment(exp) if quick else exp), None
-    from ..robot import default_config
+    from ..robot import DEFAULT_CONFIGS
     from . import ur5
 
-    exp, bench = ur5.load_bench(config or default_config(task))
+    exp, bench = ur5.load_bench(config or DEFAULT_CONFIGS[task])
     return ur5.quick_config(exp, bench) if quick else (exp, bench)
 
 
