@@ -522,6 +522,25 @@ def test_mairl_train_takes_the_rows_settings():
     assert trainer_overrides(cfg, "airl", False) == {} == trainer_overrides(cfg, "mairl", True)
 
 
+@pytest.mark.parametrize(
+    "env_id, config, penalty, horizon",
+    [("Ant-v5", "mujoco_scratch_ant", 1.0, 250), ("HalfCheetah-v5", "mujoco_scratch", 10.0, 1000)],
+)
+def test_mairl_train_reads_the_envs_from_scratch_config(
+    env_id, config, penalty, horizon, monkeypatch, tmp_path
+):
+    """Without --config, `mairl train --task mujoco --env Ant-v5` trains on Ant's from-scratch
+    config (D's penalty at 1, 250-step episodes), any other env on mujoco_scratch."""
+    from mairl_core import cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "_run_training", lambda _args, trainer, meta: seen.update(t=trainer, meta=meta))
+    argv = ["train", "--task", "mujoco", "--env", env_id, "--algo", "mairl", "--mode", "s,a"]
+    main([*argv, "--out", str(tmp_path), "--no-progress"])
+    assert seen["meta"]["config_file"] == config
+    assert seen["t"].cfg.grad_penalty == penalty and seen["t"].env.horizon == horizon
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_env_step_bar_counts_what_jobs_report(workers, capsys):
     """run_parallel's second bar adds up the env steps jobs report, from this process or

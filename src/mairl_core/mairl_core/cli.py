@@ -291,7 +291,8 @@ def _train_mujoco(args: argparse.Namespace) -> int:
         raise UsageError(
             "--task mujoco: --algo bc is the mujoco bench's BC row (`mairl bench mujoco --methods BC`)"
         )
-    cfg = mj.load_bench(args.config or "mujoco_scratch")
+    config = args.config or mj.SCRATCH_CONFIGS.get(args.env, "mujoco_scratch")
+    cfg = mj.load_bench(config)
     if args.demos:
         cfg = dataclasses.replace(cfg, demos=Path(args.demos))
     if args.n_demos is not None:
@@ -312,7 +313,7 @@ def _train_mujoco(args: argparse.Namespace) -> int:
         "method": args.algo,
         "mode": args.mode,
         "seed": args.seed,
-        "config_file": str(args.config or "mujoco_scratch"),
+        "config_file": str(config),
         "demos": str(mj.demo_path(cfg, args.env)),
         "n_demos": cfg.n_demos,
     }
@@ -783,7 +784,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    BY_TASK = "by --task: gridworld, reach_table3, grasp_train, mujoco_scratch"
+    BY_TASK = "by --task: gridworld, reach_table3, grasp_train, mujoco_scratch (Ant-v5: mujoco_scratch_ant)"
 
     def common(sp, out_default=None, config_default="gridworld"):
         sp.add_argument(

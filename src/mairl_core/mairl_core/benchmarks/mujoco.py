@@ -118,6 +118,11 @@ def demo_path(cfg: MujocoBenchConfig, env_id: str) -> Path:
     return Path(cfg.demos) if cfg.demos is not None else Path(cfg.demo_dir) / f"{env_id}.npz"
 
 
+#: The from-scratch config ``mairl train --task mujoco --env ID`` reads when none is given; any
+#: other env reads ``mujoco_scratch`` (HalfCheetah's; bench/RESULTS.md, rung 2).
+SCRATCH_CONFIGS = {"Ant-v5": "mujoco_scratch_ant"}
+
+
 def load_bench(path: str = "mujoco_train") -> MujocoBenchConfig:
     """``config/mujoco_train.yaml``: ``algo`` (overrides of mairl.yaml) and ``bench``; a file
     may name another as its ``base`` and override it (config/mujoco_scratch.yaml)."""
