@@ -248,9 +248,16 @@ def _bench_transfer(args: argparse.Namespace) -> int:
 
 
 def _config_name(args: argparse.Namespace) -> str:
+    """The experiment file a command reads: --config, else the task's (mujoco: the env's) default."""
     from .robot import DEFAULT_CONFIGS
 
-    return args.config or ("gridworld" if args.task == "gridworld" else DEFAULT_CONFIGS[args.task])
+    if args.config:
+        return args.config
+    if args.task == "mujoco":
+        from .benchmarks.mujoco import SCRATCH_CONFIGS
+
+        return SCRATCH_CONFIGS.get(args.env, "mujoco_scratch")
+    return "gridworld" if args.task == "gridworld" else DEFAULT_CONFIGS[args.task]
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -291,7 +298,7 @@ def _train_mujoco(args: argparse.Namespace) -> int:
         raise UsageError(
             "--task mujoco: --algo bc is the mujoco bench's BC row (`mairl bench mujoco --methods BC`)"
         )
-    config = args.config or mj.SCRATCH_CONFIGS.get(args.env, "mujoco_scratch")
+    config = _config_name(args)
     cfg = mj.load_bench(config)
     if args.demos:
         cfg = dataclasses.replace(cfg, demos=Path(args.demos))
