@@ -240,3 +240,54 @@ def test_the_svg_learners_explorer_learns_on_the_reward_feeds_d_and_resumes_exac
 def test_the_ppo_rows_refuse_an_explorer():
     with pytest.raises(ValueError, match="not PPO"):
         AdversarialTrainer("airl", _cfg(explorer_negatives=0.25), PointMassVec(), _demos(), seed=0)
+
+
+class RestartingPointMass(PointMassVec):
+    """PointMassVec whose env 0 is reset to x = 5 after step 10, within the episode (as
+    envs.locomotion's reset_turned_over does), exposing ``current`` as that env does."""
+
+    def step(self, a):
+        obs, r, over = super().step(a)
+        self.current = obs
+        if self.t == 10:
+            self.x = self.x.clone()
+            self.x[0] = 5.0
+            self.current = self.x.clone()
+        return obs, r, over
+
+
+def test_an_env_reset_within_an_episode_starts_a_new_run_in_the_replay():
+    tr = AdversarialTrainer("mairl", _cfg(), RestartingPointMass(), _demos(), seed=0)
+    batch = tr.collect()
+    assert batch.obs[0, 10, 0] == 5.0  # the next step acts from where the env was reset to
+    assert batch.next_obs[0, 9, 0] != 5.0  # the transition before ends where the env was
+    first = tr.learner_context(batch).new.first.reshape(N_ENVS, HORIZON)
+    assert first[:, 0].all() and first[0, 10] == 1  # the replay's sequences never cross it
+    assert first.sum() == N_ENVS + 1
+
+
+def test_an_ant_on_its_back_is_reset_when_asked():
+    from mairl_core.algos.normalize import NormalizedVecEnv, ObsNorm
+    from mairl_core.envs.locomotion import LocomotionVecEnv, torso_up
+
+    def on_its_back(env):
+        env.reset()
+        inner = env.envs[0].unwrapped
+        qpos, qvel = inner.data.qpos.copy(), inner.data.qvel.copy()
+        qpos[3:7] = [0.0, 1.0, 0.0, 0.0]  # half a turn about x: the torso's z axis points down
+        inner.set_state(qpos, qvel)
+        assert torso_up(env.envs[0]) < 0
+        return env.step(torch.zeros(1, env.act_dim))[0]
+
+    kept = LocomotionVecEnv("Ant-v5", 1, seed=0, horizon=250)
+    obs = on_its_back(kept)
+    assert kept.resets == 0 and torch.equal(kept.current, obs)  # off: the Ant stays on its back
+    env = LocomotionVecEnv("Ant-v5", 1, seed=0, horizon=250, reset_turned_over=True)
+    obs = on_its_back(env)
+    assert env.resets == 1 and env.restarted[0] and torso_up(env.envs[0]) > 0
+    assert not torch.equal(env.current, obs)  # the transition ends on its back, the next starts anew
+    norm = ObsNorm(env.obs_dim, env.act_dim)
+    norm.std.fill_(2.0)
+    torch.testing.assert_close(NormalizedVecEnv(env, norm).current, env.current / 2)
+    with pytest.raises(ValueError, match="no turned-over test"):
+        LocomotionVecEnv("HalfCheetah-v5", 1, reset_turned_over=True)

@@ -312,7 +312,9 @@ def _train_mujoco(args: argparse.Namespace) -> int:
     algo = with_overrides(algo, mj.trainer_overrides(cfg, args.algo, algo.state_only))
     cfg = dataclasses.replace(cfg, algo=algo)
     expert, _ = mj.expert_transitions(args.env, cfg, whole_episodes=args.algo == "gan-gcl")
-    env = LocomotionVecEnv(args.env, algo.n_envs, seed=args.seed, horizon=cfg.horizon)
+    env = LocomotionVecEnv(
+        args.env, algo.n_envs, seed=args.seed, horizon=cfg.horizon, reset_turned_over=cfg.reset_turned_over
+    )
     trainer = AdversarialTrainer(args.algo, algo, env, expert, seed=args.seed)
     meta = {
         "task": "mujoco",

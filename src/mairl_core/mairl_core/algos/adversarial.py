@@ -264,7 +264,9 @@ class AdversarialTrainer:
             o.append(obs), a.append(act_vec), n.append(nxt), lp.append(policy.log_prob(obs, act_vec))
             r.append(torch.as_tensor(rew, dtype=torch.float32))
             d.append(torch.zeros(self.env.n_envs))  # fixed horizon: truncation, never terminal
-            obs = nxt
+            # an env that resets within the episode (envs.locomotion's reset_turned_over) goes on
+            # from ``current``; ``_replay_batch`` marks where a transition does not follow on
+            obs = getattr(self.env, "current", nxt)
         self.env_steps += self.env.n_envs * self.env.horizon
         batch = Transitions(*(torch.stack(x, 1) for x in (o, a, n, d, r, lp)))
         (self.buffer if buffer is None else buffer).add(batch)
@@ -432,9 +434,12 @@ class AdversarialTrainer:
     @staticmethod
     def _replay_batch(batch: Transitions) -> Batch:
         """Collected episodes (E, T) as the replay buffer's flat transitions, in time order;
-        the env's reward as the recorded one, each episode's first step marked."""
+        the env's reward as the recorded one, each episode's first step marked (and any step
+        that does not start where the one before ended: an env reset within the episode)."""
         e, t = batch.done.shape
         first = torch.zeros(e, t)
+        # an env reset within the episode: the transition does not start where the last ended
+        first[:, 1:] = (batch.obs[:, 1:] != batch.next_obs[:, :-1]).any(-1).float()
         first[:, 0] = 1.0
         return Batch(
             batch.obs.reshape(e * t, -1),

@@ -77,6 +77,13 @@ class NormalizedVecEnv:
         bound = getattr(self.env, "action_scale", None)
         return None if bound is None else bound / self.norm.act_scale
 
+    @property
+    def current(self) -> torch.Tensor:
+        """The observation to act on next, normalised (an env that resets within an episode,
+        envs.locomotion); AttributeError where the env has none."""
+        with torch.no_grad():
+            return self.norm(self.env.current)
+
     @torch.no_grad()
     def step(self, env_actions: torch.Tensor):
         obs, rew, over = self.env.step(env_actions * self.norm.act_scale)

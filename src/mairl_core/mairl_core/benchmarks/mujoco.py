@@ -89,6 +89,9 @@ class MujocoBenchSettings:
     curve_episodes: Count = 3
     test_episodes: Count = 10
     horizon: Count = 1000
+    reset_turned_over: bool = False
+    """Reset a training env whose torso turns over (Ant on its back) and go on with the
+    episode (``envs.locomotion``); Ant-v5 only."""
     checkpoint_every: Count = 25
     """Iterations between a run's checkpoints (with a work directory: ``--resume``)."""
     algo_by_method: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -198,7 +201,9 @@ def run_one(
     t0, wall0 = time.perf_counter(), 0.0
     algo_name, overrides = METHOD_SPECS[method]
     expert, expert_return = expert_transitions(env_id, cfg, whole_episodes=algo_name == "gan-gcl")
-    env = LocomotionVecEnv(env_id, cfg.algo.n_envs, seed=seed, horizon=cfg.horizon)
+    env = LocomotionVecEnv(
+        env_id, cfg.algo.n_envs, seed=seed, horizon=cfg.horizon, reset_turned_over=cfg.reset_turned_over
+    )
     out: dict[str, Any] = {
         "method": method,
         "env": env_id,
@@ -227,6 +232,7 @@ def run_one(
             out, best = load_run(ckpt, trainer)
         wall0 = out.get("wall_s", 0.0)  # a resumed run's time before it stopped
         reported = [trainer.env_steps]
+        counted = [0]  # env.resets at the last curve point
         report_steps(trainer.env_steps)
 
         def cb(tr, m):
@@ -239,11 +245,13 @@ def run_one(
                         "env_steps": tr.env_steps,
                         "return": r["return_mean"],
                         "train_return": m.get("env/true_return"),
+                        **({"turned_over": env.resets - counted.pop()} if cfg.reset_turned_over else {}),
                         # the learner's state at this point (D's accuracy and loss, the
                         # critic's loss, alpha, the model's fit): what a dip is read from
                         "train": train_diagnostics(m),
                     }
                 )
+                counted.append(env.resets)
                 if not best or r["return_mean"] >= best["ret"]:  # SELECTION_RULE
                     best.update(
                         ret=r["return_mean"],

@@ -5,6 +5,11 @@ which the trainers' episode buffer assumes: Ant's early termination on falling i
 switched off while training (the fall itself, not a cut episode, is what the learned
 reward must score). Evaluation (``evaluate_locomotion``) uses the standard tasks, with
 termination, and reports the true return.
+
+``reset_turned_over``: an env whose torso has turned over (Ant on its back, which Ant counts
+healthy) is reset at once and the episode goes on from the new start. The transition into the
+turned-over state is kept as a truncation (the critic bootstraps from it); the next one starts
+a new run (``restarted``), which the replay marks so that model sequences never cross it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,17 @@ from ..experts import make_env
 
 #: extra keyword arguments for the training envs
 TRAIN_KWARGS = {"HalfCheetah-v5": {}, "Ant-v5": {"terminate_when_unhealthy": False}}
+
+
+def torso_up(env) -> float:
+    """The world-z component of a free-floating torso's own z axis (1 upright, below 0 on its
+    back), from its quaternion (w, x, y, z) in qpos[3:7]."""
+    _, x, y, _ = env.unwrapped.data.qpos[3:7]
+    return float(1.0 - 2.0 * (x * x + y * y))
+
+
+#: envs whose torso can turn over, and the test for it (``reset_turned_over``)
+TURNED_OVER = {"Ant-v5": lambda env: torso_up(env) < 0.0}
 
 
 def make_train_env(env_id: str):
@@ -34,8 +50,23 @@ class LocomotionVecEnv:
     discrete = False
     dynamics_head = "gaussian"
 
-    def __init__(self, env_id: str, n_envs: int = 1, seed: int = 0, horizon: int = 1000):
+    def __init__(
+        self,
+        env_id: str,
+        n_envs: int = 1,
+        seed: int = 0,
+        horizon: int = 1000,
+        reset_turned_over: bool = False,
+    ):
         import torch
+
+        if reset_turned_over and env_id not in TURNED_OVER:
+            raise ValueError(
+                f"reset_turned_over: {env_id} has no turned-over test (only {', '.join(sorted(TURNED_OVER))})"
+            )
+        self.turned_over = TURNED_OVER[env_id] if reset_turned_over else None
+        self.restarted = np.zeros(n_envs, dtype=bool)
+        self.resets = 0  # envs reset mid-episode for turning over, since construction
 
         self._torch = torch
         self.env_id = env_id
@@ -57,9 +88,22 @@ class LocomotionVecEnv:
         return self._torch.as_tensor(np.stack([e.reset()[0] for e in self.envs]), dtype=self._torch.float32)
 
     def step(self, env_actions):
+        """The transition's next observations, rewards and whether the episode is over. Where
+        an env turned over (``reset_turned_over``) it is reset: ``restarted`` marks it and
+        ``current`` holds the observation to act on next (else the next observation)."""
         out = [e.step(a) for e, a in zip(self.envs, env_actions.numpy())]
         self.t += 1
         obs = self._torch.as_tensor(np.stack([o[0] for o in out]), dtype=self._torch.float32)
+        self.current = obs
+        if self.turned_over is not None:
+            over = np.array([bool(self.turned_over(e)) for e in self.envs])
+            self.restarted = over & (self.t < self.horizon)  # at the horizon reset() follows
+            if self.restarted.any():
+                self.current = obs.clone()
+                for i in np.flatnonzero(self.restarted):
+                    start = self.envs[i].reset()[0]
+                    self.current[i] = self._torch.as_tensor(start, dtype=self._torch.float32)
+                    self.resets += 1
         return obs, np.array([o[1] for o in out]), self.t >= self.horizon
 
     def step_from(self, obs, env_actions):
