@@ -232,7 +232,7 @@ def run_one(
             out, best = load_run(ckpt, trainer)
         wall0 = out.get("wall_s", 0.0)  # a resumed run's time before it stopped
         reported = [trainer.env_steps]
-        counted = [0]  # env.resets at the last curve point
+        counted = [0]  # env.resets at the last curve point (turned-over resets since then)
         report_steps(trainer.env_steps)
 
         def cb(tr, m):
@@ -245,13 +245,13 @@ def run_one(
                         "env_steps": tr.env_steps,
                         "return": r["return_mean"],
                         "train_return": m.get("env/true_return"),
-                        **({"turned_over": env.resets - counted.pop()} if cfg.reset_turned_over else {}),
+                        **({"turned_over": env.resets - counted[0]} if cfg.reset_turned_over else {}),
                         # the learner's state at this point (D's accuracy and loss, the
                         # critic's loss, alpha, the model's fit): what a dip is read from
                         "train": train_diagnostics(m),
                     }
                 )
-                counted.append(env.resets)
+                counted[0] = env.resets
                 if not best or r["return_mean"] >= best["ret"]:  # SELECTION_RULE
                     best.update(
                         ret=r["return_mean"],

@@ -9,7 +9,8 @@ termination, and reports the true return.
 ``reset_turned_over``: an env whose torso has turned over (Ant on its back, which Ant counts
 healthy) is reset at once and the episode goes on from the new start. The transition into the
 turned-over state is kept as a truncation (the critic bootstraps from it); the next one starts
-a new run (``restarted``), which the replay marks so that model sequences never cross it.
+from ``current``, the new start, and the replay marks it as a run start (its observation is not
+the last transition's next one), so that model sequences never cross it.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ class LocomotionVecEnv:
                 f"reset_turned_over: {env_id} has no turned-over test (only {', '.join(sorted(TURNED_OVER))})"
             )
         self.turned_over = TURNED_OVER[env_id] if reset_turned_over else None
-        self.restarted = np.zeros(n_envs, dtype=bool)
         self.resets = 0  # envs reset mid-episode for turning over, since construction
 
         self._torch = torch
@@ -89,18 +89,17 @@ class LocomotionVecEnv:
 
     def step(self, env_actions):
         """The transition's next observations, rewards and whether the episode is over. Where
-        an env turned over (``reset_turned_over``) it is reset: ``restarted`` marks it and
-        ``current`` holds the observation to act on next (else the next observation)."""
+        an env turned over (``reset_turned_over``) it is reset and ``current`` holds the
+        observation to act on next (else the next observation)."""
         out = [e.step(a) for e, a in zip(self.envs, env_actions.numpy())]
         self.t += 1
         obs = self._torch.as_tensor(np.stack([o[0] for o in out]), dtype=self._torch.float32)
         self.current = obs
         if self.turned_over is not None:
-            over = np.array([bool(self.turned_over(e)) for e in self.envs])
-            self.restarted = over & (self.t < self.horizon)  # at the horizon reset() follows
-            if self.restarted.any():
+            over = [i for i, e in enumerate(self.envs) if self.turned_over(e)]
+            if over and self.t < self.horizon:  # at the horizon reset() follows
                 self.current = obs.clone()
-                for i in np.flatnonzero(self.restarted):
+                for i in over:
                     start = self.envs[i].reset()[0]
                     self.current[i] = self._torch.as_tensor(start, dtype=self._torch.float32)
                     self.resets += 1
